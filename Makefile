@@ -1,0 +1,125 @@
+# declvirt: one non-recursive Makefile. `make run` and `make check` install missing
+# Debian packages first (scripts/install-deps), then build.
+
+BUILD      ?= build
+SAN_BUILD  := $(BUILD)/san
+FUZZ_BUILD := $(BUILD)/fuzz
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS       := libxml-2.0 yaml-0.1 libsystemd libxxhash json-c
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Werror
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_SRC := $(filter-out agent/main.c,$(wildcard util/*.c model/*.c reconcile/*.c state/*.c \
+             drivers/*.c drivers/*/*.c agent/*.c))
+LIB_HDR := $(wildcard util/*.h model/*.h reconcile/*.h state/*.h drivers/*.h drivers/*/*.h agent/*.h)
+UNIT_SRC   := $(wildcard tests/unit/test-*.c)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz-*.c)
+UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+
+.PHONY: all deps run check check-only build-all fuzz bench clean install uninstall format help
+
+all: $(BUILD)/declvirt
+
+help:
+	@echo "make            build $(BUILD)/declvirt"
+	@echo "make run        install missing packages, build, run the agent on ./agent.conf"
+	@echo "make check      install missing packages, build, run every test (also under ASan/UBSan)"
+	@echo "make fuzz       build libFuzzer targets into $(FUZZ_BUILD) (clang)"
+	@echo "make bench      run the benchmarks"
+
+deps:
+	@scripts/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/declvirt --config ./agent.conf agent
+
+check: deps
+	@$(MAKE) --no-print-directory check-only
+
+# ---- the library and the binary, for one build directory ---------------------------
+
+define build_tree
+$(1)/obj/%.o: %.c $$(LIB_HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/libdeclvirt.a: $$(patsubst %.c,$(1)/obj/%.o,$$(LIB_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+$(1)/declvirt: $(1)/obj/agent/main.o $(1)/libdeclvirt.a
+	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
+$(1)/tests/%: tests/unit/%.c $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LIB_HDR) $$(wildcard tests/helpers/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LDLIBS) $$(CMOCKA_LIBS)
+
+$(1)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LIB_HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LDLIBS)
+endef
+
+$(eval $(call build_tree,$(BUILD),))
+$(eval $(call build_tree,$(SAN_BUILD),$(SAN_FLAGS)))
+
+UNIT_BINS      := $(addprefix $(BUILD)/tests/,$(UNIT_NAMES))
+SAN_UNIT_BINS  := $(addprefix $(SAN_BUILD)/tests/,$(UNIT_NAMES))
+REPLAY_BINS    := $(addprefix $(BUILD)/fuzz-replay/,$(FUZZ_NAMES))
+SAN_REPLAY_BINS := $(addprefix $(SAN_BUILD)/fuzz-replay/,$(FUZZ_NAMES))
+
+build-all: $(BUILD)/declvirt $(UNIT_BINS) $(REPLAY_BINS) $(SAN_UNIT_BINS) $(SAN_REPLAY_BINS)
+
+# Every suite in one run so the last line counts them all.
+check-only: build-all
+	@BUILD=$(BUILD) SAN_BUILD=$(SAN_BUILD) tests/run-tests \
+	    $(foreach t,$(UNIT_BINS),unit:$(t)) \
+	    $(foreach t,$(REPLAY_BINS),fuzz:$(t)) \
+	    $(foreach t,$(wildcard tests/integration/*.sh),integration:$(t)) \
+	    $(foreach t,$(SAN_UNIT_BINS),san-unit:$(t)) \
+	    $(foreach t,$(SAN_REPLAY_BINS),san-fuzz:$(t))
+
+# ---- libFuzzer targets (clang) -------------------------------------------------------
+
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_NAMES))
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+# ---- benchmarks ----------------------------------------------------------------------
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	bench/run
+
+# ---- install -------------------------------------------------------------------------
+
+install: $(BUILD)/declvirt
+	install -D -m 0755 $(BUILD)/declvirt $(DESTDIR)$(PREFIX)/bin/declvirt
+	install -d -m 0755 $(DESTDIR)/etc/declvirt/desired.d
+	test -e $(DESTDIR)/etc/declvirt/agent.conf || \
+	    install -D -m 0644 scripts/agent.conf.default $(DESTDIR)/etc/declvirt/agent.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/declvirt
+
+format:
+	clang-format -i $(LIB_SRC) agent/main.c $(LIB_HDR) $(UNIT_SRC) $(FUZZ_SRC)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,54 @@
+/* agent.conf (YAML, libyaml): DESIGN.md section 7. Unknown keys, wrong types,
+ * bad durations, duplicate keys and malformed YAML are errors "agent.conf:LINE: msg".
+ * Relative paths are resolved against the config file's directory. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define DV_CONFIG_DEFAULT_PATH "/etc/declvirt/agent.conf"
+
+enum dv_qemu_accel { DV_ACCEL_AUTO, DV_ACCEL_KVM, DV_ACCEL_TCG };
+enum dv_tristate { DV_AUTO = -1, DV_NO = 0, DV_YES = 1 };
+
+struct dv_config {
+        char *path;          /* the file read, or NULL for built-in defaults */
+        char *desired_dir;   /* absolute */
+        char *state_dir;     /* absolute */
+        char *run_dir;       /* absolute */
+        uint64_t resync_interval_usec; /* 30s */
+        uint64_t debounce_usec;        /* 10ms */
+        uint64_t removal_delay_usec;   /* 2s */
+        unsigned max_parallel;         /* 4; 1..256 */
+        int log_level;                 /* LOG_INFO; syslog.h values */
+        bool strict_permissions;       /* true */
+        char **storage_locations;      /* NULL or empty: anywhere; absolute fnmatch patterns */
+        char *metrics_file;            /* NULL when "" */
+        char *secrets_dir;             /* /etc/declvirt/secrets */
+        struct {
+                char *binary;          /* /usr/bin/qemu-system-x86_64 */
+                enum dv_qemu_accel accel;
+        } qemu;
+        struct {
+                char *template_dir;    /* /var/lib/declvirt/templates */
+        } container;
+        struct {
+                enum dv_tristate enabled; /* auto */
+                char *xl;              /* /usr/sbin/xl */
+        } xen;
+};
+
+/* Built-in defaults (the values above). */
+int dv_config_new_default(struct dv_config **ret);
+/* Parses YAML text; `path` names the file in messages and is the base for relative paths. */
+int dv_config_parse(const char *data, size_t len, const char *path, struct dv_config **ret,
+                    struct dv_error *err);
+/* Reads and parses path. When path is NULL the default path is used, and a missing
+ * default file means built-in defaults. */
+int dv_config_load(const char *path, struct dv_config **ret, struct dv_error *err);
+void dv_config_free(struct dv_config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct dv_config *, dv_config_free)
+/* True when path matches storage_locations (or the list is empty). */
+bool dv_config_location_allowed(const struct dv_config *c, const char *path);

@@ -1,0 +1,54 @@
+/* The one command runner every driver uses (DESIGN.md section 3): argv only, never
+ * a shell; environment reduced to PATH, LC_ALL=C and a few variables that configure
+ * the tools themselves; stdin from /dev/null (or given data); stdout and stderr
+ * captured up to a limit; timeout, then SIGTERM, then SIGKILL; a non-zero exit
+ * becomes an error carrying the argv and the stderr tail. Safe to call from
+ * worker threads. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+#define CMD_DEFAULT_TIMEOUT_USEC (60ULL * 1000000ULL)
+#define CMD_DEFAULT_MAX_OUTPUT (4u << 20)
+#define CMD_STDERR_TAIL 2048
+
+struct cmd_opts {
+        uint64_t timeout_usec;   /* 0: CMD_DEFAULT_TIMEOUT_USEC */
+        uint64_t kill_grace_usec; /* after SIGTERM before SIGKILL; 0: 2 s */
+        size_t max_output;       /* stdout bytes kept; 0: CMD_DEFAULT_MAX_OUTPUT */
+        const char *stdin_data;  /* NULL: /dev/null */
+        size_t stdin_len;
+        char *const *extra_env;  /* "NAME=value" entries added to the reduced environment */
+        bool allow_nonzero;      /* a non-zero exit is not an error (inspect result) */
+};
+
+struct cmd_result {
+        int exit_status;  /* -1 when killed by a signal */
+        int term_signal;  /* 0 unless killed */
+        bool timed_out;
+        char *out;        /* stdout, NUL-terminated (truncated at max_output) */
+        size_t out_len;
+        char *err_tail;   /* last CMD_STDERR_TAIL bytes of stderr */
+        uint64_t duration_usec;
+};
+
+/* Runs argv[0] (looked up in PATH when it has no '/') and waits for it.
+ * Returns 0 on exit status 0 (or any status with allow_nonzero), otherwise a
+ * negative errno with err set to "ARGV0 failed (exit status N): STDERR-TAIL" and
+ * err->argv/stderr_tail filled. res may be NULL. */
+int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *res, struct dv_error *err);
+void cmd_result_done(struct cmd_result *res);
+
+/* Starts argv detached in its own session (setsid), stdio to /dev/null or to
+ * log_path (appended) when given; does not wait. For long-running programs such
+ * as QEMU and dnsmasq. Returns the PID. */
+int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env, pid_t *ret_pid,
+                       struct dv_error *err);
+
+/* The argv as one line for logs and errors, quoted where needed; caller frees. */
+char *cmd_argv_string(char *const argv[]);

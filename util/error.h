@@ -1,0 +1,50 @@
+/* The error object that carries a person-readable reason up the stack: a file,
+ * one or more problems with line numbers, and for commands the argv and stderr tail. */
+#pragma once
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/macro.h"
+
+struct dv_problem {
+        int line; /* 0 when unknown */
+        char *msg;
+};
+
+struct dv_error {
+        char *file;                 /* what the problems are in, or NULL */
+        struct dv_problem *problems;
+        size_t n_problems;
+        int code;                   /* negative errno of the first problem */
+        char *argv;                 /* for command failures: the command line */
+        char *stderr_tail;          /* for command failures: last bytes of stderr */
+        struct dv_problem *warnings; /* things accepted but ignored, for example */
+        size_t n_warnings;
+};
+
+#define DV_ERROR_INIT { 0 }
+
+/* Adds a problem and returns r (a negative errno), so callers can write
+ * `return dv_error_add(err, -EINVAL, line, "...")`. err may be NULL. */
+int dv_error_add(struct dv_error *err, int r, int line, const char *fmt, ...) _printf_(4, 5);
+int dv_error_addv(struct dv_error *err, int r, int line, const char *fmt, va_list ap);
+/* Records a warning; never changes the outcome. */
+void dv_error_warn(struct dv_error *err, int line, const char *fmt, ...) _printf_(3, 4);
+int dv_error_set_file(struct dv_error *err, const char *file);
+int dv_error_set_command(struct dv_error *err, const char *argv, const char *stderr_tail);
+
+static inline int dv_error_failed(const struct dv_error *err) { return err && err->n_problems > 0; }
+const char *dv_error_message(const struct dv_error *err); /* first problem, or NULL */
+int dv_error_line(const struct dv_error *err);           /* line of the first problem */
+
+/* "file:line: message" (or fewer parts when not known) for problem i; caller frees. */
+char *dv_error_format(const struct dv_error *err, size_t i);
+/* One line summary of the first problem, with file and line; caller frees. */
+char *dv_error_summary(const struct dv_error *err);
+/* Prints every problem, then every warning ("file:line: warning: ..."). */
+void dv_error_print(FILE *f, const struct dv_error *err);
+
+void dv_error_clear(struct dv_error *err);
+/* Moves src into dst (dst is cleared first); src is left empty. */
+void dv_error_move(struct dv_error *dst, struct dv_error *src);

@@ -1,0 +1,21 @@
+/* File-system helpers: bounded reads, path joins, directory creation. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Reads a whole file; -EFBIG if it is larger than max bytes. Adds a NUL after the data. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* a + "/" + b, with no doubled slash; NULL on allocation failure. */
+char *path_join(const char *a, const char *b);
+/* Makes an absolute path of p relative to dir (p returned copied when absolute). */
+char *path_make_absolute(const char *p, const char *dir);
+/* Directory part of path ("." when none); caller frees. */
+char *path_dirname(const char *path);
+/* mkdir -p with mode for the created components. */
+int mkdir_p(const char *path, mode_t mode);
+/* Writes data to path atomically: temp file in the same directory, fsync, rename,
+ * fsync of the directory. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

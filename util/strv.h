@@ -1,0 +1,21 @@
+/* NULL-terminated string vectors (argv and lists). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/macro.h"
+
+size_t strv_length(char *const *l);
+void strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+/* Appends a copy of s; -ENOMEM on failure (l unchanged). */
+int strv_push(char ***l, const char *s);
+/* Appends s, taking ownership (freed on failure). */
+int strv_consume(char ***l, char *s);
+int strv_pushf(char ***l, const char *fmt, ...) _printf_(2, 3);
+bool strv_contains(char *const *l, const char *s);
+char **strv_copy(char *const *l);
+/* Joins with sep; argv-style quoting of elements with spaces when quote is true. */
+char *strv_join(char *const *l, const char *sep, bool quote);
