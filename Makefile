@@ -8,6 +8,8 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
 PKGS       := libxml-2.0 yaml-0.1 libsystemd libxxhash json-c
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -55,22 +57,27 @@ check: deps
 define build_tree
 $(1)/obj/%.o: %.c $$(LIB_HDR)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
+	@$$(if $$(Q),echo "  CC      $$@")
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/libdeclvirt.a: $$(patsubst %.c,$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@$$(if $$(Q),echo "  AR      $$@")
+	$(Q)ar rcs $$@ $$^
 
 $(1)/declvirt: $(1)/obj/agent/main.o $(1)/libdeclvirt.a
-	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 
 $(1)/tests/%: tests/unit/%.c $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LIB_HDR) $$(wildcard tests/helpers/*.h)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LDLIBS) $$(CMOCKA_LIBS)
+	@$$(if $$(Q),echo "  TEST    $$@")
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LDLIBS) $$(CMOCKA_LIBS)
 
-$(1)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LIB_HDR)
+$(1)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LIB_HDR) $$(wildcard tests/fuzz/*.h)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LDLIBS)
+	@$$(if $$(Q),echo "  FUZZ    $$@")
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LDLIBS)
 endef
 
 $(eval $(call build_tree,$(BUILD),))
@@ -97,7 +104,7 @@ check-only: build-all
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
 fuzz: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_NAMES))
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR)
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 

@@ -9,12 +9,14 @@
 #include "util/error.h"
 
 #define DV_CONFIG_DEFAULT_PATH "/etc/declvirt/agent.conf"
+/* A larger agent.conf is refused unread. */
+#define DV_CONFIG_MAX_SIZE (1024 * 1024)
 
 enum dv_qemu_accel { DV_ACCEL_AUTO, DV_ACCEL_KVM, DV_ACCEL_TCG };
 enum dv_tristate { DV_AUTO = -1, DV_NO = 0, DV_YES = 1 };
 
 struct dv_config {
-        char *path;          /* the file read, or NULL for built-in defaults */
+        char *path;          /* the file read (made absolute), or NULL for built-in defaults */
         char *desired_dir;   /* absolute */
         char *state_dir;     /* absolute */
         char *run_dir;       /* absolute */
@@ -42,7 +44,9 @@ struct dv_config {
 
 /* Built-in defaults (the values above). */
 int dv_config_new_default(struct dv_config **ret);
-/* Parses YAML text; `path` names the file in messages and is the base for relative paths. */
+/* Parses YAML text (data need not be NUL-terminated); `path` names the file in messages
+ * (err->file) and its directory is the base for relative paths; NULL: the current
+ * directory is the base. Every problem found is added to err, the first one decides. */
 int dv_config_parse(const char *data, size_t len, const char *path, struct dv_config **ret,
                     struct dv_error *err);
 /* Reads and parses path. When path is NULL the default path is used, and a missing
@@ -50,5 +54,9 @@ int dv_config_parse(const char *data, size_t len, const char *path, struct dv_co
 int dv_config_load(const char *path, struct dv_config **ret, struct dv_error *err);
 void dv_config_free(struct dv_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct dv_config *, dv_config_free)
-/* True when path matches storage_locations (or the list is empty). */
+/* True when the list is empty, or when path or a directory above it matches one of
+ * storage_locations with fnmatch(FNM_PATHNAME). So a pattern that is "/srv/vm/" plus a
+ * star allows /srv/vm/pool1 and /srv/vm/pool1/disk.qcow2, but not /srv/vm itself.
+ * path must be absolute with no ".." component (refused otherwise); resolve symlinks
+ * before asking. */
 bool dv_config_location_allowed(const struct dv_config *c, const char *path);

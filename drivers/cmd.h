@@ -17,6 +17,15 @@
 #define CMD_DEFAULT_MAX_OUTPUT (4u << 20)
 #define CMD_STDERR_TAIL 2048
 
+/* The environment of every child: PATH=CMD_DEFAULT_PATH, LC_ALL=C, then each of
+ * CMD_PASSTHROUGH_ENV that is set in the agent's own environment (variables that
+ * configure the tools themselves, so that a test or an operator can point LVM at
+ * another lvm.conf or libxenstore at another socket), then opts->extra_env, whose
+ * entries replace earlier ones of the same name (PATH included). argv[0] without a
+ * '/' is looked up in the child's PATH, not in the agent's. */
+#define CMD_DEFAULT_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
+#define CMD_PASSTHROUGH_ENV "LVM_SYSTEM_DIR", "XENSTORED_PATH"
+
 struct cmd_opts {
         uint64_t timeout_usec;   /* 0: CMD_DEFAULT_TIMEOUT_USEC */
         uint64_t kill_grace_usec; /* after SIGTERM before SIGKILL; 0: 2 s */
@@ -40,13 +49,20 @@ struct cmd_result {
 /* Runs argv[0] (looked up in PATH when it has no '/') and waits for it.
  * Returns 0 on exit status 0 (or any status with allow_nonzero), otherwise a
  * negative errno with err set to "ARGV0 failed (exit status N): STDERR-TAIL" and
- * err->argv/stderr_tail filled. res may be NULL. */
+ * err->argv/stderr_tail filled. res may be NULL.
+ * Errors: -EIO for a non-zero exit ("ARGV0 failed (exit status N): LAST STDERR
+ * LINES") or a death by signal ("ARGV0 was killed by signal N"), -ETIMEDOUT
+ * ("ARGV0 timed out after Ns"), the exec errno ("cannot run ARGV0: REASON").
+ * The child runs in its own process group; on timeout the whole group gets
+ * SIGTERM, then SIGKILL after the grace period. Only the child's own PID is
+ * reaped (SIGCHLD must not be set to SIG_IGN, nobody may waitpid(-1)). */
 int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *res, struct dv_error *err);
 void cmd_result_done(struct cmd_result *res);
 
 /* Starts argv detached in its own session (setsid), stdio to /dev/null or to
  * log_path (appended) when given; does not wait. For long-running programs such
- * as QEMU and dnsmasq. Returns the PID. */
+ * as QEMU and dnsmasq. Returns the PID (also through ret_pid, which may be NULL);
+ * the caller reaps it or leaves it to be adopted. Same environment as cmd_run. */
 int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env, pid_t *ret_pid,
                        struct dv_error *err);
 

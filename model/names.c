@@ -5,12 +5,14 @@
 #include "model/object.h"
 
 const char *dv_name_problem(enum dv_kind kind, const char *name) {
-        size_t max = kind == DV_KIND_VOLUME ? 255 : 64;
+        /* Volumes: 240, not 255, because the agent's own files add suffixes to the
+         * name (NAME.xml, .NAME.creating) and a file name has at most 255 bytes. */
+        size_t max = kind == DV_KIND_VOLUME ? 240 : 64;
         if (!name || !*name)
                 return "name is empty";
         size_t len = strlen(name);
         if (len > max)
-                return kind == DV_KIND_VOLUME ? "name is longer than 255 bytes" : "name is longer than 64 bytes";
+                return kind == DV_KIND_VOLUME ? "name is longer than 240 bytes" : "name is longer than 64 bytes";
         if (streq(name, ".") || streq(name, ".."))
                 return "name may not be '.' or '..'";
         if (name[0] == '-')
@@ -29,5 +31,8 @@ const char *dv_name_problem(enum dv_kind kind, const char *name) {
                 return kind == DV_KIND_VOLUME ? "name may contain only A-Z a-z 0-9 _ . + - :"
                                               : "name may contain only A-Z a-z 0-9 _ . + -";
         }
+        /* Hidden names would be hidden from listings and state readers too. */
+        if (name[0] == '.')
+                return "name may not begin with '.'";
         return NULL;
 }

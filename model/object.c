@@ -21,8 +21,16 @@ char *dv_object_id_make(enum dv_kind kind, const char *pool, const char *name) {
 
 char *dv_object_id(const struct dv_object *o) { return dv_object_id_make(o->kind, o->pool, o->name); }
 
+struct dv_object *dv_object_ref(struct dv_object *o) {
+        if (o)
+                __atomic_add_fetch(&o->n_ref, 1, __ATOMIC_RELAXED);
+        return o;
+}
+
 void dv_object_free(struct dv_object *o) {
         if (!o)
+                return;
+        if (__atomic_sub_fetch(&o->n_ref, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
         switch (o->kind) {
         case DV_KIND_POOL: pool_def_free(o->def.pool); break;
@@ -64,6 +72,7 @@ int dv_object_parse(const char *data, size_t len, const char *filename, struct d
         if (!o)
                 return -ENOMEM;
         o->line = dv_xml_line(root);
+        o->n_ref = 1;
         o->policy.autostart = -1;
         r = kind_of_root(root, &o->kind, err);
         if (r < 0) {

@@ -85,6 +85,7 @@ struct dv_object {
         } def;
         char hash[HASH_HEX_LEN + 1]; /* of the file's bytes */
         int line;                    /* line of the root element */
+        int n_ref;                   /* shared with executor jobs; see dv_object_ref */
 };
 
 /* Parses one desired file's content. `filename` is only used for messages
@@ -98,6 +99,10 @@ char *dv_object_format(const struct dv_object *o);
 /* Formats only what the user wrote for the definition, without the policy: two
  * objects whose definitions match format identically. */
 char *dv_object_format_def(const struct dv_object *o);
+/* Objects are reference-counted so that an action running in a worker keeps the
+ * definition it works on while the engine moves on. dv_object_free drops one
+ * reference. Both are thread-safe. */
+struct dv_object *dv_object_ref(struct dv_object *o);
 void dv_object_free(struct dv_object *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct dv_object *, dv_object_free)
 /* "pool/NAME", "volume/POOL/NAME", "network/NAME", "domain/NAME"; caller frees. */

@@ -61,9 +61,10 @@ static int find_policy(const xmlNode *root, enum dv_kind kind, const xmlNode **r
         return 0;
 }
 
-static int bad_value(struct dv_error *err, const xmlNode *n, const char *attr, const char *v, const char *allowed) {
-        return dv_error_add(err, -EINVAL, dv_xml_line(n), "policy %s='%s' is not valid here; expected %s",
-                            attr, v, allowed);
+static int bad_value(struct dv_error *err, const xmlNode *n, enum dv_kind kind, const char *attr, const char *v,
+                     const char *allowed) {
+        return dv_error_add(err, -EINVAL, dv_xml_line(n), "policy %s='%s' is not valid for a %s; expected %s",
+                            attr, v, dv_kind_to_string(kind), allowed);
 }
 
 int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *ret, struct dv_error *err) {
@@ -117,24 +118,24 @@ int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *
                 else if (streq(state, dom ? "stopped" : "inactive"))
                         p.state = DV_WANT_DOWN;
                 else
-                        r = bad_value(err, n, "state", state, dom ? "'running' or 'stopped'" : "'active' or 'inactive'");
+                        r = bad_value(err, n, kind, "state", state, dom ? "'running' or 'stopped'" : "'active' or 'inactive'");
         }
         if (autostart) {
                 p.autostart = parse_yes_no(autostart);
                 if (p.autostart < 0)
-                        r = bad_value(err, n, "autostart", autostart, "'yes' or 'no'");
+                        r = bad_value(err, n, kind, "autostart", autostart, "'yes' or 'no'");
         }
         if (restart) {
                 int v = dv_restart_from_string(restart);
                 if (v <= 0)
-                        r = bad_value(err, n, "restart", restart, "'always', 'on-failure' or 'never'");
+                        r = bad_value(err, n, kind, "restart", restart, "'always', 'on-failure' or 'never'");
                 else
                         p.restart = v;
         }
         if (on_change) {
                 int v = dv_on_change_from_string(on_change);
                 if (v <= 0)
-                        r = bad_value(err, n, "on-change", on_change, "'restart-required' or 'restart'");
+                        r = bad_value(err, n, kind, "on-change", on_change, "'restart-required' or 'restart'");
                 else
                         p.on_change = v;
         }
@@ -146,7 +147,7 @@ int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *
                 else if (ok && kind != DV_KIND_POOL)
                         ok = v != DV_ON_REMOVE_DELETE;
                 if (!ok)
-                        r = bad_value(err, n, "on-remove", on_remove,
+                        r = bad_value(err, n, kind, "on-remove", on_remove,
                                       kind == DV_KIND_VOLUME ? "'keep' or 'delete'"
                                       : kind == DV_KIND_POOL ? "'stop', 'keep' or 'delete'"
                                                              : "'stop' or 'keep'");
@@ -156,13 +157,13 @@ int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *
         if (build) {
                 int v = dv_build_from_string(build);
                 if (v <= 0)
-                        r = bad_value(err, n, "build", build, "'no' or 'if-empty'");
+                        r = bad_value(err, n, kind, "build", build, "'no' or 'if-empty'");
                 else
                         p.build = v;
         }
         if (timeout) {
                 if (parse_u64_range(timeout, 0, 86400 * 7, &p.shutdown_timeout) < 0)
-                        r = bad_value(err, n, "shutdown-timeout", timeout, "a number of seconds up to 604800");
+                        r = bad_value(err, n, kind, "shutdown-timeout", timeout, "a number of seconds up to 604800");
                 else
                         p.has_shutdown_timeout = true;
         }

@@ -19,8 +19,9 @@ static void collect_error(void *userdata, xmlErrorPtr e) {
                 return;
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "malformed XML");
+        msg[strcspn(msg, "\n")] = '\0'; /* libxml2 adds detail lines ("Bytes: 0x..") */
         size_t l = strlen(msg);
-        while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+        while (l > 0 && msg[l - 1] == ' ')
                 msg[--l] = '\0';
         if (e->domain == XML_FROM_IO || e->code == XML_ERR_INVALID_CHAR ||
             e->code == XML_ERR_INVALID_ENCODING)

@@ -24,7 +24,7 @@ void buf_puts(struct buf *b, const char *s);
 void buf_putn(struct buf *b, const char *s, size_t n);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) _printf_(2, 3);
-void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) _printf_(2, 0);
 /* Appends s escaped for XML text and single-quoted attribute values. */
 void buf_escape_xml(struct buf *b, const char *s);
 void buf_reset(struct buf *b);

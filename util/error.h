@@ -28,7 +28,7 @@ struct dv_error {
 /* Adds a problem and returns r (a negative errno), so callers can write
  * `return dv_error_add(err, -EINVAL, line, "...")`. err may be NULL. */
 int dv_error_add(struct dv_error *err, int r, int line, const char *fmt, ...) _printf_(4, 5);
-int dv_error_addv(struct dv_error *err, int r, int line, const char *fmt, va_list ap);
+int dv_error_addv(struct dv_error *err, int r, int line, const char *fmt, va_list ap) _printf_(4, 0);
 /* Records a warning; never changes the outcome. */
 void dv_error_warn(struct dv_error *err, int line, const char *fmt, ...) _printf_(3, 4);
 int dv_error_set_file(struct dv_error *err, const char *file);

@@ -1,5 +1,6 @@
 /* File-system helpers. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -139,4 +140,59 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         if (dfd >= 0)
                 (void)fsync(dfd);
         return 0;
+}
+
+/* Removes empty and "." components and doubled or trailing slashes, in place. */
+void path_simplify(char *s) {
+        char *out = s;
+        const char *in = s;
+        while (*in) {
+                while (*in == '/')
+                        in++;
+                if (!*in)
+                        break;
+                const char *end = strchrnul(in, '/');
+                size_t n = (size_t)(end - in);
+                if (n == 1 && in[0] == '.') {
+                        in = end;
+                        continue;
+                }
+                /* out never overtakes in: every component read had a '/' before it. */
+                *out++ = '/';
+                memmove(out, in, n);
+                out += n;
+                in = end;
+        }
+        if (out == s)
+                *out++ = '/';
+        *out = '\0';
+}
+
+
+bool path_location_allowed(char *const *patterns, const char *path) {
+        if (!patterns || !patterns[0])
+                return true;
+        if (!path || path[0] != '/')
+                return false;
+        _cleanup_free_ char *s = strdup(path);
+        if (!s)
+                return false;
+        path_simplify(s);
+        /* ".." could climb out of an allowed directory: /var/lib/declvirt/.. matches a
+         * star after /var/lib/declvirt/. Callers pass canonical paths; others are refused. */
+        for (const char *q = s; (q = strstr(q, "/..")); q += 3)
+                if (q[3] == '/' || q[3] == '\0')
+                        return false;
+        /* The path or any directory above it, so that a star after /srv/vm/ allows a pool
+         * at /srv/vm/p1 and also its volumes at /srv/vm/p1/disk.qcow2. */
+        for (size_t len = strlen(s);;) {
+                s[len] = '\0';
+                for (size_t i = 0; patterns[i]; i++)
+                        if (fnmatch(patterns[i], s, FNM_PATHNAME) == 0)
+                                return true;
+                if (len == 1)
+                        return false;
+                char *slash = strrchr(s, '/');
+                len = slash == s ? 1 : (size_t)(slash - s);
+        }
 }

@@ -1,6 +1,7 @@
 /* File-system helpers: bounded reads, path joins, directory creation. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -19,3 +20,8 @@ int mkdir_p(const char *path, mode_t mode);
 /* Writes data to path atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Removes empty and "." components and doubled or trailing slashes, in place. */
+void path_simplify(char *s);
+/* storage_locations: true when path (absolute, no "..") or a directory above it
+ * matches one of the fnmatch(FNM_PATHNAME) patterns; an empty list allows anything. */
+bool path_location_allowed(char *const *patterns, const char *path);

@@ -87,10 +87,10 @@ int parse_duration_usec(const char *s, uint64_t *ret) {
         for (size_t i = 0; i < ELEMENTSOF(duration_units); i++) {
                 if (!streq(p, duration_units[i].suffix))
                         continue;
-                uint64_t u = duration_units[i].usec;
-                if (whole > UINT64_MAX / u)
+                uint64_t u = duration_units[i].usec, part = frac * u / frac_div;
+                if (whole > UINT64_MAX / u || whole * u > UINT64_MAX - part)
                         return -ERANGE;
-                *ret = whole * u + frac * u / frac_div;
+                *ret = whole * u + part;
                 return 0;
         }
         return -EINVAL;

@@ -1,0 +1,11 @@
+/* Command implementations reached from main.c. Each returns the process exit code. */
+#pragma once
+
+#include "agent/config.h"
+
+#define DECLVIRT_VERSION "0.1.0"
+
+int cmd_agent(const char *config_path, int argc, char **argv);
+int cmd_plan(const struct dv_config *cfg, int argc, char **argv);
+int cmd_validate(const struct dv_config *cfg, int argc, char **argv);
+int cmd_native(const struct dv_config *cfg, int argc, char **argv);

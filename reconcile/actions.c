@@ -1,0 +1,362 @@
+/* Apply: record ownership (last-applied) before acting, hand actions to the
+ * executor, and take their results back. Workers see only reference-counted
+ * definitions, never the engine. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/pool.h"
+#include "model/volume.h"
+#include "reconcile/engine-internal.h"
+#include "state/state.h"
+#include "util/log.h"
+#include "util/strv.h"
+
+#define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
+#define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
+
+struct job_data {
+        char *id;
+        enum rec_action action;
+        struct dv_object *pool;   /* the pool definition in force */
+        struct dv_object *volume; /* volume actions */
+        uint64_t arg;
+        bool want_up;
+        enum dv_build build;
+};
+
+static void job_data_free(void *p) {
+        struct job_data *d = p;
+        if (!d)
+                return;
+        free(d->id);
+        dv_object_free(d->pool);
+        dv_object_free(d->volume);
+        free(d);
+}
+
+static int unsupported(struct exec_job *j, const struct pool_def *pd, const char *what) {
+        return dv_error_add(&j->err, -EOPNOTSUPP, 0, "pool type '%s' cannot %s", pool_type_to_string(pd->type), what);
+}
+
+/* Runs in a worker thread. */
+static int run_job(struct exec_job *j) {
+        struct job_data *d = j->data;
+        const struct pool_def *pd = d->pool->def.pool;
+        const struct volume_def *vd = d->volume ? d->volume->def.volume : NULL;
+        const struct storage_driver *drv = storage_driver_get(pd->type);
+        if (!drv)
+                return unsupported(j, pd, "be managed on this host");
+        int r;
+        switch (d->action) {
+        case ACT_POOL_BUILD:
+                if (!drv->pool_build)
+                        return unsupported(j, pd, "be built");
+                r = drv->pool_build(pd, d->build, &j->err);
+                if (r >= 0 && d->want_up && drv->pool_start)
+                        r = drv->pool_start(pd, &j->err);
+                return r;
+        case ACT_POOL_START:
+                return drv->pool_start ? drv->pool_start(pd, &j->err) : 0;
+        case ACT_POOL_STOP:
+                return drv->pool_stop ? drv->pool_stop(pd, &j->err) : 0;
+        case ACT_POOL_DELETE:
+                return drv->pool_delete ? drv->pool_delete(pd, &j->err) : unsupported(j, pd, "be deleted");
+        case ACT_POOL_PERMS:
+                return drv->pool_set_perms ? drv->pool_set_perms(pd, &j->err) : unsupported(j, pd, "change permissions");
+        case ACT_VOL_CREATE:
+                return drv->vol_create ? drv->vol_create(pd, vd, &j->err) : unsupported(j, pd, "create volumes");
+        case ACT_VOL_RESIZE:
+                return drv->vol_resize ? drv->vol_resize(pd, vd, d->arg, &j->err) : unsupported(j, pd, "resize volumes");
+        case ACT_VOL_DELETE:
+                return drv->vol_delete ? drv->vol_delete(pd, vd->name, &j->err) : unsupported(j, pd, "delete volumes");
+        default:
+                return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run in a worker",
+                                    rec_action_to_string(d->action));
+        }
+}
+
+static int put_applied(struct engine *e, const struct applied *a) {
+        _cleanup_free_ char *rel = applied_relpath(a->kind, a->pool, a->name);
+        _cleanup_free_ char *json = applied_to_json(a);
+        if (!rel || !json)
+                return -ENOMEM;
+        return state_store_put(e->state, rel, json, strlen(json), 0600);
+}
+
+/* Makes o->applied describe o->desired, keeping generated values. */
+static int update_applied(struct engine *e, struct rec_object *o, bool *changed) {
+        if (!o->desired || (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
+                            streq_ptr(o->applied->file, o->file)))
+                return 0;
+        struct applied *a = NULL;
+        int r = applied_new_from(o->desired, o->file, &a);
+        if (r < 0)
+                return r;
+        if (o->applied) {
+                a->uuid = TAKE_PTR(o->applied->uuid);
+                a->created = o->applied->created;
+                a->active = o->applied->active;
+                a->boot_id = TAKE_PTR(o->applied->boot_id);
+                applied_free(o->applied);
+        }
+        if (!a->uuid && o->kind == DV_KIND_POOL && o->desired->def.pool->uuid)
+                a->uuid = strdup(o->desired->def.pool->uuid);
+        if (!a->uuid && o->kind != DV_KIND_VOLUME)
+                a->uuid = uuid_generate_string();
+        o->applied = a;
+        *changed = true;
+        return put_applied(e, a);
+}
+
+static int forget(struct engine *e, struct rec_object *o) {
+        _cleanup_free_ char *rel = applied_relpath(o->kind, o->pool, o->name);
+        if (!rel)
+                return -ENOMEM;
+        int r = state_store_remove(e->state, rel);
+        if (r < 0)
+                return r;
+        engine_event(e, "%s: no longer managed (%s)", o->id, strna(o->message));
+        applied_free(o->applied);
+        o->applied = NULL;
+        o->managed = false;
+        o->absent_since = 0;
+        if (o->kind == DV_KIND_VOLUME && o->exists) {
+                o->dirty = true; /* stays listed, as an unmanaged volume */
+                return 0;
+        }
+        engine_remove_object(e, o);
+        return 1;
+}
+
+static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
+        struct exec_job *j = calloc(1, sizeof(*j));
+        struct job_data *d = calloc(1, sizeof(*d));
+        if (!j || !d) {
+                free(j);
+                free(d);
+                return NULL;
+        }
+        d->id = strdup(o->id);
+        d->action = o->action;
+        d->arg = o->action_arg;
+        if (o->kind == DV_KIND_POOL) {
+                d->pool = dv_object_ref((struct dv_object *)rec_def(o));
+                d->want_up = rec_want_up(e, o);
+                d->build = dv_policy_build(&rec_def(o)->policy);
+        } else {
+                _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
+                struct rec_object *p = pid ? engine_lookup(e, pid) : NULL;
+                d->pool = p ? dv_object_ref((struct dv_object *)rec_def(p)) : NULL;
+                d->volume = dv_object_ref((struct dv_object *)rec_def(o));
+        }
+        j->run = run_job;
+        j->data = d;
+        j->free_data = job_data_free;
+        if (!d->id || !d->pool) {
+                exec_job_free(j);
+                return NULL;
+        }
+        return j;
+}
+
+static void set_phase(struct engine *e, struct rec_object *o, struct rec_step *s, uint64_t now_rt) {
+        bool msg_changed = !streq_ptr(o->message, s->message);
+        if (o->phase != s->phase) {
+                o->since_usec = now_rt;
+                o->dirty = true;
+                if (s->message)
+                        engine_event(e, "%s: %s: %s", o->id, rec_phase_to_string(s->phase), s->message);
+                else
+                        engine_event(e, "%s: %s", o->id, rec_phase_to_string(s->phase));
+        } else if (msg_changed)
+                o->dirty = true;
+        o->phase = s->phase;
+        free(o->message);
+        o->message = TAKE_PTR(s->message);
+        o->action = s->action;
+        o->action_arg = s->arg;
+}
+
+int engine_apply(struct engine *e, uint64_t now) {
+        uint64_t now_rt = now_usec(CLOCK_REALTIME);
+        void *v;
+        size_t n_act = 0;
+        struct rec_object **act = NULL;
+        bool store_changed = false;
+        int r;
+
+        /* Kinds in dependency order, so a volume is planned on its pool's fresh phase. */
+        for (int kind = 0; kind < _DV_KIND_MAX; kind++)
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                struct rec_object *o = v;
+                if ((int)o->kind != kind)
+                        continue;
+                struct rec_step s;
+                rec_plan_object(e, o, now, &s);
+                set_phase(e, o, &s, now_rt);
+                if (e->cfg.dry_run || o->busy)
+                        continue;
+                bool settled = o->phase == PHASE_READY || o->phase == PHASE_STOPPED;
+                if ((o->action != ACT_NONE && o->action != ACT_FORGET) || (settled && o->managed)) {
+                        r = update_applied(e, o, &store_changed);
+                        if (r < 0)
+                                log_debug("%s: cannot prepare last-applied record: %s", o->id, strerror(-r));
+                }
+                if (o->action == ACT_NONE)
+                        continue;
+                if (o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE) {
+                        /* Intent first: if the agent dies mid-action, what it created is known as its own. */
+                        if (o->applied && !o->applied->created) {
+                                o->applied->created = true;
+                                put_applied(e, o->applied);
+                                store_changed = true;
+                        }
+                }
+                struct rec_object **n = realloc(act, (n_act + 1) * sizeof(*act));
+                if (!n)
+                        break;
+                act = n;
+                act[n_act++] = o;
+        }
+
+        if (store_changed) {
+                struct dv_error err = DV_ERROR_INIT;
+                r = state_store_commit(e->state, &err);
+                if (r < 0) {
+                        /* Without a record of ownership, acting would risk forgetting what we
+                         * made: nothing starts until the state directory is writable again. */
+                        _cleanup_free_ char *m = dv_error_summary(&err);
+                        engine_event(e, "cannot write last-applied records: %s; no action started", strna(m));
+                        e->errors_total++;
+                        for (size_t k = 0; k < n_act; k++) {
+                                struct rec_object *o = act[k];
+                                free(o->last_error);
+                                o->last_error = m ? strdup(m) : NULL;
+                                o->failures++;
+                                o->retry_at = now + MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u), BACKOFF_MAX_USEC);
+                                o->phase = PHASE_FAILED;
+                                o->dirty = true;
+                        }
+                        dv_error_clear(&err);
+                        free(act);
+                        return 0;
+                }
+                dv_error_clear(&err);
+        }
+
+        int started = 0;
+        bool forgot = false;
+        for (size_t k = 0; k < n_act; k++) {
+                struct rec_object *o = act[k];
+                if (o->action == ACT_FORGET) {
+                        if (forget(e, o) < 0)
+                                e->errors_total++;
+                        forgot = true;
+                        continue;
+                }
+                struct exec_job *j = make_job(e, o);
+                if (!j) {
+                        engine_event(e, "%s: cannot start %s: its pool definition is not known", o->id,
+                                     rec_action_to_string(o->action));
+                        continue;
+                }
+                o->busy = true;
+                o->running = o->action;
+                e->actions_total++;
+                exec_submit(e->exec, j);
+                started++;
+        }
+        free(act);
+        if (forgot) {
+                struct dv_error err = DV_ERROR_INIT;
+                if (state_store_commit(e->state, &err) < 0)
+                        e->errors_total++;
+                dv_error_clear(&err);
+        }
+        return started;
+}
+
+void engine_handle_done(struct engine *e, struct exec_job *j) {
+        struct job_data *d = j->data;
+        struct rec_object *o = engine_lookup(e, d->id);
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (!o)
+                return;
+        o->busy = false;
+        o->dirty = true;
+        if (j->result < 0) {
+                _cleanup_free_ char *m = dv_error_summary(&j->err);
+                if (!m)
+                        m = strdup(strerror(-j->result));
+                o->failures++;
+                o->retry_at = now + MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u), BACKOFF_MAX_USEC);
+                free(o->last_error);
+                o->last_error = TAKE_PTR(m);
+                e->actions_failed_total++;
+                engine_event(e, "%s: %s failed: %s", o->id, rec_action_to_string(d->action), strna(o->last_error));
+                /* The volume's pool may have changed under us: look again next pass. */
+                return;
+        }
+        engine_event(e, "%s: %s done", o->id, rec_action_to_string(d->action));
+        free(o->last_error);
+        o->last_error = NULL;
+        o->failures = 0;
+        o->retry_at = 0;
+        o->observed = false; /* observe again before planning on it */
+        if (o->applied) {
+                bool rec = false;
+                switch (d->action) {
+                case ACT_POOL_BUILD:
+                        if (d->want_up) {
+                                o->applied->active = true;
+                                free(o->applied->boot_id);
+                                o->applied->boot_id = strdup(e->boot_id);
+                        }
+                        rec = true;
+                        break;
+                case ACT_POOL_START:
+                        o->applied->active = true;
+                        free(o->applied->boot_id);
+                        o->applied->boot_id = strdup(e->boot_id);
+                        rec = true;
+                        break;
+                case ACT_POOL_STOP:
+                        o->applied->active = false;
+                        rec = true;
+                        break;
+                case ACT_POOL_DELETE:
+                case ACT_VOL_DELETE:
+                        free(o->message);
+                        o->message = strdup("deleted");
+                        o->exists = false;
+                        forget(e, o);
+                        return;
+                default:
+                        break;
+                }
+                if (rec)
+                        put_applied(e, o->applied);
+        }
+        if (o->kind == DV_KIND_POOL) {
+                /* Its volumes may proceed now. */
+                void *v;
+                for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                        struct rec_object *c = v;
+                        if (c->kind == DV_KIND_VOLUME && streq_ptr(c->pool, o->name))
+                                c->dirty = true;
+                }
+        }
+}
+
+int engine_reap(struct engine *e) {
+        int n = 0;
+        for (struct exec_job *j = exec_reap(e->exec), *next; j; j = next) {
+                next = j->next;
+                engine_handle_done(e, j);
+                exec_job_free(j);
+                n++;
+        }
+        return n;
+}

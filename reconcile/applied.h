@@ -1,0 +1,36 @@
+/* The last-applied store (DESIGN.md section 4.3): for each object the agent
+ * applied from a desired file, the definition it applied, the content hash, the
+ * values it generated (UUID) and whether it created the data underneath (only
+ * then may on-remove='delete' destroy it). Kept as JSON in state_dir/applied/
+ * (0700, files 0600): it is the agent's own bookkeeping, not libvirt XML. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "model/object.h"
+
+struct applied {
+        enum dv_kind kind;
+        char *name;
+        char *pool;     /* volumes */
+        char *file;     /* the desired file it came from */
+        char *hash;     /* content hash of that file when applied */
+        char *xml;      /* dv_object_format() of the applied definition */
+        struct dv_object *obj; /* xml parsed */
+        char *uuid;     /* generated when the file has none */
+        bool created;   /* the agent created the data (pool directory, volume) */
+        bool active;    /* pools: started by the agent (types where start is bookkeeping) */
+        char *boot_id;  /* boot during which the agent last brought it up */
+};
+
+/* "applied/KIND@[POOL@]NAME.json" */
+char *applied_relpath(enum dv_kind kind, const char *pool, const char *name);
+char *applied_to_json(const struct applied *a);
+/* Parses a record; the embedded XML must parse as an object of the same kind/name. */
+int applied_from_json(const char *data, size_t len, struct applied **ret, struct dv_error *err);
+/* Builds a record for object o (copies what it needs; o is not kept). */
+int applied_new_from(const struct dv_object *o, const char *file, struct applied **ret);
+void applied_free(struct applied *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct applied *, applied_free)
+/* A random RFC 4122 version 4 UUID string; caller frees. */
+char *uuid_generate_string(void);

@@ -1,0 +1,339 @@
+/* Incremental loader of desired_dir. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/domain.h"
+#include "model/pool.h"
+#include "model/volume.h"
+#include "model/xml.h"
+#include "reconcile/desired.h"
+#include "util/fs.h"
+#include "util/hashmap.h"
+#include "util/log.h"
+#include "util/strv.h"
+
+struct desired_set {
+        char *root;
+        bool check_trust;
+        char **locations;
+        struct hashmap *files; /* path -> struct desired_file */
+        uint64_t generation;
+        struct dv_error problems;
+};
+
+static bool ends_with(const char *s, const char *suffix) {
+        size_t l = strlen(s), k = strlen(suffix);
+        return l >= k && memcmp(s + l - k, suffix, k) == 0;
+}
+
+bool desired_name_is_candidate(const char *name) {
+        static const char *const ignored_suffixes[] = {
+                "~", ".swp", ".tmp", ".bak", ".orig", ".rej", ".rpmnew", ".rpmsave",
+        };
+        if (name[0] == '.' || !ends_with(name, ".xml") || strlen(name) == 4)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(ignored_suffixes); i++)
+                if (ends_with(name, ignored_suffixes[i]))
+                        return false;
+        /* dpkg leaves NAME.dpkg-new, .dpkg-old, .dpkg-dist, .dpkg-tmp... also before .xml */
+        if (strstr(name, ".dpkg-"))
+                return false;
+        return true;
+}
+
+int desired_check_trust(const char *path, const struct stat *st, struct dv_error *err) {
+        if (st->st_uid != 0)
+                return dv_error_add(err, -EPERM, 0,
+                                    "refused: %s is owned by uid %u, not root (strict_permissions)", path,
+                                    (unsigned)st->st_uid);
+        if (st->st_mode & (S_IWGRP | S_IWOTH))
+                return dv_error_add(err, -EPERM, 0,
+                                    "refused: %s is writable by %s (mode %04o; strict_permissions)", path,
+                                    (st->st_mode & S_IWOTH) ? "others" : "its group",
+                                    (unsigned)(st->st_mode & 07777));
+        return 0;
+}
+
+int desired_check_locations(const struct dv_object *o, char *const *locations, struct dv_error *err) {
+        if (o->kind == DV_KIND_POOL) {
+                const struct pool_def *p = o->def.pool;
+                bool file_backed = p->type == POOL_DIR || p->type == POOL_FS || p->type == POOL_NETFS;
+                if (file_backed && !path_location_allowed(locations, p->target.path))
+                        return dv_error_add(err, -EPERM, p->line,
+                                            "pool target %s is outside storage_locations", p->target.path);
+        } else if (o->kind == DV_KIND_VOLUME) {
+                const struct volume_def *v = o->def.volume;
+                if (v->target.path && !path_location_allowed(locations, v->target.path))
+                        return dv_error_add(err, -EPERM, v->line, "volume path %s is outside storage_locations",
+                                            v->target.path);
+                if (v->has_backing && v->backing.path && !path_location_allowed(locations, v->backing.path))
+                        return dv_error_add(err, -EPERM, v->line,
+                                            "backing store %s is outside storage_locations", v->backing.path);
+        }
+        /* Domain disk files are checked by the domain driver's validation, which
+         * knows which sources are files. */
+        return 0;
+}
+
+int desired_set_new(const char *root, bool check_trust, char *const *locations, struct desired_set **ret) {
+        struct desired_set *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->root = strdup(root);
+        s->files = hashmap_new();
+        s->check_trust = check_trust;
+        if (locations)
+                s->locations = strv_copy(locations);
+        if (!s->root || !s->files || (locations && !s->locations)) {
+                desired_set_free(s);
+                return -ENOMEM;
+        }
+        *ret = s;
+        return 0;
+}
+
+static void desired_file_free(void *p) {
+        struct desired_file *f = p;
+        if (!f)
+                return;
+        free(f->path);
+        dv_object_free(f->obj);
+        dv_error_clear(&f->err);
+        free(f->last_id);
+        free(f);
+}
+
+void desired_set_free(struct desired_set *s) {
+        if (!s)
+                return;
+        hashmap_free(s->files, desired_file_free);
+        strv_free(s->locations);
+        dv_error_clear(&s->problems);
+        free(s->root);
+        free(s);
+}
+
+static bool same_stat(const struct desired_file *f, const struct stat *st) {
+        return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+               f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+               f->ctime.tv_sec == st->st_ctim.tv_sec && f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* (Re)reads one file whose stat changed. */
+static void load_file(struct desired_set *s, struct desired_file *f, const struct stat *st) {
+        dv_object_free(f->obj);
+        f->obj = NULL;
+        dv_error_clear(&f->err);
+        f->dev = st->st_dev;
+        f->ino = st->st_ino;
+        f->size = st->st_size;
+        f->mtime = st->st_mtim;
+        f->ctime = st->st_ctim;
+        f->generation = s->generation;
+
+        dv_error_set_file(&f->err, f->path);
+        if (s->check_trust && desired_check_trust(f->path, st, &f->err) < 0)
+                return;
+        /* Open the file and check that it is still what we stat'ed, so a file
+         * replaced between stat and open is read on the next pass instead. */
+        _cleanup_close_ int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st2;
+        if (fd < 0 || fstat(fd, &st2) < 0) {
+                dv_error_add(&f->err, -errno, 0, "cannot read: %s", strerror(errno));
+                return;
+        }
+        if (!S_ISREG(st2.st_mode)) {
+                dv_error_add(&f->err, -EINVAL, 0, "not a regular file");
+                return;
+        }
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        int r = read_full_fd(fd, DV_XML_MAX_SIZE, &data, &len);
+        if (r == -EFBIG) {
+                dv_error_add(&f->err, r, 0, "file is larger than %d bytes", DV_XML_MAX_SIZE);
+                return;
+        }
+        if (r < 0) {
+                dv_error_add(&f->err, r, 0, "cannot read: %s", strerror(-r));
+                return;
+        }
+        /* Record what was actually read, so a write racing with us shows up as a change. */
+        f->size = st2.st_size;
+        f->mtime = st2.st_mtim;
+        f->ctime = st2.st_ctim;
+        struct dv_object *o = NULL;
+        r = dv_object_parse(data, len, f->path, &o, &f->err);
+        if (r < 0)
+                return;
+        if (desired_check_locations(o, s->locations, &f->err) < 0) {
+                dv_object_free(o);
+                return;
+        }
+        f->obj = o;
+        free(f->last_id);
+        f->last_id = dv_object_id(o);
+}
+
+static int scan_dir(struct desired_set *s, const char *dir, int depth);
+static bool path_is_under(const char *path, const char *dir);
+
+/* A directory that cannot be read or is refused keeps the files known below it as
+ * they were: a mistake with a directory never removes the objects of its files. */
+static void keep_files_under(struct desired_set *s, const char *dir) {
+        const char *key;
+        void *v;
+        for (size_t i = 0; hashmap_iter(s->files, &i, &key, &v);) {
+                struct desired_file *f = v;
+                if (path_is_under(f->path, dir))
+                        f->seen = true;
+        }
+}
+
+static void scan_entry(struct desired_set *s, const char *dir, const char *name, int depth) {
+        _cleanup_free_ char *path = path_join(dir, name);
+        if (!path)
+                return;
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return; /* gone, or a dangling symlink: not a desired file */
+        if (S_ISDIR(st.st_mode)) {
+                struct stat lst;
+                /* Subdirectories are followed only when real (not symlinks) and not hidden. */
+                if (name[0] == '.' || depth >= DESIRED_MAX_DEPTH || lstat(path, &lst) < 0 || !S_ISDIR(lst.st_mode))
+                        return;
+                int r = scan_dir(s, path, depth + 1);
+                if (r < 0 && r != -ENOENT)
+                        keep_files_under(s, path);
+                return;
+        }
+        if (!S_ISREG(st.st_mode) || !desired_name_is_candidate(name))
+                return;
+        struct desired_file *f = hashmap_get(s->files, path);
+        if (!f) {
+                f = calloc(1, sizeof(*f));
+                if (!f || !(f->path = strdup(path)) || hashmap_put(s->files, path, f, NULL) < 0) {
+                        desired_file_free(f);
+                        return;
+                }
+                load_file(s, f, &st);
+        } else if (!same_stat(f, &st))
+                load_file(s, f, &st);
+        f->seen = true;
+}
+
+static int scan_dir(struct desired_set *s, const char *dir, int depth) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (s->check_trust) {
+                struct stat st;
+                struct dv_error e = DV_ERROR_INIT;
+                if (fstat(fd, &st) < 0 || desired_check_trust(dir, &st, &e) < 0) {
+                        /* The files below stay unseen: refused like their directory. */
+                        dv_error_add(&s->problems, -EPERM, 0, "%s", strempty(dv_error_message(&e)));
+                        dv_error_clear(&e);
+                        close(fd);
+                        return -EPERM;
+                }
+        }
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (de->d_type == DT_REG || de->d_type == DT_LNK || de->d_type == DT_DIR ||
+                    de->d_type == DT_UNKNOWN) {
+                        if (de->d_type == DT_REG && !desired_name_is_candidate(de->d_name))
+                                continue;
+                        scan_entry(s, dir, de->d_name, depth);
+                }
+        }
+        closedir(d);
+        return 0;
+}
+
+static bool path_is_under(const char *path, const char *dir) {
+        size_t l = strlen(dir);
+        return strncmp(path, dir, l) == 0 && (path[l] == '/' || (l > 0 && dir[l - 1] == '/'));
+}
+
+static int depth_of(const struct desired_set *s, const char *dir) {
+        if (streq(dir, s->root))
+                return 0;
+        int d = 0;
+        for (const char *p = dir + strlen(s->root); *p; p++)
+                if (*p == '/' && p[1])
+                        d++;
+        return d;
+}
+
+int desired_set_scan(struct desired_set *s, char *const *dirs) {
+        char *const all[] = { s->root, NULL };
+        if (!dirs)
+                dirs = all;
+        s->generation++;
+        dv_error_clear(&s->problems);
+        size_t changed = 0;
+
+        for (size_t k = 0; dirs[k]; k++) {
+                const char *dir = dirs[k];
+                if (!streq(dir, s->root) && !path_is_under(dir, s->root))
+                        continue;
+                /* Everything known below dir is unseen until the scan finds it again. */
+                const char *key;
+                void *v;
+                for (size_t i = 0; hashmap_iter(s->files, &i, &key, &v);) {
+                        struct desired_file *f = v;
+                        if (path_is_under(f->path, dir))
+                                f->seen = false;
+                }
+                int r = scan_dir(s, dir, depth_of(s, dir));
+                bool is_root = streq(dir, s->root);
+                if (r < 0 && (is_root || r != -ENOENT))
+                        keep_files_under(s, dir);
+                if (r < 0 && r != -EPERM && is_root) {
+                        if (r == -ENOENT)
+                                dv_error_add(&s->problems, r, 0,
+                                             "desired_dir %s does not exist; objects are kept as they are",
+                                             s->root);
+                        else
+                                dv_error_add(&s->problems, r, 0, "cannot read desired_dir %s: %s", s->root,
+                                             strerror(-r));
+                }
+                for (size_t i = 0; hashmap_iter(s->files, &i, &key, &v);) {
+                        struct desired_file *f = v;
+                        if (!f->seen && path_is_under(f->path, dir)) {
+                                log_debug("desired file %s is gone", f->path);
+                                desired_file_free(hashmap_remove(s->files, key));
+                                changed++;
+                        }
+                }
+        }
+        for (size_t i = 0; ; ) {
+                struct desired_file *f = desired_set_next(s, &i);
+                if (!f)
+                        break;
+                if (f->generation == s->generation)
+                        changed++;
+        }
+        return (int)MIN(changed, (size_t)INT32_MAX);
+}
+
+struct desired_file *desired_set_next(const struct desired_set *s, size_t *i) {
+        void *v;
+        return hashmap_iter(s->files, i, NULL, &v) ? v : NULL;
+}
+
+size_t desired_set_count(const struct desired_set *s) { return hashmap_size(s->files); }
+uint64_t desired_set_generation(const struct desired_set *s) { return s->generation; }
+const struct dv_error *desired_set_problems(const struct desired_set *s) { return &s->problems; }
+const char *desired_set_root(const struct desired_set *s) { return s->root; }

@@ -1,0 +1,65 @@
+/* Shared between the engine's files (engine.c, resolve.c, plan.c, actions.c,
+ * record.c); not for use outside reconcile/. */
+#pragma once
+
+#include <stdarg.h>
+
+#include "reconcile/desired.h"
+#include "reconcile/engine.h"
+#include "reconcile/exec.h"
+#include "util/hashmap.h"
+
+struct state_store;
+
+struct invalid_file {
+        char *path;
+        int line;
+        char *error;
+};
+void invalid_files_free(struct engine *e);
+
+struct engine {
+        struct engine_config cfg;
+        struct desired_set *desired;
+        struct hashmap *objects; /* id -> struct rec_object */
+        struct state_store *state;
+        struct executor *exec;
+        char *boot_id;
+        uint64_t btime_sec;
+        bool full;               /* next pass rescans and observes everything */
+        char **dirty_dirs;
+        char **events;           /* log lines for the agent */
+        struct invalid_file *invalid_files; /* files that define nothing */
+        size_t n_invalid_files;
+        uint64_t passes;
+        uint64_t last_pass_usec, last_pass_duration_usec;
+        uint64_t actions_total, actions_failed_total, errors_total;
+        uint64_t duration_buckets[12];
+        double duration_sum;
+        uint64_t duration_count;
+        char *last_table;
+        char metrics_hash[33];
+        char status_hash[33];    /* content of status.xml without per-pass fields */
+        bool record_failing;
+};
+
+struct rec_object *engine_lookup(const struct engine *e, const char *id);
+struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
+void engine_remove_object(struct engine *e, struct rec_object *o);
+void engine_event(struct engine *e, const char *fmt, ...) _printf_(2, 3);
+
+/* resolve.c: files -> objects (duplicates, last-known-good, removals). */
+void engine_resolve(struct engine *e, uint64_t now);
+/* observe.c: drivers -> observed state, for dirty objects (all when full). */
+void engine_observe(struct engine *e, bool full);
+/* actions.c: planned steps -> applied records and executor jobs. */
+int engine_apply(struct engine *e, uint64_t now);
+void engine_handle_done(struct engine *e, struct exec_job *job);
+/* record.c: status.xml, observed XML, metrics. */
+int engine_record(struct engine *e);
+
+/* Helpers used by several files. */
+const struct dv_object *rec_def(const struct rec_object *o); /* desired, else applied */
+bool pool_type_is_stateless(enum pool_type t);
+bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool);
+bool rec_want_up(const struct engine *e, const struct rec_object *o);

@@ -1,0 +1,361 @@
+/* The planner: a pure function of an object, its context (its pool, the boot),
+ * its last-applied record and what was observed, giving the phase the object is
+ * in, why, and the one action that moves it forward. It changes nothing;
+ * `declvirt plan` prints exactly what it decides. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/pool.h"
+#include "model/volume.h"
+#include "reconcile/engine-internal.h"
+#include "util/parse.h"
+#include "util/strv.h"
+
+const struct dv_object *rec_def(const struct rec_object *o) {
+        if (o->desired)
+                return o->desired;
+        return o->applied ? o->applied->obj : NULL;
+}
+
+bool pool_type_is_stateless(enum pool_type t) {
+        /* A directory has nothing to start or stop: "active" is the agent's own flag. */
+        return t == POOL_DIR;
+}
+
+/* DESIGN.md 2.1: autostart='no' keeps an object down after a boot until its file
+ * is written again; what the agent brought up during this boot stays up. */
+bool rec_want_up(const struct engine *e, const struct rec_object *o) {
+        const struct dv_object *d = rec_def(o);
+        if (!d || dv_policy_state(&d->policy) != DV_WANT_UP)
+                return false;
+        if (dv_policy_autostart(&d->policy))
+                return true;
+        if (o->file && (uint64_t)o->file_mtime.tv_sec >= e->btime_sec)
+                return true;
+        return o->applied && o->applied->active && streq_ptr(o->applied->boot_id, e->boot_id);
+}
+
+bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool) {
+        (void)e;
+        const struct dv_object *d = rec_def(pool);
+        if (!d || !pool->observed || pool->pool_st.state != POOL_STATE_ACTIVE)
+                return false;
+        if (pool_type_is_stateless(d->def.pool->type))
+                return pool->applied && pool->applied->active;
+        return true;
+}
+
+static void step_set(struct rec_step *s, enum rec_phase phase, enum rec_action action, const char *fmt, ...)
+        _printf_(4, 5);
+static void step_set(struct rec_step *s, enum rec_phase phase, enum rec_action action, const char *fmt, ...) {
+        s->phase = phase;
+        s->action = action;
+        free(s->message);
+        s->message = NULL;
+        if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                if (vasprintf(&s->message, fmt, ap) < 0)
+                        s->message = NULL;
+                va_end(ap);
+        }
+}
+
+static bool perms_match(const struct dv_perms *want, const struct pool_status *st) {
+        if (!st->has_perms)
+                return true;
+        if (want->has_mode && (want->mode & 07777) != (st->mode & 07777))
+                return false;
+        if (want->has_owner && want->owner != st->owner)
+                return false;
+        if (want->has_group && want->group != st->group)
+                return false;
+        return true;
+}
+
+/* Type, source and target path of a pool cannot change in place. */
+static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b, char buf[static 512]) {
+        if (a->type != b->type) {
+                snprintf(buf, 512, "the pool type is immutable (applied '%s', file says '%s')",
+                         pool_type_to_string(a->type), pool_type_to_string(b->type));
+                return buf;
+        }
+        if (!streq_ptr(a->target.path, b->target.path)) {
+                snprintf(buf, 512, "the target path is immutable (applied %s, file says %s)",
+                         strna(a->target.path), strna(b->target.path));
+                return buf;
+        }
+        bool same = a->source.n_devices == b->source.n_devices && streq_ptr(a->source.dir, b->source.dir) &&
+                    streq_ptr(a->source.host_name, b->source.host_name) && streq_ptr(a->source.name, b->source.name) &&
+                    streq_ptr(a->source.format, b->source.format) && a->source.port == b->source.port;
+        for (size_t i = 0; same && i < a->source.n_devices; i++)
+                same = streq_ptr(a->source.devices[i].path, b->source.devices[i].path);
+        if (!same) {
+                snprintf(buf, 512, "the pool source is immutable");
+                return buf;
+        }
+        return NULL;
+}
+
+static const char *pending_removal(const struct engine *e, const struct rec_object *o, uint64_t now,
+                                   char buf[static 256]) {
+        if (!o->absent_since || o->file)
+                return NULL;
+        uint64_t left = o->absent_since + e->cfg.removal_delay_usec > now
+                                ? o->absent_since + e->cfg.removal_delay_usec - now
+                                : 0;
+        char d[32];
+        snprintf(buf, 256, "file removed; on-remove applies in %s", format_duration(d, left));
+        return left > 0 ? buf : NULL;
+}
+
+static void plan_pool_removal(const struct engine *e, const struct rec_object *o, struct rec_step *s) {
+        const struct dv_object *d = rec_def(o);
+        enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_POOL);
+        if (how == DV_ON_REMOVE_KEEP) {
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
+                return;
+        }
+        /* Volumes the agent still manages in this pool go first. */
+        unsigned n = 0;
+        void *v;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *c = v;
+                if (c->kind == DV_KIND_VOLUME && streq_ptr(c->pool, o->name) && c->managed)
+                        n++;
+        }
+        if (n > 0) {
+                step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; waiting for %u managed volume%s of the pool", n,
+                         n == 1 ? "" : "s");
+                return;
+        }
+        bool active = rec_pool_effectively_active(e, o) || (o->observed && o->pool_st.state == POOL_STATE_ACTIVE &&
+                                                            !pool_type_is_stateless(d->def.pool->type));
+        if (how == DV_ON_REMOVE_DELETE && o->applied && o->applied->created && o->observed &&
+            o->pool_st.state != POOL_STATE_ABSENT) {
+                if (active && !pool_type_is_stateless(d->def.pool->type))
+                        step_set(s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; stopping before delete");
+                else
+                        step_set(s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
+                return;
+        }
+        if (active)
+                step_set(s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; on-remove='%s'",
+                         dv_on_remove_to_string(how));
+        else if (how == DV_ON_REMOVE_DELETE && o->applied && !o->applied->created)
+                step_set(s, PHASE_REMOVING, ACT_FORGET,
+                         "file removed; not deleted: the agent did not create this pool");
+        else
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
+}
+
+static void plan_pool(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+        const struct dv_object *d = rec_def(o);
+        const struct pool_def *pd = d->def.pool;
+        char buf[512];
+
+        if (!o->file && o->absent_since) {
+                const char *wait = pending_removal(e, o, now, buf);
+                if (wait) {
+                        step_set(s, o->phase, ACT_NONE, "%s", wait);
+                        return;
+                }
+                plan_pool_removal(e, o, s);
+                return;
+        }
+        if (o->dup_files && !o->applied) {
+                _cleanup_free_ char *l = strv_join(o->dup_files, ", ", false);
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "defined by several files: %s", strempty(l));
+                return;
+        }
+        if (o->desired && o->applied && o->applied->obj) {
+                const char *why = pool_immutable_change(o->applied->obj->def.pool, pd, buf);
+                if (why) {
+                        step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", why);
+                        return;
+                }
+        }
+        if (!o->observed) {
+                step_set(s, PHASE_PENDING, ACT_NONE, "not observed yet");
+                return;
+        }
+        const struct pool_status *st = &o->pool_st;
+        bool want_up = rec_want_up(e, o);
+        bool stateless = pool_type_is_stateless(pd->type);
+        switch (st->state) {
+        case POOL_STATE_BROKEN:
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", strna(st->reason));
+                return;
+        case POOL_STATE_ABSENT:
+                step_set(s, PHASE_CREATING, ACT_POOL_BUILD, "building %s", strna(pd->target.path));
+                return;
+        case POOL_STATE_INACTIVE:
+                if (want_up)
+                        step_set(s, PHASE_CREATING, ACT_POOL_START, "starting");
+                else
+                        step_set(s, PHASE_STOPPED, ACT_NONE,
+                                 dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot"
+                                                                            : NULL);
+                return;
+        case POOL_STATE_ACTIVE:
+                break;
+        }
+        bool active = stateless ? (o->applied && o->applied->active) : true;
+        if (!want_up) {
+                if (active)
+                        step_set(s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
+                else
+                        step_set(s, PHASE_STOPPED, ACT_NONE,
+                                 dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot"
+                                                                            : NULL);
+                return;
+        }
+        if (!active) {
+                step_set(s, PHASE_CREATING, ACT_POOL_START, "starting");
+                return;
+        }
+        if (o->desired && !perms_match(&pd->target.perms, st)) {
+                step_set(s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to %s", strna(pd->target.path));
+                return;
+        }
+        step_set(s, PHASE_READY, ACT_NONE, NULL);
+}
+
+static void plan_volume_removal(const struct engine *e, const struct rec_object *o, const struct rec_object *pool,
+                                struct rec_step *s) {
+        const struct dv_object *d = rec_def(o);
+        enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_VOLUME);
+        if (how != DV_ON_REMOVE_DELETE) {
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': the volume is kept");
+                return;
+        }
+        if (!o->applied || !o->applied->created) {
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; not deleted: the agent did not create it");
+                return;
+        }
+        if (o->observed && !o->exists) {
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; the volume is already gone");
+                return;
+        }
+        if (!pool || !rec_pool_effectively_active(e, pool)) {
+                step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; waiting for pool/%s to be active to delete",
+                         strna(o->pool));
+                return;
+        }
+        step_set(s, PHASE_REMOVING, ACT_VOL_DELETE, "file removed; on-remove='delete'");
+}
+
+static void plan_volume(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+        char buf[512];
+        _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
+        const struct rec_object *pool = pid ? engine_lookup(e, pid) : NULL;
+        const struct dv_object *d = rec_def(o);
+
+        if (!d) {
+                /* Unmanaged: a file the agent found in a managed pool. */
+                step_set(s, o->exists ? PHASE_READY : PHASE_PENDING, ACT_NONE, NULL);
+                return;
+        }
+        if (!o->file && o->absent_since) {
+                const char *wait = pending_removal(e, o, now, buf);
+                if (wait) {
+                        step_set(s, o->phase, ACT_NONE, "%s", wait);
+                        return;
+                }
+                plan_volume_removal(e, o, pool, s);
+                return;
+        }
+        if (o->dup_files && !o->applied) {
+                _cleanup_free_ char *l = strv_join(o->dup_files, ", ", false);
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "defined by several files: %s", strempty(l));
+                return;
+        }
+        if (!pool || !rec_def(pool) || !pool->managed) {
+                step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s: no such pool", strna(o->pool));
+                return;
+        }
+        if (pool->busy || pool->phase != PHASE_READY || !rec_pool_effectively_active(e, pool)) {
+                step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s (%s)", o->pool,
+                         rec_phase_to_string(pool->phase));
+                return;
+        }
+        const struct volume_def *vd = d->def.volume;
+        if (!o->observed || !o->exists) {
+                step_set(s, PHASE_CREATING, ACT_VOL_CREATE, "creating %s volume of %" PRIu64 " bytes",
+                         volume_def_format_type(vd), vd->capacity);
+                return;
+        }
+        const struct vol_status *st = &o->vol_st;
+        if (vd->target.format && st->format && !streq(vd->target.format, st->format)) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "changing the format from %s to %s is refused", st->format,
+                         vd->target.format);
+                return;
+        }
+        if (vd->has_backing && vd->backing.path && !streq_ptr(vd->backing.path, st->backing_path)) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "changing the backing store to %s is refused (it is %s)",
+                         vd->backing.path, strna(st->backing_path));
+                return;
+        }
+        if (vd->has_capacity && vd->capacity < st->capacity) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE,
+                         "shrinking from %" PRIu64 " to %" PRIu64 " bytes is refused: it would lose data",
+                         st->capacity, vd->capacity);
+                return;
+        }
+        if (vd->has_capacity && vd->capacity > st->capacity) {
+                step_set(s, PHASE_CREATING, ACT_VOL_RESIZE, "growing from %" PRIu64 " to %" PRIu64 " bytes",
+                         st->capacity, vd->capacity);
+                s->arg = vd->capacity;
+                return;
+        }
+        step_set(s, PHASE_READY, ACT_NONE, NULL);
+}
+
+void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+        *s = (struct rec_step){ .phase = o->phase };
+        if (o->busy) {
+                enum rec_action a = o->running;
+                enum rec_phase ph = a == ACT_POOL_STOP ? PHASE_STOPPING
+                                    : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE) ? PHASE_REMOVING
+                                                                                    : PHASE_CREATING;
+                step_set(s, ph, ACT_NONE, "%s in progress", rec_action_to_string(a));
+                return;
+        }
+        if (!o->managed && o->kind != DV_KIND_VOLUME) {
+                step_set(s, PHASE_READY, ACT_NONE, NULL);
+                return;
+        }
+        switch (o->kind) {
+        case DV_KIND_POOL:
+                if (!rec_def(o)) {
+                        step_set(s, PHASE_PENDING, ACT_NONE, NULL);
+                        return;
+                }
+                plan_pool(e, o, now, s);
+                break;
+        case DV_KIND_VOLUME:
+                plan_volume(e, o, now, s);
+                break;
+        default:
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s objects are not supported by this agent yet",
+                         dv_kind_to_string(o->kind));
+                return;
+        }
+        /* A failed action is retried with backoff; until then the object shows the error. */
+        if (s->action != ACT_NONE && o->last_error && o->retry_at > now) {
+                char d[32];
+                char *m = NULL;
+                if (asprintf(&m, "%s (retry in %s)", o->last_error, format_duration(d, o->retry_at - now)) < 0)
+                        m = NULL;
+                free(s->message);
+                s->message = m;
+                s->phase = PHASE_FAILED;
+                s->action = ACT_NONE;
+        }
+        /* Invalid or duplicate files do not stop the object: they are shown with it. */
+        if (o->file_error && s->phase == PHASE_READY && !s->message)
+                s->message = strdup("running on the last valid definition; its file is invalid");
+}

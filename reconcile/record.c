@@ -1,0 +1,295 @@
+/* Record: status.xml, the observed pool and volume XML, metrics.prom. Written
+ * through the state store, which skips files whose content did not change, so a
+ * pass that changes nothing writes nothing; liveness is shown by moving the mtime
+ * of status.xml (metadata only). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model/pool.h"
+#include "model/volume.h"
+#include "reconcile/engine-internal.h"
+#include "state/state.h"
+#include "state/status.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/log.h"
+#include "util/strv.h"
+
+static char *observed_relpath(const struct rec_object *o) {
+        char *s = NULL;
+        int n = -1;
+        if (o->kind == DV_KIND_POOL)
+                n = asprintf(&s, "pools/%s.xml", o->name);
+        else if (o->kind == DV_KIND_VOLUME)
+                n = asprintf(&s, "volumes/%s/%s.xml", o->pool, o->name);
+        return n < 0 ? NULL : s;
+}
+
+/* What `virsh pool-dumpxml` would print: the definition in force with the live
+ * UUID, sizes and permissions. */
+static char *format_observed_pool(const struct rec_object *o) {
+        const struct dv_object *d = rec_def(o);
+        if (!d || !o->observed || o->pool_st.state == POOL_STATE_ABSENT)
+                return NULL;
+        struct pool_def p = *d->def.pool; /* shallow: only formatted, never freed */
+        if (o->applied && o->applied->uuid)
+                p.uuid = o->applied->uuid;
+        p.has_capacity = p.has_allocation = p.has_available = o->pool_st.has_sizes;
+        p.capacity = o->pool_st.capacity;
+        p.allocation = o->pool_st.allocation;
+        p.available = o->pool_st.available;
+        if (o->pool_st.has_perms) {
+                p.target.perms = (struct dv_perms){
+                        .has_mode = true, .has_owner = true, .has_group = true,
+                        .mode = o->pool_st.mode & 07777, .owner = o->pool_st.owner, .group = o->pool_st.group,
+                };
+        }
+        struct buf b = BUF_INIT;
+        pool_def_format(&b, &p, NULL);
+        return buf_steal(&b);
+}
+
+static char *format_observed_volume(const struct rec_object *o) {
+        if (!o->exists)
+                return NULL;
+        const struct vol_status *st = &o->vol_st;
+        struct volume_def v = {
+                .name = o->name,
+                .type = st->type,
+                .key = st->path,
+                .has_capacity = true,
+                .capacity = st->capacity,
+                .has_allocation = true,
+                .allocation = st->allocation,
+        };
+        v.target.path = st->path;
+        v.target.format = st->format;
+        if (st->backing_path) {
+                v.has_backing = true;
+                v.backing.path = st->backing_path;
+                v.backing.format = st->backing_format;
+        }
+        struct buf b = BUF_INIT;
+        volume_def_format(&b, &v, NULL);
+        return buf_steal(&b);
+}
+
+static int cmp_obj(const void *a, const void *b) {
+        const struct rec_object *x = *(struct rec_object *const *)a, *y = *(struct rec_object *const *)b;
+        if (x->kind != y->kind)
+                return (int)x->kind - (int)y->kind;
+        return strcmp(x->id, y->id);
+}
+
+static void add_condition(struct status_object *so, const char *type, bool status, const char *reason,
+                          const char *message) {
+        struct status_condition *c = realloc(so->conditions, (so->n_conditions + 1) * sizeof(*c));
+        if (!c)
+                return;
+        so->conditions = c;
+        c[so->n_conditions++] = (struct status_condition){
+                .type = strdup(type),
+                .status = status,
+                .reason = reason ? strdup(reason) : NULL,
+                .message = message ? strdup(message) : NULL,
+        };
+}
+
+static bool settled(const struct rec_object *o) {
+        if (!o->managed)
+                return true;
+        return (o->phase == PHASE_READY || o->phase == PHASE_STOPPED) && !o->busy && !o->absent_since;
+}
+
+bool engine_converged(const struct engine *e) {
+        void *v;
+        if (exec_pending(e->exec) > 0)
+                return false;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);)
+                if (!settled(v))
+                        return false;
+        return true;
+}
+
+bool engine_has_failures(const struct engine *e) {
+        void *v;
+        if (e->n_invalid_files || dv_error_failed(desired_set_problems(e->desired)))
+                return true;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *o = v;
+                if (o->phase == PHASE_FAILED || o->phase == PHASE_BLOCKED || o->file_error || o->dup_files)
+                        return true;
+        }
+        return false;
+}
+
+static struct rec_object **sorted_objects(const struct engine *e, size_t *n) {
+        size_t k = 0, cap = hashmap_size(e->objects);
+        struct rec_object **l = calloc(cap + 1, sizeof(*l));
+        void *v;
+        if (!l)
+                return NULL;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v) && k < cap;)
+                l[k++] = v;
+        qsort(l, k, sizeof(*l), cmp_obj);
+        *n = k;
+        return l;
+}
+
+static void fill_snapshot(const struct engine *e, struct status_snapshot *s, struct rec_object **objs, size_t n) {
+        s->version = strdup(e->cfg.version ? e->cfg.version : "unknown");
+        s->boot_id = strdup(e->boot_id);
+        s->last_pass_usec = e->last_pass_usec;
+        s->last_pass_duration_usec = e->last_pass_duration_usec;
+        s->passes = e->passes;
+        s->converged = engine_converged(e);
+        s->actions_total = e->actions_total;
+        s->actions_failed_total = e->actions_failed_total;
+        s->errors_total = e->errors_total;
+        memcpy(s->duration_buckets, e->duration_buckets, sizeof(s->duration_buckets));
+        s->duration_sum_seconds = e->duration_sum;
+        s->duration_count = e->duration_count;
+        s->objects = calloc(n + 1, sizeof(*s->objects));
+        for (size_t i = 0; s->objects && i < n; i++) {
+                const struct rec_object *o = objs[i];
+                struct status_object *so = &s->objects[s->n_objects++];
+                so->kind = strdup(dv_kind_to_string(o->kind));
+                so->name = strdup(o->name);
+                so->pool = o->pool ? strdup(o->pool) : NULL;
+                so->file = o->file ? strdup(o->file) : NULL;
+                so->managed = o->managed;
+                so->phase = strdup(rec_phase_to_string(o->phase));
+                so->since_usec = o->since_usec;
+                so->desired_hash = o->desired_hash[0] ? strdup(o->desired_hash) : NULL;
+                so->applied_hash = o->applied && o->applied->hash ? strdup(o->applied->hash) : NULL;
+                so->message = o->message ? strdup(o->message) : NULL;
+                add_condition(so, "Ready", o->phase == PHASE_READY, NULL, NULL);
+                if (o->file_error)
+                        add_condition(so, "FileInvalid", true, "InvalidFile", o->file_error);
+                if (o->dup_files) {
+                        _cleanup_free_ char *l = strv_join(o->dup_files, ", ", false);
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "defined by several files: %s", strempty(l)) >= 0)
+                                add_condition(so, "Duplicate", true, "DuplicateDefinition", m);
+                }
+                if (o->last_error)
+                        add_condition(so, "ActionFailed", true, "ActionFailed", o->last_error);
+                const struct dv_object *d = rec_def(o);
+                if (o->phase == PHASE_STOPPED && d && dv_policy_state(&d->policy) == DV_WANT_UP)
+                        add_condition(so, "HeldDown", true, "AutostartNo",
+                                      "autostart='no': left down after the host booted until its file is written again");
+                if (o->kind == DV_KIND_POOL && o->observed && o->pool_st.has_sizes) {
+                        so->has_sizes = true;
+                        so->capacity = o->pool_st.capacity;
+                        so->allocation = o->pool_st.allocation;
+                        so->available = o->pool_st.available;
+                } else if (o->kind == DV_KIND_VOLUME && o->exists) {
+                        so->has_sizes = true;
+                        so->capacity = o->vol_st.capacity;
+                        so->allocation = o->vol_st.allocation;
+                }
+        }
+        size_t nf = e->n_invalid_files;
+        const struct dv_error *dp = desired_set_problems(e->desired);
+        s->files = calloc(nf + dp->n_problems + 1, sizeof(*s->files));
+        for (size_t i = 0; s->files && i < nf; i++) {
+                struct status_file_error *f = &s->files[s->n_files++];
+                f->path = strdup(e->invalid_files[i].path);
+                f->line = e->invalid_files[i].line;
+                f->error = strdup(e->invalid_files[i].error);
+        }
+        for (size_t i = 0; s->files && i < dp->n_problems; i++) {
+                struct status_file_error *f = &s->files[s->n_files++];
+                f->path = strdup(e->cfg.desired_dir);
+                f->error = strdup(dp->problems[i].msg);
+        }
+}
+
+static void touch(const struct engine *e, const char *rel) {
+        _cleanup_free_ char *p = path_join(e->cfg.state_dir, rel);
+        if (p)
+                (void)utimensat(AT_FDCWD, p, NULL, 0);
+}
+
+int engine_record(struct engine *e) {
+        size_t n = 0;
+        _cleanup_free_ struct rec_object **objs = sorted_objects(e, &n);
+        if (!objs)
+                return -ENOMEM;
+
+        /* Observed XML for what changed (everything on a full pass: cheap when the
+         * store sees identical content). */
+        for (size_t i = 0; i < n; i++) {
+                struct rec_object *o = objs[i];
+                if (!o->dirty && !e->full)
+                        continue;
+                _cleanup_free_ char *rel = observed_relpath(o);
+                if (!rel)
+                        continue;
+                _cleanup_free_ char *xml = o->kind == DV_KIND_POOL ? format_observed_pool(o)
+                                                                    : format_observed_volume(o);
+                if (xml)
+                        state_store_put(e->state, rel, xml, strlen(xml), 0644);
+                else
+                        state_store_remove(e->state, rel);
+        }
+
+        struct status_snapshot s = { 0 };
+        fill_snapshot(e, &s, objs, n);
+        /* Per-pass facts (pass count, time, durations) alone do not make a write: the
+         * files are rewritten when anything else changed, and touched otherwise. */
+        char content_hash[HASH_HEX_LEN + 1];
+        status_content_hash(&s, content_hash);
+        bool unchanged = streq(content_hash, e->status_hash);
+        struct buf b = BUF_INIT;
+        if (!unchanged)
+                status_format_xml(&b, &s);
+        if (b.s)
+                state_store_put(e->state, "status.xml", b.s, b.len, 0644);
+        buf_reset(&b);
+        if (!unchanged)
+                status_format_metrics(&b, &s);
+        if (b.s) {
+                state_store_put(e->state, "metrics.prom", b.s, b.len, 0644);
+                if (e->cfg.metrics_file) {
+                        char h[HASH_HEX_LEN + 1];
+                        hash_hex(b.s, b.len, h);
+                        if (!streq(h, e->metrics_hash)) {
+                                int r = write_file_atomic(e->cfg.metrics_file, b.s, b.len, 0644);
+                                if (r < 0)
+                                        engine_event(e, "cannot write metrics_file %s: %s", e->cfg.metrics_file,
+                                                     strerror(-r));
+                                else
+                                        memcpy(e->metrics_hash, h, sizeof(h));
+                        }
+                }
+        }
+        buf_free(&b);
+        status_snapshot_free_contents(&s);
+
+        struct dv_error err = DV_ERROR_INIT;
+        int r = state_store_commit(e->state, &err);
+        if (r < 0) {
+                _cleanup_free_ char *m = dv_error_summary(&err);
+                if (!e->record_failing)
+                        engine_event(e, "cannot write state: %s", strna(m));
+                e->record_failing = true;
+                e->errors_total++;
+                dv_error_clear(&err);
+                return r;
+        }
+        if (e->record_failing)
+                engine_event(e, "state is written again");
+        e->record_failing = false;
+        memcpy(e->status_hash, content_hash, sizeof(content_hash));
+        dv_error_clear(&err);
+        touch(e, "status.xml");
+        touch(e, "metrics.prom");
+        for (size_t i = 0; i < n; i++)
+                objs[i]->dirty = false;
+        return 0;
+}

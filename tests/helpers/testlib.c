@@ -1,0 +1,86 @@
+/* Shared helpers for the cmocka unit tests. */
+#include <dirent.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/helpers/testlib.h"
+#include "util/fs.h"
+#include "util/strv.h"
+
+char *test_read_file(const char *path, size_t *len) {
+        char *data = NULL;
+        int r = read_full_file(path, 64u << 20, &data, len);
+        if (r < 0)
+                fail_msg("cannot read %s: %s", path, strerror(-r));
+        return data;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **test_list_dir(const char *dir, const char *suffix) {
+        char **l = NULL;
+        DIR *d = opendir(dir);
+        if (!d)
+                fail_msg("cannot open %s", dir);
+        struct dirent *de;
+        size_t sl = strlen(suffix);
+        while ((de = readdir(d))) {
+                size_t nl = strlen(de->d_name);
+                if (de->d_name[0] == '.' || nl < sl || strcmp(de->d_name + nl - sl, suffix) != 0)
+                        continue;
+                if (strv_pushf(&l, "%s/%s", dir, de->d_name) < 0)
+                        fail_msg("out of memory");
+        }
+        closedir(d);
+        if (l)
+                qsort(l, strv_length(l), sizeof(char *), cmp_str);
+        return l;
+}
+
+char *test_mkdtemp(const char *prefix) {
+        char *p = NULL;
+        if (asprintf(&p, "/tmp/%s.XXXXXX", prefix) < 0 || !mkdtemp(p))
+                fail_msg("mkdtemp failed");
+        return p;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        remove(p);
+        return 0;
+}
+
+void test_rm_rf(const char *path) {
+        if (path)
+                nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+bool test_have_program(const char *name) {
+        const char *path = getenv("PATH");
+        if (!path)
+                path = "/usr/sbin:/usr/bin:/sbin:/bin";
+        char *copy = strdup(path), *save = NULL;
+        bool found = false;
+        for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+                char *p = NULL;
+                if (asprintf(&p, "%s/%s", d, name) >= 0) {
+                        found = access(p, X_OK) == 0;
+                        free(p);
+                }
+        }
+        free(copy);
+        return found;
+}

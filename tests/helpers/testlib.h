@@ -1,0 +1,16 @@
+/* Shared helpers for the cmocka unit tests. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Reads a whole file (aborts the test on failure); caller frees. */
+char *test_read_file(const char *path, size_t *len);
+/* Sorted list of the files in dir whose names end with suffix; NULL-terminated. */
+char **test_list_dir(const char *dir, const char *suffix);
+/* Makes a temporary directory under /tmp; caller frees the path. */
+char *test_mkdtemp(const char *prefix);
+/* rm -rf, for test clean-up only. */
+void test_rm_rf(const char *path);
+/* True when the program is on PATH. */
+bool test_have_program(const char *name);

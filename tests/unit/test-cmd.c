@@ -1,0 +1,516 @@
+/* The command runner: exit codes, output capture and limits, stdin, timeouts and
+ * kills, exec failures, the reduced environment, no descriptor leaks, quoting,
+ * concurrent use, detached children. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "drivers/cmd.h"
+#include "tests/helpers/testlib.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/strv.h"
+
+#define ARGV(...) ((char *const[]){__VA_ARGS__, NULL})
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void test_exit_codes(void **state) {
+        (void)state;
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(cmd_run(ARGV("true"), NULL, &res, &err), 0);
+        assert_int_equal(res.exit_status, 0);
+        assert_int_equal(res.term_signal, 0);
+        assert_false(res.timed_out);
+        assert_string_equal(res.out, "");
+        assert_false(dv_error_failed(&err));
+        cmd_result_done(&res);
+
+        assert_int_equal(cmd_run(ARGV("false"), NULL, &res, &err), -EIO);
+        assert_int_equal(res.exit_status, 1);
+        assert_string_equal(dv_error_message(&err), "false failed (exit status 1)");
+        assert_string_equal(err.argv, "false");
+        cmd_result_done(&res);
+        dv_error_clear(&err);
+
+        /* The last lines of stderr make the message; the argv and tail go along. */
+        assert_int_equal(
+                cmd_run(ARGV("sh", "-c",
+                             "echo noise >&2; echo '  first line' >&2; echo >&2; "
+                             "printf 'second\\tline\\n' >&2; echo 'last: it broke  ' >&2; exit 3"),
+                        NULL, &res, &err),
+                -EIO);
+        assert_int_equal(res.exit_status, 3);
+        assert_string_equal(dv_error_message(&err),
+                            "sh failed (exit status 3): first line; second?line; last: it broke");
+        assert_non_null(err.argv);
+        assert_non_null(strstr(err.argv, "sh -c 'echo noise"));
+        assert_non_null(err.stderr_tail);
+        assert_non_null(strstr(err.stderr_tail, "noise\n"));
+        cmd_result_done(&res);
+        dv_error_clear(&err);
+
+        /* allow_nonzero: the status is a result, not an error. */
+        struct cmd_opts o = {.allow_nonzero = true};
+        assert_int_equal(cmd_run(ARGV("sh", "-c", "echo out; exit 7"), &o, &res, &err), 0);
+        assert_int_equal(res.exit_status, 7);
+        assert_string_equal(res.out, "out\n");
+        assert_false(dv_error_failed(&err));
+        cmd_result_done(&res);
+
+        /* Killed by a signal: an error even with allow_nonzero. */
+        assert_int_equal(cmd_run(ARGV("sh", "-c", "kill -KILL $$"), &o, &res, &err), -EIO);
+        assert_int_equal(res.exit_status, -1);
+        assert_int_equal(res.term_signal, 9);
+        assert_string_equal(dv_error_message(&err), "sh was killed by signal 9");
+        cmd_result_done(&res);
+        dv_error_clear(&err);
+
+        /* res and err may be NULL. */
+        assert_int_equal(cmd_run(ARGV("false"), NULL, NULL, NULL), -EIO);
+        assert_int_equal(cmd_run(ARGV("true"), NULL, NULL, NULL), 0);
+        assert_int_equal(cmd_run(ARGV(""), NULL, NULL, &err), -EINVAL);
+        dv_error_clear(&err);
+}
+
+static void test_stdout_capture(void **state) {
+        (void)state;
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(cmd_run(ARGV("echo", "hello", "world"), NULL, &res, &err), 0);
+        assert_string_equal(res.out, "hello world\n");
+        assert_int_equal(res.out_len, 12);
+        cmd_result_done(&res);
+
+        /* More than max_output: the rest is read and dropped, so the writer is not
+         * stopped by a full pipe (or SIGPIPE) and exits 0. */
+        struct cmd_opts o = {.max_output = 1000};
+        assert_int_equal(cmd_run(ARGV("head", "-c", "3000000", "/dev/zero"), &o, &res, &err), 0);
+        assert_int_equal(res.out_len, 1000);
+        assert_int_equal(res.exit_status, 0);
+        for (size_t i = 0; i < 1000; i++)
+                assert_int_equal(res.out[i], 0);
+        assert_int_equal(res.out[1000], '\0');
+        cmd_result_done(&res);
+
+        /* The default limit keeps a few MiB whole. */
+        assert_int_equal(cmd_run(ARGV("head", "-c", "3000000", "/dev/zero"), NULL, &res, &err), 0);
+        assert_int_equal(res.out_len, 3000000);
+        cmd_result_done(&res);
+        assert_false(dv_error_failed(&err));
+}
+
+static void test_stderr_tail(void **state) {
+        (void)state;
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(cmd_run(ARGV("sh", "-c",
+                                      "i=0; while [ $i -lt 2000 ]; do echo \"line $i\" >&2; "
+                                      "i=$((i+1)); done; "
+                                      "echo done"),
+                                 NULL, &res, &err),
+                         0);
+        assert_string_equal(res.out, "done\n");
+        assert_int_equal(strlen(res.err_tail), CMD_STDERR_TAIL);
+        size_t l = strlen(res.err_tail);
+        assert_string_equal(res.err_tail + l - strlen("line 1998\nline 1999\n"),
+                            "line 1998\nline 1999\n");
+        assert_null(strstr(res.err_tail, "line 100\n"));
+        cmd_result_done(&res);
+}
+
+static void test_stdin(void **state) {
+        (void)state;
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        struct cmd_opts o = {.stdin_data = "abc\ndef\n", .stdin_len = 8};
+        assert_int_equal(cmd_run(ARGV("cat"), &o, &res, &err), 0);
+        assert_string_equal(res.out, "abc\ndef\n");
+        cmd_result_done(&res);
+
+        /* Larger than a pipe: written as the child reads. */
+        size_t n = 3u << 20;
+        char *big = malloc(n);
+        assert_non_null(big);
+        for (size_t i = 0; i < n; i++)
+                big[i] = (char)('a' + i % 26);
+        o = (struct cmd_opts){.stdin_data = big, .stdin_len = n};
+        assert_int_equal(cmd_run(ARGV("cat"), &o, &res, &err), 0);
+        assert_int_equal(res.out_len, n);
+        assert_memory_equal(res.out, big, n);
+        cmd_result_done(&res);
+
+        /* A child that never reads: the write fails with EPIPE, no SIGPIPE reaches us
+         * (cmocka leaves SIGPIPE at its default, which would end this test). */
+        assert_int_equal(cmd_run(ARGV("true"), &o, &res, &err), 0);
+        cmd_result_done(&res);
+        free(big);
+
+        /* Empty data: EOF at once. */
+        o = (struct cmd_opts){.stdin_data = "", .stdin_len = 0};
+        assert_int_equal(cmd_run(ARGV("wc", "-c"), &o, &res, &err), 0);
+        assert_string_equal(res.out, "0\n");
+        cmd_result_done(&res);
+
+        /* No data: /dev/null. */
+        assert_int_equal(cmd_run(ARGV("cat"), NULL, &res, &err), 0);
+        assert_string_equal(res.out, "");
+        cmd_result_done(&res);
+        assert_false(dv_error_failed(&err));
+}
+
+static void test_timeout(void **state) {
+        (void)state;
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        struct cmd_opts o = {.timeout_usec = 200 * USEC_PER_MSEC,
+                             .kill_grace_usec = 300 * USEC_PER_MSEC};
+        uint64_t t0 = mono_usec();
+        assert_int_equal(cmd_run(ARGV("sleep", "30"), &o, &res, &err), -ETIMEDOUT);
+        uint64_t took = mono_usec() - t0;
+        assert_true(took < 5 * USEC_PER_SEC);
+        assert_true(took >= 200 * USEC_PER_MSEC);
+        assert_true(res.timed_out);
+        assert_int_equal(res.term_signal, 15);
+        assert_string_equal(dv_error_message(&err), "sleep timed out after 200ms");
+        assert_string_equal(err.argv, "sleep 30");
+        cmd_result_done(&res);
+        dv_error_clear(&err);
+
+        /* SIGTERM ignored (and inherited as ignored by sleep): SIGKILL to the group
+         * after the grace period. */
+        t0 = mono_usec();
+        assert_int_equal(cmd_run(ARGV("sh", "-c", "trap '' TERM; sleep 30; echo not reached"), &o,
+                                 &res, &err),
+                         -ETIMEDOUT);
+        took = mono_usec() - t0;
+        assert_true(took < 5 * USEC_PER_SEC);
+        assert_true(took >= 500 * USEC_PER_MSEC);
+        assert_true(res.timed_out);
+        assert_int_equal(res.term_signal, 9);
+        assert_string_equal(res.out, "");
+        cmd_result_done(&res);
+        dv_error_clear(&err);
+
+        /* Whole seconds print as such. */
+        o = (struct cmd_opts){.timeout_usec = 1 * USEC_PER_SEC};
+        assert_int_equal(cmd_run(ARGV("sleep", "30"), &o, &res, &err), -ETIMEDOUT);
+        assert_string_equal(dv_error_message(&err), "sleep timed out after 1s");
+        cmd_result_done(&res);
+        dv_error_clear(&err);
+}
+
+/* A descendant that keeps the output pipes open does not hold the caller. */
+static void test_no_wait_for_descendants(void **state) {
+        (void)state;
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        uint64_t t0 = mono_usec();
+        assert_int_equal(cmd_run(ARGV("sh", "-c", "sleep 3 & echo started"), NULL, &res, &err), 0);
+        assert_true(mono_usec() - t0 < 2 * USEC_PER_SEC);
+        assert_string_equal(res.out, "started\n");
+        cmd_result_done(&res);
+}
+
+static void test_exec_failure(void **state) {
+        (void)state;
+        struct dv_error err = DV_ERROR_INIT;
+        struct cmd_result res = {0};
+        assert_int_equal(cmd_run(ARGV("declvirt-no-such-program", "x"), NULL, &res, &err), -ENOENT);
+        assert_string_equal(dv_error_message(&err),
+                            "cannot run declvirt-no-such-program: No such file or directory");
+        assert_string_equal(err.argv, "declvirt-no-such-program x");
+        dv_error_clear(&err);
+
+        assert_int_equal(cmd_run(ARGV("/nonexistent/bin/tool"), NULL, &res, &err), -ENOENT);
+        assert_string_equal(dv_error_message(&err),
+                            "cannot run /nonexistent/bin/tool: No such file or directory");
+        dv_error_clear(&err);
+
+        /* A file that is not executable: the exec error comes back from the child. */
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *path = path_join(dir, "not-executable");
+        assert_int_equal(write_file_atomic(path, "#!/bin/sh\n", 10, 0644), 0);
+        assert_int_equal(cmd_run(ARGV(path), NULL, &res, &err), -EACCES);
+        _cleanup_free_ char *want = NULL;
+        assert_true(asprintf(&want, "cannot run %s: Permission denied", path) > 0);
+        assert_string_equal(dv_error_message(&err), want);
+        dv_error_clear(&err);
+
+        /* A file that is executable but no program. */
+        _cleanup_free_ char *junk = path_join(dir, "junk");
+        assert_int_equal(write_file_atomic(junk,
+                                           "\x7f"
+                                           "ELFjunk",
+                                           7, 0755),
+                         0);
+        assert_int_equal(cmd_run(ARGV(junk), NULL, &res, &err), -ENOEXEC);
+        dv_error_clear(&err);
+
+        assert_int_equal(
+                cmd_spawn_detached(ARGV("declvirt-no-such-program"), NULL, NULL, NULL, &err),
+                -ENOENT);
+        assert_string_equal(dv_error_message(&err),
+                            "cannot run declvirt-no-such-program: No such file or directory");
+        dv_error_clear(&err);
+        test_rm_rf(dir);
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **split_lines(const char *s) {
+        char **l = NULL;
+        const char *p = s;
+        while (*p) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t)(nl - p) : strlen(p);
+                assert_int_equal(strv_consume(&l, strndup(p, n)), 0);
+                p += n + (nl ? 1 : 0);
+        }
+        return l;
+}
+
+static void test_environment(void **state) {
+        (void)state;
+        setenv("LVM_SYSTEM_DIR", "/tmp/declvirt-lvm", 1);
+        unsetenv("XENSTORED_PATH");
+        setenv("DECLVIRT_TEST_SECRET", "must-not-pass", 1);
+        setenv("LANG", "de_DE.UTF-8", 1);
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        struct cmd_opts o = {.extra_env = ARGV("FOO=bar baz", "LC_ALL=C")};
+        assert_int_equal(cmd_run(ARGV("env"), &o, &res, &err), 0);
+        _cleanup_strv_free_ char **lines = split_lines(res.out);
+        qsort(lines, strv_length(lines), sizeof(char *), cmp_str);
+        _cleanup_free_ char *joined = strv_join(lines, "|", false);
+        assert_string_equal(joined, "FOO=bar baz|LC_ALL=C|LVM_SYSTEM_DIR=/tmp/declvirt-lvm|"
+                                    "PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+        cmd_result_done(&res);
+
+        setenv("XENSTORED_PATH", "/run/test-xenstored.sock", 1);
+        assert_int_equal(cmd_run(ARGV("env"), NULL, &res, &err), 0);
+        assert_non_null(strstr(res.out, "XENSTORED_PATH=/run/test-xenstored.sock\n"));
+        cmd_result_done(&res);
+        unsetenv("XENSTORED_PATH");
+        unsetenv("LVM_SYSTEM_DIR");
+        unsetenv("DECLVIRT_TEST_SECRET");
+
+        /* PATH from extra_env is the child's and is used for the lookup. */
+        o = (struct cmd_opts){.extra_env = ARGV("PATH=/nonexistent")};
+        assert_int_equal(cmd_run(ARGV("env"), &o, &res, &err), -ENOENT);
+        dv_error_clear(&err);
+        o = (struct cmd_opts){.extra_env = ARGV("PATH=/nonexistent:/usr/bin")};
+        assert_int_equal(cmd_run(ARGV("env"), &o, &res, &err), 0);
+        assert_non_null(strstr(res.out, "PATH=/nonexistent:/usr/bin\n"));
+        cmd_result_done(&res);
+
+        o = (struct cmd_opts){.extra_env = ARGV("NOEQUALS")};
+        assert_int_equal(cmd_run(ARGV("env"), &o, &res, &err), -EINVAL);
+        dv_error_clear(&err);
+}
+
+static void test_no_fd_leak(void **state) {
+        (void)state;
+        /* Deliberately without O_CLOEXEC, as a careless library might. */
+        int leak = open("/dev/null", O_RDONLY);
+        assert_true(leak > 2);
+        struct cmd_result res = {0};
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(cmd_run(ARGV("ls", "-l", "/proc/self/fd"), NULL, &res, &err), 0);
+        _cleanup_strv_free_ char **lines = split_lines(res.out);
+        size_t n = 0;
+        for (size_t i = 0; lines && lines[i]; i++) {
+                const char *arrow = strstr(lines[i], " -> ");
+                if (!arrow)
+                        continue;
+                const char *num = arrow;
+                while (num > lines[i] && num[-1] != ' ')
+                        num--;
+                char *end = NULL;
+                long fd = strtol(num, &end, 10);
+                assert_true(end && *end == ' ');
+                n++;
+                if (fd == 0)
+                        assert_non_null(strstr(arrow, "/dev/null"));
+                else if (fd == 1 || fd == 2)
+                        assert_non_null(strstr(arrow, "pipe:"));
+                else if (!strstr(arrow, "/fd")) /* ls's own directory handle */
+                        fail_msg("descriptor leaked into the child: %s", lines[i]);
+        }
+        assert_int_equal(n, 4);
+        cmd_result_done(&res);
+
+        /* Detached children get nothing either. */
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *log = path_join(dir, "ls.log");
+        pid_t pid = 0;
+        assert_true(cmd_spawn_detached(ARGV("ls", "-l", "/proc/self/fd"), log, NULL, &pid, &err) >
+                    0);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        size_t len = 0;
+        _cleanup_free_ char *out = test_read_file(log, &len);
+        _cleanup_strv_free_ char **l2 = split_lines(out);
+        n = 0;
+        for (size_t i = 0; l2 && l2[i]; i++)
+                if (strstr(l2[i], " -> "))
+                        n++;
+        assert_int_equal(n, 4);
+        close(leak);
+        test_rm_rf(dir);
+}
+
+static void test_argv_string(void **state) {
+        (void)state;
+        _cleanup_free_ char *s = cmd_argv_string(
+                ARGV("qemu-img", "create", "-f", "qcow2", "-o", "compat=1.1,preallocation=metadata",
+                     "/var/lib/a b.img", "it's", "", "$HOME", "a;b", "x*", "10G"));
+        assert_string_equal(s, "qemu-img create -f qcow2 -o compat=1.1,preallocation=metadata "
+                               "'/var/lib/a b.img' 'it'\\''s' '' '$HOME' 'a;b' 'x*' 10G");
+        _cleanup_free_ char *c = cmd_argv_string(ARGV("printf", "a\nb\t'c'\\\x01"));
+        assert_string_equal(c, "printf $'a\\nb\\t\\'c\\'\\\\\\x01'");
+        _cleanup_free_ char *e = cmd_argv_string(ARGV("x"));
+        assert_string_equal(e, "x");
+}
+
+struct thread_arg {
+        int id;
+        int failures;
+};
+
+static void *worker(void *p) {
+        struct thread_arg *a = p;
+        for (int i = 0; i < 25; i++) {
+                char want[64], in[64];
+                snprintf(want, sizeof(want), "thread %d run %d\n", a->id, i);
+                snprintf(in, sizeof(in), "stdin %d %d", a->id, i);
+                struct cmd_result res = {0};
+                struct dv_error err = DV_ERROR_INIT;
+                struct cmd_opts o = {.stdin_data = in, .stdin_len = strlen(in)};
+                if (cmd_run(ARGV("sh", "-c", "printf '%s\\n' \"$1\"; cat >&2; exit $2", "sh", want,
+                                 "0"),
+                            &o, &res, &err) < 0)
+                        a->failures++;
+                else {
+                        size_t wl = strlen(want);
+                        /* want already ends in a newline; printf adds another. */
+                        if (res.out_len != wl + 1 || strncmp(res.out, want, wl) != 0 ||
+                            strcmp(res.err_tail, in) != 0)
+                                a->failures++;
+                }
+                cmd_result_done(&res);
+                dv_error_clear(&err);
+                if (cmd_run(ARGV("false"), NULL, NULL, &err) != -EIO ||
+                    !streq_ptr(dv_error_message(&err), "false failed (exit status 1)"))
+                        a->failures++;
+                dv_error_clear(&err);
+        }
+        return NULL;
+}
+
+static void test_concurrent(void **state) {
+        (void)state;
+        pthread_t t[4];
+        struct thread_arg a[4];
+        for (int i = 0; i < 4; i++) {
+                a[i] = (struct thread_arg){.id = i};
+                assert_int_equal(pthread_create(&t[i], NULL, worker, &a[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(pthread_join(t[i], NULL), 0);
+                assert_int_equal(a[i].failures, 0);
+        }
+}
+
+static void test_detached(void **state) {
+        (void)state;
+        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *log = path_join(dir, "out.log");
+        assert_int_equal(write_file_atomic(log, "before\n", 7, 0600), 0);
+
+        pid_t pid = 0;
+        int r = cmd_spawn_detached(ARGV("sh", "-c", "echo hello; echo oops >&2; cat; env"), log,
+                                   ARGV("A=b"), &pid, &err);
+        assert_true(r > 0);
+        assert_int_equal(r, pid);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        size_t len = 0;
+        _cleanup_free_ char *out = test_read_file(log, &len);
+        assert_true(strncmp(out, "before\nhello\noops\n", 18) == 0);
+        assert_non_null(strstr(out, "A=b\n"));
+        assert_non_null(strstr(out, "LC_ALL=C\n"));
+
+        /* Its own session, and it keeps running after we return. */
+        r = cmd_spawn_detached(ARGV("sleep", "30"), NULL, NULL, &pid, &err);
+        assert_true(r > 0);
+        char statpath[64];
+        snprintf(statpath, sizeof(statpath), "/proc/%d/stat", (int)pid);
+        _cleanup_free_ char *st = test_read_file(statpath, &len);
+        const char *p = strrchr(st, ')');
+        assert_non_null(p);
+        char s;
+        int ppid, pgrp, sid;
+        assert_int_equal(sscanf(p + 2, "%c %d %d %d", &s, &ppid, &pgrp, &sid), 4);
+        assert_int_equal(sid, pid);
+        assert_int_equal(pgrp, pid);
+        assert_int_equal(ppid, getpid());
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        test_rm_rf(dir);
+}
+
+/* The debug log path formats the argv; check that it does not disturb results. */
+static void test_debug_logging(void **state) {
+        (void)state;
+        int old = log_get_max_level();
+        log_set_max_level(LOG_DEBUG);
+        struct cmd_result res = {0};
+        assert_int_equal(cmd_run(ARGV("echo", "with debug"), NULL, &res, NULL), 0);
+        assert_string_equal(res.out, "with debug\n");
+        cmd_result_done(&res);
+        log_set_max_level(old);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_exit_codes),
+                cmocka_unit_test(test_stdout_capture),
+                cmocka_unit_test(test_stderr_tail),
+                cmocka_unit_test(test_stdin),
+                cmocka_unit_test(test_timeout),
+                cmocka_unit_test(test_no_wait_for_descendants),
+                cmocka_unit_test(test_exec_failure),
+                cmocka_unit_test(test_environment),
+                cmocka_unit_test(test_no_fd_leak),
+                cmocka_unit_test(test_argv_string),
+                cmocka_unit_test(test_concurrent),
+                cmocka_unit_test(test_detached),
+                cmocka_unit_test(test_debug_logging),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,124 @@
+/* Every file under tests/data/invalid is refused with the message its .err file
+ * gives ("LINE: MESSAGE", the first problem reported). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model/object.h"
+#include "model/xml.h"
+#include "tests/helpers/testlib.h"
+#include "util/strv.h"
+
+#define DIR "tests/data/invalid"
+
+static void check_refused(const char *path, const char *expected) {
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        int r = dv_object_parse_file(path, &o, &err);
+        if (r >= 0) {
+                dv_object_free(o);
+                fail_msg("%s was accepted", path);
+        }
+        assert_null(o);
+        assert_true(dv_error_failed(&err));
+        char actual[1024];
+        snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err), dv_error_message(&err));
+        if (!expected || strcmp(actual, expected) != 0) {
+                print_message("%s\n  expected: %s\n  actual:   %s\n", path, expected ? expected : "(no .err file)",
+                               actual);
+                dv_error_clear(&err);
+                fail();
+        }
+        /* The file name is in every formatted message. */
+        char *s = dv_error_summary(&err);
+        assert_non_null(strstr(s, path));
+        free(s);
+        dv_error_clear(&err);
+}
+
+static void test_every_invalid_file(void **state) {
+        (void)state;
+        _cleanup_strv_free_ char **files = test_list_dir(DIR, ".xml");
+        size_t n = strv_length(files), bad = 0;
+        for (size_t i = 0; i < n; i++) {
+                char errpath[4096];
+                snprintf(errpath, sizeof(errpath), "%.*s.err", (int)(strlen(files[i]) - 4), files[i]);
+                size_t len;
+                char *expected = NULL;
+                FILE *f = fopen(errpath, "re");
+                if (f) {
+                        fclose(f);
+                        expected = test_read_file(errpath, &len);
+                        char *nl = strchr(expected, '\n');
+                        if (nl)
+                                *nl = '\0';
+                }
+                struct dv_error err = DV_ERROR_INIT;
+                struct dv_object *o = NULL;
+                int r = dv_object_parse_file(files[i], &o, &err);
+                char actual[1024] = "(accepted)";
+                if (r < 0)
+                        snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err), dv_error_message(&err));
+                if (r >= 0 || !expected || strcmp(actual, expected) != 0) {
+                        print_message("%s\n  expected: %s\n  actual:   %s\n", files[i],
+                                      expected ? expected : "(no .err file)", actual);
+                        bad++;
+                }
+                dv_object_free(o);
+                dv_error_clear(&err);
+                free(expected);
+        }
+        for (size_t i = 0; i < n; i++) {
+                char errpath[4096];
+                snprintf(errpath, sizeof(errpath), "%.*s.err", (int)(strlen(files[i]) - 4), files[i]);
+                size_t len;
+                char *expected = test_read_file(errpath, &len);
+                char *nl = strchr(expected, '\n');
+                if (nl)
+                        *nl = '\0';
+                if (bad == 0)
+                        check_refused(files[i], expected);
+                free(expected);
+        }
+        assert_int_equal(bad, 0);
+        /* The issue asks for at least 40 hostile files. */
+        assert_true(n >= 40);
+}
+
+/* Too large to keep in the repository: made here. */
+static void test_file_over_one_mib(void **state) {
+        (void)state;
+        char *dir = test_mkdtemp("dv-invalid");
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/big.xml", dir);
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("<pool type='dir'>\n<name>big</name>\n<!--", f);
+        for (int i = 0; i < DV_XML_MAX_SIZE / 64 + 1; i++)
+                fputs("0123456789012345678901234567890123456789012345678901234567890123", f);
+        fputs("-->\n</pool>\n", f);
+        fclose(f);
+        check_refused(path, "0: file is larger than 1048576 bytes");
+        test_rm_rf(dir);
+        free(dir);
+}
+
+/* A missing file names itself. */
+static void test_missing_file(void **state) {
+        (void)state;
+        check_refused("tests/data/invalid/does-not-exist.xml", "0: cannot read: No such file or directory");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_every_invalid_file),
+                cmocka_unit_test(test_file_over_one_mib),
+                cmocka_unit_test(test_missing_file),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,176 @@
+/* util/: numbers, durations, units, the XML writer, the hash map, strv, errors. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/hashmap.h"
+#include "util/parse.h"
+#include "util/strv.h"
+
+static void test_parse_u64(void **state) {
+        (void)state;
+        uint64_t v;
+        assert_int_equal(parse_u64("0", &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(parse_u64("18446744073709551615", &v), 0);
+        assert_true(v == UINT64_MAX);
+        assert_int_equal(parse_u64("18446744073709551616", &v), -ERANGE);
+        assert_int_equal(parse_u64("-1", &v), -EINVAL);
+        assert_int_equal(parse_u64("+1", &v), -EINVAL);
+        assert_int_equal(parse_u64(" 1", &v), -EINVAL);
+        assert_int_equal(parse_u64("1x", &v), -EINVAL);
+        assert_int_equal(parse_u64("", &v), -EINVAL);
+        assert_int_equal(parse_u64_range("5", 1, 4, &v), -ERANGE);
+}
+
+static void test_parse_duration(void **state) {
+        (void)state;
+        uint64_t v;
+        assert_int_equal(parse_duration_usec("10ms", &v), 0);
+        assert_true(v == 10000);
+        assert_int_equal(parse_duration_usec("30s", &v), 0);
+        assert_true(v == 30000000);
+        assert_int_equal(parse_duration_usec("2m", &v), 0);
+        assert_true(v == 120000000);
+        assert_int_equal(parse_duration_usec("1.5s", &v), 0);
+        assert_true(v == 1500000);
+        assert_int_equal(parse_duration_usec("7", &v), 0);
+        assert_true(v == 7000000);
+        assert_int_equal(parse_duration_usec("1h", &v), 0);
+        assert_true(v == 3600000000ULL);
+        assert_int_equal(parse_duration_usec("10 s", &v), -EINVAL);
+        assert_int_equal(parse_duration_usec("ms", &v), -EINVAL);
+        assert_int_equal(parse_duration_usec("5d", &v), -EINVAL);
+        assert_int_equal(parse_duration_usec("-1s", &v), -EINVAL);
+        assert_int_equal(parse_duration_usec("99999999999999999999h", &v), -ERANGE);
+}
+
+static void test_parse_scaled(void **state) {
+        (void)state;
+        uint64_t v;
+        assert_int_equal(parse_scaled("1", "KiB", &v), 0);
+        assert_true(v == 1024);
+        assert_int_equal(parse_scaled("1", "KB", &v), 0);
+        assert_true(v == 1000);
+        assert_int_equal(parse_scaled(" 2 ", "G", &v), 0);
+        assert_true(v == 2ULL << 30);
+        assert_int_equal(parse_scaled("16", "EiB", &v), -ERANGE);
+        assert_int_equal(parse_scaled("15", "EiB", &v), 0);
+        assert_int_equal(parse_scaled("1", "parsecs", &v), -EINVAL);
+        assert_int_equal(parse_scaled("1", NULL, &v), 0);
+        assert_true(v == 1);
+        unsigned m;
+        assert_int_equal(parse_mode("0755", &m), 0);
+        assert_int_equal(m, 0755);
+        assert_int_equal(parse_mode("0758", &m), -EINVAL);
+        assert_int_equal(parse_mode("17777", &m), -ERANGE);
+}
+
+static void test_xml_writer(void **state) {
+        (void)state;
+        struct buf b = BUF_INIT;
+        xml_open(&b, "pool");
+        xml_attr(&b, "type", "dir");
+        xml_open_end(&b);
+        xml_text_elem(&b, "name", "a<b>&'\"");
+        xml_bytes_elem(&b, "capacity", 42);
+        xml_open(&b, "target");
+        xml_attr(&b, "skipped", NULL);
+        xml_empty_end(&b);
+        xml_close(&b, "pool");
+        char *s = buf_steal(&b);
+        assert_string_equal(s, "<pool type='dir'>\n"
+                               "  <name>a&lt;b&gt;&amp;&apos;&quot;</name>\n"
+                               "  <capacity unit='bytes'>42</capacity>\n"
+                               "  <target/>\n"
+                               "</pool>\n");
+        free(s);
+}
+
+static void test_hashmap(void **state) {
+        (void)state;
+        struct hashmap *m = hashmap_new();
+        char keys[2000][16];
+        for (int i = 0; i < 2000; i++) {
+                snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+                assert_int_equal(hashmap_put(m, keys[i], keys[i], NULL), 0);
+        }
+        assert_int_equal(hashmap_size(m), 2000);
+        for (int i = 0; i < 2000; i += 2)
+                assert_ptr_equal(hashmap_remove(m, keys[i]), keys[i]);
+        assert_int_equal(hashmap_size(m), 1000);
+        assert_null(hashmap_get(m, "k0"));
+        assert_ptr_equal(hashmap_get(m, "k1"), keys[1]);
+        void *old = NULL;
+        assert_int_equal(hashmap_put(m, "k1", keys[3], &old), 0);
+        assert_ptr_equal(old, keys[1]);
+        size_t n = 0;
+        for (size_t i = 0; hashmap_iter(m, &i, NULL, NULL);)
+                n++;
+        assert_int_equal(n, 1000);
+        /* Removing while iterating. */
+        const char *k;
+        for (size_t i = 0; hashmap_iter(m, &i, &k, NULL);)
+                hashmap_remove(m, k);
+        assert_int_equal(hashmap_size(m), 0);
+        for (int i = 0; i < 2000; i++) /* reuse of tombstones */
+                assert_int_equal(hashmap_put(m, keys[i], keys[i], NULL), 0);
+        assert_int_equal(hashmap_size(m), 2000);
+        hashmap_free(m, NULL);
+}
+
+static void test_strv(void **state) {
+        (void)state;
+        char **l = NULL;
+        assert_int_equal(strv_push(&l, "a"), 0);
+        assert_int_equal(strv_push(&l, "b c"), 0);
+        assert_int_equal(strv_pushf(&l, "%d", 7), 0);
+        assert_int_equal(strv_length(l), 3);
+        assert_true(strv_contains(l, "7"));
+        char *j = strv_join(l, " ", true);
+        assert_string_equal(j, "a 'b c' 7");
+        free(j);
+        strv_free(l);
+}
+
+static void test_error(void **state) {
+        (void)state;
+        struct dv_error e = DV_ERROR_INIT;
+        assert_false(dv_error_failed(&e));
+        assert_int_equal(dv_error_add(&e, -ERANGE, 3, "too %s", "big"), -ERANGE);
+        dv_error_add(&e, 0, 0, "second");
+        dv_error_warn(&e, 5, "ignored <x>");
+        dv_error_set_file(&e, "f.xml");
+        char *s = dv_error_format(&e, 0);
+        assert_string_equal(s, "f.xml:3: too big");
+        free(s);
+        s = dv_error_format(&e, 1);
+        assert_string_equal(s, "f.xml: second");
+        free(s);
+        assert_int_equal(e.code, -ERANGE);
+        assert_int_equal(e.n_warnings, 1);
+        struct dv_error m = DV_ERROR_INIT;
+        dv_error_move(&m, &e);
+        assert_false(dv_error_failed(&e));
+        assert_true(dv_error_failed(&m));
+        dv_error_clear(&m);
+        assert_int_equal(dv_error_add(NULL, -EIO, 0, "no error object"), -EIO);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_scaled), cmocka_unit_test(test_xml_writer),
+                cmocka_unit_test(test_hashmap),     cmocka_unit_test(test_strv),
+                cmocka_unit_test(test_error),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
