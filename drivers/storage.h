@@ -5,6 +5,7 @@
  * state. Expensive facts are cached keyed by what invalidates them. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,6 +39,14 @@ struct vol_status {
         uint64_t capacity, allocation;
         char *backing_path, *backing_format;
 };
+
+/* Refusals: an action that will not proceed because doing so could destroy data
+ * returns one of these, and the object is reported `blocked` (not retried until its
+ * file changes or the periodic resync): -EEXIST (build found a signature, a volume
+ * group with other devices, a file in the way), -ENOTEMPTY (delete of a pool that still
+ * holds data), -EBUSY (in use or mounted elsewhere). Anything else is a failure that is
+ * retried with backoff. */
+#define STORAGE_IS_REFUSAL(r) ((r) == -EEXIST || (r) == -ENOTEMPTY || (r) == -EBUSY)
 
 struct storage_driver {
         enum pool_type type;

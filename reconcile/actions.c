@@ -291,7 +291,12 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 if (!m)
                         m = strdup(strerror(-j->result));
                 o->failures++;
-                o->retry_at = now + MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u), BACKOFF_MAX_USEC);
+                o->error_blocks = STORAGE_IS_REFUSAL(j->result);
+                /* A refusal waits for the file to change (which resets the backoff) or
+                 * for the longest backoff; a failure is retried from 1 s doubling. */
+                o->retry_at = now + (o->error_blocks ? BACKOFF_MAX_USEC
+                                                     : MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u),
+                                                           BACKOFF_MAX_USEC));
                 free(o->last_error);
                 o->last_error = TAKE_PTR(m);
                 e->actions_failed_total++;
@@ -302,6 +307,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
         engine_event(e, "%s: %s done", o->id, rec_action_to_string(d->action));
         free(o->last_error);
         o->last_error = NULL;
+        o->error_blocks = false;
         o->failures = 0;
         o->retry_at = 0;
         o->observed = false; /* observe again before planning on it */

@@ -75,6 +75,7 @@ struct rec_object {
         unsigned failures;
         uint64_t retry_at;           /* CLOCK_MONOTONIC usec */
         char *last_error;
+        bool error_blocks;           /* last_error is a refusal (data in the way): blocked */
         bool dirty;
         int claims;                  /* scratch for resolve */
 };

@@ -348,11 +348,12 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
         if (s->action != ACT_NONE && o->last_error && o->retry_at > now) {
                 char d[32];
                 char *m = NULL;
-                if (asprintf(&m, "%s (retry in %s)", o->last_error, format_duration(d, o->retry_at - now)) < 0)
-                        m = NULL;
+                int n = o->error_blocks ? asprintf(&m, "%s", o->last_error)
+                                        : asprintf(&m, "%s (retry in %s)", o->last_error,
+                                                   format_duration(d, o->retry_at - now));
                 free(s->message);
-                s->message = m;
-                s->phase = PHASE_FAILED;
+                s->message = n < 0 ? NULL : m;
+                s->phase = o->error_blocks ? PHASE_BLOCKED : PHASE_FAILED;
                 s->action = ACT_NONE;
         }
         /* Invalid or duplicate files do not stop the object: they are shown with it. */

@@ -271,8 +271,8 @@ static void test_temp_path(void **state) {
         _cleanup_free_ char *t = dir_vol_temp_path(pool, "disk.qcow2");
         assert_string_equal(t, "/srv/images/.disk.qcow2.creating");
         char longname[256];
-        memset(longname, 'x', 250);
-        longname[250] = '\0';
+        memset(longname, 'x', 240); /* the longest volume name */
+        longname[240] = '\0';
         _cleanup_free_ char *l = dir_vol_temp_path(pool, longname);
         assert_non_null(l);
         assert_true(strlen(strrchr(l, '/') + 1) <= 255);
