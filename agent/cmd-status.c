@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agent/commands.h"
+#include "util/time.h"
 #include "state/status.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -32,12 +33,6 @@ static void status_usage(FILE *f) {
                    "  --json    the same data as JSON\n"
                    "  --check   one line for monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL,\n"
                    "            3 UNKNOWN\n");
-}
-
-static uint64_t now_realtime(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
 }
 
 static uint64_t age_of(uint64_t now, uint64_t then) {
@@ -446,7 +441,7 @@ int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
         _cleanup_free_ char *path = path_join(cfg->state_dir, "status.xml");
         if (!path)
                 return check ? EXIT_UNKNOWN : 1;
-        uint64_t now = now_realtime();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         int r;
         if (check) {
                 r = do_check(cfg, path, kind, pool, name, now);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/commands.h"
+#include "util/time.h"
 #include "model/object.h"
 #include "model/xml.h"
 #include "reconcile/desired.h"
@@ -78,12 +79,6 @@ static void wait_usage(FILE *f) {
                 "\n"
                 "Exit status: 0 settled, 1 an object failed or is blocked, or a file is invalid,\n"
                 "2 timeout (or a usage error).\n");
-}
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
 }
 
 static void key_of(const struct stat *st, struct file_key *k) {
@@ -480,7 +475,7 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
         qsort(w.t, w.n, sizeof(*w.t), cmp_target);
 
         w.tty = isatty(STDERR_FILENO);
-        uint64_t deadline = now_monotonic() + timeout;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
         for (;;) {
                 for (size_t i = 0; i < w.n; i++) {
                         struct target *t = &w.t[i];
@@ -516,7 +511,7 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
                         ret = WAIT_SETTLED;
                         goto out;
                 }
-                uint64_t now = now_monotonic();
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline) {
                         progress_end(&w);
                         char d[32];

@@ -25,6 +25,7 @@
 #include "util/macro.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/time.h"
 
 #define CMD_DEFAULT_GRACE_USEC (2 * USEC_PER_SEC)
 /* Without a pidfd the loop has to look for the child's exit by itself. */
@@ -35,12 +36,6 @@
 #define CMD_MSG_MAX   512
 
 static const char *const passthrough_env[] = {CMD_PASSTHROUGH_ENV};
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
-}
 
 /* ---- argv as text ------------------------------------------------------------------ */
 
@@ -417,7 +412,7 @@ static void kill_child(const struct run_state *s, int sig) {
 }
 
 static void run_loop(struct run_state *s, uint64_t timeout, uint64_t grace, bool *timed_out) {
-        uint64_t deadline = now_usec() + timeout;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
         int stage = 0; /* 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
         while (!s->exited) {
                 struct pollfd p[4];
@@ -440,7 +435,7 @@ static void run_loop(struct run_state *s, uint64_t timeout, uint64_t grace, bool
                         which[n++] = &s->pidfd;
                 }
                 int ms = -1;
-                uint64_t now = now_usec();
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (stage < 2) {
                         uint64_t left = deadline > now ? deadline - now : 0;
                         ms = (int)MIN((left + USEC_PER_MSEC - 1) / USEC_PER_MSEC,
@@ -464,7 +459,7 @@ static void run_loop(struct run_state *s, uint64_t timeout, uint64_t grace, bool
                 check_exited(s);
                 if (s->exited)
                         break;
-                now = now_usec();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (stage < 2 && now >= deadline) {
                         *timed_out = true;
                         if (stage == 0) {
@@ -620,7 +615,7 @@ int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *
                         pipe_was_pending = sigismember(&pending, SIGPIPE) == 1;
         }
 
-        uint64_t start = now_usec();
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
         pid_t pid = 0;
         r = spawn_child(path, argv, env, in_r, out_w, err_w, false, &pid);
         if (r < 0) {
@@ -672,7 +667,7 @@ int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *
                 pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         }
 
-        res->duration_usec = now_usec() - start;
+        res->duration_usec = now_usec(CLOCK_MONOTONIC) - start;
         res->timed_out = timed_out;
         if (s.status_lost)
                 res->exit_status = -1;

@@ -5,12 +5,15 @@
 
 #include "model/domain.h"
 
-static void attr_tristate(struct buf *b, const char *name, enum domain_tristate v, const char *yes, const char *no) {
+static void attr_tristate(struct buf *b, const char *name, enum domain_tristate v, const char *yes,
+                          const char *no) {
         if (v != DOMAIN_TRI_UNSET)
                 xml_attr(b, name, v == DOMAIN_TRI_YES ? yes : no);
 }
 
-static void attr_uint(struct buf *b, const char *name, unsigned v) { xml_attr_u64(b, name, v); }
+static void attr_uint(struct buf *b, const char *name, unsigned v) {
+        xml_attr_u64(b, name, v);
+}
 
 /* <name unit='KiB'>v</name> with libvirt's attribute order (slots first). */
 static void kib_elem(struct buf *b, const char *name, uint64_t kib, const unsigned *slots) {
@@ -88,7 +91,8 @@ static void format_os(struct buf *b, const struct domain_def *def) {
         xml_close(b, "os");
 }
 
-static void format_idmap_list(struct buf *b, const char *name, const struct domain_idmap *m, size_t n) {
+static void format_idmap_list(struct buf *b, const char *name, const struct domain_idmap *m,
+                              size_t n) {
         for (size_t i = 0; i < n; i++) {
                 xml_open(b, name);
                 attr_uint(b, "start", m[i].start);
@@ -116,7 +120,8 @@ static void format_features(struct buf *b, const struct domain_def *def) {
                         continue;
                 xml_open(b, domain_feature_to_string(f));
                 if (s == DOMAIN_FEATURE_ON || s == DOMAIN_FEATURE_OFF)
-                        xml_attr(b, f == DOMAIN_FEATURE_APIC ? "eoi" : "state", s == DOMAIN_FEATURE_ON ? "on" : "off");
+                        xml_attr(b, f == DOMAIN_FEATURE_APIC ? "eoi" : "state",
+                                 s == DOMAIN_FEATURE_ON ? "on" : "off");
                 xml_empty_end(b);
         }
         xml_close(b, "features");
@@ -199,7 +204,8 @@ static void format_disk(struct buf *b, const struct domain_disk *d) {
         xml_attr(b, "type", domain_disk_type_to_string(d->type));
         xml_attr(b, "device", domain_disk_device_to_string(d->device));
         xml_open_end(b);
-        if (d->driver.name || d->driver.format || d->driver.cache || d->driver.io || d->driver.discard) {
+        if (d->driver.name || d->driver.format || d->driver.cache || d->driver.io ||
+            d->driver.discard) {
                 xml_open(b, "driver");
                 xml_attr(b, "name", d->driver.name);
                 xml_attr(b, "type", domain_disk_format_to_string(d->driver.format));
@@ -237,7 +243,9 @@ static void format_disk(struct buf *b, const struct domain_disk *d) {
 
 static void format_fs(struct buf *b, const struct domain_fs *fs) {
         static const char *const source_attr[] = {
-                [DOMAIN_FS_MOUNT] = "dir", [DOMAIN_FS_BLOCK] = "dev", [DOMAIN_FS_FILE] = "file",
+                [DOMAIN_FS_MOUNT] = "dir",
+                [DOMAIN_FS_BLOCK] = "dev",
+                [DOMAIN_FS_FILE] = "file",
                 [DOMAIN_FS_TEMPLATE] = "name",
         };
         xml_open(b, "filesystem");
@@ -351,8 +359,9 @@ static void format_graphics(struct buf *b, const struct domain_graphics *g) {
 }
 
 static void format_devices(struct buf *b, const struct domain_def *def) {
-        bool any = def->emulator || def->n_disks || def->n_filesystems || def->n_interfaces || def->n_serials ||
-                   def->n_consoles || def->n_inputs || def->n_graphics || def->n_videos;
+        bool any = def->emulator || def->n_disks || def->n_filesystems || def->n_interfaces ||
+                   def->n_serials || def->n_consoles || def->n_inputs || def->n_graphics ||
+                   def->n_videos;
         if (!any)
                 return;
         xml_open(b, "devices");
@@ -392,7 +401,8 @@ static void format_devices(struct buf *b, const struct domain_def *def) {
         xml_close(b, "devices");
 }
 
-void domain_def_format(struct buf *b, const struct domain_def *def, const struct dv_policy *policy) {
+void domain_def_format(struct buf *b, const struct domain_def *def,
+                       const struct dv_policy *policy) {
         xml_open(b, "domain");
         xml_attr(b, "type", domain_type_to_string(def->type));
         xml_open_end(b);

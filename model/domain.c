@@ -18,40 +18,47 @@ DV_ENUM_IMPL(domain_os_type, _DOMAIN_OS_TYPE_MAX, NULL, "hvm", "xen", "linux", "
 DV_ENUM_IMPL(domain_firmware, _DOMAIN_FIRMWARE_MAX, NULL, "bios", "efi");
 DV_ENUM_IMPL(domain_loader_type, _DOMAIN_LOADER_TYPE_MAX, NULL, "rom", "pflash");
 DV_ENUM_IMPL(domain_boot_dev, _DOMAIN_BOOT_DEV_MAX, NULL, "hd", "cdrom", "fd", "network");
-DV_ENUM_IMPL(domain_lifecycle, _DOMAIN_LIFECYCLE_MAX, NULL, "destroy", "restart", "preserve", "rename-restart",
-             "coredump-destroy", "coredump-restart");
+DV_ENUM_IMPL(domain_lifecycle, _DOMAIN_LIFECYCLE_MAX, NULL, "destroy", "restart", "preserve",
+             "rename-restart", "coredump-destroy", "coredump-restart");
 DV_ENUM_IMPL(domain_placement, _DOMAIN_PLACEMENT_MAX, NULL, "static", "auto");
-DV_ENUM_IMPL(domain_feature, _DOMAIN_FEATURE_MAX, "acpi", "apic", "pae", "hap", "viridian", "privnet", "pvspinlock",
-             "pmu", "vmport", "smm", "vmcoreinfo", "htm", "nested-hv", "ccf-assist");
-DV_ENUM_IMPL(domain_cpu_mode, _DOMAIN_CPU_MODE_MAX, NULL, "custom", "host-model", "host-passthrough", "maximum");
+DV_ENUM_IMPL(domain_feature, _DOMAIN_FEATURE_MAX, "acpi", "apic", "pae", "hap", "viridian",
+             "privnet", "pvspinlock", "pmu", "vmport", "smm", "vmcoreinfo", "htm", "nested-hv",
+             "ccf-assist");
+DV_ENUM_IMPL(domain_cpu_mode, _DOMAIN_CPU_MODE_MAX, NULL, "custom", "host-model",
+             "host-passthrough", "maximum");
 DV_ENUM_IMPL(domain_cpu_match, _DOMAIN_CPU_MATCH_MAX, NULL, "minimum", "exact", "strict");
 DV_ENUM_IMPL(domain_cpu_check, _DOMAIN_CPU_CHECK_MAX, NULL, "none", "partial", "full");
 DV_ENUM_IMPL(domain_cpu_fallback, _DOMAIN_CPU_FALLBACK_MAX, NULL, "allow", "forbid");
-DV_ENUM_IMPL(domain_cpu_policy, _DOMAIN_CPU_POLICY_MAX, NULL, "force", "require", "optional", "disable", "forbid");
-DV_ENUM_IMPL(domain_clock_offset, _DOMAIN_CLOCK_OFFSET_MAX, NULL, "utc", "localtime", "timezone", "variable",
-             "absolute");
+DV_ENUM_IMPL(domain_cpu_policy, _DOMAIN_CPU_POLICY_MAX, NULL, "force", "require", "optional",
+             "disable", "forbid");
+DV_ENUM_IMPL(domain_clock_offset, _DOMAIN_CLOCK_OFFSET_MAX, NULL, "utc", "localtime", "timezone",
+             "variable", "absolute");
 DV_ENUM_IMPL(domain_clock_basis, _DOMAIN_CLOCK_BASIS_MAX, NULL, "utc", "localtime");
-DV_ENUM_IMPL(domain_timer_name, _DOMAIN_TIMER_NAME_MAX, NULL, "platform", "rtc", "tsc", "hpet", "pit", "armvtimer",
-             "kvmclock", "hypervclock");
-DV_ENUM_IMPL(domain_tickpolicy, _DOMAIN_TICKPOLICY_MAX, NULL, "delay", "catchup", "merge", "discard");
-DV_ENUM_IMPL(domain_timer_track, _DOMAIN_TIMER_TRACK_MAX, NULL, "boot", "guest", "wall", "realtime");
+DV_ENUM_IMPL(domain_timer_name, _DOMAIN_TIMER_NAME_MAX, NULL, "platform", "rtc", "tsc", "hpet",
+             "pit", "armvtimer", "kvmclock", "hypervclock");
+DV_ENUM_IMPL(domain_tickpolicy, _DOMAIN_TICKPOLICY_MAX, NULL, "delay", "catchup", "merge",
+             "discard");
+DV_ENUM_IMPL(domain_timer_track, _DOMAIN_TIMER_TRACK_MAX, NULL, "boot", "guest", "wall",
+             "realtime");
 DV_ENUM_IMPL(domain_disk_type, _DOMAIN_DISK_TYPE_MAX, NULL, "file", "block", "volume");
 DV_ENUM_IMPL(domain_disk_device, _DOMAIN_DISK_DEVICE_MAX, NULL, "disk", "cdrom", "floppy");
-DV_ENUM_IMPL(domain_disk_bus, _DOMAIN_DISK_BUS_MAX, NULL, "virtio", "sata", "ide", "scsi", "xen", "usb", "fdc");
+DV_ENUM_IMPL(domain_disk_bus, _DOMAIN_DISK_BUS_MAX, NULL, "virtio", "sata", "ide", "scsi", "xen",
+             "usb", "fdc");
 DV_ENUM_IMPL(domain_disk_format, _DOMAIN_DISK_FORMAT_MAX, NULL, "raw", "qcow2");
-DV_ENUM_IMPL(domain_disk_cache, _DOMAIN_DISK_CACHE_MAX, NULL, "default", "none", "writethrough", "writeback",
-             "directsync", "unsafe");
+DV_ENUM_IMPL(domain_disk_cache, _DOMAIN_DISK_CACHE_MAX, NULL, "default", "none", "writethrough",
+             "writeback", "directsync", "unsafe");
 DV_ENUM_IMPL(domain_disk_io, _DOMAIN_DISK_IO_MAX, NULL, "default", "native", "threads", "io_uring");
 DV_ENUM_IMPL(domain_disk_discard, _DOMAIN_DISK_DISCARD_MAX, NULL, "unmap", "ignore");
 DV_ENUM_IMPL(domain_fs_type, _DOMAIN_FS_TYPE_MAX, NULL, "mount", "block", "file", "template");
 DV_ENUM_IMPL(domain_fs_access, _DOMAIN_FS_ACCESS_MAX, NULL, "passthrough", "mapped", "squash");
-DV_ENUM_IMPL(domain_fs_driver, _DOMAIN_FS_DRIVER_MAX, NULL, "path", "handle", "loop", "nbd", "ploop", "virtiofs");
+DV_ENUM_IMPL(domain_fs_driver, _DOMAIN_FS_DRIVER_MAX, NULL, "path", "handle", "loop", "nbd",
+             "ploop", "virtiofs");
 DV_ENUM_IMPL(domain_net_type, _DOMAIN_NET_TYPE_MAX, NULL, "network", "bridge", "ethernet");
 DV_ENUM_IMPL(domain_chr_type, _DOMAIN_CHR_TYPE_MAX, NULL, "pty", "file", "null", "stdio");
 DV_ENUM_IMPL(domain_graphics_type, _DOMAIN_GRAPHICS_TYPE_MAX, "vnc");
 DV_ENUM_IMPL(domain_listen_type, _DOMAIN_LISTEN_TYPE_MAX, NULL, "address", "socket", "none");
-DV_ENUM_IMPL(domain_video_model, _DOMAIN_VIDEO_MODEL_MAX, NULL, "vga", "cirrus", "vmvga", "xen", "qxl", "virtio",
-             "bochs", "ramfb", "none");
+DV_ENUM_IMPL(domain_video_model, _DOMAIN_VIDEO_MODEL_MAX, NULL, "vga", "cirrus", "vmvga", "xen",
+             "qxl", "virtio", "bochs", "ramfb", "none");
 DV_ENUM_IMPL(domain_input_type, _DOMAIN_INPUT_TYPE_MAX, NULL, "mouse", "tablet", "keyboard");
 DV_ENUM_IMPL(domain_input_bus, _DOMAIN_INPUT_BUS_MAX, NULL, "ps2", "usb", "virtio", "xen");
 
@@ -173,9 +180,15 @@ void domain_def_free(struct domain_def *def) {
 
 /* ---- accessors ---------------------------------------------------------------------- */
 
-const char *domain_def_name(const struct domain_def *def) { return def ? def->name : NULL; }
-const char *domain_def_uuid(const struct domain_def *def) { return def ? def->uuid : NULL; }
-unsigned domain_def_vcpus(const struct domain_def *def) { return def->has_vcpu ? def->vcpu : 1; }
+const char *domain_def_name(const struct domain_def *def) {
+        return def ? def->name : NULL;
+}
+const char *domain_def_uuid(const struct domain_def *def) {
+        return def ? def->uuid : NULL;
+}
+unsigned domain_def_vcpus(const struct domain_def *def) {
+        return def->has_vcpu ? def->vcpu : 1;
+}
 unsigned domain_def_vcpus_current(const struct domain_def *def) {
         return def->vcpu_current ? def->vcpu_current : domain_def_vcpus(def);
 }
@@ -197,7 +210,8 @@ bool domain_def_has_feature(const struct domain_def *def, enum domain_feature f)
         return def->features[f] == DOMAIN_FEATURE_PRESENT || def->features[f] == DOMAIN_FEATURE_ON;
 }
 bool domain_def_is_xen_pv(const struct domain_def *def) {
-        return def->os.type == DOMAIN_OS_XEN || def->os.type == DOMAIN_OS_LINUX || def->os.type == DOMAIN_OS_XENPVH;
+        return def->os.type == DOMAIN_OS_XEN || def->os.type == DOMAIN_OS_LINUX ||
+               def->os.type == DOMAIN_OS_XENPVH;
 }
 enum domain_disk_type domain_disk_type(const struct domain_disk *d) {
         return d->type ? d->type : DOMAIN_DISK_FILE;
@@ -205,22 +219,26 @@ enum domain_disk_type domain_disk_type(const struct domain_disk *d) {
 enum domain_disk_device domain_disk_device(const struct domain_disk *d) {
         return d->device ? d->device : DOMAIN_DISK_DISK;
 }
-enum domain_fs_type domain_fs_type(const struct domain_fs *fs) { return fs->type ? fs->type : DOMAIN_FS_MOUNT; }
-enum domain_chr_type domain_chr_type(const struct domain_chr *c) { return c->type ? c->type : DOMAIN_CHR_PTY; }
+enum domain_fs_type domain_fs_type(const struct domain_fs *fs) {
+        return fs->type ? fs->type : DOMAIN_FS_MOUNT;
+}
+enum domain_chr_type domain_chr_type(const struct domain_chr *c) {
+        return c->type ? c->type : DOMAIN_CHR_PTY;
+}
 
 /* ---- parsing helpers ---------------------------------------------------------------- */
 
 #define LINE(n) dv_xml_line(n)
 #define NAME(n) ((const char *)(n)->name)
 /* Element name for messages, with its prefix when it has one. */
-#define ENAME(n) elem_name((n), (char[160]){ 0 })
-#define ATTRS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ENAME(n)   elem_name((n), (char[160]){0})
+#define ATTRS(...) ((const char *const[]){__VA_ARGS__, NULL})
 /* Keeps the first failure while parsing goes on, so that one run reports every problem. */
-#define KEEP(r, expr)                                                                              \
-        do {                                                                                       \
-                int _q = (expr);                                                                   \
-                if (_q < 0 && (r) >= 0)                                                            \
-                        (r) = _q;                                                                  \
+#define KEEP(r, expr)                   \
+        do {                            \
+                int _q = (expr);        \
+                if (_q < 0 && (r) >= 0) \
+                        (r) = _q;       \
         } while (0)
 
 static const char *elem_name(const xmlNode *n, char buf[static 160]) {
@@ -245,24 +263,26 @@ static int check_attrs(const xmlNode *n, const char *const *allowed, const char 
         for (xmlAttr *a = n->properties; a; a = a->next) {
                 if (a->ns) {
                         dv_error_warn(err, LINE(n), "attribute '%s:%s' on <%s> is ignored",
-                                      (const char *)a->ns->prefix, (const char *)a->name, ENAME(n));
+                                      strempty((const char *)a->ns->prefix), (const char *)a->name,
+                                      ENAME(n));
                         continue;
                 }
                 if (in_list(allowed, a->name))
                         continue;
                 if (in_list(ignored, a->name)) {
-                        dv_error_warn(err, LINE(n), "attribute '%s' on <%s> is ignored", (const char *)a->name,
-                                      NAME(n));
+                        dv_error_warn(err, LINE(n), "attribute '%s' on <%s> is ignored",
+                                      (const char *)a->name, NAME(n));
                         continue;
                 }
-                r = dv_error_add(err, -EINVAL, LINE(n), "unknown attribute '%s' on <%s>", (const char *)a->name,
-                                 NAME(n));
+                r = dv_error_add(err, -EINVAL, LINE(n), "unknown attribute '%s' on <%s>",
+                                 (const char *)a->name, NAME(n));
         }
         return r;
 }
 
 static int unsupported_in(const xmlNode *c, const xmlNode *parent, struct dv_error *err) {
-        return dv_error_add(err, -EINVAL, LINE(c), "element <%s> in <%s> is not supported", ENAME(c), NAME(parent));
+        return dv_error_add(err, -EINVAL, LINE(c), "element <%s> in <%s> is not supported",
+                            ENAME(c), NAME(parent));
 }
 
 /* Elements that carry no children. */
@@ -295,7 +315,8 @@ static int check_once(const xmlNode *parent, const char *const *names, struct dv
                                 continue;
                         }
                         KEEP(r, dv_error_add(err, -EINVAL, LINE(c),
-                                             "element <%s> appears more than once in <%s> (first on line %d)",
+                                             "element <%s> appears more than once in <%s> (first "
+                                             "on line %d)",
                                              names[i], NAME(parent), LINE(first)));
                         break;
                 }
@@ -337,9 +358,11 @@ static int empty_elem(const xmlNode *n, struct dv_error *err) {
         return r;
 }
 
-static int value_error(struct dv_error *err, const xmlNode *n, const char *attr, const char *v, const char *why) {
+static int value_error(struct dv_error *err, const xmlNode *n, const char *attr, const char *v,
+                       const char *why) {
         if (attr)
-                return dv_error_add(err, -EINVAL, LINE(n), "<%s %s='%s'>: %s", NAME(n), attr, v, why);
+                return dv_error_add(err, -EINVAL, LINE(n), "<%s %s='%s'>: %s", NAME(n), attr, v,
+                                    why);
         return dv_error_add(err, -EINVAL, LINE(n), "<%s> '%s': %s", NAME(n), v, why);
 }
 
@@ -383,7 +406,10 @@ static void enum_list(const char *(*to_string)(int), char *buf, size_t size) {
         }
         buf[0] = '\0';
         for (size_t i = 0; i < k; i++) {
-                int w = snprintf(buf + used, size - used, "%s'%s'", i == 0 ? "" : i + 1 == k ? " or " : ", ",
+                int w = snprintf(buf + used, size - used, "%s'%s'",
+                                 i == 0       ? ""
+                                 : i + 1 == k ? " or "
+                                              : ", ",
                                  names[i]);
                 if (w < 0 || (size_t)w >= size - used)
                         break;
@@ -393,8 +419,9 @@ static void enum_list(const char *(*to_string)(int), char *buf, size_t size) {
 
 /* Reads an enumerated attribute. what != NULL: an unknown value is "WHAT 'v' is not
  * supported" (types), else the message lists the accepted values. Returns 1 when set. */
-static int prop_enum_impl(const xmlNode *n, const char *attr, const char *what, int (*from_string)(const char *),
-                          const char *(*to_string)(int), int *ret, struct dv_error *err) {
+static int prop_enum_impl(const xmlNode *n, const char *attr, const char *what,
+                          int (*from_string)(const char *), const char *(*to_string)(int), int *ret,
+                          struct dv_error *err) {
         _cleanup_free_ char *v = NULL;
         if (dv_xml_prop(n, attr, &v) < 0)
                 return -ENOMEM;
@@ -403,25 +430,28 @@ static int prop_enum_impl(const xmlNode *n, const char *attr, const char *what, 
         int x = from_string(v);
         if (x < 0) {
                 if (what)
-                        return dv_error_add(err, -EINVAL, LINE(n), "%s '%s' is not supported", what, v);
+                        return dv_error_add(err, -EINVAL, LINE(n), "%s '%s' is not supported", what,
+                                            v);
                 char list[512];
                 enum_list(to_string, list, sizeof(list));
-                return dv_error_add(err, -EINVAL, LINE(n), "<%s %s='%s'>: expected %s", NAME(n), attr, v, list);
+                return dv_error_add(err, -EINVAL, LINE(n), "<%s %s='%s'>: expected %s", NAME(n),
+                                    attr, v, list);
         }
         *ret = x;
         return 1;
 }
-#define prop_enum(n, attr, what, ename, field, err)                                                \
-        ({                                                                                         \
-                int _v = 0;                                                                        \
-                int _r = prop_enum_impl((n), (attr), (what), ename##_from_string, ename##_to_string, \
-                                        &_v, (err));                                               \
-                if (_r > 0)                                                                        \
-                        (field) = _v;                                                              \
-                _r;                                                                                \
+#define prop_enum(n, attr, what, ename, field, err)                               \
+        ({                                                                        \
+                int _v = 0;                                                       \
+                int _r = prop_enum_impl((n), (attr), (what), ename##_from_string, \
+                                        ename##_to_string, &_v, (err));           \
+                if (_r > 0)                                                       \
+                        (field) = _v;                                             \
+                _r;                                                               \
         })
 
-static int prop_tristate(const xmlNode *n, const char *attr, enum domain_tristate *ret, struct dv_error *err) {
+static int prop_tristate(const xmlNode *n, const char *attr, enum domain_tristate *ret,
+                         struct dv_error *err) {
         int v = -1;
         int r = dv_xml_prop_yes_no(n, attr, &v, err);
         if (r > 0)
@@ -448,10 +478,12 @@ static int prop_uint(const xmlNode *n, const char *attr, uint64_t min, uint64_t 
 }
 
 /* Grows an array by one zeroed element; the cap keeps hostile files cheap. */
-static void *grow(void *arrayp, size_t *n, size_t size, const xmlNode *c, struct dv_error *err, int *r) {
+static void *grow(void *arrayp, size_t *n, size_t size, const xmlNode *c, struct dv_error *err,
+                  int *r) {
         void **a = arrayp;
         if (*n >= DOMAIN_MAX_ITEMS) {
-                *r = dv_error_add(err, -E2BIG, LINE(c), "more than %d <%s> elements", DOMAIN_MAX_ITEMS, NAME(c));
+                *r = dv_error_add(err, -E2BIG, LINE(c), "more than %d <%s> elements",
+                                  DOMAIN_MAX_ITEMS, NAME(c));
                 return NULL;
         }
         void *p = realloc(*a, (*n + 1) * size);
@@ -534,13 +566,18 @@ static int parse_metadata(const xmlNode *n, struct dv_error *err) {
 
 /* ---- memory and vcpus --------------------------------------------------------------- */
 
-static int parse_memory(const xmlNode *n, const char *const *attrs, uint64_t *kib, struct dv_error *err) {
+static int parse_memory(const xmlNode *n, const char *const *attrs, uint64_t *kib,
+                        struct dv_error *err) {
         int r = check_attrs(n, attrs, NULL, err);
         KEEP(r, check_leaf(n, err));
         uint64_t bytes = 0;
         KEEP(r, dv_xml_scaled(n, "KiB", &bytes, err));
         if (r < 0)
                 return r;
+        /* Far above any host, and low enough that the KiB value written back (rounded
+         * up) reads again without overflowing. */
+        if (bytes > (UINT64_C(1) << 63))
+                return dv_error_add(err, -ERANGE, LINE(n), "<%s>: more than 8 EiB", NAME(n));
         /* libvirt keeps memory in KiB and rounds up. */
         *kib = bytes / 1024 + (bytes % 1024 != 0);
         return 0;
@@ -581,7 +618,8 @@ static int parse_vcpu(const xmlNode *n, struct domain_def *def, struct dv_error 
         if (dv_xml_prop(n, "cpuset", &def->vcpu_cpuset) < 0)
                 return -ENOMEM;
         if (def->vcpu_cpuset && !cpuset_valid(def->vcpu_cpuset))
-                KEEP(r, value_error(err, n, "cpuset", def->vcpu_cpuset, "expected a CPU list such as '0-3,^2'"));
+                KEEP(r, value_error(err, n, "cpuset", def->vcpu_cpuset,
+                                    "expected a CPU list such as '0-3,^2'"));
         _cleanup_free_ char *text = NULL;
         if (dv_xml_text(n, &text) < 0)
                 return -ENOMEM;
@@ -601,10 +639,11 @@ static int parse_vcpu(const xmlNode *n, struct domain_def *def, struct dv_error 
 /* ---- os ----------------------------------------------------------------------------- */
 
 static const char *const arch_names[] = {
-        "aarch64", "alpha", "armv6l", "armv7l", "cris", "i686", "ia64", "lm32", "m68k", "microblaze",
-        "microblazeel", "mips", "mipsel", "mips64", "mips64el", "openrisc", "parisc", "parisc64", "ppc",
-        "ppc64", "ppc64le", "ppcemb", "riscv32", "riscv64", "s390", "s390x", "sh4", "sh4eb", "sparc",
-        "sparc64", "unicore32", "x86_64", "xtensa", "xtensaeb", NULL,
+        "aarch64",  "alpha",    "armv6l",     "armv7l",       "cris",   "i686",     "ia64",
+        "lm32",     "m68k",     "microblaze", "microblazeel", "mips",   "mipsel",   "mips64",
+        "mips64el", "openrisc", "parisc",     "parisc64",     "ppc",    "ppc64",    "ppc64le",
+        "ppcemb",   "riscv32",  "riscv64",    "s390",         "s390x",  "sh4",      "sh4eb",
+        "sparc",    "sparc64",  "unicore32",  "x86_64",       "xtensa", "xtensaeb", NULL,
 };
 
 static int parse_os_type(const xmlNode *n, struct domain_os *os, struct dv_error *err) {
@@ -684,7 +723,8 @@ static int parse_boot_dev(const xmlNode *n, struct domain_os *os, struct dv_erro
                         return dv_error_add(err, -EINVAL, LINE(n), "boot dev '%s' is listed twice",
                                             domain_boot_dev_to_string(dev));
         if (os->n_boot >= DOMAIN_MAX_BOOT_DEVS)
-                return dv_error_add(err, -EINVAL, LINE(n), "more than %d <boot dev> elements", DOMAIN_MAX_BOOT_DEVS);
+                return dv_error_add(err, -EINVAL, LINE(n), "more than %d <boot dev> elements",
+                                    DOMAIN_MAX_BOOT_DEVS);
         if (os->n_boot == 0)
                 os->boot_line = LINE(n);
         os->boot[os->n_boot++] = dev;
@@ -699,7 +739,8 @@ static int parse_initenv(const xmlNode *n, struct domain_os *os, struct dv_error
         if (r < 0)
                 return r;
         if (!(isalpha((unsigned char)name[0]) || name[0] == '_') || !matches_charset(name, "_"))
-                return value_error(err, n, "name", name, "not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+                return value_error(err, n, "name", name,
+                                   "not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
         for (size_t i = 0; i < os->n_initenv; i++)
                 if (streq(os->initenv[i].name, name))
                         return value_error(err, n, "name", name, "set twice");
@@ -720,8 +761,8 @@ static int parse_os(const xmlNode *n, struct domain_def *def, struct dv_error *e
         os->line = LINE(n);
         KEEP(r, prop_enum(n, "firmware", NULL, domain_firmware, os->firmware, err));
         KEEP(r, check_once(n,
-                           ATTRS("type", "loader", "nvram", "kernel", "initrd", "cmdline", "init", "initdir",
-                                 "inituser", "initgroup"),
+                           ATTRS("type", "loader", "nvram", "kernel", "initrd", "cmdline", "init",
+                                 "initdir", "inituser", "initgroup"),
                            err));
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "type"))
@@ -745,7 +786,8 @@ static int parse_os(const xmlNode *n, struct domain_def *def, struct dv_error *e
                         _cleanup_free_ char *v = NULL;
                         int q = leaf_text(c, true, &v, err);
                         if (q >= 0 && strv_length(os->initargs) >= DOMAIN_MAX_ITEMS)
-                                q = dv_error_add(err, -E2BIG, LINE(c), "more than %d <initarg> elements",
+                                q = dv_error_add(err, -E2BIG, LINE(c),
+                                                 "more than %d <initarg> elements",
                                                  DOMAIN_MAX_ITEMS);
                         if (q >= 0)
                                 q = strv_consume(&os->initargs, TAKE_PTR(v));
@@ -760,38 +802,45 @@ static int parse_os(const xmlNode *n, struct domain_def *def, struct dv_error *e
                         if (q >= 0 && !matches_charset(*dst, "_+-"))
                                 q = value_error(err, c, NULL, *dst, "not a user or group name");
                         KEEP(r, q);
-                } else if (ignore_if_listed(c, ATTRS("bootmenu", "smbios", "bios", "firmware"), err))
+                } else if (ignore_if_listed(c, ATTRS("bootmenu", "smbios", "bios", "firmware"),
+                                            err))
                         continue;
                 else
                         KEEP(r, unsupported_in(c, n, err));
         }
         if ((os->inituser != NULL) != (os->initgroup != NULL))
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<inituser> and <initgroup> go together"));
+                KEEP(r,
+                     dv_error_add(err, -EINVAL, LINE(n), "<inituser> and <initgroup> go together"));
         return r;
 }
 
 /* ---- idmap -------------------------------------------------------------------------- */
 
-static int parse_idmap_entry(const xmlNode *n, struct domain_idmap **map, size_t *n_map, struct dv_error *err) {
+static int parse_idmap_entry(const xmlNode *n, struct domain_idmap **map, size_t *n_map,
+                             struct dv_error *err) {
         int r = check_attrs(n, ATTRS("start", "target", "count"), NULL, err);
         KEEP(r, check_leaf(n, err));
-        uint64_t v[3] = { 0 };
-        const char *names[3] = { "start", "target", "count" };
+        uint64_t v[3] = {0};
+        const char *names[3] = {"start", "target", "count"};
         for (int i = 0; i < 3; i++) {
                 int q = dv_xml_prop_u64(n, names[i], i == 2 ? 1 : 0, UINT32_MAX, &v[i], err);
                 if (q == 0)
-                        q = dv_error_add(err, -EINVAL, LINE(n), "<%s> needs the attribute '%s'", NAME(n), names[i]);
+                        q = dv_error_add(err, -EINVAL, LINE(n), "<%s> needs the attribute '%s'",
+                                         NAME(n), names[i]);
                 KEEP(r, q);
         }
         if (r < 0)
                 return r;
         if (v[0] + v[2] > (uint64_t)UINT32_MAX + 1 || v[1] + v[2] > (uint64_t)UINT32_MAX + 1)
-                return dv_error_add(err, -EINVAL, LINE(n), "<%s>: the range goes beyond id 4294967295", NAME(n));
+                return dv_error_add(err, -EINVAL, LINE(n),
+                                    "<%s>: the range goes beyond id 4294967295", NAME(n));
         struct domain_idmap *m = grow(map, n_map, sizeof(*m), n, err, &r);
         if (!m)
                 return r;
-        *m = (struct domain_idmap){ .start = (uint32_t)v[0], .target = (uint32_t)v[1], .count = (uint32_t)v[2],
-                                    .line = LINE(n) };
+        *m = (struct domain_idmap){.start = (uint32_t)v[0],
+                                   .target = (uint32_t)v[1],
+                                   .count = (uint32_t)v[2],
+                                   .line = LINE(n)};
         return 0;
 }
 
@@ -815,22 +864,27 @@ static const struct {
         const char *attr; /* the one attribute it takes, or NULL */
         bool required;
 } feature_attr[_DOMAIN_FEATURE_MAX] = {
-        [DOMAIN_FEATURE_APIC] = { "eoi", false },        [DOMAIN_FEATURE_HAP] = { "state", false },
-        [DOMAIN_FEATURE_PVSPINLOCK] = { "state", false }, [DOMAIN_FEATURE_PMU] = { "state", false },
-        [DOMAIN_FEATURE_VMPORT] = { "state", false },     [DOMAIN_FEATURE_SMM] = { "state", false },
-        [DOMAIN_FEATURE_VMCOREINFO] = { "state", false }, [DOMAIN_FEATURE_HTM] = { "state", true },
-        [DOMAIN_FEATURE_NESTED_HV] = { "state", true },   [DOMAIN_FEATURE_CCF_ASSIST] = { "state", true },
+        [DOMAIN_FEATURE_APIC] = {"eoi", false},
+        [DOMAIN_FEATURE_HAP] = {"state", false},
+        [DOMAIN_FEATURE_PVSPINLOCK] = {"state", false},
+        [DOMAIN_FEATURE_PMU] = {"state", false},
+        [DOMAIN_FEATURE_VMPORT] = {"state", false},
+        [DOMAIN_FEATURE_SMM] = {"state", false},
+        [DOMAIN_FEATURE_VMCOREINFO] = {"state", false},
+        [DOMAIN_FEATURE_HTM] = {"state", true},
+        [DOMAIN_FEATURE_NESTED_HV] = {"state", true},
+        [DOMAIN_FEATURE_CCF_ASSIST] = {"state", true},
 };
 
 /* Features with structure of their own (hypervisor enlightenments, interrupt
  * controllers): libvirt and QEMU choose them; declvirt does not carry them. */
-#define FEATURES_IGNORED                                                                           \
-        ATTRS("hyperv", "kvm", "xen", "capabilities", "gic", "ioapic", "hpt", "msrs", "cfpc", "sbbc", "ibs", \
-              "tcg", "async-teardown")
+#define FEATURES_IGNORED                                                                      \
+        ATTRS("hyperv", "kvm", "xen", "capabilities", "gic", "ioapic", "hpt", "msrs", "cfpc", \
+              "sbbc", "ibs", "tcg", "async-teardown")
 
 static int parse_features(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
         int r = check_attrs(n, NULL, NULL, err);
-        int first_line[_DOMAIN_FEATURE_MAX] = { 0 };
+        int first_line[_DOMAIN_FEATURE_MAX] = {0};
         def->has_features = true;
         dv_xml_foreach_child(c, n) {
                 int f = c->ns ? -EINVAL : domain_feature_from_string(NAME(c));
@@ -841,7 +895,8 @@ static int parse_features(const xmlNode *n, struct domain_def *def, struct dv_er
                 }
                 if (first_line[f]) {
                         KEEP(r, dv_error_add(err, -EINVAL, LINE(c),
-                                             "element <%s> appears more than once in <features> (first on line %d)",
+                                             "element <%s> appears more than once in <features> "
+                                             "(first on line %d)",
                                              NAME(c), first_line[f]));
                         continue;
                 }
@@ -854,8 +909,8 @@ static int parse_features(const xmlNode *n, struct domain_def *def, struct dv_er
                         int v = -1;
                         int p = dv_xml_prop_yes_no(c, attr, &v, err);
                         if (p == 0 && feature_attr[f].required)
-                                p = dv_error_add(err, -EINVAL, LINE(c), "<%s> needs the attribute '%s'", NAME(c),
-                                                 attr);
+                                p = dv_error_add(err, -EINVAL, LINE(c),
+                                                 "<%s> needs the attribute '%s'", NAME(c), attr);
                         if (p > 0)
                                 def->features[f] = v ? DOMAIN_FEATURE_ON : DOMAIN_FEATURE_OFF;
                         KEEP(q, p);
@@ -881,12 +936,13 @@ static int parse_cpu_model(const xmlNode *n, struct domain_cpu *cpu, struct dv_e
 static int parse_topology(const xmlNode *n, struct domain_cpu *cpu, struct dv_error *err) {
         int r = check_attrs(n, ATTRS("sockets", "dies", "cores", "threads"), NULL, err);
         KEEP(r, check_leaf(n, err));
-        const char *names[] = { "sockets", "cores", "threads" };
-        unsigned *fields[] = { &cpu->sockets, &cpu->cores, &cpu->threads };
+        const char *names[] = {"sockets", "cores", "threads"};
+        unsigned *fields[] = {&cpu->sockets, &cpu->cores, &cpu->threads};
         for (int i = 0; i < 3; i++) {
                 int q = prop_uint(n, names[i], 1, 4096, fields[i], err);
                 if (q == 0)
-                        q = dv_error_add(err, -EINVAL, LINE(n), "<topology> needs the attribute '%s'", names[i]);
+                        q = dv_error_add(err, -EINVAL, LINE(n),
+                                         "<topology> needs the attribute '%s'", names[i]);
                 KEEP(r, q);
         }
         KEEP(r, prop_uint(n, "dies", 1, 4096, &cpu->dies, err));
@@ -909,10 +965,11 @@ static int parse_cpu_feature(const xmlNode *n, struct domain_cpu *cpu, struct dv
         for (size_t i = 0; i < cpu->n_features; i++)
                 if (streq(cpu->features[i].name, name))
                         return value_error(err, n, "name", name, "the feature is listed twice");
-        struct domain_cpu_feature *f = grow(&cpu->features, &cpu->n_features, sizeof(*f), n, err, &r);
+        struct domain_cpu_feature *f =
+                grow(&cpu->features, &cpu->n_features, sizeof(*f), n, err, &r);
         if (!f)
                 return r;
-        *f = (struct domain_cpu_feature){ .policy = policy, .name = TAKE_PTR(name), .line = LINE(n) };
+        *f = (struct domain_cpu_feature){.policy = policy, .name = TAKE_PTR(name), .line = LINE(n)};
         return 0;
 }
 
@@ -951,7 +1008,7 @@ static int parse_cpu(const xmlNode *n, struct domain_cpu *cpu, struct dv_error *
 static int parse_timer(const xmlNode *n, struct domain_clock *clk, struct dv_error *err) {
         int r = check_attrs(n, ATTRS("name", "present", "tickpolicy", "track"), NULL, err);
         KEEP(r, check_leaf(n, err));
-        struct domain_timer t = { .present = DOMAIN_TRI_UNSET, .line = LINE(n) };
+        struct domain_timer t = {.present = DOMAIN_TRI_UNSET, .line = LINE(n)};
         int q = prop_enum(n, "name", NULL, domain_timer_name, t.name, err);
         if (q == 0)
                 q = dv_error_add(err, -EINVAL, LINE(n), "<timer> needs the attribute 'name'");
@@ -963,13 +1020,16 @@ static int parse_timer(const xmlNode *n, struct domain_clock *clk, struct dv_err
                 return r;
         const char *name = domain_timer_name_to_string(t.name);
         if (t.track && t.name != DOMAIN_TIMER_PLATFORM && t.name != DOMAIN_TIMER_RTC)
-                return dv_error_add(err, -EINVAL, LINE(n), "timer '%s' takes no 'track' (only platform and rtc)", name);
+                return dv_error_add(err, -EINVAL, LINE(n),
+                                    "timer '%s' takes no 'track' (only platform and rtc)", name);
         if (t.tickpolicy && (t.name == DOMAIN_TIMER_KVMCLOCK || t.name == DOMAIN_TIMER_HYPERVCLOCK))
-                return dv_error_add(err, -EINVAL, LINE(n), "timer '%s' takes no 'tickpolicy'", name);
+                return dv_error_add(err, -EINVAL, LINE(n), "timer '%s' takes no 'tickpolicy'",
+                                    name);
         for (size_t i = 0; i < clk->n_timers; i++)
                 if (clk->timers[i].name == t.name)
-                        return dv_error_add(err, -EINVAL, LINE(n), "timer '%s' is listed twice (first on line %d)",
-                                            name, clk->timers[i].line);
+                        return dv_error_add(err, -EINVAL, LINE(n),
+                                            "timer '%s' is listed twice (first on line %d)", name,
+                                            clk->timers[i].line);
         struct domain_timer *p = grow(&clk->timers, &clk->n_timers, sizeof(*p), n, err, &r);
         if (!p)
                 return r;
@@ -985,7 +1045,8 @@ static bool time_delta_valid(const char *s) {
 }
 
 static int parse_clock(const xmlNode *n, struct domain_clock *clk, struct dv_error *err) {
-        int r = check_attrs(n, ATTRS("offset", "timezone", "adjustment", "basis", "start"), NULL, err);
+        int r = check_attrs(n, ATTRS("offset", "timezone", "adjustment", "basis", "start"), NULL,
+                            err);
         clk->present = true;
         clk->line = LINE(n);
         int q = prop_enum(n, "offset", NULL, domain_clock_offset, clk->offset, err);
@@ -993,7 +1054,8 @@ static int parse_clock(const xmlNode *n, struct domain_clock *clk, struct dv_err
                 q = dv_error_add(err, -EINVAL, LINE(n), "<clock> needs the attribute 'offset'");
         KEEP(r, q);
         KEEP(r, prop_enum(n, "basis", NULL, domain_clock_basis, clk->basis, err));
-        if (dv_xml_prop(n, "timezone", &clk->timezone) < 0 || dv_xml_prop(n, "adjustment", &clk->adjustment) < 0)
+        if (dv_xml_prop(n, "timezone", &clk->timezone) < 0 ||
+            dv_xml_prop(n, "adjustment", &clk->adjustment) < 0)
                 return -ENOMEM;
         q = dv_xml_prop_u64(n, "start", 0, UINT64_MAX, &clk->start, err);
         clk->has_start = q > 0;
@@ -1003,18 +1065,25 @@ static int parse_clock(const xmlNode *n, struct domain_clock *clk, struct dv_err
         enum domain_clock_offset o = clk->offset;
         const char *os = domain_clock_offset_to_string(o);
         if (clk->timezone && o != DOMAIN_CLOCK_TIMEZONE)
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<clock offset='%s'> takes no 'timezone'", os));
+                KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
+                                     "<clock offset='%s'> takes no 'timezone'", os));
         if (clk->timezone && !matches_charset(clk->timezone, "_+-/"))
                 KEEP(r, value_error(err, n, "timezone", clk->timezone, "not a time zone name"));
-        if (clk->adjustment && o != DOMAIN_CLOCK_UTC && o != DOMAIN_CLOCK_LOCALTIME && o != DOMAIN_CLOCK_VARIABLE)
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<clock offset='%s'> takes no 'adjustment'", os));
+        if (clk->adjustment && o != DOMAIN_CLOCK_UTC && o != DOMAIN_CLOCK_LOCALTIME &&
+            o != DOMAIN_CLOCK_VARIABLE)
+                KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
+                                     "<clock offset='%s'> takes no 'adjustment'", os));
         else if (clk->adjustment && !time_delta_valid(clk->adjustment) &&
                  !(streq(clk->adjustment, "reset") && o != DOMAIN_CLOCK_VARIABLE))
-                KEEP(r, value_error(err, n, "adjustment", clk->adjustment, "expected seconds (or 'reset')"));
+                KEEP(r, value_error(err, n, "adjustment", clk->adjustment,
+                                    "expected seconds (or 'reset')"));
         if (clk->basis && o != DOMAIN_CLOCK_VARIABLE)
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<clock offset='%s'> takes no 'basis'", os));
+                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<clock offset='%s'> takes no 'basis'",
+                                     os));
         if (clk->has_start != (o == DOMAIN_CLOCK_ABSOLUTE))
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "'start' goes with <clock offset='absolute'>, and only there"));
+                KEEP(r,
+                     dv_error_add(err, -EINVAL, LINE(n),
+                                  "'start' goes with <clock offset='absolute'>, and only there"));
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "timer"))
                         KEEP(r, parse_timer(c, clk, err));
@@ -1024,7 +1093,8 @@ static int parse_clock(const xmlNode *n, struct domain_clock *clk, struct dv_err
         return r;
 }
 
-static int parse_lifecycle(const xmlNode *n, enum domain_lifecycle *ret, int *line, struct dv_error *err) {
+static int parse_lifecycle(const xmlNode *n, enum domain_lifecycle *ret, int *line,
+                           struct dv_error *err) {
         _cleanup_free_ char *v = NULL;
         int r = leaf_text(n, false, &v, err);
         if (r < 0)
@@ -1034,11 +1104,13 @@ static int parse_lifecycle(const xmlNode *n, enum domain_lifecycle *ret, int *li
         if (x <= 0) {
                 char list[256];
                 enum_list(domain_lifecycle_to_string, list, sizeof(list));
-                return dv_error_add(err, -EINVAL, LINE(n), "<%s> '%s': expected %s", NAME(n), v, list);
+                return dv_error_add(err, -EINVAL, LINE(n), "<%s> '%s': expected %s", NAME(n), v,
+                                    list);
         }
         if ((x == DOMAIN_LIFECYCLE_COREDUMP_DESTROY || x == DOMAIN_LIFECYCLE_COREDUMP_RESTART) &&
             !dv_xml_is(n, "on_crash"))
-                return dv_error_add(err, -EINVAL, LINE(n), "<%s> '%s': only valid in <on_crash>", NAME(n), v);
+                return dv_error_add(err, -EINVAL, LINE(n), "<%s> '%s': only valid in <on_crash>",
+                                    NAME(n), v);
         *ret = x;
         return 0;
 }
@@ -1062,11 +1134,15 @@ static int parse_disk_driver(const xmlNode *n, struct domain_disk *d, struct dv_
 static int parse_disk_source(const xmlNode *n, struct domain_disk *d, struct dv_error *err) {
         /* index: the position in the backing chain that a running domain shows. */
         int r = check_attrs(n, ATTRS("file", "dev", "pool", "volume"), ATTRS("index"), err);
-        dv_xml_foreach_child(c, n) if (!ignore_if_listed(c, ATTRS("seclabel"), err)) KEEP(r, unsupported_in(c, n, err));
+        dv_xml_foreach_child(c, n) {
+                if (!ignore_if_listed(c, ATTRS("seclabel"), err))
+                        KEEP(r, unsupported_in(c, n, err));
+        }
         d->source_line = LINE(n);
         KEEP(r, prop_path(n, "file", &d->source.file, err));
         KEEP(r, prop_path(n, "dev", &d->source.dev, err));
-        if (dv_xml_prop(n, "pool", &d->source.pool) < 0 || dv_xml_prop(n, "volume", &d->source.volume) < 0)
+        if (dv_xml_prop(n, "pool", &d->source.pool) < 0 ||
+            dv_xml_prop(n, "volume", &d->source.volume) < 0)
                 return -ENOMEM;
         if (r < 0)
                 return r;
@@ -1085,14 +1161,15 @@ static int parse_disk_source(const xmlNode *n, struct domain_disk *d, struct dv_
         else if (t != DOMAIN_DISK_VOLUME && (d->source.pool || d->source.volume))
                 wrong = d->source.pool ? "pool" : "volume";
         if (wrong)
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<source %s=...> does not fit disk type '%s'", wrong,
+                KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
+                                     "<source %s=...> does not fit disk type '%s'", wrong,
                                      domain_disk_type_to_string(t)));
         d->has_source = d->source.file || d->source.dev || d->source.pool || d->source.volume;
         return r;
 }
 
 static bool disk_target_valid(const char *s) {
-        static const char *const prefixes[] = { "xvd", "ubd", "fd", "hd", "sd", "vd", NULL };
+        static const char *const prefixes[] = {"xvd", "ubd", "fd", "hd", "sd", "vd", NULL};
         for (size_t i = 0; prefixes[i]; i++) {
                 size_t l = strlen(prefixes[i]);
                 if (strncmp(s, prefixes[i], l) == 0)
@@ -1109,7 +1186,8 @@ static int parse_disk_target(const xmlNode *n, struct domain_disk *d, struct dv_
         KEEP(r, prop_enum(n, "bus", NULL, domain_disk_bus, d->target_bus, err));
         int q = dv_xml_prop_required(n, "dev", &d->target_dev, err);
         if (q >= 0 && !disk_target_valid(d->target_dev))
-                q = value_error(err, n, "dev", d->target_dev, "expected a disk name such as vda, sda, hdc, xvda or fda");
+                q = value_error(err, n, "dev", d->target_dev,
+                                "expected a disk name such as vda, sda, hdc, xvda or fda");
         KEEP(r, q);
         return r;
 }
@@ -1119,7 +1197,10 @@ static int parse_disk(const xmlNode *n, struct domain_disk *d, struct dv_error *
         d->line = LINE(n);
         KEEP(r, prop_enum(n, "type", "disk type", domain_disk_type, d->type, err));
         KEEP(r, prop_enum(n, "device", "disk device", domain_disk_device, d->device, err));
-        KEEP(r, check_once(n, ATTRS("driver", "source", "target", "readonly", "shareable", "serial", "boot"), err));
+        KEEP(r, check_once(n,
+                           ATTRS("driver", "source", "target", "readonly", "shareable", "serial",
+                                 "boot"),
+                           err));
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "driver"))
                         KEEP(r, parse_disk_driver(c, d, err));
@@ -1135,8 +1216,11 @@ static int parse_disk(const xmlNode *n, struct domain_disk *d, struct dv_error *
                         d->shareable = true;
                 } else if (dv_xml_is(c, "serial")) {
                         int q = leaf_text(c, false, &d->serial, err);
-                        if (q >= 0 && (!matches_charset(d->serial, "_ .+-") || strlen(d->serial) > 36))
-                                q = value_error(err, c, NULL, d->serial, "not a disk serial (up to 36 of A-Z a-z 0-9 _ . + - and space)");
+                        if (q >= 0 &&
+                            (!matches_charset(d->serial, "_ .+-") || strlen(d->serial) > 36))
+                                q = value_error(err, c, NULL, d->serial,
+                                                "not a disk serial (up to 36 of A-Z a-z 0-9 _ . + "
+                                                "- and space)");
                         KEEP(r, q);
                 } else if (dv_xml_is(c, "boot")) {
                         d->boot_line = LINE(c);
@@ -1170,7 +1254,9 @@ static int parse_fs_driver(const xmlNode *n, struct domain_fs *fs, struct dv_err
 
 static int parse_fs_source(const xmlNode *n, struct domain_fs *fs, struct dv_error *err) {
         static const char *const attr_of[] = {
-                [DOMAIN_FS_MOUNT] = "dir", [DOMAIN_FS_BLOCK] = "dev", [DOMAIN_FS_FILE] = "file",
+                [DOMAIN_FS_MOUNT] = "dir",
+                [DOMAIN_FS_BLOCK] = "dev",
+                [DOMAIN_FS_FILE] = "file",
                 [DOMAIN_FS_TEMPLATE] = "name",
         };
         int r = check_attrs(n, ATTRS("dir", "dev", "file", "name"), NULL, err);
@@ -1181,9 +1267,10 @@ static int parse_fs_source(const xmlNode *n, struct domain_fs *fs, struct dv_err
                 if (!a->ns && in_list(ATTRS("dir", "dev", "file", "name"), a->name) &&
                     !xmlStrEqual(a->name, BAD_CAST want))
                         KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
-                                             "<source %s=...> does not fit filesystem type '%s' (it takes %s=)",
-                                             (const char *)a->name, domain_fs_type_to_string(domain_fs_type(fs)),
-                                             want));
+                                             "<source %s=...> does not fit filesystem type '%s' "
+                                             "(it takes %s=)",
+                                             (const char *)a->name,
+                                             domain_fs_type_to_string(domain_fs_type(fs)), want));
         int q = dv_xml_prop_required(n, want, &fs->source, err);
         if (q >= 0 && domain_fs_type(fs) == DOMAIN_FS_TEMPLATE) {
                 if (!matches_charset(fs->source, "_+-"))
@@ -1200,7 +1287,8 @@ static int parse_fs_target(const xmlNode *n, struct domain_fs *fs, struct dv_err
         fs->target_line = LINE(n);
         int q = dv_xml_prop_required(n, "dir", &fs->target_dir, err);
         if (q >= 0 && (!*fs->target_dir || has_control_chars(fs->target_dir)))
-                q = value_error(err, n, "dir", fs->target_dir, "empty, or contains a control character");
+                q = value_error(err, n, "dir", fs->target_dir,
+                                "empty, or contains a control character");
         KEEP(r, q);
         return r;
 }
@@ -1245,12 +1333,16 @@ static int parse_mac(const xmlNode *n, struct domain_net *net, struct dv_error *
         for (size_t i = 0; ok && i < 17; i++)
                 ok = i % 3 == 2 ? v[i] == ':' : isxdigit((unsigned char)v[i]);
         if (!ok)
-                return value_error(err, n, "address", v, "not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)");
+                return value_error(
+                        err, n, "address", v,
+                        "not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)");
         for (char *p = v; *p; p++)
                 *p = (char)tolower((unsigned char)*p);
-        unsigned first = (unsigned)strtoul(v, NULL, 16); /* two hex digits, checked above */
-        if (first & 1)
-                return value_error(err, n, "address", v, "a multicast address cannot be an interface's address");
+        /* The group bit is the lowest bit of the first octet, i.e. of its second hex digit. */
+        unsigned low = (unsigned)(isdigit((unsigned char)v[1]) ? v[1] - '0' : v[1] - 'a' + 10);
+        if (low & 1)
+                return value_error(err, n, "address", v,
+                                   "a multicast address cannot be an interface's address");
         replace_str(&net->mac, TAKE_PTR(v));
         return 0;
 }
@@ -1262,7 +1354,8 @@ static bool ifname_valid(const char *s) {
 static int parse_net_source(const xmlNode *n, struct domain_net *net, struct dv_error *err) {
         int r = check_attrs(n, ATTRS("network", "bridge"), ATTRS("portid"), err);
         KEEP(r, check_leaf(n, err));
-        if (dv_xml_prop(n, "network", &net->source_network) < 0 || dv_xml_prop(n, "bridge", &net->source_bridge) < 0)
+        if (dv_xml_prop(n, "network", &net->source_network) < 0 ||
+            dv_xml_prop(n, "bridge", &net->source_bridge) < 0)
                 return -ENOMEM;
         if (r < 0)
                 return r;
@@ -1270,26 +1363,34 @@ static int parse_net_source(const xmlNode *n, struct domain_net *net, struct dv_
         case DOMAIN_NET_NETWORK:
                 if (net->source_bridge) {
                         /* A running domain shows the network's bridge: the network decides it. */
-                        dv_error_warn(err, LINE(n), "attribute 'bridge' on <source> of a network interface is ignored");
+                        dv_error_warn(
+                                err, LINE(n),
+                                "attribute 'bridge' on <source> of a network interface is ignored");
                         free(net->source_bridge);
                         net->source_bridge = NULL;
                 }
                 if (!net->source_network)
-                        return dv_error_add(err, -EINVAL, LINE(n), "<source> of a network interface needs 'network'");
+                        return dv_error_add(err, -EINVAL, LINE(n),
+                                            "<source> of a network interface needs 'network'");
                 const char *why = dv_name_problem(DV_KIND_NETWORK, net->source_network);
                 if (why)
                         return value_error(err, n, "network", net->source_network, why);
                 break;
         case DOMAIN_NET_BRIDGE:
                 if (net->source_network)
-                        return dv_error_add(err, -EINVAL, LINE(n), "<source network=...> does not fit interface type 'bridge'");
+                        return dv_error_add(
+                                err, -EINVAL, LINE(n),
+                                "<source network=...> does not fit interface type 'bridge'");
                 if (!net->source_bridge)
-                        return dv_error_add(err, -EINVAL, LINE(n), "<source> of a bridge interface needs 'bridge'");
+                        return dv_error_add(err, -EINVAL, LINE(n),
+                                            "<source> of a bridge interface needs 'bridge'");
                 if (!ifname_valid(net->source_bridge))
-                        return value_error(err, n, "bridge", net->source_bridge, "not an interface name");
+                        return value_error(err, n, "bridge", net->source_bridge,
+                                           "not an interface name");
                 break;
         default:
-                return dv_error_add(err, -EINVAL, LINE(n), "<source> does not fit interface type '%s'",
+                return dv_error_add(err, -EINVAL, LINE(n),
+                                    "<source> does not fit interface type '%s'",
                                     strempty(domain_net_type_to_string(net->type)));
         }
         return 0;
@@ -1303,10 +1404,13 @@ static int parse_net_target(const xmlNode *n, struct domain_net *net, struct dv_
         if (r < 0)
                 return r;
         if (!ifname_valid(dev))
-                return value_error(err, n, "dev", dev, "not an interface name (up to 15 of A-Z a-z 0-9 _ . -)");
+                return value_error(err, n, "dev", dev,
+                                   "not an interface name (up to 15 of A-Z a-z 0-9 _ . -)");
         /* libvirt names taps vnetN/macvtapN itself and drops such names from definitions. */
-        if (strncmp(dev, "vnet", 4) == 0 || strncmp(dev, "macvtap", 7) == 0 || strncmp(dev, "macvlan", 7) == 0) {
-                dv_error_warn(err, LINE(n), "<target dev='%s'> is a generated name and is ignored", dev);
+        if (strncmp(dev, "vnet", 4) == 0 || strncmp(dev, "macvtap", 7) == 0 ||
+            strncmp(dev, "macvlan", 7) == 0) {
+                dv_error_warn(err, LINE(n), "<target dev='%s'> is a generated name and is ignored",
+                              dev);
                 return 0;
         }
         replace_str(&net->target_dev, TAKE_PTR(dev));
@@ -1350,10 +1454,11 @@ static int parse_net(const xmlNode *n, struct domain_net *net, struct dv_error *
 
 /* ---- serial and console ------------------------------------------------------------- */
 
-static const char *const serial_target_types[] = { "isa-serial", "usb-serial", "pci-serial", "spapr-vio-serial",
-                                                   "system-serial", "sclp-serial", "isa-debug", NULL };
-static const char *const console_target_types[] = { "serial", "virtio", "xen", "lxc", "openvz", "sclp", "sclplm",
-                                                    NULL };
+static const char *const serial_target_types[] = {
+        "isa-serial",    "usb-serial",  "pci-serial", "spapr-vio-serial",
+        "system-serial", "sclp-serial", "isa-debug",  NULL};
+static const char *const console_target_types[] = {"serial", "virtio", "xen",    "lxc",
+                                                   "openvz", "sclp",   "sclplm", NULL};
 
 static int parse_chr_source(const xmlNode *n, struct domain_chr *chr, struct dv_error *err) {
         int r = check_attrs(n, ATTRS("path", "append"), NULL, err);
@@ -1365,9 +1470,11 @@ static int parse_chr_source(const xmlNode *n, struct domain_chr *chr, struct dv_
         if (t == DOMAIN_CHR_PTY) {
                 /* The pty is allocated when the domain starts; a running domain shows it. */
                 if (xmlHasProp(n, BAD_CAST "path"))
-                        dv_error_warn(err, LINE(n), "attribute 'path' on <source> of a pty is ignored");
+                        dv_error_warn(err, LINE(n),
+                                      "attribute 'path' on <source> of a pty is ignored");
                 if (xmlHasProp(n, BAD_CAST "append"))
-                        KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "'append' only fits type 'file'"));
+                        KEEP(r,
+                             dv_error_add(err, -EINVAL, LINE(n), "'append' only fits type 'file'"));
                 return r;
         }
         chr->append = DOMAIN_TRI_UNSET;
@@ -1376,9 +1483,13 @@ static int parse_chr_source(const xmlNode *n, struct domain_chr *chr, struct dv_
         return r;
 }
 
-static int parse_chr_target(const xmlNode *n, bool console, struct domain_chr *chr, struct dv_error *err) {
+static int parse_chr_target(const xmlNode *n, bool console, struct domain_chr *chr,
+                            struct dv_error *err) {
         int r = check_attrs(n, ATTRS("type", "port"), NULL, err);
-        dv_xml_foreach_child(c, n) if (!ignore_if_listed(c, ATTRS("model"), err)) KEEP(r, unsupported_in(c, n, err));
+        dv_xml_foreach_child(c, n) {
+                if (!ignore_if_listed(c, ATTRS("model"), err))
+                        KEEP(r, unsupported_in(c, n, err));
+        }
         uint64_t port;
         int q = dv_xml_prop_u64(n, "port", 0, 65535, &port, err);
         if (q > 0) {
@@ -1388,10 +1499,14 @@ static int parse_chr_target(const xmlNode *n, bool console, struct domain_chr *c
         KEEP(r, q);
         if (dv_xml_prop(n, "type", &chr->target_type) < 0)
                 return -ENOMEM;
-        if (chr->target_type && !in_list(console ? console_target_types : serial_target_types, BAD_CAST chr->target_type))
-                KEEP(r, value_error(err, n, "type", chr->target_type,
-                                    console ? "not a console target type (serial, virtio, xen, lxc, ...)"
-                                            : "not a serial target type (isa-serial, usb-serial, pci-serial, ...)"));
+        if (chr->target_type && !in_list(console ? console_target_types : serial_target_types,
+                                         BAD_CAST chr->target_type))
+                KEEP(r,
+                     value_error(
+                             err, n, "type", chr->target_type,
+                             console ? "not a console target type (serial, virtio, xen, lxc, ...)"
+                                     : "not a serial target type (isa-serial, usb-serial, "
+                                       "pci-serial, ...)"));
         return r;
 }
 
@@ -1401,7 +1516,8 @@ static int parse_chr(const xmlNode *n, struct domain_chr *chr, struct dv_error *
         int r = check_attrs(n, ATTRS("type"), console ? ATTRS("tty") : NULL, err);
         chr->line = LINE(n);
         chr->append = DOMAIN_TRI_UNSET;
-        int q = prop_enum(n, "type", console ? "console type" : "serial type", domain_chr_type, chr->type, err);
+        int q = prop_enum(n, "type", console ? "console type" : "serial type", domain_chr_type,
+                          chr->type, err);
         if (q < 0)
                 return q;
         KEEP(r, check_once(n, ATTRS("source", "target"), err));
@@ -1416,14 +1532,16 @@ static int parse_chr(const xmlNode *n, struct domain_chr *chr, struct dv_error *
                         KEEP(r, unsupported_in(c, n, err));
         }
         if (r >= 0 && domain_chr_type(chr) == DOMAIN_CHR_FILE && !chr->source_path)
-                r = dv_error_add(err, -EINVAL, LINE(n), "a file <%s> needs <source path='...'>", NAME(n));
+                r = dv_error_add(err, -EINVAL, LINE(n), "a file <%s> needs <source path='...'>",
+                                 NAME(n));
         return r;
 }
 
 /* ---- graphics ----------------------------------------------------------------------- */
 
 /* -1 (automatic) or a number in min..65535. Returns 1 when present. */
-static int prop_port(const xmlNode *n, const char *attr, uint64_t min, int *ret, struct dv_error *err) {
+static int prop_port(const xmlNode *n, const char *attr, uint64_t min, int *ret,
+                     struct dv_error *err) {
         _cleanup_free_ char *v = NULL;
         if (dv_xml_prop(n, attr, &v) < 0)
                 return -ENOMEM;
@@ -1436,7 +1554,8 @@ static int prop_port(const xmlNode *n, const char *attr, uint64_t min, int *ret,
                 *ret = (int)p;
         else {
                 char why[64];
-                snprintf(why, sizeof(why), "expected -1 (automatic) or %llu..65535", (unsigned long long)min);
+                snprintf(why, sizeof(why), "expected -1 (automatic) or %llu..65535",
+                         (unsigned long long)min);
                 return value_error(err, n, attr, v, why);
         }
         return 1;
@@ -1457,9 +1576,11 @@ static int parse_listen(const xmlNode *n, struct domain_graphics *g, char **addr
                 return r;
         int t = domain_listen_type_from_string(type);
         if (t <= 0)
-                return dv_error_add(err, -EOPNOTSUPP, LINE(n), "listen type '%s' is not supported", type);
+                return dv_error_add(err, -EOPNOTSUPP, LINE(n), "listen type '%s' is not supported",
+                                    type);
         /* fromConfig and autoGenerated: libvirt's notes on where a listen came from. */
-        r = check_attrs(n, ATTRS("type", "address", "socket"), ATTRS("fromConfig", "autoGenerated"), err);
+        r = check_attrs(n, ATTRS("type", "address", "socket"), ATTRS("fromConfig", "autoGenerated"),
+                        err);
         KEEP(r, check_leaf(n, err));
         if (dv_xml_prop(n, "address", address) < 0 || dv_xml_prop(n, "socket", socket) < 0)
                 return -ENOMEM;
@@ -1477,7 +1598,9 @@ static int parse_listen(const xmlNode *n, struct domain_graphics *g, char **addr
 }
 
 static int parse_graphics(const xmlNode *n, struct domain_graphics *g, struct dv_error *err) {
-        int r = check_attrs(n, ATTRS("type", "port", "autoport", "websocket", "listen", "socket", "keymap", "passwd"),
+        int r = check_attrs(n,
+                            ATTRS("type", "port", "autoport", "websocket", "listen", "socket",
+                                  "keymap", "passwd"),
                             NULL, err);
         g->line = LINE(n);
         g->autoport = DOMAIN_TRI_UNSET;
@@ -1497,7 +1620,8 @@ static int parse_graphics(const xmlNode *n, struct domain_graphics *g, struct dv
         KEEP(r, prop_tristate(n, "autoport", &g->autoport, err));
         if (g->autoport == DOMAIN_TRI_YES && g->has_port && g->port != -1) {
                 /* A running domain shows the port autoport picked; the definition has none. */
-                dv_error_warn(err, LINE(n), "attribute 'port' on <graphics> is ignored with autoport='yes'");
+                dv_error_warn(err, LINE(n),
+                              "attribute 'port' on <graphics> is ignored with autoport='yes'");
                 g->has_port = false;
         }
         if (dv_xml_prop(n, "listen", &g->listen) < 0 || dv_xml_prop(n, "socket", &g->socket) < 0 ||
@@ -1510,15 +1634,18 @@ static int parse_graphics(const xmlNode *n, struct domain_graphics *g, struct dv
         if (g->keymap && !matches_charset(g->keymap, "_-"))
                 KEEP(r, value_error(err, n, "keymap", g->keymap, "not a keymap name"));
         if (g->passwd && has_control_chars(g->passwd))
-                KEEP(r, dv_error_add(err, -EINVAL, LINE(n), "<graphics passwd>: contains a control character"));
+                KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
+                                     "<graphics passwd>: contains a control character"));
 
         const xmlNode *listen = NULL;
         _cleanup_free_ char *address = NULL, *socket = NULL;
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "listen")) {
                         if (listen) {
-                                KEEP(r, dv_error_add(err, -EINVAL, LINE(c), "vnc takes one <listen> (the first is on line %d)",
-                                                     LINE(listen)));
+                                KEEP(r, dv_error_add(
+                                                err, -EINVAL, LINE(c),
+                                                "vnc takes one <listen> (the first is on line %d)",
+                                                LINE(listen)));
                                 continue;
                         }
                         listen = c;
@@ -1534,21 +1661,30 @@ static int parse_graphics(const xmlNode *n, struct domain_graphics *g, struct dv
         /* One listen, given by the attributes, the <listen> child, or both in agreement
          * (virsh dumpxml writes both). */
         if (!listen)
-                g->listen_type = g->socket ? DOMAIN_LISTEN_SOCKET : g->listen ? DOMAIN_LISTEN_ADDRESS : DOMAIN_LISTEN_UNSET;
+                g->listen_type = g->socket   ? DOMAIN_LISTEN_SOCKET
+                                 : g->listen ? DOMAIN_LISTEN_ADDRESS
+                                             : DOMAIN_LISTEN_UNSET;
         if (g->socket && g->listen)
-                return dv_error_add(err, -EINVAL, LINE(n), "<graphics> takes 'socket' or 'listen', not both");
+                return dv_error_add(err, -EINVAL, LINE(n),
+                                    "<graphics> takes 'socket' or 'listen', not both");
         if (g->listen_type != DOMAIN_LISTEN_ADDRESS && g->listen_type != DOMAIN_LISTEN_UNSET &&
             (g->has_port || g->autoport != DOMAIN_TRI_UNSET || g->has_websocket || g->listen))
                 return dv_error_add(err, -EINVAL, LINE(n),
-                                    "'port', 'autoport', 'websocket' and 'listen' need a network listen, not listen type '%s'",
+                                    "'port', 'autoport', 'websocket' and 'listen' need a network "
+                                    "listen, not listen type '%s'",
                                     domain_listen_type_to_string(g->listen_type));
         if (g->listen_type == DOMAIN_LISTEN_ADDRESS && g->socket)
-                return dv_error_add(err, -EINVAL, LINE(n), "<graphics socket=...> does not fit listen type 'address'");
-        if (listen && g->listen_type == DOMAIN_LISTEN_ADDRESS && g->listen && address && !streq(g->listen, address))
-                return dv_error_add(err, -EINVAL, LINE(listen), "<listen address='%s'> differs from <graphics listen='%s'>",
+                return dv_error_add(err, -EINVAL, LINE(n),
+                                    "<graphics socket=...> does not fit listen type 'address'");
+        if (listen && g->listen_type == DOMAIN_LISTEN_ADDRESS && g->listen && address &&
+            !streq(g->listen, address))
+                return dv_error_add(err, -EINVAL, LINE(listen),
+                                    "<listen address='%s'> differs from <graphics listen='%s'>",
                                     address, g->listen);
-        if (listen && g->listen_type == DOMAIN_LISTEN_SOCKET && g->socket && socket && !streq(g->socket, socket))
-                return dv_error_add(err, -EINVAL, LINE(listen), "<listen socket='%s'> differs from <graphics socket='%s'>",
+        if (listen && g->listen_type == DOMAIN_LISTEN_SOCKET && g->socket && socket &&
+            !streq(g->socket, socket))
+                return dv_error_add(err, -EINVAL, LINE(listen),
+                                    "<listen socket='%s'> differs from <graphics socket='%s'>",
                                     socket, g->socket);
         if (!g->listen && address)
                 g->listen = TAKE_PTR(address);
@@ -1566,12 +1702,15 @@ static int parse_video(const xmlNode *n, struct domain_video *v, struct dv_error
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "model")) {
                         /* Sizes and heads: libvirt fills them in from the model's defaults. */
-                        int q = check_attrs(c, ATTRS("type"),
-                                            ATTRS("vram", "ram", "vgamem", "vram64", "heads", "primary"), err);
+                        int q = check_attrs(
+                                c, ATTRS("type"),
+                                ATTRS("vram", "ram", "vgamem", "vram64", "heads", "primary"), err);
                         KEEP(q, check_leaf(c, err));
-                        int p = prop_enum(c, "type", "video model", domain_video_model, v->model, err);
+                        int p = prop_enum(c, "type", "video model", domain_video_model, v->model,
+                                          err);
                         if (p == 0)
-                                p = dv_error_add(err, -EINVAL, LINE(c), "<model> needs the attribute 'type'");
+                                p = dv_error_add(err, -EINVAL, LINE(c),
+                                                 "<model> needs the attribute 'type'");
                         KEEP(q, p);
                         KEEP(r, q);
                 } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
@@ -1590,7 +1729,10 @@ static int parse_input(const xmlNode *n, struct domain_input *in, struct dv_erro
                 q = dv_error_add(err, -EINVAL, LINE(n), "<input> needs the attribute 'type'");
         KEEP(r, q);
         KEEP(r, prop_enum(n, "bus", NULL, domain_input_bus, in->bus, err));
-        dv_xml_foreach_child(c, n) if (!ignore_if_listed(c, DEVICE_IGNORED, err)) KEEP(r, unsupported_in(c, n, err));
+        dv_xml_foreach_child(c, n) {
+                if (!ignore_if_listed(c, DEVICE_IGNORED, err))
+                        KEEP(r, unsupported_in(c, n, err));
+        }
         return r;
 }
 
@@ -1598,31 +1740,34 @@ static int parse_input(const xmlNode *n, struct domain_input *in, struct dv_erro
 
 /* Devices libvirt adds on its own (controllers, balloon, channels, ...): declvirt's
  * drivers choose their own and the operator is told these are not used. */
-#define DEVICES_IGNORED                                                                            \
+#define DEVICES_IGNORED \
         ATTRS("controller", "memballoon", "rng", "channel", "sound", "audio", "watchdog", "panic")
-#define DEVICES_REFUSED                                                                            \
-        ATTRS("hostdev", "redirdev", "redirfilter", "smartcard", "parallel", "tpm", "hub", "shmem", "memory", \
-              "iommu", "vsock", "crypto", "lease", "nvram")
+#define DEVICES_REFUSED                                                                    \
+        ATTRS("hostdev", "redirdev", "redirfilter", "smartcard", "parallel", "tpm", "hub", \
+              "shmem", "memory", "iommu", "vsock", "crypto", "lease", "nvram")
 
 /* Parses one device into a new element of an array; the element is dropped when
  * parsing fails, so that the arrays only ever hold parsed devices. */
-#define PARSE_DEVICE(array, n_array, c, fn, done, err, r)                                          \
-        do {                                                                                       \
-                int _g = 0;                                                                        \
-                __typeof__(array) _d = grow(&(array), &(n_array), sizeof(*(array)), (c), (err), &_g); \
-                if (!_d) {                                                                         \
-                        KEEP(r, _g);                                                               \
-                        break;                                                                     \
-                }                                                                                  \
-                int _p = fn((c), _d, (err));                                                       \
-                if (_p < 0) {                                                                      \
-                        done(_d);                                                                  \
-                        (n_array)--;                                                               \
-                        KEEP(r, _p);                                                               \
-                }                                                                                  \
+#define PARSE_DEVICE(array, n_array, c, fn, done, err, r)                              \
+        do {                                                                           \
+                int _g = 0;                                                            \
+                __typeof__(array) _d =                                                 \
+                        grow(&(array), &(n_array), sizeof(*(array)), (c), (err), &_g); \
+                if (!_d) {                                                             \
+                        KEEP(r, _g);                                                   \
+                        break;                                                         \
+                }                                                                      \
+                int _p = fn((c), _d, (err));                                           \
+                if (_p < 0) {                                                          \
+                        done(_d);                                                      \
+                        (n_array)--;                                                   \
+                        KEEP(r, _p);                                                   \
+                }                                                                      \
         } while (0)
 
-static void nothing_done(void *p) { (void)p; }
+static void nothing_done(void *p) {
+        (void)p;
+}
 
 static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
         int r = check_attrs(n, NULL, NULL, err);
@@ -1633,25 +1778,33 @@ static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_err
                 else if (dv_xml_is(c, "disk"))
                         PARSE_DEVICE(def->disks, def->n_disks, c, parse_disk, disk_done, err, r);
                 else if (dv_xml_is(c, "filesystem"))
-                        PARSE_DEVICE(def->filesystems, def->n_filesystems, c, parse_fs, fs_done, err, r);
+                        PARSE_DEVICE(def->filesystems, def->n_filesystems, c, parse_fs, fs_done,
+                                     err, r);
                 else if (dv_xml_is(c, "interface"))
-                        PARSE_DEVICE(def->interfaces, def->n_interfaces, c, parse_net, net_done, err, r);
+                        PARSE_DEVICE(def->interfaces, def->n_interfaces, c, parse_net, net_done,
+                                     err, r);
                 else if (dv_xml_is(c, "serial"))
                         PARSE_DEVICE(def->serials, def->n_serials, c, parse_chr, chr_done, err, r);
                 else if (dv_xml_is(c, "console"))
-                        PARSE_DEVICE(def->consoles, def->n_consoles, c, parse_chr, chr_done, err, r);
+                        PARSE_DEVICE(def->consoles, def->n_consoles, c, parse_chr, chr_done, err,
+                                     r);
                 else if (dv_xml_is(c, "input"))
-                        PARSE_DEVICE(def->inputs, def->n_inputs, c, parse_input, nothing_done, err, r);
+                        PARSE_DEVICE(def->inputs, def->n_inputs, c, parse_input, nothing_done, err,
+                                     r);
                 else if (dv_xml_is(c, "graphics"))
-                        PARSE_DEVICE(def->graphics, def->n_graphics, c, parse_graphics, graphics_done, err, r);
+                        PARSE_DEVICE(def->graphics, def->n_graphics, c, parse_graphics,
+                                     graphics_done, err, r);
                 else if (dv_xml_is(c, "video"))
-                        PARSE_DEVICE(def->videos, def->n_videos, c, parse_video, nothing_done, err, r);
+                        PARSE_DEVICE(def->videos, def->n_videos, c, parse_video, nothing_done, err,
+                                     r);
                 else if (ignore_if_listed(c, DEVICES_IGNORED, err))
                         continue;
                 else if (!c->ns && in_list(DEVICES_REFUSED, c->name))
-                        KEEP(r, dv_error_add(err, -EOPNOTSUPP, LINE(c), "element <%s> is not supported", NAME(c)));
+                        KEEP(r, dv_error_add(err, -EOPNOTSUPP, LINE(c),
+                                             "element <%s> is not supported", NAME(c)));
                 else
-                        KEEP(r, dv_error_add(err, -EINVAL, LINE(c), "unknown element <%s> in <devices>", ENAME(c)));
+                        KEEP(r, dv_error_add(err, -EINVAL, LINE(c),
+                                             "unknown element <%s> in <devices>", ENAME(c)));
         }
         return r;
 }
@@ -1659,10 +1812,10 @@ static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_err
 /* ---- the domain --------------------------------------------------------------------- */
 
 /* Tuning and bookkeeping that libvirt writes or that only libvirt's own drivers act on. */
-#define DOMAIN_IGNORED                                                                             \
-        ATTRS("genid", "vcpus", "iothreads", "iothreadids", "defaultiothread", "cputune", "numatune", "memtune", \
-              "blkiotune", "memoryBacking", "resource", "sysinfo", "pm", "perf", "on_lockfailure", "seclabel", \
-              "throttlegroups")
+#define DOMAIN_IGNORED                                                                          \
+        ATTRS("genid", "vcpus", "iothreads", "iothreadids", "defaultiothread", "cputune",       \
+              "numatune", "memtune", "blkiotune", "memoryBacking", "resource", "sysinfo", "pm", \
+              "perf", "on_lockfailure", "seclabel", "throttlegroups")
 #define DOMAIN_REFUSED ATTRS("keywrap", "launchSecurity")
 
 static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error *err) {
@@ -1683,7 +1836,8 @@ static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error
                 int r = parse_memory(c, ATTRS("unit", "slots"), &def->max_memory_kib, err);
                 int q = prop_uint(c, "slots", 0, UINT32_MAX, &def->max_memory_slots, err);
                 if (q == 0)
-                        q = dv_error_add(err, -EINVAL, LINE(c), "<maxMemory> needs the attribute 'slots'");
+                        q = dv_error_add(err, -EINVAL, LINE(c),
+                                         "<maxMemory> needs the attribute 'slots'");
                 KEEP(r, q);
                 def->has_max_memory = r >= 0;
                 return r;
@@ -1738,7 +1892,8 @@ static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error
                 return 0;
         if (c->ns || in_list(DOMAIN_REFUSED, c->name))
                 /* qemu:commandline and friends bypass everything declvirt checks. */
-                return dv_error_add(err, -EOPNOTSUPP, LINE(c), "element <%s> is not supported", ENAME(c));
+                return dv_error_add(err, -EOPNOTSUPP, LINE(c), "element <%s> is not supported",
+                                    ENAME(c));
         return dv_error_add(err, -EINVAL, LINE(c), "unknown element <%s> in <domain>", NAME(c));
 }
 
@@ -1757,15 +1912,17 @@ int domain_def_parse(const void *root_node, struct domain_def **ret, struct dv_e
         if (q >= 0) {
                 int t = domain_type_from_string(type);
                 if (t < 0)
-                        q = dv_error_add(err, -EOPNOTSUPP, LINE(root), "domain type '%s' is not supported", type);
+                        q = dv_error_add(err, -EOPNOTSUPP, LINE(root),
+                                         "domain type '%s' is not supported", type);
                 else
                         def->type = t;
         }
         KEEP(r, q);
         KEEP(r, check_once(root,
-                           ATTRS("name", "uuid", "title", "description", "metadata", "maxMemory", "memory",
-                                 "currentMemory", "vcpu", "bootloader", "bootloader_args", "os", "idmap",
-                                 "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "devices"),
+                           ATTRS("name", "uuid", "title", "description", "metadata", "maxMemory",
+                                 "memory", "currentMemory", "vcpu", "bootloader", "bootloader_args",
+                                 "os", "idmap", "features", "cpu", "clock", "on_poweroff",
+                                 "on_reboot", "on_crash", "devices"),
                            err));
         dv_xml_foreach_child(c, root) KEEP(r, parse_child(c, def, err));
         if (r < 0)

@@ -25,15 +25,25 @@ enum domain_os_type {
         DOMAIN_OS_XEN,   /* Xen PV */
         DOMAIN_OS_LINUX, /* old name of Xen PV, kept as written */
         DOMAIN_OS_XENPVH,
-        DOMAIN_OS_EXE,   /* containers */
+        DOMAIN_OS_EXE, /* containers */
         _DOMAIN_OS_TYPE_MAX,
 };
 DV_ENUM_DECL(domain_os_type);
 
-enum domain_firmware { DOMAIN_FIRMWARE_UNSET, DOMAIN_FIRMWARE_BIOS, DOMAIN_FIRMWARE_EFI, _DOMAIN_FIRMWARE_MAX };
+enum domain_firmware {
+        DOMAIN_FIRMWARE_UNSET,
+        DOMAIN_FIRMWARE_BIOS,
+        DOMAIN_FIRMWARE_EFI,
+        _DOMAIN_FIRMWARE_MAX
+};
 DV_ENUM_DECL(domain_firmware);
 
-enum domain_loader_type { DOMAIN_LOADER_UNSET, DOMAIN_LOADER_ROM, DOMAIN_LOADER_PFLASH, _DOMAIN_LOADER_TYPE_MAX };
+enum domain_loader_type {
+        DOMAIN_LOADER_UNSET,
+        DOMAIN_LOADER_ROM,
+        DOMAIN_LOADER_PFLASH,
+        _DOMAIN_LOADER_TYPE_MAX
+};
 DV_ENUM_DECL(domain_loader_type);
 
 enum domain_boot_dev {
@@ -59,7 +69,12 @@ enum domain_lifecycle {
 };
 DV_ENUM_DECL(domain_lifecycle);
 
-enum domain_placement { DOMAIN_PLACEMENT_UNSET, DOMAIN_PLACEMENT_STATIC, DOMAIN_PLACEMENT_AUTO, _DOMAIN_PLACEMENT_MAX };
+enum domain_placement {
+        DOMAIN_PLACEMENT_UNSET,
+        DOMAIN_PLACEMENT_STATIC,
+        DOMAIN_PLACEMENT_AUTO,
+        _DOMAIN_PLACEMENT_MAX
+};
 DV_ENUM_DECL(domain_placement);
 
 /* <features> children declvirt keeps, in libvirt's output order. */
@@ -100,11 +115,28 @@ enum domain_cpu_mode {
         _DOMAIN_CPU_MODE_MAX,
 };
 DV_ENUM_DECL(domain_cpu_mode);
-enum domain_cpu_match { DOMAIN_CPU_MATCH_UNSET, DOMAIN_CPU_MATCH_MINIMUM, DOMAIN_CPU_MATCH_EXACT, DOMAIN_CPU_MATCH_STRICT, _DOMAIN_CPU_MATCH_MAX };
+enum domain_cpu_match {
+        DOMAIN_CPU_MATCH_UNSET,
+        DOMAIN_CPU_MATCH_MINIMUM,
+        DOMAIN_CPU_MATCH_EXACT,
+        DOMAIN_CPU_MATCH_STRICT,
+        _DOMAIN_CPU_MATCH_MAX
+};
 DV_ENUM_DECL(domain_cpu_match);
-enum domain_cpu_check { DOMAIN_CPU_CHECK_UNSET, DOMAIN_CPU_CHECK_NONE, DOMAIN_CPU_CHECK_PARTIAL, DOMAIN_CPU_CHECK_FULL, _DOMAIN_CPU_CHECK_MAX };
+enum domain_cpu_check {
+        DOMAIN_CPU_CHECK_UNSET,
+        DOMAIN_CPU_CHECK_NONE,
+        DOMAIN_CPU_CHECK_PARTIAL,
+        DOMAIN_CPU_CHECK_FULL,
+        _DOMAIN_CPU_CHECK_MAX
+};
 DV_ENUM_DECL(domain_cpu_check);
-enum domain_cpu_fallback { DOMAIN_CPU_FALLBACK_UNSET, DOMAIN_CPU_FALLBACK_ALLOW, DOMAIN_CPU_FALLBACK_FORBID, _DOMAIN_CPU_FALLBACK_MAX };
+enum domain_cpu_fallback {
+        DOMAIN_CPU_FALLBACK_UNSET,
+        DOMAIN_CPU_FALLBACK_ALLOW,
+        DOMAIN_CPU_FALLBACK_FORBID,
+        _DOMAIN_CPU_FALLBACK_MAX
+};
 DV_ENUM_DECL(domain_cpu_fallback);
 enum domain_cpu_policy {
         DOMAIN_CPU_POLICY_UNSET,
@@ -127,7 +159,12 @@ enum domain_clock_offset {
         _DOMAIN_CLOCK_OFFSET_MAX,
 };
 DV_ENUM_DECL(domain_clock_offset);
-enum domain_clock_basis { DOMAIN_CLOCK_BASIS_UNSET, DOMAIN_CLOCK_BASIS_UTC, DOMAIN_CLOCK_BASIS_LOCALTIME, _DOMAIN_CLOCK_BASIS_MAX };
+enum domain_clock_basis {
+        DOMAIN_CLOCK_BASIS_UNSET,
+        DOMAIN_CLOCK_BASIS_UTC,
+        DOMAIN_CLOCK_BASIS_LOCALTIME,
+        _DOMAIN_CLOCK_BASIS_MAX
+};
 DV_ENUM_DECL(domain_clock_basis);
 enum domain_timer_name {
         DOMAIN_TIMER_UNSET,
@@ -161,9 +198,21 @@ enum domain_timer_track {
 };
 DV_ENUM_DECL(domain_timer_track);
 
-enum domain_disk_type { DOMAIN_DISK_TYPE_UNSET, DOMAIN_DISK_FILE, DOMAIN_DISK_BLOCK, DOMAIN_DISK_VOLUME, _DOMAIN_DISK_TYPE_MAX };
+enum domain_disk_type {
+        DOMAIN_DISK_TYPE_UNSET,
+        DOMAIN_DISK_FILE,
+        DOMAIN_DISK_BLOCK,
+        DOMAIN_DISK_VOLUME,
+        _DOMAIN_DISK_TYPE_MAX
+};
 DV_ENUM_DECL(domain_disk_type);
-enum domain_disk_device { DOMAIN_DISK_DEVICE_UNSET, DOMAIN_DISK_DISK, DOMAIN_DISK_CDROM, DOMAIN_DISK_FLOPPY, _DOMAIN_DISK_DEVICE_MAX };
+enum domain_disk_device {
+        DOMAIN_DISK_DEVICE_UNSET,
+        DOMAIN_DISK_DISK,
+        DOMAIN_DISK_CDROM,
+        DOMAIN_DISK_FLOPPY,
+        _DOMAIN_DISK_DEVICE_MAX
+};
 DV_ENUM_DECL(domain_disk_device);
 enum domain_disk_bus {
         DOMAIN_DISK_BUS_UNSET,
@@ -177,7 +226,12 @@ enum domain_disk_bus {
         _DOMAIN_DISK_BUS_MAX,
 };
 DV_ENUM_DECL(domain_disk_bus);
-enum domain_disk_format { DOMAIN_DISK_FORMAT_UNSET, DOMAIN_DISK_FORMAT_RAW, DOMAIN_DISK_FORMAT_QCOW2, _DOMAIN_DISK_FORMAT_MAX };
+enum domain_disk_format {
+        DOMAIN_DISK_FORMAT_UNSET,
+        DOMAIN_DISK_FORMAT_RAW,
+        DOMAIN_DISK_FORMAT_QCOW2,
+        _DOMAIN_DISK_FORMAT_MAX
+};
 DV_ENUM_DECL(domain_disk_format);
 enum domain_disk_cache {
         DOMAIN_DISK_CACHE_UNSET,
@@ -190,14 +244,39 @@ enum domain_disk_cache {
         _DOMAIN_DISK_CACHE_MAX,
 };
 DV_ENUM_DECL(domain_disk_cache);
-enum domain_disk_io { DOMAIN_DISK_IO_UNSET, DOMAIN_DISK_IO_DEFAULT, DOMAIN_DISK_IO_NATIVE, DOMAIN_DISK_IO_THREADS, DOMAIN_DISK_IO_IO_URING, _DOMAIN_DISK_IO_MAX };
+enum domain_disk_io {
+        DOMAIN_DISK_IO_UNSET,
+        DOMAIN_DISK_IO_DEFAULT,
+        DOMAIN_DISK_IO_NATIVE,
+        DOMAIN_DISK_IO_THREADS,
+        DOMAIN_DISK_IO_IO_URING,
+        _DOMAIN_DISK_IO_MAX
+};
 DV_ENUM_DECL(domain_disk_io);
-enum domain_disk_discard { DOMAIN_DISK_DISCARD_UNSET, DOMAIN_DISK_DISCARD_UNMAP, DOMAIN_DISK_DISCARD_IGNORE, _DOMAIN_DISK_DISCARD_MAX };
+enum domain_disk_discard {
+        DOMAIN_DISK_DISCARD_UNSET,
+        DOMAIN_DISK_DISCARD_UNMAP,
+        DOMAIN_DISK_DISCARD_IGNORE,
+        _DOMAIN_DISK_DISCARD_MAX
+};
 DV_ENUM_DECL(domain_disk_discard);
 
-enum domain_fs_type { DOMAIN_FS_TYPE_UNSET, DOMAIN_FS_MOUNT, DOMAIN_FS_BLOCK, DOMAIN_FS_FILE, DOMAIN_FS_TEMPLATE, _DOMAIN_FS_TYPE_MAX };
+enum domain_fs_type {
+        DOMAIN_FS_TYPE_UNSET,
+        DOMAIN_FS_MOUNT,
+        DOMAIN_FS_BLOCK,
+        DOMAIN_FS_FILE,
+        DOMAIN_FS_TEMPLATE,
+        _DOMAIN_FS_TYPE_MAX
+};
 DV_ENUM_DECL(domain_fs_type);
-enum domain_fs_access { DOMAIN_FS_ACCESS_UNSET, DOMAIN_FS_ACCESS_PASSTHROUGH, DOMAIN_FS_ACCESS_MAPPED, DOMAIN_FS_ACCESS_SQUASH, _DOMAIN_FS_ACCESS_MAX };
+enum domain_fs_access {
+        DOMAIN_FS_ACCESS_UNSET,
+        DOMAIN_FS_ACCESS_PASSTHROUGH,
+        DOMAIN_FS_ACCESS_MAPPED,
+        DOMAIN_FS_ACCESS_SQUASH,
+        _DOMAIN_FS_ACCESS_MAX
+};
 DV_ENUM_DECL(domain_fs_access);
 enum domain_fs_driver {
         DOMAIN_FS_DRIVER_UNSET,
@@ -211,15 +290,34 @@ enum domain_fs_driver {
 };
 DV_ENUM_DECL(domain_fs_driver);
 
-enum domain_net_type { DOMAIN_NET_TYPE_UNSET, DOMAIN_NET_NETWORK, DOMAIN_NET_BRIDGE, DOMAIN_NET_ETHERNET, _DOMAIN_NET_TYPE_MAX };
+enum domain_net_type {
+        DOMAIN_NET_TYPE_UNSET,
+        DOMAIN_NET_NETWORK,
+        DOMAIN_NET_BRIDGE,
+        DOMAIN_NET_ETHERNET,
+        _DOMAIN_NET_TYPE_MAX
+};
 DV_ENUM_DECL(domain_net_type);
 
-enum domain_chr_type { DOMAIN_CHR_TYPE_UNSET, DOMAIN_CHR_PTY, DOMAIN_CHR_FILE, DOMAIN_CHR_NULL, DOMAIN_CHR_STDIO, _DOMAIN_CHR_TYPE_MAX };
+enum domain_chr_type {
+        DOMAIN_CHR_TYPE_UNSET,
+        DOMAIN_CHR_PTY,
+        DOMAIN_CHR_FILE,
+        DOMAIN_CHR_NULL,
+        DOMAIN_CHR_STDIO,
+        _DOMAIN_CHR_TYPE_MAX
+};
 DV_ENUM_DECL(domain_chr_type);
 
 enum domain_graphics_type { DOMAIN_GRAPHICS_VNC, _DOMAIN_GRAPHICS_TYPE_MAX };
 DV_ENUM_DECL(domain_graphics_type);
-enum domain_listen_type { DOMAIN_LISTEN_UNSET, DOMAIN_LISTEN_ADDRESS, DOMAIN_LISTEN_SOCKET, DOMAIN_LISTEN_NONE, _DOMAIN_LISTEN_TYPE_MAX };
+enum domain_listen_type {
+        DOMAIN_LISTEN_UNSET,
+        DOMAIN_LISTEN_ADDRESS,
+        DOMAIN_LISTEN_SOCKET,
+        DOMAIN_LISTEN_NONE,
+        _DOMAIN_LISTEN_TYPE_MAX
+};
 DV_ENUM_DECL(domain_listen_type);
 
 enum domain_video_model {
@@ -237,9 +335,22 @@ enum domain_video_model {
 };
 DV_ENUM_DECL(domain_video_model);
 
-enum domain_input_type { DOMAIN_INPUT_TYPE_UNSET, DOMAIN_INPUT_MOUSE, DOMAIN_INPUT_TABLET, DOMAIN_INPUT_KEYBOARD, _DOMAIN_INPUT_TYPE_MAX };
+enum domain_input_type {
+        DOMAIN_INPUT_TYPE_UNSET,
+        DOMAIN_INPUT_MOUSE,
+        DOMAIN_INPUT_TABLET,
+        DOMAIN_INPUT_KEYBOARD,
+        _DOMAIN_INPUT_TYPE_MAX
+};
 DV_ENUM_DECL(domain_input_type);
-enum domain_input_bus { DOMAIN_INPUT_BUS_UNSET, DOMAIN_INPUT_BUS_PS2, DOMAIN_INPUT_BUS_USB, DOMAIN_INPUT_BUS_VIRTIO, DOMAIN_INPUT_BUS_XEN, _DOMAIN_INPUT_BUS_MAX };
+enum domain_input_bus {
+        DOMAIN_INPUT_BUS_UNSET,
+        DOMAIN_INPUT_BUS_PS2,
+        DOMAIN_INPUT_BUS_USB,
+        DOMAIN_INPUT_BUS_VIRTIO,
+        DOMAIN_INPUT_BUS_XEN,
+        _DOMAIN_INPUT_BUS_MAX
+};
 DV_ENUM_DECL(domain_input_bus);
 
 /* Tri-state for yes/no and on/off attributes. */
@@ -252,7 +363,7 @@ struct domain_initenv {
 
 struct domain_os {
         enum domain_os_type type;
-        char *arch;    /* NULL when not written */
+        char *arch; /* NULL when not written */
         char *machine;
         enum domain_firmware firmware;
         bool has_loader;
@@ -482,9 +593,9 @@ const char *domain_def_name(const struct domain_def *def);
 const char *domain_def_uuid(const struct domain_def *def);
 
 /* Effective values: what was written, else libvirt's default. */
-unsigned domain_def_vcpus(const struct domain_def *def);                 /* 1 */
-unsigned domain_def_vcpus_current(const struct domain_def *def);         /* all vcpus */
-uint64_t domain_def_current_memory_kib(const struct domain_def *def);    /* memory */
+unsigned domain_def_vcpus(const struct domain_def *def);                    /* 1 */
+unsigned domain_def_vcpus_current(const struct domain_def *def);            /* all vcpus */
+uint64_t domain_def_current_memory_kib(const struct domain_def *def);       /* memory */
 enum domain_lifecycle domain_def_on_poweroff(const struct domain_def *def); /* destroy */
 enum domain_lifecycle domain_def_on_reboot(const struct domain_def *def);   /* restart */
 enum domain_lifecycle domain_def_on_crash(const struct domain_def *def);    /* destroy */

@@ -27,6 +27,7 @@ struct engine {
         char *boot_id;
         uint64_t btime_sec;
         bool full;               /* next pass rescans and observes everything */
+        bool files_changed;      /* the last scan found new, changed or removed files */
         char **dirty_dirs;
         char **events;           /* log lines for the agent */
         struct invalid_file *invalid_files; /* files that define nothing */

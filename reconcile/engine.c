@@ -21,12 +21,6 @@ DV_ENUM_IMPL(rec_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "
 DV_ENUM_IMPL(rec_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions", "create",
              "resize", "delete", "forget");
 
-uint64_t now_usec(int clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void read_boot_facts(struct engine *e) {
         char *data = NULL;
         if (read_full_file("/proc/sys/kernel/random/boot_id", 128, &data, NULL) >= 0) {
@@ -199,10 +193,12 @@ int engine_pass(struct engine *e) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         bool full = e->full;
 
+        int changed = 0;
         if (full)
-                desired_set_scan(e->desired, NULL);
+                changed = desired_set_scan(e->desired, NULL);
         else if (e->dirty_dirs)
-                desired_set_scan(e->desired, e->dirty_dirs);
+                changed = desired_set_scan(e->desired, e->dirty_dirs);
+        e->files_changed = changed != 0;
         strv_free(e->dirty_dirs);
         e->dirty_dirs = NULL;
 

@@ -14,6 +14,7 @@
 #include "model/object.h"
 #include "reconcile/applied.h"
 #include "util/buf.h"
+#include "util/time.h"
 
 enum rec_phase {
         PHASE_PENDING,
@@ -134,4 +135,3 @@ struct rec_step {
 };
 void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *step);
 
-uint64_t now_usec(int clock);

@@ -8,9 +8,27 @@
 #include "model/pool.h"
 #include "reconcile/engine-internal.h"
 #include "util/log.h"
-#include "util/strv.h"
 
-static void observe_pool(struct engine *e, struct rec_object *p) {
+/* Volume objects of one pool, gathered once per pass (pools x objects would not scale). */
+struct vol_list {
+        struct rec_object **v;
+        size_t n;
+};
+
+static void vol_list_free(void *p) {
+        struct vol_list *l = p;
+        if (l)
+                free(l->v);
+        free(l);
+}
+
+static bool pool_status_same(const struct pool_status *a, const struct pool_status *b) {
+        return a->state == b->state && streq_ptr(a->reason, b->reason) && a->has_sizes == b->has_sizes &&
+               a->capacity == b->capacity && a->allocation == b->allocation && a->available == b->available &&
+               a->has_perms == b->has_perms && a->mode == b->mode && a->owner == b->owner && a->group == b->group;
+}
+
+static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list *known) {
         const struct dv_object *def = rec_def(p);
         if (!def)
                 return;
@@ -28,6 +46,8 @@ static void observe_pool(struct engine *e, struct rec_object *p) {
                 st.reason = dv_error_summary(&err);
         }
         dv_error_clear(&err);
+        if (!p->observed || !pool_status_same(&p->pool_st, &st))
+                p->dirty = true;
         pool_status_done(&p->pool_st);
         p->pool_st = st;
         p->observed = true;
@@ -35,33 +55,25 @@ static void observe_pool(struct engine *e, struct rec_object *p) {
         /* Volumes: listed only from a pool that is there and active. */
         struct vol_status *vols = NULL;
         size_t n = 0;
-        bool listed = false;
-        if (st.state == POOL_STATE_ACTIVE && drv->vol_list) {
-                if (drv->vol_list(pd, &vols, &n, &err) >= 0)
-                        listed = true;
-                else
-                        log_debug("listing volumes of pool %s failed: %s", p->name, strna(dv_error_message(&err)));
-                dv_error_clear(&err);
-        }
-        if (!listed)
+        if (st.state != POOL_STATE_ACTIVE || !drv->vol_list)
                 return; /* keep what we knew of the volumes: nothing to conclude */
-
-        void *v;
-        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
-                if (o->kind == DV_KIND_VOLUME && streq_ptr(o->pool, p->name) && !o->busy)
-                        o->claims = -1; /* scratch: not seen in the listing */
+        if (drv->vol_list(pd, &vols, &n, &err) < 0) {
+                log_debug("listing volumes of pool %s failed: %s", p->name, strna(dv_error_message(&err)));
+                dv_error_clear(&err);
+                return;
         }
+        for (size_t i = 0; known && i < known->n; i++)
+                if (!known->v[i]->busy)
+                        known->v[i]->claims = -1; /* scratch: not seen in the listing */
         for (size_t k = 0; k < n; k++) {
                 struct rec_object *o = engine_get_or_add(e, DV_KIND_VOLUME, p->name, vols[k].name);
-                if (!o)
-                        continue;
-                if (o->busy) /* its action reports back itself */
+                if (!o || o->busy) /* a running action reports back itself */
                         continue;
                 o->claims = 0;
                 bool changed = !o->exists || o->vol_st.capacity != vols[k].capacity ||
                                o->vol_st.allocation != vols[k].allocation ||
-                               !streq_ptr(o->vol_st.format, vols[k].format);
+                               !streq_ptr(o->vol_st.format, vols[k].format) ||
+                               !streq_ptr(o->vol_st.backing_path, vols[k].backing_path);
                 vol_status_done(&o->vol_st);
                 o->vol_st = vols[k];
                 memset(&vols[k], 0, sizeof(vols[k]));
@@ -71,16 +83,16 @@ static void observe_pool(struct engine *e, struct rec_object *p) {
                         o->dirty = true;
         }
         vol_status_array_free(vols, n);
-        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
-                if (o->kind != DV_KIND_VOLUME || !streq_ptr(o->pool, p->name) || o->claims != -1)
+        for (size_t i = 0; known && i < known->n; i++) {
+                struct rec_object *o = known->v[i];
+                if (o->claims != -1)
                         continue;
                 o->claims = 0;
                 if (!o->managed && !o->desired && !o->applied) {
                         engine_remove_object(e, o); /* an unmanaged file that went away */
                         continue;
                 }
-                if (o->exists)
+                if (o->exists || !o->observed)
                         o->dirty = true;
                 o->exists = false;
                 o->observed = true;
@@ -89,22 +101,43 @@ static void observe_pool(struct engine *e, struct rec_object *p) {
 }
 
 void engine_observe(struct engine *e, bool full) {
-        _cleanup_strv_free_ char **pools = NULL;
+        struct hashmap *pools = hashmap_new(); /* pool name -> struct vol_list */
         void *v;
+        if (!pools)
+                return;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                 struct rec_object *o = v;
-                if (!full && !o->dirty)
-                        continue;
                 const char *pool = o->kind == DV_KIND_POOL ? o->name : o->kind == DV_KIND_VOLUME ? o->pool : NULL;
-                if (pool && !strv_contains(pools, pool))
-                        strv_push(&pools, pool);
-        }
-        for (size_t i = 0; pools && pools[i]; i++) {
-                _cleanup_free_ char *id = dv_object_id_make(DV_KIND_POOL, NULL, pools[i]);
-                struct rec_object *p = id ? engine_lookup(e, id) : NULL;
-                if (p && rec_def(p) && !p->busy) {
-                        p->dirty = true;
-                        observe_pool(e, p);
+                if (!pool)
+                        continue;
+                struct vol_list *l = hashmap_get(pools, pool);
+                if (!l) {
+                        l = calloc(1, sizeof(*l));
+                        if (!l || hashmap_put(pools, pool, l, NULL) < 0) {
+                                free(l);
+                                continue;
+                        }
+                }
+                if (o->kind == DV_KIND_VOLUME) {
+                        struct rec_object **n = realloc(l->v, (l->n + 1) * sizeof(*n));
+                        if (n) {
+                                l->v = n;
+                                l->v[l->n++] = o;
+                        }
                 }
         }
+        const char *name;
+        for (size_t i = 0; hashmap_iter(pools, &i, &name, &v);) {
+                struct vol_list *l = v;
+                _cleanup_free_ char *id = dv_object_id_make(DV_KIND_POOL, NULL, name);
+                struct rec_object *p = id ? engine_lookup(e, id) : NULL;
+                if (!p || !rec_def(p) || p->busy)
+                        continue;
+                bool dirty = full || p->dirty || !p->observed;
+                for (size_t k = 0; !dirty && k < l->n; k++)
+                        dirty = l->v[k]->dirty;
+                if (dirty)
+                        observe_pool(e, p, l);
+        }
+        hashmap_free(pools, vol_list_free);
 }

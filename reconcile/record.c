@@ -225,7 +225,7 @@ int engine_record(struct engine *e) {
          * store sees identical content). */
         for (size_t i = 0; i < n; i++) {
                 struct rec_object *o = objs[i];
-                if (!o->dirty && !e->full)
+                if (!o->dirty)
                         continue;
                 _cleanup_free_ char *rel = observed_relpath(o);
                 if (!rel)
@@ -236,6 +236,16 @@ int engine_record(struct engine *e) {
                         state_store_put(e->state, rel, xml, strlen(xml), 0644);
                 else
                         state_store_remove(e->state, rel);
+        }
+
+        bool any_dirty = e->files_changed || !e->status_hash[0];
+        for (size_t i = 0; i < n && !any_dirty; i++)
+                any_dirty = objs[i]->dirty;
+        if (!any_dirty) {
+                /* Nothing an object or file shows has changed: no write, just the heartbeat. */
+                touch(e, "status.xml");
+                touch(e, "metrics.prom");
+                return 0;
         }
 
         struct status_snapshot s = { 0 };

@@ -65,7 +65,8 @@ static char *first_problem(const char *xml) {
         if (o)
                 s = strdup("(accepted)");
         else
-                assert_true(asprintf(&s, "%d: %s", dv_error_line(&err), dv_error_message(&err)) > 0);
+                assert_true(asprintf(&s, "%d: %s", dv_error_line(&err), dv_error_message(&err)) >
+                            0);
         dv_object_free(o);
         dv_error_clear(&err);
         return s;
@@ -102,8 +103,9 @@ static const struct domain_def *parse_fixture(const char *name, struct dv_object
 }
 
 /* A kvm domain around the given <devices> content (the device starts on line 6). */
-#define DOMAIN_HEAD                                                                                \
-        "<domain type='kvm'>\n<name>t</name>\n<memory unit='MiB'>64</memory>\n<os><type>hvm</type></os>\n"
+#define DOMAIN_HEAD                                     \
+        "<domain type='kvm'>\n<name>t</name>\n<memory " \
+        "unit='MiB'>64</memory>\n<os><type>hvm</type></os>\n"
 #define WITH_DEVICES(s) DOMAIN_HEAD "<devices>\n" s "\n</devices>\n</domain>\n"
 
 /* ---- fixtures ----------------------------------------------------------------------- */
@@ -148,7 +150,8 @@ static void test_fixtures_round_trip(void **state) {
                 _cleanup_free_ char *def_only = dv_object_format_def(o);
                 assert_null(strstr(def_only, "<metadata>"));
                 struct dv_object *o3 = NULL;
-                assert_int_equal(dv_object_parse(def_only, strlen(def_only), "def.xml", &o3, &err), 0);
+                assert_int_equal(dv_object_parse(def_only, strlen(def_only), "def.xml", &o3, &err),
+                                 0);
                 _cleanup_free_ char *def_only2 = dv_object_format_def(o3);
                 assert_same_text("definition without policy", def_only, def_only2);
 
@@ -173,18 +176,22 @@ static void test_fixtures_schema_valid(void **state) {
                 struct dv_object *o = NULL;
                 assert_int_equal(dv_object_parse_file(files[i], &o, &err), 0);
                 for (int with_policy = 0; with_policy < 2; with_policy++) {
-                        _cleanup_free_ char *out = with_policy ? dv_object_format(o) : dv_object_format_def(o);
+                        _cleanup_free_ char *out =
+                                with_policy ? dv_object_format(o) : dv_object_format_def(o);
                         char path[4096], cmd[8192];
                         snprintf(path, sizeof(path), "%s/out-%zu-%d.xml", dir, i, with_policy);
                         FILE *f = fopen(path, "we");
                         assert_non_null(f);
                         fputs(out, f);
                         fclose(f);
-                        snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' domain >/dev/null 2>&1", path);
+                        snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' domain >/dev/null 2>&1",
+                                 path);
                         if (system(cmd) != 0) {
-                                print_message("%s: formatted output is not valid for libvirt's schema:\n%s", files[i],
-                                              out);
-                                snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' domain >&2", path);
+                                print_message("%s: formatted output is not valid for libvirt's "
+                                              "schema:\n%s",
+                                              files[i], out);
+                                snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' domain >&2",
+                                         path);
                                 if (system(cmd) == 0)
                                         print_message("(passed on the second run)\n");
                                 fail();
@@ -295,9 +302,10 @@ static void test_lxc_fields(void **state) {
         assert_int_equal(d->uid_map[0].target, 100000);
         assert_int_equal(d->gid_map[0].count, 65536);
         assert_int_equal(d->n_filesystems, 4);
-        const enum domain_fs_type types[] = { DOMAIN_FS_MOUNT, DOMAIN_FS_BLOCK, DOMAIN_FS_FILE, DOMAIN_FS_TEMPLATE };
-        const char *sources[] = { "/var/lib/declvirt/containers/ct1/rootfs", "/dev/vg0/ct1-data",
-                                  "/var/lib/declvirt/images/ct1-cache.img", "debian-12" };
+        const enum domain_fs_type types[] = {DOMAIN_FS_MOUNT, DOMAIN_FS_BLOCK, DOMAIN_FS_FILE,
+                                             DOMAIN_FS_TEMPLATE};
+        const char *sources[] = {"/var/lib/declvirt/containers/ct1/rootfs", "/dev/vg0/ct1-data",
+                                 "/var/lib/declvirt/images/ct1-cache.img", "debian-12"};
         for (size_t i = 0; i < 4; i++) {
                 assert_int_equal(domain_fs_type(&d->filesystems[i]), types[i]);
                 assert_string_equal(d->filesystems[i].source, sources[i]);
@@ -363,7 +371,8 @@ static void test_unwritten_stays_absent(void **state) {
         assert_int_equal(d->on_reboot, DOMAIN_LIFECYCLE_UNSET);
         assert_int_equal(d->on_crash, DOMAIN_LIFECYCLE_UNSET);
         assert_null(d->emulator);
-        assert_int_equal(d->n_disks + d->n_interfaces + d->n_graphics + d->n_videos + d->n_inputs, 0);
+        assert_int_equal(d->n_disks + d->n_interfaces + d->n_graphics + d->n_videos + d->n_inputs,
+                         0);
         /* ... and the accessors give libvirt's defaults. */
         assert_int_equal(domain_def_vcpus(d), 1);
         assert_int_equal(domain_def_current_memory_kib(d), 131072);
@@ -374,10 +383,11 @@ static void test_unwritten_stays_absent(void **state) {
 
         /* Devices with nothing but their required parts keep the rest absent. */
         struct dv_error err = DV_ERROR_INIT;
-        o = parse_str(WITH_DEVICES("<disk><source file='/i.img'/><target dev='vda'/></disk>\n"
-                                   "<interface type='network'><source network='n1'/></interface>\n"
-                                   "<serial/>\n<graphics type='vnc'/>\n<video/>\n<input type='mouse'/>"),
-                      &err);
+        o = parse_str(
+                WITH_DEVICES("<disk><source file='/i.img'/><target dev='vda'/></disk>\n"
+                             "<interface type='network'><source network='n1'/></interface>\n"
+                             "<serial/>\n<graphics type='vnc'/>\n<video/>\n<input type='mouse'/>"),
+                &err);
         assert_non_null(o);
         d = o->def.domain;
         assert_int_equal(d->disks[0].type, DOMAIN_DISK_TYPE_UNSET);
@@ -394,8 +404,10 @@ static void test_unwritten_stays_absent(void **state) {
         assert_int_equal(d->graphics[0].listen_type, DOMAIN_LISTEN_UNSET);
         assert_int_equal(d->videos[0].model, DOMAIN_VIDEO_UNSET);
         _cleanup_free_ char *out = dv_object_format(o);
-        assert_non_null(strstr(out, "    <disk>\n      <source file='/i.img'/>\n      <target dev='vda'/>\n    </disk>\n"));
-        assert_non_null(strstr(out, "    <serial/>\n    <input type='mouse'/>\n    <graphics type='vnc'/>\n    <video/>\n"));
+        assert_non_null(strstr(out, "    <disk>\n      <source file='/i.img'/>\n      <target "
+                                    "dev='vda'/>\n    </disk>\n"));
+        assert_non_null(strstr(out, "    <serial/>\n    <input type='mouse'/>\n    <graphics "
+                                    "type='vnc'/>\n    <video/>\n"));
         assert_null(strstr(out, "currentMemory"));
         assert_null(strstr(out, "on_poweroff"));
         dv_object_free(o);
@@ -412,46 +424,62 @@ static void test_ignored_elements_warn(void **state) {
                 const char *xml;
                 const char *warning; /* "LINE: MESSAGE" */
         } cases[] = {
-                { DOMAIN_HEAD "<seclabel type='dynamic' model='dac'/>\n</domain>", "5: element <seclabel> is ignored" },
-                { DOMAIN_HEAD "<resource><partition>/machine</partition></resource>\n</domain>",
-                  "5: element <resource> is ignored" },
-                { DOMAIN_HEAD "<pm><suspend-to-mem enabled='no'/></pm>\n</domain>", "5: element <pm> is ignored" },
-                { DOMAIN_HEAD "<on_lockfailure>poweroff</on_lockfailure>\n</domain>",
-                  "5: element <on_lockfailure> is ignored" },
-                { DOMAIN_HEAD "<iothreads>2</iothreads>\n</domain>", "5: element <iothreads> is ignored" },
-                { DOMAIN_HEAD "<cputune><shares>2048</shares></cputune>\n</domain>", "5: element <cputune> is ignored" },
-                { DOMAIN_HEAD "<memoryBacking><hugepages/></memoryBacking>\n</domain>",
-                  "5: element <memoryBacking> is ignored" },
-                { DOMAIN_HEAD "<genid/>\n</domain>", "5: element <genid> is ignored" },
-                { WITH_DEVICES("<controller type='usb' index='0' model='qemu-xhci'/>"), "6: element <controller> is ignored" },
-                { WITH_DEVICES("<memballoon model='virtio'/>"), "6: element <memballoon> is ignored" },
-                { WITH_DEVICES("<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"),
-                  "6: element <rng> is ignored" },
-                { WITH_DEVICES("<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"),
-                  "6: element <channel> is ignored" },
-                { WITH_DEVICES("<sound model='ich9'/>"), "6: element <sound> is ignored" },
-                { WITH_DEVICES("<audio id='1' type='none'/>"), "6: element <audio> is ignored" },
-                { WITH_DEVICES("<watchdog model='i6300esb' action='reset'/>"), "6: element <watchdog> is ignored" },
-                { WITH_DEVICES("<panic model='isa'/>"), "6: element <panic> is ignored" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/>\n<target dev='vda'/>\n"
-                               "<address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></disk>"),
-                  "8: element <address> is ignored" },
-                { WITH_DEVICES("<input type='tablet' bus='usb'>\n<alias name='input0'/></input>"),
-                  "7: element <alias> is ignored" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img' index='2'/><target dev='vda'/></disk>"),
-                  "6: attribute 'index' on <source> is ignored" },
-                { WITH_DEVICES("<interface type='network'><source network='default' portid='8f2d4b9e-3c1a-4d5e-9f60-7a8b9c0d1e2f'/></interface>"),
-                  "6: attribute 'portid' on <source> is ignored" },
-                { WITH_DEVICES("<interface type='network'><source network='default'/>\n<target dev='vnet7'/></interface>"),
-                  "7: <target dev='vnet7'> is a generated name and is ignored" },
-                { WITH_DEVICES("<graphics type='vnc' port='5903' autoport='yes'/>"),
-                  "6: attribute 'port' on <graphics> is ignored with autoport='yes'" },
-                { WITH_DEVICES("<video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1' primary='yes'/></video>"),
-                  "6: attribute 'ram' on <model> is ignored" },
-                { DOMAIN_HEAD "<features><acpi/>\n<hyperv mode='custom'><relaxed state='on'/></hyperv></features>\n</domain>",
-                  "6: element <hyperv> is ignored" },
-                { DOMAIN_HEAD "<metadata>\n<app:info xmlns:app='https://example.com/app'/></metadata>\n</domain>",
-                  "6: element <app:info> in <metadata> is ignored" },
+                {DOMAIN_HEAD "<seclabel type='dynamic' model='dac'/>\n</domain>",
+                 "5: element <seclabel> is ignored"},
+                {DOMAIN_HEAD "<resource><partition>/machine</partition></resource>\n</domain>",
+                 "5: element <resource> is ignored"},
+                {DOMAIN_HEAD "<pm><suspend-to-mem enabled='no'/></pm>\n</domain>",
+                 "5: element <pm> is ignored"},
+                {DOMAIN_HEAD "<on_lockfailure>poweroff</on_lockfailure>\n</domain>",
+                 "5: element <on_lockfailure> is ignored"},
+                {DOMAIN_HEAD "<iothreads>2</iothreads>\n</domain>",
+                 "5: element <iothreads> is ignored"},
+                {DOMAIN_HEAD "<cputune><shares>2048</shares></cputune>\n</domain>",
+                 "5: element <cputune> is ignored"},
+                {DOMAIN_HEAD "<memoryBacking><hugepages/></memoryBacking>\n</domain>",
+                 "5: element <memoryBacking> is ignored"},
+                {DOMAIN_HEAD "<genid/>\n</domain>", "5: element <genid> is ignored"},
+                {WITH_DEVICES("<controller type='usb' index='0' model='qemu-xhci'/>"),
+                 "6: element <controller> is ignored"},
+                {WITH_DEVICES("<memballoon model='virtio'/>"),
+                 "6: element <memballoon> is ignored"},
+                {WITH_DEVICES("<rng model='virtio'><backend "
+                              "model='random'>/dev/urandom</backend></rng>"),
+                 "6: element <rng> is ignored"},
+                {WITH_DEVICES("<channel type='unix'><target type='virtio' "
+                              "name='org.qemu.guest_agent.0'/></channel>"),
+                 "6: element <channel> is ignored"},
+                {WITH_DEVICES("<sound model='ich9'/>"), "6: element <sound> is ignored"},
+                {WITH_DEVICES("<audio id='1' type='none'/>"), "6: element <audio> is ignored"},
+                {WITH_DEVICES("<watchdog model='i6300esb' action='reset'/>"),
+                 "6: element <watchdog> is ignored"},
+                {WITH_DEVICES("<panic model='isa'/>"), "6: element <panic> is ignored"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img'/>\n<target dev='vda'/>\n"
+                              "<address type='pci' domain='0x0000' bus='0x04' slot='0x00' "
+                              "function='0x0'/></disk>"),
+                 "8: element <address> is ignored"},
+                {WITH_DEVICES("<input type='tablet' bus='usb'>\n<alias name='input0'/></input>"),
+                 "7: element <alias> is ignored"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img' index='2'/><target "
+                              "dev='vda'/></disk>"),
+                 "6: attribute 'index' on <source> is ignored"},
+                {WITH_DEVICES("<interface type='network'><source network='default' "
+                              "portid='8f2d4b9e-3c1a-4d5e-9f60-7a8b9c0d1e2f'/></interface>"),
+                 "6: attribute 'portid' on <source> is ignored"},
+                {WITH_DEVICES("<interface type='network'><source network='default'/>\n<target "
+                              "dev='vnet7'/></interface>"),
+                 "7: <target dev='vnet7'> is a generated name and is ignored"},
+                {WITH_DEVICES("<graphics type='vnc' port='5903' autoport='yes'/>"),
+                 "6: attribute 'port' on <graphics> is ignored with autoport='yes'"},
+                {WITH_DEVICES("<video><model type='qxl' ram='65536' vram='65536' vgamem='16384' "
+                              "heads='1' primary='yes'/></video>"),
+                 "6: attribute 'ram' on <model> is ignored"},
+                {DOMAIN_HEAD "<features><acpi/>\n<hyperv mode='custom'><relaxed "
+                             "state='on'/></hyperv></features>\n</domain>",
+                 "6: element <hyperv> is ignored"},
+                {DOMAIN_HEAD "<metadata>\n<app:info "
+                             "xmlns:app='https://example.com/app'/></metadata>\n</domain>",
+                 "6: element <app:info> in <metadata> is ignored"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct dv_error err = DV_ERROR_INIT;
@@ -464,12 +492,14 @@ static void test_ignored_elements_warn(void **state) {
                 char first[512];
                 snprintf(first, sizeof(first), "%d: %s", err.warnings[0].line, err.warnings[0].msg);
                 if (!streq(first, cases[i].warning))
-                        fail_msg("case %zu: warning '%s', expected '%s'", i, first, cases[i].warning);
+                        fail_msg("case %zu: warning '%s', expected '%s'", i, first,
+                                 cases[i].warning);
                 /* Ignored means not written back. */
                 _cleanup_free_ char *out = dv_object_format(o);
-                const char *tags[] = { "<seclabel", "<resource", "<pm", "<controller", "<memballoon", "<rng",
-                                       "<channel", "<address", "<alias", "<hyperv", "index=", "portid=", "vnet7",
-                                       "ram=", "5903", "app:info", "<watchdog", "<audio" };
+                const char *tags[] = {
+                        "<seclabel", "<resource", "<pm",    "<controller", "<memballoon", "<rng",
+                        "<channel",  "<address",  "<alias", "<hyperv",     "index=",      "portid=",
+                        "vnet7",     "ram=",      "5903",   "app:info",    "<watchdog",   "<audio"};
                 for (size_t k = 0; k < ELEMENTSOF(tags); k++)
                         assert_null(strstr(out, tags[k]));
                 dv_object_free(o);
@@ -480,45 +510,59 @@ static void test_ignored_elements_warn(void **state) {
 /* Refused elements name themselves and their line. */
 static void test_refused_elements(void **state) {
         (void)state;
-        const char *devices[] = { "hostdev", "redirdev", "smartcard", "parallel", "tpm", "shmem", "vsock",
-                                  "iommu", "memory", "crypto", "lease", "hub" };
+        const char *devices[] = {"hostdev", "redirdev", "smartcard", "parallel", "tpm",   "shmem",
+                                 "vsock",   "iommu",    "memory",    "crypto",   "lease", "hub"};
         for (size_t i = 0; i < ELEMENTSOF(devices); i++) {
                 char xml[512], expected[128];
                 snprintf(xml, sizeof(xml), WITH_DEVICES("<%s/>"), devices[i]);
-                snprintf(expected, sizeof(expected), "6: element <%s> is not supported", devices[i]);
+                snprintf(expected, sizeof(expected), "6: element <%s> is not supported",
+                         devices[i]);
                 _cleanup_free_ char *got = first_problem(xml);
                 assert_string_equal(got, expected);
         }
         static const struct {
                 const char *xml, *expected;
         } cases[] = {
-                { DOMAIN_HEAD "<keywrap><cipher name='aes' state='on'/></keywrap>\n</domain>",
-                  "5: element <keywrap> is not supported" },
-                { DOMAIN_HEAD "<lxc:namespace xmlns:lxc='http://libvirt.org/schemas/domain/lxc/1.0'/>\n</domain>",
-                  "5: element <lxc:namespace> is not supported" },
-                { DOMAIN_HEAD "<frobnicate/>\n</domain>", "5: unknown element <frobnicate> in <domain>" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda'/>\n<iotune><total_bytes_sec>1</total_bytes_sec></iotune></disk>"),
-                  "7: element <iotune> in <disk> is not supported" },
-                { WITH_DEVICES("<interface type='network'><source network='default'/>\n<bandwidth/></interface>"),
-                  "7: element <bandwidth> in <interface> is not supported" },
-                { WITH_DEVICES("<disk type='network'><source protocol='rbd' name='pool/img'/><target dev='vda'/></disk>"),
-                  "6: disk type 'network' is not supported" },
-                { WITH_DEVICES("<disk type='block' device='lun'><source dev='/dev/sdb'/><target dev='sda'/></disk>"),
-                  "6: disk device 'lun' is not supported" },
-                { WITH_DEVICES("<interface type='direct'><source dev='eth0' mode='vepa'/></interface>"),
-                  "6: interface type 'direct' is not supported" },
-                { WITH_DEVICES("<serial type='tcp'><source mode='bind' host='0.0.0.0' service='2445'/></serial>"),
-                  "6: serial type 'tcp' is not supported" },
-                { WITH_DEVICES("<filesystem type='ram'><source usage='1024'/><target dir='/tmp'/></filesystem>"),
-                  "6: filesystem type 'ram' is not supported" },
-                { WITH_DEVICES("<input type='evdev'><source dev='/dev/input/event1'/></input>"),
-                  "6: input type 'evdev' is not supported" },
-                { WITH_DEVICES("<video><model type='vbox'/></video>"), "6: video model 'vbox' is not supported" },
-                { WITH_DEVICES("<graphics type='sdl'/>"), "6: graphics type 'sdl' is not supported" },
-                { WITH_DEVICES("<graphics type='vnc'><listen type='network' network='default'/></graphics>"),
-                  "6: listen type 'network' is not supported" },
-                { DOMAIN_HEAD "<cpu mode='host-model'><numa><cell cpus='0' memory='64' unit='MiB'/></numa></cpu>\n</domain>",
-                  "5: element <numa> in <cpu> is not supported" },
+                {DOMAIN_HEAD "<keywrap><cipher name='aes' state='on'/></keywrap>\n</domain>",
+                 "5: element <keywrap> is not supported"},
+                {DOMAIN_HEAD "<lxc:namespace "
+                             "xmlns:lxc='http://libvirt.org/schemas/domain/lxc/1.0'/>\n</domain>",
+                 "5: element <lxc:namespace> is not supported"},
+                {DOMAIN_HEAD "<frobnicate/>\n</domain>",
+                 "5: unknown element <frobnicate> in <domain>"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img'/><target "
+                              "dev='vda'/>\n<iotune><total_bytes_sec>1</total_bytes_sec></iotune></"
+                              "disk>"),
+                 "7: element <iotune> in <disk> is not supported"},
+                {WITH_DEVICES("<interface type='network'><source "
+                              "network='default'/>\n<bandwidth/></interface>"),
+                 "7: element <bandwidth> in <interface> is not supported"},
+                {WITH_DEVICES("<disk type='network'><source protocol='rbd' "
+                              "name='pool/img'/><target dev='vda'/></disk>"),
+                 "6: disk type 'network' is not supported"},
+                {WITH_DEVICES("<disk type='block' device='lun'><source dev='/dev/sdb'/><target "
+                              "dev='sda'/></disk>"),
+                 "6: disk device 'lun' is not supported"},
+                {WITH_DEVICES(
+                         "<interface type='direct'><source dev='eth0' mode='vepa'/></interface>"),
+                 "6: interface type 'direct' is not supported"},
+                {WITH_DEVICES("<serial type='tcp'><source mode='bind' host='0.0.0.0' "
+                              "service='2445'/></serial>"),
+                 "6: serial type 'tcp' is not supported"},
+                {WITH_DEVICES("<filesystem type='ram'><source usage='1024'/><target "
+                              "dir='/tmp'/></filesystem>"),
+                 "6: filesystem type 'ram' is not supported"},
+                {WITH_DEVICES("<input type='evdev'><source dev='/dev/input/event1'/></input>"),
+                 "6: input type 'evdev' is not supported"},
+                {WITH_DEVICES("<video><model type='vbox'/></video>"),
+                 "6: video model 'vbox' is not supported"},
+                {WITH_DEVICES("<graphics type='sdl'/>"), "6: graphics type 'sdl' is not supported"},
+                {WITH_DEVICES("<graphics type='vnc'><listen type='network' "
+                              "network='default'/></graphics>"),
+                 "6: listen type 'network' is not supported"},
+                {DOMAIN_HEAD "<cpu mode='host-model'><numa><cell cpus='0' memory='64' "
+                             "unit='MiB'/></numa></cpu>\n</domain>",
+                 "5: element <numa> in <cpu> is not supported"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *got = first_problem(cases[i].xml);
@@ -535,129 +579,210 @@ static void test_errors(void **state) {
                 const char *xml, *expected;
         } cases[] = {
                 /* domain level */
-                { "<domain>\n<name>x</name>\n<memory>1</memory>\n<os><type>hvm</type></os>\n</domain>",
-                  "1: <domain> needs the attribute 'type'" },
-                { "<domain type='kvm'>\n<name>a/b</name>\n<memory>1</memory>\n<os><type>hvm</type></os>\n</domain>",
-                  "2: domain name 'a/b': name may not contain '/'" },
-                { "<domain type='kvm'>\n<name>x</name>\n<name>y</name>\n<memory>1</memory>\n<os><type>hvm</type></os>\n</domain>",
-                  "3: element <name> appears more than once in <domain> (first on line 2)" },
-                { "<domain type='kvm'>\n<name>x</name>\n<os><type>hvm</type></os>\n</domain>", "1: a domain needs a <memory>" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n</domain>",
-                  "1: a domain needs an <os> with a <type>" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os><boot dev='hd'/></os>\n</domain>",
-                  "4: <os> needs a <type>" },
-                { DOMAIN_HEAD "<title>two\nlines</title>\n</domain>", "5: <title> must be a single line" },
-                { DOMAIN_HEAD "<maxMemory unit='MiB'>128</maxMemory>\n</domain>",
-                  "5: <maxMemory> needs the attribute 'slots'" },
-                { DOMAIN_HEAD "<maxMemory slots='4' unit='MiB'>32</maxMemory>\n</domain>",
-                  "5: <maxMemory> (32768 KiB) is smaller than <memory> (65536 KiB)" },
-                { DOMAIN_HEAD "<currentMemory>0</currentMemory>\n</domain>", "5: <currentMemory> must be greater than 0" },
-                { DOMAIN_HEAD "<vcpu>4097</vcpu>\n</domain>", "5: <vcpu> '4097': out of range 1..4096" },
-                { DOMAIN_HEAD "<vcpu>two</vcpu>\n</domain>", "5: <vcpu> 'two': not a number" },
-                { DOMAIN_HEAD "<vcpu current='3'>2</vcpu>\n</domain>", "5: <vcpu current='3'> is more than the 2 vcpus" },
-                { DOMAIN_HEAD "<vcpu cpuset='1-'>2</vcpu>\n</domain>",
-                  "5: <vcpu cpuset='1-'>: expected a CPU list such as '0-3,^2'" },
-                { DOMAIN_HEAD "<on_reboot>explode</on_reboot>\n</domain>",
-                  "5: <on_reboot> 'explode': expected 'destroy', 'restart', 'preserve', 'rename-restart', "
-                  "'coredump-destroy' or 'coredump-restart'" },
-                { DOMAIN_HEAD "<bootloader>/usr/bin/pygrub</bootloader>\n</domain>",
-                  "5: <bootloader> only fits Xen PV domains (os type 'xen', 'linux' or 'xenpvh')" },
-                { DOMAIN_HEAD "<idmap><uid start='0' target='1000' count='10'/><gid start='0' target='1000' count='10'/></idmap>\n</domain>",
-                  "5: <idmap> only fits lxc domains" },
+                {"<domain>\n<name>x</name>\n<memory>1</memory>\n<os><type>hvm</type></os>\n</"
+                 "domain>",
+                 "1: <domain> needs the attribute 'type'"},
+                {"<domain "
+                 "type='kvm'>\n<name>a/b</name>\n<memory>1</memory>\n<os><type>hvm</type></os>\n</"
+                 "domain>",
+                 "2: domain name 'a/b': name may not contain '/'"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<name>y</name>\n<memory>1</memory>\n<os><type>hvm</"
+                 "type></os>\n</domain>",
+                 "3: element <name> appears more than once in <domain> (first on line 2)"},
+                {"<domain type='kvm'>\n<name>x</name>\n<os><type>hvm</type></os>\n</domain>",
+                 "1: a domain needs a <memory>"},
+                {"<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n</domain>",
+                 "1: a domain needs an <os> with a <type>"},
+                {"<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os><boot "
+                 "dev='hd'/></os>\n</domain>",
+                 "4: <os> needs a <type>"},
+                {DOMAIN_HEAD "<title>two\nlines</title>\n</domain>",
+                 "5: <title> must be a single line"},
+                {DOMAIN_HEAD "<maxMemory unit='MiB'>128</maxMemory>\n</domain>",
+                 "5: <maxMemory> needs the attribute 'slots'"},
+                {DOMAIN_HEAD "<maxMemory slots='4' unit='MiB'>32</maxMemory>\n</domain>",
+                 "5: <maxMemory> (32768 KiB) is smaller than <memory> (65536 KiB)"},
+                {DOMAIN_HEAD "<currentMemory>0</currentMemory>\n</domain>",
+                 "5: <currentMemory> must be greater than 0"},
+                {"<domain type='kvm'>\n<name>x</name>\n<memory "
+                 "unit='b'>18446744073709551615</memory>\n"
+                 "<os><type>hvm</type></os>\n</domain>",
+                 "3: <memory>: more than 8 EiB"},
+                {DOMAIN_HEAD "<vcpu>4097</vcpu>\n</domain>",
+                 "5: <vcpu> '4097': out of range 1..4096"},
+                {DOMAIN_HEAD "<vcpu>two</vcpu>\n</domain>", "5: <vcpu> 'two': not a number"},
+                {DOMAIN_HEAD "<vcpu current='3'>2</vcpu>\n</domain>",
+                 "5: <vcpu current='3'> is more than the 2 vcpus"},
+                {DOMAIN_HEAD "<vcpu cpuset='1-'>2</vcpu>\n</domain>",
+                 "5: <vcpu cpuset='1-'>: expected a CPU list such as '0-3,^2'"},
+                {DOMAIN_HEAD "<on_reboot>explode</on_reboot>\n</domain>",
+                 "5: <on_reboot> 'explode': expected 'destroy', 'restart', 'preserve', "
+                 "'rename-restart', "
+                 "'coredump-destroy' or 'coredump-restart'"},
+                {DOMAIN_HEAD "<bootloader>/usr/bin/pygrub</bootloader>\n</domain>",
+                 "5: <bootloader> only fits Xen PV domains (os type 'xen', 'linux' or 'xenpvh')"},
+                {DOMAIN_HEAD "<idmap><uid start='0' target='1000' count='10'/><gid start='0' "
+                             "target='1000' count='10'/></idmap>\n</domain>",
+                 "5: <idmap> only fits lxc domains"},
                 /* os */
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type arch='z80'>hvm</type>\n</os>\n</domain>",
-                  "5: <type arch='z80'>: unknown architecture" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>xen</type>\n</os>\n</domain>",
-                  "5: os type 'xen' does not fit a kvm domain (use 'hvm')" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<kernel>vmlinuz</kernel>\n</os>\n</domain>",
-                  "6: <kernel> 'vmlinuz': not an absolute path" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<initrd>/i</initrd>\n</os>\n</domain>",
-                  "4: <initrd> needs a <kernel>" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<init>/sbin/init</init>\n</os>\n</domain>",
-                  "6: <init> only fits os type 'exe' (containers)" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<boot dev='hd'/>\n<boot dev='hd'/>\n</os>\n</domain>",
-                  "7: boot dev 'hd' is listed twice" },
-                { "<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<boot dev='usb'/>\n</os>\n</domain>",
-                  "6: <boot dev='usb'>: expected 'hd', 'cdrom', 'fd' or 'network'" },
-                { "<domain type='lxc'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n</os>\n</domain>",
-                  "5: os type 'hvm' does not fit an lxc domain (use 'exe')" },
-                { "<domain type='lxc'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>exe</type>\n<init>/sbin/init</init>\n"
-                  "<initenv name='1BAD'>x</initenv>\n</os>\n</domain>",
-                  "7: <initenv name='1BAD'>: not a variable name ([A-Za-z_][A-Za-z0-9_]*)" },
-                { "<domain type='xen'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>xen</type>\n<kernel>/k</kernel>\n<boot dev='hd'/>\n</os>\n</domain>",
-                  "4: <boot> does not fit a Xen PV domain (os type 'xen')" },
+                {"<domain type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type "
+                 "arch='z80'>hvm</type>\n</os>\n</domain>",
+                 "5: <type arch='z80'>: unknown architecture"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>xen</type>\n</"
+                 "os>\n</domain>",
+                 "5: os type 'xen' does not fit a kvm domain (use 'hvm')"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</"
+                 "type>\n<kernel>vmlinuz</kernel>\n</os>\n</domain>",
+                 "6: <kernel> 'vmlinuz': not an absolute path"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</"
+                 "type>\n<initrd>/i</initrd>\n</os>\n</domain>",
+                 "4: <initrd> needs a <kernel>"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<init>/"
+                 "sbin/init</init>\n</os>\n</domain>",
+                 "6: <init> only fits os type 'exe' (containers)"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<boot "
+                 "dev='hd'/>\n<boot dev='hd'/>\n</os>\n</domain>",
+                 "7: boot dev 'hd' is listed twice"},
+                {"<domain "
+                 "type='kvm'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n<boot "
+                 "dev='usb'/>\n</os>\n</domain>",
+                 "6: <boot dev='usb'>: expected 'hd', 'cdrom', 'fd' or 'network'"},
+                {"<domain "
+                 "type='lxc'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>hvm</type>\n</"
+                 "os>\n</domain>",
+                 "5: os type 'hvm' does not fit an lxc domain (use 'exe')"},
+                {"<domain "
+                 "type='lxc'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>exe</type>\n<init>/"
+                 "sbin/init</init>\n"
+                 "<initenv name='1BAD'>x</initenv>\n</os>\n</domain>",
+                 "7: <initenv name='1BAD'>: not a variable name ([A-Za-z_][A-Za-z0-9_]*)"},
+                {"<domain "
+                 "type='xen'>\n<name>x</name>\n<memory>1</memory>\n<os>\n<type>xen</"
+                 "type>\n<kernel>/k</kernel>\n<boot dev='hd'/>\n</os>\n</domain>",
+                 "4: <boot> does not fit a Xen PV domain (os type 'xen')"},
                 /* features, cpu, clock */
-                { DOMAIN_HEAD "<features><acpi/>\n<acpi/></features>\n</domain>",
-                  "6: element <acpi> appears more than once in <features> (first on line 5)" },
-                { DOMAIN_HEAD "<features><htm/></features>\n</domain>", "5: <htm> needs the attribute 'state'" },
-                { DOMAIN_HEAD "<features><acpi state='on'/></features>\n</domain>", "5: unknown attribute 'state' on <acpi>" },
-                { DOMAIN_HEAD "<cpu mode='custom'/>\n</domain>", "5: <cpu mode='custom'> needs a <model>" },
-                { DOMAIN_HEAD "<cpu mode='turbo'/>\n</domain>",
-                  "5: <cpu mode='turbo'>: expected 'custom', 'host-model', 'host-passthrough' or 'maximum'" },
-                { DOMAIN_HEAD "<vcpu>4</vcpu>\n<cpu><topology sockets='1' cores='2' threads='1'/></cpu>\n</domain>",
-                  "6: <topology> gives 2 CPUs but the domain has 4 vcpus" },
-                { DOMAIN_HEAD "<clock/>\n</domain>", "5: <clock> needs the attribute 'offset'" },
-                { DOMAIN_HEAD "<clock offset='utc' basis='utc'/>\n</domain>", "5: <clock offset='utc'> takes no 'basis'" },
-                { DOMAIN_HEAD "<clock offset='utc'><timer name='hpet' track='guest'/></clock>\n</domain>",
-                  "5: timer 'hpet' takes no 'track' (only platform and rtc)" },
+                {DOMAIN_HEAD "<features><acpi/>\n<acpi/></features>\n</domain>",
+                 "6: element <acpi> appears more than once in <features> (first on line 5)"},
+                {DOMAIN_HEAD "<features><htm/></features>\n</domain>",
+                 "5: <htm> needs the attribute 'state'"},
+                {DOMAIN_HEAD "<features><acpi state='on'/></features>\n</domain>",
+                 "5: unknown attribute 'state' on <acpi>"},
+                {DOMAIN_HEAD "<cpu mode='custom'/>\n</domain>",
+                 "5: <cpu mode='custom'> needs a <model>"},
+                {DOMAIN_HEAD "<cpu mode='turbo'/>\n</domain>",
+                 "5: <cpu mode='turbo'>: expected 'custom', 'host-model', 'host-passthrough' or "
+                 "'maximum'"},
+                {DOMAIN_HEAD "<vcpu>4</vcpu>\n<cpu><topology sockets='1' cores='2' "
+                             "threads='1'/></cpu>\n</domain>",
+                 "6: <topology> gives 2 CPUs but the domain has 4 vcpus"},
+                {DOMAIN_HEAD "<clock/>\n</domain>", "5: <clock> needs the attribute 'offset'"},
+                {DOMAIN_HEAD "<clock offset='utc' basis='utc'/>\n</domain>",
+                 "5: <clock offset='utc'> takes no 'basis'"},
+                {DOMAIN_HEAD
+                 "<clock offset='utc'><timer name='hpet' track='guest'/></clock>\n</domain>",
+                 "5: timer 'hpet' takes no 'track' (only platform and rtc)"},
                 /* devices */
-                { WITH_DEVICES("<disk type='file'><target dev='vda'/></disk>"), "6: disk 'vda' needs a <source>" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/></disk>"), "6: a <disk> needs a <target dev='...'>" },
-                { WITH_DEVICES("<disk type='file'><source dev='/dev/sdb'/><target dev='vda'/></disk>"),
-                  "6: <source dev=...> does not fit disk type 'file'" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='nvme0'/></disk>"),
-                  "6: <target dev='nvme0'>: expected a disk name such as vda, sda, hdc, xvda or fda" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda' bus='sd'/></disk>"),
-                  "6: <target bus='sd'>: expected 'virtio', 'sata', 'ide', 'scsi', 'xen', 'usb' or 'fdc'" },
-                { WITH_DEVICES("<disk type='file'><driver name='qemu' type='vmdk'/><source file='/a.img'/><target dev='vda'/></disk>"),
-                  "6: <driver type='vmdk'>: expected 'raw' or 'qcow2'" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda' bus='fdc'/></disk>"),
-                  "6: bus 'fdc' goes with device 'floppy', and only there" },
-                { WITH_DEVICES("<disk type='volume'><source pool='p' volume='v' file='/x'/><target dev='vda'/></disk>"),
-                  "6: <source file=...> does not fit disk type 'volume'" },
-                { WITH_DEVICES("<disk type='volume'><source pool='bad/pool' volume='v'/><target dev='vda'/></disk>"),
-                  "6: <source pool='bad/pool'>: name may not contain '/'" },
-                { WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda'/><boot order='0'/></disk>"),
-                  "6: <boot order='0'>: out of range 1..2147483647" },
-                { "<domain type='kvm'>\n<name>t</name>\n<memory>1</memory>\n<os><type>hvm</type><boot dev='hd'/></os>\n"
-                  "<devices>\n<disk type='file'><source file='/a.img'/><target dev='vda'/>\n<boot order='1'/></disk>\n"
-                  "</devices>\n</domain>",
-                  "7: <boot order> on a device cannot be combined with <os><boot dev> (line 4)" },
-                { WITH_DEVICES("<interface type='network'/>"), "6: a network interface needs <source network='...'>" },
-                { WITH_DEVICES("<interface type='bridge'><source network='default'/></interface>"),
-                  "6: <source network=...> does not fit interface type 'bridge'" },
-                { WITH_DEVICES("<interface type='ethernet'><source bridge='br0'/></interface>"),
-                  "6: <source> does not fit interface type 'ethernet'" },
-                { WITH_DEVICES("<interface type='bridge'><source bridge='br0'/><target dev='tap0'/></interface>\n"
-                               "<interface type='bridge'><source bridge='br0'/><target dev='tap0'/></interface>"),
-                  "7: interface target dev 'tap0' is used twice (first on line 6)" },
-                { WITH_DEVICES("<interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='br0'/></interface>\n"
-                               "<interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='br0'/></interface>"),
-                  "7: MAC address 52:54:00:00:00:01 is used twice (first on line 6)" },
-                { WITH_DEVICES("<interface type='bridge'><source bridge='a-bridge-name-too-long'/></interface>"),
-                  "6: <source bridge='a-bridge-name-too-long'>: not an interface name" },
-                { WITH_DEVICES("<filesystem type='mount'><source dir='/srv'/><target dir='srv'/></filesystem>\n"
-                               "<filesystem type='mount'><source dir='/srv2'/><target dir='srv'/></filesystem>"),
-                  "7: filesystem target dir 'srv' is used twice (first on line 6)" },
-                { WITH_DEVICES("<filesystem type='block'><source dev='/dev/sdb'/><target dir='data'/></filesystem>"),
-                  "6: filesystem type 'block' only fits lxc domains" },
-                { WITH_DEVICES("<filesystem type='mount'><source dev='/dev/sdb'/><target dir='data'/></filesystem>"),
-                  "6: <source dev=...> does not fit filesystem type 'mount' (it takes dir=)" },
-                { WITH_DEVICES("<filesystem type='mount'><target dir='data'/></filesystem>"),
-                  "6: a <filesystem> needs a <source>" },
-                { WITH_DEVICES("<serial type='file'><target port='0'/></serial>"), "6: a file <serial> needs <source path='...'>" },
-                { WITH_DEVICES("<serial type='null'><source path='/x'/></serial>"), "6: <source> does not fit type 'null'" },
-                { WITH_DEVICES("<serial type='pty'><target type='virtio'/></serial>"),
-                  "6: <target type='virtio'>: not a serial target type (isa-serial, usb-serial, pci-serial, ...)" },
-                { WITH_DEVICES("<graphics type='vnc' port='22'/>"),
-                  "6: <graphics port='22'>: expected -1 (automatic) or 5900..65535" },
-                { WITH_DEVICES("<graphics type='vnc' socket='/run/v.sock' port='5900'/>"),
-                  "6: 'port', 'autoport', 'websocket' and 'listen' need a network listen, not listen type 'socket'" },
-                { WITH_DEVICES("<graphics type='vnc' listen='127.0.0.1'><listen type='address' address='0.0.0.0'/></graphics>"),
-                  "6: <listen address='0.0.0.0'> differs from <graphics listen='127.0.0.1'>" },
-                { WITH_DEVICES("<graphics type='vnc'/>\n<graphics type='vnc'/>"),
-                  "7: only one <graphics> is supported (the first is on line 6)" },
-                { WITH_DEVICES("<input bus='usb'/>"), "6: <input> needs the attribute 'type'" },
+                {WITH_DEVICES("<disk type='file'><target dev='vda'/></disk>"),
+                 "6: disk 'vda' needs a <source>"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img'/></disk>"),
+                 "6: a <disk> needs a <target dev='...'>"},
+                {WITH_DEVICES(
+                         "<disk type='file'><source dev='/dev/sdb'/><target dev='vda'/></disk>"),
+                 "6: <source dev=...> does not fit disk type 'file'"},
+                {WITH_DEVICES(
+                         "<disk type='file'><source file='/a.img'/><target dev='nvme0'/></disk>"),
+                 "6: <target dev='nvme0'>: expected a disk name such as vda, sda, hdc, xvda or "
+                 "fda"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda' "
+                              "bus='sd'/></disk>"),
+                 "6: <target bus='sd'>: expected 'virtio', 'sata', 'ide', 'scsi', 'xen', 'usb' or "
+                 "'fdc'"},
+                {WITH_DEVICES("<disk type='file'><driver name='qemu' type='vmdk'/><source "
+                              "file='/a.img'/><target dev='vda'/></disk>"),
+                 "6: <driver type='vmdk'>: expected 'raw' or 'qcow2'"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda' "
+                              "bus='fdc'/></disk>"),
+                 "6: bus 'fdc' goes with device 'floppy', and only there"},
+                {WITH_DEVICES("<disk type='volume'><source pool='p' volume='v' file='/x'/><target "
+                              "dev='vda'/></disk>"),
+                 "6: <source file=...> does not fit disk type 'volume'"},
+                {WITH_DEVICES("<disk type='volume'><source pool='bad/pool' volume='v'/><target "
+                              "dev='vda'/></disk>"),
+                 "6: <source pool='bad/pool'>: name may not contain '/'"},
+                {WITH_DEVICES("<disk type='file'><source file='/a.img'/><target dev='vda'/><boot "
+                              "order='0'/></disk>"),
+                 "6: <boot order='0'>: out of range 1..2147483647"},
+                {"<domain "
+                 "type='kvm'>\n<name>t</name>\n<memory>1</memory>\n<os><type>hvm</type><boot "
+                 "dev='hd'/></os>\n"
+                 "<devices>\n<disk type='file'><source file='/a.img'/><target dev='vda'/>\n<boot "
+                 "order='1'/></disk>\n"
+                 "</devices>\n</domain>",
+                 "7: <boot order> on a device cannot be combined with <os><boot dev> (line 4)"},
+                {WITH_DEVICES("<interface type='bridge'><mac address='0B:00:00:00:00:01'/>"
+                              "<source bridge='br0'/></interface>"),
+                 "6: <mac address='0b:00:00:00:00:01'>: a multicast address cannot be an "
+                 "interface's address"},
+                {WITH_DEVICES("<interface type='bridge'><mac address='52:54:00:00:00:1'/>"
+                              "<source bridge='br0'/></interface>"),
+                 "6: <mac address='52:54:00:00:00:1'>: not a MAC address (expected six hex pairs "
+                 "such as 52:54:00:12:34:56)"},
+                {WITH_DEVICES("<interface type='network'/>"),
+                 "6: a network interface needs <source network='...'>"},
+                {WITH_DEVICES("<interface type='bridge'><source network='default'/></interface>"),
+                 "6: <source network=...> does not fit interface type 'bridge'"},
+                {WITH_DEVICES("<interface type='ethernet'><source bridge='br0'/></interface>"),
+                 "6: <source> does not fit interface type 'ethernet'"},
+                {WITH_DEVICES("<interface type='bridge'><source bridge='br0'/><target "
+                              "dev='tap0'/></interface>\n"
+                              "<interface type='bridge'><source bridge='br0'/><target "
+                              "dev='tap0'/></interface>"),
+                 "7: interface target dev 'tap0' is used twice (first on line 6)"},
+                {WITH_DEVICES("<interface type='bridge'><mac address='52:54:00:00:00:01'/><source "
+                              "bridge='br0'/></interface>\n"
+                              "<interface type='bridge'><mac address='52:54:00:00:00:01'/><source "
+                              "bridge='br0'/></interface>"),
+                 "7: MAC address 52:54:00:00:00:01 is used twice (first on line 6)"},
+                {WITH_DEVICES("<interface type='bridge'><source "
+                              "bridge='a-bridge-name-too-long'/></interface>"),
+                 "6: <source bridge='a-bridge-name-too-long'>: not an interface name"},
+                {WITH_DEVICES("<filesystem type='mount'><source dir='/srv'/><target "
+                              "dir='srv'/></filesystem>\n"
+                              "<filesystem type='mount'><source dir='/srv2'/><target "
+                              "dir='srv'/></filesystem>"),
+                 "7: filesystem target dir 'srv' is used twice (first on line 6)"},
+                {WITH_DEVICES("<filesystem type='block'><source dev='/dev/sdb'/><target "
+                              "dir='data'/></filesystem>"),
+                 "6: filesystem type 'block' only fits lxc domains"},
+                {WITH_DEVICES("<filesystem type='mount'><source dev='/dev/sdb'/><target "
+                              "dir='data'/></filesystem>"),
+                 "6: <source dev=...> does not fit filesystem type 'mount' (it takes dir=)"},
+                {WITH_DEVICES("<filesystem type='mount'><target dir='data'/></filesystem>"),
+                 "6: a <filesystem> needs a <source>"},
+                {WITH_DEVICES("<serial type='file'><target port='0'/></serial>"),
+                 "6: a file <serial> needs <source path='...'>"},
+                {WITH_DEVICES("<serial type='null'><source path='/x'/></serial>"),
+                 "6: <source> does not fit type 'null'"},
+                {WITH_DEVICES("<serial type='pty'><target type='virtio'/></serial>"),
+                 "6: <target type='virtio'>: not a serial target type (isa-serial, usb-serial, "
+                 "pci-serial, ...)"},
+                {WITH_DEVICES("<graphics type='vnc' port='22'/>"),
+                 "6: <graphics port='22'>: expected -1 (automatic) or 5900..65535"},
+                {WITH_DEVICES("<graphics type='vnc' socket='/run/v.sock' port='5900'/>"),
+                 "6: 'port', 'autoport', 'websocket' and 'listen' need a network listen, not "
+                 "listen type 'socket'"},
+                {WITH_DEVICES("<graphics type='vnc' listen='127.0.0.1'><listen type='address' "
+                              "address='0.0.0.0'/></graphics>"),
+                 "6: <listen address='0.0.0.0'> differs from <graphics listen='127.0.0.1'>"},
+                {WITH_DEVICES("<graphics type='vnc'/>\n<graphics type='vnc'/>"),
+                 "7: only one <graphics> is supported (the first is on line 6)"},
+                {WITH_DEVICES("<input bus='usb'/>"), "6: <input> needs the attribute 'type'"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *got = first_problem(cases[i].xml);
@@ -692,14 +817,16 @@ static void test_all_problems_reported(void **state) {
 /* Text and attributes with XML's special characters survive a round trip. */
 static void test_escaping_round_trip(void **state) {
         (void)state;
-        const char *xml = "<domain type='lxc'>\n<name>esc</name>\n"
-                          "<description>a &lt;b&gt; &amp; 'c' \"d\"\nsecond line</description>\n"
-                          "<memory>1024</memory>\n"
-                          "<os><type>exe</type><init>/bin/sh</init>"
-                          "<initarg>-c</initarg><initarg> echo '&lt;hi&gt;' &amp;&amp; exit 0 </initarg>"
-                          "<initenv name='PS1'>$ &quot;x&quot; </initenv></os>\n"
-                          "<devices><filesystem><source dir=\"/srv/it's\"/><target dir='/'/></filesystem></devices>\n"
-                          "</domain>\n";
+        const char *xml =
+                "<domain type='lxc'>\n<name>esc</name>\n"
+                "<description>a &lt;b&gt; &amp; 'c' \"d\"\nsecond line</description>\n"
+                "<memory>1024</memory>\n"
+                "<os><type>exe</type><init>/bin/sh</init>"
+                "<initarg>-c</initarg><initarg> echo '&lt;hi&gt;' &amp;&amp; exit 0 </initarg>"
+                "<initenv name='PS1'>$ &quot;x&quot; </initenv></os>\n"
+                "<devices><filesystem><source dir=\"/srv/it's\"/><target "
+                "dir='/'/></filesystem></devices>\n"
+                "</domain>\n";
         struct dv_error err = DV_ERROR_INIT;
         struct dv_object *o = parse_str(xml, &err);
         assert_non_null(o);
@@ -738,7 +865,8 @@ static void test_validate_struct(void **state) {
         char *saved = d->filesystems[0].target_dir;
         d->filesystems[0].target_dir = (char *)"/srv";
         assert_true(domain_def_validate(d, &err) < 0);
-        assert_string_equal(dv_error_message(&err), "an lxc domain needs a <filesystem> with <target dir='/'>");
+        assert_string_equal(dv_error_message(&err),
+                            "an lxc domain needs a <filesystem> with <target dir='/'>");
         dv_error_clear(&err);
         d->filesystems[0].target_dir = saved;
 
@@ -759,11 +887,49 @@ static void test_device_limit(void **state) {
         assert_string_equal(got, "1030: more than 1024 <input> elements");
 }
 
+/* Memory is kept in KiB like libvirt does, rounded up; the largest value round-trips. */
+static void test_memory_units(void **state) {
+        (void)state;
+        static const struct {
+                const char *memory;
+                uint64_t kib;
+        } cases[] = {
+                {"<memory>1024</memory>", 1024},
+                {"<memory unit='KiB'>1024</memory>", 1024},
+                {"<memory unit='b'>1</memory>", 1},
+                {"<memory unit='bytes'>2048</memory>", 2},
+                {"<memory unit='KB'>1000</memory>", 977},
+                {"<memory unit='GB'>1</memory>", 976563},
+                {"<memory unit='M'>512</memory>", 524288},
+                {"<memory unit='G'>2</memory>", 2097152},
+                {"<memory unit='TiB'>1</memory>", 1ULL << 30},
+                {"<memory unit='b'>9223372036854775808</memory>", 1ULL << 53},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char xml[512];
+                snprintf(xml, sizeof(xml),
+                         "<domain type='qemu'><name>m</name>%s<os><type>hvm</type></os></domain>",
+                         cases[i].memory);
+                struct dv_error err = DV_ERROR_INIT;
+                struct dv_object *o = parse_str(xml, &err);
+                assert_non_null(o);
+                assert_int_equal(o->def.domain->memory_kib, cases[i].kib);
+                _cleanup_free_ char *out = dv_object_format(o);
+                struct dv_object *o2 = parse_str(out, &err);
+                assert_non_null(o2);
+                assert_int_equal(o2->def.domain->memory_kib, cases[i].kib);
+                dv_object_free(o);
+                dv_object_free(o2);
+                dv_error_clear(&err);
+        }
+}
+
 static void test_enum_tables(void **state) {
         (void)state;
         assert_int_equal(domain_type_from_string("lxc"), DOMAIN_TYPE_LXC);
         assert_int_equal(domain_type_from_string("vmware"), -EINVAL);
-        assert_string_equal(domain_lifecycle_to_string(DOMAIN_LIFECYCLE_RENAME_RESTART), "rename-restart");
+        assert_string_equal(domain_lifecycle_to_string(DOMAIN_LIFECYCLE_RENAME_RESTART),
+                            "rename-restart");
         assert_null(domain_lifecycle_to_string(DOMAIN_LIFECYCLE_UNSET));
         assert_string_equal(domain_feature_to_string(DOMAIN_FEATURE_NESTED_HV), "nested-hv");
         assert_int_equal(domain_disk_bus_from_string("fdc"), DOMAIN_DISK_BUS_FDC);
@@ -785,6 +951,7 @@ int main(void) {
                 cmocka_unit_test(test_escaping_round_trip),
                 cmocka_unit_test(test_validate_struct),
                 cmocka_unit_test(test_device_limit),
+                cmocka_unit_test(test_memory_units),
                 cmocka_unit_test(test_enum_tables),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
