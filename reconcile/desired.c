@@ -74,9 +74,16 @@ int desired_check_locations(const struct dv_object *o, char *const *locations, s
                 if (v->has_backing && v->backing.path && !path_location_allowed(locations, v->backing.path))
                         return dv_error_add(err, -EPERM, v->line,
                                             "backing store %s is outside storage_locations", v->backing.path);
+        } else if (o->kind == DV_KIND_DOMAIN) {
+                const struct domain_def *d = o->def.domain;
+                for (size_t i = 0; i < d->n_disks; i++) {
+                        const struct domain_disk *k = &d->disks[i];
+                        if (domain_disk_type(k) == DOMAIN_DISK_FILE && k->source.file &&
+                            !path_location_allowed(locations, k->source.file))
+                                return dv_error_add(err, -EPERM, k->source_line ? k->source_line : k->line,
+                                                    "disk file %s is outside storage_locations", k->source.file);
+                }
         }
-        /* Domain disk files are checked by the domain driver's validation, which
-         * knows which sources are files. */
         return 0;
 }
 
