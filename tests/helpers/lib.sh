@@ -135,3 +135,113 @@ XML
 
 # Atomic placement as Ansible does it: a dot-file then rename.
 put_atomic() { local f=$1; cat > "$(dirname "$f")/.ansible_tmp_$$_$(basename "$f")"; mv -f "$(dirname "$f")/.ansible_tmp_$$_$(basename "$f")" "$f"; }
+
+# ---- Helpers for the engine and watcher tests ---------------------------------------
+#   todo NAME REASON [DETAIL]     "not ok N - NAME # TODO REASON" (a known bug; not a failure)
+#   check_todo NAME REASON CMD... ok when CMD exits 0, else a TODO "not ok"
+#   holds_for SECS CMD...         CMD succeeds at every poll (50 ms) for SECS; fails at once
+#   st_attr ID ATTR               an attribute of an object in status.xml (ID: pool/P,
+#                                 volume/P/V); st_msg ID its message; st_has ID
+#   st_cond ID TYPE               "status|message" of a condition ("" when absent)
+#   st_file PATH                  "line|error" of a <file> entry ("" when absent)
+#   st_root ATTR                  an attribute of <status>
+#   wait_pass                     until a pass that started after now has ended
+#   log_count PATTERN             lines of agent.log matching a fixed string
+#   mtime_ns FILE                 modification time in ns (stat)
+#   vol_xml_alloc POOL NAME CAP ALLOC [FORMAT] [POLICY-ATTRS]
+
+todo() {
+    _tap_n=$((_tap_n + 1))
+    echo "not ok $_tap_n - $1 # TODO $2"
+    [ $# -gt 2 ] && printf '%s\n' "$3" | sed 's/^/#   /'
+    return 0
+}
+check_todo() {
+    local name=$1 reason=$2; shift 2
+    local out
+    if out=$("$@" 2>&1); then
+        _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $name # TODO $reason (passes now)"
+    else
+        todo "$name" "$reason" "$out"
+    fi
+}
+holds_for() {
+    local secs=$1; shift
+    local end=$(( $(date +%s%N) + $(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e9 }') ))
+    while [ "$(date +%s%N)" -lt $end ]; do
+        "$@" >/dev/null 2>&1 || return 1
+        sleep 0.05
+    done
+    "$@" >/dev/null 2>&1
+}
+
+_st_py() {
+    /usr/bin/python3 - "$T/state/status.xml" "$@" <<'PY'
+import sys, xml.etree.ElementTree as ET
+path, op = sys.argv[1], sys.argv[2]
+args = sys.argv[3:]
+try:
+    root = ET.parse(path).getroot()
+except Exception:
+    sys.exit(1)
+def find(oid):
+    parts = oid.split('/')
+    kind = parts[0]
+    pool, name = (parts[1], '/'.join(parts[2:])) if kind == 'volume' else ('', '/'.join(parts[1:]))
+    for o in root.iter('object'):
+        if o.get('kind') == kind and o.get('name') == name and (o.get('pool') or '') == pool:
+            return o
+    return None
+if op == 'root':
+    print(root.get(args[0]) or ''); sys.exit(0)
+if op == 'file':
+    for f in root.iter('file'):
+        if f.get('path') == args[0]:
+            print('%s|%s' % (f.get('line') or '', f.get('error') or '')); break
+    sys.exit(0)
+o = find(args[0])
+if o is None:
+    sys.exit(1 if op == 'has' else 0)
+if op == 'attr':
+    print(o.get(args[1]) or '')
+elif op == 'msg':
+    m = o.find('message'); print(m.text if m is not None and m.text else '')
+elif op == 'cond':
+    for c in o.iter('condition'):
+        if c.get('type') == args[1]:
+            print('%s|%s' % (c.get('status'), c.text or '')); break
+PY
+}
+st_attr() { _st_py attr "$1" "$2"; }
+st_msg() { _st_py msg "$1"; }
+st_has() { _st_py has "$1"; }
+st_cond() { _st_py cond "$1" "$2"; }
+st_file() { _st_py file "$1"; }
+st_root() { _st_py root "$1"; }
+
+mtime_ns() { stat -c %.9Y "$1" 2>/dev/null | tr -d .; }
+
+# A pass touches status.xml when it ends (the heartbeat); a pass that began after the
+# events written so far have been read is one that started 100 ms from now or later.
+wait_pass() {
+    sleep 0.1
+    local t0; t0=$(date +%s%N)
+    wait_until "${1:-10}" _status_newer_than "$t0"
+}
+_status_newer_than() { local m; m=$(mtime_ns "$T/state/status.xml") && [ "${m:-0}" -gt "$1" ]; }
+
+log_count() { grep -cF -- "$1" "$T/agent.log" 2>/dev/null || true; }
+
+vol_xml_alloc() {
+    cat <<XML
+<volume>
+  <name>$2</name>
+  <dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' pool='$1' ${6:-}/>
+  <capacity unit='bytes'>$3</capacity>
+  <allocation unit='bytes'>$4</allocation>
+  <target>
+    <format type='${5:-raw}'/>
+  </target>
+</volume>
+XML
+}
