@@ -119,10 +119,11 @@ static void plan_pool_removal(const struct engine *e, const struct rec_object *o
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
                 return;
         }
-        /* Volumes the agent still manages in this pool go first. */
+        /* Deleting: the volumes the agent still manages in this pool go first (their
+         * own on-remove decides what happens to them). */
         unsigned n = 0;
         void *v;
-        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+        for (size_t i = 0; how == DV_ON_REMOVE_DELETE && hashmap_iter(e->objects, &i, NULL, &v);) {
                 const struct rec_object *c = v;
                 if (c->kind == DV_KIND_VOLUME && streq_ptr(c->pool, o->name) && c->managed)
                         n++;

@@ -72,9 +72,13 @@ CONF
 }
 
 agent_start() {
+    # A restarted agent finds the old status.xml: wait for the one its first pass
+    # writes (always a new file), so what follows never reads the previous agent's.
+    local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
     "$DECLVIRT" --config "$T/agent.conf" agent "$@" >>"$T/agent.log" 2>&1 &
     AGENT_PID=$!
-    wait_until 10 test -s "$T/state/status.xml"
+    wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
+        [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
 }
 
 agent_stop() {
@@ -145,6 +149,7 @@ put_atomic() { local f=$1; cat > "$(dirname "$f")/.ansible_tmp_$$_$(basename "$f
 #   st_cond ID TYPE               "status|message" of a condition ("" when absent)
 #   st_file PATH                  "line|error" of a <file> entry ("" when absent)
 #   st_root ATTR                  an attribute of <status>
+#   st_is ID ATTR VALUE           true when the attribute has that value (for wait_until)
 #   wait_pass                     until a pass that started after now has ended
 #   log_count PATTERN             lines of agent.log matching a fixed string
 #   mtime_ns FILE                 modification time in ns (stat)
@@ -218,6 +223,7 @@ st_has() { _st_py has "$1"; }
 st_cond() { _st_py cond "$1" "$2"; }
 st_file() { _st_py file "$1"; }
 st_root() { _st_py root "$1"; }
+st_is() { [ "$(_st_py attr "$1" "$2")" = "$3" ]; }
 
 mtime_ns() { stat -c %.9Y "$1" 2>/dev/null | tr -d .; }
 
