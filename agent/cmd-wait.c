@@ -376,6 +376,14 @@ static void evaluate(struct waiter *w, struct target *t) {
                         set_why(t, "not in status.xml yet");
                 return;
         }
+        const struct status_condition *dup = status_condition_find(o, "Duplicate");
+        if (dup && dup->status) {
+                /* A fact about the files now, whichever copy's content is in force:
+                 * nothing converges until one of them goes. */
+                t->state = -1;
+                set_why(t, "%s: %s", strempty(o->phase), object_why(o));
+                return;
+        }
         if (t->path) {
                 /* Only a status about exactly these bytes counts, so a file written a
                  * moment ago is never reported on its old content. */

@@ -77,7 +77,7 @@ static int run_job(struct exec_job *j) {
         }
 }
 
-static int put_applied(struct engine *e, const struct applied *a) {
+int rec_put_applied(struct engine *e, const struct applied *a) {
         _cleanup_free_ char *rel = applied_relpath(a->kind, a->pool, a->name);
         _cleanup_free_ char *json = applied_to_json(a);
         if (!rel || !json)
@@ -87,7 +87,7 @@ static int put_applied(struct engine *e, const struct applied *a) {
 
 /* Makes o->applied describe o->desired, keeping generated values. */
 static int update_applied(struct engine *e, struct rec_object *o, bool *changed) {
-        if (!o->desired || (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
+        if (!o->desired || o->dup_files || (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
                             streq_ptr(o->applied->file, o->file)))
                 return 0;
         struct applied *a = NULL;
@@ -107,16 +107,14 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
                 a->uuid = uuid_generate_string();
         o->applied = a;
         *changed = true;
-        return put_applied(e, a);
+        return rec_put_applied(e, a);
 }
 
 static int forget(struct engine *e, struct rec_object *o) {
         _cleanup_free_ char *rel = applied_relpath(o->kind, o->pool, o->name);
         if (!rel)
                 return -ENOMEM;
-        int r = state_store_remove(e->state, rel);
-        if (r < 0)
-                return r;
+        engine_queue_removal(e, rel);
         engine_event(e, "%s: no longer managed (%s)", o->id, strna(o->message));
         applied_free(o->applied);
         o->applied = NULL;
@@ -124,6 +122,7 @@ static int forget(struct engine *e, struct rec_object *o) {
         o->absent_since = 0;
         if (o->kind == DV_KIND_VOLUME && o->exists) {
                 o->dirty = true; /* stays listed, as an unmanaged volume */
+                e->status_stale = true;
                 return 0;
         }
         engine_remove_object(e, o);
@@ -148,7 +147,7 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
         } else {
                 _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
                 struct rec_object *p = pid ? engine_lookup(e, pid) : NULL;
-                d->pool = p ? dv_object_ref((struct dv_object *)rec_def(p)) : NULL;
+                d->pool = p ? dv_object_ref((struct dv_object *)rec_live_def(p)) : NULL;
                 d->volume = dv_object_ref((struct dv_object *)rec_def(o));
         }
         j->run = run_job;
@@ -184,7 +183,7 @@ int engine_apply(struct engine *e, uint64_t now) {
         void *v;
         size_t n_act = 0;
         struct rec_object **act = NULL;
-        bool store_changed = false;
+        bool store_changed = e->store_failed; /* records a failed commit dropped go first */
         int r;
 
         /* Kinds in dependency order, so a volume is planned on its pool's fresh phase. */
@@ -210,7 +209,7 @@ int engine_apply(struct engine *e, uint64_t now) {
                         /* Intent first: if the agent dies mid-action, what it created is known as its own. */
                         if (o->applied && !o->applied->created) {
                                 o->applied->created = true;
-                                put_applied(e, o->applied);
+                                rec_put_applied(e, o->applied);
                                 store_changed = true;
                         }
                 }
@@ -223,7 +222,7 @@ int engine_apply(struct engine *e, uint64_t now) {
 
         if (store_changed) {
                 struct dv_error err = DV_ERROR_INIT;
-                r = state_store_commit(e->state, &err);
+                r = engine_commit(e, &err);
                 if (r < 0) {
                         /* Without a record of ownership, acting would risk forgetting what we
                          * made: nothing starts until the state directory is writable again. */
@@ -271,7 +270,7 @@ int engine_apply(struct engine *e, uint64_t now) {
         free(act);
         if (forgot) {
                 struct dv_error err = DV_ERROR_INIT;
-                if (state_store_commit(e->state, &err) < 0)
+                if (engine_commit(e, &err) < 0)
                         e->errors_total++;
                 dv_error_clear(&err);
         }
@@ -343,7 +342,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                         break;
                 }
                 if (rec)
-                        put_applied(e, o->applied);
+                        rec_put_applied(e, o->applied);
         }
         if (o->kind == DV_KIND_POOL) {
                 /* Its volumes may proceed now. */

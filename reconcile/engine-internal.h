@@ -42,11 +42,24 @@ struct engine {
         char metrics_hash[33];
         char status_hash[33];    /* content of status.xml without per-pass fields */
         bool record_failing;
+        /* A commit failed: what it carried (last-applied records, removals) is not on
+         * disk. Every record is queued again and committed before any action starts. */
+        bool store_failed;
+        char **pending_removals; /* relpaths removed since the last good commit */
+        bool status_stale;       /* an object left the table: status.xml must be rewritten */
 };
 
 struct rec_object *engine_lookup(const struct engine *e, const char *id);
 struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
+/* Drops o, with its observed XML; status.xml is rewritten on the next record. */
 void engine_remove_object(struct engine *e, struct rec_object *o);
+/* Queues the removal of a state file, queued again after a failed commit. */
+void engine_queue_removal(struct engine *e, const char *relpath);
+/* Commits the state store; after a failed commit first queues again every
+ * last-applied record and removal that the failure dropped. */
+int engine_commit(struct engine *e, struct dv_error *err);
+char *rec_observed_relpath(const struct rec_object *o);
+int rec_put_applied(struct engine *e, const struct applied *a);
 void engine_event(struct engine *e, const char *fmt, ...) _printf_(2, 3);
 
 /* resolve.c: files -> objects (duplicates, last-known-good, removals). */
@@ -61,6 +74,9 @@ int engine_record(struct engine *e);
 
 /* Helpers used by several files. */
 const struct dv_object *rec_def(const struct rec_object *o); /* desired, else applied */
+/* The definition that describes what is on the host now: the applied one while a
+ * change of an immutable field (a pool's type, source or target) is blocked. */
+const struct dv_object *rec_live_def(const struct rec_object *o);
 bool pool_type_is_stateless(enum pool_type t);
 bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool);
 bool rec_want_up(const struct engine *e, const struct rec_object *o);

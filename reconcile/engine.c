@@ -85,7 +85,37 @@ struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const 
 }
 
 void engine_remove_object(struct engine *e, struct rec_object *o) {
+        _cleanup_free_ char *rel = rec_observed_relpath(o);
+        if (rel && !e->cfg.dry_run)
+                engine_queue_removal(e, rel);
+        e->status_stale = true;
         rec_object_free(hashmap_remove(e->objects, o->id));
+}
+
+void engine_queue_removal(struct engine *e, const char *relpath) {
+        if (state_store_remove(e->state, relpath) > 0 && !strv_contains(e->pending_removals, relpath))
+                strv_push(&e->pending_removals, relpath);
+}
+
+int engine_commit(struct engine *e, struct dv_error *err) {
+        if (e->store_failed) {
+                /* Removals first: a record put again for an object that came back wins. */
+                for (char **rel = e->pending_removals; rel && *rel; rel++)
+                        (void)state_store_remove(e->state, *rel);
+                void *v;
+                for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                        const struct rec_object *o = v;
+                        if (o->applied)
+                                (void)rec_put_applied(e, o->applied);
+                }
+        }
+        int r = state_store_commit(e->state, err);
+        e->store_failed = r < 0;
+        if (r >= 0) {
+                strv_free(e->pending_removals);
+                e->pending_removals = NULL;
+        }
+        return r;
 }
 
 void engine_event(struct engine *e, const char *fmt, ...) {
@@ -169,6 +199,7 @@ void engine_free(struct engine *e) {
         state_store_free(e->state);
         strv_free(e->dirty_dirs);
         strv_free(e->events);
+        strv_free(e->pending_removals);
         invalid_files_free(e);
         free(e->boot_id);
         free(e->last_table);

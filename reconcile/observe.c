@@ -29,7 +29,7 @@ static bool pool_status_same(const struct pool_status *a, const struct pool_stat
 }
 
 static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list *known) {
-        const struct dv_object *def = rec_def(p);
+        const struct dv_object *def = rec_live_def(p);
         if (!def)
                 return;
         const struct pool_def *pd = def->def.pool;

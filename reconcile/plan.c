@@ -20,6 +20,22 @@ const struct dv_object *rec_def(const struct rec_object *o) {
         return o->applied ? o->applied->obj : NULL;
 }
 
+static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b, char buf[static 512]);
+
+/* The applied definition became real (the agent built or started the pool): a change
+ * to its type, source or target cannot be made in place. */
+static bool pool_realized(const struct rec_object *o) {
+        return o->applied && o->applied->obj && (o->applied->created || o->applied->active);
+}
+
+const struct dv_object *rec_live_def(const struct rec_object *o) {
+        char buf[512];
+        if (o->kind == DV_KIND_POOL && o->desired && pool_realized(o) &&
+            pool_immutable_change(o->applied->obj->def.pool, o->desired->def.pool, buf))
+                return o->applied->obj;
+        return rec_def(o);
+}
+
 bool pool_type_is_stateless(enum pool_type t) {
         /* A directory has nothing to start or stop: "active" is the agent's own flag. */
         return t == POOL_DIR;
@@ -167,12 +183,7 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
                 plan_pool_removal(e, o, s);
                 return;
         }
-        if (o->dup_files && !o->applied) {
-                _cleanup_free_ char *l = strv_join(o->dup_files, ", ", false);
-                step_set(s, PHASE_BLOCKED, ACT_NONE, "defined by several files: %s", strempty(l));
-                return;
-        }
-        if (o->desired && o->applied && o->applied->obj) {
+        if (o->desired && pool_realized(o)) {
                 const char *why = pool_immutable_change(o->applied->obj->def.pool, pd, buf);
                 if (why) {
                         step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", why);
@@ -269,11 +280,6 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
                 plan_volume_removal(e, o, pool, s);
                 return;
         }
-        if (o->dup_files && !o->applied) {
-                _cleanup_free_ char *l = strv_join(o->dup_files, ", ", false);
-                step_set(s, PHASE_BLOCKED, ACT_NONE, "defined by several files: %s", strempty(l));
-                return;
-        }
         if (!pool || !rec_def(pool) || !pool->managed) {
                 step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s: no such pool", strna(o->pool));
                 return;
@@ -325,16 +331,23 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
                 step_set(s, ph, ACT_NONE, "%s in progress", rec_action_to_string(a));
                 return;
         }
+        if (o->dup_files && !o->applied) {
+                /* Never applied: neither file wins; nothing is done until one is left. */
+                _cleanup_free_ char *l = strv_join(o->dup_files, ", ", false);
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "defined by several files: %s", strempty(l));
+                return;
+        }
+        if (o->kind != DV_KIND_VOLUME && !rec_def(o)) {
+                /* Its files are gone before it was ever applied: nothing to undo. */
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
+                return;
+        }
         if (!o->managed && o->kind != DV_KIND_VOLUME) {
                 step_set(s, PHASE_READY, ACT_NONE, NULL);
                 return;
         }
         switch (o->kind) {
         case DV_KIND_POOL:
-                if (!rec_def(o)) {
-                        step_set(s, PHASE_PENDING, ACT_NONE, NULL);
-                        return;
-                }
                 plan_pool(e, o, now, s);
                 break;
         case DV_KIND_VOLUME:

@@ -19,7 +19,7 @@
 #include "util/log.h"
 #include "util/strv.h"
 
-static char *observed_relpath(const struct rec_object *o) {
+char *rec_observed_relpath(const struct rec_object *o) {
         char *s = NULL;
         int n = -1;
         if (o->kind == DV_KIND_POOL)
@@ -32,7 +32,7 @@ static char *observed_relpath(const struct rec_object *o) {
 /* What `virsh pool-dumpxml` would print: the definition in force with the live
  * UUID, sizes and permissions. */
 static char *format_observed_pool(const struct rec_object *o) {
-        const struct dv_object *d = rec_def(o);
+        const struct dv_object *d = rec_live_def(o);
         if (!d || !o->observed || o->pool_st.state == POOL_STATE_ABSENT)
                 return NULL;
         struct pool_def p = *d->def.pool; /* shallow: only formatted, never freed */
@@ -227,7 +227,7 @@ int engine_record(struct engine *e) {
                 struct rec_object *o = objs[i];
                 if (!o->dirty)
                         continue;
-                _cleanup_free_ char *rel = observed_relpath(o);
+                _cleanup_free_ char *rel = rec_observed_relpath(o);
                 if (!rel)
                         continue;
                 _cleanup_free_ char *xml = o->kind == DV_KIND_POOL ? format_observed_pool(o)
@@ -235,10 +235,11 @@ int engine_record(struct engine *e) {
                 if (xml)
                         state_store_put(e->state, rel, xml, strlen(xml), 0644);
                 else
-                        state_store_remove(e->state, rel);
+                        engine_queue_removal(e, rel);
         }
 
-        bool any_dirty = e->files_changed || !e->status_hash[0];
+        bool any_dirty = e->files_changed || !e->status_hash[0] || e->status_stale || e->store_failed ||
+                         e->pending_removals;
         for (size_t i = 0; i < n && !any_dirty; i++)
                 any_dirty = objs[i]->dirty;
         if (!any_dirty) {
@@ -282,7 +283,7 @@ int engine_record(struct engine *e) {
         status_snapshot_free_contents(&s);
 
         struct dv_error err = DV_ERROR_INIT;
-        int r = state_store_commit(e->state, &err);
+        int r = engine_commit(e, &err);
         if (r < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 if (!e->record_failing)
@@ -295,6 +296,7 @@ int engine_record(struct engine *e) {
         if (e->record_failing)
                 engine_event(e, "state is written again");
         e->record_failing = false;
+        e->status_stale = false;
         memcpy(e->status_hash, content_hash, sizeof(content_hash));
         dv_error_clear(&err);
         touch(e, "status.xml");

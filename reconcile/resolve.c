@@ -147,7 +147,12 @@ void engine_resolve(struct engine *e, uint64_t now) {
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                 struct rec_object *o = v;
                 if (o->claims > 1) {
+                        /* Ours to report (blocked), even before any file won. */
+                        o->managed = true;
+                        o->absent_since = 0;
                         o->dirty = true;
+                        if (o->applied && strv_contains(o->dup_files, o->applied->file))
+                                set_str(&o->file, o->applied->file); /* the one in force */
                         continue;
                 }
                 strv_free(o->dup_files);
