@@ -300,6 +300,14 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 o->last_error = TAKE_PTR(m);
                 e->actions_failed_total++;
                 engine_event(e, "%s: %s failed: %s", o->id, rec_action_to_string(d->action), strna(o->last_error));
+                if (o->error_blocks && o->applied && o->applied->created &&
+                    (d->action == ACT_POOL_BUILD || d->action == ACT_VOL_CREATE)) {
+                        /* A refusal is made before anything is created (the drivers'
+                         * contract): what is there is not ours, and on-remove='delete'
+                         * must never destroy it. */
+                        o->applied->created = false;
+                        rec_put_applied(e, o->applied);
+                }
                 /* The volume's pool may have changed under us: look again next pass. */
                 return;
         }

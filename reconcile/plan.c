@@ -37,8 +37,9 @@ const struct dv_object *rec_live_def(const struct rec_object *o) {
 }
 
 bool pool_type_is_stateless(enum pool_type t) {
-        /* A directory has nothing to start or stop: "active" is the agent's own flag. */
-        return t == POOL_DIR;
+        /* A directory, a partition table and a remote target reached per request have
+         * nothing to start or stop: "active" is the agent's own flag. */
+        return t == POOL_DIR || t == POOL_DISK || t == POOL_ISCSI_DIRECT;
 }
 
 /* DESIGN.md 2.1: autostart='no' keeps an object down after a boot until its file
@@ -54,13 +55,18 @@ bool rec_want_up(const struct engine *e, const struct rec_object *o) {
         return o->applied && o->applied->active && streq_ptr(o->applied->boot_id, e->boot_id);
 }
 
+/* A stateless pool is "started" by bookkeeping: the flag counts only in the boot
+ * that set it, so after a reboot it is started again like everything else. */
+static bool stateless_started(const struct engine *e, const struct rec_object *pool) {
+        return pool->applied && pool->applied->active && streq_ptr(pool->applied->boot_id, e->boot_id);
+}
+
 bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool) {
-        (void)e;
         const struct dv_object *d = rec_def(pool);
         if (!d || !pool->observed || pool->pool_st.state != POOL_STATE_ACTIVE)
                 return false;
         if (pool_type_is_stateless(d->def.pool->type))
-                return pool->applied && pool->applied->active;
+                return stateless_started(e, pool);
         return true;
 }
 
@@ -116,6 +122,11 @@ static const char *pool_immutable_change(const struct pool_def *a, const struct 
         return NULL;
 }
 
+/* For people: "930ms", not "929099us". */
+static uint64_t round_up_ms(uint64_t usec) {
+        return (usec + USEC_PER_MSEC - 1) / USEC_PER_MSEC * USEC_PER_MSEC;
+}
+
 static const char *pending_removal(const struct engine *e, const struct rec_object *o, uint64_t now,
                                    char buf[static 256]) {
         if (!o->absent_since || o->file)
@@ -124,7 +135,7 @@ static const char *pending_removal(const struct engine *e, const struct rec_obje
                                 ? o->absent_since + e->cfg.removal_delay_usec - now
                                 : 0;
         char d[32];
-        snprintf(buf, 256, "file removed; on-remove applies in %s", format_duration(d, left));
+        snprintf(buf, 256, "file removed; on-remove applies in %s", format_duration(d, round_up_ms(left)));
         return left > 0 ? buf : NULL;
 }
 
@@ -180,6 +191,11 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
                         step_set(s, o->phase, ACT_NONE, "%s", wait);
                         return;
                 }
+                if (!o->observed) {
+                        /* Never forget (and so never lose "created") what was not looked at. */
+                        step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; not observed yet");
+                        return;
+                }
                 plan_pool_removal(e, o, s);
                 return;
         }
@@ -215,7 +231,7 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
         case POOL_STATE_ACTIVE:
                 break;
         }
-        bool active = stateless ? (o->applied && o->applied->active) : true;
+        bool active = stateless ? stateless_started(e, o) : true;
         if (!want_up) {
                 if (active)
                         step_set(s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
@@ -267,8 +283,12 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
         const struct dv_object *d = rec_def(o);
 
         if (!d) {
-                /* Unmanaged: a file the agent found in a managed pool. */
-                step_set(s, o->exists ? PHASE_READY : PHASE_PENDING, ACT_NONE, NULL);
+                /* Unmanaged: a file the agent found in a managed pool; or a volume whose
+                 * files went before it was ever applied, with nothing on the host. */
+                if (o->exists)
+                        step_set(s, PHASE_READY, ACT_NONE, NULL);
+                else
+                        step_set(s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
                 return;
         }
         if (!o->file && o->absent_since) {
@@ -290,7 +310,11 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
                 return;
         }
         const struct volume_def *vd = d->def.volume;
-        if (!o->observed || !o->exists) {
+        if (!o->observed) {
+                step_set(s, PHASE_PENDING, ACT_NONE, "not observed yet");
+                return;
+        }
+        if (!o->exists) {
                 step_set(s, PHASE_CREATING, ACT_VOL_CREATE, "creating %s volume of %" PRIu64 " bytes",
                          volume_def_format_type(vd), vd->capacity);
                 return;
@@ -364,7 +388,7 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
                 char *m = NULL;
                 int n = o->error_blocks ? asprintf(&m, "%s", o->last_error)
                                         : asprintf(&m, "%s (retry in %s)", o->last_error,
-                                                   format_duration(d, o->retry_at - now));
+                                                   format_duration(d, round_up_ms(o->retry_at - now)));
                 free(s->message);
                 s->message = n < 0 ? NULL : m;
                 s->phase = o->error_blocks ? PHASE_BLOCKED : PHASE_FAILED;

@@ -1,0 +1,1026 @@
+/* The pure planner rec_plan_object() (reconcile/plan.c): phase, action and message for
+ * pools and volumes built by hand, against DESIGN.md sections 2.1 and 4. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model/object.h"
+#include "model/pool.h"
+#include "reconcile/applied.h"
+#include "reconcile/engine-internal.h"
+#include "reconcile/engine.h"
+#include "util/hashmap.h"
+#include "util/strv.h"
+
+#define BOOT_NOW  "11111111-2222-3333-4444-555555555555"
+#define BOOT_OLD  "99999999-8888-7777-6666-555555555555"
+#define BTIME     ((uint64_t)1700000000)          /* CLOCK_REALTIME seconds of this boot */
+#define OLD_MTIME ((time_t)(BTIME - 86400))       /* written during an earlier boot */
+#define NEW_MTIME ((time_t)(BTIME + 60))          /* written after this boot */
+#define NOW       ((uint64_t)5000 * USEC_PER_SEC) /* CLOCK_MONOTONIC usec */
+#define DELAY     ((uint64_t)2 * USEC_PER_SEC)    /* removal_delay */
+#define GIB       ((uint64_t)1 << 30)
+
+#define POLICY(attrs) "<dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' " attrs "/>"
+
+#define DIR_POOL(path, policy)                                                              \
+        "<pool type='dir'><name>images</name><target><path>" path "</path></target>" policy \
+        "</pool>"
+#define FS_POOL(dev, policy)                                         \
+        "<pool type='fs'><name>fs1</name><source><device path='" dev \
+        "'/><format type='ext4'/></source>"                          \
+        "<target><path>/srv/fs1</path></target>" policy "</pool>"
+#define PERMS_POOL                                                                          \
+        "<pool type='dir'><name>images</name><target><path>/srv/images</path><permissions>" \
+        "<mode>0750</mode><owner>0</owner><group>64055</group></permissions></target></pool>"
+#define VOLUME(name, policy, extra) \
+        "<volume><name>" name "</name><capacity unit='G'>1</capacity>" extra policy "</volume>"
+#define VOL_IN_IMAGES POLICY("pool='images'")
+
+/* ---- building objects ---- */
+
+static struct dv_object *parse(const char *xml) {
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        if (dv_object_parse(xml, strlen(xml), "test.xml", &o, &err) < 0) {
+                dv_error_print(stderr, &err);
+                dv_error_clear(&err);
+                fail_msg("refused: %s", xml);
+        }
+        dv_error_clear(&err);
+        return o;
+}
+
+/* An object defined by `file` (written during an earlier boot), managed. */
+static struct rec_object *add_defined(struct engine *e, const char *xml, const char *file) {
+        struct dv_object *d = parse(xml);
+        struct rec_object *o = engine_get_or_add(e, d->kind, d->pool, d->name);
+        assert_non_null(o);
+        dv_object_free(o->desired);
+        o->desired = d;
+        free(o->file);
+        o->file = strdup(file);
+        assert_non_null(o->file);
+        o->file_mtime.tv_sec = OLD_MTIME;
+        memcpy(o->desired_hash, d->hash, sizeof(o->desired_hash));
+        o->managed = true;
+        return o;
+}
+
+/* The last-applied record: of `xml` when given, else of the desired definition. */
+static void set_applied(struct rec_object *o, const char *xml, bool created, bool active,
+                        const char *boot_id) {
+        struct dv_object *src = xml ? parse(xml) : dv_object_ref(o->desired);
+        struct applied *a = NULL;
+        assert_int_equal(applied_new_from(src, o->file, &a), 0);
+        dv_object_free(src);
+        a->created = created;
+        a->active = active;
+        a->boot_id = boot_id ? strdup(boot_id) : NULL;
+        applied_free(o->applied);
+        o->applied = a;
+        o->managed = true;
+}
+
+static void observe_pool_state(struct rec_object *o, enum pool_state state) {
+        o->observed = true;
+        o->pool_st.state = state;
+}
+
+static void observe_vol(struct rec_object *o, uint64_t capacity, const char *format,
+                        const char *backing) {
+        vol_status_done(&o->vol_st);
+        o->observed = true;
+        o->exists = true;
+        o->vol_st.name = strdup(o->name);
+        o->vol_st.capacity = capacity;
+        o->vol_st.format = format ? strdup(format) : NULL;
+        o->vol_st.backing_path = backing ? strdup(backing) : NULL;
+}
+
+/* What resolve does when the file is gone: the definition left is the applied one. */
+static void remove_file(struct rec_object *o, uint64_t absent_since) {
+        free(o->file);
+        o->file = NULL;
+        dv_object_free(o->desired);
+        o->desired = NULL;
+        o->desired_hash[0] = '\0';
+        o->absent_since = absent_since;
+}
+
+/* ---- planning ---- */
+
+static struct rec_step plan_at(const struct engine *e, const struct rec_object *o, uint64_t now) {
+        enum rec_phase phase = o->phase;
+        enum rec_action action = o->action;
+        const char *message = o->message;
+        struct rec_step s;
+        memset(&s, 0x5a, sizeof(s)); /* the planner must set every field */
+        rec_plan_object(e, o, now, &s);
+        /* Pure: the object is left as it was. */
+        assert_int_equal(o->phase, phase);
+        assert_int_equal(o->action, action);
+        assert_ptr_equal(o->message, message);
+        return s;
+}
+
+static struct rec_step plan(const struct engine *e, const struct rec_object *o) {
+        return plan_at(e, o, NOW);
+}
+
+/* Checks phase, action and message (NULL: no message), then frees the message. */
+static void expect_step(struct rec_step *s, enum rec_phase phase, enum rec_action action,
+                        const char *message) {
+        assert_string_equal(rec_phase_to_string(s->phase), rec_phase_to_string(phase));
+        assert_string_equal(rec_action_to_string(s->action), rec_action_to_string(action));
+        assert_int_equal(s->action, action); /* "delete" names two actions */
+        if (message)
+                assert_string_equal(s->message ? s->message : "(null)", message);
+        else if (s->message)
+                fail_msg("unexpected message '%s'", s->message);
+        free(s->message);
+        s->message = NULL;
+}
+
+/* Plans o and stores the phase, as the engine does, for objects that depend on it. */
+static void settle(struct engine *e, struct rec_object *o, enum rec_phase want) {
+        struct rec_step s = plan(e, o);
+        assert_string_equal(rec_phase_to_string(s.phase), rec_phase_to_string(want));
+        free(s.message);
+        o->phase = s.phase;
+}
+
+/* A dir pool "images" that the agent built and started during this boot: ready. */
+static struct rec_object *ready_pool(struct engine *e, const char *xml) {
+        struct rec_object *p = add_defined(e, xml, "/etc/declvirt/desired.d/images.xml");
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        settle(e, p, PHASE_READY);
+        return p;
+}
+
+static struct rec_object *add_volume(struct engine *e, const char *xml) {
+        return add_defined(e, xml, "/etc/declvirt/desired.d/volume.xml");
+}
+
+static int setup(void **state) {
+        struct engine *e = calloc(1, sizeof(*e));
+        assert_non_null(e);
+        e->objects = hashmap_new();
+        e->boot_id = strdup(BOOT_NOW);
+        assert_non_null(e->objects);
+        assert_non_null(e->boot_id);
+        e->btime_sec = BTIME;
+        e->cfg.removal_delay_usec = DELAY;
+        e->cfg.dry_run = true;
+        *state = e;
+        return 0;
+}
+
+static int teardown(void **state) {
+        engine_free(*state); /* no store, executor or desired set: only the objects */
+        return 0;
+}
+
+/* ---- pools ---- */
+
+static void test_pool_new_absent_builds(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/images");
+        assert_int_equal(s.arg, 0);
+
+        /* Built even when it is to stay inactive: build and start are separate. */
+        p = add_defined(e, FS_POOL("/dev/vdb1", POLICY("state='inactive'")), "fs1.xml");
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/fs1");
+}
+
+static void test_pool_not_observed(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
+}
+
+static void test_pool_broken_is_blocked(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        observe_pool_state(p, POOL_STATE_BROKEN);
+        p->pool_st.reason = strdup("/srv/images is a regular file");
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "/srv/images is a regular file");
+}
+
+static void test_pool_dir_flag_false_starts(void **state) {
+        struct engine *e = *state;
+        /* A directory that exists is observed active; "started" is the agent's own flag. */
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+        assert_false(rec_pool_effectively_active(e, p));
+
+        set_applied(p, NULL, true, false, BOOT_NOW);
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+}
+
+static void test_pool_ready(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        assert_true(rec_pool_effectively_active(e, p));
+
+        /* A pool that is not stateless is ready when it is active, whoever started it. */
+        struct rec_object *f = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        observe_pool_state(f, POOL_STATE_ACTIVE);
+        s = plan(e, f);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        assert_true(rec_pool_effectively_active(e, f));
+
+        /* An invalid file leaves it on its last valid definition, and says so. */
+        p->file_error = strdup("images.xml:3: <path> is not absolute");
+        s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "running on the last valid definition; its file is invalid");
+}
+
+static void test_pool_fs_inactive_starts(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        set_applied(p, NULL, true, false, NULL);
+        observe_pool_state(p, POOL_STATE_INACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+}
+
+static void test_pool_state_inactive(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p =
+                add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "images.xml");
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
+
+        /* Stopped: nothing to do, and no HeldDown message (it is down on purpose). */
+        p->applied->active = false;
+        s = plan(e, p);
+        expect_step(&s, PHASE_STOPPED, ACT_NONE, NULL);
+
+        struct rec_object *f =
+                add_defined(e, FS_POOL("/dev/vdb1", POLICY("state='inactive'")), "fs1.xml");
+        set_applied(f, NULL, true, true, BOOT_NOW);
+        observe_pool_state(f, POOL_STATE_ACTIVE);
+        s = plan(e, f);
+        expect_step(&s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
+        observe_pool_state(f, POOL_STATE_INACTIVE);
+        s = plan(e, f);
+        expect_step(&s, PHASE_STOPPED, ACT_NONE, NULL);
+}
+
+#define HELD_DOWN "autostart='no': left down after boot"
+
+static void test_autostart_no_after_boot(void **state) {
+        struct engine *e = *state;
+        /* Brought up by the agent during an earlier boot, file not written since: down. */
+        struct rec_object *p =
+                add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
+        set_applied(p, NULL, true, true, BOOT_OLD);
+        observe_pool_state(p, POOL_STATE_INACTIVE);
+        assert_false(rec_want_up(e, p));
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
+
+        /* No record of any boot: down too. */
+        p->applied->active = false;
+        free(p->applied->boot_id);
+        p->applied->boot_id = NULL;
+        s = plan(e, p);
+        expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
+
+        /* A dir pool the agent had not marked started: down, nothing to do. */
+        struct rec_object *d =
+                add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
+        set_applied(d, NULL, true, false, BOOT_OLD);
+        observe_pool_state(d, POOL_STATE_ACTIVE);
+        s = plan(e, d);
+        expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
+        assert_false(rec_pool_effectively_active(e, d));
+}
+
+static void test_autostart_no_same_boot(void **state) {
+        struct engine *e = *state;
+        /* Brought up during this boot (then stopped by someone else): up again. */
+        struct rec_object *p =
+                add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_INACTIVE);
+        assert_true(rec_want_up(e, p));
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+
+        struct rec_object *d =
+                add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
+        set_applied(d, NULL, true, true, BOOT_NOW);
+        observe_pool_state(d, POOL_STATE_ACTIVE);
+        s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+static void test_autostart_no_file_written_after_boot(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p =
+                add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
+        set_applied(p, NULL, true, false, BOOT_OLD);
+        p->file_mtime.tv_sec = NEW_MTIME;
+        observe_pool_state(p, POOL_STATE_INACTIVE);
+        assert_true(rec_want_up(e, p));
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+
+        /* Written in the very second of the boot counts as after it. */
+        p->file_mtime.tv_sec = (time_t)BTIME;
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+
+        /* A new file (no record yet) written after boot. */
+        struct rec_object *d =
+                add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
+        d->file_mtime.tv_sec = NEW_MTIME;
+        observe_pool_state(d, POOL_STATE_ACTIVE);
+        s = plan(e, d);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+}
+
+static void test_autostart_yes_after_boot(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        set_applied(p, NULL, true, true, BOOT_OLD);
+        observe_pool_state(p, POOL_STATE_INACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
+}
+
+static void test_autostart_no_dir_pool_flag_from_earlier_boot(void **state) {
+        struct engine *e = *state;
+        /* The usual state of a dir pool right after a reboot: the agent started it during the
+         * previous boot (its flag says active, with that boot's id) and the directory is
+         * there, so it is observed active. DESIGN 2.1: it is left down, with nothing to do. */
+        struct rec_object *d =
+                add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
+        set_applied(d, NULL, true, true, BOOT_OLD);
+        observe_pool_state(d, POOL_STATE_ACTIVE);
+        assert_false(rec_want_up(e, d));
+        struct rec_step s = plan(e, d);
+        expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
+        assert_false(rec_pool_effectively_active(e, d));
+}
+
+static void test_pool_immutable_change(void **state) {
+        struct engine *e = *state;
+        /* Built by the agent: the target path cannot move. */
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/new", ""), "images.xml");
+        set_applied(p, DIR_POOL("/srv/old", ""), true, false, NULL);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "the target path is immutable (applied /srv/old, file says /srv/new)");
+        assert_ptr_equal(rec_live_def(p), p->applied->obj);
+
+        /* Started (not built) by the agent: the same. */
+        set_applied(p, DIR_POOL("/srv/old", ""), false, true, BOOT_NOW);
+        s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "the target path is immutable (applied /srv/old, file says /srv/new)");
+
+        /* Blocked before anything else is looked at. */
+        p->observed = false;
+        s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "the target path is immutable (applied /srv/old, file says /srv/new)");
+}
+
+static void test_pool_immutable_never_realised(void **state) {
+        struct engine *e = *state;
+        /* Applied but never built nor started (the build failed, say): the new path is taken. */
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/new", ""), "images.xml");
+        set_applied(p, DIR_POOL("/srv/old", ""), false, false, NULL);
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        assert_ptr_equal(rec_live_def(p), p->desired);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/new");
+}
+
+static void test_pool_immutable_type_and_source(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, FS_POOL("/dev/vdc1", ""), "fs1.xml");
+        set_applied(p, FS_POOL("/dev/vdb1", ""), true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "the pool source is immutable");
+
+        set_applied(
+                p, "<pool type='dir'><name>fs1</name><target><path>/srv/fs1</path></target></pool>",
+                true, true, BOOT_NOW);
+        s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "the pool type is immutable (applied 'dir', file says 'fs')");
+
+        /* Only the policy changed: not an immutable change. */
+        set_applied(p, FS_POOL("/dev/vdc1", POLICY("on-remove='keep'")), true, true, BOOT_NOW);
+        s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+static void test_pool_permissions(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, PERMS_POOL, "images.xml");
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+
+        /* The driver reported no permissions: nothing to compare. */
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        p->pool_st.has_perms = true;
+        p->pool_st.mode = 040750; /* the type bits do not count */
+        p->pool_st.owner = 0;
+        p->pool_st.group = 64055;
+        s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        p->pool_st.mode = 040755;
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to /srv/images");
+
+        p->pool_st.mode = 040750;
+        p->pool_st.group = 0;
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to /srv/images");
+
+        p->pool_st.group = 64055;
+        p->pool_st.owner = 107;
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to /srv/images");
+
+        /* Unwritten fields are left alone. */
+        struct rec_object *d = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        observe_pool_state(d, POOL_STATE_ACTIVE);
+        d->pool_st.has_perms = true;
+        d->pool_st.mode = 040700;
+        d->pool_st.owner = 1000;
+        s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+/* ---- volumes ---- */
+
+static void test_volume_waits_for_missing_pool(void **state) {
+        struct engine *e = *state;
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images: no such pool");
+
+        /* A pool the agent does not manage (only observed) is no pool for it either. */
+        struct rec_object *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
+        assert_non_null(p);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images: no such pool");
+}
+
+static void test_volume_waits_for_pool_not_ready(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        settle(e, p, PHASE_CREATING);
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        v->observed = true;
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images (creating)");
+
+        /* Blocked pool. */
+        set_applied(p, DIR_POOL("/srv/old", ""), true, true, BOOT_NOW);
+        settle(e, p, PHASE_BLOCKED);
+        s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images (blocked)");
+
+        /* Ready, but an action runs on it. */
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        settle(e, p, PHASE_READY);
+        p->busy = true;
+        p->running = ACT_POOL_PERMS;
+        s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images (ready)");
+        p->busy = false;
+
+        /* Its phase says ready but it is not active (any more): still waiting. */
+        p->applied->active = false;
+        s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images (ready)");
+
+        p->applied->active = true;
+        s = plan(e, v);
+        expect_step(&s, PHASE_CREATING, ACT_VOL_CREATE, "creating raw volume of 1073741824 bytes");
+}
+
+static void test_volume_create(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        v->observed = true; /* listed: not there */
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_CREATING, ACT_VOL_CREATE, "creating raw volume of 1073741824 bytes");
+
+        struct rec_object *q = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
+                                                    "<target><format type='qcow2'/></target>"
+                                                    "<backingStore><path>/srv/base.qcow2</"
+                                                    "path><format type='qcow2'/></backingStore>"));
+        q->observed = true;
+        s = plan(e, q);
+        expect_step(&s, PHASE_CREATING, ACT_VOL_CREATE,
+                    "creating qcow2 volume of 1073741824 bytes");
+}
+
+static void test_volume_not_observed(void **state) {
+        struct engine *e = *state;
+        /* A volume the pool's listing has not reported on (the listing failed, or the
+         * volume's last action just finished) may well exist: it is not created blindly,
+         * just as a pool that is not observed yet is only pending. */
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
+}
+
+static void test_volume_ready(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        observe_vol(v, GIB, "raw", NULL);
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        /* No format written: whatever the file's header says is accepted. */
+        observe_vol(v, GIB, "qcow2", NULL);
+        s = plan(e, v);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+static void test_volume_grow(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        observe_vol(v, GIB / 2, "raw", NULL);
+        struct rec_step s = plan(e, v);
+        assert_int_equal(s.arg, GIB);
+        expect_step(&s, PHASE_CREATING, ACT_VOL_RESIZE,
+                    "growing from 536870912 to 1073741824 bytes");
+}
+
+static void test_volume_shrink_refused(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        observe_vol(v, 2 * GIB, "raw", NULL);
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "shrinking from 2147483648 to 1073741824 bytes is refused: it would lose data");
+}
+
+static void test_volume_format_change_refused(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(
+                e, VOLUME("disk0.img", VOL_IN_IMAGES, "<target><format type='qcow2'/></target>"));
+        observe_vol(v, GIB, "raw", NULL);
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "changing the format from raw to qcow2 is refused");
+
+        /* Format not detected: nothing to compare. */
+        observe_vol(v, GIB, NULL, NULL);
+        s = plan(e, v);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+static void test_volume_backing_change_refused(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
+                                                    "<target><format type='qcow2'/></target>"
+                                                    "<backingStore><path>/srv/base.qcow2</"
+                                                    "path><format type='qcow2'/></backingStore>"));
+        observe_vol(v, GIB, "qcow2", "/srv/other.qcow2");
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "changing the backing store to /srv/base.qcow2 is refused (it is "
+                    "/srv/other.qcow2)");
+
+        observe_vol(v, GIB, "qcow2", NULL);
+        s = plan(e, v);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "changing the backing store to /srv/base.qcow2 is refused (it is n/a)");
+
+        observe_vol(v, GIB, "qcow2", "/srv/base.qcow2");
+        s = plan(e, v);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+static void test_volume_unmanaged(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        /* A file found in the pool that no desired file declares. */
+        struct rec_object *v = engine_get_or_add(e, DV_KIND_VOLUME, "images", "found.iso");
+        assert_non_null(v);
+        observe_vol(v, 3 * GIB, "iso", NULL);
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        assert_false(v->managed);
+}
+
+static void test_volume_never_applied_file_removed(void **state) {
+        struct engine *e = *state;
+        /* A volume file for a pool that never came; the file is removed before anything was
+         * applied. resolve() leaves it with no definition, no record, not managed, and
+         * nothing exists on the host: there is nothing left to show or to undo. */
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", POLICY("pool='nope'"), ""));
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/nope: no such pool");
+        remove_file(v, NOW - 10 * USEC_PER_SEC);
+        v->managed = false;
+        s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
+}
+
+/* ---- removal ---- */
+
+static void test_removal_pending_during_delay(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        remove_file(p, NOW - 500 * USEC_PER_MSEC);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, "file removed; on-remove applies in 1.5s");
+
+        s = plan_at(e, p, NOW + USEC_PER_SEC);
+        expect_step(&s, PHASE_READY, ACT_NONE, "file removed; on-remove applies in 500ms");
+
+        /* The delay is over: on-remove applies (read from the last-applied copy). */
+        s = plan_at(e, p, NOW + 1500 * USEC_PER_MSEC);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
+
+        struct rec_object *v =
+                add_volume(e, VOLUME("disk0.img", POLICY("pool='images' on-remove='delete'"), ""));
+        set_applied(v, NULL, true, false, NULL);
+        observe_vol(v, GIB, "raw", NULL);
+        v->phase = PHASE_READY;
+        remove_file(v, NOW - USEC_PER_SEC);
+        s = plan(e, v);
+        expect_step(&s, PHASE_READY, ACT_NONE, "file removed; on-remove applies in 1s");
+        s = plan_at(e, v, NOW + USEC_PER_SEC);
+        expect_step(&s, PHASE_REMOVING, ACT_VOL_DELETE, "file removed; on-remove='delete'");
+}
+
+static void test_removal_volume_keep(void **state) {
+        struct engine *e = *state;
+        ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        set_applied(v, NULL, true, false, NULL);
+        observe_vol(v, GIB, "raw", NULL);
+        remove_file(v, NOW - DELAY);
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET,
+                    "file removed; on-remove='keep': the volume is kept");
+}
+
+static void test_removal_volume_delete(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct rec_object *v =
+                add_volume(e, VOLUME("disk0.img", POLICY("pool='images' on-remove='delete'"), ""));
+        set_applied(v, NULL, true, false, NULL);
+        observe_vol(v, GIB, "raw", NULL);
+        remove_file(v, NOW - DELAY);
+        struct rec_step s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_VOL_DELETE, "file removed; on-remove='delete'");
+
+        /* The pool is not active: waits. */
+        p->applied->active = false;
+        s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_NONE,
+                    "file removed; waiting for pool/images to be active to delete");
+        p->applied->active = true;
+
+        /* Already gone. */
+        v->exists = false;
+        s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; the volume is already gone");
+        v->exists = true;
+
+        /* Not created by the agent: never deleted. */
+        v->applied->created = false;
+        s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET,
+                    "file removed; not deleted: the agent did not create it");
+}
+
+static void test_removal_pool_keep(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='keep'")));
+        remove_file(p, NOW - DELAY);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET,
+                    "file removed; on-remove='keep': left as it is");
+}
+
+static void test_removal_pool_waits_for_volumes(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        struct rec_object *v1 = add_volume(e, VOLUME("a.img", VOL_IN_IMAGES, ""));
+        struct rec_object *v2 = add_volume(e, VOLUME("b.img", VOL_IN_IMAGES, ""));
+        struct rec_object *u = engine_get_or_add(e, DV_KIND_VOLUME, "images", "found.iso");
+        assert_non_null(u);
+        observe_vol(u, GIB, "iso", NULL); /* unmanaged: does not hold the pool */
+        /* A volume of another pool with the same name prefix does not count either. */
+        struct rec_object *other = add_volume(e, VOLUME("c.img", POLICY("pool='images2'"), ""));
+        (void)other;
+        remove_file(p, NOW - DELAY);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_NONE,
+                    "file removed; waiting for 2 managed volumes of the pool");
+
+        v1->managed = false; /* forgotten */
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_NONE,
+                    "file removed; waiting for 1 managed volume of the pool");
+
+        v2->managed = false;
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
+
+        /* on-remove='stop' does not wait for volumes. */
+        v1->managed = v2->managed = true;
+        set_applied(p, DIR_POOL("/srv/images", ""), true, true, BOOT_NOW);
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; on-remove='stop'");
+}
+
+static void test_removal_pool_delete(void **state) {
+        struct engine *e = *state;
+        /* A dir pool the agent created: deleted (there is nothing to stop). */
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        remove_file(p, NOW - DELAY);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
+
+        /* A filesystem pool: stopped (unmounted) first, then deleted. */
+        struct rec_object *f =
+                add_defined(e, FS_POOL("/dev/vdb1", POLICY("on-remove='delete'")), "fs1.xml");
+        set_applied(f, NULL, true, true, BOOT_NOW);
+        observe_pool_state(f, POOL_STATE_ACTIVE);
+        remove_file(f, NOW - DELAY);
+        s = plan(e, f);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; stopping before delete");
+        f->applied->active = false;
+        s = plan(e, f); /* still mounted: whoever started it, it is stopped first */
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; stopping before delete");
+        observe_pool_state(f, POOL_STATE_INACTIVE);
+        s = plan(e, f);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
+}
+
+static void test_removal_pool_delete_not_created(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p =
+                add_defined(e, FS_POOL("/dev/vdb1", POLICY("on-remove='delete'")), "fs1.xml");
+        set_applied(p, NULL, false, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        remove_file(p, NOW - DELAY);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; on-remove='delete'");
+        observe_pool_state(p, POOL_STATE_INACTIVE);
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET,
+                    "file removed; not deleted: the agent did not create this pool");
+}
+
+static void test_removal_pool_stop(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", ""));
+        remove_file(p, NOW - DELAY);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; on-remove='stop'");
+        p->applied->active = false;
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
+}
+
+static void test_removal_pool_delete_not_observed(void **state) {
+        struct engine *e = *state;
+        /* A pool the agent created, to be deleted, whose state is not known at this moment:
+         * its ownership record must not be dropped before the planner has looked. */
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        remove_file(p, NOW - DELAY);
+        p->observed = false;
+        struct rec_step s = plan(e, p);
+        assert_int_equal(s.action, ACT_NONE);
+        free(s.message);
+}
+
+/* ---- duplicates, failures, busy, undefined ---- */
+
+static void test_duplicate_never_applied(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
+        assert_non_null(p);
+        p->managed = true;
+        assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/a.xml"), 0);
+        assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/b.xml"), 0);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "defined by several files: /etc/declvirt/desired.d/a.xml, "
+                    "/etc/declvirt/desired.d/b.xml");
+
+        /* Even when one of them was adopted for a moment (a volume waiting for its pool). */
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        assert_int_equal(strv_push(&v->dup_files, "v1.xml"), 0);
+        assert_int_equal(strv_push(&v->dup_files, "v2.xml"), 0);
+        s = plan(e, v);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "defined by several files: v1.xml, v2.xml");
+}
+
+static void test_duplicate_with_applied_keeps_last_known_good(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", ""));
+        assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/images.xml"), 0);
+        assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/copy.xml"), 0);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        /* It keeps being reconciled on the definition in force. */
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/images");
+
+        /* After a restart there is no desired definition yet: the applied one is used. */
+        dv_object_free(p->desired);
+        p->desired = NULL;
+        s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/images");
+}
+
+static void test_failed_action_backoff(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        p->last_error = strdup("mkdir /srv/images: Permission denied");
+        p->failures = 3;
+        p->retry_at = NOW + 4 * USEC_PER_SEC;
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_FAILED, ACT_NONE,
+                    "mkdir /srv/images: Permission denied (retry in 4s)");
+
+        /* Time to retry. */
+        s = plan_at(e, p, NOW + 4 * USEC_PER_SEC);
+        expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/images");
+
+        /* A refusal: blocked, with the reason and no countdown. */
+        free(p->last_error);
+        p->last_error = strdup("/srv/images exists and is not empty");
+        p->error_blocks = true;
+        s = plan(e, p);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "/srv/images exists and is not empty");
+
+        /* Nothing left to do: the old error does not make it failed. */
+        p->error_blocks = false;
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        /* Volumes the same. */
+        settle(e, p, PHASE_READY);
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        observe_vol(v, GIB / 2, "raw", NULL);
+        v->last_error = strdup("qemu-img resize: exit 1");
+        v->retry_at = NOW + 1500 * USEC_PER_MSEC;
+        s = plan(e, v);
+        expect_step(&s, PHASE_FAILED, ACT_NONE, "qemu-img resize: exit 1 (retry in 1.5s)");
+}
+
+static void test_busy_in_progress(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        observe_pool_state(p, POOL_STATE_ABSENT);
+        p->busy = true;
+        p->running = ACT_POOL_BUILD;
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_CREATING, ACT_NONE, "build in progress");
+
+        p->running = ACT_POOL_STOP;
+        s = plan(e, p);
+        expect_step(&s, PHASE_STOPPING, ACT_NONE, "stop in progress");
+
+        p->running = ACT_POOL_DELETE;
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_NONE, "delete in progress");
+
+        /* Busy wins over everything, duplicates too. */
+        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        v->busy = true;
+        v->running = ACT_VOL_RESIZE;
+        assert_int_equal(strv_push(&v->dup_files, "v1.xml"), 0);
+        assert_int_equal(strv_push(&v->dup_files, "v2.xml"), 0);
+        s = plan(e, v);
+        expect_step(&s, PHASE_CREATING, ACT_NONE, "resize in progress");
+        v->running = ACT_VOL_DELETE;
+        s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_NONE, "delete in progress");
+}
+
+static void test_undefined_non_volume_forgotten(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = engine_get_or_add(e, DV_KIND_NETWORK, NULL, "net0");
+        assert_non_null(n);
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
+
+        struct rec_object *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
+        assert_non_null(p);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        s = plan(e, p);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
+}
+
+static void test_unsupported_kind(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, "<network><name>net0</name></network>", "net0.xml");
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "network objects are not supported by this agent yet");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                T(test_pool_new_absent_builds),
+                T(test_pool_not_observed),
+                T(test_pool_broken_is_blocked),
+                T(test_pool_dir_flag_false_starts),
+                T(test_pool_ready),
+                T(test_pool_fs_inactive_starts),
+                T(test_pool_state_inactive),
+                T(test_autostart_no_after_boot),
+                T(test_autostart_no_same_boot),
+                T(test_autostart_no_file_written_after_boot),
+                T(test_autostart_yes_after_boot),
+                T(test_autostart_no_dir_pool_flag_from_earlier_boot),
+                T(test_pool_immutable_change),
+                T(test_pool_immutable_never_realised),
+                T(test_pool_immutable_type_and_source),
+                T(test_pool_permissions),
+                T(test_volume_waits_for_missing_pool),
+                T(test_volume_waits_for_pool_not_ready),
+                T(test_volume_create),
+                T(test_volume_not_observed),
+                T(test_volume_ready),
+                T(test_volume_grow),
+                T(test_volume_shrink_refused),
+                T(test_volume_format_change_refused),
+                T(test_volume_backing_change_refused),
+                T(test_volume_unmanaged),
+                T(test_volume_never_applied_file_removed),
+                T(test_removal_pending_during_delay),
+                T(test_removal_volume_keep),
+                T(test_removal_volume_delete),
+                T(test_removal_pool_keep),
+                T(test_removal_pool_waits_for_volumes),
+                T(test_removal_pool_delete),
+                T(test_removal_pool_delete_not_created),
+                T(test_removal_pool_stop),
+                T(test_removal_pool_delete_not_observed),
+                T(test_duplicate_never_applied),
+                T(test_duplicate_with_applied_keeps_last_known_good),
+                T(test_failed_action_backoff),
+                T(test_busy_in_progress),
+                T(test_undefined_non_volume_forgotten),
+                T(test_unsupported_kind),
+        };
+        return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}
