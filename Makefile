@@ -121,9 +121,23 @@ install: $(BUILD)/declvirt
 	install -d -m 0755 $(DESTDIR)/etc/declvirt/desired.d
 	test -e $(DESTDIR)/etc/declvirt/agent.conf || \
 	    install -D -m 0644 scripts/agent.conf.default $(DESTDIR)/etc/declvirt/agent.conf
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/bin/declvirt|$(PREFIX)/bin/declvirt|' systemd/declvirt.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/declvirt.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/declvirt.service
+	install -D -m 0644 docs/declvirt.8 $(DESTDIR)$(PREFIX)/share/man/man8/declvirt.8
+	install -D -m 0644 docs/agent.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/agent.conf.5
+	install -D -m 0644 docs/declvirt-xml.5 $(DESTDIR)$(PREFIX)/share/man/man5/declvirt-xml.5
+	install -D -m 0644 contrib/bash-completion/declvirt \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/declvirt
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/declvirt
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/declvirt.service
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/declvirt.8
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/agent.conf.5
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/declvirt-xml.5
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/declvirt
 
 format:
 	clang-format -i $(LIB_SRC) agent/main.c $(LIB_HDR) $(UNIT_SRC) $(FUZZ_SRC)
