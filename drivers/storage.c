@@ -4,12 +4,23 @@
 
 #include "drivers/storage.h"
 #include "drivers/storage/dir.h"
+#include "drivers/storage/disk.h"
+#include "drivers/storage/fs.h"
+#include "drivers/storage/iscsi-direct.h"
+#include "drivers/storage/iscsi.h"
+#include "drivers/storage/logical.h"
 #include "util/macro.h"
 
 /* A pool type gets its driver by adding its vtable here; types without one stay
  * NULL and the engine reports "pool type 'X' has no driver on this host". */
 static const struct storage_driver *const drivers[_POOL_TYPE_MAX] = {
         [POOL_DIR] = &storage_driver_dir,
+        [POOL_DISK] = &storage_driver_disk,
+        [POOL_FS] = &storage_driver_fs,
+        [POOL_NETFS] = &storage_driver_netfs,
+        [POOL_LOGICAL] = &storage_driver_logical,
+        [POOL_ISCSI] = &storage_driver_iscsi,
+        [POOL_ISCSI_DIRECT] = &storage_driver_iscsi_direct,
 };
 
 const struct storage_driver *storage_driver_get(enum pool_type type) {
@@ -22,6 +33,7 @@ void pool_status_done(struct pool_status *s) {
         if (!s)
                 return;
         free(s->reason);
+        free(s->free_extents);
         *s = (struct pool_status){0};
 }
 

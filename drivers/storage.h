@@ -29,6 +29,10 @@ struct pool_status {
         bool has_perms;
         unsigned mode;
         uint32_t owner, group;
+        /* disk pools: the free extents of the source device, end exclusive (libvirt's
+         * <freeExtent>), for the observed pool XML */
+        struct pool_extent *free_extents;
+        size_t n_free_extents;
 };
 
 struct vol_status {

@@ -48,6 +48,32 @@ static char *format_observed_pool(const struct rec_object *o) {
                         .mode = o->pool_st.mode & 07777, .owner = o->pool_st.owner, .group = o->pool_st.group,
                 };
         }
+        /* libvirt always writes a target path; types whose file may leave it out get
+         * the one libvirt shows for them. */
+        _cleanup_free_ char *target = NULL;
+        if (!p.target.path) {
+                switch (p.type) {
+                case POOL_DISK: target = strdup("/dev"); break;
+                case POOL_ISCSI: target = strdup("/dev/disk/by-path"); break;
+                case POOL_LOGICAL:
+                        if (asprintf(&target, "/dev/%s", p.source.name ? p.source.name : p.name) < 0)
+                                target = NULL;
+                        break;
+                default: break;
+                }
+                p.target.path = target;
+        }
+        /* A disk pool lists the free extents of its device, as pool-dumpxml does. */
+        _cleanup_free_ struct pool_device *devs = NULL;
+        if (o->pool_st.free_extents && p.source.n_devices > 0) {
+                devs = calloc(p.source.n_devices, sizeof(*devs));
+                if (devs) {
+                        memcpy(devs, p.source.devices, p.source.n_devices * sizeof(*devs));
+                        devs[0].free_extents = o->pool_st.free_extents;
+                        devs[0].n_free_extents = o->pool_st.n_free_extents;
+                        p.source.devices = devs;
+                }
+        }
         struct buf b = BUF_INIT;
         pool_def_format(&b, &p, NULL);
         return buf_steal(&b);
