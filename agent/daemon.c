@@ -14,6 +14,7 @@
 
 #include "agent/cli.h"
 #include "agent/watch.h"
+#include "drivers/storage/iscsi.h"
 #include "reconcile/engine.h"
 #include "state/state.h"
 #include "util/fs.h"
@@ -132,11 +133,28 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         struct daemon *d = userdata;
         log_info("received %s; stopping (objects are left as they are)", strsignal((int)si->ssi_signo));
         sd_notify(false, "STOPPING=1");
-        unsigned running = engine_running(d->engine);
+        unsigned running = engine_running_now(d->engine), queued = engine_running(d->engine) - running;
         if (running)
                 log_info("waiting for %u running action%s to finish", running, running == 1 ? "" : "s");
+        if (queued)
+                log_info("%u queued action%s will not start; the next start plans again", queued,
+                         queued == 1 ? "" : "s");
         sd_event_exit(d->event, 0);
         return 0;
+}
+
+static struct engine_config engine_config_from(const struct dv_config *cfg, bool dry_run) {
+        return (struct engine_config){
+                .desired_dir = cfg->desired_dir,
+                .state_dir = cfg->state_dir,
+                .storage_locations = cfg->storage_locations,
+                .check_trust = geteuid() == 0 && cfg->strict_permissions,
+                .max_parallel = cfg->max_parallel,
+                .removal_delay_usec = cfg->removal_delay_usec,
+                .dry_run = dry_run,
+                .metrics_file = cfg->metrics_file,
+                .version = DECLVIRT_VERSION,
+        };
 }
 
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -151,17 +169,33 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 log_error("reload failed, keeping the running configuration: %s", strna(m));
         } else {
                 if (!streq(n->desired_dir, d->cfg->desired_dir) || !streq(n->state_dir, d->cfg->state_dir) ||
-                    n->max_parallel != d->cfg->max_parallel || n->strict_permissions != d->cfg->strict_permissions)
-                        log_notice("desired_dir, state_dir, max_parallel and strict_permissions take effect at the "
-                                   "next start; other settings are reloaded");
-                log_set_max_level(n->log_level);
-                /* Keep the values the engine was built with; take the timing ones. */
-                d->cfg->resync_interval_usec = n->resync_interval_usec;
-                d->cfg->debounce_usec = n->debounce_usec;
-                d->cfg->removal_delay_usec = n->removal_delay_usec;
-                d->cfg->log_level = n->log_level;
-                dv_config_free(n);
-                log_info("configuration reloaded");
+                    !streq(n->run_dir, d->cfg->run_dir) || n->max_parallel != d->cfg->max_parallel ||
+                    n->strict_permissions != d->cfg->strict_permissions)
+                        log_notice("desired_dir, state_dir, run_dir, max_parallel and strict_permissions take "
+                                   "effect at the next start; other settings are reloaded");
+                /* The engine borrows these strings: the running ones move into the new
+                 * configuration, so the pointers it holds stay valid. */
+                SWAP(n->desired_dir, d->cfg->desired_dir);
+                SWAP(n->state_dir, d->cfg->state_dir);
+                SWAP(n->run_dir, d->cfg->run_dir);
+                n->max_parallel = d->cfg->max_parallel;
+                n->strict_permissions = d->cfg->strict_permissions;
+                struct engine_config ec = engine_config_from(n, d->dry_run);
+                if (engine_reconfigure(d->engine, &ec) < 0) {
+                        log_error("reload failed: out of memory; keeping the running configuration");
+                        SWAP(n->desired_dir, d->cfg->desired_dir);
+                        SWAP(n->state_dir, d->cfg->state_dir);
+                        SWAP(n->run_dir, d->cfg->run_dir);
+                        dv_config_free(n);
+                } else {
+                        dv_config_free(d->cfg);
+                        d->cfg = n;
+                        log_set_max_level(n->log_level);
+                        drv_iscsi_set_secrets_dir(n->secrets_dir);
+                        if (d->watch)
+                                dv_watch_set_debounce(d->watch, n->debounce_usec);
+                        log_info("configuration reloaded");
+                }
         }
         dv_error_clear(&err);
         engine_mark_all(d->engine);
@@ -178,18 +212,10 @@ static void agent_usage(FILE *f) {
                    "  --dry-run   plan only: log what would be done, change nothing\n");
 }
 
+
 static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine **ret) {
-        struct engine_config ec = {
-                .desired_dir = cfg->desired_dir,
-                .state_dir = cfg->state_dir,
-                .storage_locations = cfg->storage_locations,
-                .check_trust = geteuid() == 0 && cfg->strict_permissions,
-                .max_parallel = cfg->max_parallel,
-                .removal_delay_usec = cfg->removal_delay_usec,
-                .dry_run = dry_run,
-                .metrics_file = cfg->metrics_file,
-                .version = DECLVIRT_VERSION,
-        };
+        struct engine_config ec = engine_config_from(cfg, dry_run);
+        drv_iscsi_set_secrets_dir(cfg->secrets_dir);
         struct dv_error err = DV_ERROR_INIT;
         int r = engine_new(&ec, ret, &err);
         if (r < 0) {
@@ -306,9 +332,9 @@ int cmd_agent(const char *config_path, int argc, char **argv) {
         if (r >= 0)
                 r = sd_event_add_signal(d.event, NULL, SIGHUP, on_hup, &d);
         if (r >= 0)
-                r = sd_event_add_time(d.event, &d.pass_timer, CLOCK_MONOTONIC, 0, 0, on_pass, &d);
+                r = sd_event_add_time(d.event, &d.pass_timer, CLOCK_MONOTONIC, 0, 1, on_pass, &d);
         if (r >= 0)
-                r = sd_event_add_time(d.event, &d.wakeup_timer, CLOCK_MONOTONIC, 0, 0, on_wakeup, &d);
+                r = sd_event_add_time(d.event, &d.wakeup_timer, CLOCK_MONOTONIC, 0, 1, on_wakeup, &d);
         if (r >= 0)
                 r = sd_event_add_time_relative(d.event, &d.resync_timer, CLOCK_MONOTONIC,
                                                d.cfg->resync_interval_usec, 0, on_resync, &d);

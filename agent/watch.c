@@ -276,18 +276,23 @@ static bool watch_root(struct dv_watch *w, bool mark) {
         return false;
 }
 
-/* Something happened at `now`. A strong event (re)starts the quiet period; a weak one
+/* Something happened at `now`. The first strong event of a quiet time fires at once;
+ * a strong event within a burst (re)starts the quiet period; a weak one
  * (a regular file just created: its writer is still writing, IN_CLOSE_WRITE follows)
  * only makes sure the burst is reported by its max_delay bound. */
 static void note_event(struct dv_watch *w, bool strong) {
         uint64_t now;
         if (sd_event_now(w->event, CLOCK_MONOTONIC, &now) < 0)
                 now = 1;
-        if (w->burst_start == 0)
+        bool lone = w->burst_start == 0;
+        if (lone)
                 w->burst_start = now;
         uint64_t cap = w->burst_start + w->max_delay_usec;
         uint64_t deadline;
-        if (strong)
+        if (strong && lone)
+                deadline = now; /* a lone rename is acted on at once; what follows in
+                                 * the same read, or before the pass, is a burst */
+        else if (strong)
                 deadline = MIN(now + w->debounce_usec, cap);
         else
                 deadline = w->deadline ? w->deadline : cap;
@@ -334,6 +339,9 @@ static void handle_ignored(struct dv_watch *w, struct wdir *d) {
 
 static void handle_event(struct dv_watch *w, const struct inotify_event *ev) {
         if (ev->mask & IN_Q_OVERFLOW) {
+                /* The kernel dropped events (fs.inotify.max_queued_events): nothing
+                 * they said is known, so everything is looked at again. */
+                log_notice("inotify queue overflow on %s: events were lost; rescanning everything", w->root);
                 w->full = true;
                 w->rewatch = true;
                 note_event(w, true);
@@ -578,6 +586,8 @@ void dv_watch_free(struct dv_watch *w) {
         free(w->root);
         free(w);
 }
+
+void dv_watch_set_debounce(struct dv_watch *w, uint64_t usec) { w->debounce_usec = usec; }
 
 void dv_watch_set_poll_interval(struct dv_watch *w, uint64_t usec) {
         if (!w || usec == 0)

@@ -2,8 +2,9 @@
  * its subdirectories (depth <= DV_WATCH_MAX_DEPTH), including ones created, moved
  * in, moved out or removed while running; events only say "look again": the
  * callback receives the directories to rescan, never a verdict on a file.
- * Debounced: the callback runs once the directory has been quiet for `debounce`,
- * and at most `max_delay` after the first event of a burst. IN_Q_OVERFLOW (and a
+ * Debounced: the first event after a quiet time is reported at once (a lone rename);
+ * within a burst the callback runs once the directory has been quiet for `debounce`,
+ * and at most `max_delay` after the first event of the burst. IN_Q_OVERFLOW (and a
  * watch that could not be added) asks for a full rescan. */
 #pragma once
 
@@ -26,5 +27,7 @@ void dv_watch_free(struct dv_watch *w);
 /* How often a missing root is looked for, and a symlinked root checked for a new
  * target (default 1 s; tests shorten it). 0 leaves it unchanged. */
 void dv_watch_set_poll_interval(struct dv_watch *w, uint64_t usec);
+/* A new quiet period (agent.conf reloaded); takes effect from the next event. */
+void dv_watch_set_debounce(struct dv_watch *w, uint64_t usec);
 /* Number of directories currently watched (for tests and status). */
 unsigned dv_watch_count(const struct dv_watch *w);

@@ -12,6 +12,7 @@
 #include "model/volume.h"
 #include "model/xml.h"
 #include "reconcile/desired.h"
+#include "util/buf.h"
 #include "util/fs.h"
 #include "util/hashmap.h"
 #include "util/log.h"
@@ -23,8 +24,16 @@ struct desired_set {
         char **locations;
         struct hashmap *files; /* path -> struct desired_file */
         uint64_t generation;
-        struct dv_error problems;
+        struct dv_error problems; /* rebuilt from dir_problems after each scan */
+        struct hashmap *dir_problems; /* directory -> message: kept until that directory is scanned again */
 };
+
+static void dir_problem_set(struct desired_set *s, const char *dir, const char *msg) {
+        char *m = strdup(msg), *old = NULL;
+        if (!m || hashmap_put(s->dir_problems, dir, m, (void **)&old) < 0)
+                free(m);
+        free(old);
+}
 
 static bool ends_with(const char *s, const char *suffix) {
         size_t l = strlen(s), k = strlen(suffix);
@@ -93,10 +102,11 @@ int desired_set_new(const char *root, bool check_trust, char *const *locations, 
                 return -ENOMEM;
         s->root = strdup(root);
         s->files = hashmap_new();
+        s->dir_problems = hashmap_new();
         s->check_trust = check_trust;
         if (locations)
                 s->locations = strv_copy(locations);
-        if (!s->root || !s->files || (locations && !s->locations)) {
+        if (!s->root || !s->files || !s->dir_problems || (locations && !s->locations)) {
                 desired_set_free(s);
                 return -ENOMEM;
         }
@@ -119,10 +129,25 @@ void desired_set_free(struct desired_set *s) {
         if (!s)
                 return;
         hashmap_free(s->files, desired_file_free);
+        hashmap_free(s->dir_problems, free);
         strv_free(s->locations);
         dv_error_clear(&s->problems);
         free(s->root);
         free(s);
+}
+
+int desired_set_set_locations(struct desired_set *s, char *const *locations) {
+        char **l = NULL;
+        if (locations && !(l = strv_copy(locations)))
+                return -ENOMEM;
+        strv_free(s->locations);
+        s->locations = l;
+        void *v;
+        for (size_t i = 0; hashmap_iter(s->files, &i, NULL, &v);) {
+                struct desired_file *f = v;
+                f->ino = 0; /* no inode is 0: the next scan reads it again */
+        }
+        return 0;
 }
 
 static bool same_stat(const struct desired_file *f, const struct stat *st) {
@@ -242,7 +267,7 @@ static int scan_dir(struct desired_set *s, const char *dir, int depth) {
                 struct dv_error e = DV_ERROR_INIT;
                 if (fstat(fd, &st) < 0 || desired_check_trust(dir, &st, &e) < 0) {
                         /* The files below stay unseen: refused like their directory. */
-                        dv_error_add(&s->problems, -EPERM, 0, "%s", strempty(dv_error_message(&e)));
+                        dir_problem_set(s, dir, strempty(dv_error_message(&e)));
                         dv_error_clear(&e);
                         close(fd);
                         return -EPERM;
@@ -283,18 +308,49 @@ static int depth_of(const struct desired_set *s, const char *dir) {
         return d;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* s->problems from dir_problems, in the order of the directories. */
+static void problems_rebuild(struct desired_set *s) {
+        dv_error_clear(&s->problems);
+        _cleanup_strv_free_ char **keys = NULL;
+        const char *k;
+        for (size_t i = 0; hashmap_iter(s->dir_problems, &i, &k, NULL);)
+                strv_push(&keys, k);
+        size_t n = strv_length(keys);
+        if (n > 1)
+                qsort(keys, n, sizeof(*keys), cmp_str);
+        for (size_t i = 0; i < n; i++)
+                dv_error_add(&s->problems, -EPERM, 0, "%s", (const char *)hashmap_get(s->dir_problems, keys[i]));
+}
+
+static char *problems_text(const struct desired_set *s) {
+        struct buf b = BUF_INIT;
+        for (size_t i = 0; i < s->problems.n_problems; i++)
+                buf_printf(&b, "%s\n", s->problems.problems[i].msg);
+        return buf_steal(&b);
+}
+
 int desired_set_scan(struct desired_set *s, char *const *dirs) {
         char *const all[] = { s->root, NULL };
         if (!dirs)
                 dirs = all;
         s->generation++;
-        dv_error_clear(&s->problems);
         size_t changed = 0;
+        _cleanup_free_ char *before = problems_text(s);
 
         for (size_t k = 0; dirs[k]; k++) {
                 const char *dir = dirs[k];
                 if (!streq(dir, s->root) && !path_is_under(dir, s->root))
                         continue;
+                /* What was said about dir and below is said again by this scan, or is over. */
+                _cleanup_strv_free_ char **gone = NULL;
+                const char *pk;
+                for (size_t i = 0; hashmap_iter(s->dir_problems, &i, &pk, NULL);)
+                        if (streq(pk, dir) || path_is_under(pk, dir))
+                                strv_push(&gone, pk);
+                for (char **g = gone; g && *g; g++)
+                        free(hashmap_remove(s->dir_problems, *g));
                 /* Everything known below dir is unseen until the scan finds it again. */
                 const char *key;
                 void *v;
@@ -308,13 +364,14 @@ int desired_set_scan(struct desired_set *s, char *const *dirs) {
                 if (r < 0 && (is_root || r != -ENOENT))
                         keep_files_under(s, dir);
                 if (r < 0 && r != -EPERM && is_root) {
+                        _cleanup_free_ char *m = NULL;
                         if (r == -ENOENT)
-                                dv_error_add(&s->problems, r, 0,
-                                             "desired_dir %s does not exist; objects are kept as they are",
-                                             s->root);
+                                (void)!asprintf(&m, "desired_dir %s does not exist; objects are kept as they are",
+                                                s->root);
                         else
-                                dv_error_add(&s->problems, r, 0, "cannot read desired_dir %s: %s", s->root,
-                                             strerror(-r));
+                                (void)!asprintf(&m, "cannot read desired_dir %s: %s", s->root, strerror(-r));
+                        if (m)
+                                dir_problem_set(s, dir, m);
                 }
                 for (size_t i = 0; hashmap_iter(s->files, &i, &key, &v);) {
                         struct desired_file *f = v;
@@ -332,6 +389,10 @@ int desired_set_scan(struct desired_set *s, char *const *dirs) {
                 if (f->generation == s->generation)
                         changed++;
         }
+        problems_rebuild(s);
+        _cleanup_free_ char *after = problems_text(s);
+        if (!streq_ptr(before, after))
+                changed++; /* a directory problem came or went: status must say so */
         return (int)MIN(changed, (size_t)INT32_MAX);
 }
 

@@ -43,6 +43,9 @@ struct desired_set;
 
 int desired_set_new(const char *root, bool check_trust, char *const *locations, struct desired_set **ret);
 void desired_set_free(struct desired_set *s);
+/* New storage_locations (agent.conf reloaded): every file is read again on the next
+ * scan, so the rule applies to all of them. */
+int desired_set_set_locations(struct desired_set *s, char *const *locations);
 /* Rescans the subtrees at dirs (NULL: the whole root). Returns the number of files
  * added, changed or removed. Directory-level problems (root missing, untrusted
  * directory) are reported through desired_set_problems. */

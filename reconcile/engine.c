@@ -92,6 +92,19 @@ void engine_remove_object(struct engine *e, struct rec_object *o) {
         rec_object_free(hashmap_remove(e->objects, o->id));
 }
 
+int engine_reconfigure(struct engine *e, const struct engine_config *cfg) {
+        int r = desired_set_set_locations(e->desired, cfg->storage_locations);
+        if (r < 0)
+                return r;
+        e->cfg.storage_locations = cfg->storage_locations;
+        e->cfg.removal_delay_usec = cfg->removal_delay_usec;
+        if (!streq_ptr(e->cfg.metrics_file, cfg->metrics_file))
+                e->metrics_hash[0] = '\0';
+        e->cfg.metrics_file = cfg->metrics_file;
+        engine_mark_all(e);
+        return 0;
+}
+
 void engine_queue_removal(struct engine *e, const char *relpath) {
         if (state_store_remove(e->state, relpath) > 0 && !strv_contains(e->pending_removals, relpath))
                 strv_push(&e->pending_removals, relpath);
@@ -219,6 +232,7 @@ void engine_mark_dirs(struct engine *e, char *const *dirs) {
 void engine_mark_all(struct engine *e) { e->full = true; }
 int engine_exec_fd(const struct engine *e) { return exec_fd(e->exec); }
 unsigned engine_running(const struct engine *e) { return exec_pending(e->exec); }
+unsigned engine_running_now(const struct engine *e) { return exec_running(e->exec); }
 
 int engine_pass(struct engine *e) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
@@ -234,6 +248,16 @@ int engine_pass(struct engine *e) {
         e->dirty_dirs = NULL;
 
         engine_resolve(e, start);
+        if (full) {
+                /* A refusal waits for its file to change or for the periodic resync
+                 * (storage.h): what was in the way may be gone. */
+                void *v;
+                for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                        struct rec_object *o = v;
+                        if (o->error_blocks && o->retry_at > start)
+                                o->retry_at = start;
+                }
+        }
         engine_observe(e, full);
         int started = engine_apply(e, start);
 

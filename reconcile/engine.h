@@ -97,6 +97,10 @@ struct engine;
 
 /* Opens state_dir (which the caller has locked), loads the last-applied store. */
 int engine_new(const struct engine_config *cfg, struct engine **ret, struct dv_error *err);
+/* agent.conf reloaded: takes storage_locations, removal_delay_usec and metrics_file
+ * from cfg (borrowed, like engine_new's) and marks everything for a full pass. The
+ * other fields keep the values the engine was opened with. */
+int engine_reconfigure(struct engine *e, const struct engine_config *cfg);
 /* Waits for running actions, then frees. */
 void engine_free(struct engine *e);
 
@@ -108,7 +112,9 @@ int engine_pass(struct engine *e);
 /* Collects finished actions; returns how many. Marks their objects dirty. */
 int engine_reap(struct engine *e);
 int engine_exec_fd(const struct engine *e);
+/* Actions queued or running; engine_running_now: only those running now. */
 unsigned engine_running(const struct engine *e);
+unsigned engine_running_now(const struct engine *e);
 /* Every managed object is in its desired phase and nothing runs. */
 bool engine_converged(const struct engine *e);
 /* Something failed (failed or blocked objects, invalid files). */

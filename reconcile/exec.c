@@ -18,6 +18,7 @@ struct executor {
         struct exec_job *queue, *queue_tail;
         struct exec_job *done, *done_tail;
         unsigned pending; /* queued + running */
+        unsigned running;
         bool stopping;
         int efd;
 };
@@ -37,12 +38,14 @@ static void *worker(void *arg) {
         for (;;) {
                 while (!x->queue && !x->stopping)
                         pthread_cond_wait(&x->cond, &x->lock);
-                if (!x->queue && x->stopping)
+                /* Stopping: what runs finishes, what waits in the queue never starts. */
+                if (x->stopping)
                         break;
                 struct exec_job *j = x->queue;
                 x->queue = j->next;
                 if (!x->queue)
                         x->queue_tail = NULL;
+                x->running++;
                 pthread_mutex_unlock(&x->lock);
 
                 j->result = j->run(j);
@@ -50,6 +53,7 @@ static void *worker(void *arg) {
                 pthread_mutex_lock(&x->lock);
                 push(&x->done, &x->done_tail, j);
                 x->pending--;
+                x->running--;
                 uint64_t one = 1;
                 (void)!write(x->efd, &one, sizeof(one));
                 pthread_cond_broadcast(&x->cond);
@@ -150,6 +154,13 @@ void exec_wait(struct executor *x) {
         while (!x->done && x->pending > 0)
                 pthread_cond_wait(&x->cond, &x->lock);
         pthread_mutex_unlock(&x->lock);
+}
+
+unsigned exec_running(const struct executor *x) {
+        pthread_mutex_lock((pthread_mutex_t *)&x->lock);
+        unsigned n = x->running;
+        pthread_mutex_unlock((pthread_mutex_t *)&x->lock);
+        return n;
 }
 
 unsigned exec_pending(const struct executor *x) {

@@ -22,7 +22,7 @@ struct exec_job {
 struct executor;
 
 int exec_new(unsigned max_parallel, struct executor **ret);
-/* Waits for running jobs to finish, then frees everything, finished jobs included. */
+/* Waits for running jobs to finish, then frees everything: queued jobs never start. */
 void exec_free(struct executor *x);
 /* Readable when finished jobs can be reaped. */
 int exec_fd(const struct executor *x);
@@ -35,4 +35,6 @@ struct exec_job *exec_reap(struct executor *x);
 void exec_wait(struct executor *x);
 /* Jobs queued or running. */
 unsigned exec_pending(const struct executor *x);
+/* Jobs a worker is running now (not those waiting in the queue). */
+unsigned exec_running(const struct executor *x);
 void exec_job_free(struct exec_job *job);

@@ -25,7 +25,25 @@ static void vol_list_free(void *p) {
 static bool pool_status_same(const struct pool_status *a, const struct pool_status *b) {
         return a->state == b->state && streq_ptr(a->reason, b->reason) && a->has_sizes == b->has_sizes &&
                a->capacity == b->capacity && a->allocation == b->allocation && a->available == b->available &&
-               a->has_perms == b->has_perms && a->mode == b->mode && a->owner == b->owner && a->group == b->group;
+               a->has_perms == b->has_perms && a->mode == b->mode && a->owner == b->owner && a->group == b->group &&
+               a->n_free_extents == b->n_free_extents &&
+               (a->n_free_extents == 0 ||
+                memcmp(a->free_extents, b->free_extents, a->n_free_extents * sizeof(*a->free_extents)) == 0);
+}
+
+static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
+
+/* A pool's file system moves with every write on it (the agent's own state files
+ * included): what is reported changes only when the capacity does, or allocation or
+ * free space by 1% of the capacity, so a pass over an idle host writes nothing. */
+static void settle_sizes(const struct pool_status *old, struct pool_status *st) {
+        if (!old->has_sizes || !st->has_sizes || old->capacity != st->capacity)
+                return;
+        uint64_t step = st->capacity / 100;
+        if (absdiff(old->allocation, st->allocation) < step && absdiff(old->available, st->available) < step) {
+                st->allocation = old->allocation;
+                st->available = old->available;
+        }
 }
 
 static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list *known) {
@@ -46,6 +64,8 @@ static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list
                 st.reason = dv_error_summary(&err);
         }
         dv_error_clear(&err);
+        if (p->observed)
+                settle_sizes(&p->pool_st, &st);
         if (!p->observed || !pool_status_same(&p->pool_st, &st))
                 p->dirty = true;
         pool_status_done(&p->pool_st);

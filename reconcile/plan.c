@@ -180,6 +180,18 @@ static void plan_pool_removal(const struct engine *e, const struct rec_object *o
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
 }
 
+/* What a build makes, for messages: the target directory, else the volume group or
+ * the device. */
+static const char *pool_what(const struct pool_def *pd) {
+        if (pd->type == POOL_LOGICAL)
+                return pool_def_vg_name(pd);
+        if (pd->target.path)
+                return pd->target.path;
+        if (pd->source.n_devices > 0)
+                return pd->source.devices[0].path;
+        return pd->name;
+}
+
 static void plan_pool(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
         const struct dv_object *d = rec_def(o);
         const struct pool_def *pd = d->def.pool;
@@ -218,7 +230,7 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", strna(st->reason));
                 return;
         case POOL_STATE_ABSENT:
-                step_set(s, PHASE_CREATING, ACT_POOL_BUILD, "building %s", strna(pd->target.path));
+                step_set(s, PHASE_CREATING, ACT_POOL_BUILD, "building %s", pool_what(pd));
                 return;
         case POOL_STATE_INACTIVE:
                 if (want_up)

@@ -92,7 +92,8 @@ void engine_resolve(struct engine *e, uint64_t now) {
                 /* First claim: remember it (a second one makes this a duplicate below). */
                 if (f->obj) {
                         if (!o->desired || o->desired != f->obj || !streq_ptr(o->file, f->path)) {
-                                if (!o->desired || !streq(o->desired->hash, f->obj->hash)) {
+                                if (f->generation == desired_set_generation(e->desired)) {
+                                        /* Read in this scan: written again, even identically. */
                                         o->failures = 0;
                                         o->retry_at = 0;
                                 }

@@ -350,6 +350,13 @@ void status_format_xml(struct buf *b, const struct status_snapshot *s) {
 void status_content_hash(const struct status_snapshot *s, char out[static HASH_HEX_LEN + 1]) {
         struct buf b = BUF_INIT;
         format_xml(&b, s, false);
+        /* Sizes are in metrics.prom, not in status.xml: they count as content too. */
+        for (size_t i = 0; i < s->n_objects; i++) {
+                const struct status_object *o = &s->objects[i];
+                if (o->has_sizes)
+                        buf_printf(&b, "%zu %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", i, o->capacity, o->allocation,
+                                   o->available);
+        }
         /* On allocation failure the hash of nothing differs from any real content,
          * so the caller writes the file again: the safe side. */
         hash_hex(buf_str(&b), b.oom ? 0 : b.len, out);

@@ -12,6 +12,7 @@
 struct hashmap {
         char **keys;
         void **values;
+        uint64_t *hashes; /* of each key: most probes end on a hash mismatch, no strcmp */
         size_t cap, size, used; /* used counts tombstones too */
 };
 
@@ -28,11 +29,14 @@ void hashmap_free(struct hashmap *m, void (*free_value)(void *)) {
                 }
         free(m->keys);
         free(m->values);
+        free(m->hashes);
         free(m);
 }
 
-static size_t slot_of(const struct hashmap *m, const char *key, bool *found) {
-        size_t mask = m->cap - 1, i = (size_t)XXH3_64bits(key, strlen(key)) & mask, first_free = SIZE_MAX;
+static uint64_t hash_of(const char *key) { return XXH3_64bits(key, strlen(key)); }
+
+static size_t slot_of(const struct hashmap *m, const char *key, uint64_t h, bool *found) {
+        size_t mask = m->cap - 1, i = (size_t)h & mask, first_free = SIZE_MAX;
         for (;;) {
                 char *k = m->keys[i];
                 if (!k) {
@@ -42,7 +46,7 @@ static size_t slot_of(const struct hashmap *m, const char *key, bool *found) {
                 if (k == TOMBSTONE) {
                         if (first_free == SIZE_MAX)
                                 first_free = i;
-                } else if (strcmp(k, key) == 0) {
+                } else if (m->hashes[i] == h && strcmp(k, key) == 0) {
                         *found = true;
                         return i;
                 }
@@ -57,23 +61,27 @@ static int grow(struct hashmap *m) {
         struct hashmap n = { .cap = ncap };
         n.keys = calloc(ncap, sizeof(char *));
         n.values = calloc(ncap, sizeof(void *));
-        if (!n.keys || !n.values) {
+        n.hashes = calloc(ncap, sizeof(uint64_t));
+        if (!n.keys || !n.values || !n.hashes) {
                 free(n.keys);
                 free(n.values);
+                free(n.hashes);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < m->cap; i++) {
                 if (!m->keys[i] || m->keys[i] == TOMBSTONE)
                         continue;
                 bool found;
-                size_t s = slot_of(&n, m->keys[i], &found);
+                size_t s = slot_of(&n, m->keys[i], m->hashes[i], &found);
                 n.keys[s] = m->keys[i];
                 n.values[s] = m->values[i];
+                n.hashes[s] = m->hashes[i];
                 n.size++;
                 n.used++;
         }
         free(m->keys);
         free(m->values);
+        free(m->hashes);
         *m = n;
         return 0;
 }
@@ -85,7 +93,8 @@ int hashmap_put(struct hashmap *m, const char *key, void *value, void **old) {
                         return r;
         }
         bool found;
-        size_t s = slot_of(m, key, &found);
+        uint64_t h = hash_of(key);
+        size_t s = slot_of(m, key, h, &found);
         if (found) {
                 if (old)
                         *old = m->values[s];
@@ -99,6 +108,7 @@ int hashmap_put(struct hashmap *m, const char *key, void *value, void **old) {
                 m->used++;
         m->keys[s] = k;
         m->values[s] = value;
+        m->hashes[s] = h;
         m->size++;
         if (old)
                 *old = NULL;
@@ -109,7 +119,7 @@ void *hashmap_get(const struct hashmap *m, const char *key) {
         if (!m || m->cap == 0)
                 return NULL;
         bool found;
-        size_t s = slot_of(m, key, &found);
+        size_t s = slot_of(m, key, hash_of(key), &found);
         return found ? m->values[s] : NULL;
 }
 
@@ -117,7 +127,7 @@ void *hashmap_remove(struct hashmap *m, const char *key) {
         if (!m || m->cap == 0)
                 return NULL;
         bool found;
-        size_t s = slot_of(m, key, &found);
+        size_t s = slot_of(m, key, hash_of(key), &found);
         if (!found)
                 return NULL;
         void *v = m->values[s];

@@ -72,3 +72,10 @@ static inline int streq_ptr(const char *a, const char *b) {
         return __builtin_strcmp(a, b) == 0;
 }
 #define streq(a, b) (__builtin_strcmp((a), (b)) == 0)
+
+#define SWAP(a, b)                          \
+        do {                                \
+                __typeof__(a) _swap_t = (a); \
+                (a) = (b);                  \
+                (b) = _swap_t;              \
+        } while (0)
