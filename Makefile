@@ -10,7 +10,7 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
-PKGS       := libxml-2.0 yaml-0.1 libsystemd libxxhash json-c blkid libiscsi
+PKGS       := libxml-2.0 yaml-0.1 libsystemd libxxhash json-c blkid libiscsi libmnl libnftables
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

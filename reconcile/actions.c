@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/network.h"
 #include "model/pool.h"
 #include "model/volume.h"
 #include "reconcile/engine-internal.h"
@@ -24,6 +25,11 @@ struct job_data {
         uint64_t arg;
         bool want_up;
         enum dv_build build;
+        /* networks */
+        struct dv_object *net, *net_prev; /* references keep the definitions alive */
+        struct network_def net_eff;       /* net's with the generated UUID and MAC */
+        char *net_uuid, *net_mac;
+        bool net_prev_created, net_adopt, net_delete_bridge;
 };
 
 static void job_data_free(void *p) {
@@ -33,6 +39,10 @@ static void job_data_free(void *p) {
         free(d->id);
         dv_object_free(d->pool);
         dv_object_free(d->volume);
+        dv_object_free(d->net);
+        dv_object_free(d->net_prev);
+        free(d->net_uuid);
+        free(d->net_mac);
         free(d);
 }
 
@@ -40,9 +50,25 @@ static int unsupported(struct exec_job *j, const struct pool_def *pd, const char
         return dv_error_add(&j->err, -EOPNOTSUPP, 0, "pool type '%s' cannot %s", pool_type_to_string(pd->type), what);
 }
 
+static int run_network_job(struct exec_job *j) {
+        struct job_data *d = j->data;
+        switch (d->action) {
+        case ACT_NET_APPLY:
+                return network_apply(d->net_prev ? d->net_prev->def.network : NULL, d->net_prev_created, &d->net_eff,
+                                     d->net_adopt, &j->err);
+        case ACT_NET_STOP:
+                return network_stop(&d->net_eff, d->net_delete_bridge, &j->err);
+        default:
+                return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run on a network",
+                                    rec_action_to_string(d->action));
+        }
+}
+
 /* Runs in a worker thread. */
 static int run_job(struct exec_job *j) {
         struct job_data *d = j->data;
+        if (d->net)
+                return run_network_job(j);
         const struct pool_def *pd = d->pool->def.pool;
         const struct volume_def *vd = d->volume ? d->volume->def.volume : NULL;
         const struct storage_driver *drv = storage_driver_get(pd->type);
@@ -95,6 +121,12 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
         if (r < 0)
                 return r;
         if (o->applied) {
+                if (o->kind == DV_KIND_NETWORK && o->applied->obj && !o->net_prev) {
+                        /* Kept until an apply succeeds: a renamed bridge is removed by name. */
+                        o->net_prev = dv_object_ref(o->applied->obj);
+                        o->net_prev_created = o->applied->created;
+                }
+                a->mac = TAKE_PTR(o->applied->mac);
                 a->uuid = TAKE_PTR(o->applied->uuid);
                 a->created = o->applied->created;
                 a->active = o->applied->active;
@@ -105,6 +137,14 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
                 a->uuid = strdup(o->desired->def.pool->uuid);
         if (!a->uuid && o->kind != DV_KIND_VOLUME)
                 a->uuid = uuid_generate_string();
+        if (o->kind == DV_KIND_NETWORK) {
+                const struct network_def *nd = o->desired->def.network;
+                if (nd->mac) {
+                        free(a->mac);
+                        a->mac = strdup(nd->mac);
+                } else if (!a->mac)
+                        a->mac = mac_generate_string();
+        }
         o->applied = a;
         *changed = true;
         return rec_put_applied(e, a);
@@ -140,6 +180,28 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
         d->id = strdup(o->id);
         d->action = o->action;
         d->arg = o->action_arg;
+        if (o->kind == DV_KIND_NETWORK) {
+                d->net = dv_object_ref((struct dv_object *)rec_def(o));
+                d->net_prev = o->net_prev ? dv_object_ref(o->net_prev) : NULL;
+                d->net_prev_created = o->net_prev_created;
+                if (o->applied) {
+                        d->net_uuid = o->applied->uuid ? strdup(o->applied->uuid) : NULL;
+                        d->net_mac = o->applied->mac ? strdup(o->applied->mac) : NULL;
+                }
+                struct applied gen = { .uuid = d->net_uuid, .mac = d->net_mac };
+                d->net_eff = rec_network_effective(d->net->def.network, &gen);
+                /* Only what the agent created is changed or deleted. */
+                d->net_adopt = o->applied && o->applied->created;
+                d->net_delete_bridge = o->applied && o->applied->created;
+                j->run = run_job;
+                j->data = d;
+                j->free_data = job_data_free;
+                if (!d->id) {
+                        exec_job_free(j);
+                        return NULL;
+                }
+                return j;
+        }
         if (o->kind == DV_KIND_POOL) {
                 d->pool = dv_object_ref((struct dv_object *)rec_def(o));
                 d->want_up = rec_want_up(e, o);
@@ -205,7 +267,8 @@ int engine_apply(struct engine *e, uint64_t now) {
                 }
                 if (o->action == ACT_NONE)
                         continue;
-                if (o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE) {
+                bool creates_bridge = o->action == ACT_NET_APPLY && o->observed && o->net_st.state == NET_ABSENT;
+                if (o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE || creates_bridge) {
                         /* Intent first: if the agent dies mid-action, what it created is known as its own. */
                         if (o->applied && !o->applied->created) {
                                 o->applied->created = true;
@@ -301,7 +364,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 e->actions_failed_total++;
                 engine_event(e, "%s: %s failed: %s", o->id, rec_action_to_string(d->action), strna(o->last_error));
                 if (o->error_blocks && o->applied && o->applied->created &&
-                    (d->action == ACT_POOL_BUILD || d->action == ACT_VOL_CREATE)) {
+                    (d->action == ACT_POOL_BUILD || d->action == ACT_VOL_CREATE || d->action == ACT_NET_APPLY)) {
                         /* A refusal is made before anything is created (the drivers'
                          * contract): what is there is not ours, and on-remove='delete'
                          * must never destroy it. */
@@ -337,6 +400,24 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                         break;
                 case ACT_POOL_STOP:
                         o->applied->active = false;
+                        rec = true;
+                        break;
+                case ACT_NET_APPLY:
+                        o->applied->active = true;
+                        free(o->applied->boot_id);
+                        o->applied->boot_id = strdup(e->boot_id);
+                        dv_object_free(o->net_prev); /* the old bridge is gone now */
+                        o->net_prev = NULL;
+                        rec = true;
+                        break;
+                case ACT_NET_STOP:
+                        o->applied->active = false;
+                        if (!o->file && o->absent_since) {
+                                free(o->message);
+                                o->message = strdup("stopped");
+                                forget(e, o);
+                                return;
+                        }
                         rec = true;
                         break;
                 case ACT_POOL_DELETE:

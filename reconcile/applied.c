@@ -40,6 +40,16 @@ char *uuid_generate_string(void) {
         return s;
 }
 
+char *mac_generate_string(void) {
+        uint8_t b[3];
+        if (getrandom(b, sizeof(b), 0) != sizeof(b))
+                return NULL;
+        char *s = NULL;
+        if (asprintf(&s, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]) < 0)
+                return NULL;
+        return s;
+}
+
 static void add_str(json_object *o, const char *k, const char *v) {
         if (v)
                 json_object_object_add(o, k, json_object_new_string(v));
@@ -55,6 +65,7 @@ char *applied_to_json(const struct applied *a) {
         add_str(o, "file", a->file);
         add_str(o, "hash", a->hash);
         add_str(o, "uuid", a->uuid);
+        add_str(o, "mac", a->mac);
         json_object_object_add(o, "created", json_object_new_boolean(a->created));
         json_object_object_add(o, "active", json_object_new_boolean(a->active));
         add_str(o, "boot_id", a->boot_id);
@@ -98,6 +109,7 @@ void applied_free(struct applied *a) {
         free(a->hash);
         free(a->xml);
         free(a->uuid);
+        free(a->mac);
         free(a->boot_id);
         dv_object_free(a->obj);
         free(a);
@@ -119,7 +131,7 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
         int r = -ENOMEM;
         if (a && get_str(o, "kind", &kind) >= 0 && get_str(o, "name", &a->name) >= 0 &&
             get_str(o, "pool", &a->pool) >= 0 && get_str(o, "file", &a->file) >= 0 &&
-            get_str(o, "hash", &a->hash) >= 0 && get_str(o, "uuid", &a->uuid) >= 0 &&
+            get_str(o, "hash", &a->hash) >= 0 && get_str(o, "uuid", &a->uuid) >= 0 && get_str(o, "mac", &a->mac) >= 0 &&
             get_str(o, "boot_id", &a->boot_id) >= 0 && get_str(o, "xml", &a->xml) >= 0)
                 r = 0;
         if (a) {

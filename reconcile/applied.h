@@ -18,6 +18,7 @@ struct applied {
         char *xml;      /* dv_object_format() of the applied definition */
         struct dv_object *obj; /* xml parsed */
         char *uuid;     /* generated when the file has none */
+        char *mac;      /* networks: the bridge MAC, generated when the file has none */
         bool created;   /* the agent created the data (pool directory, volume) */
         bool active;    /* pools: started by the agent (types where start is bookkeeping) */
         char *boot_id;  /* boot during which the agent last brought it up */
@@ -34,3 +35,5 @@ void applied_free(struct applied *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct applied *, applied_free)
 /* A random RFC 4122 version 4 UUID string; caller frees. */
 char *uuid_generate_string(void);
+/* A random locally administered MAC in libvirt's range 52:54:00:xx:xx:xx; caller frees. */
+char *mac_generate_string(void);

@@ -136,7 +136,19 @@ void desired_set_free(struct desired_set *s) {
         free(s);
 }
 
+static bool strv_same(char *const *a, char *const *b) {
+        size_t na = strv_length(a), nb = strv_length(b);
+        if (na != nb)
+                return false;
+        for (size_t i = 0; i < na; i++)
+                if (!streq(a[i], b[i]))
+                        return false;
+        return true;
+}
+
 int desired_set_set_locations(struct desired_set *s, char *const *locations) {
+        if (strv_same(s->locations, locations))
+                return 0; /* a reload that did not touch them reads nothing again */
         char **l = NULL;
         if (locations && !(l = strv_copy(locations)))
                 return -ENOMEM;

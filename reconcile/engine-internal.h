@@ -80,3 +80,6 @@ const struct dv_object *rec_live_def(const struct rec_object *o);
 bool pool_type_is_stateless(enum pool_type t);
 bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool);
 bool rec_want_up(const struct engine *e, const struct rec_object *o);
+/* A network definition with what the agent generated filled in (UUID, bridge MAC): a
+ * shallow copy of *def, valid while def and a live. */
+struct network_def rec_network_effective(const struct network_def *def, const struct applied *a);

@@ -19,7 +19,7 @@
 DV_ENUM_IMPL(rec_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "stopping", "stopped", "failed",
              "blocked", "removing");
 DV_ENUM_IMPL(rec_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions", "create",
-             "resize", "delete", "forget");
+             "resize", "delete", "forget", "apply", "stop");
 
 static void read_boot_facts(struct engine *e) {
         char *data = NULL;
@@ -55,6 +55,8 @@ static void rec_object_free(void *p) {
         applied_free(o->applied);
         pool_status_done(&o->pool_st);
         vol_status_done(&o->vol_st);
+        net_status_done(&o->net_st);
+        dv_object_free(o->net_prev);
         free(o->message);
         free(o->last_error);
         free(o);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "drivers/network.h"
 #include "drivers/storage.h"
 #include "model/enum.h"
 #include "model/object.h"
@@ -41,6 +42,8 @@ enum rec_action {
         ACT_VOL_RESIZE,
         ACT_VOL_DELETE,
         ACT_FORGET,      /* drop the last-applied record: no longer managed */
+        ACT_NET_APPLY,   /* converge a network: bridge, addresses, firewall, dnsmasq */
+        ACT_NET_STOP,    /* dnsmasq, rules, then the bridge when the agent created it */
         _ACT_MAX,
 };
 DV_ENUM_DECL(rec_action);
@@ -64,6 +67,10 @@ struct rec_object {
         struct pool_status pool_st;  /* pools */
         bool exists;                 /* volumes: present on the host */
         struct vol_status vol_st;    /* volumes, when exists */
+        struct net_status net_st;    /* networks */
+        struct dv_object *net_prev;  /* networks: the definition applied before the last
+                                      * change, until an apply succeeds (a renamed bridge) */
+        bool net_prev_created;
         /* plan and status */
         enum rec_phase phase;
         uint64_t since_usec;         /* CLOCK_REALTIME of the last phase change */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/network.h"
 #include "model/pool.h"
 #include "reconcile/engine-internal.h"
 #include "util/log.h"
@@ -120,6 +121,37 @@ static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list
         }
 }
 
+static bool net_status_same(const struct net_status *a, const struct net_status *b) {
+        if (a->state != b->state || !streq_ptr(a->reason, b->reason) || !streq_ptr(a->drift, b->drift) ||
+            a->ifindex != b->ifindex || !streq_ptr(a->bridge, b->bridge) || strcmp(a->mac, b->mac) != 0 ||
+            a->dnsmasq_pid != b->dnsmasq_pid || a->n_leases != b->n_leases)
+                return false;
+        for (size_t i = 0; i < a->n_leases; i++)
+                if (strcmp(a->leases[i].ip, b->leases[i].ip) != 0 || strcmp(a->leases[i].mac, b->leases[i].mac) != 0 ||
+                    a->leases[i].expiry != b->leases[i].expiry)
+                        return false;
+        return true;
+}
+
+static void observe_network(struct rec_object *o) {
+        const struct dv_object *d = rec_def(o);
+        if (!d)
+                return;
+        struct network_def eff = rec_network_effective(d->def.network, o->applied);
+        struct net_status st = { 0 };
+        struct dv_error err = DV_ERROR_INIT;
+        if (network_observe(&eff, &st, &err) < 0) {
+                net_status_done(&st);
+                st = (struct net_status){ .state = NET_BROKEN, .reason = dv_error_summary(&err) };
+        }
+        dv_error_clear(&err);
+        if (!o->observed || !net_status_same(&o->net_st, &st))
+                o->dirty = true;
+        net_status_done(&o->net_st);
+        o->net_st = st;
+        o->observed = true;
+}
+
 void engine_observe(struct engine *e, bool full) {
         struct hashmap *pools = hashmap_new(); /* pool name -> struct vol_list */
         void *v;
@@ -160,4 +192,10 @@ void engine_observe(struct engine *e, bool full) {
                         observe_pool(e, p, l);
         }
         hashmap_free(pools, vol_list_free);
+
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                struct rec_object *o = v;
+                if (o->kind == DV_KIND_NETWORK && !o->busy && (full || o->dirty || !o->observed))
+                        observe_network(o);
+        }
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/network.h"
 #include "model/pool.h"
 #include "model/volume.h"
 #include "reconcile/engine-internal.h"
@@ -53,6 +54,15 @@ bool rec_want_up(const struct engine *e, const struct rec_object *o) {
         if (o->file && (uint64_t)o->file_mtime.tv_sec >= e->btime_sec)
                 return true;
         return o->applied && o->applied->active && streq_ptr(o->applied->boot_id, e->boot_id);
+}
+
+struct network_def rec_network_effective(const struct network_def *def, const struct applied *a) {
+        struct network_def n = *def;
+        if (!n.uuid && a)
+                n.uuid = a->uuid;
+        if (!n.mac && a)
+                n.mac = a->mac;
+        return n;
 }
 
 /* A stateless pool is "started" by bookkeeping: the flag counts only in the boot
@@ -139,6 +149,17 @@ static const char *pending_removal(const struct engine *e, const struct rec_obje
         return left > 0 ? buf : NULL;
 }
 
+/* The file is gone but removal_delay has not passed: the step says so and nothing
+ * happens yet. Returns true when that is the case. */
+static bool removal_waits(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+        char buf[256];
+        const char *wait = pending_removal(e, o, now, buf);
+        if (!wait)
+                return false;
+        step_set(s, o->phase, ACT_NONE, "%s", wait);
+        return true;
+}
+
 static void plan_pool_removal(const struct engine *e, const struct rec_object *o, struct rec_step *s) {
         const struct dv_object *d = rec_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_POOL);
@@ -198,11 +219,8 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
         char buf[512];
 
         if (!o->file && o->absent_since) {
-                const char *wait = pending_removal(e, o, now, buf);
-                if (wait) {
-                        step_set(s, o->phase, ACT_NONE, "%s", wait);
+                if (removal_waits(e, o, now, s))
                         return;
-                }
                 if (!o->observed) {
                         /* Never forget (and so never lose "created") what was not looked at. */
                         step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; not observed yet");
@@ -289,7 +307,6 @@ static void plan_volume_removal(const struct engine *e, const struct rec_object 
 }
 
 static void plan_volume(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
-        char buf[512];
         _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
         const struct rec_object *pool = pid ? engine_lookup(e, pid) : NULL;
         const struct dv_object *d = rec_def(o);
@@ -304,11 +321,8 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
                 return;
         }
         if (!o->file && o->absent_since) {
-                const char *wait = pending_removal(e, o, now, buf);
-                if (wait) {
-                        step_set(s, o->phase, ACT_NONE, "%s", wait);
+                if (removal_waits(e, o, now, s))
                         return;
-                }
                 plan_volume_removal(e, o, pool, s);
                 return;
         }
@@ -357,11 +371,132 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
         step_set(s, PHASE_READY, ACT_NONE, NULL);
 }
 
+
+/* ---- networks ------------------------------------------------------------------------ */
+
+/* Another network (with a file) whose subnet overlaps one of o's: both are refused. */
+static const struct rec_object *network_overlap(const struct engine *e, const struct rec_object *o, char buf[static 512]) {
+        const struct network_def *nd = o->desired ? o->desired->def.network : NULL;
+        void *v;
+        if (!nd || nd->forward.mode == NETWORK_FORWARD_BRIDGE)
+                return NULL;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *x = v;
+                if (x == o || x->kind != DV_KIND_NETWORK || !x->desired || !x->file)
+                        continue;
+                const struct network_def *xd = x->desired->def.network;
+                if (xd->forward.mode == NETWORK_FORWARD_BRIDGE)
+                        continue;
+                for (size_t a = 0; a < nd->n_ips; a++)
+                        for (size_t b = 0; b < xd->n_ips; b++) {
+                                const struct network_ip *ia = &nd->ips[a], *ib = &xd->ips[b];
+                                int pa = network_ip_prefix(ia), pb = network_ip_prefix(ib);
+                                if (pa < 0 || pb < 0 || ia->address.family != ib->address.family)
+                                        continue;
+                                if (!network_addr_in_subnet(&ia->address, &ib->address, (unsigned)MIN(pa, pb)))
+                                        continue;
+                                char sa[NETWORK_ADDR_STRLEN], sb[NETWORK_ADDR_STRLEN];
+                                snprintf(buf, 512, "subnet %s/%d overlaps %s/%d of network/%s (%s)",
+                                         network_addr_format(&ia->address, sa), pa,
+                                         network_addr_format(&ib->address, sb), pb, x->name, strna(x->file));
+                                return x;
+                        }
+        }
+        return NULL;
+}
+
+/* The bridge is the agent's: it created it (the record says so before it acts). */
+static bool network_ours(const struct rec_object *o) {
+        return o->applied && o->applied->created;
+}
+
+static void plan_network_removal(const struct rec_object *o, struct rec_step *s) {
+        const struct dv_object *d = rec_def(o);
+        enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_NETWORK);
+        if (how == DV_ON_REMOVE_KEEP) {
+                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
+                return;
+        }
+        if (!o->observed) {
+                step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; not observed yet");
+                return;
+        }
+        bool bridge_mode = d->def.network->forward.mode == NETWORK_FORWARD_BRIDGE;
+        if (!bridge_mode && network_ours(o) && o->net_st.state == NET_ACTIVE) {
+                step_set(s, PHASE_REMOVING, ACT_NET_STOP, "file removed; stopping");
+                return;
+        }
+        step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
+}
+
+static void plan_network(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+        const struct dv_object *d = rec_def(o);
+        const struct network_def *nd = d->def.network;
+        char buf[512];
+
+        if (!o->file && o->absent_since) {
+                if (removal_waits(e, o, now, s))
+                        return;
+                plan_network_removal(o, s);
+                return;
+        }
+        if (network_overlap(e, o, buf)) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", buf);
+                return;
+        }
+        if (!o->observed) {
+                step_set(s, PHASE_PENDING, ACT_NONE, "not observed yet");
+                return;
+        }
+        const struct net_status *st = &o->net_st;
+        _cleanup_free_ char *bridge = network_bridge_name(nd);
+        if (st->state == NET_BROKEN) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", strna(st->reason));
+                return;
+        }
+        if (nd->forward.mode == NETWORK_FORWARD_BRIDGE) {
+                /* A host bridge: observed, never created, changed or deleted. */
+                if (st->state == NET_ACTIVE)
+                        step_set(s, PHASE_READY, ACT_NONE, NULL);
+                else
+                        step_set(s, PHASE_BLOCKED, ACT_NONE, "host bridge %s does not exist", strna(bridge));
+                return;
+        }
+        bool want_up = rec_want_up(e, o);
+        if (st->state == NET_ABSENT) {
+                if (want_up)
+                        step_set(s, PHASE_CREATING, ACT_NET_APPLY, "creating bridge %s", strna(bridge));
+                else
+                        step_set(s, PHASE_STOPPED, ACT_NONE,
+                                 dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot"
+                                                                            : NULL);
+                return;
+        }
+        if (!network_ours(o)) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE,
+                         "interface %s exists and was not created by declvirt; not touching it", strna(bridge));
+                return;
+        }
+        if (!want_up) {
+                step_set(s, PHASE_STOPPING, ACT_NET_STOP, "stopping: state='inactive'");
+                return;
+        }
+        if (st->drift) {
+                step_set(s, PHASE_CREATING, ACT_NET_APPLY, "updating: %s", st->drift);
+                return;
+        }
+        if (o->desired && (!o->applied || !streq_ptr(o->applied->hash, o->desired->hash))) {
+                step_set(s, PHASE_CREATING, ACT_NET_APPLY, "applying the changed definition");
+                return;
+        }
+        step_set(s, PHASE_READY, ACT_NONE, NULL);
+}
+
 void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
         *s = (struct rec_step){ .phase = o->phase };
         if (o->busy) {
                 enum rec_action a = o->running;
-                enum rec_phase ph = a == ACT_POOL_STOP ? PHASE_STOPPING
+                enum rec_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP) ? PHASE_STOPPING
                                     : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE) ? PHASE_REMOVING
                                                                                     : PHASE_CREATING;
                 step_set(s, ph, ACT_NONE, "%s in progress", rec_action_to_string(a));
@@ -388,6 +523,9 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
                 break;
         case DV_KIND_VOLUME:
                 plan_volume(e, o, now, s);
+                break;
+        case DV_KIND_NETWORK:
+                plan_network(e, o, now, s);
                 break;
         default:
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "%s objects are not supported by this agent yet",

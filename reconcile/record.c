@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/network.h"
 #include "model/pool.h"
 #include "model/volume.h"
 #include "reconcile/engine-internal.h"
@@ -26,6 +27,8 @@ char *rec_observed_relpath(const struct rec_object *o) {
                 n = asprintf(&s, "pools/%s.xml", o->name);
         else if (o->kind == DV_KIND_VOLUME)
                 n = asprintf(&s, "volumes/%s/%s.xml", o->pool, o->name);
+        else if (o->kind == DV_KIND_NETWORK)
+                n = asprintf(&s, "networks/%s.xml", o->name);
         return n < 0 ? NULL : s;
 }
 
@@ -76,6 +79,22 @@ static char *format_observed_pool(const struct rec_object *o) {
         }
         struct buf b = BUF_INIT;
         pool_def_format(&b, &p, NULL);
+        return buf_steal(&b);
+}
+
+/* What `virsh net-dumpxml` would print: the definition in force with the generated
+ * UUID and MAC and the bridge in use; nothing while the network is not up. */
+static char *format_observed_network(const struct rec_object *o) {
+        const struct dv_object *d = rec_def(o);
+        if (!d || !o->observed || o->net_st.state != NET_ACTIVE)
+                return NULL;
+        struct network_def n = rec_network_effective(d->def.network, o->applied);
+        if (o->net_st.bridge)
+                n.bridge.name = o->net_st.bridge;
+        if (o->net_st.mac[0])
+                n.mac = (char *)o->net_st.mac;
+        struct buf b = BUF_INIT;
+        network_def_format(&b, &n, NULL);
         return buf_steal(&b);
 }
 
@@ -256,8 +275,9 @@ int engine_record(struct engine *e) {
                 _cleanup_free_ char *rel = rec_observed_relpath(o);
                 if (!rel)
                         continue;
-                _cleanup_free_ char *xml = o->kind == DV_KIND_POOL ? format_observed_pool(o)
-                                                                    : format_observed_volume(o);
+                _cleanup_free_ char *xml = o->kind == DV_KIND_POOL      ? format_observed_pool(o)
+                                           : o->kind == DV_KIND_NETWORK ? format_observed_network(o)
+                                                                        : format_observed_volume(o);
                 if (xml)
                         state_store_put(e->state, rel, xml, strlen(xml), 0644);
                 else

@@ -84,3 +84,15 @@ bool test_have_program(const char *name) {
         free(copy);
         return found;
 }
+
+struct dv_object *test_load_object(const char *path, enum dv_kind kind) {
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        if (dv_object_parse_file(path, &o, &err) < 0) {
+                dv_error_print(stderr, &err);
+                fail_msg("%s was refused", path);
+        }
+        dv_error_clear(&err);
+        assert_int_equal(o->kind, kind);
+        return o;
+}

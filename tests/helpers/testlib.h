@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "model/object.h"
+
 /* Reads a whole file (aborts the test on failure); caller frees. */
 char *test_read_file(const char *path, size_t *len);
 /* Sorted list of the files in dir whose names end with suffix; NULL-terminated. */
@@ -14,3 +16,5 @@ char *test_mkdtemp(const char *prefix);
 void test_rm_rf(const char *path);
 /* True when the program is on PATH. */
 bool test_have_program(const char *name);
+/* Parses a desired file that must be valid and of this kind (fails the test otherwise). */
+struct dv_object *test_load_object(const char *path, enum dv_kind kind);

@@ -969,10 +969,112 @@ static void test_undefined_non_volume_forgotten(void **state) {
 
 static void test_unsupported_kind(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, "<network><name>net0</name></network>", "net0.xml");
+        struct rec_object *n = add_defined(e,
+                "<domain type='kvm'><name>vm0</name><memory>1048576</memory><vcpu>1</vcpu>"
+                "<os><type>hvm</type></os></domain>", "vm0.xml");
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "domain objects are not supported by this agent yet");
+}
+
+/* ---- networks ---- */
+
+#define NET(name, bridge, addr, extra)                                                          \
+        "<network><name>" name "</name>" extra "<forward mode='nat'/><bridge name='" bridge "'/>" \
+        "<ip address='" addr "' prefix='24'/></network>"
+
+static void observe_net(struct rec_object *o, enum net_state state, const char *drift) {
+        net_status_done(&o->net_st);
+        o->observed = true;
+        o->net_st.state = state;
+        o->net_st.drift = drift ? strdup(drift) : NULL;
+}
+
+static void test_network_absent_applies(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
+        observe_net(n, NET_ABSENT, NULL);
+        s = plan(e, n);
+        expect_step(&s, PHASE_CREATING, ACT_NET_APPLY, "creating bridge dvn1");
+}
+
+static void test_network_not_ours_blocked(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, NET("n1", "br0", "192.0.2.1", ""), "n1.xml");
+        observe_net(n, NET_ACTIVE, NULL);
         struct rec_step s = plan(e, n);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
-                    "network objects are not supported by this agent yet");
+                    "interface br0 exists and was not created by declvirt; not touching it");
+        /* An applied record that does not say "created" (a refused apply) is not ours either. */
+        set_applied(n, NULL, false, true, BOOT_NOW);
+        s = plan(e, n);
+        assert_int_equal(s.phase, PHASE_BLOCKED);
+        free(s.message);
+}
+
+static void test_network_ours_ready_drift_inactive(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
+        set_applied(n, NULL, true, true, BOOT_NOW);
+        observe_net(n, NET_ACTIVE, NULL);
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        observe_net(n, NET_ACTIVE, "dnsmasq not running");
+        s = plan(e, n);
+        expect_step(&s, PHASE_CREATING, ACT_NET_APPLY, "updating: dnsmasq not running");
+        /* A changed file is applied even when nothing observed differs yet. */
+        observe_net(n, NET_ACTIVE, NULL);
+        set_applied(n, NET("n1", "dvn1", "192.0.2.1", "<mtu size='9000'/>"), true, true, BOOT_NOW);
+        s = plan(e, n);
+        expect_step(&s, PHASE_CREATING, ACT_NET_APPLY, "applying the changed definition");
+        struct rec_object *m = add_defined(e, NET("n2", "dvn2", "198.51.100.1", POLICY("state='inactive'")), "n2.xml");
+        set_applied(m, NULL, true, true, BOOT_NOW);
+        observe_net(m, NET_ACTIVE, NULL);
+        s = plan(e, m);
+        expect_step(&s, PHASE_STOPPING, ACT_NET_STOP, "stopping: state='inactive'");
+}
+
+static void test_network_overlap(void **state) {
+        struct engine *e = *state;
+        struct rec_object *a = add_defined(e, NET("a", "dva", "192.0.2.1", ""), "/d/a.xml");
+        struct rec_object *b = add_defined(e,
+                "<network><name>b</name><forward mode='nat'/><bridge name='dvb'/>"
+                "<ip address='192.0.2.129' prefix='25'/></network>", "/d/b.xml");
+        observe_net(a, NET_ABSENT, NULL);
+        observe_net(b, NET_ABSENT, NULL);
+        struct rec_step s = plan(e, a);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "subnet 192.0.2.1/24 overlaps 192.0.2.129/25 of network/b (/d/b.xml)");
+        s = plan(e, b);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "subnet 192.0.2.129/25 overlaps 192.0.2.1/24 of network/a (/d/a.xml)");
+}
+
+static void test_network_removal(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
+        set_applied(n, NULL, true, true, BOOT_NOW);
+        observe_net(n, NET_ACTIVE, NULL);
+        remove_file(n, NOW - DELAY);
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_REMOVING, ACT_NET_STOP, "file removed; stopping");
+        struct rec_object *k = add_defined(e, NET("k", "dvk", "198.51.100.1", POLICY("on-remove='keep'")), "k.xml");
+        set_applied(k, NULL, true, true, BOOT_NOW);
+        observe_net(k, NET_ACTIVE, NULL);
+        remove_file(k, NOW - DELAY);
+        s = plan(e, k);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
+}
+
+static void test_network_host_bridge(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e,
+                "<network><name>host</name><forward mode='bridge'/><bridge name='br0'/></network>", "h.xml");
+        observe_net(n, NET_ACTIVE, NULL);
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL); /* observed, never created */
+        observe_net(n, NET_ABSENT, NULL);
+        s = plan(e, n);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "host bridge br0 does not exist");
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1021,6 +1123,12 @@ int main(void) {
                 T(test_busy_in_progress),
                 T(test_undefined_non_volume_forgotten),
                 T(test_unsupported_kind),
+                T(test_network_absent_applies),
+                T(test_network_not_ours_blocked),
+                T(test_network_ours_ready_drift_inactive),
+                T(test_network_overlap),
+                T(test_network_removal),
+                T(test_network_host_bridge),
         };
         return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }

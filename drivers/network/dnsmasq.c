@@ -1,0 +1,587 @@
+/* One dnsmasq per network: the configuration builder (pure), start/stop/status by
+ * pidfile and /proc, and the lease file parser. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "drivers/cmd.h"
+#include "drivers/network/dnsmasq.h"
+#include "model/object.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/parse.h"
+#include "util/strv.h"
+#include "util/time.h"
+
+#define DNSMASQ_BINARY     "dnsmasq"
+#define DNSMASQ_LEASE_TIME "1h"
+#define START_WAIT_USEC    (5 * USEC_PER_SEC)
+#define STOP_WAIT_MSEC     5000
+#define KILL_WAIT_MSEC     2000
+#define LEASES_MAX_SIZE    (16u << 20)
+
+static bool has_dns(const struct network_def *def) {
+        return def->dns.enable != 0;
+}
+
+bool dnsmasq_needed(const struct network_def *def) {
+        if (def->forward.mode == NETWORK_FORWARD_BRIDGE)
+                return false;
+        if (network_def_dhcp_ip(def, AF_INET) || network_def_dhcp_ip(def, AF_INET6))
+                return true;
+        for (size_t i = 0; i < def->n_ips; i++) {
+                int f = def->ips[i].address.family;
+                if (f == AF_INET6 || (f == AF_INET && has_dns(def)))
+                        return true;
+        }
+        return false;
+}
+
+/* ---- the configuration ---------------------------------------------------------------- */
+
+/* Host and domain names, validated by the model already; checked again because they
+ * become lines of a configuration file: nothing that could end or split a value. */
+static bool name_ok(const char *s) {
+        if (!s || !*s)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_'))
+                        return false;
+        return true;
+}
+
+static bool path_ok(const char *s) {
+        return s && s[0] == '/' && !strpbrk(s, "\n\r");
+}
+
+static void addr_masked(const struct network_addr *a, unsigned prefix, struct network_addr *ret) {
+        *ret = (struct network_addr){.family = a->family};
+        for (unsigned i = 0; i < prefix && i < 128; i++)
+                ret->a[i / 8] |= (uint8_t)(a->a[i / 8] & (0x80u >> (i % 8)));
+}
+
+static void prefix_netmask(unsigned prefix, char buf[static NETWORK_ADDR_STRLEN]) {
+        struct network_addr m = {.family = AF_INET};
+        for (unsigned i = 0; i < prefix && i < 32; i++)
+                m.a[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+        network_addr_format(&m, buf);
+}
+
+/* Number of addresses from a to b inclusive, saturated. */
+static uint64_t range_size(const struct network_addr *a, const struct network_addr *b) {
+        size_t len = a->family == AF_INET ? 4 : 16;
+        uint64_t hi_a = 0, hi_b = 0;
+        /* Only the low 64 bits count; a larger difference saturates below. */
+        for (size_t i = 0; i < len; i++) {
+                if (len - i > 8 && a->a[i] != b->a[i])
+                        return UINT32_MAX;
+                if (len - i <= 8) {
+                        hi_a = (hi_a << 8) | a->a[i];
+                        hi_b = (hi_b << 8) | b->a[i];
+                }
+        }
+        return hi_b >= hi_a ? hi_b - hi_a + 1 : 0;
+}
+
+static int dhcp_section(struct buf *b, const struct network_def *def, const struct network_ip *ip,
+                        uint64_t *lease_max) {
+        char s[NETWORK_ADDR_STRLEN], e[NETWORK_ADDR_STRLEN], m[NETWORK_ADDR_STRLEN];
+        int prefix = network_ip_prefix(ip);
+        bool v4 = ip->address.family == AF_INET;
+        if (prefix < 0)
+                return -EINVAL;
+        if (v4)
+                prefix_netmask((unsigned)prefix, m);
+        else
+                snprintf(m, sizeof(m), "%d", prefix);
+
+        for (size_t i = 0; i < ip->n_ranges; i++) {
+                const struct network_dhcp_range *r = &ip->ranges[i];
+                buf_printf(b, "dhcp-range=%s,%s,%s,%s\n", network_addr_format(&r->start, s),
+                           network_addr_format(&r->end, e), m, DNSMASQ_LEASE_TIME);
+                *lease_max += range_size(&r->start, &r->end);
+        }
+        if (ip->n_ranges == 0) {
+                /* Static hosts only: dnsmasq still needs the subnet to answer in. */
+                struct network_addr net;
+                addr_masked(&ip->address, (unsigned)prefix, &net);
+                buf_printf(b, "dhcp-range=%s,static,%s,%s\n", network_addr_format(&net, s), m,
+                           DNSMASQ_LEASE_TIME);
+        }
+        for (size_t i = 0; i < ip->n_hosts; i++) {
+                const struct network_dhcp_host *h = &ip->hosts[i];
+                if (h->name && !name_ok(h->name))
+                        return -EINVAL;
+                if (h->mac && strspn(h->mac, "0123456789abcdefABCDEF:") != strlen(h->mac))
+                        return -EINVAL;
+                buf_puts(b, "dhcp-host=");
+                if (h->mac)
+                        buf_printf(b, "%s,", h->mac);
+                if (v4)
+                        buf_puts(b, network_addr_format(&h->ip, s));
+                else
+                        buf_printf(b, "[%s]", network_addr_format(&h->ip, s));
+                if (h->name)
+                        buf_printf(b, ",%s", h->name);
+                buf_putc(b, '\n');
+                *lease_max += 1;
+        }
+        /* An isolated network has no way out: no default route for its guests. */
+        if (v4 && def->forward.mode == NETWORK_FORWARD_NONE)
+                buf_puts(b, "dhcp-option=3\n");
+        return 0;
+}
+
+int dnsmasq_conf(const struct network_def *def, const char *bridge, const char *leasefile,
+                 const char *pidfile, char **ret) {
+        char s[NETWORK_ADDR_STRLEN];
+        if (!def || !bridge || network_ifname_problem(bridge) || !path_ok(leasefile) ||
+            !path_ok(pidfile) || !name_ok(def->name))
+                return -EINVAL;
+        if (def->domain.name && !name_ok(def->domain.name))
+                return -EINVAL;
+
+        _cleanup_buf_ struct buf b = BUF_INIT;
+        buf_printf(&b, "# declvirt: dnsmasq for network %s (generated; edits are overwritten)\n",
+                   def->name);
+        buf_puts(&b, "strict-order\n");
+        /* Never the host's own /etc/hosts; isolated guests get no upstream either. */
+        buf_puts(&b, "no-hosts\n");
+        if (def->forward.mode == NETWORK_FORWARD_NONE)
+                buf_puts(&b, "no-resolv\n");
+        buf_printf(&b, "pid-file=%s\n", pidfile);
+        buf_puts(&b, "except-interface=lo\n");
+        buf_puts(&b, "bind-dynamic\n");
+        buf_printf(&b, "interface=%s\n", bridge);
+
+        if (!has_dns(def))
+                buf_puts(&b, "port=0\n");
+        if (def->domain.name) {
+                if (def->domain.local_only == 1)
+                        buf_printf(&b, "local=/%s/\n", def->domain.name);
+                buf_printf(&b, "domain=%s\n", def->domain.name);
+                buf_puts(&b, "expand-hosts\n");
+        }
+        if (has_dns(def) && def->dns.forward_plain_names == 0) {
+                buf_puts(&b, "domain-needed\n");
+                buf_puts(&b, "local=//\n");
+        }
+        for (size_t i = 0; has_dns(def) && i < def->dns.n_hosts; i++) {
+                const struct network_dns_host *h = &def->dns.hosts[i];
+                buf_puts(&b, "host-record=");
+                for (char **n = h->hostnames; n && *n; n++) {
+                        if (!name_ok(*n))
+                                return -EINVAL;
+                        buf_printf(&b, "%s,", *n);
+                }
+                buf_printf(&b, "%s\n", network_addr_format(&h->ip, s));
+        }
+
+        uint64_t lease_max = 0;
+        bool dhcp = false, v6 = false;
+        static const int families[] = {AF_INET, AF_INET6};
+        for (size_t i = 0; i < ELEMENTSOF(families); i++) {
+                const struct network_ip *ip = network_def_dhcp_ip(def, families[i]);
+                if (!ip)
+                        continue;
+                int r = dhcp_section(&b, def, ip, &lease_max);
+                if (r < 0)
+                        return r;
+                dhcp = true;
+        }
+        /* IPv6 addresses without DHCP: router advertisements for SLAAC only. */
+        for (size_t i = 0; i < def->n_ips; i++) {
+                const struct network_ip *ip = &def->ips[i];
+                if (ip->address.family != AF_INET6)
+                        continue;
+                v6 = true;
+                if (ip == network_def_dhcp_ip(def, AF_INET6))
+                        continue;
+                int prefix = network_ip_prefix(ip);
+                if (prefix < 0)
+                        return -EINVAL;
+                struct network_addr net;
+                addr_masked(&ip->address, (unsigned)prefix, &net);
+                buf_printf(&b, "dhcp-range=%s,ra-only,%d\n", network_addr_format(&net, s), prefix);
+        }
+        if (v6)
+                buf_puts(&b, "enable-ra\n");
+        if (dhcp) {
+                buf_puts(&b, "dhcp-no-override\n");
+                buf_puts(&b, "dhcp-authoritative\n");
+                buf_printf(&b, "dhcp-lease-max=%llu\n",
+                           (unsigned long long)MIN(MAX(lease_max, 1), (uint64_t)INT32_MAX));
+        }
+        buf_printf(&b, "dhcp-leasefile=%s\n", leasefile);
+
+        *ret = buf_steal(&b);
+        return *ret ? 0 : -ENOMEM;
+}
+
+char **dnsmasq_argv(const char *conf_path) {
+        char **argv = NULL;
+        if (strv_push(&argv, DNSMASQ_BINARY) < 0 ||
+            strv_pushf(&argv, "--conf-file=%s", conf_path) < 0) {
+                strv_free(argv);
+                return NULL;
+        }
+        return argv;
+}
+
+int dnsmasq_paths(const char *name, const char *run_dir, const char *state_dir, char **ret_conf,
+                  char **ret_pid, char **ret_leases) {
+        if (!name || dv_name_problem(DV_KIND_NETWORK, name))
+                return -EINVAL;
+        _cleanup_free_ char *conf = NULL, *pid = NULL, *leases = NULL;
+        if (ret_conf && (!run_dir || asprintf(&conf, "%s/dnsmasq/%s.conf", run_dir, name) < 0))
+                return -ENOMEM;
+        if (ret_pid && (!run_dir || asprintf(&pid, "%s/dnsmasq/%s.pid", run_dir, name) < 0))
+                return -ENOMEM;
+        if (ret_leases &&
+            (!state_dir || asprintf(&leases, "%s/networks/%s.leases", state_dir, name) < 0))
+                return -ENOMEM;
+        if (ret_conf)
+                *ret_conf = TAKE_PTR(conf);
+        if (ret_pid)
+                *ret_pid = TAKE_PTR(pid);
+        if (ret_leases)
+                *ret_leases = TAKE_PTR(leases);
+        return 0;
+}
+
+/* ---- the process ---------------------------------------------------------------------- */
+
+static int read_pidfile(const char *path, pid_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        size_t len = 0;
+        int r = read_full_file(path, 64, &s, &len);
+        if (r < 0)
+                return r;
+        while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
+                s[--len] = '\0';
+        uint64_t v = 0;
+        r = parse_u64_range(s, 2, INT32_MAX, &v);
+        if (r < 0)
+                return r;
+        *ret = (pid_t)v;
+        return 0;
+}
+
+/* True when pid is a live (not zombie) dnsmasq whose command line names conf_path. */
+static bool pid_is_ours(pid_t pid, const char *conf_path) {
+        char p[64], exe[4096];
+        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+        _cleanup_free_ char *stat = NULL;
+        size_t len = 0;
+        if (read_full_file(p, 4096, &stat, &len) < 0)
+                return false;
+        const char *rp = strrchr(stat, ')');
+        if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
+                return false;
+
+        snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(p, exe, sizeof(exe) - 1);
+        if (n < 0)
+                return false;
+        exe[n] = '\0';
+        const char *base = strrchr(exe, '/');
+        base = base ? base + 1 : exe;
+        /* "dnsmasq (deleted)" after a package upgrade is still it. */
+        if (strncmp(base, "dnsmasq", 7) != 0 || (base[7] != '\0' && base[7] != ' '))
+                return false;
+
+        snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
+        _cleanup_free_ char *cmdline = NULL;
+        if (read_full_file(p, 64 * 1024, &cmdline, &len) < 0)
+                return false;
+        _cleanup_free_ char *want = NULL;
+        if (asprintf(&want, "--conf-file=%s", conf_path) < 0)
+                return false;
+        for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1)
+                if (streq(cmdline + i, want))
+                        return true;
+        return false;
+}
+
+/* The PID of our running dnsmasq, or 0. */
+static pid_t running_pid(const char *pidfile, const char *conf_path) {
+        pid_t pid = 0;
+        if (read_pidfile(pidfile, &pid) < 0)
+                return 0;
+        return pid_is_ours(pid, conf_path) ? pid : 0;
+}
+
+static int pidfd_open_(pid_t pid) {
+        return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_send_signal_(int fd, int sig) {
+        return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+}
+
+/* Waits until the process behind fd exits (or stops being ours); true when it did. */
+static bool wait_gone(int fd, pid_t pid, const char *conf_path, int msec) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                if (fd >= 0 && poll(&pfd, 1, 10) > 0)
+                        return true;
+                /* With a pidfd, only its POLLIN says the process is gone: /proc/PID/exe
+                 * disappears earlier, while dnsmasq still holds its sockets, and a
+                 * restart would then fail with "Address already in use". */
+                if (fd < 0) {
+                        usleep(10000);
+                        if (!pid_is_ours(pid, conf_path))
+                                return true;
+                }
+                struct timespec t;
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= msec)
+                        return false;
+        }
+}
+
+static int signal_pid(int fd, pid_t pid, int sig) {
+        int r = fd >= 0 ? pidfd_send_signal_(fd, sig) : kill(pid, sig);
+        return r < 0 && errno != ESRCH ? negative_errno() : 0;
+}
+
+int dnsmasq_stop(const char *name, const char *run_dir, struct dv_error *err) {
+        _cleanup_free_ char *conf = NULL, *pidfile = NULL;
+        if (dnsmasq_paths(name, run_dir, NULL, &conf, &pidfile, NULL) < 0)
+                return dv_error_add(err, -EINVAL, 0, "invalid network name or run directory");
+
+        pid_t pid = 0;
+        if (read_pidfile(pidfile, &pid) >= 0) {
+                /* A pidfd pins the process: the PID cannot be reused under us. */
+                _cleanup_close_ int fd = pidfd_open_(pid);
+                if (pid_is_ours(pid, conf)) {
+                        log_debug("dnsmasq %s: stopping PID %d", name, (int)pid);
+                        int r = signal_pid(fd, pid, SIGTERM);
+                        if (r < 0)
+                                return dv_error_add(err, r, 0, "cannot signal dnsmasq (PID %d): %s",
+                                                    (int)pid, strerror(-r));
+                        if (!wait_gone(fd, pid, conf, STOP_WAIT_MSEC)) {
+                                r = signal_pid(fd, pid, SIGKILL);
+                                if (r < 0 || !wait_gone(fd, pid, conf, KILL_WAIT_MSEC))
+                                        return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
+                                                            "dnsmasq (PID %d) does not stop",
+                                                            (int)pid);
+                        }
+                }
+        }
+        /* dnsmasq leaves its pidfile behind. */
+        if (unlink(pidfile) < 0 && errno != ENOENT)
+                return dv_error_add(err, negative_errno(), 0, "cannot remove %s", pidfile);
+        if (unlink(conf) < 0 && errno != ENOENT)
+                return dv_error_add(err, negative_errno(), 0, "cannot remove %s", conf);
+        return 0;
+}
+
+int dnsmasq_start(const struct network_def *def, const char *bridge, const char *run_dir,
+                  const char *state_dir, struct dv_error *err) {
+        _cleanup_free_ char *conf = NULL, *pidfile = NULL, *leases = NULL, *text = NULL;
+        _cleanup_free_ char *run_sub = NULL, *state_sub = NULL;
+        int r;
+
+        if (!def || dnsmasq_paths(def->name, run_dir, state_dir, &conf, &pidfile, &leases) < 0)
+                return dv_error_add(err, -EINVAL, 0, "invalid network name or directories");
+        r = dnsmasq_conf(def, bridge, leases, pidfile, &text);
+        if (r < 0)
+                return dv_error_add(err, r, 0,
+                                    "cannot write a dnsmasq configuration for network %s",
+                                    def->name);
+        run_sub = path_dirname(conf);
+        state_sub = path_dirname(leases);
+        if (!run_sub || !state_sub)
+                return -ENOMEM;
+        if ((r = mkdir_p(run_sub, 0755)) < 0 || (r = mkdir_p(state_sub, 0755)) < 0)
+                return dv_error_add(err, r, 0, "cannot create %s or %s: %s", run_sub, state_sub,
+                                    strerror(-r));
+
+        /* Two instances would fight over the port and the lease file. */
+        r = dnsmasq_stop(def->name, run_dir, err);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(conf, text, strlen(text), 0644);
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot write %s: %s", conf, strerror(-r));
+
+        _cleanup_strv_free_ char **argv = dnsmasq_argv(conf);
+        if (!argv)
+                return -ENOMEM;
+        struct cmd_opts opts = {.timeout_usec = 30 * USEC_PER_SEC};
+        r = cmd_run(argv, &opts, NULL, err);
+        if (r < 0)
+                return r;
+
+        /* The parent exits when the daemon is ready; the pidfile may trail it a little. */
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
+        for (;;) {
+                pid_t pid = running_pid(pidfile, conf);
+                if (pid > 0) {
+                        log_debug("dnsmasq %s: running as PID %d", def->name, (int)pid);
+                        return 0;
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return dv_error_add(err, -ETIMEDOUT, 0,
+                                            "dnsmasq for network %s did not write %s in time",
+                                            def->name, pidfile);
+                usleep(10000);
+        }
+}
+
+int dnsmasq_status(const struct network_def *def, const char *bridge, const char *run_dir,
+                   const char *state_dir, pid_t *ret_pid, bool *ret_conf_current,
+                   struct dv_error *err) {
+        _cleanup_free_ char *conf = NULL, *pidfile = NULL, *leases = NULL;
+        if (!def || dnsmasq_paths(def->name, run_dir, state_dir, &conf, &pidfile, &leases) < 0)
+                return dv_error_add(err, -EINVAL, 0, "invalid network name or directories");
+        if (ret_pid)
+                *ret_pid = running_pid(pidfile, conf);
+        if (ret_conf_current) {
+                _cleanup_free_ char *want = NULL, *have = NULL;
+                size_t len = 0;
+                int r = dnsmasq_conf(def, bridge, leases, pidfile, &want);
+                if (r < 0)
+                        return dv_error_add(err, r, 0,
+                                            "cannot write a dnsmasq configuration for network %s",
+                                            def->name);
+                r = read_full_file(conf, 1u << 20, &have, &len);
+                if (r < 0 && r != -ENOENT)
+                        return dv_error_add(err, r, 0, "cannot read %s: %s", conf, strerror(-r));
+                *ret_conf_current = r >= 0 && len == strlen(want) && memcmp(have, want, len) == 0;
+        }
+        return 0;
+}
+
+/* ---- leases --------------------------------------------------------------------------- */
+
+void dnsmasq_leases_free(struct dnsmasq_lease *l, size_t n) {
+        for (size_t i = 0; l && i < n; i++)
+                free(l[i].hostname);
+        free(l);
+}
+
+static bool is_mac(const char *s) {
+        if (strlen(s) != 17)
+                return false;
+        for (int i = 0; i < 17; i++) {
+                bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                           (s[i] >= 'A' && s[i] <= 'F');
+                if (i % 3 == 2 ? s[i] != ':' : !hex)
+                        return false;
+        }
+        return true;
+}
+
+/* One lease line: EXPIRY MAC|IAID IP HOSTNAME [CLIENT-ID]. */
+static int parse_lease_line(char *line, struct dnsmasq_lease *ret) {
+        char *f[5] = {0};
+        size_t n = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(line, " \t", &save); t && n < ELEMENTSOF(f);
+             t = strtok_r(NULL, " \t", &save))
+                f[n++] = t;
+        if (n < 4)
+                return -EINVAL;
+        struct dnsmasq_lease l = {0};
+        if (parse_u64(f[0], &l.expiry) < 0)
+                return -EINVAL;
+        struct network_addr a;
+        if (network_addr_parse(f[2], &a) < 0 || strlen(f[2]) >= sizeof(l.ip))
+                return -EINVAL;
+        network_addr_format(&a, l.ip);
+        if (a.family == AF_INET && is_mac(f[1])) {
+                for (int i = 0; i < 17; i++)
+                        l.mac[i] = (char)(f[1][i] >= 'A' && f[1][i] <= 'F' ? f[1][i] - 'A' + 'a'
+                                                                           : f[1][i]);
+                l.mac[17] = '\0';
+        }
+        if (!streq(f[3], "*")) {
+                l.hostname = strdup(f[3]);
+                if (!l.hostname)
+                        return -ENOMEM;
+        }
+        *ret = l;
+        return 0;
+}
+
+int dnsmasq_leases_parse(const char *text, struct dnsmasq_lease **ret, size_t *n,
+                         struct dv_error *err) {
+        struct dnsmasq_lease *l = NULL;
+        size_t k = 0, cap = 0;
+        int lineno = 0;
+        const char *p = text ? text : "";
+
+        while (*p) {
+                size_t len = strcspn(p, "\n");
+                lineno++;
+                _cleanup_free_ char *line = strndup(p, len);
+                p += len + (p[len] == '\n');
+                if (!line) {
+                        dnsmasq_leases_free(l, k);
+                        return -ENOMEM;
+                }
+                /* The server's DUID for DHCPv6, and blank lines. */
+                if (strncmp(line, "duid ", 5) == 0 || line[strspn(line, " \t")] == '\0')
+                        continue;
+                if (k == cap) {
+                        size_t nc = cap ? cap * 2 : 8;
+                        struct dnsmasq_lease *nl = realloc(l, nc * sizeof(*l));
+                        if (!nl) {
+                                dnsmasq_leases_free(l, k);
+                                return -ENOMEM;
+                        }
+                        l = nl;
+                        cap = nc;
+                }
+                int r = parse_lease_line(line, &l[k]);
+                if (r == -ENOMEM) {
+                        dnsmasq_leases_free(l, k);
+                        return r;
+                }
+                if (r < 0) {
+                        dv_error_warn(err, lineno, "unreadable lease line skipped");
+                        continue;
+                }
+                k++;
+        }
+        if (k == 0) {
+                free(l);
+                l = NULL;
+        }
+        *ret = l;
+        *n = k;
+        return 0;
+}
+
+int dnsmasq_leases(const char *name, const char *state_dir, struct dnsmasq_lease **ret, size_t *n,
+                   struct dv_error *err) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t len = 0;
+        if (dnsmasq_paths(name, NULL, state_dir, NULL, NULL, &path) < 0)
+                return dv_error_add(err, -EINVAL, 0, "invalid network name or state directory");
+        int r = read_full_file(path, LEASES_MAX_SIZE, &text, &len);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                *n = 0;
+                return 0;
+        }
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot read %s: %s", path, strerror(-r));
+        return dnsmasq_leases_parse(text, ret, n, err);
+}
