@@ -53,6 +53,8 @@ struct rec_object *engine_lookup(const struct engine *e, const char *id);
 struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
 /* Drops o, with its observed XML; status.xml is rewritten on the next record. */
 void engine_remove_object(struct engine *e, struct rec_object *o);
+/* Every object, by kind then id (NULL-terminated array; caller frees the array). */
+struct rec_object **rec_sorted_objects(const struct engine *e, size_t *n);
 /* Queues the removal of a state file, queued again after a failed commit. */
 void engine_queue_removal(struct engine *e, const char *relpath);
 /* Commits the state store; after a failed commit first queues again every

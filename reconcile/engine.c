@@ -306,7 +306,7 @@ static int cmp_obj_id(const void *a, const void *b) {
         return strcmp(x->id, y->id);
 }
 
-static struct rec_object **engine_sorted(const struct engine *e, size_t *n) {
+struct rec_object **rec_sorted_objects(const struct engine *e, size_t *n) {
         size_t k = 0, cap = hashmap_size(e->objects);
         struct rec_object **l = calloc(cap + 1, sizeof(*l));
         void *v;
@@ -321,7 +321,7 @@ static struct rec_object **engine_sorted(const struct engine *e, size_t *n) {
 
 void engine_format_plan(const struct engine *e, struct buf *b) {
         size_t n = 0;
-        _cleanup_free_ struct rec_object **l = engine_sorted(e, &n);
+        _cleanup_free_ struct rec_object **l = rec_sorted_objects(e, &n);
         size_t w = 6;
         for (size_t i = 0; l && i < n; i++)
                 w = MAX(w, strlen(l[i]->id));
@@ -343,7 +343,7 @@ void engine_format_plan(const struct engine *e, struct buf *b) {
 
 void engine_format_table(const struct engine *e, struct buf *b) {
         size_t n = 0;
-        _cleanup_free_ struct rec_object **l = engine_sorted(e, &n);
+        _cleanup_free_ struct rec_object **l = rec_sorted_objects(e, &n);
         size_t w = 4;
         for (size_t i = 0; l && i < n; i++)
                 w = MAX(w, strlen(l[i]->id));

@@ -123,13 +123,6 @@ static char *format_observed_volume(const struct rec_object *o) {
         return buf_steal(&b);
 }
 
-static int cmp_obj(const void *a, const void *b) {
-        const struct rec_object *x = *(struct rec_object *const *)a, *y = *(struct rec_object *const *)b;
-        if (x->kind != y->kind)
-                return (int)x->kind - (int)y->kind;
-        return strcmp(x->id, y->id);
-}
-
 static void add_condition(struct status_object *so, const char *type, bool status, const char *reason,
                           const char *message) {
         struct status_condition *c = realloc(so->conditions, (so->n_conditions + 1) * sizeof(*c));
@@ -170,19 +163,6 @@ bool engine_has_failures(const struct engine *e) {
                         return true;
         }
         return false;
-}
-
-static struct rec_object **sorted_objects(const struct engine *e, size_t *n) {
-        size_t k = 0, cap = hashmap_size(e->objects);
-        struct rec_object **l = calloc(cap + 1, sizeof(*l));
-        void *v;
-        if (!l)
-                return NULL;
-        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v) && k < cap;)
-                l[k++] = v;
-        qsort(l, k, sizeof(*l), cmp_obj);
-        *n = k;
-        return l;
 }
 
 static void fill_snapshot(const struct engine *e, struct status_snapshot *s, struct rec_object **objs, size_t n) {
@@ -262,7 +242,7 @@ static void touch(const struct engine *e, const char *rel) {
 
 int engine_record(struct engine *e) {
         size_t n = 0;
-        _cleanup_free_ struct rec_object **objs = sorted_objects(e, &n);
+        _cleanup_free_ struct rec_object **objs = rec_sorted_objects(e, &n);
         if (!objs)
                 return -ENOMEM;
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/macro.h"
 
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
@@ -195,4 +196,15 @@ bool path_location_allowed(char *const *patterns, const char *path) {
                 char *slash = strrchr(s, '/');
                 len = slash == s ? 1 : (size_t)(slash - s);
         }
+}
+
+int read_u64_file(const char *path, uint64_t min, uint64_t max, uint64_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        size_t len = 0;
+        int r = read_full_file(path, 64, &s, &len);
+        if (r < 0)
+                return r;
+        while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
+                s[--len] = '\0';
+        return parse_u64_range(s, min, max, ret);
 }

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -25,3 +26,7 @@ void path_simplify(char *s);
 /* storage_locations: true when path (absolute, no "..") or a directory above it
  * matches one of the fnmatch(FNM_PATHNAME) patterns; an empty list allows anything. */
 bool path_location_allowed(char *const *patterns, const char *path);
+
+/* Reads a file holding one decimal number (a pidfile, a sysctl) in [min, max];
+ * trailing newlines and spaces are allowed. -ERANGE/-EINVAL when it holds anything else. */
+int read_u64_file(const char *path, uint64_t min, uint64_t max, uint64_t *ret);

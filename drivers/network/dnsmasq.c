@@ -264,15 +264,8 @@ int dnsmasq_paths(const char *name, const char *run_dir, const char *state_dir, 
 /* ---- the process ---------------------------------------------------------------------- */
 
 static int read_pidfile(const char *path, pid_t *ret) {
-        _cleanup_free_ char *s = NULL;
-        size_t len = 0;
-        int r = read_full_file(path, 64, &s, &len);
-        if (r < 0)
-                return r;
-        while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
-                s[--len] = '\0';
         uint64_t v = 0;
-        r = parse_u64_range(s, 2, INT32_MAX, &v);
+        int r = read_u64_file(path, 2, INT32_MAX, &v);
         if (r < 0)
                 return r;
         *ret = (pid_t)v;

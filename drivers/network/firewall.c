@@ -468,16 +468,7 @@ static int forward_paths(int family, const char **sysctl, const char **record) {
 }
 
 /* The value of a boolean-ish sysctl or record: a small decimal number. */
-static int read_value(const char *path, uint64_t *ret) {
-        _cleanup_free_ char *s = NULL;
-        size_t len = 0;
-        int r = read_full_file(path, 64, &s, &len);
-        if (r < 0)
-                return r;
-        while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
-                s[--len] = '\0';
-        return parse_u64_range(s, 0, 2, ret);
-}
+static int read_value(const char *path, uint64_t *ret) { return read_u64_file(path, 0, 2, ret); }
 
 static int write_sysctl(const char *path, uint64_t v) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
