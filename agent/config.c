@@ -885,3 +885,7 @@ int dv_config_load(const char *path, struct dv_config **ret, struct dv_error *er
 bool dv_config_location_allowed(const struct dv_config *c, const char *path) {
         return path_location_allowed(c ? c->storage_locations : NULL, path);
 }
+
+const char *dv_qemu_accel_name(enum dv_qemu_accel a) {
+        return a == DV_ACCEL_KVM ? "kvm" : a == DV_ACCEL_TCG ? "tcg" : "auto";
+}

@@ -13,6 +13,8 @@
 #define DV_CONFIG_MAX_SIZE (1024 * 1024)
 
 enum dv_qemu_accel { DV_ACCEL_AUTO, DV_ACCEL_KVM, DV_ACCEL_TCG };
+/* "auto", "kvm", "tcg": as agent.conf writes it. */
+const char *dv_qemu_accel_name(enum dv_qemu_accel a);
 enum dv_tristate { DV_AUTO = -1, DV_NO = 0, DV_YES = 1 };
 
 struct dv_config {

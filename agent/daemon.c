@@ -14,6 +14,7 @@
 
 #include "agent/cli.h"
 #include "agent/watch.h"
+#include "drivers/domain/qemu.h"
 #include "drivers/network.h"
 #include "drivers/storage/iscsi.h"
 #include "reconcile/engine.h"
@@ -218,6 +219,8 @@ static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine 
         struct engine_config ec = engine_config_from(cfg, dry_run);
         drv_iscsi_set_secrets_dir(cfg->secrets_dir);
         network_driver_set_dirs(cfg->run_dir, cfg->state_dir);
+        qemu_driver_set_config(cfg->qemu.binary, dv_qemu_accel_name(cfg->qemu.accel), cfg->run_dir,
+                               cfg->state_dir);
         struct dv_error err = DV_ERROR_INIT;
         int r = engine_new(&ec, ret, &err);
         if (r < 0) {

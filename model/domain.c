@@ -1329,10 +1329,7 @@ static int parse_mac(const xmlNode *n, struct domain_net *net, struct dv_error *
         KEEP(r, dv_xml_prop_required(n, "address", &v, err));
         if (r < 0)
                 return r;
-        bool ok = strlen(v) == 17;
-        for (size_t i = 0; ok && i < 17; i++)
-                ok = i % 3 == 2 ? v[i] == ':' : isxdigit((unsigned char)v[i]);
-        if (!ok)
+        if (!mac_is_full_form(v))
                 return value_error(
                         err, n, "address", v,
                         "not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)");

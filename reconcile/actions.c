@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/domain.h"
 #include "model/network.h"
 #include "model/pool.h"
 #include "model/volume.h"
@@ -30,6 +31,10 @@ struct job_data {
         struct network_def net_eff;       /* net's with the generated UUID and MAC */
         char *net_uuid, *net_mac;
         bool net_prev_created, net_adopt, net_delete_bridge;
+        /* domains */
+        struct dv_object *dom;
+        char **dom_disks, **dom_macs, **dom_bridges; /* one per disk / interface ("" none) */
+        uint64_t dom_timeout_usec;
 };
 
 static void job_data_free(void *p) {
@@ -43,6 +48,10 @@ static void job_data_free(void *p) {
         dv_object_free(d->net_prev);
         free(d->net_uuid);
         free(d->net_mac);
+        dv_object_free(d->dom);
+        strv_free(d->dom_disks);
+        strv_free(d->dom_macs);
+        strv_free(d->dom_bridges);
         free(d);
 }
 
@@ -64,11 +73,26 @@ static int run_network_job(struct exec_job *j) {
         }
 }
 
+static int run_domain_job(struct exec_job *j) {
+        struct job_data *d = j->data;
+        switch (d->action) {
+        case ACT_DOM_START:
+                return qemu_start(d->dom->def.domain, d->dom_disks, d->dom_macs, d->dom_bridges, &j->err);
+        case ACT_DOM_STOP:
+                return qemu_stop(d->dom->def.domain, d->dom_timeout_usec, &j->err);
+        default:
+                return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run on a domain",
+                                    rec_action_to_string(d->action));
+        }
+}
+
 /* Runs in a worker thread. */
 static int run_job(struct exec_job *j) {
         struct job_data *d = j->data;
         if (d->net)
                 return run_network_job(j);
+        if (d->dom)
+                return run_domain_job(j);
         const struct pool_def *pd = d->pool->def.pool;
         const struct volume_def *vd = d->volume ? d->volume->def.volume : NULL;
         const struct storage_driver *drv = storage_driver_get(pd->type);
@@ -127,6 +151,7 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
                         o->net_prev_created = o->applied->created;
                 }
                 a->mac = TAKE_PTR(o->applied->mac);
+                a->macs = TAKE_PTR(o->applied->macs);
                 a->uuid = TAKE_PTR(o->applied->uuid);
                 a->created = o->applied->created;
                 a->active = o->applied->active;
@@ -137,6 +162,23 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
                 a->uuid = strdup(o->desired->def.pool->uuid);
         if (!a->uuid && o->kind != DV_KIND_VOLUME)
                 a->uuid = uuid_generate_string();
+        if (o->kind == DV_KIND_DOMAIN) {
+                /* One MAC per interface: the written one, else the one generated before
+                 * for that position, else a new one. */
+                const struct domain_def *dd = o->desired->def.domain;
+                char **old = a->macs;
+                a->macs = NULL;
+                for (size_t k = 0; k < dd->n_interfaces; k++) {
+                        const char *m = dd->interfaces[k].mac;
+                        _cleanup_free_ char *gen = NULL;
+                        if (!m && old && k < strv_length(old))
+                                m = old[k];
+                        if (!m)
+                                m = gen = mac_generate_string();
+                        strv_push(&a->macs, strempty(m));
+                }
+                strv_free(old);
+        }
         if (o->kind == DV_KIND_NETWORK) {
                 const struct network_def *nd = o->desired->def.network;
                 if (nd->mac) {
@@ -169,6 +211,22 @@ static int forget(struct engine *e, struct rec_object *o) {
         return 1;
 }
 
+/* The file or device a disk uses: a volume's through its pool's driver. Caller frees;
+ * NULL when it cannot be known yet. */
+static char *domain_disk_path(const struct engine *e, const struct domain_disk *dk) {
+        if (dk->source.file)
+                return strdup(dk->source.file);
+        if (dk->source.dev)
+                return strdup(dk->source.dev);
+        if (!dk->source.pool || !dk->source.volume)
+                return NULL;
+        _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, dk->source.pool);
+        struct rec_object *p = pid ? engine_lookup(e, pid) : NULL;
+        const struct dv_object *pd = p ? rec_live_def(p) : NULL;
+        const struct storage_driver *drv = pd ? storage_driver_get(pd->def.pool->type) : NULL;
+        return drv && drv->vol_path ? drv->vol_path(pd->def.pool, dk->source.volume) : NULL;
+}
+
 static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
         struct exec_job *j = calloc(1, sizeof(*j));
         struct job_data *d = calloc(1, sizeof(*d));
@@ -197,6 +255,41 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
                 j->data = d;
                 j->free_data = job_data_free;
                 if (!d->id) {
+                        exec_job_free(j);
+                        return NULL;
+                }
+                return j;
+        }
+        if (o->kind == DV_KIND_DOMAIN) {
+                const struct dv_object *def = rec_def(o);
+                const struct domain_def *dd = def->def.domain;
+                d->dom = dv_object_ref((struct dv_object *)def);
+                d->dom_timeout_usec = dv_policy_shutdown_timeout(&def->policy) * USEC_PER_SEC;
+                bool ok = true;
+                for (size_t k = 0; ok && k < dd->n_disks; k++) {
+                        _cleanup_free_ char *path = domain_disk_path(e, &dd->disks[k]);
+                        ok = strv_push(&d->dom_disks, strempty(path)) >= 0;
+                }
+                for (size_t k = 0; ok && k < dd->n_interfaces; k++) {
+                        const struct domain_net *n = &dd->interfaces[k];
+                        const char *mac = o->applied && o->applied->macs && k < strv_length(o->applied->macs)
+                                                  ? o->applied->macs[k]
+                                                  : n->mac;
+                        _cleanup_free_ char *bridge = NULL;
+                        if (n->source_network) {
+                                _cleanup_free_ char *nid = dv_object_id_make(DV_KIND_NETWORK, NULL, n->source_network);
+                                struct rec_object *no = nid ? engine_lookup(e, nid) : NULL;
+                                const struct dv_object *nd = no ? rec_def(no) : NULL;
+                                bridge = nd ? network_bridge_name(nd->def.network) : NULL;
+                        } else if (n->source_bridge)
+                                bridge = strdup(n->source_bridge);
+                        ok = strv_push(&d->dom_macs, strempty(mac)) >= 0 &&
+                             strv_push(&d->dom_bridges, strempty(bridge)) >= 0;
+                }
+                j->run = run_job;
+                j->data = d;
+                j->free_data = job_data_free;
+                if (!d->id || !ok) {
                         exec_job_free(j);
                         return NULL;
                 }
@@ -260,7 +353,12 @@ int engine_apply(struct engine *e, uint64_t now) {
                 if (e->cfg.dry_run || o->busy)
                         continue;
                 bool settled = o->phase == PHASE_READY || o->phase == PHASE_STOPPED;
-                if ((o->action != ACT_NONE && o->action != ACT_FORGET) || (settled && o->managed)) {
+                bool record = (o->action != ACT_NONE && o->action != ACT_FORGET) || (settled && o->managed);
+                /* A domain's record is what it runs: it changes when it starts, or while it
+                 * is down, never under a running guest (on-change='restart-required'). */
+                if (o->kind == DV_KIND_DOMAIN)
+                        record = o->action == ACT_DOM_START || (o->phase == PHASE_STOPPED && o->managed);
+                if (record) {
                         r = update_applied(e, o, &store_changed);
                         if (r < 0)
                                 log_debug("%s: cannot prepare last-applied record: %s", o->id, strerror(-r));
@@ -340,6 +438,13 @@ int engine_apply(struct engine *e, uint64_t now) {
         return started;
 }
 
+/* Brought up by the agent during this boot (the autostart rule reads both). */
+static void mark_up(const struct engine *e, struct applied *a) {
+        a->active = true;
+        free(a->boot_id);
+        a->boot_id = strdup(e->boot_id);
+}
+
 void engine_handle_done(struct engine *e, struct exec_job *j) {
         struct job_data *d = j->data;
         struct rec_object *o = engine_lookup(e, d->id);
@@ -385,27 +490,34 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 bool rec = false;
                 switch (d->action) {
                 case ACT_POOL_BUILD:
-                        if (d->want_up) {
-                                o->applied->active = true;
-                                free(o->applied->boot_id);
-                                o->applied->boot_id = strdup(e->boot_id);
-                        }
+                        if (d->want_up)
+                                mark_up(e, o->applied);
                         rec = true;
                         break;
                 case ACT_POOL_START:
-                        o->applied->active = true;
-                        free(o->applied->boot_id);
-                        o->applied->boot_id = strdup(e->boot_id);
+                        mark_up(e, o->applied);
                         rec = true;
                         break;
                 case ACT_POOL_STOP:
                         o->applied->active = false;
                         rec = true;
                         break;
+                case ACT_DOM_START:
+                        mark_up(e, o->applied);
+                        rec = true;
+                        break;
+                case ACT_DOM_STOP:
+                        o->applied->active = false; /* asked for: not an exit for the restart policy */
+                        if (!o->file && o->absent_since) {
+                                free(o->message);
+                                o->message = strdup("stopped");
+                                forget(e, o);
+                                return;
+                        }
+                        rec = true;
+                        break;
                 case ACT_NET_APPLY:
-                        o->applied->active = true;
-                        free(o->applied->boot_id);
-                        o->applied->boot_id = strdup(e->boot_id);
+                        mark_up(e, o->applied);
                         dv_object_free(o->net_prev); /* the old bridge is gone now */
                         o->net_prev = NULL;
                         rec = true;

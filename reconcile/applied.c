@@ -9,6 +9,7 @@
 #include "reconcile/applied.h"
 #include "util/hash.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 char *applied_relpath(enum dv_kind kind, const char *pool, const char *name) {
         char *s = NULL;
@@ -66,6 +67,13 @@ char *applied_to_json(const struct applied *a) {
         add_str(o, "hash", a->hash);
         add_str(o, "uuid", a->uuid);
         add_str(o, "mac", a->mac);
+        if (a->macs) {
+                json_object *l = json_object_new_array();
+                for (char **m = a->macs; l && *m; m++)
+                        json_object_array_add(l, json_object_new_string(*m));
+                if (l)
+                        json_object_object_add(o, "macs", l);
+        }
         json_object_object_add(o, "created", json_object_new_boolean(a->created));
         json_object_object_add(o, "active", json_object_new_boolean(a->active));
         add_str(o, "boot_id", a->boot_id);
@@ -110,6 +118,7 @@ void applied_free(struct applied *a) {
         free(a->xml);
         free(a->uuid);
         free(a->mac);
+        strv_free(a->macs);
         free(a->boot_id);
         dv_object_free(a->obj);
         free(a);
@@ -134,6 +143,17 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
             get_str(o, "hash", &a->hash) >= 0 && get_str(o, "uuid", &a->uuid) >= 0 && get_str(o, "mac", &a->mac) >= 0 &&
             get_str(o, "boot_id", &a->boot_id) >= 0 && get_str(o, "xml", &a->xml) >= 0)
                 r = 0;
+        json_object *macs;
+        if (a && r == 0 && json_object_object_get_ex(o, "macs", &macs)) {
+                if (!json_object_is_type(macs, json_type_array))
+                        r = -EINVAL;
+                for (size_t i = 0; r == 0 && i < json_object_array_length(macs); i++) {
+                        json_object *m = json_object_array_get_idx(macs, i);
+                        if (!json_object_is_type(m, json_type_string) ||
+                            strv_push(&a->macs, json_object_get_string(m)) < 0)
+                                r = -EINVAL;
+                }
+        }
         if (a) {
                 a->created = get_bool(o, "created");
                 a->active = get_bool(o, "active");

@@ -19,6 +19,7 @@ struct applied {
         struct dv_object *obj; /* xml parsed */
         char *uuid;     /* generated when the file has none */
         char *mac;      /* networks: the bridge MAC, generated when the file has none */
+        char **macs;    /* domains: one MAC per <interface>, generated when not written */
         bool created;   /* the agent created the data (pool directory, volume) */
         bool active;    /* pools: started by the agent (types where start is bookkeeping) */
         char *boot_id;  /* boot during which the agent last brought it up */

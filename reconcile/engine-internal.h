@@ -84,4 +84,6 @@ bool rec_pool_effectively_active(const struct engine *e, const struct rec_object
 bool rec_want_up(const struct engine *e, const struct rec_object *o);
 /* A network definition with what the agent generated filled in (UUID, bridge MAC): a
  * shallow copy of *def, valid while def and a live. */
+/* A running domain that uses pool or network o, or NULL. */
+const struct rec_object *rec_held_by_domain(const struct engine *e, const struct rec_object *o);
 struct network_def rec_network_effective(const struct network_def *def, const struct applied *a);

@@ -19,7 +19,7 @@
 DV_ENUM_IMPL(rec_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "stopping", "stopped", "failed",
              "blocked", "removing");
 DV_ENUM_IMPL(rec_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions", "create",
-             "resize", "delete", "forget", "apply", "stop");
+             "resize", "delete", "forget", "apply", "stop", "start", "shutdown");
 
 static void read_boot_facts(struct engine *e) {
         char *data = NULL;
@@ -57,6 +57,7 @@ static void rec_object_free(void *p) {
         vol_status_done(&o->vol_st);
         net_status_done(&o->net_st);
         dv_object_free(o->net_prev);
+        dom_status_done(&o->dom_st);
         free(o->message);
         free(o->last_error);
         free(o);

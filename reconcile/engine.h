@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "drivers/domain/qemu.h"
 #include "drivers/network.h"
 #include "drivers/storage.h"
 #include "model/enum.h"
@@ -44,6 +45,8 @@ enum rec_action {
         ACT_FORGET,      /* drop the last-applied record: no longer managed */
         ACT_NET_APPLY,   /* converge a network: bridge, addresses, firewall, dnsmasq */
         ACT_NET_STOP,    /* dnsmasq, rules, then the bridge when the agent created it */
+        ACT_DOM_START,
+        ACT_DOM_STOP,    /* graceful, then forced after shutdown-timeout */
         _ACT_MAX,
 };
 DV_ENUM_DECL(rec_action);
@@ -71,6 +74,8 @@ struct rec_object {
         struct dv_object *net_prev;  /* networks: the definition applied before the last
                                       * change, until an apply succeeds (a renamed bridge) */
         bool net_prev_created;
+        struct dom_status dom_st;    /* domains */
+        unsigned dom_exits;          /* exits the agent did not ask for since the file changed */
         /* plan and status */
         enum rec_phase phase;
         uint64_t since_usec;         /* CLOCK_REALTIME of the last phase change */

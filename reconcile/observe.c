@@ -2,13 +2,16 @@
  * (everything on a full pass). Volumes are observed through their pool's listing;
  * a file in a managed pool that no desired file declares becomes an unmanaged
  * volume object, reported and never touched. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/domain.h"
 #include "model/network.h"
 #include "model/pool.h"
 #include "reconcile/engine-internal.h"
 #include "util/log.h"
+#include "util/time.h"
 
 /* Volume objects of one pool, gathered once per pass (pools x objects would not scale). */
 struct vol_list {
@@ -152,6 +155,40 @@ static void observe_network(struct rec_object *o) {
         o->observed = true;
 }
 
+static bool dom_running(enum dom_state s) { return s == DOM_RUNNING || s == DOM_PAUSED; }
+
+static void observe_domain(struct rec_object *o) {
+        const struct dv_object *d = rec_def(o);
+        if (!d || (d->def.domain->type != DOMAIN_TYPE_KVM && d->def.domain->type != DOMAIN_TYPE_QEMU))
+                return;
+        struct dom_status st = { 0 };
+        struct dv_error err = DV_ERROR_INIT;
+        if (qemu_observe(d->def.domain, &st, &err) < 0) {
+                dom_status_done(&st);
+                st = (struct dom_status){ .state = DOM_BROKEN, .reason = dv_error_summary(&err) };
+        }
+        dv_error_clear(&err);
+        /* Gone without the agent asking (crash, kill, guest shutdown): the restart policy
+         * decides, with backoff 1 s doubling to 5 min counted over such exits. */
+        if (o->observed && dom_running(o->dom_st.state) && st.state == DOM_SHUTOFF && o->applied &&
+            o->applied->active) {
+                o->dom_exits++;
+                free(o->last_error);
+                if (asprintf(&o->last_error, "exited: %s", st.exit_reason ? st.exit_reason : "unknown reason") < 0)
+                        o->last_error = NULL;
+                o->error_blocks = false;
+                o->failures = o->dom_exits;
+                o->retry_at = now_usec(CLOCK_MONOTONIC) +
+                              MIN(USEC_PER_SEC << MIN(o->dom_exits - 1, 20u), 300 * USEC_PER_SEC);
+        }
+        if (!o->observed || o->dom_st.state != st.state || o->dom_st.pid != st.pid ||
+            !streq_ptr(o->dom_st.reason, st.reason) || !streq_ptr(o->dom_st.qmp_status, st.qmp_status))
+                o->dirty = true;
+        dom_status_done(&o->dom_st);
+        o->dom_st = st;
+        o->observed = true;
+}
+
 void engine_observe(struct engine *e, bool full) {
         struct hashmap *pools = hashmap_new(); /* pool name -> struct vol_list */
         void *v;
@@ -197,5 +234,9 @@ void engine_observe(struct engine *e, bool full) {
                 struct rec_object *o = v;
                 if (o->kind == DV_KIND_NETWORK && !o->busy && (full || o->dirty || !o->observed))
                         observe_network(o);
+                /* Every pass: a domain's process can go at any moment, and the driver
+                 * answers from what it caches (pidfile, /proc, QMP at most once a second). */
+                if (o->kind == DV_KIND_DOMAIN && !o->busy)
+                        observe_domain(o);
         }
 }

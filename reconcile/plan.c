@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/domain.h"
 #include "model/network.h"
 #include "model/pool.h"
 #include "model/volume.h"
@@ -492,11 +493,141 @@ static void plan_network(const struct engine *e, const struct rec_object *o, uin
         step_set(s, PHASE_READY, ACT_NONE, NULL);
 }
 
+/* ---- domains -------------------------------------------------------------------------- */
+
+static bool dom_is_running(const struct rec_object *o) {
+        return o->observed && (o->dom_st.state == DOM_RUNNING || o->dom_st.state == DOM_PAUSED);
+}
+
+static const struct rec_object *lookup_kind(const struct engine *e, enum dv_kind kind, const char *pool,
+                                            const char *name) {
+        _cleanup_free_ char *id = dv_object_id_make(kind, pool, name);
+        return id ? engine_lookup(e, id) : NULL;
+}
+
+/* A running domain that uses pool or network o (DESIGN 2.2: not stopped under it). */
+const struct rec_object *rec_held_by_domain(const struct engine *e, const struct rec_object *o) {
+        void *v;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *x = v;
+                const struct dv_object *xd = x->kind == DV_KIND_DOMAIN ? rec_def(x) : NULL;
+                if (!xd || !dom_is_running(x))
+                        continue;
+                const struct domain_def *dd = xd->def.domain;
+                if (o->kind == DV_KIND_NETWORK)
+                        for (size_t k = 0; k < dd->n_interfaces; k++)
+                                if (streq_ptr(dd->interfaces[k].source_network, o->name))
+                                        return x;
+                if (o->kind == DV_KIND_POOL)
+                        for (size_t k = 0; k < dd->n_disks; k++)
+                                if (streq_ptr(dd->disks[k].source.pool, o->name))
+                                        return x;
+        }
+        return NULL;
+}
+
+/* What a stopped domain still waits for: "volume/P/V" or "network/N" not ready. */
+static bool domain_waits(const struct engine *e, const struct domain_def *dd, struct rec_step *s) {
+        for (size_t k = 0; k < dd->n_disks; k++) {
+                const struct domain_disk *dk = &dd->disks[k];
+                if (!dk->source.pool || !dk->source.volume)
+                        continue;
+                const struct rec_object *v = lookup_kind(e, DV_KIND_VOLUME, dk->source.pool, dk->source.volume);
+                if (!v || v->phase != PHASE_READY) {
+                        step_set(s, PHASE_WAITING, ACT_NONE, "waiting for volume/%s/%s (%s)", dk->source.pool,
+                                 dk->source.volume, v ? rec_phase_to_string(v->phase) : "no such volume");
+                        return true;
+                }
+        }
+        for (size_t k = 0; k < dd->n_interfaces; k++) {
+                const char *net = dd->interfaces[k].source_network;
+                if (!net)
+                        continue;
+                const struct rec_object *n = lookup_kind(e, DV_KIND_NETWORK, NULL, net);
+                if (!n || n->phase != PHASE_READY) {
+                        step_set(s, PHASE_WAITING, ACT_NONE, "waiting for network/%s (%s)", net,
+                                 n ? rec_phase_to_string(n->phase) : "no such network");
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void plan_domain(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+        const struct dv_object *d = rec_def(o);
+        const struct domain_def *dd = d->def.domain;
+
+        if (!o->file && o->absent_since) {
+                if (removal_waits(e, o, now, s))
+                        return;
+                if (dv_policy_on_remove(&d->policy, DV_KIND_DOMAIN) == DV_ON_REMOVE_KEEP)
+                        step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left running");
+                else if (!o->observed)
+                        step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; not observed yet");
+                else if (dom_is_running(o))
+                        step_set(s, PHASE_REMOVING, ACT_DOM_STOP, "file removed; shutting down");
+                else
+                        step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
+                return;
+        }
+        if (dd->type != DOMAIN_TYPE_KVM && dd->type != DOMAIN_TYPE_QEMU) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "domain type '%s' has no driver on this host yet",
+                         domain_type_to_string(dd->type));
+                return;
+        }
+        if (!o->observed) {
+                step_set(s, PHASE_PENDING, ACT_NONE, "not observed yet");
+                return;
+        }
+        const struct dom_status *st = &o->dom_st;
+        if (st->state == DOM_BROKEN) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", strna(st->reason));
+                return;
+        }
+        bool want_up = rec_want_up(e, o);
+        if (dom_is_running(o)) {
+                if (!want_up) {
+                        step_set(s, PHASE_STOPPING, ACT_DOM_STOP, "shutting down: state='stopped'");
+                        return;
+                }
+                bool changed = o->desired && o->applied && !streq_ptr(o->applied->hash, o->desired->hash);
+                if (changed && dv_policy_on_change(&d->policy) == DV_ON_CHANGE_RESTART) {
+                        step_set(s, PHASE_STOPPING, ACT_DOM_STOP, "restarting for the changed definition (on-change='restart')");
+                        return;
+                }
+                if (changed) {
+                        step_set(s, PHASE_READY, ACT_NONE,
+                                 "restart required: the file changed; the new definition is used at the next start");
+                        return;
+                }
+                step_set(s, PHASE_READY, ACT_NONE, st->state == DOM_PAUSED ? "paused" : NULL);
+                return;
+        }
+        if (!want_up) {
+                step_set(s, PHASE_STOPPED, ACT_NONE,
+                         dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot" : NULL);
+                return;
+        }
+        /* It ran and went without the agent asking: the restart policy decides. */
+        if (o->dom_exits > 0) {
+                enum dv_restart pol = dv_policy_restart(&d->policy);
+                bool clean = st->exit_clean;
+                if (pol == DV_RESTART_NEVER || (pol == DV_RESTART_ON_FAILURE && clean)) {
+                        step_set(s, PHASE_STOPPED, ACT_NONE, "%s; restart='%s'", strna(o->last_error),
+                                 dv_restart_to_string(pol));
+                        return;
+                }
+        }
+        if (domain_waits(e, dd, s))
+                return;
+        step_set(s, PHASE_CREATING, ACT_DOM_START, "starting");
+}
+
 void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
         *s = (struct rec_step){ .phase = o->phase };
         if (o->busy) {
                 enum rec_action a = o->running;
-                enum rec_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP) ? PHASE_STOPPING
+                enum rec_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP || a == ACT_DOM_STOP) ? PHASE_STOPPING
                                     : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE) ? PHASE_REMOVING
                                                                                     : PHASE_CREATING;
                 step_set(s, ph, ACT_NONE, "%s in progress", rec_action_to_string(a));
@@ -527,10 +658,23 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
         case DV_KIND_NETWORK:
                 plan_network(e, o, now, s);
                 break;
+        case DV_KIND_DOMAIN:
+                plan_domain(e, o, now, s);
+                break;
         default:
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "%s objects are not supported by this agent yet",
                          dv_kind_to_string(o->kind));
                 return;
+        }
+        /* DESIGN 2.2: a pool or network is not stopped under a running domain. */
+        if (s->action == ACT_POOL_STOP || s->action == ACT_POOL_DELETE || s->action == ACT_NET_STOP) {
+                const struct rec_object *holder = rec_held_by_domain(e, o);
+                if (holder) {
+                        free(s->message);
+                        if (asprintf(&s->message, "not stopped: in use by running domain/%s", holder->name) < 0)
+                                s->message = NULL;
+                        s->action = ACT_NONE;
+                }
         }
         /* A failed action is retried with backoff; until then the object shows the error. */
         if (s->action != ACT_NONE && o->last_error && o->retry_at > now) {

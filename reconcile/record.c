@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/domain.h"
 #include "model/network.h"
 #include "model/pool.h"
 #include "model/volume.h"
@@ -29,6 +30,8 @@ char *rec_observed_relpath(const struct rec_object *o) {
                 n = asprintf(&s, "volumes/%s/%s.xml", o->pool, o->name);
         else if (o->kind == DV_KIND_NETWORK)
                 n = asprintf(&s, "networks/%s.xml", o->name);
+        else if (o->kind == DV_KIND_DOMAIN)
+                n = asprintf(&s, "domains/%s.xml", o->name);
         return n < 0 ? NULL : s;
 }
 
@@ -95,6 +98,41 @@ static char *format_observed_network(const struct rec_object *o) {
                 n.mac = (char *)o->net_st.mac;
         struct buf b = BUF_INIT;
         network_def_format(&b, &n, NULL);
+        return buf_steal(&b);
+}
+
+/* What `virsh dumpxml` would print for a running domain: the definition it runs with,
+ * the generated UUID and MACs, and never the VNC password (it stays in applied/, 0700). */
+static char *format_observed_domain(const struct rec_object *o) {
+        const struct dv_object *d = o->applied && o->applied->obj ? o->applied->obj : rec_def(o);
+        if (!d || !o->observed || (o->dom_st.state != DOM_RUNNING && o->dom_st.state != DOM_PAUSED))
+                return NULL;
+        struct domain_def dd = *d->def.domain; /* shallow: only formatted, never freed */
+        if (!dd.uuid && o->applied)
+                dd.uuid = o->applied->uuid;
+        _cleanup_free_ struct domain_net *nets = NULL;
+        if (dd.n_interfaces > 0) {
+                nets = calloc(dd.n_interfaces, sizeof(*nets));
+                if (!nets)
+                        return NULL;
+                memcpy(nets, dd.interfaces, dd.n_interfaces * sizeof(*nets));
+                for (size_t k = 0; k < dd.n_interfaces; k++)
+                        if (!nets[k].mac && o->applied && k < strv_length(o->applied->macs))
+                                nets[k].mac = o->applied->macs[k];
+                dd.interfaces = nets;
+        }
+        _cleanup_free_ struct domain_graphics *gfx = NULL;
+        if (dd.n_graphics > 0) {
+                gfx = calloc(dd.n_graphics, sizeof(*gfx));
+                if (!gfx)
+                        return NULL;
+                memcpy(gfx, dd.graphics, dd.n_graphics * sizeof(*gfx));
+                for (size_t k = 0; k < dd.n_graphics; k++)
+                        gfx[k].passwd = NULL;
+                dd.graphics = gfx;
+        }
+        struct buf b = BUF_INIT;
+        domain_def_format(&b, &dd, NULL);
         return buf_steal(&b);
 }
 
@@ -203,6 +241,17 @@ static void fill_snapshot(const struct engine *e, struct status_snapshot *s, str
                 }
                 if (o->last_error)
                         add_condition(so, "ActionFailed", true, "ActionFailed", o->last_error);
+                if (o->kind == DV_KIND_DOMAIN && o->dom_exits >= 3) {
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "exited %u times without being asked to; last: %s", o->dom_exits,
+                                     strna(o->last_error)) >= 0)
+                                add_condition(so, "CrashLoop", true, "CrashLoopBackOff", m);
+                }
+                if (o->kind == DV_KIND_DOMAIN && o->desired && o->applied && o->observed &&
+                    (o->dom_st.state == DOM_RUNNING || o->dom_st.state == DOM_PAUSED) &&
+                    !streq_ptr(o->applied->hash, o->desired->hash))
+                        add_condition(so, "RestartRequired", true, "DefinitionChanged",
+                                      "the file changed while the domain runs; the new definition is used at its next start");
                 const struct dv_object *d = rec_def(o);
                 if (o->phase == PHASE_STOPPED && d && dv_policy_state(&d->policy) == DV_WANT_UP)
                         add_condition(so, "HeldDown", true, "AutostartNo",
@@ -257,6 +306,7 @@ int engine_record(struct engine *e) {
                         continue;
                 _cleanup_free_ char *xml = o->kind == DV_KIND_POOL      ? format_observed_pool(o)
                                            : o->kind == DV_KIND_NETWORK ? format_observed_network(o)
+                                           : o->kind == DV_KIND_DOMAIN  ? format_observed_domain(o)
                                                                         : format_observed_volume(o);
                 if (xml)
                         state_store_put(e->state, rel, xml, strlen(xml), 0644);

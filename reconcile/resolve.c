@@ -95,6 +95,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
                                 if (f->generation == desired_set_generation(e->desired)) {
                                         /* Read in this scan: written again, even identically. */
                                         o->failures = 0;
+                                        o->dom_exits = 0;
                                         o->retry_at = 0;
                                 }
                                 o->dirty = true;

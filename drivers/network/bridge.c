@@ -383,6 +383,26 @@ int nl_link_set(const char *name, const uint8_t *mac, uint32_t mtu, int up, stru
         return 0;
 }
 
+int nl_link_set_master(const char *name, const char *bridge, struct dv_error *err) {
+        char buf[MNL_SOCKET_BUFFER_SIZE], kmsg[256];
+        int r = check_ifname(name, err);
+        if (r < 0)
+                return r;
+        struct nl_link br;
+        r = nl_link_get(bridge, &br, err);
+        if (r < 0)
+                return r;
+        struct nlmsghdr *nlh = newlink_header(buf, name, 0);
+        mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)br.ifindex);
+        log_debug("netlink: attach %s to %s", name, bridge);
+        r = nl_talk(nlh, NULL, NULL, kmsg, sizeof(kmsg));
+        if (r == -ENODEV)
+                return dv_error_add(err, r, 0, "interface %s does not exist", name);
+        if (r < 0)
+                return nl_fail(err, r, kmsg, "cannot attach interface to its bridge", name);
+        return 0;
+}
+
 static int bridge_set_one(const char *name, int stp, int64_t delay_cs, struct dv_error *err) {
         char buf[MNL_SOCKET_BUFFER_SIZE], kmsg[256];
         struct nlmsghdr *nlh = newlink_header(buf, name, 0);

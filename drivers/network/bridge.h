@@ -36,6 +36,8 @@ int nl_link_set(const char *name, const uint8_t *mac, uint32_t mtu, int up, stru
 /* stp -1 / delay_cs -1: unchanged. IFLA_BR_STP_STATE, IFLA_BR_FORWARD_DELAY in centiseconds.
  * With STP on the kernel accepts delays of 2 to 30 s only (and clamps the delay into that
  * range when STP is switched on); STP off is sent before a new delay. */
+/* Enslaves link name to bridge (IFLA_MASTER). */
+int nl_link_set_master(const char *name, const char *bridge, struct dv_error *err);
 int nl_bridge_set(const char *name, int stp, int64_t delay_cs, struct dv_error *err);
 /* -EMEDIUMTYPE when the link is not a bridge, -ENODEV when absent. */
 int nl_bridge_get(const char *name, int *ret_stp, uint32_t *ret_delay_cs, struct dv_error *err);

@@ -469,18 +469,6 @@ void dnsmasq_leases_free(struct dnsmasq_lease *l, size_t n) {
         free(l);
 }
 
-static bool is_mac(const char *s) {
-        if (strlen(s) != 17)
-                return false;
-        for (int i = 0; i < 17; i++) {
-                bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-                           (s[i] >= 'A' && s[i] <= 'F');
-                if (i % 3 == 2 ? s[i] != ':' : !hex)
-                        return false;
-        }
-        return true;
-}
-
 /* One lease line: EXPIRY MAC|IAID IP HOSTNAME [CLIENT-ID]. */
 static int parse_lease_line(char *line, struct dnsmasq_lease *ret) {
         char *f[5] = {0};
@@ -498,7 +486,7 @@ static int parse_lease_line(char *line, struct dnsmasq_lease *ret) {
         if (network_addr_parse(f[2], &a) < 0 || strlen(f[2]) >= sizeof(l.ip))
                 return -EINVAL;
         network_addr_format(&a, l.ip);
-        if (a.family == AF_INET && is_mac(f[1])) {
+        if (a.family == AF_INET && mac_is_full_form(f[1])) {
                 for (int i = 0; i < 17; i++)
                         l.mac[i] = (char)(f[1][i] >= 'A' && f[1][i] <= 'F' ? f[1][i] - 'A' + 'a'
                                                                            : f[1][i]);

@@ -970,10 +970,130 @@ static void test_undefined_non_volume_forgotten(void **state) {
 static void test_unsupported_kind(void **state) {
         struct engine *e = *state;
         struct rec_object *n = add_defined(e,
-                "<domain type='kvm'><name>vm0</name><memory>1048576</memory><vcpu>1</vcpu>"
-                "<os><type>hvm</type></os></domain>", "vm0.xml");
+                "<domain type='lxc'><name>ct0</name><memory>1048576</memory>"
+                "<os><type>exe</type><init>/sbin/init</init></os><devices><filesystem type='mount'>"
+                "<source dir='/var/lib/ct0'/><target dir='/'/></filesystem></devices></domain>", "ct0.xml");
         struct rec_step s = plan(e, n);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "domain objects are not supported by this agent yet");
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "domain type 'lxc' has no driver on this host yet");
+}
+
+/* ---- domains ---- */
+
+#define NET_XML_FOR_DOMAIN \
+        "<network><name>nat</name><forward mode='nat'/><bridge name='dvnat'/><ip address='192.0.2.1' prefix='24'/></network>"
+
+#define DOM(name, policy, devices)                                                                    \
+        "<domain type='qemu'><name>" name "</name>" policy "<memory unit='MiB'>64</memory><vcpu>1</vcpu>" \
+        "<os><type arch='x86_64'>hvm</type></os><devices>" devices "</devices></domain>"
+
+static void observe_dom(struct rec_object *o, enum dom_state state, const char *exit_reason) {
+        dom_status_done(&o->dom_st);
+        o->observed = true;
+        o->dom_st.state = state;
+        o->dom_st.pid = state == DOM_RUNNING ? 4242 : 0;
+        o->dom_st.exit_reason = exit_reason ? strdup(exit_reason) : NULL;
+        o->dom_st.exit_clean = exit_reason && strcmp(exit_reason, "guest shut down") == 0;
+}
+
+static void test_domain_start_waits_for_volume_and_network(void **state) {
+        struct engine *e = *state;
+        struct rec_object *d = add_defined(e, DOM("vm", "",
+                "<disk type='volume' device='disk'><source pool='images' volume='vm.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+                "<interface type='network'><source network='nat'/></interface>"), "vm.xml");
+        observe_dom(d, DOM_SHUTOFF, NULL);
+        struct rec_step s = plan(e, d);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for volume/images/vm.qcow2 (no such volume)");
+        struct rec_object *v = add_defined(e, VOLUME("vm.qcow2", VOL_IN_IMAGES, ""), "v.xml");
+        v->phase = PHASE_READY;
+        s = plan(e, d);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for network/nat (no such network)");
+        struct rec_object *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
+        n->phase = PHASE_CREATING;
+        s = plan(e, d);
+        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for network/nat (creating)");
+        n->phase = PHASE_READY;
+        s = plan(e, d);
+        expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
+}
+
+static void test_domain_running_stop_change(void **state) {
+        struct engine *e = *state;
+        struct rec_object *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
+        set_applied(d, NULL, false, true, BOOT_NOW);
+        observe_dom(d, DOM_RUNNING, NULL);
+        struct rec_step s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        /* The file changed under a running guest: restart-required by default. */
+        set_applied(d, DOM("vm", "", "<serial type='pty'/>"), false, true, BOOT_NOW);
+        s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "restart required: the file changed; the new definition is used at the next start");
+        struct rec_object *r = add_defined(e, DOM("vr", POLICY("on-change='restart'"), ""), "vr.xml");
+        set_applied(r, DOM("vr", POLICY("on-change='restart'"), "<serial type='pty'/>"), false, true, BOOT_NOW);
+        observe_dom(r, DOM_RUNNING, NULL);
+        s = plan(e, r);
+        expect_step(&s, PHASE_STOPPING, ACT_DOM_STOP, "restarting for the changed definition (on-change='restart')");
+        struct rec_object *st = add_defined(e, DOM("vs", POLICY("state='stopped'"), ""), "vs.xml");
+        observe_dom(st, DOM_RUNNING, NULL);
+        s = plan(e, st);
+        expect_step(&s, PHASE_STOPPING, ACT_DOM_STOP, "shutting down: state='stopped'");
+}
+
+static void test_domain_restart_policies(void **state) {
+        struct engine *e = *state;
+        const char *pols[] = { POLICY("restart='always'"), POLICY("restart='on-failure'"), POLICY("restart='never'") };
+        const char *names[] = { "va", "vf", "vn" };
+        for (size_t i = 0; i < 3; i++)
+                for (int clean = 0; clean < 2; clean++) {
+                        char xml[1024];
+                        snprintf(xml, sizeof(xml),
+                                 "<domain type='qemu'><name>%s%d</name>%s<memory unit='MiB'>64</memory>"
+                                 "<os><type>hvm</type></os></domain>", names[i], clean, pols[i]);
+                        struct rec_object *d = add_defined(e, xml, "x.xml");
+                        set_applied(d, NULL, false, true, BOOT_NOW);
+                        observe_dom(d, DOM_SHUTOFF, clean ? "guest shut down" : "killed by signal 9");
+                        d->dom_exits = 1;
+                        d->last_error = strdup(clean ? "exited: guest shut down" : "exited: killed by signal 9");
+                        struct rec_step s = plan_at(e, d, NOW);
+                        bool starts = i == 0 || (i == 1 && !clean);
+                        assert_int_equal(s.action, starts ? ACT_DOM_START : ACT_NONE);
+                        assert_int_equal(s.phase, starts ? PHASE_CREATING : PHASE_STOPPED);
+                        free(s.message);
+                        /* With backoff: not before retry_at. */
+                        d->retry_at = NOW + USEC_PER_SEC;
+                        s = plan_at(e, d, NOW);
+                        assert_int_equal(s.action, ACT_NONE);
+                        assert_int_equal(s.phase, starts ? PHASE_FAILED : PHASE_STOPPED);
+                        free(s.message);
+                }
+}
+
+static void test_domain_holds_pool_and_network(void **state) {
+        struct engine *e = *state;
+        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "p.xml");
+        set_applied(p, NULL, true, true, BOOT_NOW);
+        observe_pool_state(p, POOL_STATE_ACTIVE);
+        struct rec_object *d = add_defined(e, DOM("vm", "",
+                "<disk type='volume' device='disk'><source pool='images' volume='a'/><target dev='vda' bus='virtio'/></disk>"), "vm.xml");
+        observe_dom(d, DOM_RUNNING, NULL);
+        struct rec_step s = plan(e, p);
+        expect_step(&s, PHASE_STOPPING, ACT_NONE, "not stopped: in use by running domain/vm");
+        observe_dom(d, DOM_SHUTOFF, NULL);
+        s = plan(e, p);
+        expect_step(&s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
+}
+
+static void test_domain_removal(void **state) {
+        struct engine *e = *state;
+        struct rec_object *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
+        set_applied(d, NULL, false, true, BOOT_NOW);
+        observe_dom(d, DOM_RUNNING, NULL);
+        remove_file(d, NOW - DELAY);
+        struct rec_step s = plan(e, d);
+        expect_step(&s, PHASE_REMOVING, ACT_DOM_STOP, "file removed; shutting down");
+        observe_dom(d, DOM_SHUTOFF, NULL);
+        s = plan(e, d);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
 }
 
 /* ---- networks ---- */
@@ -1123,6 +1243,11 @@ int main(void) {
                 T(test_busy_in_progress),
                 T(test_undefined_non_volume_forgotten),
                 T(test_unsupported_kind),
+                T(test_domain_start_waits_for_volume_and_network),
+                T(test_domain_running_stop_change),
+                T(test_domain_restart_policies),
+                T(test_domain_holds_pool_and_network),
+                T(test_domain_removal),
                 T(test_network_absent_applies),
                 T(test_network_not_ours_blocked),
                 T(test_network_ours_ready_drift_inactive),

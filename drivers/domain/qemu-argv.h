@@ -1,0 +1,53 @@
+/* The QEMU command line of a <domain type='kvm'|'qemu'>: a pure function of the parsed
+ * definition and what the driver resolved (paths, taps, MACs). Golden files: tests/data/qemu. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "model/domain.h"
+#include "util/error.h"
+
+/* What the argv needs besides the definition: resolved by the engine/driver. */
+struct qemu_argv_ctx {
+        const char *binary;      /* def->emulator when written, else agent.conf qemu.binary */
+        const char *accel;       /* "kvm" or "tcg" (decided by the caller) */
+        const char *qmp_socket;  /* RUN_DIR/qemu/NAME.qmp */
+        const char *pidfile;     /* RUN_DIR/qemu/NAME.pid */
+        const char *serial_log;  /* STATE_DIR/domains/NAME.console.log (serial/console to file) */
+        const char *vnc_socket;  /* RUN_DIR/qemu/NAME.vnc when <graphics type='vnc'> has no listen
+                                    address */
+        char *const *disk_paths; /* one per def->disks[i]: the file or device path
+                                  * (a type='volume' disk resolved through its pool) */
+        char *const *tap_names;  /* one per def->interfaces[i]: the tap device the
+                                  * driver created (type network and bridge) */
+        char *const *macs;       /* one per def->interfaces[i]: the MAC (written, or
+                                  * generated once by the engine and kept) */
+        const char *uuid;        /* the UUID the engine generated and keeps when the file
+                                  * has none; NULL: def->uuid (no -uuid when neither) */
+        bool paused;             /* adds -S: the vCPUs wait for QMP `cont` */
+};
+
+/* Pure: the whole QEMU command line, NULL-terminated, in *ret (caller strv_free()s).
+ *
+ * Fixed parts, in this order: BINARY, -name guest=NAME, -uuid (ctx->uuid, else def->uuid, when
+ * either is set), -machine TYPE,accel=ACCEL[,...] (TYPE 'pc' when
+ * not written, as libvirt), -cpu, -m, -smp, -nodefaults, -no-user-config, -pidfile PIDFILE,
+ * -qmp unix:QMP_SOCKET,server=on,wait=off (commas in paths doubled), then -S when paused.
+ * No -daemonize (the driver spawns QEMU detached) and no -no-shutdown: QEMU exits when
+ * the guest powers off, or panics (a pvpanic device is always added; -action
+ * panic=shutdown).
+ *
+ * libvirt's semantics are kept where they matter to a guest: ACPI is off unless
+ * <features><acpi/> is written (so system_powerdown needs it), the NIC model defaults to
+ * rtl8139, the bus of a disk follows its target name (vd virtio, sd scsi, hd ide).
+ * Serial and console devices of type pty go to ctx->serial_log (nobody could hold a pty
+ * across agent restarts). A VNC password is never put on the command line (it would be
+ * readable in /proc/PID/cmdline): the argv has password=on and the driver sets it over
+ * QMP (set_password) before the guest runs.
+ *
+ * Every element the model accepts for these domain types is either mapped or refused
+ * here (-EOPNOTSUPP, one problem per element, each naming the element and its line);
+ * docs/domain-xml.md lists which. -EINVAL for a context that lacks what the definition
+ * needs (no binary, no path for a disk, no tap or MAC for an interface). */
+int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, char ***ret,
+              struct dv_error *err);

@@ -1,0 +1,1207 @@
+/* The QEMU domain driver of drivers/domain/qemu.h: process life cycle (spawn, find
+ * again, stop gracefully then by force), stale-file clean-up, taps, cached QMP status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/if_tun.h>
+#include <dirent.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json_object.h>
+
+#include "drivers/cmd.h"
+#include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/qemu.h"
+#include "drivers/domain/qmp.h"
+#include "drivers/network/bridge.h"
+#include "model/object.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/hashmap.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/strv.h"
+#include "util/time.h"
+
+#define DEFAULT_BINARY    "/usr/bin/qemu-system-x86_64"
+#define DEFAULT_RUN_DIR   "/run/declvirt"
+#define DEFAULT_STATE_DIR "/var/lib/declvirt/state"
+
+#define START_WAIT_USEC  (10 * USEC_PER_SEC)
+#define QMP_CMD_USEC     (5 * USEC_PER_SEC)
+#define QMP_REFRESH_USEC (1 * USEC_PER_SEC)
+/* observe runs on the main thread: a QEMU that does not answer costs at most this,
+ * and is asked again only after QMP_BACKOFF_USEC. */
+#define QMP_OBSERVE_USEC   (200 * USEC_PER_MSEC)
+#define QMP_BACKOFF_USEC   (5 * USEC_PER_SEC)
+#define QUIT_WAIT_USEC     (2 * USEC_PER_SEC)
+#define KILL_WAIT_USEC     (5 * USEC_PER_SEC)
+#define SCAN_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define REAP_WAIT_MSEC     1000
+#define CMDLINE_MAX        (256 * 1024)
+#define LOG_TAIL_BYTES     4096
+#define LOG_MSG_LINES      3
+#define LOG_MSG_MAX        512
+
+/* ---- configuration and per-domain records --------------------------------------------- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char *cfg_binary, *cfg_accel, *cfg_run_dir, *cfg_state_dir;
+
+/* What this process knows of a domain beyond the host's files. Records live as long as
+ * the process (one small struct per domain name), so a pointer stays valid after the
+ * map lock is dropped. Fields other than qmp_lock are guarded by `lock`. */
+struct dom_rec {
+        pthread_mutex_t qmp_lock; /* held while a QMP connection is open (one client at a time) */
+        bool busy;                /* a start or stop runs: observe only reads */
+        pid_t pid;                /* the QEMU last seen running, 0 */
+        bool child;               /* ... is our child: we reap it and learn its exit status */
+        off_t log_offset;         /* size of NAME.qemu.log when it was started or adopted */
+        char *qmp_status;
+        pid_t qmp_pid;   /* the process qmp_status was read from */
+        uint64_t qmp_at; /* CLOCK_MONOTONIC of the last attempt */
+        bool qmp_failed;
+};
+static struct hashmap *recs;
+
+static char *strdupf(const char *fmt, ...) _printf_(1, 2);
+static char *strdupf(const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return s;
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static char *dup_or(const char *s, const char *def) {
+        return strdup(s ? s : def);
+}
+
+void qemu_driver_set_config(const char *binary, const char *accel, const char *run_dir,
+                            const char *state_dir) {
+        pthread_mutex_lock(&lock);
+        free(cfg_binary);
+        free(cfg_accel);
+        free(cfg_run_dir);
+        free(cfg_state_dir);
+        cfg_binary = dup_or(binary, DEFAULT_BINARY);
+        cfg_accel = dup_or(accel, "auto");
+        cfg_run_dir = dup_or(run_dir, DEFAULT_RUN_DIR);
+        cfg_state_dir = dup_or(state_dir, DEFAULT_STATE_DIR);
+        pthread_mutex_unlock(&lock);
+}
+
+static struct dom_rec *rec_get(const char *name) {
+        pthread_mutex_lock(&lock);
+        if (!recs)
+                recs = hashmap_new();
+        struct dom_rec *r = recs ? hashmap_get(recs, name) : NULL;
+        if (!r && recs) {
+                r = calloc(1, sizeof(*r));
+                if (r) {
+                        pthread_mutex_init(&r->qmp_lock, NULL);
+                        if (hashmap_put(recs, name, r, NULL) < 0) {
+                                pthread_mutex_destroy(&r->qmp_lock);
+                                free(r);
+                                r = NULL;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+static void rec_forget_locked(struct dom_rec *r) {
+        r->pid = 0;
+        r->child = false;
+        free(r->qmp_status);
+        r->qmp_status = NULL;
+        r->qmp_pid = 0;
+        r->qmp_at = 0;
+        r->qmp_failed = false;
+}
+
+/* Marks the domain busy for a start or stop; -EBUSY when one runs already. */
+static int rec_begin(struct dom_rec *r) {
+        pthread_mutex_lock(&lock);
+        int ret = r->busy ? -EBUSY : 0;
+        r->busy = true;
+        pthread_mutex_unlock(&lock);
+        return ret;
+}
+
+static void rec_end(struct dom_rec *r) {
+        pthread_mutex_lock(&lock);
+        r->busy = false;
+        pthread_mutex_unlock(&lock);
+}
+
+/* ---- paths ------------------------------------------------------------------------------- */
+
+struct paths {
+        char *name;
+        char *run_sub, *state_sub;
+        char *pidfile, *qmp, *vnc;
+        char *qemu_log, *console_log;
+        char *binary;
+        char *accel; /* agent.conf's qemu.accel */
+};
+
+static void paths_done(struct paths *p) {
+        free(p->name);
+        free(p->run_sub);
+        free(p->state_sub);
+        free(p->pidfile);
+        free(p->qmp);
+        free(p->vnc);
+        free(p->qemu_log);
+        free(p->console_log);
+        free(p->binary);
+        free(p->accel);
+        *p = (struct paths){0};
+}
+
+static int paths_get(const struct domain_def *def, struct paths *p, struct dv_error *err) {
+        *p = (struct paths){0};
+        const char *name = def ? def->name : NULL;
+        const char *problem = dv_name_problem(DV_KIND_DOMAIN, name);
+        if (problem)
+                return dv_error_add(err, -EINVAL, 0, "domain name '%s': %s", strna(name), problem);
+        pthread_mutex_lock(&lock);
+        const char *run = cfg_run_dir ? cfg_run_dir : DEFAULT_RUN_DIR;
+        const char *state = cfg_state_dir ? cfg_state_dir : DEFAULT_STATE_DIR;
+        p->run_sub = path_join(run, "qemu");
+        p->state_sub = path_join(state, "domains");
+        p->binary = strdup(cfg_binary ? cfg_binary : DEFAULT_BINARY);
+        p->accel = strdup(cfg_accel ? cfg_accel : "auto");
+        pthread_mutex_unlock(&lock);
+        p->name = strdup(name);
+        if (!p->run_sub || !p->state_sub || !p->binary || !p->accel || !p->name ||
+            !(p->pidfile = strdupf("%s/%s.pid", p->run_sub, name)) ||
+            !(p->qmp = strdupf("%s/%s.qmp", p->run_sub, name)) ||
+            !(p->vnc = strdupf("%s/%s.vnc", p->run_sub, name)) ||
+            !(p->qemu_log = strdupf("%s/%s.qemu.log", p->state_sub, name)) ||
+            !(p->console_log = strdupf("%s/%s.console.log", p->state_sub, name))) {
+                paths_done(p);
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        }
+        return 0;
+}
+
+const char *qemu_accel_for(const struct domain_def *def) {
+        if (!def || def->type != DOMAIN_TYPE_KVM)
+                return "tcg";
+        pthread_mutex_lock(&lock);
+        bool kvm = streq_ptr(cfg_accel, "kvm"), tcg = streq_ptr(cfg_accel, "tcg");
+        pthread_mutex_unlock(&lock);
+        if (kvm)
+                return "kvm";
+        if (tcg)
+                return "tcg";
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return "tcg";
+        close(fd);
+        return "kvm";
+}
+
+/* ---- processes ----------------------------------------------------------------------------- */
+
+struct proc_info {
+        char state;
+        pid_t ppid;
+        char **argv;
+};
+
+static void proc_info_done(struct proc_info *pi) {
+        strv_free(pi->argv);
+        *pi = (struct proc_info){0};
+}
+
+/* -ESRCH when the process is gone. */
+static int proc_read(pid_t pid, bool want_argv, struct proc_info *ret) {
+        char p[64];
+        *ret = (struct proc_info){0};
+        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+        _cleanup_free_ char *stat = NULL;
+        size_t len = 0;
+        if (read_full_file(p, 4096, &stat, &len) < 0)
+                return -ESRCH;
+        const char *rp = strrchr(stat, ')');
+        int ppid = 0;
+        char st = 0;
+        if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
+                return -ESRCH;
+        ret->state = st;
+        ret->ppid = (pid_t)ppid;
+        if (!want_argv)
+                return 0;
+        snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
+        _cleanup_free_ char *cmdline = NULL;
+        if (read_full_file(p, CMDLINE_MAX, &cmdline, &len) < 0)
+                return -ESRCH;
+        for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1)
+                if (strv_push(&ret->argv, cmdline + i) < 0) {
+                        proc_info_done(ret);
+                        return -ENOMEM;
+                }
+        return 0;
+}
+
+/* A zombie has exited (REFERENCE.md: it may stay in Z for a while). */
+static bool proc_alive(const struct proc_info *pi) {
+        return pi->state != 'Z' && pi->state != 'X' && pi->state != 'x' && pi->state != 0;
+}
+
+static bool is_qemu_argv0(char *const *argv) {
+        if (!argv || !argv[0])
+                return false;
+        const char *base = strrchr(argv[0], '/');
+        base = base ? base + 1 : argv[0];
+        return strncmp(base, "qemu", 4) == 0;
+}
+
+/* The guest name of QEMU's -name option: "guest=NAME,..." or the legacy "NAME,...". */
+static bool argv_guest_is(char *const *argv, const char *name) {
+        size_t n = strlen(name);
+        for (size_t i = 0; argv && argv[i] && argv[i + 1]; i++) {
+                if (!streq(argv[i], "-name") && !streq(argv[i], "--name"))
+                        continue;
+                const char *v = argv[i + 1];
+                for (const char *opt = v; opt && *opt;) {
+                        const char *end = strchr(opt, ',');
+                        size_t len = end ? (size_t)(end - opt) : strlen(opt);
+                        const char *val = NULL;
+                        if (len > 6 && strncmp(opt, "guest=", 6) == 0)
+                                val = opt + 6;
+                        else if (opt == v && !memchr(opt, '=', len))
+                                val = opt;
+                        if (val && (size_t)(opt + len - val) == n && strncmp(val, name, n) == 0)
+                                return true;
+                        opt = end ? end + 1 : NULL;
+                }
+        }
+        return false;
+}
+
+/* True when an element names path as an option value: "unix:PATH,..." or
+ * "path=PATH,...", with QEMU's doubled commas. */
+static bool argv_names_socket(char *const *argv, const char *path) {
+        struct buf b = BUF_INIT;
+        for (const char *c = path; *c; c++)
+                buf_puts(&b, *c == ',' ? ",," : (char[]){*c, 0});
+        _cleanup_free_ char *esc = buf_steal(&b);
+        if (!esc)
+                return false;
+        size_t n = strlen(esc);
+        for (size_t i = 0; argv && argv[i]; i++)
+                for (const char *s = strstr(argv[i], esc); s; s = strstr(s + 1, esc)) {
+                        bool before = s == argv[i] || s[-1] == ':' || s[-1] == '=';
+                        bool after = s[n] == '\0' || (s[n] == ',' && s[n + 1] != ',');
+                        if (before && after)
+                                return true;
+                }
+        return false;
+}
+
+/* Ours: QEMU with -name guest=NAME and our QMP socket on its command line. */
+static bool argv_is_ours(char *const *argv, const struct paths *p) {
+        return is_qemu_argv0(argv) && argv_guest_is(argv, p->name) &&
+               argv_names_socket(argv, p->qmp);
+}
+
+/* ---- the process table scan (unmanaged QEMUs, lost pidfiles) ------------------------------ */
+
+struct scan_entry {
+        pid_t pid;
+        char **argv;
+};
+static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct scan_entry *scan_entries;
+static size_t n_scan_entries;
+static uint64_t scan_at;
+
+static void scan_clear_locked(void) {
+        for (size_t i = 0; i < n_scan_entries; i++)
+                strv_free(scan_entries[i].argv);
+        free(scan_entries);
+        scan_entries = NULL;
+        n_scan_entries = 0;
+}
+
+static void scan_refresh_locked(void) {
+        scan_clear_locked();
+        _cleanup_(closedirp) DIR *d = NULL;
+        d = opendir("/proc");
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char *end = NULL;
+                errno = 0;
+                long v = strtol(de->d_name, &end, 10);
+                if (errno || !end || *end || v <= 1 || v > INT32_MAX)
+                        continue;
+                struct proc_info pi;
+                if (proc_read((pid_t)v, true, &pi) < 0)
+                        continue;
+                if (!proc_alive(&pi) || !is_qemu_argv0(pi.argv)) {
+                        proc_info_done(&pi);
+                        continue;
+                }
+                struct scan_entry *n =
+                        realloc(scan_entries, (n_scan_entries + 1) * sizeof(*scan_entries));
+                if (!n) {
+                        proc_info_done(&pi);
+                        break;
+                }
+                scan_entries = n;
+                scan_entries[n_scan_entries++] = (struct scan_entry){(pid_t)v, TAKE_PTR(pi.argv)};
+                proc_info_done(&pi);
+        }
+        scan_at = now_usec(CLOCK_MONOTONIC);
+}
+
+/* Looks for QEMU processes running domain p->name: *ret_ours one whose command line is
+ * ours (its pidfile lost), *ret_foreign one that is not. Uses a table at most
+ * SCAN_INTERVAL_USEC old unless fresh. */
+static void scan_find(const struct paths *p, bool fresh, pid_t *ret_ours, pid_t *ret_foreign) {
+        *ret_ours = *ret_foreign = 0;
+        pthread_mutex_lock(&scan_lock);
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (fresh || scan_at == 0 || now - scan_at >= SCAN_INTERVAL_USEC)
+                scan_refresh_locked();
+        for (size_t i = 0; i < n_scan_entries; i++) {
+                if (!argv_guest_is(scan_entries[i].argv, p->name))
+                        continue;
+                if (argv_names_socket(scan_entries[i].argv, p->qmp))
+                        *ret_ours = scan_entries[i].pid;
+                else
+                        *ret_foreign = scan_entries[i].pid;
+        }
+        pthread_mutex_unlock(&scan_lock);
+        /* The table may be a second old: check that they still run as they did. */
+        struct proc_info pi;
+        if (*ret_ours > 0) {
+                if (proc_read(*ret_ours, true, &pi) < 0 || !proc_alive(&pi) ||
+                    !argv_is_ours(pi.argv, p))
+                        *ret_ours = 0;
+                proc_info_done(&pi);
+        }
+        if (*ret_foreign > 0) {
+                if (proc_read(*ret_foreign, true, &pi) < 0 || !proc_alive(&pi) ||
+                    !argv_guest_is(pi.argv, p->name))
+                        *ret_foreign = 0;
+                proc_info_done(&pi);
+        }
+}
+
+/* ---- pidfiles, logs, clean-up --------------------------------------------------------- */
+
+/* 0 with *ret 0 when there is no pidfile; -EINVAL for garbage. */
+static int read_pidfile(const char *path, pid_t *ret) {
+        uint64_t v = 0;
+        *ret = 0;
+        int r = read_u64_file(path, 2, INT32_MAX, &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return -EINVAL;
+        *ret = (pid_t)v;
+        return 0;
+}
+
+static int write_pidfile(const char *path, pid_t pid) {
+        char s[32];
+        int n = snprintf(s, sizeof(s), "%d\n", (int)pid);
+        return write_file_atomic(path, s, (size_t)n, 0644);
+}
+
+static void unlink_quiet(const char *path) {
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_debug("cannot remove %s: %m", path);
+}
+
+static off_t file_size(const char *path) {
+        struct stat st;
+        return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* The last few non-empty lines QEMU wrote to its log after offset, joined by "; ",
+ * control characters replaced; NULL when none. */
+static char *log_tail_since(const char *path, off_t offset) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return NULL;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_size <= offset)
+                return NULL;
+        off_t from = MAX(offset, st.st_size - LOG_TAIL_BYTES);
+        char data[LOG_TAIL_BYTES + 1];
+        ssize_t n = pread(fd, data, (size_t)(st.st_size - from), from);
+        if (n <= 0)
+                return NULL;
+        data[n] = '\0';
+        const char *lines[LOG_MSG_LINES];
+        size_t lens[LOG_MSG_LINES], k = 0, total = 0, end = (size_t)n;
+        while (end > 0 && k < LOG_MSG_LINES) {
+                size_t start = end;
+                while (start > 0 && data[start - 1] != '\n')
+                        start--;
+                size_t a = start, b = end;
+                while (a < b && (data[a] == ' ' || data[a] == '\t' || data[a] == '\r'))
+                        a++;
+                while (b > a && (data[b - 1] == ' ' || data[b - 1] == '\t' || data[b - 1] == '\r' ||
+                                 data[b - 1] == '\n'))
+                        b--;
+                if (b > a) {
+                        if (k > 0 && total + (b - a) > LOG_MSG_MAX)
+                                break;
+                        lines[k] = data + a;
+                        lens[k] = b - a;
+                        total += b - a;
+                        k++;
+                }
+                end = start > 0 ? start - 1 : 0;
+        }
+        if (k == 0)
+                return NULL;
+        struct buf out = BUF_INIT;
+        for (size_t i = k; i > 0; i--) {
+                if (i < k)
+                        buf_puts(&out, "; ");
+                for (size_t j = 0; j < MIN(lens[i - 1], (size_t)LOG_MSG_MAX); j++) {
+                        unsigned char c = (unsigned char)lines[i - 1][j];
+                        buf_putc(&out, c < 0x20 || c == 0x7f ? '?' : (char)c);
+                }
+        }
+        return buf_steal(&out);
+}
+
+/* Reaps pid when it is our child and has exited; *ret_status gets its wait status.
+ * False when it is not our child (or not exited yet). */
+static bool reap(pid_t pid, int *ret_status) {
+        for (;;) {
+                int status = 0;
+                pid_t k = waitpid(pid, &status, WNOHANG);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k == pid) {
+                        if (ret_status)
+                                *ret_status = status;
+                        return true;
+                }
+                return false;
+        }
+}
+
+/* Like reap, for a child that is on its way out (its command line is gone already, it
+ * is not a zombie yet): waits for it a little. */
+static bool reap_dying(pid_t pid, int *ret_status) {
+        if (reap(pid, ret_status))
+                return true;
+        _cleanup_close_ int fd = pidfd_open(pid, 0);
+        if (fd < 0)
+                return false;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, REAP_WAIT_MSEC) <= 0)
+                return false;
+        return reap(pid, ret_status);
+}
+
+/* ---- taps ---------------------------------------------------------------------------------- */
+
+int qemu_tap_name(const char *domain, size_t index, char buf[static IFNAMSIZ]) {
+        if (dv_name_problem(DV_KIND_DOMAIN, domain))
+                return -EINVAL;
+        _cleanup_free_ char *key = strdupf("%s/%zu", domain, index);
+        if (!key)
+                return -ENOMEM;
+        char hex[HASH_HEX_LEN + 1];
+        hash_hex(key, strlen(key), hex);
+        snprintf(buf, IFNAMSIZ, "dvt%.8s", hex);
+        return 0;
+}
+
+/* A persistent tap owned by root, attached to bridge and up. An existing tap of that
+ * name (left by a QEMU that crashed) is reused. */
+static int tap_create(const char *tap, const char *bridge, struct dv_error *err) {
+        struct nl_link br;
+        int r = nl_link_get(bridge, &br, err);
+        if (r == -ENODEV)
+                return dv_error_add(err, r, 0, "bridge %s does not exist", bridge);
+        if (r < 0)
+                return r;
+        if (!streq(br.kind, "bridge"))
+                return dv_error_add(err, -EMEDIUMTYPE, 0, "%s is not a bridge", bridge);
+
+        _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot open /dev/net/tun: %m");
+        struct ifreq ifr = {0};
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+        assert_cc(sizeof(ifr.ifr_name) == IFNAMSIZ);
+        if (strlen(tap) >= IFNAMSIZ)
+                return dv_error_add(err, -EINVAL, 0, "tap name %s is too long", tap);
+        memcpy(ifr.ifr_name, tap, strlen(tap) + 1);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot create tap %s: %m", tap);
+        if (ioctl(fd, TUNSETOWNER, (unsigned long)0) < 0 ||
+            ioctl(fd, TUNSETPERSIST, (unsigned long)1) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot make tap %s persistent: %m",
+                                    tap);
+        close(TAKE_FD(fd));
+
+        struct nl_link l;
+        r = nl_link_get(tap, &l, err);
+        if (r < 0)
+                return r;
+        if (l.master != br.ifindex) {
+                r = nl_link_set_master(tap, bridge, err);
+                if (r < 0)
+                        return r;
+        }
+        /* The bridge's MTU, as libvirt does: a smaller port would lower the bridge's. */
+        return nl_link_set(tap, NULL, br.mtu, 1, err);
+}
+
+static void taps_remove(const struct domain_def *def) {
+        for (size_t i = 0; i < def->n_interfaces; i++) {
+                char tap[IFNAMSIZ];
+                if (qemu_tap_name(def->name, i, tap) < 0)
+                        continue;
+                struct dv_error e = DV_ERROR_INIT;
+                if (nl_link_delete(tap, &e) < 0)
+                        log_debug("cannot remove tap %s: %s", tap, strna(dv_error_message(&e)));
+                dv_error_clear(&e);
+        }
+}
+
+static bool iface_has_tap(const struct domain_net *n) {
+        return n->type == DOMAIN_NET_NETWORK || n->type == DOMAIN_NET_BRIDGE;
+}
+
+/* Removes what a QEMU that is gone leaves behind: taps (when asked), pidfile, sockets. */
+static void cleanup_files(const struct domain_def *def, const struct paths *p, bool taps) {
+        if (taps)
+                taps_remove(def);
+        unlink_quiet(p->pidfile);
+        unlink_quiet(p->qmp);
+        unlink_quiet(p->vnc);
+}
+
+/* ---- waiting for a process to exit ------------------------------------------------------- */
+
+/* True when the process exited before the deadline. fd: a pidfd, or -1 (then /proc). */
+static bool wait_exit(int fd, pid_t pid, uint64_t timeout_usec) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
+        for (;;) {
+                if (fd >= 0) {
+                        struct pollfd pf = {.fd = fd, .events = POLLIN};
+                        uint64_t now = now_usec(CLOCK_MONOTONIC);
+                        int ms = now >= deadline ? 0
+                                                 : (int)MIN((deadline - now + 999) / 1000, 60000);
+                        int k = poll(&pf, 1, ms);
+                        if (k > 0)
+                                return true;
+                        if (k < 0 && errno != EINTR)
+                                fd = -1;
+                } else {
+                        struct proc_info pi;
+                        int r = proc_read(pid, false, &pi);
+                        if (r < 0 || !proc_alive(&pi))
+                                return true;
+                        usleep(10000);
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return false;
+        }
+}
+
+static int signal_pid(int fd, pid_t pid, int sig) {
+        int r = fd >= 0 ? pidfd_send_signal(fd, sig, NULL, 0) : kill(pid, sig);
+        return r < 0 && errno != ESRCH ? negative_errno() : 0;
+}
+
+/* ---- QMP helpers ---------------------------------------------------------------------- */
+
+/* Runs one command on a fresh connection, serialised with other users of the monitor. */
+static int qmp_once(struct dom_rec *rec, const char *sock, const char *command,
+                    struct json_object *args, uint64_t timeout_usec, struct json_object **ret,
+                    struct dv_error *err) {
+        pthread_mutex_lock(&rec->qmp_lock);
+        struct qmp *q = NULL;
+        int r = qmp_connect(sock, timeout_usec, &q, err);
+        if (r >= 0)
+                r = qmp_execute(q, command, args, timeout_usec, ret, err);
+        qmp_close(q);
+        pthread_mutex_unlock(&rec->qmp_lock);
+        return r;
+}
+
+static char *status_of(struct json_object *o) {
+        struct json_object *s = NULL;
+        if (!o || !json_object_object_get_ex(o, "status", &s) ||
+            !json_object_is_type(s, json_type_string))
+                return NULL;
+        return strdup(json_object_get_string(s));
+}
+
+static void rec_set_status(struct dom_rec *rec, pid_t pid, char *status, bool failed) {
+        pthread_mutex_lock(&lock);
+        if (status || rec->qmp_pid != pid) {
+                free(rec->qmp_status);
+                rec->qmp_status = status;
+                status = NULL;
+        }
+        rec->qmp_pid = pid;
+        rec->qmp_at = now_usec(CLOCK_MONOTONIC);
+        rec->qmp_failed = failed;
+        pthread_mutex_unlock(&lock);
+        free(status);
+}
+
+/* The cached status, refreshed when older than a second (or after a failure, five);
+ * never blocks on a monitor that a start or stop holds. Caller frees. */
+static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        pthread_mutex_lock(&lock);
+        bool fresh = rec->qmp_pid == pid && rec->qmp_at > 0 &&
+                     now - rec->qmp_at < (rec->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC);
+        char *cached = rec->qmp_pid == pid && rec->qmp_status ? strdup(rec->qmp_status) : NULL;
+        pthread_mutex_unlock(&lock);
+        if (fresh || pthread_mutex_trylock(&rec->qmp_lock) != 0)
+                return cached;
+
+        struct dv_error e = DV_ERROR_INIT;
+        struct qmp *q = NULL;
+        struct json_object *o = NULL;
+        int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
+        if (r >= 0)
+                r = qmp_execute(q, "query-status", NULL, QMP_OBSERVE_USEC, &o, &e);
+        qmp_close(q);
+        pthread_mutex_unlock(&rec->qmp_lock);
+        if (r < 0)
+                log_debug("%s: %s", sock, strna(dv_error_message(&e)));
+        dv_error_clear(&e);
+        char *s = r >= 0 ? status_of(o) : NULL;
+        json_object_put(o);
+        if (s) {
+                free(cached);
+                cached = strdup(s);
+        }
+        rec_set_status(rec, pid, s, r < 0);
+        return cached;
+}
+
+static enum dom_state state_from_qmp(const char *s) {
+        if (!s || streq(s, "running"))
+                return DOM_RUNNING;
+        return DOM_PAUSED;
+}
+
+/* ---- observe ----------------------------------------------------------------------------- */
+
+/* Why a QEMU we knew is gone. */
+static void exit_reason(pid_t pid, bool child, const char *log, off_t offset,
+                        struct dom_status *ret) {
+        _cleanup_free_ char *tail = log_tail_since(log, offset);
+        int status = 0;
+        char *s = NULL;
+        if (child && reap_dying(pid, &status)) {
+                if (WIFSIGNALED(status))
+                        s = strdupf("killed by signal %d", WTERMSIG(status));
+                else if (WEXITSTATUS(status) != 0)
+                        s = strdupf("QEMU exited with status %d%s%s", WEXITSTATUS(status),
+                                    tail ? ": " : "", strempty(tail));
+                else if (tail && strstr(tail, "terminating on signal"))
+                        /* QEMU exits with status 0 on SIGTERM/SIGINT/SIGHUP. */
+                        s = strdup(tail);
+                else {
+                        s = strdup("guest shut down");
+                        ret->exit_clean = true;
+                }
+        } else if (tail)
+                s = strdupf("QEMU (PID %d) exited: %s", (int)pid, tail);
+        else
+                s = strdupf("QEMU (PID %d) exited (status unknown: it was started before the "
+                            "agent restarted)",
+                            (int)pid);
+        ret->exit_reason = s;
+}
+
+int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv_error *err) {
+        *ret = (struct dom_status){0};
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        struct dom_rec *rec = rec_get(p.name);
+        if (!rec)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+
+        pthread_mutex_lock(&lock);
+        bool busy = rec->busy, child = rec->child;
+        pid_t prev = rec->pid;
+        off_t offset = rec->log_offset;
+        pthread_mutex_unlock(&lock);
+
+        pid_t filepid = 0;
+        bool garbage = read_pidfile(p.pidfile, &filepid) < 0;
+        pid_t live = 0;
+        bool live_child = false;
+        struct proc_info pi = {0};
+        if (filepid > 0 && proc_read(filepid, true, &pi) == 0 && proc_alive(&pi) &&
+            argv_is_ours(pi.argv, &p)) {
+                live = filepid;
+                live_child = pi.ppid == getpid();
+        }
+        proc_info_done(&pi);
+
+        /* The QEMU we saw last, its pidfile gone or rewritten: still ours? */
+        if (!live && prev > 0 && prev != filepid && proc_read(prev, true, &pi) == 0 &&
+            proc_alive(&pi) && argv_is_ours(pi.argv, &p)) {
+                live = prev;
+                live_child = pi.ppid == getpid();
+                if (!busy && write_pidfile(p.pidfile, prev) < 0)
+                        log_debug("cannot write %s", p.pidfile);
+        }
+        proc_info_done(&pi);
+
+        pid_t found = 0, foreign = 0;
+        if (!live) {
+                scan_find(&p, false, &found, &foreign);
+                if (found > 0) {
+                        /* Our command line, its pidfile lost: adopt it, write the pidfile again. */
+                        live = found;
+                        live_child = proc_read(found, false, &pi) == 0 && pi.ppid == getpid();
+                        proc_info_done(&pi);
+                        if (!busy && write_pidfile(p.pidfile, found) < 0)
+                                log_debug("cannot write %s", p.pidfile);
+                }
+        }
+
+        if (live) {
+                if (prev > 0 && prev != live && child && !busy)
+                        (void)reap(prev, NULL);
+                pthread_mutex_lock(&lock);
+                if (rec->pid != live) {
+                        if (!busy)
+                                rec->log_offset = file_size(p.qemu_log);
+                        rec->pid = live;
+                }
+                rec->child = live_child;
+                pthread_mutex_unlock(&lock);
+                ret->pid = live;
+                ret->qmp_status = qmp_status_cached(rec, live, p.qmp);
+                ret->state = state_from_qmp(ret->qmp_status);
+                return 0;
+        }
+
+        ret->state = DOM_SHUTOFF;
+        if (!busy) {
+                if (prev > 0) {
+                        ret->exited = true;
+                        exit_reason(prev, child, p.qemu_log, offset, ret);
+                } else if (filepid > 0) {
+                        /* A pidfile with no QEMU of ours behind it: it ran and is gone (the
+                         * agent was not there to see it). The PID is never signalled: it
+                         * may belong to anyone now. */
+                        struct proc_info other = {0};
+                        bool exists = proc_read(filepid, false, &other) == 0 && proc_alive(&other);
+                        bool ours_zombie = !exists && other.ppid == getpid();
+                        proc_info_done(&other);
+                        ret->exited = true;
+                        if (ours_zombie)
+                                exit_reason(filepid, true, p.qemu_log, 0, ret);
+                        else
+                                ret->exit_reason = strdupf(
+                                        "QEMU (PID %d) is gone; its stale pidfile was removed%s",
+                                        (int)filepid,
+                                        exists ? " (the PID belongs to another process now)" : "");
+                        ret->reason = strdupf("stale pidfile (PID %d) removed", (int)filepid);
+                } else if (garbage) {
+                        ret->reason = strdup("unreadable pidfile removed");
+                }
+                bool stale = prev > 0 || filepid > 0 || garbage || access(p.qmp, F_OK) == 0;
+                if (stale && !foreign) {
+                        cleanup_files(def, &p, prev > 0 || filepid > 0);
+                } else if (filepid > 0 || garbage) {
+                        /* Leave a foreign QEMU's files alone; only our pidfile was stale. */
+                        unlink_quiet(p.pidfile);
+                }
+                pthread_mutex_lock(&lock);
+                if (rec->pid == prev)
+                        rec_forget_locked(rec);
+                pthread_mutex_unlock(&lock);
+        }
+        if (foreign) {
+                ret->state = DOM_BROKEN;
+                free(ret->reason);
+                ret->reason =
+                        strdupf("a QEMU process (PID %d) not started by declvirt runs domain %s",
+                                (int)foreign, p.name);
+        }
+        return 0;
+}
+
+void dom_status_done(struct dom_status *s) {
+        if (!s)
+                return;
+        free(s->reason);
+        free(s->qmp_status);
+        free(s->exit_reason);
+        *s = (struct dom_status){0};
+}
+
+/* ---- start ------------------------------------------------------------------------------- */
+
+/* Finds our running QEMU (pidfile, else the process table). */
+static pid_t find_ours(const struct paths *p, pid_t *ret_foreign) {
+        pid_t filepid = 0, found = 0, foreign = 0;
+        struct proc_info pi;
+        if (read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0 &&
+            proc_read(filepid, true, &pi) == 0) {
+                bool ours = proc_alive(&pi) && argv_is_ours(pi.argv, p);
+                proc_info_done(&pi);
+                if (ours) {
+                        if (ret_foreign)
+                                *ret_foreign = 0;
+                        return filepid;
+                }
+        }
+        scan_find(p, true, &found, &foreign);
+        if (found > 0)
+                (void)write_pidfile(p->pidfile, found);
+        if (ret_foreign)
+                *ret_foreign = foreign;
+        return found;
+}
+
+/* Reaps our zombie left in the pidfile, if any, so it does not linger. */
+static void reap_stale(const struct paths *p) {
+        pid_t filepid = 0;
+        if (read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0) {
+                struct proc_info pi;
+                if (proc_read(filepid, false, &pi) == 0 && !proc_alive(&pi) && pi.ppid == getpid())
+                        (void)reap(filepid, NULL);
+                proc_info_done(&pi);
+        }
+}
+
+/* SIGKILL and reap a QEMU we just spawned (failed start). */
+static void kill_spawned(int fd, pid_t pid) {
+        (void)signal_pid(fd, pid, SIGKILL);
+        if (!wait_exit(fd, pid, KILL_WAIT_USEC))
+                log_debug("QEMU (PID %d) does not die", (int)pid);
+        (void)reap(pid, NULL);
+}
+
+static bool wants_vnc_password(const struct domain_def *def) {
+        for (size_t i = 0; i < def->n_graphics; i++)
+                if (def->graphics[i].type == DOMAIN_GRAPHICS_VNC && def->graphics[i].passwd)
+                        return true;
+        return false;
+}
+
+static int start_spawned(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
+                         char *const *argv, bool paused, struct dv_error *err) {
+        off_t offset = file_size(p->qemu_log);
+        pid_t pid = 0;
+        int r = cmd_spawn_detached(argv, p->qemu_log, NULL, &pid, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = pidfd_open(pid, 0);
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
+        _cleanup_free_ char *line = cmd_argv_string(argv);
+        struct json_object *st = NULL;
+        struct dv_error qerr = DV_ERROR_INIT;
+
+        for (;;) {
+                int status = 0;
+                if (reap(pid, &status)) {
+                        _cleanup_free_ char *tail = log_tail_since(p->qemu_log, offset);
+                        dv_error_set_command(err, line, tail);
+                        dv_error_clear(&qerr);
+                        if (WIFSIGNALED(status))
+                                return dv_error_add(
+                                        err, -EIO, 0,
+                                        "QEMU was killed by signal %d while starting%s%s",
+                                        WTERMSIG(status), tail ? ": " : "", strempty(tail));
+                        return dv_error_add(err, -EIO, 0,
+                                            "QEMU failed to start (exit status %d)%s%s",
+                                            WEXITSTATUS(status), tail ? ": " : "", strempty(tail));
+                }
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        break;
+                if (access(p->qmp, F_OK) == 0) {
+                        dv_error_clear(&qerr);
+                        pthread_mutex_lock(&rec->qmp_lock);
+                        struct qmp *q = NULL;
+                        r = qmp_connect(p->qmp, MIN(deadline - now, QMP_CMD_USEC), &q, &qerr);
+                        if (r >= 0 && paused) {
+                                for (size_t i = 0; r >= 0 && i < def->n_graphics; i++) {
+                                        if (!def->graphics[i].passwd)
+                                                continue;
+                                        struct json_object *a = json_object_new_object();
+                                        json_object_object_add(a, "protocol",
+                                                               json_object_new_string("vnc"));
+                                        json_object_object_add(
+                                                a, "password",
+                                                json_object_new_string(def->graphics[i].passwd));
+                                        r = qmp_execute(q, "set_password", a, QMP_CMD_USEC, NULL,
+                                                        &qerr);
+                                        json_object_put(a);
+                                }
+                                if (r >= 0)
+                                        r = qmp_execute(q, "cont", NULL, QMP_CMD_USEC, NULL, &qerr);
+                        }
+                        if (r >= 0)
+                                r = qmp_execute(q, "query-status", NULL, QMP_CMD_USEC, &st, &qerr);
+                        qmp_close(q);
+                        pthread_mutex_unlock(&rec->qmp_lock);
+                        if (r >= 0)
+                                break;
+                        /* Listening but not answering yet, or a QMP error: try again until
+                         * the deadline unless QEMU refused a command. */
+                        if (r == -EIO || r == -EOPNOTSUPP)
+                                break;
+                }
+                struct pollfd pf = {.fd = fd, .events = POLLIN};
+                if (fd < 0 || poll(&pf, 1, 10) <= 0)
+                        usleep(fd < 0 ? 10000 : 0);
+        }
+
+        pid_t filepid = 0;
+        if (r >= 0 && st && (read_pidfile(p->pidfile, &filepid) < 0 || filepid != pid))
+                r = dv_error_add(&qerr, -EIO, 0, "QEMU (PID %d) did not write %s", (int)pid,
+                                 p->pidfile);
+        if (r < 0 || !st) {
+                kill_spawned(fd, pid);
+                json_object_put(st);
+                _cleanup_free_ char *tail = log_tail_since(p->qemu_log, offset);
+                dv_error_set_command(err, line, tail);
+                if (dv_error_failed(&qerr)) {
+                        r = dv_error_add(err, qerr.code, 0, "QEMU did not come up: %s%s%s",
+                                         dv_error_message(&qerr), tail ? "; QEMU said: " : "",
+                                         strempty(tail));
+                } else
+                        r = dv_error_add(err, -ETIMEDOUT, 0,
+                                         "QEMU did not open its QMP socket within 10 s%s%s",
+                                         tail ? "; QEMU said: " : "", strempty(tail));
+                dv_error_clear(&qerr);
+                return r;
+        }
+        dv_error_clear(&qerr);
+        char *s = status_of(st);
+        json_object_put(st);
+        pthread_mutex_lock(&lock);
+        rec_forget_locked(rec);
+        rec->pid = pid;
+        rec->child = true;
+        rec->log_offset = offset;
+        rec->qmp_status = s;
+        rec->qmp_pid = pid;
+        rec->qmp_at = now_usec(CLOCK_MONOTONIC);
+        pthread_mutex_unlock(&lock);
+        log_debug("domain %s: QEMU running as PID %d (%s)", def->name, (int)pid, strna(s));
+        return 0;
+}
+
+static int start_locked(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
+                        char *const *disk_paths, char *const *macs, char *const *bridges,
+                        struct dv_error *err) {
+        pid_t foreign = 0;
+        pid_t pid = find_ours(p, &foreign);
+        if (pid > 0) {
+                log_debug("domain %s: QEMU runs already as PID %d", p->name, (int)pid);
+                return 0;
+        }
+        if (foreign > 0)
+                return dv_error_add(
+                        err, -EEXIST, 0,
+                        "a QEMU process (PID %d) not started by declvirt runs domain %s",
+                        (int)foreign, p->name);
+        reap_stale(p);
+        cleanup_files(def, p, false);
+
+        int r = mkdir_p(p->run_sub, 0750);
+        if (r >= 0)
+                r = mkdir_p(p->state_sub, 0755);
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot create %s or %s: %s", p->run_sub,
+                                    p->state_sub, strerror(-r));
+
+        size_t n = def->n_interfaces;
+        _cleanup_strv_free_ char **argv = NULL;
+        /* One entry per interface, NULL for those without a tap. */
+        _cleanup_free_ char **taps = calloc(n + 1, sizeof(char *));
+        _cleanup_free_ char(*tap_buf)[IFNAMSIZ] = calloc(n + 1, IFNAMSIZ);
+        if (!taps || !tap_buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const struct domain_net *ifc = &def->interfaces[i];
+                if (!iface_has_tap(ifc))
+                        continue;
+                const char *bridge = bridges && bridges[i] && *bridges[i] ? bridges[i] : ifc->source_bridge;
+                if (!bridge) {
+                        r = dv_error_add(err, -EINVAL, ifc->line,
+                                         "interface %zu of domain %s: no bridge to attach it to",
+                                         i + 1, p->name);
+                        goto fail_taps;
+                }
+                char *name = tap_buf[i];
+                r = qemu_tap_name(p->name, i, name);
+                taps[i] = name;
+                if (r >= 0)
+                        r = tap_create(name, bridge, err);
+                if (r < 0) {
+                        if (!dv_error_failed(err))
+                                dv_error_add(err, r, ifc->line, "cannot create tap %s", name);
+                        goto fail_taps;
+                }
+        }
+
+        bool paused = wants_vnc_password(def);
+        struct qemu_argv_ctx ctx = {
+                .binary = def->emulator ? def->emulator : p->binary,
+                .accel = qemu_accel_for(def),
+                .qmp_socket = p->qmp,
+                .pidfile = p->pidfile,
+                .serial_log = p->console_log,
+                .vnc_socket = p->vnc,
+                .disk_paths = disk_paths,
+                .tap_names = taps,
+                .macs = macs,
+                .paused = paused,
+        };
+        r = qemu_argv(def, &ctx, &argv, err);
+        if (r >= 0)
+                r = start_spawned(def, p, rec, argv, paused, err);
+        if (r >= 0)
+                return 0;
+fail_taps:
+        cleanup_files(def, p, true);
+        return r;
+}
+
+int qemu_start(const struct domain_def *def, char *const *disk_paths, char *const *macs,
+               char *const *bridges, struct dv_error *err) {
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        struct dom_rec *rec = rec_get(p.name);
+        if (!rec)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        if (rec_begin(rec) < 0)
+                return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
+                                    p.name);
+        r = start_locked(def, &p, rec, disk_paths, macs, bridges, err);
+        rec_end(rec);
+        return r;
+}
+
+/* ---- stop -------------------------------------------------------------------------------- */
+
+static int stop_locked(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
+                       uint64_t timeout_usec, struct dv_error *err) {
+        pid_t foreign = 0;
+        pid_t pid = find_ours(p, &foreign);
+        if (pid <= 0) {
+                reap_stale(p);
+                if (foreign > 0) {
+                        /* Not ours: leave the process and whatever it uses alone. */
+                        log_debug("domain %s: QEMU PID %d is not ours, not stopping it", p->name,
+                                  (int)foreign);
+                        pid_t filepid = 0;
+                        if (read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
+                                unlink_quiet(p->pidfile);
+                } else
+                        cleanup_files(def, p, true);
+                pthread_mutex_lock(&lock);
+                rec_forget_locked(rec);
+                pthread_mutex_unlock(&lock);
+                return 0;
+        }
+
+        /* The pidfd pins the process: checked once more after opening it, a signal can
+         * only reach the QEMU we looked at, never a process that reused its PID. */
+        _cleanup_close_ int fd = pidfd_open(pid, 0);
+        struct proc_info pi;
+        bool ours = proc_read(pid, true, &pi) == 0 && proc_alive(&pi) && argv_is_ours(pi.argv, p);
+        proc_info_done(&pi);
+        if (ours) {
+                struct dv_error e = DV_ERROR_INIT;
+                int r = qmp_once(rec, p->qmp, "system_powerdown", NULL,
+                                 MIN(timeout_usec, QMP_CMD_USEC) + 1, NULL, &e);
+                bool exited;
+                if (r >= 0) {
+                        exited = wait_exit(fd, pid, timeout_usec);
+                } else {
+                        log_debug("domain %s: %s", p->name, strna(dv_error_message(&e)));
+                        exited = false;
+                }
+                dv_error_clear(&e);
+                if (!exited) {
+                        log_debug("domain %s: no power-down within the timeout, sending quit",
+                                  p->name);
+                        r = qmp_once(rec, p->qmp, "quit", NULL, QUIT_WAIT_USEC, NULL, &e);
+                        dv_error_clear(&e);
+                        if (r < 0)
+                                (void)signal_pid(fd, pid, SIGTERM);
+                        exited = wait_exit(fd, pid, QUIT_WAIT_USEC);
+                }
+                if (!exited) {
+                        log_debug("domain %s: killing QEMU PID %d", p->name, (int)pid);
+                        r = signal_pid(fd, pid, SIGKILL);
+                        if (r < 0 || !wait_exit(fd, pid, KILL_WAIT_USEC))
+                                return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
+                                                    "QEMU of domain %s (PID %d) does not stop",
+                                                    p->name, (int)pid);
+                }
+        }
+        (void)reap(pid, NULL);
+        cleanup_files(def, p, true);
+        pthread_mutex_lock(&lock);
+        rec_forget_locked(rec);
+        pthread_mutex_unlock(&lock);
+        return 0;
+}
+
+int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_error *err) {
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        struct dom_rec *rec = rec_get(p.name);
+        if (!rec)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        if (rec_begin(rec) < 0)
+                return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
+                                    p.name);
+        r = stop_locked(def, &p, rec, timeout_usec, err);
+        rec_end(rec);
+        return r;
+}

@@ -1,0 +1,74 @@
+/* The QEMU/KVM domain driver: observes, starts and stops <domain type='kvm'|'qemu'>
+ * as QEMU processes that run in their own session, outlive the agent and are found
+ * again by pidfile, /proc/PID/cmdline and the QMP socket. See docs/qemu.md. */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "model/domain.h"
+#include "util/error.h"
+
+enum dom_state { DOM_SHUTOFF, DOM_RUNNING, DOM_PAUSED, DOM_BROKEN };
+
+struct dom_status {
+        enum dom_state state;
+        char *reason;      /* BROKEN: why (a QEMU we did not start holds the name, ...);
+                            * SHUTOFF: what was cleaned up, if anything ("stale pidfile
+                            * (PID N, process gone) removed") */
+        pid_t pid;         /* while running */
+        char *qmp_status;  /* query-status "status": running, paused, prelaunch, shutdown,
+                            * guest-panicked...; NULL when QMP did not answer yet */
+        bool exited;       /* it ran and is gone since the last observe (crash or guest
+                            * shutdown); never set after qemu_stop */
+        char *exit_reason; /* what we know of why: "guest shut down", "killed by signal 9",
+                            * QEMU's last stderr line */
+        bool exit_clean;   /* exited with status 0 (guest powered off, or a QMP quit from
+                            * outside): known only for a QEMU this agent process started;
+                            * false when unknown */
+};
+
+/* agent.conf: qemu.binary, qemu.accel (kvm|tcg|auto), run_dir, state_dir. NULL keeps
+ * the default (/usr/bin/qemu-system-x86_64, auto, /run/declvirt,
+ * /var/lib/declvirt/state). Files: RUN_DIR/qemu/NAME.{pid,qmp,vnc},
+ * STATE_DIR/domains/NAME.{qemu,console}.log. */
+void qemu_driver_set_config(const char *binary, const char *accel, const char *run_dir,
+                            const char *state_dir);
+
+/* "kvm" when accel is kvm, or auto and /dev/kvm opens read-write; else "tcg".
+ * type='qemu' domains always get tcg. */
+const char *qemu_accel_for(const struct domain_def *def);
+
+/* Cheap: pidfile, /proc/PID/stat and cmdline (must name our QMP socket and -name
+ * guest=NAME), the QMP status cached and refreshed at most once per second per domain
+ * (a busy or silent monitor keeps the cached value). A stale pidfile or socket is
+ * removed, never trusted, and its PID never signalled. Finds domains started before an
+ * agent restart (adoption: nothing is restarted). A QEMU process with -name guest=NAME
+ * that is not ours gives BROKEN "a QEMU process (PID N) not started by declvirt runs
+ * domain NAME" (the process table is scanned at most once per second for all domains).
+ * While a start or stop of the domain runs, observe only reads. */
+int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv_error *err);
+
+/* Creates the taps (persistent tun/tap owned by root, attached to bridges[i] with
+ * netlink and up, named by qemu_tap_name), builds the argv with qemu_argv(), spawns
+ * QEMU detached in its own session (stdout and stderr appended to
+ * STATE_DIR/domains/NAME.qemu.log), waits (bounded, 10 s) for the QMP socket and checks
+ * query-status. bridges[i]: the bridge of interface i (NULL, a NULL or "" entry: the
+ * interface's <source bridge=>). Already running (ours): 0. -EEXIST when a QEMU we did
+ * not start holds the name. On failure nothing is left running (QEMU killed by PID,
+ * taps, pidfile and socket removed) and QEMU's last stderr line is in err. */
+int qemu_start(const struct domain_def *def, char *const *disk_paths, char *const *macs,
+               char *const *bridges, struct dv_error *err);
+
+/* Graceful: QMP system_powerdown, wait up to timeout_usec for the process to exit, then
+ * QMP quit (2 s), then SIGKILL through a pidfd. Removes the taps, pidfile and sockets.
+ * Not running: 0 (stale files removed). A QEMU we did not start is never touched. */
+int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_error *err);
+
+void dom_status_done(struct dom_status *s);
+
+/* The tap of interface index of domain: "dvt" + 8 hex digits of a hash of the domain
+ * name and the index (stable, fits IFNAMSIZ). -EINVAL for an invalid name. */
+int qemu_tap_name(const char *domain, size_t index, char buf[static IFNAMSIZ]);

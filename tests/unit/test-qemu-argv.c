@@ -1,0 +1,522 @@
+/* The QEMU argv builder: golden argv files for every fixture in tests/data/qemu
+ * (DECLVIRT_UPDATE_GOLDEN=1 rewrites them), golden error lists for the refused ones,
+ * context errors, and real QEMU (TCG, -S) accepting the command lines. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "drivers/cmd.h"
+#include "drivers/domain/qemu-argv.h"
+#include "model/domain.h"
+#include "tests/helpers/testlib.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/macro.h"
+#include "util/strv.h"
+
+#define DATA "tests/data/qemu"
+#define QEMU "/usr/bin/qemu-system-x86_64"
+
+/* The context the driver would give, with fixed paths so the golden files are stable. */
+struct test_ctx {
+        struct qemu_argv_ctx ctx;
+        char **disks, **taps, **macs;
+        char *qmp, *pid, *log, *vnc;
+};
+
+static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def, const char *dir) {
+        memset(t, 0, sizeof(*t));
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s/%s.qmp", dir, def->name);
+        t->qmp = strdup(buf);
+        snprintf(buf, sizeof(buf), "%s/%s.pid", dir, def->name);
+        t->pid = strdup(buf);
+        snprintf(buf, sizeof(buf), "%s/%s.console.log", dir, def->name);
+        t->log = strdup(buf);
+        snprintf(buf, sizeof(buf), "%s/%s.vnc", dir, def->name);
+        t->vnc = strdup(buf);
+        t->disks = calloc(def->n_disks + 1, sizeof(char *));
+        t->taps = calloc(def->n_interfaces + 1, sizeof(char *));
+        t->macs = calloc(def->n_interfaces + 1, sizeof(char *));
+        assert_non_null(t->disks);
+        assert_non_null(t->taps);
+        assert_non_null(t->macs);
+        for (size_t i = 0; i < def->n_disks; i++) {
+                const struct domain_disk *d = &def->disks[i];
+                if (domain_disk_type(d) == DOMAIN_DISK_VOLUME) {
+                        snprintf(buf, sizeof(buf), "/var/lib/declvirt/%s/%s", d->source.pool,
+                                 d->source.volume);
+                        t->disks[i] = strdup(buf);
+                }
+        }
+        for (size_t i = 0; i < def->n_interfaces; i++) {
+                snprintf(buf, sizeof(buf), "dvt%08zx", i);
+                t->taps[i] = strdup(buf);
+                if (def->interfaces[i].mac)
+                        t->macs[i] = strdup(def->interfaces[i].mac);
+                else {
+                        snprintf(buf, sizeof(buf), "52:54:00:00:00:%02zx", i);
+                        t->macs[i] = strdup(buf);
+                }
+        }
+        t->ctx = (struct qemu_argv_ctx){
+                .binary = def->emulator ? def->emulator : QEMU,
+                .accel = def->type == DOMAIN_TYPE_KVM ? "kvm" : "tcg",
+                .qmp_socket = t->qmp,
+                .pidfile = t->pid,
+                .serial_log = t->log,
+                .vnc_socket = t->vnc,
+                .disk_paths = t->disks,
+                .tap_names = t->taps,
+                .macs = t->macs,
+        };
+}
+
+static void free_array(char **a, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(a[i]);
+        free(a);
+}
+
+static void test_ctx_done(struct test_ctx *t, const struct domain_def *def) {
+        free_array(t->disks, def->n_disks);
+        free_array(t->taps, def->n_interfaces);
+        free_array(t->macs, def->n_interfaces);
+        free(t->qmp);
+        free(t->pid);
+        free(t->log);
+        free(t->vnc);
+}
+
+static void check_golden_text(const char *path, const char *actual) {
+        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
+                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
+                return;
+        }
+        size_t len = 0;
+        _cleanup_free_ char *want = test_read_file(path, &len);
+        if (strcmp(want, actual) != 0)
+                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
+}
+
+static char *argv_text(char **argv) {
+        struct buf b = BUF_INIT;
+        for (size_t i = 0; argv[i]; i++) {
+                buf_puts(&b, argv[i]);
+                buf_putc(&b, '\n');
+        }
+        char *s = buf_steal(&b);
+        assert_non_null(s);
+        return s;
+}
+
+static bool is_refused_fixture(const char *name) {
+        return strncmp(name, "refused", 7) == 0;
+}
+
+/* test_list_dir gives paths; the fixtures are named by their base name. */
+static const char *base_name(const char *path) {
+        const char *s = strrchr(path, '/');
+        return s ? s + 1 : path;
+}
+
+static void test_golden_argv(void **state) {
+        (void)state;
+        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
+        size_t n = 0;
+        for (size_t i = 0; files[i]; i++) {
+                const char *name = base_name(files[i]);
+                if (is_refused_fixture(name))
+                        continue;
+                char path[512], golden[512];
+                snprintf(path, sizeof(path), "%s/%s", DATA, name);
+                snprintf(golden, sizeof(golden), "%s/%.*s.argv", DATA, (int)(strlen(name) - 4),
+                         name);
+                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+                const struct domain_def *def = o->def.domain;
+                struct test_ctx t;
+                test_ctx_fill(&t, def, "/run/declvirt/qemu");
+                free(t.log);
+                char logp[256];
+                snprintf(logp, sizeof(logp), "/var/lib/declvirt/state/domains/%s.console.log",
+                         def->name);
+                t.log = strdup(logp);
+                t.ctx.serial_log = t.log;
+                struct dv_error err = DV_ERROR_INIT;
+                char **argv = NULL;
+                int r = qemu_argv(def, &t.ctx, &argv, &err);
+                if (r < 0)
+                        fail_msg("%s: %s", path, strna(dv_error_message(&err)));
+                _cleanup_free_ char *text = argv_text(argv);
+                check_golden_text(golden, text);
+                strv_free(argv);
+                dv_error_clear(&err);
+                test_ctx_done(&t, def);
+                dv_object_free(o);
+                n++;
+        }
+        assert_true(n >= 6);
+}
+
+/* Each refused fixture lists every problem, with its line, in NAME.err. */
+static void test_refused(void **state) {
+        (void)state;
+        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
+        size_t n = 0;
+        for (size_t i = 0; files[i]; i++) {
+                const char *name = base_name(files[i]);
+                if (!is_refused_fixture(name))
+                        continue;
+                char path[512], golden[512];
+                snprintf(path, sizeof(path), "%s/%s", DATA, name);
+                snprintf(golden, sizeof(golden), "%s/%.*s.err", DATA, (int)(strlen(name) - 4),
+                         name);
+                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+                const struct domain_def *def = o->def.domain;
+                struct test_ctx t;
+                test_ctx_fill(&t, def, "/run/declvirt/qemu");
+                struct dv_error err = DV_ERROR_INIT;
+                char **argv = NULL;
+                assert_int_equal(qemu_argv(def, &t.ctx, &argv, &err), -EOPNOTSUPP);
+                assert_null(argv);
+                struct buf b = BUF_INIT;
+                for (size_t k = 0; k < err.n_problems; k++)
+                        buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
+                _cleanup_free_ char *text = buf_steal(&b);
+                assert_non_null(text);
+                check_golden_text(golden, text);
+                dv_error_clear(&err);
+                test_ctx_done(&t, def);
+                dv_object_free(o);
+                n++;
+        }
+        assert_true(n >= 2);
+}
+
+static struct dv_object *load(const char *name) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s.xml", DATA, name);
+        return test_load_object(path, DV_KIND_DOMAIN);
+}
+
+static void expect_ctx_error(const struct domain_def *def, const struct qemu_argv_ctx *ctx,
+                             int want, const char *fragment) {
+        struct dv_error err = DV_ERROR_INIT;
+        char **argv = NULL;
+        assert_int_equal(qemu_argv(def, ctx, &argv, &err), want);
+        assert_null(argv);
+        const char *msg = dv_error_message(&err);
+        if (!msg || !strstr(msg, fragment))
+                fail_msg("expected \"%s\" in \"%s\"", fragment, strna(msg));
+        dv_error_clear(&err);
+}
+
+static void test_context_errors(void **state) {
+        (void)state;
+        struct dv_object *o = load("kvm-full");
+        struct domain_def *def = o->def.domain;
+        struct test_ctx t;
+        test_ctx_fill(&t, def, "/run/declvirt/qemu");
+        struct qemu_argv_ctx c = t.ctx;
+
+        c.accel = "hvf";
+        expect_ctx_error(def, &c, -EINVAL, "accelerator 'hvf'");
+        c = t.ctx;
+        c.qmp_socket = "relative.qmp";
+        expect_ctx_error(def, &c, -EINVAL, "absolute");
+        c = t.ctx;
+        c.disk_paths = NULL; /* the volume disk (vdb) has no path then */
+        expect_ctx_error(def, &c, -EINVAL, "no path for its volume 'web1-data' in pool 'data'");
+        c = t.ctx;
+        c.tap_names = NULL;
+        expect_ctx_error(def, &c, -EINVAL, "interface 0: no tap device name");
+        char *bad_taps[] = {"dvt0", "this-name-is-too-long", NULL};
+        c = t.ctx;
+        c.tap_names = bad_taps;
+        expect_ctx_error(def, &c, -EINVAL, "interface 1: invalid tap device name");
+        char *bad_macs[] = {"52:54:00:ab:cd:01", "52:54:00:ab:cd", NULL};
+        c = t.ctx;
+        c.macs = bad_macs;
+        expect_ctx_error(def, &c, -EINVAL, "interface 1: invalid MAC address");
+        /* A written MAC serves when the engine passes none. */
+        char *no_macs[] = {NULL, "52:54:00:ab:cd:02", NULL};
+        c = t.ctx;
+        c.macs = no_macs;
+        char **argv = NULL;
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(qemu_argv(def, &c, &argv, &err), 0);
+        _cleanup_free_ char *text = argv_text(argv);
+        assert_non_null(strstr(text, "\"mac\":\"52:54:00:ab:cd:01\""));
+        assert_non_null(strstr(text, "\"mac\":\"52:54:00:ab:cd:02\""));
+        strv_free(argv);
+        /* No binary at all: neither the context nor <emulator>. */
+        char *emulator = TAKE_PTR(def->emulator);
+        c = t.ctx;
+        c.binary = NULL;
+        expect_ctx_error(def, &c, -EINVAL, "no QEMU binary");
+        def->emulator = emulator;
+        /* paused adds -S; a generated UUID overrides the written one. */
+        c = t.ctx;
+        c.paused = true;
+        c.uuid = "11111111-2222-3333-4444-555555555555";
+        argv = NULL;
+        assert_int_equal(qemu_argv(def, &c, &argv, &err), 0);
+        assert_true(strv_contains(argv, "-S"));
+        assert_true(strv_contains(argv, "11111111-2222-3333-4444-555555555555"));
+        assert_false(strv_contains(argv, "6f9a1c2e-8b3d-4e5f-9a0b-1c2d3e4f5a6b"));
+        strv_free(argv);
+        test_ctx_done(&t, def);
+        dv_object_free(o);
+
+        /* Other domain types belong to other drivers. */
+        o = test_load_object("tests/data/model/domain/lxc-container.xml", DV_KIND_DOMAIN);
+        test_ctx_fill(&t, o->def.domain, "/run/declvirt/qemu");
+        expect_ctx_error(o->def.domain, &t.ctx, -EOPNOTSUPP,
+                         "domain type 'lxc' is not run by the QEMU driver");
+        test_ctx_done(&t, o->def.domain);
+        dv_object_free(o);
+}
+
+/* ---- real QEMU ------------------------------------------------------------------------- */
+
+static void replace(char **p, const char *v) {
+        free(*p);
+        *p = strdup(v);
+        assert_non_null(*p);
+}
+
+/* Reads one QMP message (a line) within the deadline; NULL on EOF or timeout. */
+static char *qmp_line(int fd, char *buf, size_t size, size_t *have, int timeout_ms) {
+        for (;;) {
+                char *nl = memchr(buf, '\n', *have);
+                if (nl) {
+                        size_t l = (size_t)(nl - buf) + 1;
+                        char *line = strndup(buf, l - 1);
+                        memmove(buf, buf + l, *have - l);
+                        *have -= l;
+                        return line;
+                }
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, timeout_ms) <= 0 || *have >= size)
+                        return NULL;
+                ssize_t k = read(fd, buf + *have, size - *have);
+                if (k <= 0)
+                        return NULL;
+                *have += (size_t)k;
+        }
+}
+
+/* Sends a command and returns its reply (events are skipped). */
+static char *qmp_command(int fd, const char *cmd, char *buf, size_t size, size_t *have) {
+        assert_int_equal(write(fd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+        for (;;) {
+                char *line = qmp_line(fd, buf, size, have, 10000);
+                if (!line || strstr(line, "\"return\"") || strstr(line, "\"error\""))
+                        return line;
+                free(line);
+        }
+}
+
+static char *read_log(const char *path) {
+        char *s = NULL;
+        size_t l = 0;
+        if (read_full_file(path, 1 << 16, &s, &l) < 0)
+                return strdup("(no log)");
+        return s;
+}
+
+/* Starts QEMU with the argv, checks that it reaches the prelaunch state (every option
+ * and device accepted), then quits it; killed by PID whatever happens. */
+static void run_qemu(const char *name, char **argv, const char *qmp, const char *log) {
+        struct dv_error err = DV_ERROR_INIT;
+        pid_t pid = 0;
+        assert_int_equal(cmd_spawn_detached(argv, log, NULL, &pid, &err) > 0, 1);
+        dv_error_clear(&err);
+
+        int fd = -1;
+        bool exited = false;
+        int status = 0;
+        for (int i = 0; i < 1000 && fd < 0; i++) {
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        exited = true;
+                        break;
+                }
+                int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", qmp);
+                if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                        fd = s;
+                else {
+                        if (s >= 0)
+                                close(s);
+                        usleep(10000);
+                }
+        }
+        char buf[65536];
+        size_t have = 0;
+        char *greeting = fd >= 0 ? qmp_line(fd, buf, sizeof(buf), &have, 10000) : NULL;
+        char *caps = greeting ? qmp_command(fd, "{\"execute\":\"qmp_capabilities\"}\n", buf,
+                                            sizeof(buf), &have)
+                              : NULL;
+        char *st =
+                caps ? qmp_command(fd, "{\"execute\":\"query-status\"}\n", buf, sizeof(buf), &have)
+                     : NULL;
+        char *quit =
+                st ? qmp_command(fd, "{\"execute\":\"quit\"}\n", buf, sizeof(buf), &have) : NULL;
+        if (fd >= 0)
+                close(fd);
+        if (!exited) {
+                /* quit makes QEMU exit; SIGKILL is for when it did not. */
+                for (int i = 0; i < 300; i++) {
+                        if (waitpid(pid, &status, WNOHANG) == pid) {
+                                exited = true;
+                                break;
+                        }
+                        usleep(10000);
+                }
+                if (!exited) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                }
+        }
+        bool ok = st && strstr(st, "\"prelaunch\"");
+        free(greeting);
+        free(caps);
+        free(quit);
+        if (!ok) {
+                _cleanup_free_ char *line = cmd_argv_string(argv);
+                _cleanup_free_ char *l = read_log(log);
+                char *copy = st ? strdup(st) : NULL;
+                free(st);
+                /* cmocka truncates long messages: the details go to stderr. */
+                fprintf(stderr, "# argv: %s\n# log:\n%s\n", strna(line), l);
+                fail_msg("%s: QEMU did not reach prelaunch (%s)", name, strna(copy));
+        }
+        free(st);
+}
+
+static void make_file(const char *path, const char *format) {
+        if (format && streq(format, "qcow2")) {
+                char *argv[] = {"qemu-img", "create",     "-q", "-f",
+                                "qcow2",    (char *)path, "1M", NULL};
+                struct dv_error err = DV_ERROR_INIT;
+                if (cmd_run(argv, NULL, NULL, &err) < 0)
+                        fail_msg("qemu-img: %s", strna(dv_error_message(&err)));
+                dv_error_clear(&err);
+                return;
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 1 << 20), 0);
+        close(fd);
+}
+
+static void test_qemu_accepts(void **state) {
+        (void)state;
+        if (access(QEMU, X_OK) != 0) {
+                printf("# skip: %s is not installed\n", QEMU);
+                skip();
+        }
+        if (!test_have_program("qemu-img")) {
+                printf("# skip: qemu-img is not installed\n");
+                skip();
+        }
+        static const char *const names[] = {"minimal",  "kvm-full",   "pc-ide-sata",
+                                            "vnc-port", "vnc-socket", "uefi"};
+        _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-argv");
+        for (size_t k = 0; k < ELEMENTSOF(names); k++) {
+                struct dv_object *o = load(names[k]);
+                struct domain_def *def = o->def.domain;
+                char p[512];
+                /* Host paths the fixtures name become small files in the test directory. */
+                def->memory_kib = def->current_memory_kib = 64 * 1024;
+                for (size_t i = 0; i < def->n_serials; i++)
+                        if (def->serials[i].source_path) {
+                                snprintf(p, sizeof(p), "%s/serial%zu.log", dir, i);
+                                replace(&def->serials[i].source_path, p);
+                        }
+                for (size_t i = 0; i < def->n_consoles; i++)
+                        if (def->consoles[i].source_path) {
+                                snprintf(p, sizeof(p), "%s/serial%zu.log", dir, i);
+                                replace(&def->consoles[i].source_path, p);
+                        }
+                for (size_t i = 0; i < def->n_filesystems; i++)
+                        replace(&def->filesystems[i].source, dir);
+                for (size_t i = 0; i < def->n_graphics; i++)
+                        if (def->graphics[i].socket) {
+                                snprintf(p, sizeof(p), "%s/custom.vnc", dir);
+                                replace(&def->graphics[i].socket, p);
+                        }
+                if (def->os.has_loader && def->os.loader.type == DOMAIN_LOADER_PFLASH) {
+                        snprintf(p, sizeof(p), "%s/code.fd", dir);
+                        make_file(p, "raw");
+                        replace(&def->os.loader.path, p);
+                        snprintf(p, sizeof(p), "%s/vars.fd", dir);
+                        make_file(p, "raw");
+                        replace(&def->os.nvram.path, p);
+                }
+                /* No taps here: the interfaces are left out. */
+                size_t n_if = def->n_interfaces;
+                def->n_interfaces = 0;
+
+                struct test_ctx t;
+                test_ctx_fill(&t, def, dir);
+                t.ctx.binary = QEMU;
+                t.ctx.accel = "tcg";
+                t.ctx.paused = true;
+                for (size_t i = 0; i < def->n_disks; i++) {
+                        const struct domain_disk *d = &def->disks[i];
+                        if (!d->has_source)
+                                continue;
+                        free(t.disks[i]);
+                        t.disks[i] = NULL;
+                        if (domain_disk_type(d) == DOMAIN_DISK_BLOCK) {
+                                /* A character device stands for the block device; it
+                                 * takes no O_DIRECT. */
+                                t.disks[i] = strdup("/dev/null");
+                                def->disks[i].driver.cache = DOMAIN_DISK_CACHE_UNSET;
+                                continue;
+                        }
+                        snprintf(p, sizeof(p), "%s/disk%zu.img", dir, i);
+                        make_file(p, domain_disk_format_to_string(d->driver.format));
+                        t.disks[i] = strdup(p);
+                }
+                struct dv_error err = DV_ERROR_INIT;
+                char **argv = NULL;
+                if (qemu_argv(def, &t.ctx, &argv, &err) < 0)
+                        fail_msg("%s: %s", names[k], strna(dv_error_message(&err)));
+                snprintf(p, sizeof(p), "%s/%s.qemu.log", dir, def->name);
+                run_qemu(names[k], argv, t.qmp, p);
+                strv_free(argv);
+                test_ctx_done(&t, def);
+                def->n_interfaces = n_if;
+                dv_object_free(o);
+        }
+        test_rm_rf(dir);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_golden_argv),
+                cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_context_errors),
+                cmocka_unit_test(test_qemu_accepts),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
