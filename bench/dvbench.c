@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,6 +198,21 @@ static bool attr_is(xmlNode *n, const char *attr, const char *value) {
         return r;
 }
 
+/* A domain whose QEMU is not `running` (paused, prelaunch, ...) is `ready` with the message
+ * "paused" (reconcile/plan.c); for the domain figures only QMP `running` counts. */
+static bool is_paused(xmlNode *n) {
+        if (!attr_is(n, "kind", "domain"))
+                return false;
+        bool paused = false;
+        for (xmlNode *c = n->children; c; c = c->next)
+                if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, "message") == 0) {
+                        xmlChar *m = xmlNodeGetContent(c);
+                        paused = m && strcmp((const char *)m, "paused") == 0;
+                        xmlFree(m);
+                }
+        return paused;
+}
+
 /* Counts the managed objects of status.xml whose name begins with prefix. -errno when
  * the file is missing or does not parse (never expected: the agent renames it in). */
 static int status_tally(const char *state_dir, const char *prefix, struct tally *t) {
@@ -221,7 +239,7 @@ static int status_tally(const char *state_dir, const char *prefix, struct tally 
                 bool mine = name && strncmp((const char *)name, prefix, plen) == 0;
                 if (mine) {
                         t->total++;
-                        if (attr_is(n, "phase", "ready"))
+                        if (attr_is(n, "phase", "ready") && !is_paused(n))
                                 t->ready++;
                         else if (attr_is(n, "phase", "failed") || attr_is(n, "phase", "blocked")) {
                                 t->bad++;
@@ -270,6 +288,10 @@ struct watch {
         unsigned n_groups;
         unsigned *wd_group; /* indexed by watch descriptor */
         size_t n_wd;
+        /* (e): RUN_DIR/qemu, where QEMU creates its pidfile; created_at is the time the
+         * first IN_CREATE of a name ending in ".pid" there was read (0: none yet). */
+        int extra_wd;
+        uint64_t created_at;
 };
 
 static void watch_clear(struct watch *w) {
@@ -279,6 +301,7 @@ static void watch_clear(struct watch *w) {
         w->first_write = NULL;
         w->files = 0;
         memset(w->group_files, 0, sizeof(w->group_files));
+        w->created_at = 0;
 }
 
 /* The group of a directory relative to state_dir: its first component. */
@@ -353,7 +376,7 @@ static void watch_add(struct watch *w, const char *dir, const char *rel, uint32_
 
 /* recursive: every directory of state_dir (for (d)); else state_dir only. */
 static void watch_open(struct watch *w, const char *state_dir, bool recursive) {
-        *w = (struct watch){0};
+        *w = (struct watch){.extra_wd = -1};
         w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (w->fd < 0)
                 die("inotify_init1: %m");
@@ -405,6 +428,9 @@ static unsigned watch_read(struct watch *w) {
                                 w->overflows++;
                                 continue;
                         }
+                        if (ev->wd == w->extra_wd && (ev->mask & IN_CREATE) && !w->created_at &&
+                            ev->len > 4 && strcmp(ev->name + strlen(ev->name) - 4, ".pid") == 0)
+                                w->created_at = now_ns();
                         bool status = ev->wd == w->root_wd && ev->len &&
                                       strcmp(ev->name, "status.xml") == 0;
                         if ((ev->mask & IN_MOVED_TO) && status)
@@ -496,6 +522,11 @@ static uint64_t wait_ready(struct watch *w, const char *state_dir, const char *p
 
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
         return x < y ? -1 : x > y;
 }
 
@@ -774,13 +805,590 @@ static int cmd_idle(const struct layout *l, pid_t pid, uint64_t passes) {
         return 0;
 }
 
+/* ---- domains (issue 6) ---------------------------------------------------------------- */
+
+/* The smallest guest: TCG, 32 MiB, no disk, no boot device. SeaBIOS finds nothing to boot
+ * and waits 60 s before it tries again, so an idle guest costs little CPU. */
+static void stage_domain(const char *root, const char *name) {
+        char *path = xasprintf("%s/stage/%s.xml", root, name);
+        char *xml = xasprintf("<domain type='qemu'>\n"
+                              "  <name>%s</name>\n"
+                              "  <memory unit='MiB'>32</memory>\n"
+                              "  <vcpu>1</vcpu>\n"
+                              "  <os>\n"
+                              "    <type arch='x86_64' machine='pc'>hvm</type>\n"
+                              "  </os>\n"
+                              "</domain>\n",
+                              name);
+        write_file(path, xml);
+        free(path);
+        free(xml);
+}
+
+static int cmd_domxml(const char *root, const char *name) {
+        stage_domain(root, name);
+        return 0;
+}
+
+/* utime+stime (ticks) and the start time (ticks since boot) of a process; false when it is
+ * gone or a zombie. */
+static bool proc_stat_fields(pid_t pid, uint64_t *ticks, uint64_t *start) {
+        char *path = xasprintf("/proc/%d/stat", (int)pid);
+        size_t len = 0;
+        char *data = read_file(path, &len);
+        free(path);
+        if (!data)
+                return false;
+        char *p = strrchr(data, ')');
+        int field = 2;
+        bool alive = true;
+        *ticks = *start = 0;
+        for (char *save = NULL, *tok = p ? strtok_r(p + 1, " ", &save) : NULL; tok;
+             tok = strtok_r(NULL, " ", &save)) {
+                field++;
+                if (field == 3 && (tok[0] == 'Z' || tok[0] == 'X'))
+                        alive = false;
+                if (field == 14 || field == 15)
+                        *ticks += parse_u64(tok, "/proc/PID/stat");
+                if (field == 22) {
+                        *start = parse_u64(tok, "/proc/PID/stat");
+                        break;
+                }
+        }
+        free(data);
+        return alive && field == 22;
+}
+
+/* The QEMUs the agent runs, from its pidfiles (RUN_DIR/qemu/NAME.pid). */
+struct qemu_proc {
+        char *name;
+        pid_t pid;
+        uint64_t start, ticks;
+        bool alive;
+};
+
+static size_t qemu_list(const char *root, struct qemu_proc **ret) {
+        char *dir = xasprintf("%s/run/qemu", root);
+        DIR *d = opendir(dir);
+        size_t n = 0, cap = 0;
+        struct qemu_proc *v = NULL;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".pid") != 0)
+                        continue;
+                char *path = xasprintf("%s/%s", dir, de->d_name);
+                size_t len = 0;
+                char *data = read_file(path, &len);
+                free(path);
+                if (!data)
+                        continue;
+                data[strcspn(data, "\n")] = '\0';
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        v = realloc(v, cap * sizeof(*v));
+                        if (!v)
+                                die("out of memory");
+                }
+                uint64_t pid = parse_u64(data, "pidfile");
+                free(data);
+                if (pid == 0 || pid > INT_MAX)
+                        die("bad PID in %s/%s", dir, de->d_name);
+                struct qemu_proc *q = &v[n++];
+                q->name = strndup(de->d_name, l - 4);
+                if (!q->name)
+                        die("out of memory");
+                q->pid = (pid_t)pid;
+                q->alive = proc_stat_fields(q->pid, &q->ticks, &q->start);
+        }
+        if (d)
+                closedir(d);
+        free(dir);
+        *ret = v;
+        return n;
+}
+
+static void qemu_list_free(struct qemu_proc *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].name);
+        free(v);
+}
+
+static uint64_t qemu_ticks(const struct qemu_proc *v, size_t n) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+                sum += v[i].ticks;
+        return sum;
+}
+
+/* Writes pid to PATH so that bench/run can kill it should this program die first. */
+static void write_pid(const char *path, pid_t pid) {
+        char *s = xasprintf("%d\n", (int)pid);
+        write_file(path, s);
+        free(s);
+}
+
+/* fork+exec of argv in a session of its own, stdin from /dev/null and stdout+stderr
+ * appended to log: how the agent runs QEMU (cmd_spawn_detached), and how it is run itself. */
+static pid_t spawn_detached(char *const *argv, const char *log) {
+        int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (logfd < 0 || nullfd < 0)
+                die("cannot open %s or /dev/null: %m", log);
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid == 0) {
+                if (setsid() < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+                        _exit(126);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        close(logfd);
+        close(nullfd);
+        return pid;
+}
+
+/* A QMP connection: lines of JSON. */
+struct qmp_conn {
+        int fd;
+        size_t len;
+        char buf[16384];
+};
+
+/* The next line (without \r\n) into line; false on EOF or when deadline passed. */
+static bool qmp_line(struct qmp_conn *c, char *line, size_t size, uint64_t deadline) {
+        for (;;) {
+                char *nl = memchr(c->buf, '\n', c->len);
+                if (nl) {
+                        size_t n = (size_t)(nl - c->buf);
+                        if (n >= size)
+                                die("QMP line longer than %zu bytes", size);
+                        memcpy(line, c->buf, n);
+                        line[n] = '\0';
+                        if (n && line[n - 1] == '\r')
+                                line[n - 1] = '\0';
+                        memmove(c->buf, nl + 1, c->len - n - 1);
+                        c->len -= n + 1;
+                        return true;
+                }
+                if (c->len == sizeof(c->buf))
+                        die("QMP line longer than %zu bytes", sizeof(c->buf));
+                uint64_t now = now_ns();
+                if (now >= deadline)
+                        return false;
+                struct pollfd p = {.fd = c->fd, .events = POLLIN};
+                int r = poll(&p, 1, (int)((deadline - now) / NSEC_PER_MSEC) + 1);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        die("poll: %m");
+                if (r == 0)
+                        return false;
+                ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return false;
+                c->len += (size_t)n;
+        }
+}
+
+/* Sends cmd; the reply (events before it are skipped) into reply. false on EOF or timeout. */
+static bool qmp_cmd(struct qmp_conn *c, const char *cmd, char *reply, size_t size,
+                    uint64_t deadline) {
+        size_t left = strlen(cmd);
+        while (left > 0) {
+                ssize_t n = write(c->fd, cmd, left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return false;
+                cmd += n;
+                left -= (size_t)n;
+        }
+        while (qmp_line(c, reply, size, deadline))
+                if (strncmp(reply, "{\"return\"", 9) == 0 || strncmp(reply, "{\"error\"", 8) == 0)
+                        return true;
+        return false;
+}
+
+#define QEMU_START_TIMEOUT_MS 30000
+
+/* Waits until QEMU (our child pid) answers query-status with running: connect() is tried
+ * every 250 µs until the socket listens, then the greeting, qmp_capabilities and
+ * query-status. Dies when QEMU exits or takes longer than QEMU_START_TIMEOUT_MS. */
+static bool pidfile_created(int ifd) {
+        union {
+                struct inotify_event ev;
+                char bytes[4096];
+        } buf;
+        bool seen = false;
+        ssize_t l;
+        while ((l = read(ifd, buf.bytes, sizeof(buf.bytes))) > 0)
+                for (char *p = buf.bytes; p < buf.bytes + l;) {
+                        const struct inotify_event *ev = (const struct inotify_event *)p;
+                        p += sizeof(*ev) + ev->len;
+                        seen |= ev->len > 4 && strcmp(ev->name + strlen(ev->name) - 4, ".pid") == 0;
+                }
+        return seen;
+}
+
+/* ifd: inotify (IN_CREATE) on the pidfile's directory; *pid_at is set to the time the
+ * pidfile's creation was seen (at the same 250 µs polls). */
+static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint64_t start,
+                             int ifd, uint64_t *pid_at) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(sock) >= sizeof(sa.sun_path))
+                die("QMP socket path too long: %s", sock);
+        memcpy(sa.sun_path, sock, strlen(sock) + 1);
+        uint64_t deadline = start + (uint64_t)QEMU_START_TIMEOUT_MS * NSEC_PER_MSEC;
+        char line[16384];
+        for (;;) {
+                int status = 0;
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        die("QEMU (PID %d) exited while starting (wait status %#x); see %s",
+                            (int)pid, (unsigned)status, log);
+                if (now_ns() > deadline)
+                        die("QEMU (PID %d) did not report running on %s within %d ms", (int)pid,
+                            sock, QEMU_START_TIMEOUT_MS);
+                if (!*pid_at && pidfile_created(ifd))
+                        *pid_at = now_ns();
+                struct qmp_conn *c = calloc(1, sizeof(*c));
+                if (!c)
+                        die("out of memory");
+                c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (c->fd < 0)
+                        die("socket: %m");
+                bool running = false;
+                if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                    qmp_line(c, line, sizeof(line), deadline) && strstr(line, "\"QMP\"") &&
+                    qmp_cmd(c, "{\"execute\":\"qmp_capabilities\"}\n", line, sizeof(line),
+                            deadline)) {
+                        /* Without -S QEMU is running once it answers; retry a few times
+                         * in case it is still in prelaunch. */
+                        for (int i = 0; i < 1000 && !running; i++) {
+                                if (!qmp_cmd(c, "{\"execute\":\"query-status\"}\n", line,
+                                             sizeof(line), deadline))
+                                        break;
+                                running = strstr(line, "\"running\": true") != NULL;
+                                if (!running)
+                                        nanosleep(&(struct timespec){0, 1000000}, NULL);
+                        }
+                }
+                close(c->fd);
+                free(c);
+                if (!*pid_at && pidfile_created(ifd))
+                        *pid_at = now_ns();
+                if (running)
+                        return;
+                nanosleep(&(struct timespec){0, 250000}, NULL);
+        }
+}
+
+/* argv of `declvirt native FILE`: one argument per line. */
+static char **read_argv(const char *path) {
+        size_t len = 0;
+        char *data = read_file(path, &len);
+        if (!data)
+                die("cannot read %s: %m", path);
+        size_t n = 0, cap = 16;
+        char **argv = calloc(cap, sizeof(*argv));
+        for (char *save = NULL, *line = strtok_r(data, "\n", &save); argv && line;
+             line = strtok_r(NULL, "\n", &save)) {
+                if (n + 2 > cap) {
+                        cap *= 2;
+                        argv = realloc(argv, cap * sizeof(*argv));
+                        if (!argv)
+                                break;
+                }
+                argv[n++] = strdup(line);
+                argv[n] = NULL;
+        }
+        if (!argv)
+                die("out of memory");
+        free(data);
+        if (n == 0 || argv[0][0] != '/')
+                die("%s: not an argv with an absolute program", path);
+        return argv;
+}
+
+/* The path after OPT in argv, up to the first comma ("unix:" dropped); dies if missing. */
+static char *argv_path(char **argv, const char *opt) {
+        for (size_t i = 0; argv[i] && argv[i + 1]; i++) {
+                if (strcmp(argv[i], opt) != 0)
+                        continue;
+                const char *v = argv[i + 1];
+                if (strncmp(v, "unix:", 5) == 0)
+                        v += 5;
+                char *s = strndup(v, strcspn(v, ","));
+                if (!s)
+                        die("out of memory");
+                return s;
+        }
+        die("the QEMU argv has no %s", opt);
+}
+
+/* One start of QEMU by hand, to QMP running; killed and reaped at once. */
+static uint64_t qemu_direct_once(const char *root, char **argv, const char *qmp,
+                                 const char *pidfile, uint64_t *ret_cpu, uint64_t *ret_pid_at) {
+        char *log = xasprintf("%s/direct.log", root);
+        char *pidrec = xasprintf("%s/direct.pid", root);
+        char *dir = strndup(pidfile, (size_t)(strrchr(pidfile, '/') - pidfile));
+        int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (!dir || ifd < 0 || inotify_add_watch(ifd, dir, IN_CREATE | IN_ONLYDIR) < 0)
+                die("cannot watch the directory of %s: %m", pidfile);
+        (void)unlink(qmp);
+        (void)unlink(pidfile);
+        uint64_t t0 = now_ns(), pid_at = 0;
+        pid_t pid = spawn_detached(argv, log);
+        write_pid(pidrec, pid);
+        qmp_wait_running(qmp, pid, log, t0, ifd, &pid_at);
+        uint64_t t = now_ns() - t0;
+        *ret_pid_at = pid_at ? pid_at - t0 : t;
+        close(ifd);
+        free(dir);
+        *ret_cpu = proc_run_ns(pid); /* QEMU's own CPU up to QMP running, all threads */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        (void)unlink(pidrec);
+        free(log);
+        free(pidrec);
+        return t;
+}
+
+/* After each start the guest runs SeaBIOS for a while (~100 ms of CPU under TCG); let it
+ * finish so that it does not share the CPUs with the next start. */
+#define DOM_GAP_MS 300
+
+static void sleep_ms(unsigned n) {
+        nanosleep(&(struct timespec){n / 1000, (long)(n % 1000) * 1000000L}, NULL);
+}
+
+/* Sorts v (signed ns) and prints " KEY_p50_ms=.. KEY_min_ms=.. KEY_max_ms=..". */
+static void print_spread(const char *key, int64_t *v, size_t n) {
+        qsort(v, n, sizeof(*v), cmp_i64);
+        printf(" %s_p50_ms=%.1f %s_min_ms=%.1f %s_max_ms=%.1f", key,
+               (double)v[(n - 1) / 2] / 1e6, key, (double)v[0] / 1e6, key, (double)v[n - 1] / 1e6);
+}
+
+/* (e): RUNS pairs of a start of QEMU by hand (the argv of `declvirt native`, to QMP
+ * running) and a domain file renamed in (to status.xml showing it ready); the agent's
+ * overhead is the difference. Both are split where QEMU creates its pidfile (early in its
+ * start, before the machine is built): "pre" is the agent's time to get QEMU exec'd, "post"
+ * the agent's time from QEMU being up to status.xml. The agent's domains stay up (bench/run
+ * kills them). */
+enum { E_QEMU, E_QEMU_PID, E_AGENT, E_AGENT_PID, E_OVER, E_PRE, E_POST, E_CPU, E_QCPU, E_N };
+
+static int cmd_domstart(const char *root, const char *argvfile, const char *tag, pid_t agent,
+                        uint64_t runs) {
+        char *state_dir = xasprintf("%s/state", root);
+        char *run_qemu = xasprintf("%s/run/qemu", root);
+        char **argv = read_argv(argvfile);
+        char *qmp = argv_path(argv, "-qmp"), *pidfile = argv_path(argv, "-pidfile");
+        if (runs == 0)
+                die("nothing to measure");
+        if (pidfile[0] != '/')
+                die("the pidfile %s is not an absolute path", pidfile);
+        /* Signed: with QEMU's own spread a run through the agent can be the faster one. */
+        int64_t *v[E_N];
+        for (int k = 0; k < E_N; k++)
+                if (!(v[k] = calloc(runs, sizeof(int64_t))))
+                        die("out of memory");
+        /* The agent creates it at its first start too (0750); it must exist to be watched. */
+        if (mkdir(run_qemu, 0750) < 0 && errno != EEXIST)
+                die("cannot create %s: %m", run_qemu);
+        struct watch w;
+        watch_open(&w, state_dir, false);
+        w.extra_wd = inotify_add_watch(w.fd, run_qemu, IN_CREATE | IN_ONLYDIR);
+        if (w.extra_wd < 0)
+                die("cannot watch %s: %m", run_qemu);
+        uint64_t warm_cpu = 0, warm_pid = 0; /* the first start warms the disk cache: not counted */
+        uint64_t warm = qemu_direct_once(root, argv, qmp, pidfile, &warm_cpu, &warm_pid);
+        sleep_ms(DOM_GAP_MS);
+        unsigned total_renames = 0;
+        for (uint64_t i = 0; i < runs; i++) {
+                uint64_t qcpu = 0, qpid = 0;
+                uint64_t q = qemu_direct_once(root, argv, qmp, pidfile, &qcpu, &qpid);
+                sleep_ms(DOM_GAP_MS);
+
+                char *prefix = xasprintf("%s%" PRIu64 ".", tag, i);
+                char *name = xasprintf("%sd", prefix);
+                stage_domain(root, name);
+                watch_settle(&w, 50);
+                watch_clear(&w);
+                uint64_t cpu0 = proc_run_ns(agent);
+                uint64_t t0 = now_ns();
+                char *from = xasprintf("%s/stage/%s.xml", root, name);
+                char *to = xasprintf("%s/desired/%s.xml", root, name);
+                if (rename(from, to) < 0)
+                        die("cannot rename %s to %s: %m", from, to);
+                unsigned renames = 0;
+                uint64_t t1 = wait_ready(&w, state_dir, prefix, 1, t0, &renames);
+                uint64_t cpu = proc_run_ns(agent) - cpu0;
+                if (!w.created_at)
+                        die("no pidfile seen in %s for %s", run_qemu, name);
+                int64_t a = (int64_t)(t1 - t0), apid = (int64_t)(w.created_at - t0);
+                v[E_QEMU][i] = (int64_t)q;
+                v[E_QEMU_PID][i] = (int64_t)qpid;
+                v[E_AGENT][i] = a;
+                v[E_AGENT_PID][i] = apid;
+                v[E_OVER][i] = a - (int64_t)q;
+                v[E_PRE][i] = apid - (int64_t)qpid;
+                v[E_POST][i] = (a - apid) - ((int64_t)q - (int64_t)qpid);
+                v[E_CPU][i] = (int64_t)cpu;
+                v[E_QCPU][i] = (int64_t)qcpu;
+                total_renames += renames;
+                free(from);
+                free(to);
+                free(prefix);
+                free(name);
+                sleep_ms(DOM_GAP_MS);
+        }
+        static const char *const keys[E_N] = {
+                [E_QEMU] = "qemu",         [E_QEMU_PID] = "qemu_pidfile", [E_AGENT] = "agent",
+                [E_AGENT_PID] = "agent_pidfile", [E_OVER] = "overhead",   [E_PRE] = "pre",
+                [E_POST] = "post",         [E_CPU] = "agent_cpu",         [E_QCPU] = "qemu_cpu",
+        };
+        printf("domstart runs=%" PRIu64 " qemu_warmup_ms=%.1f", runs, ms(warm));
+        for (int k = 0; k < E_N; k++)
+                print_spread(keys[k], v[k], runs);
+        printf(" status_writes_per_run=%.1f\n", (double)total_renames / (double)runs);
+        watch_close(&w);
+        for (size_t i = 0; argv[i]; i++)
+                free(argv[i]);
+        free(argv);
+        free(qmp);
+        free(pidfile);
+        for (int k = 0; k < E_N; k++)
+                free(v[k]);
+        free(run_qemu);
+        free(state_dir);
+        return 0;
+}
+
+/* (f): N domain files renamed in at once; time until status.xml shows all of them ready,
+ * and the agent's CPU time (all threads) over that interval. */
+static int cmd_domburst(const char *root, const char *tag, pid_t agent, uint64_t n) {
+        char *state_dir = xasprintf("%s/state", root);
+        char *prefix = xasprintf("%s.", tag);
+        long hz = sysconf(_SC_CLK_TCK);
+        if (n == 0 || hz <= 0)
+                die("nothing to measure");
+        for (uint64_t i = 0; i < n; i++) {
+                char *name = xasprintf("%sd%" PRIu64, prefix, i);
+                stage_domain(root, name);
+                free(name);
+        }
+        struct watch w;
+        watch_open(&w, state_dir, false);
+        watch_settle(&w, 50);
+        watch_clear(&w);
+        struct proc_sample a, b;
+        proc_sample(agent, &a);
+        uint64_t t0 = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+                char *name = xasprintf("%sd%" PRIu64, prefix, i);
+                struct layout l = {.root = root};
+                move_in(&l, name);
+                free(name);
+        }
+        uint64_t t_renamed = now_ns();
+        unsigned renames = 0;
+        uint64_t t1 = wait_ready(&w, state_dir, prefix, n, t0, &renames);
+        proc_sample(agent, &b);
+        struct qemu_proc *q = NULL;
+        size_t nq = qemu_list(root, &q);
+        size_t alive = 0;
+        for (size_t i = 0; i < nq; i++)
+                alive += q[i].alive;
+        printf("domburst domains=%" PRIu64 " renames_ms=%.1f all_ready_ms=%.1f "
+               "agent_cpu_ms=%.1f agent_cpu_ms_ticks=%.0f status_writes=%u qemu_running=%zu "
+               "qemu_cpu_ms_total=%.0f vmrss_kib=%" PRIu64 "\n",
+               n, ms(t_renamed - t0), ms(t1 - t0), ms(b.run_ns - a.run_ns),
+               (double)(b.ticks - a.ticks) * 1000.0 / (double)hz, renames, alive,
+               (double)qemu_ticks(q, nq) * 1000.0 / (double)hz,
+               proc_key(agent, "status", "VmRSS"));
+        qemu_list_free(q, nq);
+        watch_close(&w);
+        free(prefix);
+        free(state_dir);
+        return 0;
+}
+
+/* (g): starts the agent (argv after "--") while N domains run, and times it from the
+ * fork to the first status.xml that shows all of them ready; then checks that every QEMU
+ * is the same process (PID and start time) as before. The agent is left running; its PID
+ * is printed and written to ROOT/agent.pid. */
+static int cmd_adopt(const char *root, const char *tag, uint64_t n, char **argv) {
+        char *state_dir = xasprintf("%s/state", root);
+        char *prefix = xasprintf("%s.", tag);
+        char *log = xasprintf("%s/agent.log", root);
+        char *pidrec = xasprintf("%s/agent.pid", root);
+        long hz = sysconf(_SC_CLK_TCK);
+        if (n == 0 || hz <= 0)
+                die("nothing to measure");
+        struct qemu_proc *before = NULL, *after = NULL;
+        size_t nb = qemu_list(root, &before);
+        size_t alive_before = 0;
+        for (size_t i = 0; i < nb; i++)
+                alive_before += before[i].alive;
+        if (alive_before < n)
+                die("only %zu of %" PRIu64 " QEMUs run before the restart", alive_before, n);
+        struct watch w;
+        watch_open(&w, state_dir, false);
+        watch_settle(&w, 200);
+        watch_clear(&w);
+        uint64_t t0 = now_ns();
+        pid_t pid = spawn_detached(argv, log);
+        write_pid(pidrec, pid);
+        unsigned renames = 0;
+        uint64_t t1 = wait_ready(&w, state_dir, prefix, n, t0, &renames);
+        uint64_t cpu = proc_run_ns(pid), ticks = proc_stat_ticks(pid);
+        size_t na = qemu_list(root, &after);
+        size_t same = 0;
+        for (size_t i = 0; i < nb; i++) {
+                bool found = false;
+                for (size_t j = 0; j < na && !found; j++)
+                        found = strcmp(before[i].name, after[j].name) == 0 &&
+                                before[i].pid == after[j].pid &&
+                                before[i].start == after[j].start && after[j].alive;
+                same += before[i].alive && found;
+        }
+        printf("adopt domains=%" PRIu64 " all_ready_ms=%.1f agent_cpu_ms=%.1f "
+               "agent_cpu_ms_ticks=%.0f status_writes=%u qemu_before=%zu qemu_same=%zu "
+               "qemu_changed=%zu agent_pid=%d\n",
+               n, ms(t1 - t0), ms(cpu), (double)ticks * 1000.0 / (double)hz, renames,
+               alive_before, same, alive_before - same, (int)pid);
+        qemu_list_free(before, nb);
+        qemu_list_free(after, na);
+        watch_close(&w);
+        free(pidrec);
+        free(log);
+        free(prefix);
+        free(state_dir);
+        return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
+
+static pid_t parse_pid(const char *s) {
+        uint64_t pid = parse_u64(s, "PID");
+        if (pid == 0 || pid > INT_MAX)
+                die("bad PID %s", s);
+        return (pid_t)pid;
+}
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: dvbench [--capacity BYTES] [--prealloc] COMMAND ROOT ...\n"
                    "  latency ROOT TAG RUNS         pool+volume renamed in, time to both ready\n"
                    "  burst ROOT TAG POOLS VOLS     POOLS pools with VOLS volumes each at once\n"
                    "  idle ROOT PID PASSES          SIGHUP passes that change nothing\n"
+                   "  domxml ROOT NAME              stage ROOT/stage/NAME.xml, a tiny TCG domain\n"
+                   "  domstart ROOT ARGVFILE TAG PID RUNS  QEMU by hand vs a domain renamed in\n"
+                   "  domburst ROOT TAG PID N       N domains renamed in at once\n"
+                   "  adopt ROOT TAG N -- AGENT...  start the agent, time until N domains ready\n"
                    "ROOT holds desired/, state/, stage/ and pools/ (bench/run makes it).\n");
 }
 
@@ -815,12 +1423,17 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "burst") == 0 && nargs == 3)
                 return cmd_burst(&l, args[0], parse_u64(args[1], "POOLS"),
                                  parse_u64(args[2], "VOLS"));
-        if (strcmp(cmd, "idle") == 0 && nargs == 2) {
-                uint64_t pid = parse_u64(args[0], "PID");
-                if (pid == 0 || pid > INT_MAX)
-                        die("bad PID %s", args[0]);
-                return cmd_idle(&l, (pid_t)pid, parse_u64(args[1], "PASSES"));
-        }
+        if (strcmp(cmd, "idle") == 0 && nargs == 2)
+                return cmd_idle(&l, parse_pid(args[0]), parse_u64(args[1], "PASSES"));
+        if (strcmp(cmd, "domxml") == 0 && nargs == 1)
+                return cmd_domxml(l.root, args[0]);
+        if (strcmp(cmd, "domstart") == 0 && nargs == 4)
+                return cmd_domstart(l.root, args[0], args[1], parse_pid(args[2]),
+                                    parse_u64(args[3], "RUNS"));
+        if (strcmp(cmd, "domburst") == 0 && nargs == 3)
+                return cmd_domburst(l.root, args[0], parse_pid(args[1]), parse_u64(args[2], "N"));
+        if (strcmp(cmd, "adopt") == 0 && nargs >= 4 && strcmp(args[2], "--") == 0)
+                return cmd_adopt(l.root, args[0], parse_u64(args[1], "N"), args + 3);
         usage(stderr);
         return 2;
 }

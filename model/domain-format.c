@@ -405,6 +405,8 @@ void domain_def_format(struct buf *b, const struct domain_def *def,
                        const struct dv_policy *policy) {
         xml_open(b, "domain");
         xml_attr(b, "type", domain_type_to_string(def->type));
+        if (def->id > 0)
+                xml_attrf(b, "id", "%d", def->id);
         xml_open_end(b);
         xml_text_elem(b, "name", def->name);
         xml_text_elem(b, "uuid", def->uuid);

@@ -531,6 +531,7 @@ struct domain_input {
 
 struct domain_def {
         enum domain_type type;
+        int id; /* formatting only: libvirt's id='N' of a running domain, 0 none; never parsed */
         char *name;
         char *uuid; /* canonical lower-case form; NULL when not written */
         char *title;

@@ -170,8 +170,10 @@ static void observe_domain(struct rec_object *o) {
         dv_error_clear(&err);
         /* Gone without the agent asking (crash, kill, guest shutdown): the restart policy
          * decides, with backoff 1 s doubling to 5 min counted over such exits. */
-        if (o->observed && dom_running(o->dom_st.state) && st.state == DOM_SHUTOFF && o->applied &&
-            o->applied->active) {
+        /* st.exited also covers an exit while the agent was not running (a stale pidfile
+         * found at the first look): restart='never' holds after an agent restart too. */
+        if (st.state == DOM_SHUTOFF && o->applied && o->applied->active &&
+            (st.exited || (o->observed && dom_running(o->dom_st.state)))) {
                 o->dom_exits++;
                 free(o->last_error);
                 if (asprintf(&o->last_error, "exited: %s", st.exit_reason ? st.exit_reason : "unknown reason") < 0)

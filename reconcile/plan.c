@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "model/domain.h"
 #include "model/network.h"
@@ -553,6 +554,49 @@ static bool domain_waits(const struct engine *e, const struct domain_def *dd, st
         return false;
 }
 
+/* The MAC interface k runs with: the written one, else the one generated for that
+ * position when the domain was applied (actions.c keeps it), else none yet. */
+static const char *domain_mac(const struct rec_object *o, const struct domain_def *dd, size_t k) {
+        if (dd->interfaces[k].mac)
+                return dd->interfaces[k].mac;
+        char *const *gen = o->applied ? o->applied->macs : NULL;
+        if (gen && k < strv_length(gen) && *gen[k])
+                return gen[k];
+        return NULL;
+}
+
+/* Another domain (with a file) with a MAC equal to one of o's, written in either file or
+ * generated for the other: two guests with one MAC on a network break each other's
+ * traffic, so both are refused, each naming the other. */
+static const struct rec_object *domain_mac_conflict(const struct engine *e,
+                                                    const struct rec_object *o,
+                                                    char buf[static 512]) {
+        const struct domain_def *dd = o->desired ? o->desired->def.domain : NULL;
+        void *v;
+        if (!dd || dd->n_interfaces == 0)
+                return NULL;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *x = v;
+                if (x == o || x->kind != DV_KIND_DOMAIN || !x->desired || !x->file)
+                        continue;
+                const struct domain_def *xd = x->desired->def.domain;
+                for (size_t a = 0; a < dd->n_interfaces; a++) {
+                        const char *ma = domain_mac(o, dd, a);
+                        for (size_t b = 0; ma && b < xd->n_interfaces; b++) {
+                                const char *mb = domain_mac(x, xd, b);
+                                if (!mb || strcasecmp(ma, mb) != 0)
+                                        continue;
+                                snprintf(buf, 512,
+                                         "MAC %s (interface %zu) is also used by interface "
+                                         "%zu of domain/%s (%s)",
+                                         ma, a + 1, b + 1, x->name, strna(x->file));
+                                return x;
+                        }
+                }
+        }
+        return NULL;
+}
+
 static void plan_domain(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
         const struct dv_object *d = rec_def(o);
         const struct domain_def *dd = d->def.domain;
@@ -568,6 +612,11 @@ static void plan_domain(const struct engine *e, const struct rec_object *o, uint
                         step_set(s, PHASE_REMOVING, ACT_DOM_STOP, "file removed; shutting down");
                 else
                         step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
+                return;
+        }
+        char buf[512];
+        if (domain_mac_conflict(e, o, buf)) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", buf);
                 return;
         }
         if (dd->type != DOMAIN_TYPE_KVM && dd->type != DOMAIN_TYPE_QEMU) {

@@ -102,12 +102,15 @@ static char *format_observed_network(const struct rec_object *o) {
 }
 
 /* What `virsh dumpxml` would print for a running domain: the definition it runs with,
- * the generated UUID and MACs, and never the VNC password (it stays in applied/, 0700). */
+ * its id, the generated UUID and MACs, and never the VNC password (it stays in
+ * applied/, 0700). The id is QEMU's PID: unique while it runs and the same after an
+ * agent restart adopts it, where a counter of the agent's would change. */
 static char *format_observed_domain(const struct rec_object *o) {
         const struct dv_object *d = o->applied && o->applied->obj ? o->applied->obj : rec_def(o);
         if (!d || !o->observed || (o->dom_st.state != DOM_RUNNING && o->dom_st.state != DOM_PAUSED))
                 return NULL;
         struct domain_def dd = *d->def.domain; /* shallow: only formatted, never freed */
+        dd.id = o->dom_st.pid > 0 ? (int)o->dom_st.pid : 0;
         if (!dd.uuid && o->applied)
                 dd.uuid = o->applied->uuid;
         _cleanup_free_ struct domain_net *nets = NULL;

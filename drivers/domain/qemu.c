@@ -33,6 +33,7 @@
 #include "util/hashmap.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/parse.h"
 #include "util/strv.h"
 #include "util/time.h"
 
@@ -74,6 +75,7 @@ struct dom_rec {
         pid_t qmp_pid;   /* the process qmp_status was read from */
         uint64_t qmp_at; /* CLOCK_MONOTONIC of the last attempt */
         bool qmp_failed;
+        bool exit_clean; /* the last exit was clean: reported until the next start or stop */
 };
 static struct hashmap *recs;
 
@@ -145,6 +147,8 @@ static void rec_forget_locked(struct dom_rec *r) {
 static int rec_begin(struct dom_rec *r) {
         pthread_mutex_lock(&lock);
         int ret = r->busy ? -EBUSY : 0;
+        if (ret == 0)
+                r->exit_clean = false; /* what the last exit said ends with a start or stop */
         r->busy = true;
         pthread_mutex_unlock(&lock);
         return ret;
@@ -855,6 +859,14 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         rec_forget_locked(rec);
                 pthread_mutex_unlock(&lock);
         }
+        /* Kept while the domain stays down: the engine observes every pass and decides on
+         * restart='on-failure' later than the pass that saw the exit. */
+        pthread_mutex_lock(&lock);
+        if (ret->exited)
+                rec->exit_clean = ret->exit_clean;
+        else
+                ret->exit_clean = rec->exit_clean;
+        pthread_mutex_unlock(&lock);
         if (foreign) {
                 ret->state = DOM_BROKEN;
                 free(ret->reason);
@@ -922,6 +934,75 @@ static bool wants_vnc_password(const struct domain_def *def) {
                 if (def->graphics[i].type == DOMAIN_GRAPHICS_VNC && def->graphics[i].passwd)
                         return true;
         return false;
+}
+
+/* ---- host memory ---------------------------------------------------------------------- */
+
+/* MemTotal of /proc/meminfo in KiB (the kernel's "kB" are KiB). */
+static int host_mem_total_kib(uint64_t *ret) {
+        _cleanup_free_ char *s = NULL;
+        size_t len = 0;
+        int r = read_full_file("/proc/meminfo", 64 * 1024, &s, &len);
+        if (r < 0)
+                return r;
+        for (char *line = s; line && *line;) {
+                char *end = strchr(line, '\n');
+                if (end)
+                        *end = '\0';
+                if (strncmp(line, "MemTotal:", 9) == 0) {
+                        char *v = line + 9;
+                        v += strspn(v, " \t");
+                        char *unit = strchr(v, ' ');
+                        if (!unit || strcmp(unit, " kB") != 0)
+                                return -EINVAL;
+                        *unit = '\0';
+                        return parse_u64(v, ret);
+                }
+                line = end ? end + 1 : NULL;
+        }
+        return -ENOENT;
+}
+
+/* For people: "64 MiB", "15.5 GiB". */
+static const char *format_kib(char buf[static 32], uint64_t kib) {
+        const uint64_t mib = 1024, gib = 1024 * 1024, tib = gib * 1024;
+        if (kib >= tib)
+                snprintf(buf, 32, "%.1f TiB", (double)kib / (double)tib);
+        else if (kib >= gib)
+                snprintf(buf, 32, "%.1f GiB", (double)kib / (double)gib);
+        else if (kib >= mib)
+                snprintf(buf, 32, "%.1f MiB", (double)kib / (double)mib);
+        else
+                snprintf(buf, 32, "%" PRIu64 " KiB", kib);
+        size_t n = strlen(buf);
+        if (n > 6 && strncmp(buf + n - 6, ".0 ", 3) == 0) /* "64.0 MiB" -> "64 MiB" */
+                memmove(buf + n - 6, buf + n - 4, 5);
+        return buf;
+}
+
+/* QEMU would start and the guest would be killed by the OOM killer later, or QEMU
+ * would fail to allocate after a long wait: refused up front instead. -EBUSY is one of
+ * the engine's refusals (STORAGE_IS_REFUSAL): the domain is blocked until its file
+ * changes, not retried every few seconds like a failure (which -ENOMEM would be). An
+ * unreadable /proc/meminfo refuses nothing. */
+static int check_host_memory(const struct domain_def *def, struct dv_error *err) {
+        uint64_t total = 0;
+        if (!def->has_memory)
+                return 0;
+        int r = host_mem_total_kib(&total);
+        if (r < 0) {
+                log_debug("domain %s: cannot read MemTotal from /proc/meminfo: %s", def->name,
+                          strerror(-r));
+                return 0;
+        }
+        if (def->memory_kib <= total)
+                return 0;
+        char want[32], have[32];
+        return dv_error_add(err, -EBUSY, def->memory_line,
+                            "<memory> of domain %s is %s (%" PRIu64 " KiB), more than this host has: "
+                            "%s (MemTotal %" PRIu64 " KiB in /proc/meminfo); QEMU not started",
+                            def->name, format_kib(want, def->memory_kib), def->memory_kib,
+                            format_kib(have, total), total);
 }
 
 static int start_spawned(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
@@ -1043,10 +1124,13 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                         err, -EEXIST, 0,
                         "a QEMU process (PID %d) not started by declvirt runs domain %s",
                         (int)foreign, p->name);
+        int r = check_host_memory(def, err);
+        if (r < 0)
+                return r;
         reap_stale(p);
         cleanup_files(def, p, false);
 
-        int r = mkdir_p(p->run_sub, 0750);
+        r = mkdir_p(p->run_sub, 0750);
         if (r >= 0)
                 r = mkdir_p(p->state_sub, 0755);
         if (r < 0)

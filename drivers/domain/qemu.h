@@ -27,7 +27,9 @@ struct dom_status {
                             * QEMU's last stderr line */
         bool exit_clean;   /* exited with status 0 (guest powered off, or a QMP quit from
                             * outside): known only for a QEMU this agent process started;
-                            * false when unknown */
+                            * false when unknown. Unlike exited, it stays set on later
+                            * observes while the domain is down, until the next start or
+                            * stop: the restart policy may be decided passes later */
 };
 
 /* agent.conf: qemu.binary, qemu.accel (kvm|tcg|auto), run_dir, state_dir. NULL keeps
@@ -57,8 +59,10 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
  * STATE_DIR/domains/NAME.qemu.log), waits (bounded, 10 s) for the QMP socket and checks
  * query-status. bridges[i]: the bridge of interface i (NULL, a NULL or "" entry: the
  * interface's <source bridge=>). Already running (ours): 0. -EEXIST when a QEMU we did
- * not start holds the name. On failure nothing is left running (QEMU killed by PID,
- * taps, pidfile and socket removed) and QEMU's last stderr line is in err. */
+ * not start holds the name; -EBUSY, before anything is created or spawned, when <memory>
+ * is more than the host's MemTotal (both sizes in err). On failure nothing is left
+ * running (QEMU killed by PID, taps, pidfile and socket removed) and QEMU's last stderr
+ * line is in err. */
 int qemu_start(const struct domain_def *def, char *const *disk_paths, char *const *macs,
                char *const *bridges, struct dv_error *err);
 

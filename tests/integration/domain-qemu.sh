@@ -3,7 +3,9 @@
 # pool starts under TCG, survives an agent restart (same PID, adopted), is stopped on
 # state='stopped' through the timeout-then-force path, is restarted after kill -9 as
 # restart='always' says and left down with restart='never', shows QEMU's own error for
-# an unknown machine type, and is shut down when its file goes.
+# an unknown machine type, and is shut down when its file goes. The observed XML carries
+# id='PID' and is valid for libvirt's domain schema; a MAC written for two domains and
+# more memory than the host has are refused before any QEMU starts.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
 need_prog qemu-img
@@ -60,6 +62,15 @@ check "its command line uses the volume's file" eval 'tr "\0" "\n" < /proc/$pid1
 check "observed domain XML exists" test -s "$T/state/domains/vm1.xml"
 check "observed domain XML names the domain and has a UUID" \
     eval 'grep -q "<name>vm1</name>" "$T/state/domains/vm1.xml" && grep -q "<uuid>" "$T/state/domains/vm1.xml"'
+check "observed domain XML has id='PID' while running, as virsh dumpxml does" \
+    grep -q "^<domain type='qemu' id='$pid1'>" "$T/state/domains/vm1.xml"
+# valid_xml FILE: virt-xml-validate's verdict, with the file shown when it fails.
+valid_xml() { virt-xml-validate "$1" domain 2>&1 || { cat "$1"; return 1; }; }
+if command -v virt-xml-validate >/dev/null 2>&1; then
+    check "observed domain XML is valid for libvirt's domain schema" valid_xml "$T/state/domains/vm1.xml"
+else
+    skip "observed domain XML is valid for libvirt's domain schema" "virt-xml-validate is not installed (libvirt-clients)"
+fi
 check "the pool is not stopped under a running domain" eval '
     pool_xml p1 "$P1" "state='"'"'inactive'"'"'" > "$D/p1.xml" &&
     wait_until 5 eval "st_msg pool/p1 | grep -q \"in use by running domain/vm1\""'
@@ -71,6 +82,7 @@ check "stopping the agent leaves QEMU running" alive "$pid1"
 agent_start
 check "after a restart the domain is ready" wait_until 15 phase_is domain/vm1 ready
 check "after a restart it is the same QEMU process" test "$(pid_of vm1)" = "$pid1"
+check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid1'>" "$T/state/domains/vm1.xml"
 
 # ---- kill -9: restart='always' starts it again -------------------------------------------------
 kill -9 "$pid1"
@@ -78,6 +90,8 @@ check "after kill -9 the domain is started again (restart='always')" \
     wait_until 20 eval 'p=$(pid_of vm1); [ -n "$p" ] && [ "$p" != "$pid1" ] && alive "$p"'
 check "the exit is reported" eval 'grep -q "exited" "$T/agent.log"'
 pid2=$(pid_of vm1)
+check "the observed XML shows the new QEMU's id" \
+    wait_until 5 grep -q "^<domain type='qemu' id='$pid2'>" "$T/state/domains/vm1.xml"
 
 # ---- state='stopped': powerdown ignored (no OS), then forced after shutdown-timeout ---------------
 dom_xml vm1 "state='stopped'" > "$D/vm1.xml"
@@ -103,6 +117,48 @@ check "an unknown machine type fails" wait_until 30 phase_is domain/vm3 failed
 check "with QEMU's own message in status.xml" eval 'grep -qi "machine" "$T/state/status.xml"'
 check "and nothing is left running for it" eval '[ -z "$(pid_of vm3)" ] || ! alive "$(pid_of vm3)"'
 rm "$D/vm3.xml"
+
+# ---- bad input: a MAC written for two domains ----------------------------------------------------------
+# bare_dom NAME MEMORY-KIB [DEVICES]: no disk, so nothing else is waited for.
+bare_dom() {
+    cat <<XML
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='KiB'>$2</memory>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <devices>${3:-}</devices>
+</domain>
+XML
+}
+mac_if() { echo "<interface type='bridge'><mac address='$1'/><source bridge='dvtnobr0'/><model type='virtio'/></interface>"; }
+bare_dom vm5 65536 "$(mac_if 52:54:00:d0:00:01)" > "$D/vm5.xml"
+bare_dom vm6 65536 "$(mac_if 52:54:00:d0:00:02)$(mac_if 52:54:00:D0:00:01)" > "$D/vm6.xml"
+check "a MAC used by two domains blocks the first" wait_until 10 phase_is domain/vm5 blocked
+check "and the second" wait_until 10 phase_is domain/vm6 blocked
+check "the first names the second" eval 'st_msg domain/vm5 | grep -qF "MAC 52:54:00:d0:00:01 (interface 1) is also used by interface 2 of domain/vm6 ($D/vm6.xml)"'
+check "the second names the first" eval 'st_msg domain/vm6 | grep -qF "MAC 52:54:00:d0:00:01 (interface 2) is also used by interface 1 of domain/vm5 ($D/vm5.xml)"'
+check "no QEMU is started for either" eval '[ -z "$(pid_of vm5)" ] && [ -z "$(pid_of vm6)" ] &&
+    [ ! -e "$T/state/domains/vm5.qemu.log" ] && [ ! -e "$T/state/domains/vm6.qemu.log" ]'
+rm "$D/vm5.xml" "$D/vm6.xml"
+check "both leave status.xml with their files" \
+    wait_until 10 eval '[ -z "$(phase_of domain/vm5)" ] && [ -z "$(phase_of domain/vm6)" ]'
+
+# ---- bad input: more memory than the host has -------------------------------------------------------
+memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+bare_dom vm7 $((memtotal + 1048576)) > "$D/vm7.xml"
+check "more memory than the host has is refused" wait_until 20 phase_is domain/vm7 blocked
+check "the message names both sizes" eval 'st_msg domain/vm7 | grep -qF "($((memtotal + 1048576)) KiB), more than this host has" &&
+    st_msg domain/vm7 | grep -qF "(MemTotal $memtotal KiB in /proc/meminfo)"'
+check "QEMU was never started for it" eval '[ -z "$(pid_of vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
+# A refusal, not a failure: never "failed" with a "retry in", tried again only at the
+# periodic resync (where it is refused again).
+check "it is not retried like a failure" \
+    holds_for 1.5 eval '! phase_is domain/vm7 failed && ! st_msg domain/vm7 | grep -q "retry in"'
+check "and no QEMU starts meanwhile" eval '[ -z "$(pid_of vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
+rm "$D/vm7.xml"
+check "it leaves status.xml with its file" wait_until 10 eval '[ -z "$(phase_of domain/vm7)" ]'
 
 # ---- removal: on-remove='stop' shuts it down -----------------------------------------------------------
 dom_xml vm2 "restart='never'" > "$D/vm2.xml" # written again: runs again

@@ -874,6 +874,27 @@ static void test_validate_struct(void **state) {
         dv_object_free(o);
 }
 
+/* A running domain's id (set for the observed XML, never parsed) comes right after the
+ * type, as in `virsh dumpxml`; 0 leaves it out, and the parser ignores it when read back. */
+static void test_format_id(void **state) {
+        (void)state;
+        struct dv_object *o = NULL;
+        struct domain_def *d = (struct domain_def *)parse_fixture("minimal", &o);
+        assert_int_equal(d->id, 0);
+        _cleanup_free_ char *none = dv_object_format_def(o);
+        assert_null(strstr(none, " id="));
+        d->id = 4242;
+        _cleanup_free_ char *out = dv_object_format_def(o);
+        assert_non_null(strstr(out, "<domain type='kvm' id='4242'>"));
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o2 = parse_str(out, &err);
+        assert_non_null(o2);
+        assert_int_equal(o2->def.domain->id, 0);
+        dv_object_free(o2);
+        dv_error_clear(&err);
+        dv_object_free(o);
+}
+
 /* Every list a file controls has a limit. */
 static void test_device_limit(void **state) {
         (void)state;
@@ -950,6 +971,7 @@ int main(void) {
                 cmocka_unit_test(test_all_problems_reported),
                 cmocka_unit_test(test_escaping_round_trip),
                 cmocka_unit_test(test_validate_struct),
+                cmocka_unit_test(test_format_id),
                 cmocka_unit_test(test_device_limit),
                 cmocka_unit_test(test_memory_units),
                 cmocka_unit_test(test_enum_tables),

@@ -1096,6 +1096,78 @@ static void test_domain_removal(void **state) {
         expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
 }
 
+#define IFACE_MAC(mac) "<interface type='network'><mac address='" mac "'/><source network='nat'/></interface>"
+#define IFACE_NOMAC     "<interface type='network'><source network='nat'/></interface>"
+
+/* One MAC written in two files: both are blocked, each naming the other, whatever
+ * they were doing; neither is started. */
+static void test_domain_duplicate_mac_written(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
+        n->phase = PHASE_READY;
+        struct rec_object *a = add_defined(e, DOM("a", "", IFACE_MAC("52:54:00:00:00:01")), "/d/a.xml");
+        struct rec_object *b = add_defined(e,
+                DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:01")), "/d/b.xml");
+        observe_dom(a, DOM_SHUTOFF, NULL);
+        observe_dom(b, DOM_SHUTOFF, NULL);
+        struct rec_step s = plan(e, a);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "MAC 52:54:00:00:00:01 (interface 1) is also used by interface 2 of domain/b (/d/b.xml)");
+        s = plan(e, b);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "MAC 52:54:00:00:00:01 (interface 2) is also used by interface 1 of domain/a (/d/a.xml)");
+        /* Running: blocked too (not stopped for it, nor restarted). */
+        set_applied(a, NULL, false, true, BOOT_NOW);
+        observe_dom(a, DOM_RUNNING, NULL);
+        s = plan(e, a);
+        assert_int_equal(s.phase, PHASE_BLOCKED);
+        assert_int_equal(s.action, ACT_NONE);
+        free(s.message);
+        /* Once one of them changes its MAC, both go on. */
+        dv_object_free(b->desired);
+        b->desired = parse(DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:03")));
+        s = plan(e, a);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        s = plan(e, b);
+        expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
+        /* A domain whose file is gone no longer holds its MAC. */
+        dv_object_free(b->desired);
+        b->desired = parse(DOM("b", "", IFACE_MAC("52:54:00:00:00:01")));
+        remove_file(b, NOW - DELAY);
+        s = plan(e, a);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+}
+
+/* A MAC written in one file equal to the one generated for another domain: both are
+ * blocked; the comparison ignores case. Generated MACs never conflict with themselves. */
+static void test_domain_duplicate_mac_generated(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
+        n->phase = PHASE_READY;
+        struct rec_object *g = add_defined(e, DOM("g", "", IFACE_NOMAC IFACE_NOMAC), "/d/g.xml");
+        set_applied(g, NULL, false, true, BOOT_NOW);
+        strv_free(g->applied->macs);
+        g->applied->macs = NULL;
+        assert_int_equal(strv_push(&g->applied->macs, "52:54:00:aa:bb:01"), 0);
+        assert_int_equal(strv_push(&g->applied->macs, "52:54:00:aa:bb:02"), 0);
+        observe_dom(g, DOM_RUNNING, NULL);
+        struct rec_step s = plan(e, g);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        struct rec_object *w = add_defined(e, DOM("w", "", IFACE_MAC("52:54:00:AA:BB:02")), "/d/w.xml");
+        observe_dom(w, DOM_SHUTOFF, NULL);
+        s = plan(e, w);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "MAC 52:54:00:aa:bb:02 (interface 1) is also used by interface 2 of domain/g (/d/g.xml)");
+        s = plan(e, g);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "MAC 52:54:00:aa:bb:02 (interface 2) is also used by interface 1 of domain/w (/d/w.xml)");
+        /* Not yet applied, a domain has no generated MAC to collide with. */
+        struct rec_object *f = add_defined(e, DOM("f", "", IFACE_NOMAC), "/d/f.xml");
+        observe_dom(f, DOM_SHUTOFF, NULL);
+        s = plan(e, f);
+        expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
+}
+
 /* ---- networks ---- */
 
 #define NET(name, bridge, addr, extra)                                                          \
@@ -1248,6 +1320,8 @@ int main(void) {
                 T(test_domain_restart_policies),
                 T(test_domain_holds_pool_and_network),
                 T(test_domain_removal),
+                T(test_domain_duplicate_mac_written),
+                T(test_domain_duplicate_mac_generated),
                 T(test_network_absent_applies),
                 T(test_network_not_ours_blocked),
                 T(test_network_ours_ready_drift_inactive),

@@ -440,6 +440,60 @@ static void test_kill9(void **state) {
         dom_status_done(&s);
 }
 
+/* A QEMU that exits with status 0 (here a QMP quit from outside; a guest power-off is
+ * the same to the driver) is a clean exit, and says so on every observe while the
+ * domain stays down: the engine decides restart='on-failure' on a later pass. */
+static void test_clean_exit(void **state) {
+        (void)state;
+        need_qemu();
+        _cleanup_(domain_def_freep) struct domain_def *d = mk_dom("clean");
+        _cleanup_free_ char *sock = dom_path(d, "qemu", ".qmp");
+        struct dv_error err = DV_ERROR_INIT;
+        start_ok(d);
+        pid_t pid = pidfile_pid(d);
+        assert_true(pid > 0);
+
+        struct qmp *q = NULL;
+        if (qmp_connect(sock, 5 * USEC_PER_SEC, &q, &err) < 0)
+                fail_msg("qmp_connect: %s", dv_error_message(&err));
+        (void)qmp_execute(q, "quit", NULL, 5 * USEC_PER_SEC, NULL, &err); /* may see EOF */
+        qmp_close(q);
+        dv_error_clear(&err);
+
+        struct dom_status s = {0};
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;
+        for (;;) {
+                observe_ok(d, &s);
+                if (s.state != DOM_RUNNING || now_usec(CLOCK_MONOTONIC) > deadline)
+                        break;
+                dom_status_done(&s);
+                usleep(10 * 1000);
+        }
+        assert_int_equal(s.state, DOM_SHUTOFF);
+        assert_true(s.exited);
+        assert_true(s.exit_clean);
+        assert_string_equal(s.exit_reason, "guest shut down");
+        dom_status_done(&s);
+
+        observe_ok(d, &s); /* exited is reported once; exit_clean stays */
+        assert_int_equal(s.state, DOM_SHUTOFF);
+        assert_false(s.exited);
+        assert_true(s.exit_clean);
+        dom_status_done(&s);
+
+        start_ok(d); /* a start ends it */
+        observe_ok(d, &s);
+        assert_int_equal(s.state, DOM_RUNNING);
+        assert_false(s.exit_clean);
+        dom_status_done(&s);
+        assert_int_equal(qemu_stop(d, 0, &err), 0);
+        observe_ok(d, &s);
+        assert_int_equal(s.state, DOM_SHUTOFF);
+        assert_false(s.exited);
+        assert_false(s.exit_clean);
+        dom_status_done(&s);
+}
+
 static bool any_qemu_named(const char *name) {
         _cleanup_free_ char *want = NULL;
         assert_true(asprintf(&want, "guest=%s", name) > 0);
@@ -478,6 +532,54 @@ static void test_unknown_machine(void **state) {
         assert_int_equal(s.state, DOM_SHUTOFF);
         assert_false(s.exited);
         dom_status_done(&s);
+}
+
+/* More memory than the host has: refused before anything is spawned or created, with
+ * both sizes in the message, and the domain stays shut off. */
+static void test_memory_too_large(void **state) {
+        (void)state;
+        _cleanup_free_ char *meminfo = NULL;
+        size_t len = 0;
+        assert_int_equal(read_full_file("/proc/meminfo", 1 << 16, &meminfo, &len), 0);
+        unsigned long long total = 0;
+        assert_int_equal(sscanf(meminfo, "MemTotal: %llu kB", &total), 1);
+        _cleanup_(domain_def_freep) struct domain_def *d = mk_dom("mem");
+        d->memory_kib = total + 1024 * 1024;
+        d->memory_line = 7;
+        _cleanup_free_ char *pidfile = dom_path(d, "qemu", ".pid");
+        _cleanup_free_ char *qemu_log = dom_path(d, "domains", ".qemu.log");
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(qemu_start(d, NULL, NULL, NULL, &err), -EBUSY);
+        const char *m = dv_error_message(&err);
+        print_message("# %s\n", m);
+        char want[64], have[64];
+        snprintf(want, sizeof(want), "(%llu KiB)", (unsigned long long)d->memory_kib);
+        snprintf(have, sizeof(have), "(MemTotal %llu KiB in /proc/meminfo)", total);
+        assert_non_null(strstr(m, "<memory> of domain q2-"));
+        assert_non_null(strstr(m, want));
+        assert_non_null(strstr(m, have));
+        assert_non_null(strstr(m, "QEMU not started"));
+        assert_int_equal(err.problems[0].line, 7);
+        dv_error_clear(&err);
+        assert_false(exists(pidfile));
+        assert_false(exists(qemu_log));
+        assert_false(any_qemu_named(d->name));
+        struct dom_status s = {0};
+        observe_ok(d, &s);
+        assert_int_equal(s.state, DOM_SHUTOFF);
+        dom_status_done(&s);
+
+        /* Exactly what the host has is not refused (QEMU maps guest memory lazily; a host
+         * that does not overcommit may still make QEMU fail, but not with this refusal). */
+        need_qemu();
+        d->memory_kib = total;
+        struct dv_error err2 = DV_ERROR_INIT;
+        int r = qemu_start(d, NULL, NULL, NULL, &err2);
+        if (r < 0)
+                assert_null(strstr(dv_error_message(&err2), "more than this host has"));
+        dv_error_clear(&err2);
+        assert_int_equal(qemu_stop(d, USEC_PER_SEC, &err2), 0);
+        dv_error_clear(&err2);
 }
 
 /* Another process starts the domain and exits (an agent restart): this one finds the
@@ -641,7 +743,9 @@ int main(void) {
                 cmocka_unit_test_teardown(test_stale_pidfile, kill_all),
                 cmocka_unit_test_teardown(test_foreign_qemu, kill_all),
                 cmocka_unit_test_teardown(test_kill9, kill_all),
+                cmocka_unit_test_teardown(test_clean_exit, kill_all),
                 cmocka_unit_test_teardown(test_unknown_machine, kill_all),
+                cmocka_unit_test_teardown(test_memory_too_large, kill_all),
                 cmocka_unit_test_teardown(test_adoption, kill_all),
                 cmocka_unit_test_teardown(test_taps, kill_all),
         };
