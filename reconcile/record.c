@@ -4,6 +4,7 @@
  * of status.xml (metadata only). */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +115,21 @@ static char *format_observed_domain(const struct rec_object *o) {
         if (!dd.uuid && o->applied)
                 dd.uuid = o->applied->uuid;
         _cleanup_free_ struct domain_net *nets = NULL;
+        _cleanup_free_ char *taps = NULL;
         if (dd.n_interfaces > 0) {
                 nets = calloc(dd.n_interfaces, sizeof(*nets));
                 if (!nets)
                         return NULL;
                 memcpy(nets, dd.interfaces, dd.n_interfaces * sizeof(*nets));
-                for (size_t k = 0; k < dd.n_interfaces; k++)
+                taps = calloc(dd.n_interfaces, IFNAMSIZ);
+                for (size_t k = 0; k < dd.n_interfaces; k++) {
                         if (!nets[k].mac && o->applied && k < strv_length(o->applied->macs))
                                 nets[k].mac = o->applied->macs[k];
+                        /* The tap the driver made for it, as dumpxml shows <target dev=>. */
+                        bool tap = nets[k].type == DOMAIN_NET_NETWORK || nets[k].type == DOMAIN_NET_BRIDGE;
+                        if (tap && taps && qemu_tap_name(d->def.domain->name, k, taps + k * IFNAMSIZ) >= 0)
+                                nets[k].target_dev = taps + k * IFNAMSIZ;
+                }
                 dd.interfaces = nets;
         }
         _cleanup_free_ struct domain_graphics *gfx = NULL;
