@@ -31,7 +31,7 @@ struct daemon {
         sd_event *event;
         struct engine *engine;
         struct dv_watch *watch;
-        sd_event_source *pass_timer, *resync_timer, *wakeup_timer, *exec_source;
+        sd_event_source *pass_timer, *resync_timer, *wakeup_timer, *exec_source, *object_events;
         bool once, dry_run;
         bool was_converged;
         bool interactive;
@@ -116,6 +116,17 @@ static int on_exec(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         (void)revents;
         struct daemon *d = userdata;
         if (engine_reap(d->engine) > 0)
+                schedule_pass(d, 0);
+        return 0;
+}
+
+/* A domain paused, resumed, shut down or exited: observe it now, not at the resync. */
+static int on_object_event(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void)s;
+        (void)fd;
+        (void)revents;
+        struct daemon *d = userdata;
+        if (engine_event_dispatch(d->engine) > 0)
                 schedule_pass(d, 0);
         return 0;
 }
@@ -345,6 +356,12 @@ int cmd_agent(const char *config_path, int argc, char **argv) {
                                                d.cfg->resync_interval_usec, 0, on_resync, &d);
         if (r >= 0)
                 r = sd_event_add_io(d.event, &d.exec_source, engine_exec_fd(d.engine), EPOLLIN, on_exec, &d);
+        if (r >= 0) {
+                int efd = engine_event_fd(d.engine);
+                r = efd < 0 ? efd
+                            : sd_event_add_io(d.event, &d.object_events, efd, EPOLLIN,
+                                              on_object_event, &d);
+        }
         if (r >= 0)
                 r = sd_event_set_watchdog(d.event, true);
         if (r < 0) {
@@ -376,6 +393,7 @@ out:
         sd_event_source_unref(d.wakeup_timer);
         sd_event_source_unref(d.resync_timer);
         sd_event_source_unref(d.exec_source);
+        sd_event_source_unref(d.object_events);
         sd_event_unref(d.event);
         engine_free(d.engine); /* waits for running actions */
         if (d.lock_fd >= 0)

@@ -124,6 +124,12 @@ int engine_pass(struct engine *e);
 /* Collects finished actions; returns how many. Marks their objects dirty. */
 int engine_reap(struct engine *e);
 int engine_exec_fd(const struct engine *e);
+/* Events from running objects (QEMU's QMP events: a domain paused, resumed, shut down,
+ * panicked or exited): an fd that becomes readable when there is news, -errno.
+ * engine_event_dispatch reads it without waiting and returns how many objects have
+ * news (a pass observes them; domains are observed at every pass), or -errno. */
+int engine_event_fd(const struct engine *e);
+int engine_event_dispatch(struct engine *e);
 /* Actions queued or running; engine_running_now: only those running now. */
 unsigned engine_running(const struct engine *e);
 unsigned engine_running_now(const struct engine *e);

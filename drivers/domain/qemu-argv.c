@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json.h>
@@ -1104,6 +1105,18 @@ static bool abs_path(const char *p) {
         return p && p[0] == '/';
 }
 
+char *qemu_events_socket(const char *qmp_socket) {
+        if (!qmp_socket)
+                return NULL;
+        size_t n = strlen(qmp_socket);
+        if (n > 4 && streq(qmp_socket + n - 4, ".qmp"))
+                n -= 4;
+        char *s = NULL;
+        if (asprintf(&s, "%.*s.events", (int)n, qmp_socket) < 0)
+                return NULL;
+        return s;
+}
+
 int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, char ***ret,
               struct dv_error *err) {
         if (def->type != DOMAIN_TYPE_KVM && def->type != DOMAIN_TYPE_QEMU)
@@ -1156,6 +1169,18 @@ int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, cha
                 _cleanup_(buf_freep) struct buf q = BUF_INIT;
                 buf_puts(&q, "unix:");
                 put_opt_value(&q, ctx->qmp_socket);
+                buf_puts(&q, ",server=on,wait=off");
+                add(&b, "-qmp");
+                add_buf(&b, &q);
+        }
+        {
+                _cleanup_free_ char *events = qemu_events_socket(ctx->qmp_socket);
+                _cleanup_(buf_freep) struct buf q = BUF_INIT;
+                buf_puts(&q, "unix:");
+                if (events)
+                        put_opt_value(&q, events);
+                else
+                        fail_errno(&b, -ENOMEM);
                 buf_puts(&q, ",server=on,wait=off");
                 add(&b, "-qmp");
                 add_buf(&b, &q);

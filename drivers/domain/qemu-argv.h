@@ -32,7 +32,9 @@ struct qemu_argv_ctx {
  * Fixed parts, in this order: BINARY, -name guest=NAME, -uuid (ctx->uuid, else def->uuid, when
  * either is set), -machine TYPE,accel=ACCEL[,...] (TYPE 'pc' when
  * not written, as libvirt), -cpu, -m, -smp, -nodefaults, -no-user-config, -pidfile PIDFILE,
- * -qmp unix:QMP_SOCKET,server=on,wait=off (commas in paths doubled), then -S when paused.
+ * -qmp unix:QMP_SOCKET,server=on,wait=off (commas in paths doubled), a second
+ * -qmp unix:EVENTS_SOCKET,server=on,wait=off (qemu_events_socket(): a monitor the driver
+ * keeps open to read events, since QEMU serves one client per monitor), then -S when paused.
  * No -daemonize (the driver spawns QEMU detached) and no -no-shutdown: QEMU exits when
  * the guest powers off, or panics (a pvpanic device is always added; -action
  * panic=shutdown).
@@ -49,5 +51,9 @@ struct qemu_argv_ctx {
  * here (-EOPNOTSUPP, one problem per element, each naming the element and its line);
  * docs/domain-xml.md lists which. -EINVAL for a context that lacks what the definition
  * needs (no binary, no path for a disk, no tap or MAC for an interface). */
+/* The events-only QMP monitor that goes with qmp_socket: its ".qmp" suffix replaced by
+ * ".events" (else ".events" appended). Caller frees; NULL when out of memory. */
+char *qemu_events_socket(const char *qmp_socket);
+
 int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, char ***ret,
               struct dv_error *err);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -76,6 +77,12 @@ struct dom_rec {
         uint64_t qmp_at; /* CLOCK_MONOTONIC of the last attempt */
         bool qmp_failed;
         bool exit_clean; /* the last exit was clean: reported until the next start or stop */
+        pid_t guest_shutdown; /* this QEMU sent SHUTDOWN with reason guest-shutdown */
+        /* The events monitor (RUN_DIR/qemu/NAME.events), guarded by ev_lock: */
+        struct qmp *events;   /* open to the QEMU events_pid, registered in ev_epoll */
+        pid_t events_pid;
+        pid_t events_tried;   /* the QEMU of the last failed attempt, */
+        uint64_t events_at;   /* ... and when (CLOCK_MONOTONIC) */
 };
 static struct hashmap *recs;
 
@@ -141,6 +148,7 @@ static void rec_forget_locked(struct dom_rec *r) {
         r->qmp_pid = 0;
         r->qmp_at = 0;
         r->qmp_failed = false;
+        r->guest_shutdown = 0;
 }
 
 /* Marks the domain busy for a start or stop; -EBUSY when one runs already. */
@@ -165,7 +173,7 @@ static void rec_end(struct dom_rec *r) {
 struct paths {
         char *name;
         char *run_sub, *state_sub;
-        char *pidfile, *qmp, *vnc;
+        char *pidfile, *qmp, *events, *vnc;
         char *qemu_log, *console_log;
         char *binary;
         char *accel; /* agent.conf's qemu.accel */
@@ -177,6 +185,7 @@ static void paths_done(struct paths *p) {
         free(p->state_sub);
         free(p->pidfile);
         free(p->qmp);
+        free(p->events);
         free(p->vnc);
         free(p->qemu_log);
         free(p->console_log);
@@ -203,6 +212,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         if (!p->run_sub || !p->state_sub || !p->binary || !p->accel || !p->name ||
             !(p->pidfile = strdupf("%s/%s.pid", p->run_sub, name)) ||
             !(p->qmp = strdupf("%s/%s.qmp", p->run_sub, name)) ||
+            !(p->events = qemu_events_socket(p->qmp)) ||
             !(p->vnc = strdupf("%s/%s.vnc", p->run_sub, name)) ||
             !(p->qemu_log = strdupf("%s/%s.qemu.log", p->state_sub, name)) ||
             !(p->console_log = strdupf("%s/%s.console.log", p->state_sub, name))) {
@@ -611,6 +621,7 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
                 taps_remove(def);
         unlink_quiet(p->pidfile);
         unlink_quiet(p->qmp);
+        unlink_quiet(p->events);
         unlink_quiet(p->vnc);
 }
 
@@ -724,10 +735,156 @@ static enum dom_state state_from_qmp(const char *s) {
         return DOM_PAUSED;
 }
 
+/* ---- QMP events --------------------------------------------------------------------------- */
+
+/* Each running domain's events monitor stays connected (observe opens it, once per QEMU);
+ * all of them sit in one epoll fd that the agent's loop watches. Only opened once someone
+ * asked for that fd: `declvirt plan` and tests that do not listen never hold a monitor.
+ * epoll's data is the dom_rec, which lives as long as the process. */
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static int ev_epoll = -1;
+
+int qemu_events_fd(void) {
+        pthread_mutex_lock(&ev_lock);
+        if (ev_epoll < 0)
+                ev_epoll = epoll_create1(EPOLL_CLOEXEC);
+        int r = ev_epoll >= 0 ? ev_epoll : negative_errno();
+        pthread_mutex_unlock(&ev_lock);
+        return r;
+}
+
+static void events_close_locked(struct dom_rec *rec) {
+        if (!rec->events)
+                return;
+        if (ev_epoll >= 0)
+                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, qmp_fd(rec->events), NULL);
+        qmp_close(rec->events);
+        rec->events = NULL;
+        rec->events_pid = 0;
+}
+
+static void events_close(struct dom_rec *rec) {
+        pthread_mutex_lock(&ev_lock);
+        events_close_locked(rec);
+        pthread_mutex_unlock(&ev_lock);
+}
+
+/* Connects the events monitor of the QEMU pid unless it is connected, or failed less
+ * than QMP_BACKOFF_USEC ago (a QEMU started before the agent knew of it has none). */
+static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
+        pthread_mutex_lock(&ev_lock);
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (ev_epoll < 0 || (rec->events && rec->events_pid == pid) ||
+            (rec->events_tried == pid && now - rec->events_at < QMP_BACKOFF_USEC)) {
+                pthread_mutex_unlock(&ev_lock);
+                return;
+        }
+        events_close_locked(rec);
+        struct dv_error e = DV_ERROR_INIT;
+        struct qmp *q = NULL;
+        int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
+        if (r >= 0) {
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rec};
+                if (epoll_ctl(ev_epoll, EPOLL_CTL_ADD, qmp_fd(q), &ev) < 0) {
+                        r = negative_errno();
+                        dv_error_add(&e, r, 0, "epoll: %m");
+                        qmp_close(q);
+                }
+        }
+        if (r >= 0) {
+                rec->events = q;
+                rec->events_pid = pid;
+                rec->events_tried = 0;
+        } else {
+                log_debug("%s: %s", sock, strna(dv_error_message(&e)));
+                rec->events_tried = pid;
+                rec->events_at = now;
+        }
+        pthread_mutex_unlock(&ev_lock);
+        dv_error_clear(&e);
+}
+
+/* The status an event implies, until query-status says better. */
+static const char *event_status(const char *name) {
+        if (streq(name, "STOP"))
+                return "paused";
+        if (streq(name, "RESUME"))
+                return "running";
+        if (streq(name, "SHUTDOWN"))
+                return "shutdown";
+        if (streq(name, "GUEST_PANICKED"))
+                return "guest-panicked";
+        return NULL;
+}
+
+/* Reads what the events monitor of rec has; true when it brought news. Closes the
+ * connection when QEMU closed it. */
+static bool events_read_locked(struct dom_rec *rec) {
+        if (!rec->events)
+                return false;
+        int r = qmp_read_events(rec->events);
+        bool wake = r < 0; /* QEMU closed the monitor: it exits */
+        bool guest_shutdown = false;
+        const char *st = NULL;
+        for (struct json_object *e; (e = qmp_next_event(rec->events));) {
+                struct json_object *v = NULL, *data = NULL;
+                const char *name = json_object_object_get_ex(e, "event", &v)
+                                           ? json_object_get_string(v)
+                                           : NULL;
+                const char *s = name ? event_status(name) : NULL;
+                if (s) {
+                        st = s;
+                        wake = true;
+                }
+                /* The guest powered off (not a panic, a signal or a QMP quit): an exit
+                 * known to be clean even when QEMU is not our child. */
+                if (streq_ptr(name, "SHUTDOWN") && json_object_object_get_ex(e, "data", &data) &&
+                    json_object_object_get_ex(data, "reason", &v) &&
+                    streq_ptr(json_object_get_string(v), "guest-shutdown"))
+                        guest_shutdown = true;
+                log_debug("QEMU PID %d: event %s", (int)rec->events_pid, strna(name));
+                json_object_put(e);
+        }
+        pid_t pid = rec->events_pid;
+        if (r < 0)
+                events_close_locked(rec);
+        if (!wake)
+                return false;
+        /* The next observe asks query-status at once; until then the event's word. */
+        pthread_mutex_lock(&lock);
+        if (rec->qmp_pid == pid) {
+                rec->qmp_at = 0;
+                if (st) {
+                        char *c = strdup(st);
+                        if (c) {
+                                free(rec->qmp_status);
+                                rec->qmp_status = c;
+                        }
+                }
+        }
+        if (guest_shutdown && rec->pid == pid)
+                rec->guest_shutdown = pid;
+        pthread_mutex_unlock(&lock);
+        return true;
+}
+
+int qemu_events_dispatch(void) {
+        pthread_mutex_lock(&ev_lock);
+        int n = 0;
+        struct epoll_event evs[32];
+        int k = ev_epoll >= 0 ? epoll_wait(ev_epoll, evs, (int)ELEMENTSOF(evs), 0) : 0;
+        int r = k < 0 && errno != EINTR ? negative_errno() : 0;
+        for (int i = 0; i < k; i++)
+                if (events_read_locked(evs[i].data.ptr))
+                        n++;
+        pthread_mutex_unlock(&ev_lock);
+        return r < 0 ? r : n;
+}
+
 /* ---- observe ----------------------------------------------------------------------------- */
 
 /* Why a QEMU we knew is gone. */
-static void exit_reason(pid_t pid, bool child, const char *log, off_t offset,
+static void exit_reason(pid_t pid, bool child, bool guest_off, const char *log, off_t offset,
                         struct dom_status *ret) {
         _cleanup_free_ char *tail = log_tail_since(log, offset);
         int status = 0;
@@ -745,6 +902,10 @@ static void exit_reason(pid_t pid, bool child, const char *log, off_t offset,
                         s = strdup("guest shut down");
                         ret->exit_clean = true;
                 }
+        } else if (guest_off) {
+                /* Not our child (adopted), but its events monitor said so. */
+                s = strdup("guest shut down");
+                ret->exit_clean = true;
         } else if (tail)
                 s = strdupf("QEMU (PID %d) exited: %s", (int)pid, tail);
         else
@@ -817,6 +978,8 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 rec->child = live_child;
                 pthread_mutex_unlock(&lock);
                 ret->pid = live;
+                if (!busy)
+                        events_ensure(rec, live, p.events);
                 ret->qmp_status = qmp_status_cached(rec, live, p.qmp);
                 ret->state = state_from_qmp(ret->qmp_status);
                 return 0;
@@ -824,9 +987,17 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
 
         ret->state = DOM_SHUTOFF;
         if (!busy) {
+                /* What QEMU said last (SHUTDOWN) may not have been dispatched yet. */
+                pthread_mutex_lock(&ev_lock);
+                (void)events_read_locked(rec);
+                events_close_locked(rec);
+                pthread_mutex_unlock(&ev_lock);
+                pthread_mutex_lock(&lock);
+                bool guest_off = prev > 0 && rec->guest_shutdown == prev;
+                pthread_mutex_unlock(&lock);
                 if (prev > 0) {
                         ret->exited = true;
-                        exit_reason(prev, child, p.qemu_log, offset, ret);
+                        exit_reason(prev, child, guest_off, p.qemu_log, offset, ret);
                 } else if (filepid > 0) {
                         /* A pidfile with no QEMU of ours behind it: it ran and is gone (the
                          * agent was not there to see it). The PID is never signalled: it
@@ -837,7 +1008,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         proc_info_done(&other);
                         ret->exited = true;
                         if (ours_zombie)
-                                exit_reason(filepid, true, p.qemu_log, 0, ret);
+                                exit_reason(filepid, true, false, p.qemu_log, 0, ret);
                         else
                                 ret->exit_reason = strdupf(
                                         "QEMU (PID %d) is gone; its stale pidfile was removed%s",
@@ -1285,6 +1456,7 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
         if (rec_begin(rec) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
+        events_close(rec); /* the power-down's own events are no news */
         r = stop_locked(def, &p, rec, timeout_usec, err);
         rec_end(rec);
         return r;

@@ -73,6 +73,18 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
 
 void dom_status_done(struct dom_status *s);
 
+/* QMP events, so that a change is seen at once, not at the next periodic observe. QEMU
+ * has a second monitor, RUN_DIR/qemu/NAME.events, that the driver keeps connected for
+ * every running domain it observes (opened by qemu_observe, closed at stop or exit).
+ * qemu_events_fd: one epoll fd, readable when any of them has something to read
+ * (created at the first call: until then no events monitor is opened); -errno.
+ * qemu_events_dispatch: reads without waiting; STOP, RESUME, SHUTDOWN, GUEST_PANICKED
+ * and a closed monitor (QEMU exits) make the next qemu_observe of that domain ask
+ * query-status at once. Returns how many domains had such news (observe them now), or
+ * -errno. Both are thread-safe; call them from the thread that observes. */
+int qemu_events_fd(void);
+int qemu_events_dispatch(void);
+
 /* The tap of interface index of domain: "dvt" + 8 hex digits of a hash of the domain
  * name and the index (stable, fits IFNAMSIZ). -EINVAL for an invalid name. */
 int qemu_tap_name(const char *domain, size_t index, char buf[static IFNAMSIZ]);

@@ -246,6 +246,28 @@ int qmp_execute(struct qmp *q, const char *command, struct json_object *args, ui
         return run_command(q, command, args, now_usec(CLOCK_MONOTONIC) + timeout_usec, ret, err);
 }
 
+int qmp_fd(const struct qmp *q) {
+        return q ? q->fd : -EBADF;
+}
+
+int qmp_read_events(struct qmp *q) {
+        if (!q || q->fd < 0)
+                return -EBADF;
+        for (;;) {
+                struct json_object *m = NULL;
+                /* A deadline in the past: parse what is buffered, read what is there. */
+                int r = read_message(q, 0, &m);
+                if (r == -ETIMEDOUT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                if (json_object_object_get_ex(m, "event", NULL))
+                        queue_event(q, m);
+                else
+                        json_object_put(m);
+        }
+}
+
 int qmp_connect(const char *socket_path, uint64_t timeout_usec, struct qmp **ret,
                 struct dv_error *err) {
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;

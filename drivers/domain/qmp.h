@@ -27,6 +27,12 @@ int qmp_execute(struct qmp *q, const char *command, struct json_object *args, ui
  * QMP_MAX_EVENTS are kept: older ones are dropped first. */
 #define QMP_MAX_EVENTS 64
 struct json_object *qmp_next_event(struct qmp *q);
+/* The connection's socket (for poll/epoll; still owned by q). */
+int qmp_fd(const struct qmp *q);
+/* Reads what has arrived, without waiting, and queues the events in it (see
+ * qmp_next_event); replies to nothing are dropped. 0, or -ECONNRESET when QEMU closed
+ * the connection (queued events stay readable), -EBADMSG, -EMSGSIZE. */
+int qmp_read_events(struct qmp *q);
 void qmp_close(struct qmp *q);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct qmp *, qmp_close)
 

@@ -3,7 +3,8 @@
 # busybox initramfs this test builds, under TCG. state='stopped' powers it down
 # gracefully (ACPI power button -> busybox acpid -> poweroff, no quit, no kill), and a
 # guest that powers itself off (cmdline dvshutdown=N) is started again under
-# restart='always' and left stopped under 'on-failure' (a clean shutdown) and 'never'.
+# restart='always' and left stopped under 'on-failure' (a clean shutdown) and 'never';
+# also for a guest adopted after an agent restart (told by QEMU's SHUTDOWN event).
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
 need_prog busybox
@@ -187,6 +188,28 @@ check "restart='on-failure': its message says the guest shut down" \
 check "restart='on-failure': not started again" \
     holds_for 6 eval 'phase_is domain/r-on-failure stopped && down r-on-failure'
 check "restart='on-failure': booted once" test "$(boots r-on-failure)" -eq 1
+
+# ---- an adopted guest powers itself off: its SHUTDOWN event tells a clean exit ------------------
+# After an agent restart QEMU is not the agent's child (no exit status): only the event
+# on the events monitor says the guest shut down, so 'on-failure' leaves it down.
+dom_xml r-adopt "restart='on-failure' shutdown-timeout='30'" dvshutdown=8 > "$D/r-adopt.xml"
+check "adopted: the guest is started" wait_until 30 phase_is domain/r-adopt ready
+check "adopted: the guest boots" wait_until $BOOT eval '[ "$(boots r-adopt)" -ge 1 ]'
+pad=$(pid_of r-adopt)
+agent_stop
+agent_start
+check "adopted: the same QEMU after the agent restart" \
+    wait_until 15 eval 'phase_is domain/r-adopt ready && [ "$(pid_of r-adopt)" = "$pad" ]'
+check "adopted: the agent was back before the guest powered off" \
+    eval '! console r-adopt | grep -q "DVBOOT guest poweroff"'
+check "adopted: the guest powers itself off" \
+    wait_until 30 eval 'console r-adopt | grep -q "DVBOOT guest poweroff"'
+check "adopted: stopped after the clean guest shutdown (restart='on-failure')" \
+    wait_until 20 phase_is domain/r-adopt stopped
+check "adopted: its message says the guest shut down" \
+    eval 'st_msg domain/r-adopt | grep -q "guest shut down"'
+check "adopted: not started again" holds_for 3 eval 'phase_is domain/r-adopt stopped && down r-adopt'
+check "adopted: booted once" test "$(boots r-adopt)" -eq 1
 
 check "the agent is still running" kill -0 "$AGENT_PID"
 agent_stop

@@ -5,10 +5,13 @@
 # restart='always' says and left down with restart='never', shows QEMU's own error for
 # an unknown machine type, and is shut down when its file goes. The observed XML carries
 # id='PID' and is valid for libvirt's domain schema; a MAC written for two domains and
-# more memory than the host has are refused before any QEMU starts.
+# more memory than the host has are refused before any QEMU starts. From the agent restart
+# to the kill -9 the resync is an hour: QMP events (stop, cont, QEMU gone) alone make the
+# agent look again.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
 need_prog qemu-img
+need_prog python3
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
 agent_setup
 cat >> "$T/agent.conf" <<CONF
@@ -77,12 +80,41 @@ check "the pool is not stopped under a running domain" eval '
 pool_xml p1 "$P1" > "$D/p1.xml"
 
 # ---- agent restart: adopted, not restarted -------------------------------------------------------
+sed -i 's/^resync_interval: .*/resync_interval: 1h/' "$T/agent.conf"
 agent_stop
 check "stopping the agent leaves QEMU running" alive "$pid1"
 agent_start
 check "after a restart the domain is ready" wait_until 15 phase_is domain/vm1 ready
 check "after a restart it is the same QEMU process" test "$(pid_of vm1)" = "$pid1"
 check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid1'>" "$T/state/domains/vm1.xml"
+
+# ---- QMP events: a pause and a resume from outside show in status.xml at once -----------------------
+# qmp SOCKET COMMAND: runs one command on QEMU's command monitor.
+qmp() {
+    python3 - "$1" "$2" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile('rw')
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if 'return' in m or 'error' in m:
+            return m
+f.readline()  # greeting
+f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
+f.write(json.dumps({'execute': sys.argv[2]}) + '\n'); f.flush()
+sys.exit(0 if 'return' in reply() else 1)
+PY
+}
+check "the agent holds QEMU's events monitor" test -S "$T/run/qemu/vm1.events"
+check "QMP stop on the domain" qmp "$T/run/qemu/vm1.qmp" stop
+check "status.xml shows it paused within 1 s (resync 1 h)" wait_until 1 eval 'st_msg domain/vm1 | grep -q paused'
+check "QMP cont on the domain" qmp "$T/run/qemu/vm1.qmp" cont
+check "status.xml shows it running again within 1 s" \
+    wait_until 1 eval 'phase_is domain/vm1 ready && ! st_msg domain/vm1 | grep -q paused'
+check "it is the same QEMU" test "$(pid_of vm1)" = "$pid1"
 
 # ---- kill -9: restart='always' starts it again -------------------------------------------------
 kill -9 "$pid1"
@@ -92,6 +124,12 @@ check "the exit is reported" eval 'grep -q "exited" "$T/agent.log"'
 pid2=$(pid_of vm1)
 check "the observed XML shows the new QEMU's id" \
     wait_until 5 grep -q "^<domain type='qemu' id='$pid2'>" "$T/state/domains/vm1.xml"
+# The rest relies on the periodic resync in places (a refused domain is tried again there).
+sed -i 's/^resync_interval: .*/resync_interval: 2s/' "$T/agent.conf"
+agent_stop
+agent_start
+check "after another agent restart the domain is ready" wait_until 15 phase_is domain/vm1 ready
+check "the same QEMU again" test "$(pid_of vm1)" = "$pid2"
 
 # ---- state='stopped': powerdown ignored (no OS), then forced after shutdown-timeout ---------------
 dom_xml vm1 "state='stopped'" > "$D/vm1.xml"

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -494,6 +495,72 @@ static void test_clean_exit(void **state) {
         dom_status_done(&s);
 }
 
+/* QMP stop and cont on the command monitor reach the events fd at once, and the next
+ * observe reports them without waiting for the status cache to expire. */
+static bool events_wait(int fd, int ms) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        return poll(&pf, 1, ms) > 0 && qemu_events_dispatch() > 0;
+}
+
+static void qmp_command(const char *sock, const char *cmd) {
+        struct dv_error err = DV_ERROR_INIT;
+        struct qmp *q = NULL;
+        if (qmp_connect(sock, 5 * USEC_PER_SEC, &q, &err) < 0 ||
+            qmp_execute(q, cmd, NULL, 5 * USEC_PER_SEC, NULL, &err) < 0)
+                fail_msg("QMP %s: %s", cmd, dv_error_message(&err));
+        qmp_close(q);
+        dv_error_clear(&err);
+}
+
+static void test_events(void **state) {
+        (void)state;
+        need_qemu();
+        _cleanup_(domain_def_freep) struct domain_def *d = mk_dom("events");
+        _cleanup_free_ char *sock = dom_path(d, "qemu", ".qmp");
+        _cleanup_free_ char *events = dom_path(d, "qemu", ".events");
+        int fd = qemu_events_fd();
+        assert_true(fd >= 0);
+        start_ok(d);
+        assert_true(exists(events));
+
+        struct dom_status s = {0};
+        observe_ok(d, &s); /* connects the events monitor */
+        assert_int_equal(s.state, DOM_RUNNING);
+        dom_status_done(&s);
+        while (events_wait(fd, 0)) /* nothing left from the start */
+                ;
+
+        qmp_command(sock, "stop");
+        assert_true(events_wait(fd, 2000));
+        observe_ok(d, &s);
+        assert_int_equal(s.state, DOM_PAUSED);
+        assert_string_equal(s.qmp_status, "paused");
+        dom_status_done(&s);
+
+        qmp_command(sock, "cont");
+        assert_true(events_wait(fd, 2000));
+        observe_ok(d, &s);
+        assert_int_equal(s.state, DOM_RUNNING);
+        assert_string_equal(s.qmp_status, "running");
+        dom_status_done(&s);
+
+        /* QEMU quits: the closed monitor is news too. */
+        qmp_command(sock, "quit");
+        assert_true(events_wait(fd, 5000));
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;
+        for (;;) {
+                observe_ok(d, &s);
+                if (s.state == DOM_SHUTOFF || now_usec(CLOCK_MONOTONIC) > deadline)
+                        break;
+                dom_status_done(&s);
+                usleep(10 * 1000);
+        }
+        assert_int_equal(s.state, DOM_SHUTOFF);
+        assert_true(s.exited);
+        dom_status_done(&s);
+        assert_false(exists(events));
+}
+
 static bool any_qemu_named(const char *name) {
         _cleanup_free_ char *want = NULL;
         assert_true(asprintf(&want, "guest=%s", name) > 0);
@@ -744,6 +811,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_foreign_qemu, kill_all),
                 cmocka_unit_test_teardown(test_kill9, kill_all),
                 cmocka_unit_test_teardown(test_clean_exit, kill_all),
+                cmocka_unit_test_teardown(test_events, kill_all),
                 cmocka_unit_test_teardown(test_unknown_machine, kill_all),
                 cmocka_unit_test_teardown(test_memory_too_large, kill_all),
                 cmocka_unit_test_teardown(test_adoption, kill_all),
