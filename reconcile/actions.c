@@ -459,6 +459,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                         m = strdup(strerror(-j->result));
                 o->failures++;
                 o->error_blocks = STORAGE_IS_REFUSAL(j->result);
+                o->failed = d->action;
                 /* A refusal waits for the file to change (which resets the backoff) or
                  * for the longest backoff; a failure is retried from 1 s doubling. */
                 o->retry_at = now + (o->error_blocks ? BACKOFF_MAX_USEC

@@ -89,6 +89,7 @@ struct rec_object {
         uint64_t retry_at;           /* CLOCK_MONOTONIC usec */
         char *last_error;
         bool error_blocks;           /* last_error is a refusal (data in the way): blocked */
+        enum rec_action failed;      /* the action last_error is about: only it waits for retry_at */
         bool dirty;
         int claims;                  /* scratch for resolve */
 };

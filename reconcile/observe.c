@@ -179,6 +179,7 @@ static void observe_domain(struct rec_object *o) {
                 if (asprintf(&o->last_error, "exited: %s", st.exit_reason ? st.exit_reason : "unknown reason") < 0)
                         o->last_error = NULL;
                 o->error_blocks = false;
+                o->failed = ACT_DOM_START; /* what the restart policy will plan */
                 o->failures = o->dom_exits;
                 o->retry_at = now_usec(CLOCK_MONOTONIC) +
                               MIN(USEC_PER_SEC << MIN(o->dom_exits - 1, 20u), 300 * USEC_PER_SEC);

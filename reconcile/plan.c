@@ -726,7 +726,8 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
                 }
         }
         /* A failed action is retried with backoff; until then the object shows the error. */
-        if (s->action != ACT_NONE && o->last_error && o->retry_at > now) {
+        /* Only the action that failed waits: a removal or a stop planned since goes ahead. */
+        if (s->action != ACT_NONE && s->action == o->failed && o->last_error && o->retry_at > now) {
                 char d[32];
                 char *m = NULL;
                 int n = o->error_blocks ? asprintf(&m, "%s", o->last_error)

@@ -162,6 +162,7 @@ bare_dom() {
     cat <<XML
 <domain type='qemu'>
   <name>$1</name>
+  ${4:-}
   <memory unit='KiB'>$2</memory>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
@@ -197,6 +198,26 @@ check "it is not retried like a failure" \
 check "and no QEMU starts meanwhile" eval '[ -z "$(pid_of vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
 rm "$D/vm7.xml"
 check "it leaves status.xml with its file" wait_until 10 eval '[ -z "$(phase_of domain/vm7)" ]'
+
+# ---- bad input: a missing disk file; a volume in a pool that is not active ------------------------------
+file_disk() { echo "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$1'/><target dev='vda' bus='virtio'/></disk>"; }
+bare_dom vm8 65536 "$(file_disk "$T/no-such-disk.img")" > "$D/vm8.xml"
+check "a missing disk file fails the start" wait_until 30 phase_is domain/vm8 failed
+check "with QEMU's own words naming the file" eval 'grep -q "no-such-disk.img" "$T/state/status.xml"'
+check "and nothing runs for it" eval '[ -z "$(pid_of vm8)" ] || ! alive "$(pid_of vm8)"'
+rm "$D/vm8.xml"
+pool_xml p2 "$T/pools/p2" "state='inactive'" > "$D/p2.xml"
+vol_xml p2 vm9.img $((8 * MiB)) raw > "$D/vm9.img.xml"
+bare_dom vm9 65536 "<disk type='volume' device='disk'><driver name='qemu' type='raw'/><source pool='p2' volume='vm9.img'/><target dev='vda' bus='virtio'/></disk>" \
+    "<metadata><dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' shutdown-timeout='1'/></metadata>" > "$D/vm9.xml"
+check "a volume in a pool that is not active: the domain waits for it" \
+    wait_until 10 eval 'phase_is domain/vm9 waiting && st_msg domain/vm9 | grep -q "waiting for volume/p2/vm9.img"'
+check "and its volume waits for the pool" eval 'st_msg volume/p2/vm9.img | grep -q "waiting for pool/p2"'
+check "no QEMU is started for it" eval '[ -z "$(pid_of vm9)" ]'
+pool_xml p2 "$T/pools/p2" > "$D/p2.xml"
+check "once the pool is active the domain runs" wait_until 30 phase_is domain/vm9 ready
+rm "$D/vm9.xml"
+check "removing its file stops it" wait_until 20 eval '[ -z "$(phase_of domain/vm9)" ]'
 
 # ---- removal: on-remove='stop' shuts it down -----------------------------------------------------------
 dom_xml vm2 "restart='never'" > "$D/vm2.xml" # written again: runs again

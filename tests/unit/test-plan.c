@@ -889,6 +889,7 @@ static void test_failed_action_backoff(void **state) {
         struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_ABSENT);
         p->last_error = strdup("mkdir /srv/images: Permission denied");
+        p->failed = ACT_POOL_BUILD;
         p->failures = 3;
         p->retry_at = NOW + 4 * USEC_PER_SEC;
         struct rec_step s = plan(e, p);
@@ -918,9 +919,16 @@ static void test_failed_action_backoff(void **state) {
         struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         observe_vol(v, GIB / 2, "raw", NULL);
         v->last_error = strdup("qemu-img resize: exit 1");
+        v->failed = ACT_VOL_RESIZE;
         v->retry_at = NOW + 1500 * USEC_PER_MSEC;
         s = plan(e, v);
         expect_step(&s, PHASE_FAILED, ACT_NONE, "qemu-img resize: exit 1 (retry in 1.5s)");
+
+        /* Only the action that failed waits: a removal planned since goes ahead. */
+        set_applied(v, NULL, true, false, NULL);
+        remove_file(v, NOW - DELAY);
+        s = plan(e, v);
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': the volume is kept");
 }
 
 static void test_busy_in_progress(void **state) {
@@ -1054,6 +1062,7 @@ static void test_domain_restart_policies(void **state) {
                         observe_dom(d, DOM_SHUTOFF, clean ? "guest shut down" : "killed by signal 9");
                         d->dom_exits = 1;
                         d->last_error = strdup(clean ? "exited: guest shut down" : "exited: killed by signal 9");
+                        d->failed = ACT_DOM_START;
                         struct rec_step s = plan_at(e, d, NOW);
                         bool starts = i == 0 || (i == 1 && !clean);
                         assert_int_equal(s.action, starts ? ACT_DOM_START : ACT_NONE);
