@@ -35,19 +35,14 @@ static void dir_problem_set(struct desired_set *s, const char *dir, const char *
         free(old);
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t l = strlen(s), k = strlen(suffix);
-        return l >= k && memcmp(s + l - k, suffix, k) == 0;
-}
-
 bool desired_name_is_candidate(const char *name) {
         static const char *const ignored_suffixes[] = {
                 "~", ".swp", ".tmp", ".bak", ".orig", ".rej", ".rpmnew", ".rpmsave",
         };
-        if (name[0] == '.' || !ends_with(name, ".xml") || strlen(name) == 4)
+        if (name[0] == '.' || !str_ends_with(name, ".xml") || strlen(name) == 4)
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(ignored_suffixes); i++)
-                if (ends_with(name, ignored_suffixes[i]))
+                if (str_ends_with(name, ignored_suffixes[i]))
                         return false;
         /* dpkg leaves NAME.dpkg-new, .dpkg-old, .dpkg-dist, .dpkg-tmp... also before .xml */
         if (strstr(name, ".dpkg-"))

@@ -102,13 +102,8 @@ struct batch {
 
 /* ---- names ---------------------------------------------------------------------------- */
 
-static bool has_suffix(const char *s, const char *suffix) {
-        size_t ls = strlen(s), lx = strlen(suffix);
-        return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
-}
-
 static bool is_temp_name(const char *name) {
-        return name[0] == '.' && has_suffix(name, ".tmp");
+        return name[0] == '.' && str_ends_with(name, ".tmp");
 }
 
 /* A relpath stays below the root: no leading '/', no empty, '.' or '..' component, no
@@ -152,7 +147,7 @@ static mode_t dir_mode(const char *rel) {
 
 /* The separator between root and a relpath in messages ("/" + "x" must not read "//x"). */
 static const char *root_sep(const struct state_store *s) {
-        return has_suffix(s->root, "/") ? "" : "/";
+        return str_ends_with(s->root, "/") ? "" : "/";
 }
 
 /* "WHAT ROOT/REL: reason" into err; returns r. */

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -72,6 +73,11 @@ static inline int streq_ptr(const char *a, const char *b) {
         return __builtin_strcmp(a, b) == 0;
 }
 #define streq(a, b) (__builtin_strcmp((a), (b)) == 0)
+
+static inline bool str_ends_with(const char *s, const char *suffix) {
+        size_t l = __builtin_strlen(s), k = __builtin_strlen(suffix);
+        return l >= k && __builtin_strcmp(s + l - k, suffix) == 0;
+}
 
 #define SWAP(a, b)                          \
         do {                                \

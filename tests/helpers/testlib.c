@@ -96,3 +96,31 @@ struct dv_object *test_load_object(const char *path, enum dv_kind kind) {
         assert_int_equal(o->kind, kind);
         return o;
 }
+
+struct dv_object *test_parse_string_ok(const char *data, const char *what) {
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        if (dv_object_parse(data, strlen(data), what, &o, &err) < 0) {
+                dv_error_print(stderr, &err);
+                print_message("%s\n", data);
+                fail_msg("%s was refused", what);
+        }
+        dv_error_clear(&err);
+        return o;
+}
+
+char **test_list_fixtures(const char *dir) {
+        _cleanup_strv_free_ char **all = test_list_dir(dir, ".xml");
+        char **l = NULL;
+        for (char **f = all; f && *f; f++)
+                if (!str_ends_with(*f, ".golden.xml"))
+                        assert_int_equal(strv_push(&l, *f), 0);
+        assert_non_null(l);
+        return l;
+}
+
+char *test_golden_path(const char *fixture) {
+        char *p = NULL;
+        assert_true(asprintf(&p, "%.*s.golden.xml", (int)(strlen(fixture) - 4), fixture) > 0);
+        return p;
+}

@@ -18,3 +18,9 @@ void test_rm_rf(const char *path);
 bool test_have_program(const char *name);
 /* Parses a desired file that must be valid and of this kind (fails the test otherwise). */
 struct dv_object *test_load_object(const char *path, enum dv_kind kind);
+/* Parses XML text that must be valid (fails the test otherwise, printing it). */
+struct dv_object *test_parse_string_ok(const char *data, const char *what);
+/* A model fixture directory: every NAME.xml that is not itself a NAME.golden.xml. */
+char **test_list_fixtures(const char *dir);
+/* "NAME.xml" -> "NAME.golden.xml"; caller frees. */
+char *test_golden_path(const char *fixture);

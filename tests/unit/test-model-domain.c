@@ -19,11 +19,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t l = strlen(s), k = strlen(suffix);
-        return l >= k && streq(s + l - k, suffix);
-}
-
 static bool file_exists(const char *path) {
         FILE *f = fopen(path, "re");
         if (f)
@@ -36,17 +31,6 @@ static char *sibling(const char *xml_path, const char *suffix) {
         char *p = NULL;
         assert_true(asprintf(&p, "%.*s%s", (int)(strlen(xml_path) - 4), xml_path, suffix) > 0);
         return p;
-}
-
-/* The fixtures: every NAME.xml that is not itself a golden file. */
-static char **fixtures(void) {
-        _cleanup_strv_free_ char **all = test_list_dir(DIR, ".xml");
-        char **l = NULL;
-        for (size_t i = 0; all && all[i]; i++)
-                if (!ends_with(all[i], ".golden.xml"))
-                        assert_int_equal(strv_push(&l, all[i]), 0);
-        assert_non_null(l);
-        return l;
 }
 
 static struct dv_object *parse_str(const char *xml, struct dv_error *err) {
@@ -114,7 +98,7 @@ static const struct domain_def *parse_fixture(const char *name, struct dv_object
  * the definition without its policy parses too. */
 static void test_fixtures_round_trip(void **state) {
         (void)state;
-        _cleanup_strv_free_ char **files = fixtures();
+        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
         assert_true(strv_length(files) >= 7);
         for (size_t i = 0; files[i]; i++) {
                 _cleanup_free_ char *golden_path = sibling(files[i], ".golden.xml");
@@ -170,7 +154,7 @@ static void test_fixtures_schema_valid(void **state) {
                 skip();
         }
         _cleanup_free_ char *dir = test_mkdtemp("dv-domain");
-        _cleanup_strv_free_ char **files = fixtures();
+        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
         for (size_t i = 0; files[i]; i++) {
                 struct dv_error err = DV_ERROR_INIT;
                 struct dv_object *o = NULL;

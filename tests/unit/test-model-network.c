@@ -21,41 +21,6 @@
 #define DIR         "tests/data/model/network"
 #define INVALID_DIR "tests/data/invalid"
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t l = strlen(s), k = strlen(suffix);
-        return l >= k && streq(s + l - k, suffix);
-}
-
-/* The fixtures: every NAME.xml that is not itself a NAME.golden.xml. */
-static char **fixtures(void) {
-        _cleanup_strv_free_ char **all = test_list_dir(DIR, ".xml");
-        char **l = NULL;
-        for (char **f = all; f && *f; f++)
-                if (!ends_with(*f, ".golden.xml"))
-                        assert_int_equal(strv_push(&l, *f), 0);
-        assert_non_null(l);
-        return l;
-}
-
-static char *golden_path(const char *fixture) {
-        char *p = NULL;
-        assert_true(asprintf(&p, "%.*s.golden.xml", (int)(strlen(fixture) - 4), fixture) > 0);
-        return p;
-}
-
-static struct dv_object *parse_ok(const char *path) {
-        struct dv_error err = DV_ERROR_INIT;
-        struct dv_object *o = NULL;
-        if (dv_object_parse_file(path, &o, &err) < 0) {
-                dv_error_print(stderr, &err);
-                dv_error_clear(&err);
-                fail_msg("%s was refused", path);
-        }
-        dv_error_clear(&err);
-        assert_int_equal(o->kind, DV_KIND_NETWORK);
-        return o;
-}
-
 static struct dv_object *parse_string(const char *xml, struct dv_error *err) {
         struct dv_object *o = NULL;
         int r = dv_object_parse(xml, strlen(xml), "inline.xml", &o, err);
@@ -66,13 +31,13 @@ static struct dv_object *parse_string(const char *xml, struct dv_error *err) {
 
 static void test_golden(void **state) {
         (void)state;
-        _cleanup_strv_free_ char **files = fixtures();
+        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
         size_t bad = 0;
         for (char **f = files; *f; f++) {
-                _cleanup_free_ char *gpath = golden_path(*f);
+                _cleanup_free_ char *gpath = test_golden_path(*f);
                 size_t len;
                 _cleanup_free_ char *golden = test_read_file(gpath, &len);
-                struct dv_object *o = parse_ok(*f);
+                struct dv_object *o = test_load_object(*f, DV_KIND_NETWORK);
                 _cleanup_free_ char *out = dv_object_format(o);
                 assert_non_null(out);
                 if (!streq(out, golden)) {
@@ -110,11 +75,11 @@ static void test_schema_valid(void **state) {
                 print_message("virt-xml-validate is not installed (libvirt-clients)\n");
                 skip();
         }
-        _cleanup_strv_free_ char **files = fixtures();
+        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
         _cleanup_free_ char *dir = test_mkdtemp("dv-network");
         size_t bad = 0;
         for (char **f = files; *f; f++) {
-                struct dv_object *o = parse_ok(*f);
+                struct dv_object *o = test_load_object(*f, DV_KIND_NETWORK);
                 _cleanup_free_ char *out = dv_object_format(o);
                 dv_object_free(o);
                 char path[4096], log[4096], cmd[8192 + 64];
@@ -175,13 +140,13 @@ static void test_invalid_files(void **state) {
 
 static void test_forward_modes(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(DIR "/isolated.xml");
+        struct dv_object *o = test_load_object(DIR "/isolated.xml", DV_KIND_NETWORK);
         const struct network_def *d = o->def.network;
         assert_int_equal(d->forward.mode, NETWORK_FORWARD_NONE);
         assert_string_equal(network_forward_mode_to_string(d->forward.mode), "none");
         dv_object_free(o);
 
-        o = parse_ok(DIR "/nat.xml");
+        o = test_load_object(DIR "/nat.xml", DV_KIND_NETWORK);
         d = o->def.network;
         char a[NETWORK_ADDR_STRLEN];
         assert_int_equal(d->forward.mode, NETWORK_FORWARD_NAT);
@@ -200,21 +165,21 @@ static void test_forward_modes(void **state) {
         assert_true(d->bridge.has_delay);
         dv_object_free(o);
 
-        o = parse_ok(DIR "/nat-no-mode.xml");
+        o = test_load_object(DIR "/nat-no-mode.xml", DV_KIND_NETWORK);
         assert_int_equal(o->def.network->forward.mode, NETWORK_FORWARD_NAT);
         dv_object_free(o);
 
-        o = parse_ok(DIR "/route.xml");
+        o = test_load_object(DIR "/route.xml", DV_KIND_NETWORK);
         d = o->def.network;
         assert_int_equal(d->forward.mode, NETWORK_FORWARD_ROUTE);
         assert_string_equal(d->forward.interfaces[0], "eth1");
         dv_object_free(o);
 
-        o = parse_ok(DIR "/open.xml");
+        o = test_load_object(DIR "/open.xml", DV_KIND_NETWORK);
         assert_int_equal(o->def.network->forward.mode, NETWORK_FORWARD_OPEN);
         dv_object_free(o);
 
-        o = parse_ok(DIR "/bridge.xml");
+        o = test_load_object(DIR "/bridge.xml", DV_KIND_NETWORK);
         d = o->def.network;
         assert_int_equal(d->forward.mode, NETWORK_FORWARD_BRIDGE);
         assert_string_equal(d->bridge.name, "br0");
@@ -222,7 +187,7 @@ static void test_forward_modes(void **state) {
         assert_false(d->bridge.has_delay);
         dv_object_free(o);
 
-        o = parse_ok(DIR "/bridge-macvtap.xml");
+        o = test_load_object(DIR "/bridge-macvtap.xml", DV_KIND_NETWORK);
         d = o->def.network;
         assert_int_equal(d->forward.mode, NETWORK_FORWARD_BRIDGE);
         assert_null(d->bridge.name);
@@ -234,7 +199,7 @@ static void test_forward_modes(void **state) {
 /* What the user did not write stays absent, so a later diff sees only what was written. */
 static void test_absent_values(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(DIR "/isolated.xml");
+        struct dv_object *o = test_load_object(DIR "/isolated.xml", DV_KIND_NETWORK);
         const struct network_def *d = o->def.network;
         assert_string_equal(network_def_name(d), "isolated");
         assert_string_equal(network_def_uuid(d), "6f1e2b0c-8a4d-4e5f-9a0b-1c2d3e4f5a6b");
@@ -253,7 +218,7 @@ static void test_absent_values(void **state) {
         assert_int_equal(network_ip_prefix(&d->ips[0]), 24);
         dv_object_free(o);
 
-        o = parse_ok(DIR "/nat-default.xml");
+        o = test_load_object(DIR "/nat-default.xml", DV_KIND_NETWORK);
         d = o->def.network;
         assert_null(d->forward.dev);
         assert_false(d->forward.has_nat_address);
@@ -264,7 +229,7 @@ static void test_absent_values(void **state) {
 static void test_ipv6(void **state) {
         (void)state;
         char a[NETWORK_ADDR_STRLEN];
-        struct dv_object *o = parse_ok(DIR "/ipv6.xml");
+        struct dv_object *o = test_load_object(DIR "/ipv6.xml", DV_KIND_NETWORK);
         const struct network_def *d = o->def.network;
         assert_true(d->ipv6);
         assert_int_equal(d->n_ips, 3);
@@ -286,7 +251,7 @@ static void test_ipv6(void **state) {
 static void test_dhcp_and_dns_hosts(void **state) {
         (void)state;
         char a[NETWORK_ADDR_STRLEN];
-        struct dv_object *o = parse_ok(DIR "/dhcp-hosts.xml");
+        struct dv_object *o = test_load_object(DIR "/dhcp-hosts.xml", DV_KIND_NETWORK);
         const struct network_def *d = o->def.network;
         assert_int_equal(d->n_ips, 2);
         const struct network_ip *ip = network_def_dhcp_ip(d, AF_INET);
@@ -324,7 +289,7 @@ static void test_dhcp_and_dns_hosts(void **state) {
 
 static void test_policy(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(DIR "/policy-metadata.xml");
+        struct dv_object *o = test_load_object(DIR "/policy-metadata.xml", DV_KIND_NETWORK);
         assert_true(o->policy.present);
         assert_int_equal(o->policy.state, DV_WANT_DOWN);
         assert_int_equal(o->policy.autostart, 0);
@@ -337,7 +302,7 @@ static void test_policy(void **state) {
         dv_object_free(o);
 
         /* a network without a policy writes no <metadata> */
-        o = parse_ok(DIR "/nat.xml");
+        o = test_load_object(DIR "/nat.xml", DV_KIND_NETWORK);
         _cleanup_free_ char *s = dv_object_format(o);
         assert_null(strstr(s, "metadata"));
         dv_object_free(o);
@@ -408,7 +373,7 @@ static void test_all_problems(void **state) {
 /* network_def_validate on its own, for definitions changed after parsing. */
 static void test_validate_struct(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(DIR "/nat.xml");
+        struct dv_object *o = test_load_object(DIR "/nat.xml", DV_KIND_NETWORK);
         struct network_def *d = o->def.network;
         struct dv_error err = DV_ERROR_INIT;
         assert_int_equal(network_def_validate(d, &err), 0);

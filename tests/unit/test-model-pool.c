@@ -29,62 +29,15 @@ static const struct {
          "REFERENCE.md allows 'auto' for logical pools; libvirt's schema spells it 'unknown'"},
 };
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-/* Fixtures: NAME.xml, without the NAME.golden.xml files. */
-static char **list_fixtures(const char *dir) {
-        char **all = test_list_dir(dir, ".xml"), **l = NULL;
-        for (size_t i = 0; all && all[i]; i++)
-                if (!ends_with(all[i], ".golden.xml"))
-                        assert_int_equal(strv_push(&l, all[i]), 0);
-        strv_free(all);
-        assert_non_null(l);
-        return l;
-}
-
-static char *golden_path(const char *fixture) {
-        char *p = NULL;
-        assert_true(asprintf(&p, "%.*s.golden.xml", (int)(strlen(fixture) - 4), fixture) > 0);
-        return p;
-}
-
-static struct dv_object *parse_ok(const char *path) {
-        struct dv_error err = DV_ERROR_INIT;
-        struct dv_object *o = NULL;
-        if (dv_object_parse_file(path, &o, &err) < 0) {
-                dv_error_print(stderr, &err);
-                dv_error_clear(&err);
-                fail_msg("%s was refused", path);
-        }
-        dv_error_clear(&err);
-        return o;
-}
-
-static struct dv_object *parse_mem_ok(const char *data, const char *what) {
-        struct dv_error err = DV_ERROR_INIT;
-        struct dv_object *o = NULL;
-        if (dv_object_parse(data, strlen(data), what, &o, &err) < 0) {
-                dv_error_print(stderr, &err);
-                print_message("%s\n", data);
-                dv_error_clear(&err);
-                fail_msg("%s was refused", what);
-        }
-        dv_error_clear(&err);
-        return o;
-}
-
 /* Parse, format, compare with the golden file, then parse and format again. */
 static void test_fixtures(void **state) {
         (void)state;
-        _cleanup_strv_free_ char **files = list_fixtures(FIXTURES);
+        _cleanup_strv_free_ char **files = test_list_fixtures(FIXTURES);
         size_t bad = 0;
         for (size_t i = 0; files[i]; i++) {
-                _cleanup_free_ char *gpath = golden_path(files[i]), *out = NULL, *out2 = NULL,
+                _cleanup_free_ char *gpath = test_golden_path(files[i]), *out = NULL, *out2 = NULL,
                                     *golden = NULL, *def1 = NULL, *def2 = NULL;
-                struct dv_object *o = parse_ok(files[i]);
+                struct dv_object *o = test_load_object(files[i], DV_KIND_POOL);
                 assert_int_equal(o->kind, DV_KIND_POOL);
                 out = dv_object_format(o);
                 assert_non_null(out);
@@ -100,7 +53,7 @@ static void test_fixtures(void **state) {
                         print_message("%s: output differs from %s:\n%s", files[i], gpath, out);
                         bad++;
                 }
-                struct dv_object *o2 = parse_mem_ok(out, gpath);
+                struct dv_object *o2 = test_parse_string_ok(out, gpath);
                 out2 = dv_object_format(o2);
                 if (strcmp(out, out2) != 0) {
                         print_message("%s: formatting is not stable:\n%s", files[i], out2);
@@ -121,7 +74,7 @@ static bool schema_exempted(const char *path) {
         for (size_t i = 0; i < ELEMENTSOF(schema_exempt); i++) {
                 char name[256];
                 snprintf(name, sizeof(name), "/%s.xml", schema_exempt[i].name);
-                if (ends_with(path, name))
+                if (str_ends_with(path, name))
                         return true;
         }
         return false;
@@ -136,13 +89,13 @@ static void test_schema(void **state) {
                 print_message("virt-xml-validate is not installed (libvirt-clients)\n");
                 skip();
         }
-        _cleanup_strv_free_ char **files = list_fixtures(FIXTURES);
+        _cleanup_strv_free_ char **files = test_list_fixtures(FIXTURES);
         _cleanup_free_ char *dir = test_mkdtemp("dv-pool-schema");
         size_t bad = 0, checked = 0;
         for (size_t i = 0; files[i]; i++) {
                 if (schema_exempted(files[i]))
                         continue;
-                struct dv_object *o = parse_ok(files[i]);
+                struct dv_object *o = test_load_object(files[i], DV_KIND_POOL);
                 _cleanup_free_ char *out =
                         o->policy.present ? dv_object_format_def(o) : dv_object_format(o);
                 char path[4096], log[4096], cmd[10000];
@@ -262,7 +215,7 @@ static void test_types(void **state) {
 /* What the user did not write stays absent. */
 static void test_absent(void **state) {
         (void)state;
-        struct dv_object *o = parse_mem_ok(
+        struct dv_object *o = test_parse_string_ok(
                 "<pool type='dir'><name>p</name><target><path>/p</path></target></pool>", "absent");
         const struct pool_def *d = o->def.pool;
         assert_int_equal(d->type, POOL_DIR);
@@ -287,7 +240,7 @@ static void test_absent(void **state) {
 
 static void test_values(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(FIXTURES "/iscsi-chap.xml");
+        struct dv_object *o = test_load_object(FIXTURES "/iscsi-chap.xml", DV_KIND_POOL);
         const struct pool_def *d = o->def.pool;
         assert_string_equal(d->source.host_name, "192.0.2.20");
         assert_true(d->source.has_port);
@@ -302,7 +255,7 @@ static void test_values(void **state) {
         assert_null(d->source.auth.secret_uuid);
         dv_object_free(o);
 
-        o = parse_ok(FIXTURES "/dir-policy.xml");
+        o = test_load_object(FIXTURES "/dir-policy.xml", DV_KIND_POOL);
         d = o->def.pool;
         assert_string_equal(d->name, "vm-images_2");
         assert_string_equal(d->uuid, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a92");
@@ -320,7 +273,7 @@ static void test_values(void **state) {
         assert_int_equal(dv_policy_build(&o->policy), DV_BUILD_NO);
         dv_object_free(o);
 
-        o = parse_ok(FIXTURES "/disk-virsh-dumpxml.xml");
+        o = test_load_object(FIXTURES "/disk-virsh-dumpxml.xml", DV_KIND_POOL);
         d = o->def.pool;
         assert_int_equal(d->source.devices[0].n_free_extents, 2);
         assert_int_equal(d->source.devices[0].free_extents[1].start, 269484032);
@@ -328,7 +281,7 @@ static void test_values(void **state) {
         assert_int_equal(d->available, 805272576);
         dv_object_free(o);
 
-        o = parse_ok(FIXTURES "/iscsi-direct.xml");
+        o = test_load_object(FIXTURES "/iscsi-direct.xml", DV_KIND_POOL);
         assert_string_equal(o->def.pool->source.auth.secret_uuid,
                             "c0ffee00-aabb-ccdd-eeff-001122334455");
         dv_object_free(o);
@@ -336,10 +289,10 @@ static void test_values(void **state) {
 
 static void test_vg_name(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(FIXTURES "/logical-devices.xml");
+        struct dv_object *o = test_load_object(FIXTURES "/logical-devices.xml", DV_KIND_POOL);
         assert_string_equal(pool_def_vg_name(o->def.pool), "vg0");
         dv_object_free(o);
-        o = parse_ok(FIXTURES "/logical-pool-name.xml");
+        o = test_load_object(FIXTURES "/logical-pool-name.xml", DV_KIND_POOL);
         assert_string_equal(pool_def_vg_name(o->def.pool), "vgdata");
         assert_null(o->def.pool->target.path);
         dv_object_free(o);
@@ -368,7 +321,7 @@ static void test_units(void **state) {
                          "<allocation unit='%s'>3</allocation><available unit='%s'>4</available>"
                          "<target><path>/p</path></target></pool>",
                          units[i].unit, units[i].unit, units[i].unit);
-                struct dv_object *o = parse_mem_ok(xml, units[i].unit);
+                struct dv_object *o = test_parse_string_ok(xml, units[i].unit);
                 assert_int_equal(o->def.pool->capacity, 7 * units[i].mult);
                 assert_int_equal(o->def.pool->allocation, 3 * units[i].mult);
                 assert_int_equal(o->def.pool->available, 4 * units[i].mult);
@@ -584,12 +537,12 @@ static void test_collects(void **state) {
 static void test_permissions(void **state) {
         (void)state;
         struct dv_object *a =
-                parse_mem_ok("<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
+                test_parse_string_ok("<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
                              "<mode>0700</mode><owner>-1</owner><group>0</group></permissions>"
                              "</target></pool>",
                              "perms a");
         struct dv_object *b =
-                parse_mem_ok("<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
+                test_parse_string_ok("<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
                              "<group>0</group><mode>700</mode></permissions></target></pool>",
                              "perms b");
         const struct dv_perms *pa = &a->def.pool->target.perms, *pb = &b->def.pool->target.perms;

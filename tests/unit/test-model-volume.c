@@ -22,60 +22,14 @@
 #define INVALID  "tests/data/invalid"
 #define POLICY   "<dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' pool='p'/>"
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-static char **list_fixtures(const char *dir) {
-        char **all = test_list_dir(dir, ".xml"), **l = NULL;
-        for (size_t i = 0; all && all[i]; i++)
-                if (!ends_with(all[i], ".golden.xml"))
-                        assert_int_equal(strv_push(&l, all[i]), 0);
-        strv_free(all);
-        assert_non_null(l);
-        return l;
-}
-
-static char *golden_path(const char *fixture) {
-        char *p = NULL;
-        assert_true(asprintf(&p, "%.*s.golden.xml", (int)(strlen(fixture) - 4), fixture) > 0);
-        return p;
-}
-
-static struct dv_object *parse_ok(const char *path) {
-        struct dv_error err = DV_ERROR_INIT;
-        struct dv_object *o = NULL;
-        if (dv_object_parse_file(path, &o, &err) < 0) {
-                dv_error_print(stderr, &err);
-                dv_error_clear(&err);
-                fail_msg("%s was refused", path);
-        }
-        dv_error_clear(&err);
-        return o;
-}
-
-static struct dv_object *parse_mem_ok(const char *data, const char *what) {
-        struct dv_error err = DV_ERROR_INIT;
-        struct dv_object *o = NULL;
-        if (dv_object_parse(data, strlen(data), what, &o, &err) < 0) {
-                dv_error_print(stderr, &err);
-                print_message("%s\n", data);
-                dv_error_clear(&err);
-                fail_msg("%s was refused", what);
-        }
-        dv_error_clear(&err);
-        return o;
-}
-
 static void test_fixtures(void **state) {
         (void)state;
-        _cleanup_strv_free_ char **files = list_fixtures(FIXTURES);
+        _cleanup_strv_free_ char **files = test_list_fixtures(FIXTURES);
         size_t bad = 0;
         for (size_t i = 0; files[i]; i++) {
-                _cleanup_free_ char *gpath = golden_path(files[i]), *out = NULL, *out2 = NULL,
+                _cleanup_free_ char *gpath = test_golden_path(files[i]), *out = NULL, *out2 = NULL,
                                     *golden = NULL, *def1 = NULL, *def2 = NULL;
-                struct dv_object *o = parse_ok(files[i]);
+                struct dv_object *o = test_load_object(files[i], DV_KIND_VOLUME);
                 assert_int_equal(o->kind, DV_KIND_VOLUME);
                 assert_non_null(o->pool);
                 out = dv_object_format(o);
@@ -92,7 +46,7 @@ static void test_fixtures(void **state) {
                         print_message("%s: output differs from %s:\n%s", files[i], gpath, out);
                         bad++;
                 }
-                struct dv_object *o2 = parse_mem_ok(out, gpath);
+                struct dv_object *o2 = test_parse_string_ok(out, gpath);
                 out2 = dv_object_format(o2);
                 if (strcmp(out, out2) != 0) {
                         print_message("%s: formatting is not stable:\n%s", files[i], out2);
@@ -117,11 +71,11 @@ static void test_schema(void **state) {
                 print_message("virt-xml-validate is not installed (libvirt-clients)\n");
                 skip();
         }
-        _cleanup_strv_free_ char **files = list_fixtures(FIXTURES);
+        _cleanup_strv_free_ char **files = test_list_fixtures(FIXTURES);
         _cleanup_free_ char *dir = test_mkdtemp("dv-volume-schema");
         size_t bad = 0, checked = 0;
         for (size_t i = 0; files[i]; i++) {
-                struct dv_object *o = parse_ok(files[i]);
+                struct dv_object *o = test_load_object(files[i], DV_KIND_VOLUME);
                 _cleanup_free_ char *out =
                         o->policy.present ? dv_object_format_def(o) : dv_object_format(o);
                 char path[4096], log[4096], cmd[10000];
@@ -231,7 +185,7 @@ static void test_units(void **state) {
                          "<allocation unit='%s'>2</allocation><physical "
                          "unit='%s'>3</physical>" POLICY "</volume>",
                          units[i].unit, units[i].unit, units[i].unit);
-                struct dv_object *o = parse_mem_ok(xml, units[i].unit);
+                struct dv_object *o = test_parse_string_ok(xml, units[i].unit);
                 const struct volume_def *v = o->def.volume;
                 assert_true(v->has_capacity && v->has_allocation && v->has_physical);
                 assert_int_equal(v->capacity, 5 * units[i].mult);
@@ -240,7 +194,7 @@ static void test_units(void **state) {
                 dv_object_free(o);
         }
         /* No unit: bytes. Surrounding whitespace is fine (libvirt). */
-        struct dv_object *o = parse_mem_ok(
+        struct dv_object *o = test_parse_string_ok(
                 "<volume><name>v</name><capacity>\n 42 \n</capacity>" POLICY "</volume>", "bytes");
         assert_int_equal(o->def.volume->capacity, 42);
         assert_false(o->def.volume->has_allocation);
@@ -266,7 +220,7 @@ static void test_units(void **state) {
 static void test_sizes(void **state) {
         (void)state;
         /* Equal is fine; a sparse volume has less allocation than capacity. */
-        struct dv_object *o = parse_mem_ok(
+        struct dv_object *o = test_parse_string_ok(
                 "<volume><name>v</name><capacity>10</capacity><allocation>10</allocation>" POLICY
                 "</volume>",
                 "eq");
@@ -286,7 +240,7 @@ static void test_sizes(void **state) {
 
 static void test_values(void **state) {
         (void)state;
-        struct dv_object *o = parse_ok(FIXTURES "/qcow2-backing.xml");
+        struct dv_object *o = test_load_object(FIXTURES "/qcow2-backing.xml", DV_KIND_VOLUME);
         const struct volume_def *v = o->def.volume;
         assert_string_equal(o->pool, "images");
         assert_string_equal(v->name, "web1.qcow2");
@@ -306,7 +260,7 @@ static void test_values(void **state) {
         assert_string_equal(v->backing.format, "qcow2");
         dv_object_free(o);
 
-        o = parse_ok(FIXTURES "/raw-minimal.xml");
+        o = test_load_object(FIXTURES "/raw-minimal.xml", DV_KIND_VOLUME);
         v = o->def.volume;
         assert_null(v->target.format);
         assert_string_equal(volume_def_format_type(v), "raw");
@@ -316,7 +270,7 @@ static void test_values(void **state) {
         dv_object_free(o);
         assert_string_equal(volume_def_format_type(NULL), "raw");
 
-        o = parse_ok(FIXTURES "/iscsi-lun-name.xml");
+        o = test_load_object(FIXTURES "/iscsi-lun-name.xml", DV_KIND_VOLUME);
         assert_string_equal(o->def.volume->name, "unit:0:0:1");
         assert_string_equal(o->def.volume->type, "block");
         dv_object_free(o);
