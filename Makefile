@@ -10,7 +10,8 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
-PKGS       := libxml-2.0 yaml-0.1 libsystemd libxxhash json-c blkid libiscsi libmnl libnftables
+PKGS       := libxml-2.0 yaml-0.1 libsystemd libxxhash json-c blkid libiscsi libmnl libnftables \
+              xenstore
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -28,10 +29,12 @@ LIB_HDR := $(wildcard util/*.h model/*.h reconcile/*.h state/*.h drivers/*.h dri
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz-*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+TOOL_NAMES := $(patsubst tests/tools/%.c,%,$(TOOL_SRC))
 
-.PHONY: all deps run check check-only build-all fuzz bench clean install uninstall format help
+.PHONY: all deps run check check-only build-all fuzz bench bench-peers clean install uninstall format help
 
 all: $(BUILD)/declvirt
 
@@ -41,6 +44,7 @@ help:
 	@echo "make check      install missing packages, build, run every test (also under ASan/UBSan)"
 	@echo "make fuzz       build libFuzzer targets into $(FUZZ_BUILD) (clang)"
 	@echo "make bench      run the benchmarks"
+	@echo "make bench-peers  compare with libvirtd (virsh, Ansible) and the floor (opt-in)"
 
 deps:
 	@scripts/install-deps
@@ -74,6 +78,12 @@ $(1)/tests/%: tests/unit/%.c $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LIB_HDR) $$(wi
 	@$$(if $$(Q),echo "  TEST    $$@")
 	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LDLIBS) $$(CMOCKA_LIBS)
 
+# Programs the integration tests run (stand-ins for services the machine lacks).
+$(1)/tools/%: tests/tools/%.c $(1)/libdeclvirt.a $$(LIB_HDR)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  TOOL    $$@")
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $(1)/libdeclvirt.a $$(LDLIBS)
+
 $(1)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LIB_HDR) $$(wildcard tests/fuzz/*.h)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  FUZZ    $$@")
@@ -87,8 +97,9 @@ UNIT_BINS      := $(addprefix $(BUILD)/tests/,$(UNIT_NAMES))
 SAN_UNIT_BINS  := $(addprefix $(SAN_BUILD)/tests/,$(UNIT_NAMES))
 REPLAY_BINS    := $(addprefix $(BUILD)/fuzz-replay/,$(FUZZ_NAMES))
 SAN_REPLAY_BINS := $(addprefix $(SAN_BUILD)/fuzz-replay/,$(FUZZ_NAMES))
+TOOL_BINS      := $(addprefix $(BUILD)/tools/,$(TOOL_NAMES))
 
-build-all: $(BUILD)/declvirt $(UNIT_BINS) $(REPLAY_BINS) $(SAN_UNIT_BINS) $(SAN_REPLAY_BINS)
+build-all: $(BUILD)/declvirt $(TOOL_BINS) $(UNIT_BINS) $(REPLAY_BINS) $(SAN_UNIT_BINS) $(SAN_REPLAY_BINS)
 
 # Every suite in one run so the last line counts them all.
 check-only: build-all
@@ -113,6 +124,11 @@ $(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/fuzz/*.h)
 bench: deps
 	@$(MAKE) --no-print-directory all
 	bench/run
+
+# Opt-in, never part of check: installs libvirtd, Ansible and gnuplot when missing.
+bench-peers: deps
+	@$(MAKE) --no-print-directory all
+	bench/peers/run
 
 # ---- install -------------------------------------------------------------------------
 

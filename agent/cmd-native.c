@@ -1,5 +1,6 @@
-/* `declvirt native FILE`: what a domain would run. For kvm/qemu domains the QEMU argv,
- * one element per line, with what only exists at start time filled by placeholders. */
+/* `declvirt native FILE`: what a domain would run (the QEMU argv, the container plan, the
+ * xl.cfg), printed by its driver, with what only exists at start time filled in from
+ * desired_dir or by placeholders. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,8 +8,8 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "drivers/domain/qemu-argv.h"
-#include "drivers/domain/qemu.h"
+#include "drivers/domain.h"
+#include "drivers/network.h"
 #include "drivers/storage.h"
 #include "model/domain.h"
 #include "model/object.h"
@@ -47,42 +48,36 @@ static void free_n(char **a, size_t n) {
         free(a);
 }
 
-static int native_print(const char *file, const struct domain_def *def,
-                        const struct qemu_argv_ctx *ctx) {
-        struct dv_error err = DV_ERROR_INIT;
-        _cleanup_strv_free_ char **argv = NULL;
-        if (qemu_argv(def, ctx, &argv, &err) < 0) {
-                dv_error_set_file(&err, file);
-                dv_error_print(stderr, &err);
-                dv_error_clear(&err);
-                return 1;
-        }
-        dv_error_clear(&err);
-        for (size_t i = 0; argv[i]; i++)
-                printf("%s\n", argv[i]);
-        return fflush(stdout) == 0 ? 0 : 1;
+/* The bridge of an interface's network: through the network's desired file when there is
+ * one, else the placeholder "{network NAME}". */
+static char *native_bridge(struct desired_set *set, const struct domain_net *n, bool *placeholder) {
+        *placeholder = false;
+        if (!n->source_network)
+                return strdup(n->source_bridge ? n->source_bridge : "");
+        struct desired_file *f;
+        for (size_t i = 0; set && (f = desired_set_next(set, &i));)
+                if (f->obj && f->obj->kind == DV_KIND_NETWORK && streq(f->obj->name, n->source_network))
+                        return network_bridge_name(f->obj->def.network);
+        *placeholder = true;
+        return strdupf("{network %s}", n->source_network);
 }
 
-static int native_qemu(const struct dv_config *cfg, const char *file,
-                       const struct domain_def *def) {
-        const char *name = def->name;
-        char qmp[4096], pid[4096], log[4096], vnc[4096];
-        snprintf(qmp, sizeof(qmp), "%s/qemu/%s.qmp", cfg->run_dir, name);
-        snprintf(pid, sizeof(pid), "%s/qemu/%s.pid", cfg->run_dir, name);
-        snprintf(vnc, sizeof(vnc), "%s/qemu/%s.vnc", cfg->run_dir, name);
-        snprintf(log, sizeof(log), "%s/domains/%s.console.log", cfg->state_dir, name);
-
+/* Fills what the engine resolves at start (volume paths, bridges, generated MACs) from
+ * desired_dir or with placeholders, saying so on stderr, and lets the driver print. */
+static int native_domain(const struct dv_config *cfg, const char *file, const struct domain_def *def,
+                         const struct domain_driver *drv) {
         char **disks = calloc(def->n_disks + 1, sizeof(char *));
-        char **taps = calloc(def->n_interfaces + 1, sizeof(char *));
+        char **bridges = calloc(def->n_interfaces + 1, sizeof(char *));
         char **macs = calloc(def->n_interfaces + 1, sizeof(char *));
         struct desired_set *set = NULL;
-        int r = disks && taps && macs ? 0 : -ENOMEM;
+        int r = disks && bridges && macs ? 0 : -ENOMEM;
+        if (r == 0 && (def->n_disks > 0 || def->n_interfaces > 0) &&
+            desired_set_new(cfg->desired_dir, false, NULL, &set) >= 0)
+                (void)desired_set_scan(set, NULL);
         for (size_t i = 0; r == 0 && i < def->n_disks; i++) {
                 const struct domain_disk *d = &def->disks[i];
                 if (domain_disk_type(d) != DOMAIN_DISK_VOLUME || !d->has_source)
                         continue;
-                if (!set && desired_set_new(cfg->desired_dir, false, NULL, &set) >= 0)
-                        (void)desired_set_scan(set, NULL);
                 bool placeholder = false;
                 disks[i] = native_volume_path(set, d->source.pool, d->source.volume, &placeholder);
                 if (!disks[i])
@@ -91,53 +86,56 @@ static int native_qemu(const struct dv_config *cfg, const char *file,
                         fprintf(stderr,
                                 "%s: disk %s: pool '%s' has no desired file in %s; its volume is "
                                 "shown as %s\n",
-                                file, d->target_dev, d->source.pool, cfg->desired_dir, disks[i]);
+                                file, strna(d->target_dev), d->source.pool, cfg->desired_dir, disks[i]);
+        }
+        /* An unwritten MAC is generated once at the first start and kept. */
+        for (size_t i = 0; r == 0 && i < def->n_interfaces; i++) {
+                const struct domain_net *n = &def->interfaces[i];
+                bool placeholder = false;
+                bridges[i] = native_bridge(set, n, &placeholder);
+                macs[i] = n->mac ? strdup(n->mac) : strdupf("52:54:00:00:00:%02zx", i & 0xff);
+                if (!bridges[i] || !macs[i])
+                        r = -ENOMEM;
+                else {
+                        if (placeholder)
+                                fprintf(stderr,
+                                        "%s: interface %zu: network '%s' has no desired file in %s; "
+                                        "its bridge is shown as %s\n",
+                                        file, i, n->source_network, cfg->desired_dir, bridges[i]);
+                        if (!n->mac)
+                                fprintf(stderr,
+                                        "%s: interface %zu: no MAC written; the agent generates one at "
+                                        "first start (shown as %s)\n",
+                                        file, i, macs[i]);
+                }
         }
         desired_set_free(set);
-        /* Nothing below exists before the domain starts: the tap is created at start
-         * and an unwritten MAC is generated once then and kept. */
-        for (size_t i = 0; r == 0 && i < def->n_interfaces; i++) {
-                char buf[32];
-                snprintf(buf, sizeof(buf), "TAP%zu", i);
-                taps[i] = strdup(buf);
-                snprintf(buf, sizeof(buf), "52:54:00:00:00:%02zx", i & 0xff);
-                macs[i] = strdup(def->interfaces[i].mac ? def->interfaces[i].mac : buf);
-                if (!taps[i] || !macs[i])
-                        r = -ENOMEM;
-                else if (!def->interfaces[i].mac)
-                        fprintf(stderr,
-                                "%s: interface %zu: no MAC written; the agent generates one at "
-                                "first start (shown as %s)\n",
-                                file, i, macs[i]);
-        }
         if (!def->uuid)
                 fprintf(stderr,
-                        "%s: no UUID written; the agent generates one at first start (-uuid "
-                        "is left out here)\n",
-                        file);
-        if (def->n_interfaces > 0)
-                fprintf(stderr, "%s: TAPn stands for the tap device the agent creates at start\n",
+                        "%s: no UUID written; the agent generates one at first start and keeps it "
+                        "(left out here)\n",
                         file);
 
         int ret = 1;
         if (r < 0)
                 fprintf(stderr, "%s: %s\n", file, strerror(-r));
         else {
-                struct qemu_argv_ctx ctx = {
-                        .binary = def->emulator ? def->emulator : cfg->qemu.binary,
-                        .accel = qemu_accel_for(def),
-                        .qmp_socket = qmp,
-                        .pidfile = pid,
-                        .serial_log = log,
-                        .vnc_socket = vnc,
+                struct dom_start a = {
+                        .uuid = def->uuid,
                         .disk_paths = disks,
-                        .tap_names = taps,
                         .macs = macs,
+                        .bridges = bridges,
                 };
-                ret = native_print(file, def, &ctx);
+                struct dv_error err = DV_ERROR_INIT;
+                if (drv->native(def, &a, stdout, &err) < 0) {
+                        dv_error_set_file(&err, file);
+                        dv_error_print(stderr, &err);
+                } else
+                        ret = fflush(stdout) == 0 ? 0 : 1;
+                dv_error_clear(&err);
         }
         free_n(disks, def->n_disks);
-        free_n(taps, def->n_interfaces);
+        free_n(bridges, def->n_interfaces);
         free_n(macs, def->n_interfaces);
         return ret;
 }
@@ -159,16 +157,15 @@ int cmd_native(const struct dv_config *cfg, int argc, char **argv) {
         if (o->kind != DV_KIND_DOMAIN)
                 fprintf(stderr, "%s: declvirt native takes a <domain> file, not a <%s>\n", argv[1],
                         dv_kind_to_string(o->kind));
-        else if (o->def.domain->type == DOMAIN_TYPE_KVM || o->def.domain->type == DOMAIN_TYPE_QEMU) {
-                qemu_driver_set_config(cfg->qemu.binary, dv_qemu_accel_name(cfg->qemu.accel), cfg->run_dir,
-                                       cfg->state_dir);
-                r = native_qemu(cfg, argv[1], o->def.domain);
-        } else
-                fprintf(stderr,
-                        "%s: domain/%s is of type '%s': the %s driver runs it, and this build "
-                        "cannot show its native form yet\n",
-                        argv[1], o->name, domain_type_to_string(o->def.domain->type),
-                        o->def.domain->type == DOMAIN_TYPE_LXC ? "container" : "Xen");
+        else {
+                const struct domain_driver *drv = domain_driver_get(o->def.domain->type);
+                agent_set_domain_drivers(cfg);
+                if (drv && drv->native)
+                        r = native_domain(cfg, argv[1], o->def.domain, drv);
+                else
+                        fprintf(stderr, "%s: domain/%s is of type '%s', which has no driver in this build\n",
+                                argv[1], o->name, domain_type_to_string(o->def.domain->type));
+        }
         dv_object_free(o);
         return r;
 }

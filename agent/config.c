@@ -68,6 +68,7 @@ static const struct key qemu_keys[] = {
 };
 static const struct key container_keys[] = {
         {"template_dir", V_PATH, F(container.template_dir), 0, 0, NULL},
+        {"data_dir", V_PATH, F(container.data_dir), 0, 0, NULL},
 };
 static const struct key xen_keys[] = {
         {"enabled", V_TRISTATE, F(xen.enabled), 0, 0, NULL},
@@ -122,6 +123,7 @@ void dv_config_free(struct dv_config *c) {
         free(c->secrets_dir);
         free(c->qemu.binary);
         free(c->container.template_dir);
+        free(c->container.data_dir);
         free(c->xen.xl);
         free(c);
 }
@@ -136,9 +138,10 @@ int dv_config_new_default(struct dv_config **ret) {
         c->secrets_dir = strdup("/etc/declvirt/secrets");
         c->qemu.binary = strdup("/usr/bin/qemu-system-x86_64");
         c->container.template_dir = strdup("/var/lib/declvirt/templates");
+        c->container.data_dir = strdup("/var/lib/declvirt/containers");
         c->xen.xl = strdup("/usr/sbin/xl");
         if (!c->desired_dir || !c->state_dir || !c->run_dir || !c->secrets_dir || !c->qemu.binary ||
-            !c->container.template_dir || !c->xen.xl)
+            !c->container.template_dir || !c->container.data_dir || !c->xen.xl)
                 return -ENOMEM;
         c->resync_interval_usec = 30 * USEC_PER_SEC;
         c->debounce_usec = 10 * USEC_PER_MSEC;

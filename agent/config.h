@@ -37,6 +37,7 @@ struct dv_config {
         } qemu;
         struct {
                 char *template_dir;    /* /var/lib/declvirt/templates */
+                char *data_dir;        /* /var/lib/declvirt/containers */
         } container;
         struct {
                 enum dv_tristate enabled; /* auto */

@@ -14,7 +14,7 @@
 
 #include "agent/cli.h"
 #include "agent/watch.h"
-#include "drivers/domain/qemu.h"
+#include "drivers/domain.h"
 #include "drivers/network.h"
 #include "drivers/storage/iscsi.h"
 #include "reconcile/engine.h"
@@ -230,8 +230,7 @@ static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine 
         struct engine_config ec = engine_config_from(cfg, dry_run);
         drv_iscsi_set_secrets_dir(cfg->secrets_dir);
         network_driver_set_dirs(cfg->run_dir, cfg->state_dir);
-        qemu_driver_set_config(cfg->qemu.binary, dv_qemu_accel_name(cfg->qemu.accel), cfg->run_dir,
-                               cfg->state_dir);
+        agent_set_domain_drivers(cfg);
         struct dv_error err = DV_ERROR_INIT;
         int r = engine_new(&ec, ret, &err);
         if (r < 0) {
@@ -424,4 +423,18 @@ int cmd_plan(const struct dv_config *cfg, int argc, char **argv) {
         buf_free(&b);
         engine_free(e);
         return 0;
+}
+
+void agent_set_domain_drivers(const struct dv_config *cfg) {
+        struct dom_driver_config c = {
+                .run_dir = cfg->run_dir,
+                .state_dir = cfg->state_dir,
+                .qemu_binary = cfg->qemu.binary,
+                .qemu_accel = dv_qemu_accel_name(cfg->qemu.accel),
+                .template_dir = cfg->container.template_dir,
+                .container_dir = cfg->container.data_dir,
+                .xen_enabled = cfg->xen.enabled == DV_AUTO ? -1 : cfg->xen.enabled == DV_YES ? 1 : 0,
+                .xl = cfg->xen.xl,
+        };
+        domain_drivers_set_config(&c);
 }

@@ -34,6 +34,7 @@ struct job_data {
         /* domains */
         struct dv_object *dom;
         char **dom_disks, **dom_macs, **dom_bridges; /* one per disk / interface ("" none) */
+        char *dom_uuid; /* written or generated: the one in observed XML */
         uint64_t dom_timeout_usec;
 };
 
@@ -52,6 +53,7 @@ static void job_data_free(void *p) {
         strv_free(d->dom_disks);
         strv_free(d->dom_macs);
         strv_free(d->dom_bridges);
+        free(d->dom_uuid);
         free(d);
 }
 
@@ -76,10 +78,25 @@ static int run_network_job(struct exec_job *j) {
 static int run_domain_job(struct exec_job *j) {
         struct job_data *d = j->data;
         switch (d->action) {
-        case ACT_DOM_START:
-                return qemu_start(d->dom->def.domain, d->dom_disks, d->dom_macs, d->dom_bridges, &j->err);
-        case ACT_DOM_STOP:
-                return qemu_stop(d->dom->def.domain, d->dom_timeout_usec, &j->err);
+        case ACT_DOM_START: {
+                const struct domain_driver *drv = domain_driver_get(d->dom->def.domain->type);
+                struct dom_start a = {
+                        .uuid = d->dom_uuid,
+                        .disk_paths = d->dom_disks,
+                        .macs = d->dom_macs,
+                        .bridges = d->dom_bridges,
+                };
+                if (!drv)
+                        return dv_error_add(&j->err, -EOPNOTSUPP, 0, "domain type '%s' has no driver in this build",
+                                            domain_type_to_string(d->dom->def.domain->type));
+                return drv->start(d->dom->def.domain, &a, &j->err);
+        }
+        case ACT_DOM_STOP: {
+                const struct domain_driver *drv = domain_driver_get(d->dom->def.domain->type);
+                if (!drv)
+                        return 0; /* nothing of it can be running */
+                return drv->stop(d->dom->def.domain, d->dom_timeout_usec, &j->err);
+        }
         default:
                 return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run on a domain",
                                     rec_action_to_string(d->action));
@@ -265,7 +282,9 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
                 const struct domain_def *dd = def->def.domain;
                 d->dom = dv_object_ref((struct dv_object *)def);
                 d->dom_timeout_usec = dv_policy_shutdown_timeout(&def->policy) * USEC_PER_SEC;
-                bool ok = true;
+                const char *uuid = dd->uuid ? dd->uuid : o->applied ? o->applied->uuid : NULL;
+                d->dom_uuid = uuid ? strdup(uuid) : NULL;
+                bool ok = !uuid || d->dom_uuid;
                 for (size_t k = 0; ok && k < dd->n_disks; k++) {
                         _cleanup_free_ char *path = domain_disk_path(e, &dd->disks[k]);
                         ok = strv_push(&d->dom_disks, strempty(path)) >= 0;
@@ -458,7 +477,8 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 if (!m)
                         m = strdup(strerror(-j->result));
                 o->failures++;
-                o->error_blocks = STORAGE_IS_REFUSAL(j->result);
+                o->error_blocks = o->kind == DV_KIND_DOMAIN ? DOM_IS_REFUSAL(j->result)
+                                                            : STORAGE_IS_REFUSAL(j->result);
                 o->failed = d->action;
                 /* A refusal waits for the file to change (which resets the backoff) or
                  * for the longest backoff; a failure is retried from 1 s doubling. */

@@ -236,11 +236,11 @@ void engine_mark_all(struct engine *e) { e->full = true; }
 int engine_exec_fd(const struct engine *e) { return exec_fd(e->exec); }
 int engine_event_fd(const struct engine *e) {
         (void)e;
-        return qemu_events_fd();
+        return domain_events_fd();
 }
 int engine_event_dispatch(struct engine *e) {
         (void)e;
-        return qemu_events_dispatch();
+        return domain_events_dispatch();
 }
 unsigned engine_running(const struct engine *e) { return exec_pending(e->exec); }
 unsigned engine_running_now(const struct engine *e) { return exec_running(e->exec); }

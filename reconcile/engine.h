@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "drivers/domain/qemu.h"
+#include "drivers/domain.h"
 #include "drivers/network.h"
 #include "drivers/storage.h"
 #include "model/enum.h"

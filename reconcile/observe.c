@@ -159,13 +159,24 @@ static bool dom_running(enum dom_state s) { return s == DOM_RUNNING || s == DOM_
 
 static void observe_domain(struct rec_object *o) {
         const struct dv_object *d = rec_def(o);
-        if (!d || (d->def.domain->type != DOMAIN_TYPE_KVM && d->def.domain->type != DOMAIN_TYPE_QEMU))
+        if (!d)
                 return;
+        const struct domain_driver *drv = domain_driver_get(d->def.domain->type);
         struct dom_status st = { 0 };
         struct dv_error err = DV_ERROR_INIT;
-        if (qemu_observe(d->def.domain, &st, &err) < 0) {
+        int r;
+        if (!drv)
+                r = dv_error_add(&err, -EOPNOTSUPP, 0, "domain type '%s' has no driver in this build",
+                                 domain_type_to_string(d->def.domain->type));
+        else if (!drv->available || (r = drv->available(&err)) >= 0)
+                r = drv->observe(d->def.domain, &st, &err);
+        if (r < 0) {
+                /* No driver, the driver cannot work here (no Xen), or it cannot look: the
+                 * domain is blocked with the reason; nothing else is affected. */
                 dom_status_done(&st);
                 st = (struct dom_status){ .state = DOM_BROKEN, .reason = dv_error_summary(&err) };
+                if (!st.reason)
+                        st.reason = strdup(strerror(-r));
         }
         dv_error_clear(&err);
         /* Gone without the agent asking (crash, kill, guest shutdown): the restart policy
@@ -184,7 +195,7 @@ static void observe_domain(struct rec_object *o) {
                 o->retry_at = now_usec(CLOCK_MONOTONIC) +
                               MIN(USEC_PER_SEC << MIN(o->dom_exits - 1, 20u), 300 * USEC_PER_SEC);
         }
-        if (!o->observed || o->dom_st.state != st.state || o->dom_st.pid != st.pid ||
+        if (!o->observed || o->dom_st.state != st.state || o->dom_st.pid != st.pid || o->dom_st.id != st.id ||
             !streq_ptr(o->dom_st.reason, st.reason) || !streq_ptr(o->dom_st.qmp_status, st.qmp_status))
                 o->dirty = true;
         dom_status_done(&o->dom_st);

@@ -113,12 +113,12 @@ static bool perms_match(const struct dv_perms *want, const struct pool_status *s
 /* Type, source and target path of a pool cannot change in place. */
 static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b, char buf[static 512]) {
         if (a->type != b->type) {
-                snprintf(buf, 512, "the pool type is immutable (applied '%s', file says '%s')",
+                snprintf(buf, 256, "the pool type is immutable (applied '%s', file says '%s')",
                          pool_type_to_string(a->type), pool_type_to_string(b->type));
                 return buf;
         }
         if (!streq_ptr(a->target.path, b->target.path)) {
-                snprintf(buf, 512, "the target path is immutable (applied %s, file says %s)",
+                snprintf(buf, 256, "the target path is immutable (applied %s, file says %s)",
                          strna(a->target.path), strna(b->target.path));
                 return buf;
         }
@@ -128,7 +128,7 @@ static const char *pool_immutable_change(const struct pool_def *a, const struct 
         for (size_t i = 0; same && i < a->source.n_devices; i++)
                 same = streq_ptr(a->source.devices[i].path, b->source.devices[i].path);
         if (!same) {
-                snprintf(buf, 512, "the pool source is immutable");
+                snprintf(buf, 256, "the pool source is immutable");
                 return buf;
         }
         return NULL;
@@ -398,7 +398,7 @@ static const struct rec_object *network_overlap(const struct engine *e, const st
                                 if (!network_addr_in_subnet(&ia->address, &ib->address, (unsigned)MIN(pa, pb)))
                                         continue;
                                 char sa[NETWORK_ADDR_STRLEN], sb[NETWORK_ADDR_STRLEN];
-                                snprintf(buf, 512, "subnet %s/%d overlaps %s/%d of network/%s (%s)",
+                                snprintf(buf, 256, "subnet %s/%d overlaps %s/%d of network/%s (%s)",
                                          network_addr_format(&ia->address, sa), pa,
                                          network_addr_format(&ib->address, sb), pb, x->name, strna(x->file));
                                 return x;
@@ -597,6 +597,74 @@ static const struct rec_object *domain_mac_conflict(const struct engine *e,
         return NULL;
 }
 
+/* Whether the i-th storage source of domain dd (its disks, then its filesystems) is used
+ * read-write, written as "KIND PATH" into buf for messages: disks of type file, block and
+ * volume, and container filesystems of type block and file. Read-only and shareable ones,
+ * cdroms and other filesystem types are not. */
+static bool rw_source(const struct domain_def *dd, size_t i, char buf[static 256]) {
+        if (i < dd->n_disks) {
+                const struct domain_disk *k = &dd->disks[i];
+                if (k->readonly || k->shareable || !k->has_source || domain_disk_device(k) != DOMAIN_DISK_DISK)
+                        return false;
+                switch (domain_disk_type(k)) {
+                case DOMAIN_DISK_FILE:
+                        return k->source.file && snprintf(buf, 256, "file %s", k->source.file) > 0;
+                case DOMAIN_DISK_BLOCK:
+                        return k->source.dev && snprintf(buf, 256, "block device %s", k->source.dev) > 0;
+                case DOMAIN_DISK_VOLUME:
+                        return k->source.pool && k->source.volume &&
+                               snprintf(buf, 256, "volume/%s/%s", k->source.pool, k->source.volume) > 0;
+                default:
+                        return false;
+                }
+        }
+        i -= dd->n_disks;
+        if (i < dd->n_filesystems) {
+                const struct domain_fs *f = &dd->filesystems[i];
+                if (f->readonly || !f->source)
+                        return false;
+                if (domain_fs_type(f) == DOMAIN_FS_BLOCK)
+                        return snprintf(buf, 256, "block device %s", f->source) > 0;
+                if (domain_fs_type(f) == DOMAIN_FS_FILE)
+                        return snprintf(buf, 256, "file %s", f->source) > 0;
+        }
+        return false;
+}
+
+/* Another domain (with a file) that wants to run, or runs, and uses one of the storage
+ * sources o would use read-write, also read-write: two writers corrupt a filesystem or a
+ * disk image. The domain that runs keeps it; the one that would start is blocked (both,
+ * when neither runs), naming the other. Paths are compared as written. */
+static const struct rec_object *domain_rw_conflict(const struct engine *e, const struct rec_object *o,
+                                                   char out[static 512]) {
+        const struct domain_def *dd = o->desired ? o->desired->def.domain : NULL;
+        void *v;
+        if (!dd || dd->n_disks + dd->n_filesystems == 0)
+                return NULL;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *x = v;
+                if (x == o || x->kind != DV_KIND_DOMAIN || !x->desired || !x->file)
+                        continue;
+                if (!dom_is_running(x) && !rec_want_up(e, x))
+                        continue;
+                const struct domain_def *xd = x->desired->def.domain;
+                char a[256], b[256];
+                for (size_t k = 0; k < dd->n_disks + dd->n_filesystems; k++) {
+                        if (!rw_source(dd, k, a))
+                                continue;
+                        for (size_t m = 0; m < xd->n_disks + xd->n_filesystems; m++)
+                                if (rw_source(xd, m, b) && streq(a, b)) {
+                                        /* Cut short for a very long path: a message only. */
+                                        int n = snprintf(out, 512, "%s is also used read-write by domain/%s (%s)", a,
+                                                 x->name, strna(x->file));
+                                        (void)n;
+                                        return x;
+                                }
+                }
+        }
+        return NULL;
+}
+
 static void plan_domain(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
         const struct dv_object *d = rec_def(o);
         const struct domain_def *dd = d->def.domain;
@@ -617,11 +685,6 @@ static void plan_domain(const struct engine *e, const struct rec_object *o, uint
         char buf[512];
         if (domain_mac_conflict(e, o, buf)) {
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", buf);
-                return;
-        }
-        if (dd->type != DOMAIN_TYPE_KVM && dd->type != DOMAIN_TYPE_QEMU) {
-                step_set(s, PHASE_BLOCKED, ACT_NONE, "domain type '%s' has no driver on this host yet",
-                         domain_type_to_string(dd->type));
                 return;
         }
         if (!o->observed) {
@@ -666,6 +729,10 @@ static void plan_domain(const struct engine *e, const struct rec_object *o, uint
                                  dv_restart_to_string(pol));
                         return;
                 }
+        }
+        if (domain_rw_conflict(e, o, buf)) {
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", buf);
+                return;
         }
         if (domain_waits(e, dd, s))
                 return;

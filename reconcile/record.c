@@ -104,14 +104,16 @@ static char *format_observed_network(const struct rec_object *o) {
 
 /* What `virsh dumpxml` would print for a running domain: the definition it runs with,
  * its id, the generated UUID and MACs, and never the VNC password (it stays in
- * applied/, 0700). The id is QEMU's PID: unique while it runs and the same after an
- * agent restart adopts it, where a counter of the agent's would change. */
+ * applied/, 0700). The id is the driver's (QEMU's PID, the container init's host PID, the
+ * Xen domid): unique while it runs and the same after an agent restart adopts it, where a
+ * counter of the agent's would change. */
 static char *format_observed_domain(const struct rec_object *o) {
         const struct dv_object *d = o->applied && o->applied->obj ? o->applied->obj : rec_def(o);
         if (!d || !o->observed || (o->dom_st.state != DOM_RUNNING && o->dom_st.state != DOM_PAUSED))
                 return NULL;
         struct domain_def dd = *d->def.domain; /* shallow: only formatted, never freed */
-        dd.id = o->dom_st.pid > 0 ? (int)o->dom_st.pid : 0;
+        const struct domain_driver *drv = domain_driver_get(dd.type);
+        dd.id = o->dom_st.id > 0 ? o->dom_st.id : 0;
         if (!dd.uuid && o->applied)
                 dd.uuid = o->applied->uuid;
         _cleanup_free_ struct domain_net *nets = NULL;
@@ -125,9 +127,10 @@ static char *format_observed_domain(const struct rec_object *o) {
                 for (size_t k = 0; k < dd.n_interfaces; k++) {
                         if (!nets[k].mac && o->applied && k < strv_length(o->applied->macs))
                                 nets[k].mac = o->applied->macs[k];
-                        /* The tap the driver made for it, as dumpxml shows <target dev=>. */
-                        bool tap = nets[k].type == DOMAIN_NET_NETWORK || nets[k].type == DOMAIN_NET_BRIDGE;
-                        if (tap && taps && qemu_tap_name(d->def.domain->name, k, taps + k * IFNAMSIZ) >= 0)
+                        /* The host-side device the driver made for it (tap, veth, vif), as
+                         * dumpxml shows <target dev=>. */
+                        if (taps && drv && drv->iface_name &&
+                            drv->iface_name(d->def.domain, k, taps + k * IFNAMSIZ) >= 0)
                                 nets[k].target_dev = taps + k * IFNAMSIZ;
                 }
                 dd.interfaces = nets;

@@ -89,3 +89,13 @@ char *strv_join(char *const *l, const char *sep, bool quote) {
         }
         return buf_steal(&b);
 }
+
+char *strdupf(const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return s;
+}

@@ -15,6 +15,8 @@ int strv_push(char ***l, const char *s);
 /* Appends s, taking ownership (freed on failure). */
 int strv_consume(char ***l, char *s);
 int strv_pushf(char ***l, const char *fmt, ...) _printf_(2, 3);
+/* A formatted string (asprintf that returns it); NULL on failure. */
+char *strdupf(const char *fmt, ...) _printf_(1, 2);
 bool strv_contains(char *const *l, const char *s);
 char **strv_copy(char *const *l);
 /* Joins with sep; argv-style quoting of elements with spaces when quote is true. */

@@ -86,17 +86,6 @@ struct dom_rec {
 };
 static struct hashmap *recs;
 
-static char *strdupf(const char *fmt, ...) _printf_(1, 2);
-static char *strdupf(const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
-}
-
 static void closedirp(DIR **d) {
         if (*d)
                 closedir(*d);
@@ -978,6 +967,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 rec->child = live_child;
                 pthread_mutex_unlock(&lock);
                 ret->pid = live;
+                ret->id = (int)live; /* libvirt's id: QEMU's PID, stable across adoption */
                 if (!busy)
                         events_ensure(rec, live, p.events);
                 ret->qmp_status = qmp_status_cached(rec, live, p.qmp);
@@ -1046,15 +1036,6 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                                 (int)foreign, p.name);
         }
         return 0;
-}
-
-void dom_status_done(struct dom_status *s) {
-        if (!s)
-                return;
-        free(s->reason);
-        free(s->qmp_status);
-        free(s->exit_reason);
-        *s = (struct dom_status){0};
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
@@ -1282,8 +1263,8 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
 }
 
 static int start_locked(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
-                        char *const *disk_paths, char *const *macs, char *const *bridges,
-                        struct dv_error *err) {
+                        const char *uuid, char *const *disk_paths, char *const *macs,
+                        char *const *bridges, struct dv_error *err) {
         pid_t foreign = 0;
         pid_t pid = find_ours(p, &foreign);
         if (pid > 0) {
@@ -1349,6 +1330,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 .disk_paths = disk_paths,
                 .tap_names = taps,
                 .macs = macs,
+                .uuid = uuid,
                 .paused = paused,
         };
         r = qemu_argv(def, &ctx, &argv, err);
@@ -1363,6 +1345,11 @@ fail_taps:
 
 int qemu_start(const struct domain_def *def, char *const *disk_paths, char *const *macs,
                char *const *bridges, struct dv_error *err) {
+        return qemu_start_uuid(def, NULL, disk_paths, macs, bridges, err);
+}
+
+int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const *disk_paths,
+                    char *const *macs, char *const *bridges, struct dv_error *err) {
         _cleanup_(paths_done) struct paths p = {0};
         int r = paths_get(def, &p, err);
         if (r < 0)
@@ -1373,7 +1360,7 @@ int qemu_start(const struct domain_def *def, char *const *disk_paths, char *cons
         if (rec_begin(rec) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
-        r = start_locked(def, &p, rec, disk_paths, macs, bridges, err);
+        r = start_locked(def, &p, rec, uuid, disk_paths, macs, bridges, err);
         rec_end(rec);
         return r;
 }
@@ -1461,3 +1448,71 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
         rec_end(rec);
         return r;
 }
+
+/* ---- the driver table ------------------------------------------------------------------ */
+
+static int qemu_drv_start(const struct domain_def *def, const struct dom_start *a, struct dv_error *err) {
+        return qemu_start_uuid(def, a->uuid, a->disk_paths, a->macs, a->bridges, err);
+}
+
+/* Only interfaces the driver makes a tap for have a host-side device. */
+static int qemu_drv_iface_name(const struct domain_def *def, size_t index, char buf[static IFNAMSIZ]) {
+        if (index >= def->n_interfaces)
+                return -ENOENT;
+        enum domain_net_type t = def->interfaces[index].type;
+        if (t != DOMAIN_NET_NETWORK && t != DOMAIN_NET_BRIDGE)
+                return -ENOENT;
+        return qemu_tap_name(def->name, index, buf);
+}
+
+/* The argv qemu_start would run, one element per line: the same paths and tap names. */
+static int qemu_drv_native(const struct domain_def *def, const struct dom_start *a, FILE *f,
+                           struct dv_error *err) {
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        char **taps = calloc(def->n_interfaces + 1, sizeof(char *));
+        if (!taps)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        for (size_t i = 0; i < def->n_interfaces; i++) {
+                char buf[IFNAMSIZ];
+                if (qemu_drv_iface_name(def, i, buf) >= 0 && !(taps[i] = strdup(buf)))
+                        r = -ENOMEM;
+        }
+        _cleanup_strv_free_ char **argv = NULL;
+        struct qemu_argv_ctx ctx = {
+                .binary = def->emulator ? def->emulator : p.binary,
+                .accel = qemu_accel_for(def),
+                .qmp_socket = p.qmp,
+                .pidfile = p.pidfile,
+                .serial_log = p.console_log,
+                .vnc_socket = p.vnc,
+                .disk_paths = a->disk_paths,
+                .tap_names = taps,
+                .macs = a->macs,
+                .uuid = a->uuid,
+                .paused = wants_vnc_password(def),
+        };
+        if (r < 0)
+                r = dv_error_add(err, r, 0, "out of memory");
+        else
+                r = qemu_argv(def, &ctx, &argv, err);
+        for (size_t i = 0; i < def->n_interfaces; i++)
+                free(taps[i]);
+        free(taps);
+        for (size_t i = 0; r >= 0 && argv[i]; i++)
+                fprintf(f, "%s\n", argv[i]);
+        return r;
+}
+
+const struct domain_driver qemu_domain_driver = {
+        .name = "QEMU",
+        .observe = qemu_observe,
+        .start = qemu_drv_start,
+        .stop = qemu_stop,
+        .iface_name = qemu_drv_iface_name,
+        .events_fd = qemu_events_fd,
+        .events_dispatch = qemu_events_dispatch,
+        .native = qemu_drv_native,
+};

@@ -8,29 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "drivers/domain.h"
 #include "model/domain.h"
 #include "util/error.h"
-
-enum dom_state { DOM_SHUTOFF, DOM_RUNNING, DOM_PAUSED, DOM_BROKEN };
-
-struct dom_status {
-        enum dom_state state;
-        char *reason;      /* BROKEN: why (a QEMU we did not start holds the name, ...);
-                            * SHUTOFF: what was cleaned up, if anything ("stale pidfile
-                            * (PID N, process gone) removed") */
-        pid_t pid;         /* while running */
-        char *qmp_status;  /* query-status "status": running, paused, prelaunch, shutdown,
-                            * guest-panicked...; NULL when QMP did not answer yet */
-        bool exited;       /* it ran and is gone since the last observe (crash or guest
-                            * shutdown); never set after qemu_stop */
-        char *exit_reason; /* what we know of why: "guest shut down", "killed by signal 9",
-                            * QEMU's last stderr line */
-        bool exit_clean;   /* exited with status 0 (guest powered off, or a QMP quit from
-                            * outside): known only for a QEMU this agent process started;
-                            * false when unknown. Unlike exited, it stays set on later
-                            * observes while the domain is down, until the next start or
-                            * stop: the restart policy may be decided passes later */
-};
 
 /* agent.conf: qemu.binary, qemu.accel (kvm|tcg|auto), run_dir, state_dir. NULL keeps
  * the default (/usr/bin/qemu-system-x86_64, auto, /run/declvirt,
@@ -65,13 +45,14 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
  * line is in err. */
 int qemu_start(const struct domain_def *def, char *const *disk_paths, char *const *macs,
                char *const *bridges, struct dv_error *err);
+/* The same with the UUID the engine generated and keeps (NULL: def->uuid, or none). */
+int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const *disk_paths,
+                    char *const *macs, char *const *bridges, struct dv_error *err);
 
 /* Graceful: QMP system_powerdown, wait up to timeout_usec for the process to exit, then
  * QMP quit (2 s), then SIGKILL through a pidfd. Removes the taps, pidfile and sockets.
  * Not running: 0 (stale files removed). A QEMU we did not start is never touched. */
 int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_error *err);
-
-void dom_status_done(struct dom_status *s);
 
 /* QMP events, so that a change is seen at once, not at the next periodic observe. QEMU
  * has a second monitor, RUN_DIR/qemu/NAME.events, that the driver keeps connected for

@@ -40,6 +40,7 @@ static const char *const all_keys[] = {
         "accel",
         "container",
         "template_dir",
+        "data_dir",
         "xen",
         "enabled",
         "xl",
@@ -106,6 +107,7 @@ static void expect_default_values(const struct dv_config *c) {
         assert_string_equal(c->qemu.binary, "/usr/bin/qemu-system-x86_64");
         assert_int_equal(c->qemu.accel, DV_ACCEL_AUTO);
         assert_string_equal(c->container.template_dir, "/var/lib/declvirt/templates");
+        assert_string_equal(c->container.data_dir, "/var/lib/declvirt/containers");
         assert_int_equal(c->xen.enabled, DV_AUTO);
         assert_string_equal(c->xen.xl, "/usr/sbin/xl");
 }
@@ -167,6 +169,7 @@ static void test_every_key(void **state) {
         assert_string_equal(c->qemu.binary, "qemu-kvm"); /* no '/': left for PATH */
         assert_int_equal(c->qemu.accel, DV_ACCEL_KVM);
         assert_string_equal(c->container.template_dir, "/srv/templates");
+        assert_string_equal(c->container.data_dir, "/srv/containers");
         assert_int_equal(c->xen.enabled, DV_YES);
         assert_string_equal(c->xen.xl, "/opt/xen/bin/xl");
         dv_config_free(c);
@@ -607,6 +610,17 @@ static void test_repo_agent_conf(void **state) {
         free(p);
         assert_true(c->strict_permissions);
         assert_int_equal(strv_length(c->storage_locations), 0);
+        /* Container templates and layers stay in the checkout too. */
+        p = join(here, "var/templates");
+        assert_string_equal(c->container.template_dir, p);
+        free(p);
+        p = join(here, "var/containers");
+        assert_string_equal(c->container.data_dir, p);
+        free(p);
+        free(c->container.template_dir);
+        free(c->container.data_dir);
+        c->container.template_dir = strdup("/var/lib/declvirt/templates");
+        c->container.data_dir = strdup("/var/lib/declvirt/containers");
         expect_default_values(c);
         dv_config_free(c);
         dv_error_clear(&err);

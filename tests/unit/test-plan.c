@@ -975,16 +975,6 @@ static void test_undefined_non_volume_forgotten(void **state) {
         expect_step(&s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
 }
 
-static void test_unsupported_kind(void **state) {
-        struct engine *e = *state;
-        struct rec_object *n = add_defined(e,
-                "<domain type='lxc'><name>ct0</name><memory>1048576</memory>"
-                "<os><type>exe</type><init>/sbin/init</init></os><devices><filesystem type='mount'>"
-                "<source dir='/var/lib/ct0'/><target dir='/'/></filesystem></devices></domain>", "ct0.xml");
-        struct rec_step s = plan(e, n);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "domain type 'lxc' has no driver on this host yet");
-}
-
 /* ---- domains ---- */
 
 #define NET_XML_FOR_DOMAIN \
@@ -1177,6 +1167,75 @@ static void test_domain_duplicate_mac_generated(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
 }
 
+#define CT(name, fs) \
+        "<domain type='lxc'><name>" name "</name><memory>1048576</memory>" \
+        "<os><type>exe</type><init>/sbin/init</init></os><devices>" fs "</devices></domain>"
+#define CT_ROOT "<filesystem type='mount'><source dir='/var/lib/ct0'/><target dir='/'/></filesystem>"
+
+/* Every domain type is planned alike; what a driver cannot do here (no Xen) comes back
+ * from its observe as BROKEN with the reason, and only that domain is blocked. */
+static void test_domain_driver_unavailable(void **state) {
+        struct engine *e = *state;
+        struct rec_object *n = add_defined(e, CT("ct0", CT_ROOT), "ct0.xml");
+        struct rec_step s = plan(e, n);
+        expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
+        observe_dom(n, DOM_SHUTOFF, NULL);
+        s = plan(e, n);
+        expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
+        dom_status_done(&n->dom_st);
+        n->dom_st.state = DOM_BROKEN;
+        n->dom_st.reason = strdup("Xen is not available on this host");
+        s = plan(e, n);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "Xen is not available on this host");
+}
+
+#define CT_BLOCK(dev, ro) \
+        "<filesystem type='block'><source dev='" dev "'/><target dir='/data'/>" ro "</filesystem>"
+
+/* One block device or image read-write in two domains: the one that runs keeps it, the
+ * other is blocked; neither starts while both only want to. Read-only users do not count. */
+static void test_domain_rw_device_conflict(void **state) {
+        struct engine *e = *state;
+        struct rec_object *a = add_defined(e, CT("a", CT_ROOT CT_BLOCK("/dev/loop7", "")), "/d/a.xml");
+        struct rec_object *b = add_defined(e, CT("b", CT_ROOT CT_BLOCK("/dev/loop7", "")), "/d/b.xml");
+        observe_dom(a, DOM_SHUTOFF, NULL);
+        observe_dom(b, DOM_SHUTOFF, NULL);
+        struct rec_step s = plan(e, a);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "block device /dev/loop7 is also used read-write by domain/b (/d/b.xml)");
+        s = plan(e, b);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "block device /dev/loop7 is also used read-write by domain/a (/d/a.xml)");
+        /* a runs: it keeps the device and b stays blocked. */
+        set_applied(a, NULL, false, true, BOOT_NOW);
+        observe_dom(a, DOM_RUNNING, NULL);
+        s = plan(e, a);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+        s = plan(e, b);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "block device /dev/loop7 is also used read-write by domain/a (/d/a.xml)");
+        /* Read-only in b: no conflict. */
+        dv_object_free(b->desired);
+        b->desired = parse(CT("b", CT_ROOT CT_BLOCK("/dev/loop7", "<readonly/>")));
+        s = plan(e, b);
+        expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
+        /* A disk image of a QEMU domain written by two domains alike; a stopped one that
+         * does not want to run holds nothing. */
+        struct rec_object *q = add_defined(e, DOM("q", "",
+                "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"), "/d/q.xml");
+        struct rec_object *r = add_defined(e, DOM("r", POLICY("state='stopped'"),
+                "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"), "/d/r.xml");
+        observe_dom(q, DOM_SHUTOFF, NULL);
+        observe_dom(r, DOM_SHUTOFF, NULL);
+        s = plan(e, q);
+        expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
+        dv_object_free(r->desired);
+        r->desired = parse(DOM("r", "",
+                "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"));
+        s = plan(e, q);
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "file /srv/x.img is also used read-write by domain/r (/d/r.xml)");
+}
+
 /* ---- networks ---- */
 
 #define NET(name, bridge, addr, extra)                                                          \
@@ -1323,7 +1382,8 @@ int main(void) {
                 T(test_failed_action_backoff),
                 T(test_busy_in_progress),
                 T(test_undefined_non_volume_forgotten),
-                T(test_unsupported_kind),
+                T(test_domain_driver_unavailable),
+                T(test_domain_rw_device_conflict),
                 T(test_domain_start_waits_for_volume_and_network),
                 T(test_domain_running_stop_change),
                 T(test_domain_restart_policies),
