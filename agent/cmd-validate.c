@@ -49,8 +49,9 @@ int cmd_validate(const struct dv_config *cfg, int argc, char **argv) {
                         dv_error_add(&err, -errno, 0, "cannot read: %s", strerror(errno));
                 else if (check_trust && desired_check_trust(path, &st, &err) < 0)
                         ;
-                else if (dv_object_parse_file(path, &o, &err) >= 0)
-                        desired_check_locations(o, cfg->storage_locations, &err);
+                else if (dv_object_parse_file(path, &o, &err) >= 0 &&
+                         desired_check_locations(o, cfg->storage_locations, &err) >= 0)
+                        desired_check_driver(o, &err);
                 dv_error_print(stderr, &err);
                 if (dv_error_failed(&err))
                         bad++;

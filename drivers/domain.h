@@ -96,6 +96,10 @@ struct domain_driver {
          * args holds placeholders where the engine would resolve values at start. */
         int (*native)(const struct domain_def *def, const struct dom_start *args, FILE *f,
                       struct dv_error *err);
+        /* Offline: refuses what the driver cannot run as written (an element it does not
+         * support, naming it and its line). The agent treats such a file as invalid (the
+         * last-known-good stays in force) and `declvirt validate` reports it. May be NULL. */
+        int (*check)(const struct domain_def *def, struct dv_error *err);
 };
 
 /* NULL for a type with no driver in this build. */

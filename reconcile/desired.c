@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "drivers/domain.h"
 #include "model/domain.h"
 #include "model/pool.h"
 #include "model/volume.h"
@@ -61,6 +62,13 @@ int desired_check_trust(const char *path, const struct stat *st, struct dv_error
                                     (st->st_mode & S_IWOTH) ? "others" : "its group",
                                     (unsigned)(st->st_mode & 07777));
         return 0;
+}
+
+int desired_check_driver(const struct dv_object *o, struct dv_error *err) {
+        if (o->kind != DV_KIND_DOMAIN)
+                return 0;
+        const struct domain_driver *drv = domain_driver_get(o->def.domain->type);
+        return drv && drv->check ? drv->check(o->def.domain, err) : 0;
 }
 
 int desired_check_locations(const struct dv_object *o, char *const *locations, struct dv_error *err) {
@@ -209,7 +217,7 @@ static void load_file(struct desired_set *s, struct desired_file *f, const struc
         r = dv_object_parse(data, len, f->path, &o, &f->err);
         if (r < 0)
                 return;
-        if (desired_check_locations(o, s->locations, &f->err) < 0) {
+        if (desired_check_locations(o, s->locations, &f->err) < 0 || desired_check_driver(o, &f->err) < 0) {
                 dv_object_free(o);
                 return;
         }

@@ -25,6 +25,8 @@ int desired_check_trust(const char *path, const struct stat *st, struct dv_error
 /* storage_locations (fnmatch FNM_PATHNAME): a pool target, volume path or domain
  * disk file outside them is refused. locations NULL/empty: anywhere. */
 int desired_check_locations(const struct dv_object *o, char *const *locations, struct dv_error *err);
+/* What the object's driver refuses offline (a domain element its driver does not support). */
+int desired_check_driver(const struct dv_object *o, struct dv_error *err);
 
 struct desired_file {
         char *path;     /* absolute path as found (a symlink's own path) */

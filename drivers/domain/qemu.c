@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -1161,6 +1162,13 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                          char *const *argv, bool paused, struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
+        /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
+         * interval in the start latency); set up before QEMU can create it. */
+        _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ino >= 0 && inotify_add_watch(ino, p->run_sub, IN_CREATE | IN_MOVED_TO) < 0) {
+                close(ino);
+                ino = -1;
+        }
         int r = cmd_spawn_detached(argv, p->qemu_log, NULL, &pid, err);
         if (r < 0)
                 return r;
@@ -1221,9 +1229,18 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                         if (r == -EIO || r == -EOPNOTSUPP)
                                 break;
                 }
-                struct pollfd pf = {.fd = fd, .events = POLLIN};
-                if (fd < 0 || poll(&pf, 1, 10) <= 0)
-                        usleep(fd < 0 ? 10000 : 0);
+                /* Until QEMU exits (pidfd) or something is created in run_dir (inotify);
+                 * once the socket exists but does not answer yet, retry every 10 ms. */
+                bool have_socket = access(p->qmp, F_OK) == 0;
+                struct pollfd pf[2] = { { .fd = fd, .events = POLLIN }, { .fd = ino, .events = POLLIN } };
+                int wait_ms = have_socket || ino < 0 ? 10 : (int)MIN((deadline - now) / 1000 + 1, 1000u);
+                if (fd < 0 && ino < 0)
+                        usleep(10000);
+                else if (poll(pf, 2, wait_ms) > 0 && (pf[1].revents & POLLIN)) {
+                        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+                        while (read(ino, buf, sizeof(buf)) > 0)
+                                ;
+                }
         }
 
         pid_t filepid = 0;
