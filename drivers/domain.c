@@ -6,15 +6,10 @@
 #include <unistd.h>
 
 #include "drivers/domain.h"
+#include "drivers/domain/lxc.h"
 #include "drivers/domain/qemu.h"
+#include "drivers/domain/xen.h"
 #include "util/macro.h"
-
-/* Weak until every driver is linked in: a build without one reports its domains as
- * having no driver on this host instead of failing to link. */
-extern const struct domain_driver lxc_domain_driver __attribute__((weak));
-extern const struct domain_driver xen_domain_driver __attribute__((weak));
-void lxc_driver_set_config(const struct dom_driver_config *c) __attribute__((weak));
-void xen_driver_set_config(const struct dom_driver_config *c) __attribute__((weak));
 
 void dom_status_done(struct dom_status *s) {
         if (!s)
@@ -41,10 +36,8 @@ const struct domain_driver *domain_driver_get(enum domain_type type) {
 
 void domain_drivers_set_config(const struct dom_driver_config *c) {
         qemu_driver_set_config(c->qemu_binary, c->qemu_accel, c->run_dir, c->state_dir);
-        if (lxc_driver_set_config)
-                lxc_driver_set_config(c);
-        if (xen_driver_set_config)
-                xen_driver_set_config(c);
+        lxc_driver_set_config(c);
+        xen_driver_set_config(c);
 }
 
 /* Each driver's fd is added once it has one: Xen's exists only while xenstore is

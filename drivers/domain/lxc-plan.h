@@ -1,0 +1,129 @@
+/* The container plan: a pure function of a <domain type='lxc'> and the host paths,
+ * listing namespaces, mounts, cgroup limits, interfaces and the init's argv and env.
+ * The runtime (lxc.c) executes it; `declvirt native` prints it; unit tests compare the
+ * printed form with golden files. See docs/containers.md. */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "model/domain.h"
+#include "util/error.h"
+
+/* Below this, the kernel accepts the limit and then kills init with the OOM killer as it
+ * starts: refused up front instead. */
+#define LXC_MIN_MEMORY_KIB 4096
+#define LXC_CPU_PERIOD_USEC 100000
+/* The kernel refuses uid_map/gid_map files with more lines. */
+#define LXC_MAX_IDMAP 340
+
+enum lxc_cgroup_mode {
+        LXC_CGROUP_V1, /* v1 controllers (hybrid: a v2 tree at ROOT/unified for membership) */
+        LXC_CGROUP_V2, /* unified at ROOT */
+};
+
+enum lxc_op_kind {
+        LXC_OP_MOUNT,      /* mkdir -p target, mount(source, target, fstype, flags, data) */
+        LXC_OP_BIND_FILE,  /* create an empty file at target, bind source onto it */
+        LXC_OP_SYMLINK,    /* symlink(source, target) */
+        LXC_OP_REMOUNT_RO, /* remount the bind mount at target read-only */
+};
+
+struct lxc_op {
+        enum lxc_op_kind kind;
+        char *source;
+        char *target; /* inside the container: "/", "/data", "/dev/null" */
+        char *fstype; /* NULL for binds; "auto" until the runtime probes a device */
+        unsigned long flags;
+        char *data;      /* mount options passed to the filesystem, NULL when none */
+        int fs_index;    /* the <filesystem> it comes from, -1 for the container's own */
+        int line;        /* that <filesystem>'s line, 0 */
+        bool optional;   /* a failure is not fatal (the next op is the fallback) */
+};
+
+struct lxc_limit {
+        char *file;  /* absolute path of the cgroup control file */
+        char *value;
+        const char *what; /* "memory", "vcpus" */
+        int line;
+};
+
+struct lxc_iface {
+        char host[IFNAMSIZ];  /* the host end (iface_name) */
+        char peer[IFNAMSIZ];  /* the container end's name while it is still on the host */
+        char guest[IFNAMSIZ]; /* its name inside: eth0, eth1, ... */
+        char *bridge;         /* NULL: not attached (type='ethernet') */
+        char *mac;            /* the container end's MAC */
+        int line;
+};
+
+/* Host paths and facts the plan depends on; the runtime fills them from agent.conf and
+ * the host, the tests with fixed values. */
+struct lxc_plan_ctx {
+        const char *run_dir;       /* RUN_DIR/lxc */
+        const char *state_dir;     /* STATE_DIR/domains */
+        const char *template_dir;  /* container.template_dir */
+        const char *container_dir; /* container.data_dir */
+        const char *cgroup_root;   /* /sys/fs/cgroup */
+        enum lxc_cgroup_mode cgroup_mode;
+        bool cgroup_unified;       /* v1 with a v2 tree at ROOT/unified */
+        const char *cgroup_base;   /* "declvirt" */
+        char *const *macs;         /* per interface; NULL entries: the written MAC */
+        char *const *bridges;      /* per interface; NULL or "": <source bridge> */
+};
+
+struct lxc_plan {
+        char *name;
+        int ns_flags; /* CLONE_NEW* */
+        struct domain_idmap *uid_map, *gid_map;
+        size_t n_uid_map, n_gid_map;
+        char *root;             /* RUN_DIR/lxc/NAME/root: where the root is assembled */
+        struct lxc_op *ops;     /* in order; "/" first */
+        size_t n_ops;
+        char **cgroup_dirs;     /* created, joined and removed, in this order */
+        /* How /proc/PID/cgroup names it: the hierarchy's controller ("memory"; "" for v2)
+         * and the path ("/declvirt/NAME"), as in "4:memory:/declvirt/NAME". */
+        char *cgroup_check_ctrl;
+        char *cgroup_check_path;
+        struct lxc_limit *limits;
+        size_t n_limits;
+        struct lxc_iface *ifaces;
+        size_t n_ifaces;
+        char **argv, **env;
+        char *cwd;
+        char *user, *group; /* as written; NULL: root */
+        char *console_log;
+        char **mkdirs;      /* host directories created (0700) before the start: overlay
+                             * upper and work directories */
+        uid_t mkdirs_uid;   /* their owner (the container's root under <idmap>) */
+        gid_t mkdirs_gid;
+};
+
+void lxc_plan_free(struct lxc_plan *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct lxc_plan *, lxc_plan_free)
+
+/* What the container driver cannot honour: -EOPNOTSUPP with one problem per element,
+ * each naming it and its line ("<disk> (line 12) is not supported by the container
+ * driver"). Pure; `declvirt validate` may call it for lxc domains. */
+int lxc_check_def(const struct domain_def *def, struct dv_error *err);
+
+/* Builds the plan (lxc_check_def first). Pure: touches nothing on the host. */
+int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
+                   struct lxc_plan **ret, struct dv_error *err);
+
+/* The stable text form `declvirt native` prints. */
+void lxc_plan_print(const struct lxc_plan *p, FILE *f);
+
+/* "dvc" + 8 hex digits of a hash of the domain name and index (or the interface's
+ * <target dev> when written): the host end of interface index. */
+int lxc_veth_name(const struct domain_def *def, size_t index, char buf[static IFNAMSIZ]);
+
+/* The sources that must exist before anything is created: the root directory, template,
+ * block device, image file, with the <filesystem> line; the init executable inside a
+ * directory root (mount or template). -ENOENT (a source may appear later: retried with
+ * backoff) or -EACCES with the reason in err. Reads the host, creates nothing. */
+int lxc_plan_check_sources(const struct domain_def *def, const struct lxc_plan *p,
+                           struct dv_error *err);

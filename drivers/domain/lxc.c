@@ -1,0 +1,1535 @@
+/* The container driver of drivers/domain/lxc.h: the container's init is cloned straight
+ * into its namespaces (clone3, no helper binary) by a child that only makes system calls,
+ * its plan computed beforehand; observe, adoption, events, graceful stop then SIGKILL. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/loop.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "drivers/cmd.h"
+#include "drivers/domain/lxc-cgroup.h"
+#include "drivers/domain/lxc-plan.h"
+#include "drivers/domain/lxc.h"
+#include "drivers/network/bridge.h"
+#include "drivers/storage/blkid.h"
+#include "model/object.h"
+#include "util/fs.h"
+#include "util/hashmap.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/parse.h"
+#include "util/strv.h"
+#include "util/time.h"
+
+#define DEFAULT_RUN_DIR       "/run/declvirt"
+#define DEFAULT_STATE_DIR     "/var/lib/declvirt/state"
+#define DEFAULT_TEMPLATE_DIR  "/var/lib/declvirt/templates"
+#define DEFAULT_CONTAINER_DIR "/var/lib/declvirt/containers"
+#define DEFAULT_CGROUP_ROOT   "/sys/fs/cgroup"
+#define DEFAULT_CGROUP_BASE   "declvirt"
+
+#define START_WAIT_MSEC     10000
+#define KILL_WAIT_USEC      (5 * USEC_PER_SEC)
+#define CGROUP_WAIT_MSEC    2000
+#define OBSERVE_CGROUP_MSEC 200
+#define REAP_WAIT_MSEC      1000
+
+/* ---- configuration and per-container records ------------------------------------------ */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char *cfg_run_dir, *cfg_state_dir, *cfg_template_dir, *cfg_container_dir;
+static char *cfg_cgroup_root, *cfg_cgroup_base;
+
+/* What this process knows of a container beyond the host's files; lives as long as the
+ * process. Guarded by `lock` (pidfd also by ev_lock). */
+struct ct_rec {
+        bool busy;          /* a start or stop runs: observe only reads */
+        pid_t pid;          /* the init last seen running, 0 */
+        uint64_t start;     /* its start time (/proc/PID/stat field 22) */
+        bool child;         /* ... is our child: we reap it and learn its exit status */
+        bool exit_clean;    /* the last exit was clean: reported until the next start or stop */
+        int pidfd;          /* in ev_epoll while it runs, -1 */
+};
+static struct hashmap *recs;
+/* The events' epoll set (see lxc_events_fd), guarded by ev_lock. */
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static int ev_epoll = -1;
+
+static void set_str(char **dst, const char *v, const char *def) {
+        free(*dst);
+        *dst = strdup(v ? v : def);
+}
+
+void lxc_driver_set_config(const struct dom_driver_config *c) {
+        pthread_mutex_lock(&lock);
+        set_str(&cfg_run_dir, c ? c->run_dir : NULL, DEFAULT_RUN_DIR);
+        set_str(&cfg_state_dir, c ? c->state_dir : NULL, DEFAULT_STATE_DIR);
+        set_str(&cfg_template_dir, c ? c->template_dir : NULL, DEFAULT_TEMPLATE_DIR);
+        set_str(&cfg_container_dir, c ? c->container_dir : NULL, DEFAULT_CONTAINER_DIR);
+        pthread_mutex_unlock(&lock);
+}
+
+void lxc_driver_set_cgroup(const char *root, const char *base) {
+        pthread_mutex_lock(&lock);
+        set_str(&cfg_cgroup_root, root, DEFAULT_CGROUP_ROOT);
+        set_str(&cfg_cgroup_base, base, DEFAULT_CGROUP_BASE);
+        pthread_mutex_unlock(&lock);
+}
+
+void lxc_driver_forget(void) {
+        pthread_mutex_lock(&ev_lock);
+        pthread_mutex_lock(&lock);
+        size_t i = 0;
+        const char *key;
+        void *v;
+        while (recs && hashmap_iter(recs, &i, &key, &v)) {
+                struct ct_rec *r = v;
+                if (r->pidfd >= 0) {
+                        if (ev_epoll >= 0)
+                                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, r->pidfd, NULL);
+                        close(r->pidfd);
+                }
+                /* Kept allocated: epoll may still name it; zeroed like a new record. */
+                *r = (struct ct_rec){.pidfd = -1};
+        }
+        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&ev_lock);
+}
+
+static struct ct_rec *rec_get(const char *name) {
+        pthread_mutex_lock(&lock);
+        if (!recs)
+                recs = hashmap_new();
+        struct ct_rec *r = recs ? hashmap_get(recs, name) : NULL;
+        if (!r && recs) {
+                r = calloc(1, sizeof(*r));
+                if (r) {
+                        r->pidfd = -1;
+                        if (hashmap_put(recs, name, r, NULL) < 0) {
+                                free(r);
+                                r = NULL;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+static int rec_begin(struct ct_rec *r) {
+        pthread_mutex_lock(&lock);
+        int ret = r->busy ? -EBUSY : 0;
+        if (ret == 0) {
+                r->exit_clean = false;
+                r->busy = true;
+        }
+        pthread_mutex_unlock(&lock);
+        return ret;
+}
+
+static void rec_end(struct ct_rec *r) {
+        pthread_mutex_lock(&lock);
+        r->busy = false;
+        pthread_mutex_unlock(&lock);
+}
+
+/* ---- paths and the plan's context ---------------------------------------------------------- */
+
+struct paths {
+        char *name;
+        char *run_sub, *state_sub, *template_dir, *container_dir;
+        char *pidfile, *startfile, *ct_dir, *root;
+        char *cgroup_root, *cgroup_base;
+};
+
+static void paths_done(struct paths *p) {
+        free(p->name);
+        free(p->run_sub);
+        free(p->state_sub);
+        free(p->template_dir);
+        free(p->container_dir);
+        free(p->pidfile);
+        free(p->startfile);
+        free(p->ct_dir);
+        free(p->root);
+        free(p->cgroup_root);
+        free(p->cgroup_base);
+        *p = (struct paths){0};
+}
+
+static int paths_get(const struct domain_def *def, struct paths *p, struct dv_error *err) {
+        *p = (struct paths){0};
+        const char *name = def ? def->name : NULL;
+        const char *problem = dv_name_problem(DV_KIND_DOMAIN, name);
+        if (problem)
+                return dv_error_add(err, -EINVAL, 0, "domain name '%s': %s", strna(name), problem);
+        pthread_mutex_lock(&lock);
+        p->run_sub = path_join(cfg_run_dir ? cfg_run_dir : DEFAULT_RUN_DIR, "lxc");
+        p->state_sub = path_join(cfg_state_dir ? cfg_state_dir : DEFAULT_STATE_DIR, "domains");
+        p->template_dir = strdup(cfg_template_dir ? cfg_template_dir : DEFAULT_TEMPLATE_DIR);
+        p->container_dir = strdup(cfg_container_dir ? cfg_container_dir : DEFAULT_CONTAINER_DIR);
+        p->cgroup_root = strdup(cfg_cgroup_root ? cfg_cgroup_root : DEFAULT_CGROUP_ROOT);
+        p->cgroup_base = strdup(cfg_cgroup_base ? cfg_cgroup_base : DEFAULT_CGROUP_BASE);
+        pthread_mutex_unlock(&lock);
+        p->name = strdup(name);
+        if (!p->run_sub || !p->state_sub || !p->template_dir || !p->container_dir ||
+            !p->cgroup_root || !p->cgroup_base || !p->name ||
+            !(p->pidfile = strdupf("%s/%s.pid", p->run_sub, name)) ||
+            !(p->startfile = strdupf("%s/%s.start", p->run_sub, name)) ||
+            !(p->ct_dir = strdupf("%s/%s", p->run_sub, name)) ||
+            !(p->root = strdupf("%s/%s/root", p->run_sub, name))) {
+                paths_done(p);
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        }
+        return 0;
+}
+
+/* The cgroup layout, detected once per root. */
+static int cgroup_layout(const char *root, enum lxc_cgroup_mode *mode, bool *unified) {
+        static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
+        static char *cached_root;
+        static enum lxc_cgroup_mode cached_mode;
+        static bool cached_unified;
+        static int cached_r;
+        pthread_mutex_lock(&cg_lock);
+        if (!cached_root || !streq(cached_root, root)) {
+                free(cached_root);
+                cached_root = strdup(root);
+                cached_r = lxc_cgroup_detect(root, &cached_mode, &cached_unified);
+        }
+        *mode = cached_mode;
+        *unified = cached_unified;
+        int r = cached_r;
+        pthread_mutex_unlock(&cg_lock);
+        return r;
+}
+
+static int plan_for(const struct domain_def *def, const struct paths *p, const struct dom_start *args,
+                    struct lxc_plan **ret, struct dv_error *err) {
+        struct lxc_plan_ctx ctx = {
+                .run_dir = p->run_sub,
+                .state_dir = p->state_sub,
+                .template_dir = p->template_dir,
+                .container_dir = p->container_dir,
+                .cgroup_root = p->cgroup_root,
+                .cgroup_base = p->cgroup_base,
+                .macs = args ? args->macs : NULL,
+                .bridges = args ? args->bridges : NULL,
+        };
+        int r = cgroup_layout(p->cgroup_root, &ctx.cgroup_mode, &ctx.cgroup_unified);
+        if (r < 0)
+                return dv_error_add(err, -EOPNOTSUPP, 0,
+                                    "no cgroup hierarchy found at %s: containers cannot run",
+                                    p->cgroup_root);
+        return lxc_plan_build(def, &ctx, ret, err);
+}
+
+/* Enough of a plan to check a process's cgroup and list or remove the cgroups. */
+static int cgroup_plan(const struct paths *p, struct lxc_plan *ret) {
+        enum lxc_cgroup_mode mode;
+        bool unified;
+        *ret = (struct lxc_plan){0};
+        int r = cgroup_layout(p->cgroup_root, &mode, &unified);
+        if (r < 0)
+                return r;
+        ret->name = p->name;
+        ret->cgroup_check_ctrl = mode == LXC_CGROUP_V2 ? "" : "memory";
+        ret->cgroup_check_path = strdupf("/%s/%s", p->cgroup_base, p->name);
+        if (!ret->cgroup_check_path)
+                return -ENOMEM;
+        if (mode == LXC_CGROUP_V2)
+                r = strv_consume(&ret->cgroup_dirs,
+                                 strdupf("%s/%s/%s", p->cgroup_root, p->cgroup_base, p->name));
+        else {
+                r = strv_consume(&ret->cgroup_dirs, strdupf("%s/memory/%s/%s", p->cgroup_root,
+                                                            p->cgroup_base, p->name));
+                if (r >= 0)
+                        r = strv_consume(&ret->cgroup_dirs,
+                                         strdupf("%s/cpu/%s/%s", p->cgroup_root, p->cgroup_base,
+                                                 p->name));
+                if (r >= 0 && unified)
+                        r = strv_consume(&ret->cgroup_dirs,
+                                         strdupf("%s/unified/%s/%s", p->cgroup_root,
+                                                 p->cgroup_base, p->name));
+        }
+        return r;
+}
+
+static void cgroup_plan_done(struct lxc_plan *cp) {
+        free(cp->cgroup_check_path);
+        strv_free(cp->cgroup_dirs);
+        *cp = (struct lxc_plan){0};
+}
+
+/* ---- processes -------------------------------------------------------------------------- */
+
+struct proc_facts {
+        char state;
+        pid_t ppid;
+        uint64_t start;
+};
+
+/* -ESRCH when the process is gone. */
+static int proc_facts(pid_t pid, struct proc_facts *ret) {
+        char p[64];
+        *ret = (struct proc_facts){0};
+        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+        _cleanup_free_ char *stat = NULL;
+        size_t len = 0;
+        if (read_full_file(p, 4096, &stat, &len) < 0)
+                return -ESRCH;
+        const char *rp = strrchr(stat, ')');
+        int ppid = 0;
+        char st = 0;
+        unsigned long long start = 0;
+        /* Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+         * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime. */
+        if (!rp || sscanf(rp + 1,
+                          " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+                          "%*d %llu",
+                          &st, &ppid, &start) != 3)
+                return -ESRCH;
+        ret->state = st;
+        ret->ppid = (pid_t)ppid;
+        ret->start = start;
+        return 0;
+}
+
+static bool alive(const struct proc_facts *f) {
+        return f->state != 'Z' && f->state != 'X' && f->state != 'x' && f->state != 0;
+}
+
+/* True when pid is the init of a pid namespace other than ours: /proc/PID/status NSpid
+ * has a last field of 1 and more than one field. */
+static bool is_ns_init(pid_t pid) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+        _cleanup_free_ char *s = NULL;
+        size_t len = 0;
+        if (read_full_file(p, 64 * 1024, &s, &len) < 0)
+                return false;
+        const char *l = strstr(s, "\nNSpid:");
+        if (!l)
+                return false;
+        l += 7;
+        const char *end = strchr(l, '\n');
+        size_t n = end ? (size_t)(end - l) : strlen(l);
+        _cleanup_free_ char *line = strndup(l, n);
+        if (!line)
+                return false;
+        size_t fields = 0;
+        char *last = NULL, *save = NULL;
+        for (char *w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+                fields++;
+                last = w;
+        }
+        return fields >= 2 && last && streq(last, "1");
+}
+
+/* Ours: alive, the init of its own pid namespace, in our cgroup for this name, and (when
+ * want_start is not 0) started when we recorded. */
+static bool pid_is_ours(const struct lxc_plan *cp, pid_t pid, uint64_t want_start,
+                        struct proc_facts *ret) {
+        struct proc_facts f;
+        if (pid <= 1 || proc_facts(pid, &f) < 0 || !alive(&f))
+                return false;
+        if (want_start && f.start != want_start)
+                return false;
+        if (!is_ns_init(pid) || !lxc_cgroup_contains(cp, pid))
+                return false;
+        if (ret)
+                *ret = f;
+        return true;
+}
+
+static int read_pidfile(const char *path, pid_t *ret) {
+        uint64_t v = 0;
+        *ret = 0;
+        int r = read_u64_file(path, 2, INT32_MAX, &v);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return -EINVAL;
+        *ret = (pid_t)v;
+        return 0;
+}
+
+static uint64_t read_start(const char *path) {
+        uint64_t v = 0;
+        return read_u64_file(path, 1, UINT64_MAX, &v) < 0 ? 0 : v;
+}
+
+static int write_number(const char *path, uint64_t v) {
+        char s[32];
+        int n = snprintf(s, sizeof(s), "%" PRIu64 "\n", v);
+        return write_file_atomic(path, s, (size_t)n, 0644);
+}
+
+static void unlink_quiet(const char *path) {
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_debug("cannot remove %s: %m", path);
+}
+
+static bool reap(pid_t pid, int *ret_status) {
+        for (;;) {
+                int status = 0;
+                pid_t k = waitpid(pid, &status, WNOHANG);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k == pid) {
+                        if (ret_status)
+                                *ret_status = status;
+                        return true;
+                }
+                return false;
+        }
+}
+
+static bool reap_dying(pid_t pid, int *ret_status) {
+        if (reap(pid, ret_status))
+                return true;
+        _cleanup_close_ int fd = pidfd_open(pid, 0);
+        if (fd < 0)
+                return false;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, REAP_WAIT_MSEC) <= 0)
+                return false;
+        return reap(pid, ret_status);
+}
+
+static bool wait_exit(int fd, pid_t pid, uint64_t timeout_usec) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
+        for (;;) {
+                struct proc_facts f;
+                if (fd >= 0) {
+                        struct pollfd pf = {.fd = fd, .events = POLLIN};
+                        uint64_t now = now_usec(CLOCK_MONOTONIC);
+                        int ms = now >= deadline ? 0 : (int)MIN((deadline - now + 999) / 1000, 1000);
+                        int k = poll(&pf, 1, ms);
+                        if (k > 0)
+                                return true;
+                        if (k < 0 && errno != EINTR)
+                                fd = -1;
+                } else {
+                        if (proc_facts(pid, &f) < 0 || !alive(&f))
+                                return true;
+                        (void)poll(NULL, 0, 10);
+                }
+                /* A zombie that nobody reaps counts as gone. */
+                if (proc_facts(pid, &f) < 0 || !alive(&f))
+                        return true;
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return false;
+        }
+}
+
+static int signal_pid(int fd, pid_t pid, int sig) {
+        int r = fd >= 0 ? pidfd_send_signal(fd, sig, NULL, 0) : kill(pid, sig);
+        return r < 0 && errno != ESRCH ? negative_errno() : 0;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+/* A pidfd per running container in one epoll set, only once someone asked for it.
+ * epoll's data is the ct_rec, which lives as long as the process. */
+
+int lxc_events_fd(void) {
+        pthread_mutex_lock(&ev_lock);
+        if (ev_epoll < 0)
+                ev_epoll = epoll_create1(EPOLL_CLOEXEC);
+        int r = ev_epoll >= 0 ? ev_epoll : negative_errno();
+        pthread_mutex_unlock(&ev_lock);
+        return r;
+}
+
+static void events_close_locked(struct ct_rec *rec) {
+        if (rec->pidfd < 0)
+                return;
+        if (ev_epoll >= 0)
+                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, rec->pidfd, NULL);
+        close(rec->pidfd);
+        rec->pidfd = -1;
+}
+
+static void events_close(struct ct_rec *rec) {
+        pthread_mutex_lock(&ev_lock);
+        events_close_locked(rec);
+        pthread_mutex_unlock(&ev_lock);
+}
+
+static void events_watch(struct ct_rec *rec, pid_t pid) {
+        pthread_mutex_lock(&ev_lock);
+        if (ev_epoll >= 0 && rec->pidfd < 0) {
+                int fd = pidfd_open(pid, 0);
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rec};
+                if (fd >= 0 && epoll_ctl(ev_epoll, EPOLL_CTL_ADD, fd, &ev) == 0)
+                        rec->pidfd = fd;
+                else if (fd >= 0)
+                        close(fd);
+        }
+        pthread_mutex_unlock(&ev_lock);
+}
+
+int lxc_events_dispatch(void) {
+        pthread_mutex_lock(&ev_lock);
+        int n = 0;
+        struct epoll_event evs[32];
+        int k = ev_epoll >= 0 ? epoll_wait(ev_epoll, evs, (int)ELEMENTSOF(evs), 0) : 0;
+        int r = k < 0 && errno != EINTR ? negative_errno() : 0;
+        for (int i = 0; i < k; i++) {
+                /* The init exited: the next observe says so. */
+                events_close_locked(evs[i].data.ptr);
+                n++;
+        }
+        pthread_mutex_unlock(&ev_lock);
+        return r < 0 ? r : n;
+}
+
+/* ---- clean-up ----------------------------------------------------------------------------- */
+
+static void veths_remove(const struct domain_def *def) {
+        for (size_t i = 0; i < def->n_interfaces; i++) {
+                char host[IFNAMSIZ];
+                if (lxc_veth_name(def, i, host) < 0)
+                        continue;
+                struct nl_link l;
+                struct dv_error e = DV_ERROR_INIT;
+                /* Only a veth: a <target dev> name may be someone else's interface. */
+                if (nl_link_get(host, &l, &e) == 0 && streq(l.kind, "veth") &&
+                    nl_link_delete(host, &e) < 0)
+                        log_debug("cannot remove veth %s: %s", host, strna(dv_error_message(&e)));
+                dv_error_clear(&e);
+        }
+}
+
+/* Removes what a container that is gone leaves behind: veths, cgroups, pidfile, the
+ * root's (empty) mount point. The writable layers in DATA_DIR stay. */
+static void cleanup_after(const struct domain_def *def, const struct paths *p, int cgroup_wait_msec) {
+        veths_remove(def);
+        struct lxc_plan cp;
+        if (cgroup_plan(p, &cp) == 0)
+                (void)lxc_cgroup_remove(&cp, cgroup_wait_msec);
+        cgroup_plan_done(&cp);
+        unlink_quiet(p->pidfile);
+        unlink_quiet(p->startfile);
+        if (rmdir(p->root) < 0 && errno != ENOENT)
+                log_debug("cannot remove %s: %m", p->root);
+        if (rmdir(p->ct_dir) < 0 && errno != ENOENT)
+                log_debug("cannot remove %s: %m", p->ct_dir);
+}
+
+/* ---- finding our container ---------------------------------------------------------------- */
+
+/* The running init of container p (pidfile, else the last one we saw, else an init in
+ * our cgroup whose pidfile was lost). *ret_foreign: a process in our cgroup that is not a
+ * container init (something else holds the name). */
+static pid_t find_ours(const struct paths *p, struct ct_rec *rec, bool write, pid_t *ret_foreign,
+                       struct proc_facts *ret_facts, pid_t *ret_filepid, bool *ret_garbage) {
+        struct lxc_plan cp;
+        pid_t found = 0, filepid = 0;
+        *ret_foreign = 0;
+        bool garbage = read_pidfile(p->pidfile, &filepid) < 0;
+        if (ret_filepid)
+                *ret_filepid = filepid;
+        if (ret_garbage)
+                *ret_garbage = garbage;
+        if (cgroup_plan(p, &cp) < 0) {
+                cgroup_plan_done(&cp);
+                return 0;
+        }
+        uint64_t start = read_start(p->startfile);
+        pthread_mutex_lock(&lock);
+        pid_t prev = rec->pid;
+        uint64_t prev_start = rec->start;
+        pthread_mutex_unlock(&lock);
+        if (filepid > 0 && pid_is_ours(&cp, filepid, start, ret_facts))
+                found = filepid;
+        else if (prev > 0 && pid_is_ours(&cp, prev, prev_start, ret_facts))
+                found = prev;
+        else if (filepid == 0 && prev == 0) {
+                _cleanup_free_ pid_t *pids = NULL;
+                size_t n = 0;
+                (void)lxc_cgroup_pids(&cp, &pids, &n);
+                for (size_t i = 0; i < n && !found; i++)
+                        if (pid_is_ours(&cp, pids[i], 0, ret_facts))
+                                found = pids[i];
+                if (!found && n > 0)
+                        *ret_foreign = pids[0];
+        }
+        if (found && write && found != filepid) {
+                (void)write_number(p->pidfile, (uint64_t)found);
+                (void)write_number(p->startfile, ret_facts->start);
+        }
+        cgroup_plan_done(&cp);
+        return found;
+}
+
+/* ---- observe ----------------------------------------------------------------------------- */
+
+static char *exit_reason(pid_t pid, bool child, bool *clean) {
+        int status = 0;
+        *clean = false;
+        if (child && reap_dying(pid, &status)) {
+                if (WIFSIGNALED(status))
+                        return strdupf("init was killed by signal %d (%s)", WTERMSIG(status),
+                                       strsignal(WTERMSIG(status)));
+                if (WEXITSTATUS(status) != 0)
+                        return strdupf("init exited with status %d", WEXITSTATUS(status));
+                *clean = true;
+                return strdup("init exited with status 0");
+        }
+        return strdupf("container init (PID %d) exited (status unknown: it was started before "
+                       "the agent restarted)",
+                       (int)pid);
+}
+
+int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_error *err) {
+        *ret = (struct dom_status){0};
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        struct ct_rec *rec = rec_get(p.name);
+        if (!rec)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        pthread_mutex_lock(&lock);
+        bool busy = rec->busy, child = rec->child;
+        pid_t prev = rec->pid;
+        pthread_mutex_unlock(&lock);
+
+        pid_t foreign = 0, filepid = 0;
+        bool garbage = false;
+        struct proc_facts f = {0};
+        pid_t live = find_ours(&p, rec, !busy, &foreign, &f, &filepid, &garbage);
+        if (live) {
+                pthread_mutex_lock(&lock);
+                if (prev > 0 && prev != live && child && !busy)
+                        (void)reap(prev, NULL);
+                rec->pid = live;
+                rec->start = f.start;
+                rec->child = f.ppid == getpid();
+                pthread_mutex_unlock(&lock);
+                if (!busy)
+                        events_watch(rec, live);
+                ret->state = DOM_RUNNING;
+                ret->pid = live;
+                ret->id = (int)live;
+                return 0;
+        }
+
+        ret->state = DOM_SHUTOFF;
+        if (!busy) {
+                events_close(rec);
+                if (prev > 0) {
+                        ret->exited = true;
+                        ret->exit_reason = exit_reason(prev, child, &ret->exit_clean);
+                } else if (filepid > 0) {
+                        /* A pidfile with no container of ours behind it: it ran and is gone
+                         * (the agent was not there to see it). The PID is never signalled. */
+                        struct proc_facts other;
+                        bool exists = proc_facts(filepid, &other) == 0 && alive(&other);
+                        ret->exited = true;
+                        if (!exists && other.ppid == getpid())
+                                ret->exit_reason = exit_reason(filepid, true, &ret->exit_clean);
+                        else
+                                ret->exit_reason =
+                                        strdupf("container init (PID %d) is gone; its stale "
+                                                "pidfile was removed%s",
+                                                (int)filepid,
+                                                exists ? " (the PID belongs to another process now)"
+                                                       : "");
+                        ret->reason = strdupf("stale pidfile (PID %d) removed", (int)filepid);
+                } else if (garbage) {
+                        ret->reason = strdup("unreadable pidfile removed");
+                }
+                if (prev > 0 || filepid > 0)
+                        cleanup_after(def, &p, foreign ? 0 : OBSERVE_CGROUP_MSEC);
+                else if (garbage)
+                        unlink_quiet(p.pidfile);
+                pthread_mutex_lock(&lock);
+                if (rec->pid == prev) {
+                        rec->pid = 0;
+                        rec->start = 0;
+                        rec->child = false;
+                }
+                pthread_mutex_unlock(&lock);
+        }
+        pthread_mutex_lock(&lock);
+        if (ret->exited)
+                rec->exit_clean = ret->exit_clean;
+        else
+                ret->exit_clean = rec->exit_clean;
+        pthread_mutex_unlock(&lock);
+        if (foreign) {
+                ret->state = DOM_BROKEN;
+                free(ret->reason);
+                ret->reason = strdupf("a process (PID %d) not started by declvirt is in the cgroup "
+                                      "of container %s",
+                                      (int)foreign, p.name);
+        }
+        return 0;
+}
+
+/* ---- start: the child --------------------------------------------------------------------- */
+
+/* Everything the child needs, computed before the clone: after it, in a copy of a
+ * multi-threaded process, only system calls are safe (no malloc, no stdio, no locks). */
+struct child_ctx {
+        const struct lxc_plan *plan;
+        char **targets; /* per op: the host path (root + target) */
+        char *root;
+        int sync_fd, err_fd, log_fd, null_fd;
+        char *const *argv;
+        char *const *envp;
+        bool set_ids;
+        uid_t uid;
+        gid_t gid;
+        const char *user, *group; /* names to look up in the container's /etc/passwd, group */
+};
+
+enum child_step {
+        STEP_SYNC = -100,
+        STEP_SETUP,
+        STEP_PRIVATE,
+        STEP_PIVOT,
+        STEP_HOSTNAME,
+        STEP_NET,
+        STEP_CWD,
+        STEP_USER,
+        STEP_GROUP,
+        STEP_IDS,
+        STEP_EXEC,
+};
+
+struct child_report {
+        int32_t step; /* an op index, or a child_step */
+        int32_t err;  /* errno */
+};
+
+static _Noreturn void child_fail(const struct child_ctx *c, int step, int e) {
+        struct child_report rep = {.step = step, .err = e};
+        ssize_t k = write(c->err_fd, &rep, sizeof(rep));
+        (void)k;
+        _exit(127);
+}
+
+/* mkdir -p, modifying path in place while it works (it is the child's own copy). */
+static int child_mkdir_p(char *path, bool last) {
+        size_t n = strlen(path);
+        for (size_t i = 1; i <= n; i++) {
+                if (path[i] != '/' && path[i] != '\0')
+                        continue;
+                if (path[i] == '\0' && !last)
+                        break;
+                char saved = path[i];
+                path[i] = '\0';
+                int r = mkdir(path, 0755);
+                int e = errno;
+                path[i] = saved;
+                if (r < 0 && e != EEXIST)
+                        return -e;
+        }
+        return 0;
+}
+
+static int child_remount_ro(const char *target) {
+        struct statfs sf;
+        if (statfs(target, &sf) < 0)
+                return -errno;
+        /* A user namespace may not drop the flags it inherited (locked): keep them. */
+        unsigned long keep = (unsigned long)sf.f_flags &
+                             (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+        if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0)
+                return -errno;
+        return 0;
+}
+
+static int child_op(const struct lxc_op *o, char *target) {
+        switch (o->kind) {
+        case LXC_OP_MOUNT: {
+                int r = child_mkdir_p(target, true);
+                if (r < 0)
+                        return r;
+                return mount(o->source, target, o->fstype, o->flags, o->data) < 0 ? -errno : 0;
+        }
+        case LXC_OP_BIND_FILE: {
+                int r = child_mkdir_p(target, false);
+                if (r < 0)
+                        return r;
+                int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+                if (fd < 0)
+                        return -errno;
+                close(fd);
+                return mount(o->source, target, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
+        }
+        case LXC_OP_SYMLINK:
+                if (symlink(o->source, target) < 0 && errno != EEXIST)
+                        return -errno;
+                return 0;
+        case LXC_OP_REMOUNT_RO:
+                return child_remount_ro(target);
+        }
+        return -EINVAL;
+}
+
+/* Looks name up in a passwd or group file: field 3 of the line whose field 1 is name. */
+static char child_buf[256 * 1024];
+static int child_lookup(const char *file, const char *name, uint32_t *ret) {
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size_t len = 0;
+        for (;;) {
+                ssize_t k = read(fd, child_buf + len, sizeof(child_buf) - 1 - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                len += (size_t)k;
+        }
+        close(fd);
+        child_buf[len] = '\0';
+        size_t nl = strlen(name);
+        for (char *line = child_buf; *line;) {
+                char *end = strchr(line, '\n');
+                if (strncmp(line, name, nl) == 0 && line[nl] == ':') {
+                        char *f = strchr(line + nl + 1, ':');
+                        if (f && f[1] >= '0' && f[1] <= '9') {
+                                uint64_t v = 0;
+                                for (f++; *f >= '0' && *f <= '9' && v <= UINT32_MAX; f++)
+                                        v = v * 10 + (uint64_t)(*f - '0');
+                                if (v > UINT32_MAX)
+                                        return -ERANGE;
+                                *ret = (uint32_t)v;
+                                return 0;
+                        }
+                }
+                if (!end)
+                        break;
+                line = end + 1;
+        }
+        return -ENOENT;
+}
+
+static int child_link_up(const char *name) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return -errno;
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        size_t n = strlen(name);
+        if (n >= sizeof(ifr.ifr_name)) {
+                close(s);
+                return -EINVAL;
+        }
+        memcpy(ifr.ifr_name, name, n + 1);
+        int r = 0;
+        if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                r = -errno;
+        else {
+                ifr.ifr_flags |= IFF_UP;
+                if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+                        r = -errno;
+        }
+        close(s);
+        return r;
+}
+
+static _Noreturn void child_main(struct child_ctx *c) {
+        const struct lxc_plan *p = c->plan;
+        char go = 0;
+        ssize_t k;
+        do
+                k = read(c->sync_fd, &go, 1);
+        while (k < 0 && errno == EINTR);
+        if (k != 1)
+                _exit(1); /* the parent gave up */
+        if (setsid() < 0 || dup2(c->null_fd, 0) < 0 || dup2(c->log_fd, 1) < 0 ||
+            dup2(c->log_fd, 2) < 0)
+                child_fail(c, STEP_SETUP, errno);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                child_fail(c, STEP_PRIVATE, errno);
+        for (size_t i = 0; i < p->n_ops; i++) {
+                int r = child_op(&p->ops[i], c->targets[i]);
+                if (r < 0 && !p->ops[i].optional)
+                        child_fail(c, (int)i, -r);
+        }
+        if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+            umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+                child_fail(c, STEP_PIVOT, errno);
+        if (sethostname(p->name, strlen(p->name)) < 0)
+                child_fail(c, STEP_HOSTNAME, errno);
+        if (p->ns_flags & CLONE_NEWNET) {
+                int r = child_link_up("lo");
+                for (size_t i = 0; r >= 0 && i < p->n_ifaces; i++)
+                        r = child_link_up(p->ifaces[i].guest);
+                if (r < 0)
+                        child_fail(c, STEP_NET, -r);
+        }
+        uid_t uid = c->uid;
+        gid_t gid = c->gid;
+        if (c->user) {
+                uint32_t v = 0;
+                int r = child_lookup("/etc/passwd", c->user, &v);
+                if (r < 0)
+                        child_fail(c, STEP_USER, -r);
+                uid = v;
+        }
+        if (c->group) {
+                uint32_t v = 0;
+                int r = child_lookup("/etc/group", c->group, &v);
+                if (r < 0)
+                        child_fail(c, STEP_GROUP, -r);
+                gid = v;
+        }
+        if (c->set_ids && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+                           setresuid(uid, uid, uid) < 0))
+                child_fail(c, STEP_IDS, errno);
+        if (chdir(p->cwd) < 0)
+                child_fail(c, STEP_CWD, errno);
+        sigset_t none;
+        sigemptyset(&none);
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int s = 1; s < NSIG; s++)
+                (void)sigaction(s, &dfl, NULL);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(c->argv[0], c->argv, c->envp);
+        child_fail(c, STEP_EXEC, errno);
+}
+
+/* The clone3 arguments, version 0 (Linux 5.3): glibc has no wrapper. */
+struct clone_args_v0 {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+/* ---- start: the parent --------------------------------------------------------------------- */
+
+static const char *fs_line_text(char buf[static 48], int line) {
+        if (line > 0)
+                snprintf(buf, 48, " (filesystem at line %d)", line);
+        else
+                buf[0] = '\0';
+        return buf;
+}
+
+static int child_error(const struct domain_def *def, const struct lxc_plan *p,
+                       const struct child_report *rep, struct dv_error *err) {
+        int e = -rep->err;
+        char lb[48];
+        if (rep->step >= 0 && (size_t)rep->step < p->n_ops) {
+                const struct lxc_op *o = &p->ops[rep->step];
+                const char *what = o->kind == LXC_OP_REMOUNT_RO ? "cannot make read-only"
+                                   : o->kind == LXC_OP_SYMLINK  ? "cannot create symlink"
+                                                                : "cannot mount";
+                return dv_error_add(err, e, o->line, "container %s: %s %s%s%s%s: %s", def->name,
+                                    what, o->target, o->source ? " from " : "", strempty(o->source),
+                                    fs_line_text(lb, o->line), strerror(-e));
+        }
+        int root_line = 0;
+        for (size_t i = 0; i < def->n_filesystems; i++)
+                if (streq(def->filesystems[i].target_dir, "/"))
+                        root_line = def->filesystems[i].line;
+        switch (rep->step) {
+        case STEP_EXEC:
+                if (e == -ENOENT || e == -ENOTDIR)
+                        return dv_error_add(err, -ENOENT, def->os.init_line,
+                                            "init %s not found in the container's root "
+                                            "filesystem%s",
+                                            def->os.init, fs_line_text(lb, root_line));
+                return dv_error_add(err, e, def->os.init_line,
+                                    "cannot run init %s in container %s: %s", def->os.init,
+                                    def->name, strerror(-e));
+        case STEP_PIVOT:
+                return dv_error_add(err, e, root_line, "container %s: cannot switch to its root: %s",
+                                    def->name, strerror(-e));
+        case STEP_USER:
+        case STEP_GROUP:
+                return dv_error_add(err, e == -ENOENT ? -EINVAL : e, def->os.line,
+                                    "container %s: %s '%s' %s in the container's %s", def->name,
+                                    rep->step == STEP_USER ? "inituser" : "initgroup",
+                                    rep->step == STEP_USER ? def->os.inituser : def->os.initgroup,
+                                    e == -ENOENT ? "is not" : "cannot be looked up",
+                                    rep->step == STEP_USER ? "/etc/passwd" : "/etc/group");
+        case STEP_CWD:
+                return dv_error_add(err, e, def->os.line, "container %s: initdir %s: %s", def->name,
+                                    p->cwd, strerror(-e));
+        default: {
+                static const char *const names[] = {"synchronise", "set up stdio", "make mounts private",
+                                                    "pivot",       "set hostname", "bring up interfaces",
+                                                    "chdir",       "user",         "group",
+                                                    "set uid and gid", "exec"};
+                int i = rep->step - STEP_SYNC;
+                const char *n = i >= 0 && (size_t)i < ELEMENTSOF(names) ? names[i] : "start";
+                return dv_error_add(err, e, 0, "container %s: cannot %s: %s", def->name, n,
+                                    strerror(-e));
+        }
+        }
+}
+
+static int write_proc_file(pid_t pid, const char *file, const char *data, struct dv_error *err) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? write(fd, data, strlen(data)) : -1;
+        if (n < 0 || (size_t)n != strlen(data))
+                return dv_error_add(err, n < 0 ? negative_errno() : -EIO, 0,
+                                    "cannot write %s: %s", path, strerror(errno));
+        return 0;
+}
+
+static char *idmap_text(const struct domain_idmap *m, size_t n) {
+        char *s = strdup("");
+        for (size_t i = 0; s && i < n; i++) {
+                char *t = strdupf("%s%" PRIu32 " %" PRIu32 " %" PRIu32 "\n", s, m[i].start,
+                                  m[i].target, m[i].count);
+                free(s);
+                s = t;
+        }
+        return s;
+}
+
+static int run(char *const *argv, struct dv_error *err) {
+        return cmd_run(argv, NULL, NULL, err);
+}
+
+/* The veth pair of interface i: host end on its bridge and up, the container end named
+ * peer with the guest's MAC, still on the host (it moves once the child exists). */
+static int veth_create(const struct lxc_iface *n, bool named, struct dv_error *err) {
+        struct nl_link l, br = {0};
+        int r;
+        if (nl_link_get(n->host, &l, NULL) == 0) {
+                if (named || !streq(l.kind, "veth"))
+                        return dv_error_add(err, -EEXIST, n->line,
+                                            "interface %s exists already on the host", n->host);
+                (void)nl_link_delete(n->host, NULL); /* ours, left by a failed start */
+        }
+        if (nl_link_get(n->peer, &l, NULL) == 0 && streq(l.kind, "veth"))
+                (void)nl_link_delete(n->peer, NULL);
+        if (n->bridge) {
+                r = nl_link_get(n->bridge, &br, err);
+                if (r == -ENODEV)
+                        return dv_error_add(err, r, n->line, "bridge %s does not exist", n->bridge);
+                if (r < 0)
+                        return r;
+                if (!streq(br.kind, "bridge"))
+                        return dv_error_add(err, -EMEDIUMTYPE, n->line, "%s is not a bridge",
+                                            n->bridge);
+        }
+        /* The host end's MAC starts with fe, like libvirt's taps: never the lowest on the
+         * bridge, so the bridge's own address does not change. */
+        char host_mac[18];
+        snprintf(host_mac, sizeof(host_mac), "fe%s", n->mac + 2);
+        char *argv[] = {"ip", "link", "add", (char *)n->host, "address", host_mac, "type", "veth",
+                        "peer", "name", (char *)n->peer, "address", n->mac, NULL};
+        r = run(argv, err);
+        if (r < 0)
+                return r;
+        if (n->bridge) {
+                r = nl_link_set_master(n->host, n->bridge, err);
+                if (r >= 0)
+                        r = nl_link_set(n->peer, NULL, br.mtu, -1, err);
+        }
+        if (r >= 0)
+                r = nl_link_set(n->host, NULL, br.mtu, 1, err);
+        return r;
+}
+
+/* Attaches a loop device to file (autoclear: it goes away with the mount). Returns an
+ * open fd of the device, its path in dev. */
+static int loop_attach(const char *file, bool readonly, char dev[static 32], struct dv_error *err,
+                       int line) {
+        _cleanup_close_ int img = open(file, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        if (img < 0)
+                return dv_error_add(err, negative_errno(), line, "cannot open image %s: %m", file);
+        _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (ctl < 0)
+                return dv_error_add(err, negative_errno(), line, "cannot open /dev/loop-control: %m");
+        for (int attempt = 0; attempt < 16; attempt++) {
+                int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+                if (n < 0)
+                        return dv_error_add(err, negative_errno(), line,
+                                            "no free loop device for %s: %m", file);
+                snprintf(dev, 32, "/dev/loop%d", n);
+                int fd = open(dev, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+                if (fd < 0)
+                        return dv_error_add(err, negative_errno(), line, "cannot open %s: %m", dev);
+                struct loop_config cfg = {.fd = (uint32_t)img};
+                cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (readonly ? LO_FLAGS_READ_ONLY : 0);
+                if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0)
+                        return fd;
+                int e = errno;
+                close(fd);
+                if (e != EBUSY) /* taken by someone else in between: try the next one */
+                        return dv_error_add(err, -e, line, "cannot attach %s to %s: %s", file, dev,
+                                            strerror(e));
+        }
+        return dv_error_add(err, -EBUSY, line, "no free loop device for %s", file);
+}
+
+struct start_state {
+        int *loop_fds;
+        size_t n_loop;
+        bool cgroups, veths;
+        pid_t pid;
+        int pidfd;
+};
+
+static void start_state_undo(const struct domain_def *def, const struct paths *p,
+                             const struct lxc_plan *plan, struct start_state *s) {
+        if (s->pid > 0) {
+                (void)signal_pid(s->pidfd, s->pid, SIGKILL);
+                if (!wait_exit(s->pidfd, s->pid, KILL_WAIT_USEC))
+                        log_debug("container %s: init (PID %d) does not die", def->name, (int)s->pid);
+                (void)reap(s->pid, NULL);
+        }
+        if (s->veths)
+                veths_remove(def);
+        if (s->cgroups)
+                (void)lxc_cgroup_remove(plan, CGROUP_WAIT_MSEC);
+        unlink_quiet(p->pidfile);
+        unlink_quiet(p->startfile);
+        (void)rmdir(p->root);
+        (void)rmdir(p->ct_dir);
+}
+
+static void start_state_done(struct start_state *s) {
+        for (size_t i = 0; i < s->n_loop; i++)
+                if (s->loop_fds[i] >= 0)
+                        close(s->loop_fds[i]);
+        free(s->loop_fds);
+        if (s->pidfd >= 0)
+                close(s->pidfd);
+        *s = (struct start_state){.pidfd = -1};
+}
+
+static int parse_id(const char *s, uint32_t *ret) {
+        uint64_t v = 0;
+        if (parse_u64(s, &v) < 0 || v >= UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t)v;
+        return 0;
+}
+
+/* Prepares the host side (directories, loop devices, probed filesystem types, cgroups,
+ * veths), clones the child and waits for its exec. */
+static int start_spawn(const struct domain_def *def, const struct paths *p, struct lxc_plan *plan,
+                       struct ct_rec *rec, struct start_state *s, struct dv_error *err) {
+        int r;
+        if ((r = mkdir_p(p->run_sub, 0750)) < 0 || (r = mkdir_p(p->state_sub, 0755)) < 0 ||
+            (r = mkdir_p(p->root, 0755)) < 0)
+                return dv_error_add(err, r, 0, "cannot create %s, %s or %s: %s", p->run_sub,
+                                    p->state_sub, p->root, strerror(-r));
+        for (size_t i = 0; plan->mkdirs && plan->mkdirs[i]; i++) {
+                r = mkdir_p(plan->mkdirs[i], 0700);
+                if (r >= 0 && (plan->ns_flags & CLONE_NEWUSER) &&
+                    chown(plan->mkdirs[i], plan->mkdirs_uid, plan->mkdirs_gid) < 0)
+                        r = negative_errno();
+                if (r < 0)
+                        return dv_error_add(err, r, 0, "cannot create %s: %s", plan->mkdirs[i],
+                                            strerror(-r));
+        }
+
+        /* Image files get a loop device; devices and images their filesystem type. */
+        s->loop_fds = calloc(plan->n_ops + 1, sizeof(int));
+        if (!s->loop_fds)
+                return -ENOMEM;
+        for (size_t i = 0; i < plan->n_ops; i++) {
+                struct lxc_op *o = &plan->ops[i];
+                if (o->fs_index < 0 || !o->fstype || !streq(o->fstype, "auto"))
+                        continue;
+                const struct domain_fs *fs = &def->filesystems[o->fs_index];
+                if (domain_fs_type(fs) == DOMAIN_FS_FILE) {
+                        char dev[32];
+                        int fd = loop_attach(o->source, fs->readonly, dev, err, fs->line);
+                        if (fd < 0)
+                                return fd;
+                        s->loop_fds[s->n_loop++] = fd;
+                        free(o->source);
+                        o->source = strdup(dev);
+                        if (!o->source)
+                                return -ENOMEM;
+                }
+                _cleanup_free_ char *type = NULL;
+                bool is_fs = false;
+                struct dv_error e = DV_ERROR_INIT;
+                r = storage_probe_signature_full(o->source, &type, &is_fs, &e);
+                if (r < 0 || !is_fs) {
+                        r = dv_error_add(err, r < 0 ? r : -EMEDIUMTYPE, fs->line,
+                                         "<filesystem> (line %d): %s %s%s%s", fs->line,
+                                         fs->source,
+                                         r < 0 ? "cannot be probed: "
+                                         : type ? "holds no filesystem that can be mounted: "
+                                                : "holds no filesystem",
+                                         r < 0 ? strna(dv_error_message(&e)) : strempty(type),
+                                         "");
+                        dv_error_clear(&e);
+                        return r;
+                }
+                free(o->fstype);
+                o->fstype = TAKE_PTR(type);
+        }
+
+        r = lxc_cgroup_create(plan, err);
+        s->cgroups = true;
+        if (r >= 0)
+                r = lxc_cgroup_apply(plan, err);
+        if (r < 0)
+                return r;
+        s->veths = plan->n_ifaces > 0;
+        for (size_t i = 0; i < plan->n_ifaces; i++) {
+                const char *t = def->interfaces[i].target_dev;
+                r = veth_create(&plan->ifaces[i], t && streq(t, plan->ifaces[i].host), err);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Everything the child reads, computed now. */
+        _cleanup_strv_free_ char **targets = NULL;
+        for (size_t i = 0; i < plan->n_ops; i++)
+                if (strv_consume(&targets, streq(plan->ops[i].target, "/")
+                                                   ? strdup(plan->root)
+                                                   : strdupf("%s%s", plan->root, plan->ops[i].target)) < 0)
+                        return -ENOMEM;
+        struct child_ctx c = {
+                .plan = plan,
+                .targets = targets,
+                .root = plan->root,
+                .argv = plan->argv,
+                .envp = plan->env,
+                .set_ids = true,
+        };
+        uint32_t v = 0;
+        if (plan->user && parse_id(plan->user, &v) == 0)
+                c.uid = v;
+        else if (plan->user && !streq(plan->user, "root"))
+                c.user = plan->user;
+        if (plan->group && parse_id(plan->group, &v) == 0)
+                c.gid = v;
+        else if (plan->group && !streq(plan->group, "root"))
+                c.group = plan->group;
+
+        _cleanup_close_ int log_fd =
+                open(plan->console_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        if (log_fd < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m",
+                                    plan->console_log);
+        _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+        if (null_fd < 0 || pipe2(sync_p, O_CLOEXEC) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot create a pipe: %m");
+        if (pipe2(err_p, O_CLOEXEC) < 0) {
+                r = dv_error_add(err, negative_errno(), 0, "cannot create a pipe: %m");
+                close(sync_p[0]);
+                close(sync_p[1]);
+                return r;
+        }
+        _cleanup_close_ int sync_w = sync_p[1], err_r = err_p[0];
+        c.sync_fd = sync_p[0];
+        c.err_fd = err_p[1];
+        c.log_fd = log_fd;
+        c.null_fd = null_fd;
+
+        int pidfd = -1;
+        struct clone_args_v0 ca = {
+                .flags = (uint64_t)plan->ns_flags | CLONE_PIDFD,
+                .pidfd = (uint64_t)(uintptr_t)&pidfd,
+                .exit_signal = SIGCHLD,
+        };
+        long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+        if (pid == 0)
+                child_main(&c);
+        int e = errno;
+        close(sync_p[0]);
+        close(err_p[1]);
+        if (pid < 0)
+                return dv_error_add(err, -e, 0, "cannot create the namespaces of container %s: %s",
+                                    def->name, strerror(e));
+        s->pid = (pid_t)pid;
+        s->pidfd = pidfd;
+        log_debug("container %s: init cloned as PID %ld", def->name, pid);
+
+        if (plan->ns_flags & CLONE_NEWUSER) {
+                _cleanup_free_ char *um = idmap_text(plan->uid_map, plan->n_uid_map);
+                _cleanup_free_ char *gm = idmap_text(plan->gid_map, plan->n_gid_map);
+                if (!um || !gm)
+                        return -ENOMEM;
+                if ((r = write_proc_file(s->pid, "uid_map", um, err)) < 0 ||
+                    (r = write_proc_file(s->pid, "gid_map", gm, err)) < 0)
+                        return r;
+        }
+        if ((r = lxc_cgroup_join(plan, s->pid, err)) < 0)
+                return r;
+        for (size_t i = 0; i < plan->n_ifaces; i++) {
+                char pidbuf[16];
+                snprintf(pidbuf, sizeof(pidbuf), "%d", (int)s->pid);
+                char *argv[] = {"ip",   "link",    "set",  "dev", plan->ifaces[i].peer, "netns",
+                                pidbuf, "name", plan->ifaces[i].guest, NULL};
+                if ((r = run(argv, err)) < 0)
+                        return r;
+        }
+        if (write(sync_w, "g", 1) != 1)
+                return dv_error_add(err, negative_errno(), 0, "cannot wake container %s: %m",
+                                    def->name);
+
+        /* EOF: the exec closed the pipe. A report: the step that failed. */
+        struct child_report rep;
+        size_t got = 0;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + (uint64_t)START_WAIT_MSEC * USEC_PER_MSEC;
+        for (;;) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return dv_error_add(err, -ETIMEDOUT, 0,
+                                            "container %s did not start its init within %d s",
+                                            def->name, START_WAIT_MSEC / 1000);
+                struct pollfd pf = {.fd = err_r, .events = POLLIN};
+                int k = poll(&pf, 1, (int)((deadline - now) / 1000) + 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        continue;
+                ssize_t n = read(err_r, (char *)&rep + got, sizeof(rep) - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                got += (size_t)n;
+                if (got == sizeof(rep))
+                        break;
+        }
+        if (got == sizeof(rep))
+                return child_error(def, plan, &rep, err);
+        if (got > 0)
+                return dv_error_add(err, -EIO, 0, "container %s: its set-up failed", def->name);
+
+        struct proc_facts f;
+        if (proc_facts(s->pid, &f) < 0 || !alive(&f)) {
+                int status = 0;
+                bool reaped = reap_dying(s->pid, &status);
+                s->pid = 0;
+                if (reaped && WIFEXITED(status))
+                        return dv_error_add(err, -EIO, 0,
+                                            "init of container %s exited at once with status %d "
+                                            "(see %s)",
+                                            def->name, WEXITSTATUS(status), plan->console_log);
+                return dv_error_add(err, -EIO, 0, "init of container %s died at once%s (see %s)",
+                                    def->name, reaped && WIFSIGNALED(status) ? " by a signal" : "",
+                                    plan->console_log);
+        }
+        if ((r = write_number(p->pidfile, (uint64_t)s->pid)) < 0 ||
+            (r = write_number(p->startfile, f.start)) < 0)
+                return dv_error_add(err, r, 0, "cannot write %s: %s", p->pidfile, strerror(-r));
+        pthread_mutex_lock(&lock);
+        rec->pid = s->pid;
+        rec->start = f.start;
+        rec->child = true;
+        pthread_mutex_unlock(&lock);
+        events_watch(rec, s->pid);
+        log_debug("container %s: init running as PID %d", def->name, (int)s->pid);
+        return 0;
+}
+
+static int start_locked(const struct domain_def *def, const struct dom_start *args,
+                        const struct paths *p, struct ct_rec *rec, struct dv_error *err) {
+        pid_t foreign = 0;
+        struct proc_facts f;
+        pid_t live = find_ours(p, rec, true, &foreign, &f, NULL, NULL);
+        if (live > 0) {
+                log_debug("container %s runs already as PID %d", p->name, (int)live);
+                return 0;
+        }
+        if (foreign > 0)
+                return dv_error_add(err, -EEXIST, 0,
+                                    "a process (PID %d) not started by declvirt is in the cgroup "
+                                    "of container %s",
+                                    (int)foreign, p->name);
+        _cleanup_(lxc_plan_freep) struct lxc_plan *plan = NULL;
+        int r = plan_for(def, p, args, &plan, err);
+        if (r < 0)
+                return r;
+        r = lxc_plan_check_sources(def, plan, err);
+        if (r < 0)
+                return r;
+        /* What a container that is gone left behind (the agent was not there to see it). */
+        pid_t filepid = 0;
+        if (read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
+                cleanup_after(def, p, CGROUP_WAIT_MSEC);
+
+        struct start_state s = {.pidfd = -1};
+        r = start_spawn(def, p, plan, rec, &s, err);
+        if (r < 0) {
+                if (!dv_error_failed(err))
+                        r = dv_error_add(err, r, 0, "cannot start container %s: %s", def->name,
+                                         strerror(-r));
+                start_state_undo(def, p, plan, &s);
+        }
+        start_state_done(&s);
+        return r;
+}
+
+int lxc_start(const struct domain_def *def, const struct dom_start *args, struct dv_error *err) {
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        struct ct_rec *rec = rec_get(p.name);
+        if (!rec)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        if (rec_begin(rec) < 0)
+                return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
+                                    p.name);
+        r = start_locked(def, args, &p, rec, err);
+        rec_end(rec);
+        return r;
+}
+
+/* ---- stop ------------------------------------------------------------------------------- */
+
+/* systemd wants SIGRTMIN+3 to shut down; other inits SIGTERM. */
+static bool init_is_systemd(const struct domain_def *def, pid_t pid) {
+        if (def->os.init && str_ends_with(def->os.init, "/systemd"))
+                return true;
+        char p[64], exe[4096];
+        snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(p, exe, sizeof(exe) - 1);
+        if (n <= 0)
+                return false;
+        exe[n] = '\0';
+        return str_ends_with(exe, "/systemd");
+}
+
+static int stop_locked(const struct domain_def *def, const struct paths *p, struct ct_rec *rec,
+                       uint64_t timeout_usec, struct dv_error *err) {
+        pid_t foreign = 0, filepid = 0;
+        struct proc_facts f;
+        pid_t live = find_ours(p, rec, false, &foreign, &f, &filepid, NULL);
+        if (live <= 0) {
+                if (foreign > 0)
+                        log_debug("container %s: PID %d in its cgroup is not ours, not stopping it",
+                                  p->name, (int)foreign);
+                pthread_mutex_lock(&lock);
+                pid_t prev = rec->pid;
+                bool child = rec->child;
+                rec->pid = 0;
+                rec->child = false;
+                pthread_mutex_unlock(&lock);
+                if (prev > 0 && child)
+                        (void)reap_dying(prev, NULL);
+                cleanup_after(def, p, foreign ? 0 : CGROUP_WAIT_MSEC);
+                return 0;
+        }
+        /* The pidfd pins the process; checked again after opening it, a signal can only
+         * reach the init we looked at. */
+        _cleanup_close_ int fd = pidfd_open(live, 0);
+        struct lxc_plan cp;
+        bool ours = cgroup_plan(p, &cp) == 0 && pid_is_ours(&cp, live, f.start, NULL);
+        cgroup_plan_done(&cp);
+        if (ours) {
+                int sig = init_is_systemd(def, live) ? SIGRTMIN + 3 : SIGTERM;
+                log_debug("container %s: sending signal %d to init PID %d", p->name, sig, (int)live);
+                int r = signal_pid(fd, live, sig);
+                bool exited = r >= 0 && wait_exit(fd, live, timeout_usec);
+                if (!exited) {
+                        log_debug("container %s: init did not stop within the timeout, killing it",
+                                  p->name);
+                        r = signal_pid(fd, live, SIGKILL);
+                        if (r < 0 || !wait_exit(fd, live, KILL_WAIT_USEC))
+                                return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
+                                                    "init of container %s (PID %d) does not stop",
+                                                    p->name, (int)live);
+                }
+        }
+        (void)reap_dying(live, NULL);
+        cleanup_after(def, p, CGROUP_WAIT_MSEC);
+        pthread_mutex_lock(&lock);
+        rec->pid = 0;
+        rec->start = 0;
+        rec->child = false;
+        pthread_mutex_unlock(&lock);
+        return 0;
+}
+
+int lxc_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_error *err) {
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        struct ct_rec *rec = rec_get(p.name);
+        if (!rec)
+                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+        if (rec_begin(rec) < 0)
+                return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
+                                    p.name);
+        events_close(rec); /* its exit is asked for: no news */
+        r = stop_locked(def, &p, rec, timeout_usec, err);
+        rec_end(rec);
+        return r;
+}
+
+/* ---- the rest of the table ------------------------------------------------------------------ */
+
+int lxc_available(struct dv_error *err) {
+        pthread_mutex_lock(&lock);
+        _cleanup_free_ char *root = strdup(cfg_cgroup_root ? cfg_cgroup_root : DEFAULT_CGROUP_ROOT);
+        pthread_mutex_unlock(&lock);
+        if (!root)
+                return -ENOMEM;
+        enum lxc_cgroup_mode mode;
+        bool unified;
+        if (cgroup_layout(root, &mode, &unified) < 0)
+                return dv_error_add(err, -EOPNOTSUPP, 0,
+                                    "no cgroup hierarchy found at %s: containers cannot run", root);
+        if (geteuid() != 0)
+                return dv_error_add(err, -EPERM, 0, "containers need the agent to run as root");
+        return 0;
+}
+
+int lxc_iface_name(const struct domain_def *def, size_t index, char buf[static IFNAMSIZ]) {
+        if (!def || index >= def->n_interfaces)
+                return -ENOENT;
+        return lxc_veth_name(def, index, buf);
+}
+
+int lxc_native(const struct domain_def *def, const struct dom_start *args, FILE *f,
+               struct dv_error *err) {
+        _cleanup_(paths_done) struct paths p = {0};
+        int r = paths_get(def, &p, err);
+        if (r < 0)
+                return r;
+        _cleanup_(lxc_plan_freep) struct lxc_plan *plan = NULL;
+        r = plan_for(def, &p, args, &plan, err);
+        if (r < 0)
+                return r;
+        lxc_plan_print(plan, f);
+        return 0;
+}
+
+const struct domain_driver lxc_domain_driver = {
+        .name = "container",
+        .available = lxc_available,
+        .observe = lxc_observe,
+        .start = lxc_start,
+        .stop = lxc_stop,
+        .iface_name = lxc_iface_name,
+        .events_fd = lxc_events_fd,
+        .events_dispatch = lxc_events_dispatch,
+        .native = lxc_native,
+        .check = lxc_check_def,
+};
