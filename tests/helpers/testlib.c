@@ -124,3 +124,26 @@ char *test_golden_path(const char *fixture) {
         assert_true(asprintf(&p, "%.*s.golden.xml", (int)(strlen(fixture) - 4), fixture) > 0);
         return p;
 }
+
+void test_check_golden_text(const char *path, const char *actual) {
+        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
+                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
+                return;
+        }
+        size_t len = 0;
+        char *want = test_read_file(path, &len);
+        if (strcmp(want, actual) != 0)
+                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
+        free(want);
+}
+
+const char *test_base_name(const char *path) {
+        const char *s = strrchr(path, '/');
+        return s ? s + 1 : path;
+}
+
+void test_free_n(char **a, size_t n) {
+        for (size_t i = 0; a && i < n; i++)
+                free(a[i]);
+        free(a);
+}

@@ -24,3 +24,10 @@ struct dv_object *test_parse_string_ok(const char *data, const char *what);
 char **test_list_fixtures(const char *dir);
 /* "NAME.xml" -> "NAME.golden.xml"; caller frees. */
 char *test_golden_path(const char *fixture);
+/* Compares actual with the golden file at path (fails the test with both texts); with
+ * DECLVIRT_UPDATE_GOLDEN set in the environment, rewrites the golden file instead. */
+void test_check_golden_text(const char *path, const char *actual);
+/* The part of path after its last '/'. */
+const char *test_base_name(const char *path);
+/* Frees the first n entries of an array that may have holes, then the array. */
+void test_free_n(char **a, size_t n);

@@ -27,22 +27,6 @@
 
 #define DATA "tests/data/lxc"
 
-static const char *base_name(const char *path) {
-        const char *s = strrchr(path, '/');
-        return s ? s + 1 : path;
-}
-
-static void check_golden_text(const char *path, const char *actual) {
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        size_t len = 0;
-        _cleanup_free_ char *want = test_read_file(path, &len);
-        if (strcmp(want, actual) != 0)
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
-}
-
 /* The bridges the engine resolves for type='network' interfaces. */
 static char *const bridges[] = {NULL, "virbr-default", NULL, NULL};
 
@@ -97,7 +81,7 @@ static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *
         _cleanup_free_ char *text = plan_text(p);
         char golden[512];
         snprintf(golden, sizeof(golden), "%.*s%s", (int)(strlen(path) - 4), path, suffix);
-        check_golden_text(golden, text);
+        test_check_golden_text(golden, text);
         lxc_plan_free(p);
         dv_error_clear(&err);
         dv_object_free(o);
@@ -108,10 +92,10 @@ static void test_golden_plans(void **state) {
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
-                if (strncmp(base_name(files[i]), "refused", 7) == 0)
+                if (strncmp(test_base_name(files[i]), "refused", 7) == 0)
                         continue;
                 char path[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, base_name(files[i]));
+                snprintf(path, sizeof(path), "%s/%s", DATA, test_base_name(files[i]));
                 golden_one(path, LXC_CGROUP_V1, ".plan");
                 n++;
         }
@@ -125,7 +109,7 @@ static void test_refused(void **state) {
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
-                const char *name = base_name(files[i]);
+                const char *name = test_base_name(files[i]);
                 if (strncmp(name, "refused", 7) != 0)
                         continue;
                 char path[512], golden[512];
@@ -149,7 +133,7 @@ static void test_refused(void **state) {
                 for (size_t k = 0; k < err.n_problems; k++)
                         buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
                 _cleanup_free_ char *text = buf_steal(&b);
-                check_golden_text(golden, text);
+                test_check_golden_text(golden, text);
                 dv_error_clear(&err);
                 dv_object_free(o);
                 n++;

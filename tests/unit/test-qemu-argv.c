@@ -88,31 +88,14 @@ static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def, cons
         };
 }
 
-static void free_array(char **a, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(a[i]);
-        free(a);
-}
-
 static void test_ctx_done(struct test_ctx *t, const struct domain_def *def) {
-        free_array(t->disks, def->n_disks);
-        free_array(t->taps, def->n_interfaces);
-        free_array(t->macs, def->n_interfaces);
+        test_free_n(t->disks, def->n_disks);
+        test_free_n(t->taps, def->n_interfaces);
+        test_free_n(t->macs, def->n_interfaces);
         free(t->qmp);
         free(t->pid);
         free(t->log);
         free(t->vnc);
-}
-
-static void check_golden_text(const char *path, const char *actual) {
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        size_t len = 0;
-        _cleanup_free_ char *want = test_read_file(path, &len);
-        if (strcmp(want, actual) != 0)
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
 }
 
 static char *argv_text(char **argv) {
@@ -131,17 +114,12 @@ static bool is_refused_fixture(const char *name) {
 }
 
 /* test_list_dir gives paths; the fixtures are named by their base name. */
-static const char *base_name(const char *path) {
-        const char *s = strrchr(path, '/');
-        return s ? s + 1 : path;
-}
-
 static void test_golden_argv(void **state) {
         (void)state;
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
-                const char *name = base_name(files[i]);
+                const char *name = test_base_name(files[i]);
                 if (is_refused_fixture(name))
                         continue;
                 char path[512], golden[512];
@@ -164,7 +142,7 @@ static void test_golden_argv(void **state) {
                 if (r < 0)
                         fail_msg("%s: %s", path, strna(dv_error_message(&err)));
                 _cleanup_free_ char *text = argv_text(argv);
-                check_golden_text(golden, text);
+                test_check_golden_text(golden, text);
                 strv_free(argv);
                 dv_error_clear(&err);
                 test_ctx_done(&t, def);
@@ -180,7 +158,7 @@ static void test_refused(void **state) {
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
-                const char *name = base_name(files[i]);
+                const char *name = test_base_name(files[i]);
                 if (!is_refused_fixture(name))
                         continue;
                 char path[512], golden[512];
@@ -200,7 +178,7 @@ static void test_refused(void **state) {
                         buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
                 _cleanup_free_ char *text = buf_steal(&b);
                 assert_non_null(text);
-                check_golden_text(golden, text);
+                test_check_golden_text(golden, text);
                 dv_error_clear(&err);
                 test_ctx_done(&t, def);
                 dv_object_free(o);

@@ -79,32 +79,10 @@ static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def) {
         };
 }
 
-static void free_array(char **a, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(a[i]);
-        free(a);
-}
-
 static void test_ctx_done(struct test_ctx *t) {
-        free_array(t->disks, t->n_disks);
-        free_array(t->macs, t->n_ifaces);
-        free_array(t->bridges, t->n_ifaces);
-}
-
-static void check_golden_text(const char *path, const char *actual) {
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        size_t len = 0;
-        _cleanup_free_ char *want = test_read_file(path, &len);
-        if (strcmp(want, actual) != 0)
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
-}
-
-static const char *base_name(const char *path) {
-        const char *s = strrchr(path, '/');
-        return s ? s + 1 : path;
+        test_free_n(t->disks, t->n_disks);
+        test_free_n(t->macs, t->n_ifaces);
+        test_free_n(t->bridges, t->n_ifaces);
 }
 
 static bool is_bad_fixture(const char *name) {
@@ -131,7 +109,7 @@ static void test_golden_cfg(void **state) {
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
-                const char *name = base_name(files[i]);
+                const char *name = test_base_name(files[i]);
                 if (is_bad_fixture(name))
                         continue;
                 char path[512], golden[512];
@@ -147,7 +125,7 @@ static void test_golden_cfg(void **state) {
                 int r = xen_cfg_build(def, &t.ctx, &cfg, &err);
                 if (r < 0)
                         fail_msg("%s: %s", path, strna(dv_error_message(&err)));
-                check_golden_text(golden, cfg);
+                test_check_golden_text(golden, cfg);
                 /* The checks alone agree with the build. */
                 assert_int_equal(xen_cfg_check(def, &err), 0);
                 assert_int_equal(err.n_problems, 0);
@@ -166,7 +144,7 @@ static void test_bad_fixtures(void **state) {
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
-                const char *name = base_name(files[i]);
+                const char *name = test_base_name(files[i]);
                 if (!is_bad_fixture(name))
                         continue;
                 int want = strncmp(name, "refused", 7) == 0 ? -EOPNOTSUPP : -EINVAL;
@@ -186,7 +164,7 @@ static void test_bad_fixtures(void **state) {
                                  strna(dv_error_message(&err)));
                 assert_null(cfg);
                 _cleanup_free_ char *text = errors_text(&err);
-                check_golden_text(golden, text);
+                test_check_golden_text(golden, text);
                 /* xen_cfg_check finds the same problems. */
                 struct dv_error err2 = DV_ERROR_INIT;
                 assert_int_equal(xen_cfg_check(def, &err2), want);
@@ -467,7 +445,7 @@ static void test_xl_parses(void **state) {
         size_t n = 0;
         for (size_t i = 0; files[i]; i++) {
                 char path[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, base_name(files[i]));
+                snprintf(path, sizeof(path), "%s/%s", DATA, test_base_name(files[i]));
                 size_t len = 0;
                 _cleanup_free_ char *data = test_read_file(path, &len);
                 XLU_Config *cfg = cfg_init(stderr, path);
