@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <linux/loop.h>
 #include <net/if.h>
+#include <netinet/ether.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -25,10 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "drivers/cmd.h"
 #include "drivers/domain/lxc-cgroup.h"
 #include "drivers/domain/lxc-plan.h"
 #include "drivers/domain/lxc.h"
+#include "drivers/domain/proc.h"
 #include "drivers/network/bridge.h"
 #include "drivers/storage/blkid.h"
 #include "model/object.h"
@@ -51,7 +52,6 @@
 #define KILL_WAIT_USEC      (5 * USEC_PER_SEC)
 #define CGROUP_WAIT_MSEC    2000
 #define OBSERVE_CGROUP_MSEC 200
-#define REAP_WAIT_MSEC      1000
 
 /* ---- configuration and per-container records ------------------------------------------ */
 
@@ -62,11 +62,10 @@ static char *cfg_cgroup_root, *cfg_cgroup_base;
 /* What this process knows of a container beyond the host's files; lives as long as the
  * process. Guarded by `lock` (pidfd also by ev_lock). */
 struct ct_rec {
-        bool busy;          /* a start or stop runs: observe only reads */
+        struct dom_proc_busy run; /* busy: a start or stop runs, observe only reads */
         pid_t pid;          /* the init last seen running, 0 */
         uint64_t start;     /* its start time (/proc/PID/stat field 22) */
         bool child;         /* ... is our child: we reap it and learn its exit status */
-        bool exit_clean;    /* the last exit was clean: reported until the next start or stop */
         int pidfd;          /* in ev_epoll while it runs, -1 */
 };
 static struct hashmap *recs;
@@ -132,23 +131,6 @@ static struct ct_rec *rec_get(const char *name) {
         }
         pthread_mutex_unlock(&lock);
         return r;
-}
-
-static int rec_begin(struct ct_rec *r) {
-        pthread_mutex_lock(&lock);
-        int ret = r->busy ? -EBUSY : 0;
-        if (ret == 0) {
-                r->exit_clean = false;
-                r->busy = true;
-        }
-        pthread_mutex_unlock(&lock);
-        return ret;
-}
-
-static void rec_end(struct ct_rec *r) {
-        pthread_mutex_lock(&lock);
-        r->busy = false;
-        pthread_mutex_unlock(&lock);
 }
 
 /* ---- paths and the plan's context ---------------------------------------------------------- */
@@ -281,42 +263,6 @@ static void cgroup_plan_done(struct lxc_plan *cp) {
 
 /* ---- processes -------------------------------------------------------------------------- */
 
-struct proc_facts {
-        char state;
-        pid_t ppid;
-        uint64_t start;
-};
-
-/* -ESRCH when the process is gone. */
-static int proc_facts(pid_t pid, struct proc_facts *ret) {
-        char p[64];
-        *ret = (struct proc_facts){0};
-        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-        _cleanup_free_ char *stat = NULL;
-        size_t len = 0;
-        if (read_full_file(p, 4096, &stat, &len) < 0)
-                return -ESRCH;
-        const char *rp = strrchr(stat, ')');
-        int ppid = 0;
-        char st = 0;
-        unsigned long long start = 0;
-        /* Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-         * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime. */
-        if (!rp || sscanf(rp + 1,
-                          " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
-                          "%*d %llu",
-                          &st, &ppid, &start) != 3)
-                return -ESRCH;
-        ret->state = st;
-        ret->ppid = (pid_t)ppid;
-        ret->start = start;
-        return 0;
-}
-
-static bool alive(const struct proc_facts *f) {
-        return f->state != 'Z' && f->state != 'X' && f->state != 'x' && f->state != 0;
-}
-
 /* True when pid is the init of a pid namespace other than ours: /proc/PID/status NSpid
  * has a last field of 1 and more than one field. */
 static bool is_ns_init(pid_t pid) {
@@ -347,9 +293,9 @@ static bool is_ns_init(pid_t pid) {
 /* Ours: alive, the init of its own pid namespace, in our cgroup for this name, and (when
  * want_start is not 0) started when we recorded. */
 static bool pid_is_ours(const struct lxc_plan *cp, pid_t pid, uint64_t want_start,
-                        struct proc_facts *ret) {
-        struct proc_facts f;
-        if (pid <= 1 || proc_facts(pid, &f) < 0 || !alive(&f))
+                        struct dom_proc_stat *ret) {
+        struct dom_proc_stat f;
+        if (pid <= 1 || dom_proc_stat(pid, &f) < 0 || !dom_proc_stat_alive(&f))
                 return false;
         if (want_start && f.start != want_start)
                 return false;
@@ -360,90 +306,10 @@ static bool pid_is_ours(const struct lxc_plan *cp, pid_t pid, uint64_t want_star
         return true;
 }
 
-static int read_pidfile(const char *path, pid_t *ret) {
-        uint64_t v = 0;
-        *ret = 0;
-        int r = read_u64_file(path, 2, INT32_MAX, &v);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return -EINVAL;
-        *ret = (pid_t)v;
-        return 0;
-}
-
+/* The start time (/proc/PID/stat field 22) recorded with the pidfile; 0 when none. */
 static uint64_t read_start(const char *path) {
         uint64_t v = 0;
         return read_u64_file(path, 1, UINT64_MAX, &v) < 0 ? 0 : v;
-}
-
-static int write_number(const char *path, uint64_t v) {
-        char s[32];
-        int n = snprintf(s, sizeof(s), "%" PRIu64 "\n", v);
-        return write_file_atomic(path, s, (size_t)n, 0644);
-}
-
-static void unlink_quiet(const char *path) {
-        if (unlink(path) < 0 && errno != ENOENT)
-                log_debug("cannot remove %s: %m", path);
-}
-
-static bool reap(pid_t pid, int *ret_status) {
-        for (;;) {
-                int status = 0;
-                pid_t k = waitpid(pid, &status, WNOHANG);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k == pid) {
-                        if (ret_status)
-                                *ret_status = status;
-                        return true;
-                }
-                return false;
-        }
-}
-
-static bool reap_dying(pid_t pid, int *ret_status) {
-        if (reap(pid, ret_status))
-                return true;
-        _cleanup_close_ int fd = pidfd_open(pid, 0);
-        if (fd < 0)
-                return false;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, REAP_WAIT_MSEC) <= 0)
-                return false;
-        return reap(pid, ret_status);
-}
-
-static bool wait_exit(int fd, pid_t pid, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
-        for (;;) {
-                struct proc_facts f;
-                if (fd >= 0) {
-                        struct pollfd pf = {.fd = fd, .events = POLLIN};
-                        uint64_t now = now_usec(CLOCK_MONOTONIC);
-                        int ms = now >= deadline ? 0 : (int)MIN((deadline - now + 999) / 1000, 1000);
-                        int k = poll(&pf, 1, ms);
-                        if (k > 0)
-                                return true;
-                        if (k < 0 && errno != EINTR)
-                                fd = -1;
-                } else {
-                        if (proc_facts(pid, &f) < 0 || !alive(&f))
-                                return true;
-                        (void)poll(NULL, 0, 10);
-                }
-                /* A zombie that nobody reaps counts as gone. */
-                if (proc_facts(pid, &f) < 0 || !alive(&f))
-                        return true;
-                if (now_usec(CLOCK_MONOTONIC) >= deadline)
-                        return false;
-        }
-}
-
-static int signal_pid(int fd, pid_t pid, int sig) {
-        int r = fd >= 0 ? pidfd_send_signal(fd, sig, NULL, 0) : kill(pid, sig);
-        return r < 0 && errno != ESRCH ? negative_errno() : 0;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */
@@ -528,8 +394,8 @@ static void cleanup_after(const struct domain_def *def, const struct paths *p, i
         if (cgroup_plan(p, &cp) == 0)
                 (void)lxc_cgroup_remove(&cp, cgroup_wait_msec);
         cgroup_plan_done(&cp);
-        unlink_quiet(p->pidfile);
-        unlink_quiet(p->startfile);
+        dom_proc_unlink_quiet(p->pidfile);
+        dom_proc_unlink_quiet(p->startfile);
         if (rmdir(p->root) < 0 && errno != ENOENT)
                 log_debug("cannot remove %s: %m", p->root);
         if (rmdir(p->ct_dir) < 0 && errno != ENOENT)
@@ -542,11 +408,11 @@ static void cleanup_after(const struct domain_def *def, const struct paths *p, i
  * our cgroup whose pidfile was lost). *ret_foreign: a process in our cgroup that is not a
  * container init (something else holds the name). */
 static pid_t find_ours(const struct paths *p, struct ct_rec *rec, bool write, pid_t *ret_foreign,
-                       struct proc_facts *ret_facts, pid_t *ret_filepid, bool *ret_garbage) {
+                       struct dom_proc_stat *ret_facts, pid_t *ret_filepid, bool *ret_garbage) {
         struct lxc_plan cp;
         pid_t found = 0, filepid = 0;
         *ret_foreign = 0;
-        bool garbage = read_pidfile(p->pidfile, &filepid) < 0;
+        bool garbage = dom_proc_read_pidfile(p->pidfile, &filepid) < 0;
         if (ret_filepid)
                 *ret_filepid = filepid;
         if (ret_garbage)
@@ -575,8 +441,8 @@ static pid_t find_ours(const struct paths *p, struct ct_rec *rec, bool write, pi
                         *ret_foreign = pids[0];
         }
         if (found && write && found != filepid) {
-                (void)write_number(p->pidfile, (uint64_t)found);
-                (void)write_number(p->startfile, ret_facts->start);
+                (void)dom_proc_write_pidfile(p->pidfile, found);
+                (void)dom_proc_write_u64(p->startfile, ret_facts->start);
         }
         cgroup_plan_done(&cp);
         return found;
@@ -587,7 +453,7 @@ static pid_t find_ours(const struct paths *p, struct ct_rec *rec, bool write, pi
 static char *exit_reason(pid_t pid, bool child, bool *clean) {
         int status = 0;
         *clean = false;
-        if (child && reap_dying(pid, &status)) {
+        if (child && dom_proc_reap_dying(pid, &status)) {
                 if (WIFSIGNALED(status))
                         return strdupf("init was killed by signal %d (%s)", WTERMSIG(status),
                                        strsignal(WTERMSIG(status)));
@@ -611,18 +477,18 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
         if (!rec)
                 return dv_error_add(err, -ENOMEM, 0, "out of memory");
         pthread_mutex_lock(&lock);
-        bool busy = rec->busy, child = rec->child;
+        bool busy = rec->run.busy, child = rec->child;
         pid_t prev = rec->pid;
         pthread_mutex_unlock(&lock);
 
         pid_t foreign = 0, filepid = 0;
         bool garbage = false;
-        struct proc_facts f = {0};
+        struct dom_proc_stat f = {0};
         pid_t live = find_ours(&p, rec, !busy, &foreign, &f, &filepid, &garbage);
         if (live) {
                 pthread_mutex_lock(&lock);
                 if (prev > 0 && prev != live && child && !busy)
-                        (void)reap(prev, NULL);
+                        (void)dom_proc_reap(prev, NULL);
                 rec->pid = live;
                 rec->start = f.start;
                 rec->child = f.ppid == getpid();
@@ -644,8 +510,9 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 } else if (filepid > 0) {
                         /* A pidfile with no container of ours behind it: it ran and is gone
                          * (the agent was not there to see it). The PID is never signalled. */
-                        struct proc_facts other;
-                        bool exists = proc_facts(filepid, &other) == 0 && alive(&other);
+                        struct dom_proc_stat other;
+                        bool exists =
+                                dom_proc_stat(filepid, &other) == 0 && dom_proc_stat_alive(&other);
                         ret->exited = true;
                         if (!exists && other.ppid == getpid())
                                 ret->exit_reason = exit_reason(filepid, true, &ret->exit_clean);
@@ -663,7 +530,7 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 if (prev > 0 || filepid > 0)
                         cleanup_after(def, &p, foreign ? 0 : OBSERVE_CGROUP_MSEC);
                 else if (garbage)
-                        unlink_quiet(p.pidfile);
+                        dom_proc_unlink_quiet(p.pidfile);
                 pthread_mutex_lock(&lock);
                 if (rec->pid == prev) {
                         rec->pid = 0;
@@ -674,9 +541,9 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
         }
         pthread_mutex_lock(&lock);
         if (ret->exited)
-                rec->exit_clean = ret->exit_clean;
+                rec->run.exit_clean = ret->exit_clean;
         else
-                ret->exit_clean = rec->exit_clean;
+                ret->exit_clean = rec->run.exit_clean;
         pthread_mutex_unlock(&lock);
         if (foreign) {
                 ret->state = DOM_BROKEN;
@@ -1006,10 +873,6 @@ static char *idmap_text(const struct domain_idmap *m, size_t n) {
         return s;
 }
 
-static int run(char *const *argv, struct dv_error *err) {
-        return cmd_run(argv, NULL, NULL, err);
-}
-
 /* The veth pair of interface i: host end on its bridge and up, the container end named
  * peer with the guest's MAC, still on the host (it moves once the child exists). */
 static int veth_create(const struct lxc_iface *n, bool named, struct dv_error *err) {
@@ -1033,13 +896,15 @@ static int veth_create(const struct lxc_iface *n, bool named, struct dv_error *e
                         return dv_error_add(err, -EMEDIUMTYPE, n->line, "%s is not a bridge",
                                             n->bridge);
         }
+        struct ether_addr mac;
+        if (!n->mac || !ether_aton_r(n->mac, &mac))
+                return dv_error_add(err, -EINVAL, n->line, "invalid MAC address %s",
+                                    strna(n->mac));
         /* The host end's MAC starts with fe, like libvirt's taps: never the lowest on the
          * bridge, so the bridge's own address does not change. */
-        char host_mac[18];
-        snprintf(host_mac, sizeof(host_mac), "fe%s", n->mac + 2);
-        char *argv[] = {"ip", "link", "add", (char *)n->host, "address", host_mac, "type", "veth",
-                        "peer", "name", (char *)n->peer, "address", n->mac, NULL};
-        r = run(argv, err);
+        struct ether_addr host_mac = mac;
+        host_mac.ether_addr_octet[0] = 0xfe;
+        r = nl_veth_create(n->host, host_mac.ether_addr_octet, n->peer, mac.ether_addr_octet, err);
         if (r < 0)
                 return r;
         if (n->bridge) {
@@ -1094,18 +959,14 @@ struct start_state {
 
 static void start_state_undo(const struct domain_def *def, const struct paths *p,
                              const struct lxc_plan *plan, struct start_state *s) {
-        if (s->pid > 0) {
-                (void)signal_pid(s->pidfd, s->pid, SIGKILL);
-                if (!wait_exit(s->pidfd, s->pid, KILL_WAIT_USEC))
-                        log_debug("container %s: init (PID %d) does not die", def->name, (int)s->pid);
-                (void)reap(s->pid, NULL);
-        }
+        if (s->pid > 0 && dom_proc_kill_reap(s->pidfd, s->pid, KILL_WAIT_USEC) < 0)
+                log_debug("container %s: init (PID %d) does not die", def->name, (int)s->pid);
         if (s->veths)
                 veths_remove(def);
         if (s->cgroups)
                 (void)lxc_cgroup_remove(plan, CGROUP_WAIT_MSEC);
-        unlink_quiet(p->pidfile);
-        unlink_quiet(p->startfile);
+        dom_proc_unlink_quiet(p->pidfile);
+        dom_proc_unlink_quiet(p->startfile);
         (void)rmdir(p->root);
         (void)rmdir(p->ct_dir);
 }
@@ -1277,14 +1138,10 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         }
         if ((r = lxc_cgroup_join(plan, s->pid, err)) < 0)
                 return r;
-        for (size_t i = 0; i < plan->n_ifaces; i++) {
-                char pidbuf[16];
-                snprintf(pidbuf, sizeof(pidbuf), "%d", (int)s->pid);
-                char *argv[] = {"ip",   "link",    "set",  "dev", plan->ifaces[i].peer, "netns",
-                                pidbuf, "name", plan->ifaces[i].guest, NULL};
-                if ((r = run(argv, err)) < 0)
+        for (size_t i = 0; i < plan->n_ifaces; i++)
+                if ((r = nl_link_set_netns(plan->ifaces[i].peer, s->pid, plan->ifaces[i].guest,
+                                           err)) < 0)
                         return r;
-        }
         if (write(sync_w, "g", 1) != 1)
                 return dv_error_add(err, negative_errno(), 0, "cannot wake container %s: %m",
                                     def->name);
@@ -1319,10 +1176,10 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         if (got > 0)
                 return dv_error_add(err, -EIO, 0, "container %s: its set-up failed", def->name);
 
-        struct proc_facts f;
-        if (proc_facts(s->pid, &f) < 0 || !alive(&f)) {
+        struct dom_proc_stat f;
+        if (dom_proc_stat(s->pid, &f) < 0 || !dom_proc_stat_alive(&f)) {
                 int status = 0;
-                bool reaped = reap_dying(s->pid, &status);
+                bool reaped = dom_proc_reap_dying(s->pid, &status);
                 s->pid = 0;
                 if (reaped && WIFEXITED(status))
                         return dv_error_add(err, -EIO, 0,
@@ -1333,8 +1190,8 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                     def->name, reaped && WIFSIGNALED(status) ? " by a signal" : "",
                                     plan->console_log);
         }
-        if ((r = write_number(p->pidfile, (uint64_t)s->pid)) < 0 ||
-            (r = write_number(p->startfile, f.start)) < 0)
+        if ((r = dom_proc_write_pidfile(p->pidfile, s->pid)) < 0 ||
+            (r = dom_proc_write_u64(p->startfile, f.start)) < 0)
                 return dv_error_add(err, r, 0, "cannot write %s: %s", p->pidfile, strerror(-r));
         pthread_mutex_lock(&lock);
         rec->pid = s->pid;
@@ -1349,7 +1206,7 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
 static int start_locked(const struct domain_def *def, const struct dom_start *args,
                         const struct paths *p, struct ct_rec *rec, struct dv_error *err) {
         pid_t foreign = 0;
-        struct proc_facts f;
+        struct dom_proc_stat f;
         pid_t live = find_ours(p, rec, true, &foreign, &f, NULL, NULL);
         if (live > 0) {
                 log_debug("container %s runs already as PID %d", p->name, (int)live);
@@ -1369,7 +1226,7 @@ static int start_locked(const struct domain_def *def, const struct dom_start *ar
                 return r;
         /* What a container that is gone left behind (the agent was not there to see it). */
         pid_t filepid = 0;
-        if (read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
+        if (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
                 cleanup_after(def, p, CGROUP_WAIT_MSEC);
 
         struct start_state s = {.pidfd = -1};
@@ -1392,11 +1249,11 @@ int lxc_start(const struct domain_def *def, const struct dom_start *args, struct
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
                 return dv_error_add(err, -ENOMEM, 0, "out of memory");
-        if (rec_begin(rec) < 0)
+        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);
         r = start_locked(def, args, &p, rec, err);
-        rec_end(rec);
+        dom_proc_busy_end(&rec->run, &lock);
         return r;
 }
 
@@ -1418,7 +1275,7 @@ static bool init_is_systemd(const struct domain_def *def, pid_t pid) {
 static int stop_locked(const struct domain_def *def, const struct paths *p, struct ct_rec *rec,
                        uint64_t timeout_usec, struct dv_error *err) {
         pid_t foreign = 0, filepid = 0;
-        struct proc_facts f;
+        struct dom_proc_stat f;
         pid_t live = find_ours(p, rec, false, &foreign, &f, &filepid, NULL);
         if (live <= 0) {
                 if (foreign > 0)
@@ -1431,7 +1288,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                 rec->child = false;
                 pthread_mutex_unlock(&lock);
                 if (prev > 0 && child)
-                        (void)reap_dying(prev, NULL);
+                        (void)dom_proc_reap_dying(prev, NULL);
                 cleanup_after(def, p, foreign ? 0 : CGROUP_WAIT_MSEC);
                 return 0;
         }
@@ -1444,19 +1301,19 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         if (ours) {
                 int sig = init_is_systemd(def, live) ? SIGRTMIN + 3 : SIGTERM;
                 log_debug("container %s: sending signal %d to init PID %d", p->name, sig, (int)live);
-                int r = signal_pid(fd, live, sig);
-                bool exited = r >= 0 && wait_exit(fd, live, timeout_usec);
+                int r = dom_proc_signal(fd, live, sig);
+                bool exited = r >= 0 && dom_proc_wait_exit(fd, live, timeout_usec);
                 if (!exited) {
                         log_debug("container %s: init did not stop within the timeout, killing it",
                                   p->name);
-                        r = signal_pid(fd, live, SIGKILL);
-                        if (r < 0 || !wait_exit(fd, live, KILL_WAIT_USEC))
+                        r = dom_proc_signal(fd, live, SIGKILL);
+                        if (r < 0 || !dom_proc_wait_exit(fd, live, KILL_WAIT_USEC))
                                 return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
                                                     "init of container %s (PID %d) does not stop",
                                                     p->name, (int)live);
                 }
         }
-        (void)reap_dying(live, NULL);
+        (void)dom_proc_reap_dying(live, NULL);
         cleanup_after(def, p, CGROUP_WAIT_MSEC);
         pthread_mutex_lock(&lock);
         rec->pid = 0;
@@ -1474,12 +1331,12 @@ int lxc_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_erro
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
                 return dv_error_add(err, -ENOMEM, 0, "out of memory");
-        if (rec_begin(rec) < 0)
+        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);
         events_close(rec); /* its exit is asked for: no news */
         r = stop_locked(def, &p, rec, timeout_usec, err);
-        rec_end(rec);
+        dom_proc_busy_end(&rec->run, &lock);
         return r;
 }
 

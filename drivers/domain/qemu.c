@@ -25,6 +25,7 @@
 
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/proc.h"
 #include "drivers/domain/qemu.h"
 #include "drivers/domain/qmp.h"
 #include "drivers/network/bridge.h"
@@ -53,7 +54,6 @@
 #define QUIT_WAIT_USEC     (2 * USEC_PER_SEC)
 #define KILL_WAIT_USEC     (5 * USEC_PER_SEC)
 #define SCAN_INTERVAL_USEC (1 * USEC_PER_SEC)
-#define REAP_WAIT_MSEC     1000
 #define CMDLINE_MAX        (256 * 1024)
 #define LOG_TAIL_BYTES     4096
 #define LOG_MSG_LINES      3
@@ -69,7 +69,7 @@ static char *cfg_binary, *cfg_accel, *cfg_run_dir, *cfg_state_dir;
  * map lock is dropped. Fields other than qmp_lock are guarded by `lock`. */
 struct dom_rec {
         pthread_mutex_t qmp_lock; /* held while a QMP connection is open (one client at a time) */
-        bool busy;                /* a start or stop runs: observe only reads */
+        struct dom_proc_busy run; /* busy: a start or stop runs, observe only reads */
         pid_t pid;                /* the QEMU last seen running, 0 */
         bool child;               /* ... is our child: we reap it and learn its exit status */
         off_t log_offset;         /* size of NAME.qemu.log when it was started or adopted */
@@ -77,7 +77,6 @@ struct dom_rec {
         pid_t qmp_pid;   /* the process qmp_status was read from */
         uint64_t qmp_at; /* CLOCK_MONOTONIC of the last attempt */
         bool qmp_failed;
-        bool exit_clean; /* the last exit was clean: reported until the next start or stop */
         pid_t guest_shutdown; /* this QEMU sent SHUTDOWN with reason guest-shutdown */
         /* The events monitor (RUN_DIR/qemu/NAME.events), guarded by ev_lock: */
         struct qmp *events;   /* open to the QEMU events_pid, registered in ev_epoll */
@@ -139,23 +138,6 @@ static void rec_forget_locked(struct dom_rec *r) {
         r->qmp_at = 0;
         r->qmp_failed = false;
         r->guest_shutdown = 0;
-}
-
-/* Marks the domain busy for a start or stop; -EBUSY when one runs already. */
-static int rec_begin(struct dom_rec *r) {
-        pthread_mutex_lock(&lock);
-        int ret = r->busy ? -EBUSY : 0;
-        if (ret == 0)
-                r->exit_clean = false; /* what the last exit said ends with a start or stop */
-        r->busy = true;
-        pthread_mutex_unlock(&lock);
-        return ret;
-}
-
-static void rec_end(struct dom_rec *r) {
-        pthread_mutex_lock(&lock);
-        r->busy = false;
-        pthread_mutex_unlock(&lock);
 }
 
 /* ---- paths ------------------------------------------------------------------------------- */
@@ -232,8 +214,7 @@ const char *qemu_accel_for(const struct domain_def *def) {
 /* ---- processes ----------------------------------------------------------------------------- */
 
 struct proc_info {
-        char state;
-        pid_t ppid;
+        struct dom_proc_stat st;
         char **argv;
 };
 
@@ -242,26 +223,17 @@ static void proc_info_done(struct proc_info *pi) {
         *pi = (struct proc_info){0};
 }
 
-/* -ESRCH when the process is gone. */
+/* /proc/PID/stat and, when want_argv, the command line. -ESRCH when the process is gone. */
 static int proc_read(pid_t pid, bool want_argv, struct proc_info *ret) {
-        char p[64];
         *ret = (struct proc_info){0};
-        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-        _cleanup_free_ char *stat = NULL;
-        size_t len = 0;
-        if (read_full_file(p, 4096, &stat, &len) < 0)
+        if (dom_proc_stat(pid, &ret->st) < 0)
                 return -ESRCH;
-        const char *rp = strrchr(stat, ')');
-        int ppid = 0;
-        char st = 0;
-        if (!rp || sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
-                return -ESRCH;
-        ret->state = st;
-        ret->ppid = (pid_t)ppid;
         if (!want_argv)
                 return 0;
+        char p[64];
         snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
         _cleanup_free_ char *cmdline = NULL;
+        size_t len = 0;
         if (read_full_file(p, CMDLINE_MAX, &cmdline, &len) < 0)
                 return -ESRCH;
         for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1)
@@ -274,7 +246,7 @@ static int proc_read(pid_t pid, bool want_argv, struct proc_info *ret) {
 
 /* A zombie has exited (REFERENCE.md: it may stay in Z for a while). */
 static bool proc_alive(const struct proc_info *pi) {
-        return pi->state != 'Z' && pi->state != 'X' && pi->state != 'x' && pi->state != 0;
+        return dom_proc_stat_alive(&pi->st);
 }
 
 static bool is_qemu_argv0(char *const *argv) {
@@ -422,30 +394,6 @@ static void scan_find(const struct paths *p, bool fresh, pid_t *ret_ours, pid_t 
 
 /* ---- pidfiles, logs, clean-up --------------------------------------------------------- */
 
-/* 0 with *ret 0 when there is no pidfile; -EINVAL for garbage. */
-static int read_pidfile(const char *path, pid_t *ret) {
-        uint64_t v = 0;
-        *ret = 0;
-        int r = read_u64_file(path, 2, INT32_MAX, &v);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return -EINVAL;
-        *ret = (pid_t)v;
-        return 0;
-}
-
-static int write_pidfile(const char *path, pid_t pid) {
-        char s[32];
-        int n = snprintf(s, sizeof(s), "%d\n", (int)pid);
-        return write_file_atomic(path, s, (size_t)n, 0644);
-}
-
-static void unlink_quiet(const char *path) {
-        if (unlink(path) < 0 && errno != ENOENT)
-                log_debug("cannot remove %s: %m", path);
-}
-
 static off_t file_size(const char *path) {
         struct stat st;
         return stat(path, &st) == 0 ? st.st_size : 0;
@@ -500,37 +448,6 @@ static char *log_tail_since(const char *path, off_t offset) {
                 }
         }
         return buf_steal(&out);
-}
-
-/* Reaps pid when it is our child and has exited; *ret_status gets its wait status.
- * False when it is not our child (or not exited yet). */
-static bool reap(pid_t pid, int *ret_status) {
-        for (;;) {
-                int status = 0;
-                pid_t k = waitpid(pid, &status, WNOHANG);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k == pid) {
-                        if (ret_status)
-                                *ret_status = status;
-                        return true;
-                }
-                return false;
-        }
-}
-
-/* Like reap, for a child that is on its way out (its command line is gone already, it
- * is not a zombie yet): waits for it a little. */
-static bool reap_dying(pid_t pid, int *ret_status) {
-        if (reap(pid, ret_status))
-                return true;
-        _cleanup_close_ int fd = pidfd_open(pid, 0);
-        if (fd < 0)
-                return false;
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, REAP_WAIT_MSEC) <= 0)
-                return false;
-        return reap(pid, ret_status);
 }
 
 /* ---- taps ---------------------------------------------------------------------------------- */
@@ -609,43 +526,10 @@ static bool iface_has_tap(const struct domain_net *n) {
 static void cleanup_files(const struct domain_def *def, const struct paths *p, bool taps) {
         if (taps)
                 taps_remove(def);
-        unlink_quiet(p->pidfile);
-        unlink_quiet(p->qmp);
-        unlink_quiet(p->events);
-        unlink_quiet(p->vnc);
-}
-
-/* ---- waiting for a process to exit ------------------------------------------------------- */
-
-/* True when the process exited before the deadline. fd: a pidfd, or -1 (then /proc). */
-static bool wait_exit(int fd, pid_t pid, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
-        for (;;) {
-                if (fd >= 0) {
-                        struct pollfd pf = {.fd = fd, .events = POLLIN};
-                        uint64_t now = now_usec(CLOCK_MONOTONIC);
-                        int ms = now >= deadline ? 0
-                                                 : (int)MIN((deadline - now + 999) / 1000, 60000);
-                        int k = poll(&pf, 1, ms);
-                        if (k > 0)
-                                return true;
-                        if (k < 0 && errno != EINTR)
-                                fd = -1;
-                } else {
-                        struct proc_info pi;
-                        int r = proc_read(pid, false, &pi);
-                        if (r < 0 || !proc_alive(&pi))
-                                return true;
-                        usleep(10000);
-                }
-                if (now_usec(CLOCK_MONOTONIC) >= deadline)
-                        return false;
-        }
-}
-
-static int signal_pid(int fd, pid_t pid, int sig) {
-        int r = fd >= 0 ? pidfd_send_signal(fd, sig, NULL, 0) : kill(pid, sig);
-        return r < 0 && errno != ESRCH ? negative_errno() : 0;
+        dom_proc_unlink_quiet(p->pidfile);
+        dom_proc_unlink_quiet(p->qmp);
+        dom_proc_unlink_quiet(p->events);
+        dom_proc_unlink_quiet(p->vnc);
 }
 
 /* ---- QMP helpers ---------------------------------------------------------------------- */
@@ -879,7 +763,7 @@ static void exit_reason(pid_t pid, bool child, bool guest_off, const char *log, 
         _cleanup_free_ char *tail = log_tail_since(log, offset);
         int status = 0;
         char *s = NULL;
-        if (child && reap_dying(pid, &status)) {
+        if (child && dom_proc_reap_dying(pid, &status)) {
                 if (WIFSIGNALED(status))
                         s = strdupf("killed by signal %d", WTERMSIG(status));
                 else if (WEXITSTATUS(status) != 0)
@@ -916,20 +800,20 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 return dv_error_add(err, -ENOMEM, 0, "out of memory");
 
         pthread_mutex_lock(&lock);
-        bool busy = rec->busy, child = rec->child;
+        bool busy = rec->run.busy, child = rec->child;
         pid_t prev = rec->pid;
         off_t offset = rec->log_offset;
         pthread_mutex_unlock(&lock);
 
         pid_t filepid = 0;
-        bool garbage = read_pidfile(p.pidfile, &filepid) < 0;
+        bool garbage = dom_proc_read_pidfile(p.pidfile, &filepid) < 0;
         pid_t live = 0;
         bool live_child = false;
         struct proc_info pi = {0};
         if (filepid > 0 && proc_read(filepid, true, &pi) == 0 && proc_alive(&pi) &&
             argv_is_ours(pi.argv, &p)) {
                 live = filepid;
-                live_child = pi.ppid == getpid();
+                live_child = pi.st.ppid == getpid();
         }
         proc_info_done(&pi);
 
@@ -937,8 +821,8 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
         if (!live && prev > 0 && prev != filepid && proc_read(prev, true, &pi) == 0 &&
             proc_alive(&pi) && argv_is_ours(pi.argv, &p)) {
                 live = prev;
-                live_child = pi.ppid == getpid();
-                if (!busy && write_pidfile(p.pidfile, prev) < 0)
+                live_child = pi.st.ppid == getpid();
+                if (!busy && dom_proc_write_pidfile(p.pidfile, prev) < 0)
                         log_debug("cannot write %s", p.pidfile);
         }
         proc_info_done(&pi);
@@ -949,16 +833,16 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 if (found > 0) {
                         /* Our command line, its pidfile lost: adopt it, write the pidfile again. */
                         live = found;
-                        live_child = proc_read(found, false, &pi) == 0 && pi.ppid == getpid();
+                        live_child = proc_read(found, false, &pi) == 0 && pi.st.ppid == getpid();
                         proc_info_done(&pi);
-                        if (!busy && write_pidfile(p.pidfile, found) < 0)
+                        if (!busy && dom_proc_write_pidfile(p.pidfile, found) < 0)
                                 log_debug("cannot write %s", p.pidfile);
                 }
         }
 
         if (live) {
                 if (prev > 0 && prev != live && child && !busy)
-                        (void)reap(prev, NULL);
+                        (void)dom_proc_reap(prev, NULL);
                 pthread_mutex_lock(&lock);
                 if (rec->pid != live) {
                         if (!busy)
@@ -995,7 +879,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                          * may belong to anyone now. */
                         struct proc_info other = {0};
                         bool exists = proc_read(filepid, false, &other) == 0 && proc_alive(&other);
-                        bool ours_zombie = !exists && other.ppid == getpid();
+                        bool ours_zombie = !exists && other.st.ppid == getpid();
                         proc_info_done(&other);
                         ret->exited = true;
                         if (ours_zombie)
@@ -1014,7 +898,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         cleanup_files(def, &p, prev > 0 || filepid > 0);
                 } else if (filepid > 0 || garbage) {
                         /* Leave a foreign QEMU's files alone; only our pidfile was stale. */
-                        unlink_quiet(p.pidfile);
+                        dom_proc_unlink_quiet(p.pidfile);
                 }
                 pthread_mutex_lock(&lock);
                 if (rec->pid == prev)
@@ -1025,9 +909,9 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
          * restart='on-failure' later than the pass that saw the exit. */
         pthread_mutex_lock(&lock);
         if (ret->exited)
-                rec->exit_clean = ret->exit_clean;
+                rec->run.exit_clean = ret->exit_clean;
         else
-                ret->exit_clean = rec->exit_clean;
+                ret->exit_clean = rec->run.exit_clean;
         pthread_mutex_unlock(&lock);
         if (foreign) {
                 ret->state = DOM_BROKEN;
@@ -1045,7 +929,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
 static pid_t find_ours(const struct paths *p, pid_t *ret_foreign) {
         pid_t filepid = 0, found = 0, foreign = 0;
         struct proc_info pi;
-        if (read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0 &&
+        if (dom_proc_read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0 &&
             proc_read(filepid, true, &pi) == 0) {
                 bool ours = proc_alive(&pi) && argv_is_ours(pi.argv, p);
                 proc_info_done(&pi);
@@ -1057,7 +941,7 @@ static pid_t find_ours(const struct paths *p, pid_t *ret_foreign) {
         }
         scan_find(p, true, &found, &foreign);
         if (found > 0)
-                (void)write_pidfile(p->pidfile, found);
+                (void)dom_proc_write_pidfile(p->pidfile, found);
         if (ret_foreign)
                 *ret_foreign = foreign;
         return found;
@@ -1066,20 +950,19 @@ static pid_t find_ours(const struct paths *p, pid_t *ret_foreign) {
 /* Reaps our zombie left in the pidfile, if any, so it does not linger. */
 static void reap_stale(const struct paths *p) {
         pid_t filepid = 0;
-        if (read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0) {
+        if (dom_proc_read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0) {
                 struct proc_info pi;
-                if (proc_read(filepid, false, &pi) == 0 && !proc_alive(&pi) && pi.ppid == getpid())
-                        (void)reap(filepid, NULL);
+                if (proc_read(filepid, false, &pi) == 0 && !proc_alive(&pi) &&
+                    pi.st.ppid == getpid())
+                        (void)dom_proc_reap(filepid, NULL);
                 proc_info_done(&pi);
         }
 }
 
 /* SIGKILL and reap a QEMU we just spawned (failed start). */
 static void kill_spawned(int fd, pid_t pid) {
-        (void)signal_pid(fd, pid, SIGKILL);
-        if (!wait_exit(fd, pid, KILL_WAIT_USEC))
+        if (dom_proc_kill_reap(fd, pid, KILL_WAIT_USEC) < 0)
                 log_debug("QEMU (PID %d) does not die", (int)pid);
-        (void)reap(pid, NULL);
 }
 
 static bool wants_vnc_password(const struct domain_def *def) {
@@ -1180,7 +1063,7 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
 
         for (;;) {
                 int status = 0;
-                if (reap(pid, &status)) {
+                if (dom_proc_reap(pid, &status)) {
                         _cleanup_free_ char *tail = log_tail_since(p->qemu_log, offset);
                         dv_error_set_command(err, line, tail);
                         dv_error_clear(&qerr);
@@ -1244,7 +1127,7 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
         }
 
         pid_t filepid = 0;
-        if (r >= 0 && st && (read_pidfile(p->pidfile, &filepid) < 0 || filepid != pid))
+        if (r >= 0 && st && (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid != pid))
                 r = dv_error_add(&qerr, -EIO, 0, "QEMU (PID %d) did not write %s", (int)pid,
                                  p->pidfile);
         if (r < 0 || !st) {
@@ -1374,11 +1257,11 @@ int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const 
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
                 return dv_error_add(err, -ENOMEM, 0, "out of memory");
-        if (rec_begin(rec) < 0)
+        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
         r = start_locked(def, &p, rec, uuid, disk_paths, macs, bridges, err);
-        rec_end(rec);
+        dom_proc_busy_end(&rec->run, &lock);
         return r;
 }
 
@@ -1395,8 +1278,8 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                         log_debug("domain %s: QEMU PID %d is not ours, not stopping it", p->name,
                                   (int)foreign);
                         pid_t filepid = 0;
-                        if (read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
-                                unlink_quiet(p->pidfile);
+                        if (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
+                                dom_proc_unlink_quiet(p->pidfile);
                 } else
                         cleanup_files(def, p, true);
                 pthread_mutex_lock(&lock);
@@ -1417,7 +1300,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                                  MIN(timeout_usec, QMP_CMD_USEC) + 1, NULL, &e);
                 bool exited;
                 if (r >= 0) {
-                        exited = wait_exit(fd, pid, timeout_usec);
+                        exited = dom_proc_wait_exit(fd, pid, timeout_usec);
                 } else {
                         log_debug("domain %s: %s", p->name, strna(dv_error_message(&e)));
                         exited = false;
@@ -1429,19 +1312,19 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                         r = qmp_once(rec, p->qmp, "quit", NULL, QUIT_WAIT_USEC, NULL, &e);
                         dv_error_clear(&e);
                         if (r < 0)
-                                (void)signal_pid(fd, pid, SIGTERM);
-                        exited = wait_exit(fd, pid, QUIT_WAIT_USEC);
+                                (void)dom_proc_signal(fd, pid, SIGTERM);
+                        exited = dom_proc_wait_exit(fd, pid, QUIT_WAIT_USEC);
                 }
                 if (!exited) {
                         log_debug("domain %s: killing QEMU PID %d", p->name, (int)pid);
-                        r = signal_pid(fd, pid, SIGKILL);
-                        if (r < 0 || !wait_exit(fd, pid, KILL_WAIT_USEC))
+                        r = dom_proc_signal(fd, pid, SIGKILL);
+                        if (r < 0 || !dom_proc_wait_exit(fd, pid, KILL_WAIT_USEC))
                                 return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
                                                     "QEMU of domain %s (PID %d) does not stop",
                                                     p->name, (int)pid);
                 }
         }
-        (void)reap(pid, NULL);
+        (void)dom_proc_reap(pid, NULL);
         cleanup_files(def, p, true);
         pthread_mutex_lock(&lock);
         rec_forget_locked(rec);
@@ -1457,12 +1340,12 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
                 return dv_error_add(err, -ENOMEM, 0, "out of memory");
-        if (rec_begin(rec) < 0)
+        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
         events_close(rec); /* the power-down's own events are no news */
         r = stop_locked(def, &p, rec, timeout_usec, err);
-        rec_end(rec);
+        dom_proc_busy_end(&rec->run, &lock);
         return r;
 }
 

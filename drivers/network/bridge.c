@@ -14,6 +14,7 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
 
 #include "drivers/network/bridge.h"
 #include "util/log.h"
@@ -258,19 +259,28 @@ static int link_cb(const struct nlmsghdr *nlh, void *data) {
         return MNL_CB_OK;
 }
 
+/* A link request (RTM_GETLINK, RTM_NEWLINK, RTM_DELLINK) for the link of index ifindex
+ * (0: found by name) with IFLA_IFNAME name (NULL: none). */
+static struct nlmsghdr *link_header(char *buf, uint16_t type, unsigned flags, int ifindex,
+                                    const char *name) {
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+        ifm->ifi_family = AF_UNSPEC;
+        ifm->ifi_index = ifindex;
+        if (name)
+                mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+        return nlh;
+}
+
 static int link_query(const char *name, struct link_reply *lr, struct dv_error *err) {
         char buf[MNL_SOCKET_BUFFER_SIZE], kmsg[256];
         int r = check_ifname(name, err);
         if (r < 0)
                 return r;
 
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        nlh->nlmsg_type = RTM_GETLINK;
-        nlh->nlmsg_flags = NLM_F_REQUEST;
-        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-        ifm->ifi_family = AF_UNSPEC;
-        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-
+        struct nlmsghdr *nlh = link_header(buf, RTM_GETLINK, 0, 0, name);
         r = nl_talk(nlh, link_cb, lr, kmsg, sizeof(kmsg));
         if (r == -ENODEV || (r == 0 && !lr->found))
                 return -ENODEV; /* an expected answer, not a failure worth a message */
@@ -307,13 +317,7 @@ int nl_bridge_get(const char *name, int *ret_stp, uint32_t *ret_delay_cs, struct
 }
 
 static struct nlmsghdr *newlink_header(char *buf, const char *name, unsigned flags) {
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        nlh->nlmsg_type = RTM_NEWLINK;
-        nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-        ifm->ifi_family = AF_UNSPEC;
-        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-        return nlh;
+        return link_header(buf, RTM_NEWLINK, flags, 0, name);
 }
 
 int nl_bridge_create(const char *name, struct dv_error *err) {
@@ -339,12 +343,7 @@ int nl_link_delete(const char *name, struct dv_error *err) {
         int r = check_ifname(name, err);
         if (r < 0)
                 return r;
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-        nlh->nlmsg_type = RTM_DELLINK;
-        nlh->nlmsg_flags = NLM_F_REQUEST;
-        struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-        ifm->ifi_family = AF_UNSPEC;
-        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+        struct nlmsghdr *nlh = link_header(buf, RTM_DELLINK, 0, 0, name);
         log_debug("netlink: delete link %s", name);
         r = nl_talk(nlh, NULL, NULL, kmsg, sizeof(kmsg));
         if (r == -ENODEV)
@@ -400,6 +399,116 @@ int nl_link_set_master(const char *name, const char *bridge, struct dv_error *er
                 return dv_error_add(err, r, 0, "interface %s does not exist", name);
         if (r < 0)
                 return nl_fail(err, r, kmsg, "cannot attach interface to its bridge", name);
+        return 0;
+}
+
+static const char *mac_text(const uint8_t *mac, char buf[static 18]) {
+        if (!mac)
+                return "random";
+        snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+                 mac[5]);
+        return buf;
+}
+
+int nl_veth_create(const char *name, const uint8_t *mac, const char *peer, const uint8_t *peer_mac,
+                   struct dv_error *err) {
+        char buf[MNL_SOCKET_BUFFER_SIZE], kmsg[256], m1[18], m2[18];
+        int r = check_ifname(name, err);
+        if (r >= 0)
+                r = check_ifname(peer, err);
+        if (r < 0)
+                return r;
+        if (streq(name, peer))
+                return dv_error_add(err, -EINVAL, 0, "veth %s: both ends have the same name",
+                                    name);
+        struct nlmsghdr *nlh = newlink_header(buf, name, NLM_F_CREATE | NLM_F_EXCL);
+        if (mac)
+                mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
+        struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+        mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+        struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+        /* The peer is described by a link message of its own: an ifinfomsg, then its
+         * attributes, all inside VETH_INFO_PEER. */
+        struct nlattr *pa = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+        struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
+        pifm->ifi_family = AF_UNSPEC;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, peer);
+        if (peer_mac)
+                mnl_attr_put(nlh, IFLA_ADDRESS, 6, peer_mac);
+        mnl_attr_nest_end(nlh, pa);
+        mnl_attr_nest_end(nlh, data);
+        mnl_attr_nest_end(nlh, info);
+        log_debug("netlink: create veth %s address %s peer %s address %s", name, mac_text(mac, m1),
+                  peer, mac_text(peer_mac, m2));
+        r = nl_talk(nlh, NULL, NULL, kmsg, sizeof(kmsg));
+        if (r == -EEXIST) {
+                /* The kernel does not say which end's name is taken: ask. */
+                struct nl_link l;
+                const char *taken = nl_link_get(name, &l, NULL) == 0   ? name
+                                    : nl_link_get(peer, &l, NULL) == 0 ? peer
+                                                                       : NULL;
+                if (taken)
+                        return dv_error_add(err, r, 0,
+                                            "cannot create veth %s (peer %s): the name %s is taken",
+                                            name, peer, taken);
+                return dv_error_add(err, r, 0, "cannot create veth %s (peer %s): a name is taken",
+                                    name, peer);
+        }
+        if (r < 0)
+                return nl_fail(err, r, kmsg, "cannot create veth", name);
+        return 0;
+}
+
+int nl_link_set_netns(const char *name, pid_t pid, const char *new_name, struct dv_error *err) {
+        char buf[MNL_SOCKET_BUFFER_SIZE], kmsg[256];
+        int r = check_ifname(name, err);
+        if (r >= 0 && new_name)
+                r = check_ifname(new_name, err);
+        if (r < 0)
+                return r;
+        if (pid <= 0)
+                return dv_error_add(err, -EINVAL, 0, "invalid PID %d", (int)pid);
+        struct nl_link l;
+        r = nl_link_get(name, &l, err);
+        if (r == -ENODEV)
+                return dv_error_add(err, r, 0, "interface %s does not exist", name);
+        if (r < 0)
+                return r;
+        /* Found by index, so that IFLA_IFNAME can carry the name it gets there. One
+         * request, but the kernel moves and then renames: when the old name is taken there
+         * the new one is used for the move itself; else the link arrives under its old name
+         * and is renamed after, which can fail (-EEXIST) once it has moved. */
+        struct nlmsghdr *nlh = link_header(buf, RTM_NEWLINK, 0, l.ifindex, new_name);
+        mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t)pid);
+        const char *to = new_name ? new_name : name;
+        log_debug("netlink: move link %s into the network namespace of PID %d as %s", name,
+                  (int)pid, to);
+        r = nl_talk(nlh, NULL, NULL, kmsg, sizeof(kmsg));
+        if (r == -EEXIST) {
+                struct nl_link here;
+                if (nl_link_get(name, &here, NULL) == 0 && here.ifindex == l.ifindex)
+                        return dv_error_add(err, r, 0,
+                                            "cannot move interface %s into the network namespace "
+                                            "of PID %d: the name %s is taken there",
+                                            name, (int)pid, to);
+                return dv_error_add(err, r, 0,
+                                    "interface %s moved into the network namespace of PID %d but "
+                                    "cannot be renamed there: the name %s is taken there",
+                                    name, (int)pid, to);
+        }
+        if (r == -ESRCH)
+                return dv_error_add(err, r, 0,
+                                    "cannot move interface %s into the network namespace of PID "
+                                    "%d: no such process",
+                                    name, (int)pid);
+        if (r == -ENODEV)
+                return dv_error_add(err, r, 0, "interface %s does not exist", name);
+        if (r < 0) {
+                char what[128];
+                snprintf(what, sizeof(what), "%s into the network namespace of PID %d", name,
+                         (int)pid);
+                return nl_fail(err, r, kmsg, "cannot move interface", what);
+        }
         return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/error.h"
 
@@ -29,6 +30,17 @@ struct nl_addr {
 int nl_link_get(const char *name, struct nl_link *ret, struct dv_error *err);
 /* -EEXIST when the name is taken. */
 int nl_bridge_create(const char *name, struct dv_error *err);
+/* A veth pair: name with mac, its peer with peer_mac (a MAC of NULL: the kernel picks a
+ * random one). Both ends stay down in this namespace. -EEXIST when either name is taken
+ * (the message says which). */
+int nl_veth_create(const char *name, const uint8_t *mac, const char *peer, const uint8_t *peer_mac,
+                   struct dv_error *err);
+/* Moves link name into the network namespace of process pid, renamed to new_name there
+ * (NULL: keeps its name), in one request. -ENODEV when there is no such link here, -ESRCH
+ * when pid is gone, -EEXIST when new_name is taken there: the kernel renames after the
+ * move, so the link may then be there under its old name (the message says which). A
+ * moved link is down. */
+int nl_link_set_netns(const char *name, pid_t pid, const char *new_name, struct dv_error *err);
 /* Absent: 0. */
 int nl_link_delete(const char *name, struct dv_error *err);
 /* mac NULL, mtu 0, up -1: leave unchanged. */

@@ -3,7 +3,9 @@
  * delay, link state, IPv4 and IPv6 addresses), then the glue the engine calls
  * (network_apply/observe/stop with the firewall and dnsmasq), plus the pure bridge naming. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <errno.h>
+#include <net/if.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -219,6 +222,149 @@ static void bridge_child(void) {
 static void test_bridge(void **state) {
         (void)state;
         run_in_netns(bridge_child);
+}
+
+/* ---- veth pairs and network namespaces ----------------------------------------------------- */
+
+/* The MAC of name through SIOCGIFHWADDR (not netlink: a second opinion). */
+static bool hwaddr_is(const char *name, const uint8_t mac[6]) {
+        struct ifreq ifr = {0};
+        if (strlen(name) >= sizeof(ifr.ifr_name))
+                return false;
+        memcpy(ifr.ifr_name, name, strlen(name) + 1);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return false;
+        int r = ioctl(s, SIOCGIFHWADDR, &ifr);
+        close(s);
+        return r == 0 && memcmp(ifr.ifr_hwaddr.sa_data, mac, 6) == 0;
+}
+
+static const uint8_t veth_mac[6] = {0xfe, 0x54, 0x00, 0xab, 0xcd, 0x01};
+static const uint8_t peer_mac[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0x01};
+
+/* In a network namespace of its own: says so on ready, waits for go, then checks that
+ * the moved peer is there as eth7 (with its MAC, down) and not under its old name. */
+static _Noreturn void netns_holder(int ready, int go) {
+        if (unshare(CLONE_NEWNET) < 0 || write(ready, "r", 1) != 1)
+                _exit(2);
+        char c;
+        if (read(go, &c, 1) != 1)
+                _exit(3);
+        struct nl_link l;
+        if (if_nametoindex("eth7") == 0 || if_nametoindex("dvpeer0") != 0)
+                _exit(4);
+        if (!hwaddr_is("eth7", peer_mac))
+                _exit(5);
+        if (nl_link_get("eth7", &l, NULL) < 0 || !streq(l.kind, "veth") || l.up)
+                _exit(6);
+        /* The second peer's rename was refused after its move (the kernel's order): it is
+         * here under its old name. */
+        if (if_nametoindex("dvpeer2") == 0 || if_nametoindex("eth8") != 0)
+                _exit(7);
+        if (if_nametoindex("eth9") == 0)
+                _exit(8);
+        _exit(0);
+}
+
+static void veth_child(void) {
+        struct dv_error err = DV_ERROR_INIT;
+        struct nl_link l;
+
+        CHECK_OK(nl_veth_create("dvveth0", veth_mac, "dvpeer0", peer_mac, &err), &err);
+        CHECK(if_nametoindex("dvveth0") > 0 && if_nametoindex("dvpeer0") > 0);
+        CHECK(hwaddr_is("dvveth0", veth_mac) && hwaddr_is("dvpeer0", peer_mac));
+        CHECK_OK(nl_link_get("dvveth0", &l, &err), &err);
+        CHECK(streq(l.kind, "veth") && l.has_mac && memcmp(l.mac, veth_mac, 6) == 0 && !l.up);
+        CHECK_OK(nl_link_get("dvpeer0", &l, &err), &err);
+        CHECK(streq(l.kind, "veth") && memcmp(l.mac, peer_mac, 6) == 0);
+
+        /* Either name taken: -EEXIST naming it, and nothing half-made left behind. */
+        CHECK(nl_veth_create("dvveth0", NULL, "dvpeer9", NULL, &err) == -EEXIST);
+        CHECK(strstr(dv_error_message(&err), "the name dvveth0 is taken"));
+        dv_error_clear(&err);
+        CHECK(nl_veth_create("dvveth9", NULL, "dvpeer0", NULL, &err) == -EEXIST);
+        CHECK(strstr(dv_error_message(&err), "the name dvpeer0 is taken"));
+        dv_error_clear(&err);
+        CHECK(nl_veth_create("dvveth9", NULL, "lo", NULL, &err) == -EEXIST);
+        dv_error_clear(&err);
+        CHECK(if_nametoindex("dvveth9") == 0 && if_nametoindex("dvpeer9") == 0);
+        CHECK(nl_veth_create("dvveth9", NULL, "dvveth9", NULL, &err) == -EINVAL);
+        dv_error_clear(&err);
+        CHECK(nl_veth_create("dvveth9", NULL, "a-name-that-is-far-too-long", NULL, &err) ==
+              -EINVAL);
+        dv_error_clear(&err);
+
+        /* No MACs: the kernel picks them. */
+        CHECK_OK(nl_veth_create("dvveth1", NULL, "dvpeer1", NULL, &err), &err);
+        CHECK_OK(nl_link_get("dvpeer1", &l, &err), &err);
+        CHECK(streq(l.kind, "veth") && l.has_mac);
+        CHECK_OK(nl_link_delete("dvveth1", &err), &err); /* takes its peer along */
+        CHECK(if_nametoindex("dvveth1") == 0 && if_nametoindex("dvpeer1") == 0);
+
+        /* The peer into another process's namespace, renamed on the way. */
+        int ready[2], go[2];
+        CHECK(pipe2(ready, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        fflush(NULL);
+        pid_t holder = fork();
+        CHECK(holder >= 0);
+        if (holder == 0) {
+                close(ready[0]);
+                close(go[1]);
+                netns_holder(ready[1], go[0]);
+        }
+        close(ready[1]);
+        close(go[0]);
+        char c;
+        CHECK(read(ready[0], &c, 1) == 1);
+        CHECK_OK(nl_link_set_netns("dvpeer0", holder, "eth7", &err), &err);
+        CHECK(if_nametoindex("dvpeer0") == 0 && if_nametoindex("eth7") == 0);
+        CHECK(nl_link_get("dvpeer0", &l, &err) == -ENODEV);
+        CHECK(if_nametoindex("dvveth0") > 0); /* the host end stays */
+
+        /* eth7 is taken there now: -EEXIST; the kernel renames after the move, so the link
+         * went there under its old name, and the message says so. */
+        CHECK_OK(nl_veth_create("dvveth2", NULL, "dvpeer2", NULL, &err), &err);
+        CHECK(nl_link_set_netns("dvpeer2", holder, "eth7", &err) == -EEXIST);
+        CHECK(strstr(dv_error_message(&err), "cannot be renamed there: the name eth7 is taken"));
+        dv_error_clear(&err);
+        CHECK(if_nametoindex("dvpeer2") == 0);
+        /* A link whose own name is taken there arrives under the new name at once. */
+        CHECK_OK(nl_veth_create("dvveth3", NULL, "eth7", NULL, &err), &err);
+        CHECK_OK(nl_link_set_netns("eth7", holder, "eth9", &err), &err);
+        CHECK(if_nametoindex("eth7") == 0 && if_nametoindex("eth9") == 0);
+        CHECK_OK(nl_veth_create("dvveth4", NULL, "dvpeer4", NULL, &err), &err);
+        CHECK(nl_link_set_netns("dvnothere", holder, "eth8", &err) == -ENODEV);
+        CHECK(strstr(dv_error_message(&err), "does not exist"));
+        dv_error_clear(&err);
+
+        CHECK(write(go[1], "g", 1) == 1);
+        int st = 0;
+        CHECK(waitpid(holder, &st, 0) == holder);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                child_fail(__FILE__, __LINE__, "the namespace holder says %d (status 0x%x)",
+                           WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+        close(ready[0]);
+        close(go[1]);
+        CHECK(nl_link_set_netns("dvpeer4", holder, "eth8", &err) == -ESRCH);
+        dv_error_clear(&err);
+
+        /* Its namespace gone, the peer went with it, and with the peer our end (the kernel
+         * cleans up namespaces asynchronously: give it a moment). */
+        for (int i = 0; i < 500 && (if_nametoindex("dvveth0") > 0 || if_nametoindex("dvveth2") > 0 ||
+                                    if_nametoindex("dvveth3") > 0);
+             i++)
+                usleep(10000);
+        CHECK(if_nametoindex("dvveth0") == 0 && if_nametoindex("dvveth2") == 0 &&
+              if_nametoindex("dvveth3") == 0);
+        CHECK(if_nametoindex("dvpeer4") > 0);
+        CHECK_OK(nl_link_delete("dvveth4", &err), &err);
+        dv_error_clear(&err);
+}
+
+static void test_veth(void **state) {
+        (void)state;
+        run_in_netns(veth_child);
 }
 
 /* ---- bridge names (pure) -------------------------------------------------------------------- */
@@ -528,6 +674,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bridge_name),
                 cmocka_unit_test(test_bridge),
+                cmocka_unit_test(test_veth),
                 cmocka_unit_test_setup_teardown(test_glue, glue_setup, glue_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
