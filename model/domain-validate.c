@@ -5,13 +5,6 @@
 
 #include "model/domain.h"
 
-#define KEEP(r, expr)                   \
-        do {                            \
-                int _q = (expr);        \
-                if (_q < 0 && (r) >= 0) \
-                        (r) = _q;       \
-        } while (0)
-
 static int validate_memory(const struct domain_def *def, struct dv_error *err) {
         int r = 0;
         if (!def->has_memory)

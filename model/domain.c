@@ -234,13 +234,6 @@ enum domain_chr_type domain_chr_type(const struct domain_chr *c) {
 #define ENAME(n)   elem_name((n), (char[160]){0})
 #define ATTRS(...) ((const char *const[]){__VA_ARGS__, NULL})
 /* Keeps the first failure while parsing goes on, so that one run reports every problem. */
-#define KEEP(r, expr)                   \
-        do {                            \
-                int _q = (expr);        \
-                if (_q < 0 && (r) >= 0) \
-                        (r) = _q;       \
-        } while (0)
-
 static const char *elem_name(const xmlNode *n, char buf[static 160]) {
         if (n->ns && n->ns->prefix)
                 snprintf(buf, 160, "%s:%s", (const char *)n->ns->prefix, NAME(n));

@@ -48,3 +48,12 @@ void dv_error_print(FILE *f, const struct dv_error *err);
 void dv_error_clear(struct dv_error *err);
 /* Moves src into dst (dst is cleared first); src is left empty. */
 void dv_error_move(struct dv_error *dst, struct dv_error *src);
+
+/* Runs expr (an int: 0 or -errno) and keeps the first error in r, so that a checker
+ * reports every problem and still returns the first one's errno. */
+#define KEEP(r, expr)                   \
+        do {                            \
+                int _q = (expr);        \
+                if (_q < 0 && (r) >= 0) \
+                        (r) = _q;       \
+        } while (0)

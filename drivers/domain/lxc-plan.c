@@ -24,13 +24,6 @@
 #include "util/parse.h"
 #include "util/strv.h"
 
-#define KEEP(r, expr)                   \
-        do {                            \
-                int _q = (expr);        \
-                if (_q < 0 && (r) >= 0) \
-                        (r) = _q;       \
-        } while (0)
-
 #define CONTAINER_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 void lxc_plan_free(struct lxc_plan *p) {
