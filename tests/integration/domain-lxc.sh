@@ -3,7 +3,9 @@
 # test's own: a busybox-static root built here; init is PID 1 and writes a marker through a
 # bind mount; a read-only mount refuses writes; the memory limit is in the cgroup; an
 # interface on a NAT network gets a DHCP address (udhcpc in the container); two containers
-# from one template keep their writes apart; stop on file removal; restart after kill -9;
+# from one template keep their writes apart; an ext4 loop device (type='block') and an ext4
+# image (type='file', on a loop device the driver attaches) take the container's writes;
+# stop on file removal; restart after kill -9;
 # the agent restarts with the container running (same PID); observed XML valid; bad inputs.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
@@ -47,7 +49,7 @@ pid_of() { cat "$T/run/lxc/$1.pid" 2>/dev/null; }
 mkroot() {
     mkdir -p "$1/bin" "$1/sbin" "$1/etc" "$1/proc" "$1/sys" "$1/dev" "$1/tmp" "$1/data" "$1/ro"
     cp /bin/busybox "$1/bin/busybox"
-    for a in sh sleep cat echo touch hostname ls mkdir ip udhcpc true; do ln -sf busybox "$1/bin/$a"; done
+    for a in sh sleep cat echo touch hostname ls mkdir ip udhcpc true grep; do ln -sf busybox "$1/bin/$a"; done
     cat > "$1/sbin/init" <<'SH'
 #!/bin/sh
 trap 'echo stopping > /data/stopped; exit 0' TERM
@@ -55,6 +57,10 @@ echo $$ > /data/pid
 echo started > /data/marker
 if touch /ro/x 2>/dev/null; then echo writable > /data/ro; else echo readonly > /data/ro; fi
 echo "$DECLVIRT_NAME" > /mine
+fs=""
+if grep -q " /blk " /proc/mounts; then echo blk > /blk/marker && fs="blk"; fi
+if grep -q " /img " /proc/mounts; then echo img > /img/marker && fs="$fs img"; fi
+[ -n "$fs" ] && echo $fs > /data/fs
 cat /mine > /data/mine
 if [ -e /sys/class/net/eth0 ]; then
     udhcpc -i eth0 -q -n -t 20 -T 1 -s /sbin/dhcp >/dev/null 2>&1 &
@@ -179,6 +185,34 @@ check "removing the file stops the container" wait_until 15 eval '! alive "$pt2"
 check "gracefully (its trap ran)" test -s "$T/data3/stopped"
 check "its cgroup is gone" wait_until 5 eval '[ ! -d /sys/fs/cgroup/memory/declvirt/$T2 ] && [ ! -d /sys/fs/cgroup/declvirt/$T2 ]'
 check "its own layer stays" test -s "$T/containers/$T2/upper/mine"
+
+# ---- block and file filesystems: a loop device and an image, both ext4 ------------------------
+if command -v mkfs.ext4 >/dev/null; then
+    truncate -s 32M "$T/blkfs.img" "$T/img.ext4"
+    mkfs.ext4 -q -F "$T/blkfs.img" && mkfs.ext4 -q -F "$T/img.ext4"
+    BLK=$(losetup -f --show "$T/blkfs.img") && on_exit losetup -d "$BLK"
+    C5=dvt-c5-$S
+    ct_xml "$C5" "$(root_mount "$T/rootfs")" "$T/data4" 65536 \
+        "<filesystem type='block'><source dev='$BLK'/><target dir='/blk'/></filesystem>
+         <filesystem type='file'><driver type='loop' format='raw'/><source file='$T/img.ext4'/><target dir='/img'/></filesystem>" \
+        > "$D/c5.xml"
+    check "a container with a block and a file filesystem becomes ready" dv wait --timeout 20 "domain/$C5"
+    check "init wrote into both" wait_until 10 grep -qx "blk img" "$T/data4/fs"
+    check "the image is on a loop device while it runs" eval '[ -n "$(losetup -j "$T/img.ext4")" ]'
+    rm "$D/c5.xml"
+    check "it stops when its file goes" wait_until 20 eval '[ -z "$(phase_of "domain/$C5")" ]'
+    mkdir -p "$T/mnt"
+    host_marker() { # DEVICE-OR-IMAGE WORD: the container's write is on that filesystem
+        mount -o ro "$1" "$T/mnt" || return 1
+        local r=0; grep -qx "$2" "$T/mnt/marker" || r=1
+        umount "$T/mnt"; return $r
+    }
+    check "its write is on the block device" host_marker "$BLK" blk
+    check "the image's loop device went with the container" wait_until 10 eval '[ -z "$(losetup -j "$T/img.ext4")" ]'
+    check "its write is in the image" host_marker "$T/img.ext4" img
+else
+    skip "block and file filesystems" "mkfs.ext4 is not installed"
+fi
 
 # ---- bad inputs --------------------------------------------------------------------------------
 B=dvt-bad-$S
