@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,8 +26,11 @@
 #include "util/parse.h"
 
 #define WAIT_DEFAULT_TIMEOUT_USEC (300 * USEC_PER_SEC)
-/* status.xml is polled: cheap (one stat, a parse only when it changed) and, unlike
- * inotify on state_dir, indifferent to the directory being replaced or not yet there. */
+/* status.xml is looked at whenever something is renamed into state_dir (inotify: the
+ * agent writes it by rename), and at least every WAIT_POLL_USEC, which covers a state_dir
+ * that is not there yet or is replaced: checking is cheap (one stat, a parse only when it
+ * changed), and the wake-up is what keeps `wait` from adding a poll interval to every
+ * convergence it reports. */
 #define WAIT_POLL_USEC (100 * USEC_PER_MSEC)
 
 enum { WAIT_SETTLED = 0, WAIT_FAILED = 1, WAIT_TIMEOUT = 2, WAIT_USAGE = 2 };
@@ -434,6 +439,8 @@ static void progress_end(struct waiter *w) {
 }
 
 int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
+        int ino = -1;          /* inotify on state_dir: wakes the wait when status.xml is renamed */
+        bool watching = false; /* ino watches state_dir now */
         static const struct option opts[] = {
                 {"help", no_argument, NULL, 'h'},
                 {"timeout", required_argument, NULL, 't'},
@@ -484,6 +491,7 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
 
         w.tty = isatty(STDERR_FILENO);
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
+        ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         for (;;) {
                 for (size_t i = 0; i < w.n; i++) {
                         struct target *t = &w.t[i];
@@ -537,11 +545,25 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
                 }
                 progress(&w, settled, deadline - now);
                 uint64_t nap = MIN(WAIT_POLL_USEC, deadline - now);
-                struct timespec ts = {.tv_sec = (time_t)(nap / USEC_PER_SEC),
-                                      .tv_nsec = (long)(nap % USEC_PER_SEC * NSEC_PER_USEC)};
-                (void)nanosleep(&ts, NULL);
+                if (ino >= 0 && !watching)
+                        watching = inotify_add_watch(ino, cfg->state_dir, IN_MOVED_TO | IN_CLOSE_WRITE |
+                                                                                  IN_DELETE_SELF | IN_MOVE_SELF) >= 0;
+                struct pollfd pf = {.fd = watching ? ino : -1, .events = POLLIN};
+                if (poll(&pf, 1, (int)((nap + USEC_PER_MSEC - 1) / USEC_PER_MSEC)) > 0) {
+                        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+                        ssize_t k;
+                        while ((k = read(ino, buf, sizeof(buf))) > 0)
+                                for (char *q = buf; q < buf + k;) {
+                                        const struct inotify_event *ev = (const struct inotify_event *)q;
+                                        if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+                                                watching = false; /* watch it again when it is back */
+                                        q += sizeof(*ev) + ev->len;
+                                }
+                }
         }
 out:
+        if (ino >= 0)
+                close(ino);
         waiter_done(&w);
         return ret;
 }

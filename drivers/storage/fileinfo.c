@@ -31,6 +31,77 @@ static uint32_t be32(const unsigned char *p) {
         return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static uint64_t be64(const unsigned char *p) {
+        return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* qcow2 header fields (QEMU's docs/interop/qcow2.txt). */
+#define QCOW2_V2_HEADER_LEN   72
+#define QCOW2_EXT_BACKING_FMT 0xe2792acau
+#define QCOW2_INCOMPAT_DIRTY  (1u << 0)
+#define QCOW2_INCOMPAT_COMPRESSION (1u << 3)
+#define QCOW2_INCOMPAT_EXTL2  (1u << 4)
+#define QCOW2_BACKING_MAX     1023 /* QEMU refuses longer backing file names */
+
+int fileinfo_parse_qcow2(const void *header, size_t len, int fd, struct fileinfo *ret) {
+        const unsigned char *h = header;
+        if (len < QCOW2_V2_HEADER_LEN || !has_magic(h, len, 0, "QFI\xfb", 4))
+                return -EBADMSG;
+        uint32_t version = be32(h + 4);
+        if (version != 2 && version != 3)
+                return -EOPNOTSUPP;
+        uint64_t backing_off = be64(h + 8);
+        uint32_t backing_len = be32(h + 16);
+        uint32_t crypt = be32(h + 32);
+        size_t header_len = QCOW2_V2_HEADER_LEN;
+        if (version == 3) {
+                if (len < 104)
+                        return -EBADMSG;
+                /* Corrupt, an external data file or anything newer: qemu-img knows. */
+                uint64_t incompat = be64(h + 72);
+                if (incompat & ~(uint64_t)(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_COMPRESSION |
+                                           QCOW2_INCOMPAT_EXTL2))
+                        return -EOPNOTSUPP;
+                header_len = be32(h + 100);
+                if (header_len < 104)
+                        return -EBADMSG;
+        }
+        if (crypt != 0 || backing_len > QCOW2_BACKING_MAX)
+                return -EOPNOTSUPP;
+        struct fileinfo fi = {.capacity = be64(h + 24)};
+        int r = 0;
+        if (backing_off && backing_len) {
+                fi.backing_path = calloc(1, backing_len + 1);
+                if (!fi.backing_path)
+                        return -ENOMEM;
+                if (backing_off <= len && backing_len <= len - backing_off)
+                        memcpy(fi.backing_path, h + backing_off, backing_len);
+                else if (pread(fd, fi.backing_path, backing_len, (off_t)backing_off) != (ssize_t)backing_len)
+                        r = -EBADMSG;
+                if (r >= 0 && strlen(fi.backing_path) != backing_len)
+                        r = -EBADMSG; /* a NUL inside: not a name qemu-img would show */
+                /* The backing format, from the header extensions (within what was read). */
+                for (size_t off = header_len; r >= 0 && off + 8 <= len;) {
+                        uint32_t type = be32(h + off), elen = be32(h + off + 4);
+                        if (type == 0 || elen > len - off - 8)
+                                break;
+                        if (type == QCOW2_EXT_BACKING_FMT) {
+                                fi.backing_format = strndup((const char *)h + off + 8, elen);
+                                if (!fi.backing_format)
+                                        r = -ENOMEM;
+                                break;
+                        }
+                        off += 8 + (((size_t)elen + 7) & ~(size_t)7);
+                }
+        }
+        if (r < 0) {
+                fileinfo_done(&fi);
+                return r;
+        }
+        *ret = fi;
+        return 0;
+}
+
 const char *fileinfo_detect_format(const void *header, size_t len) {
         const unsigned char *h = header;
         if (has_magic(h, len, 0, "QFI\xfb", 4) && len >= 8) {
@@ -61,10 +132,8 @@ const char *fileinfo_detect_format(const void *header, size_t len) {
         return "raw";
 }
 
-int fileinfo_probe_fd(int fd, const char **ret) {
-        _cleanup_free_ unsigned char *h = malloc(FILEINFO_HEADER_SIZE);
-        if (!h)
-                return -ENOMEM;
+/* Reads the header into h (FILEINFO_HEADER_SIZE bytes); its length in *len. */
+static int read_header(int fd, unsigned char *h, size_t *ret_len) {
         size_t len = 0;
         while (len < FILEINFO_HEADER_SIZE) {
                 ssize_t n = pread(fd, h + len, FILEINFO_HEADER_SIZE - len, (off_t)len);
@@ -76,6 +145,18 @@ int fileinfo_probe_fd(int fd, const char **ret) {
                         break;
                 len += (size_t)n;
         }
+        *ret_len = len;
+        return 0;
+}
+
+int fileinfo_probe_fd(int fd, const char **ret) {
+        _cleanup_free_ unsigned char *h = malloc(FILEINFO_HEADER_SIZE);
+        if (!h)
+                return -ENOMEM;
+        size_t len = 0;
+        int r = read_header(fd, h, &len);
+        if (r < 0)
+                return r;
         *ret = fileinfo_detect_format(h, len);
         return 0;
 }
@@ -342,14 +423,20 @@ int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
         }
         if (!S_ISREG(fst.st_mode))
                 return dv_error_add(err, -EBADF, 0, "%s is not a regular file", path);
-        const char *format = NULL;
-        r = fileinfo_probe_fd(fd, &format);
+        _cleanup_free_ unsigned char *h = malloc(FILEINFO_HEADER_SIZE);
+        size_t len = 0;
+        r = h ? read_header(fd, h, &len) : -ENOMEM;
         if (r < 0)
                 return dv_error_add(err, r, 0, "cannot read %s: %s", path, strerror(-r));
+        const char *format = fileinfo_detect_format(h, len);
 
         struct fileinfo fi = {0};
         bool cacheable = true;
-        if (fileinfo_format_uses_qemu_img(format)) {
+        /* qcow2, the format the agent makes, is read from its header: no qemu-img run
+         * for each new or changed volume. Anything unusual in it goes to qemu-img. */
+        if (streq(format, "qcow2") && fileinfo_parse_qcow2(h, len, fd, &fi) >= 0)
+                fi.allocation = (uint64_t)fst.st_blocks * 512;
+        else if (fileinfo_format_uses_qemu_img(format)) {
                 r = query_qemu_img(path, format, &fi);
                 if (r != 0) {
                         cacheable = r > 0;

@@ -22,6 +22,12 @@ struct fileinfo {
 
 /* The format the header shows (libvirt's names); "raw" when nothing matches. Pure. */
 const char *fileinfo_detect_format(const void *header, size_t len);
+/* Capacity and backing store (name and format) of a qcow2 image from its header
+ * (len bytes read from the start of fd; fd for a backing name beyond them), as qemu-img
+ * info reports them. -EOPNOTSUPP for what only qemu-img should interpret (encryption,
+ * an external data file, a corrupt flag, unknown incompatible features, version 1);
+ * -EBADMSG for a malformed header. Allocation is not set (it is the file's blocks). */
+int fileinfo_parse_qcow2(const void *header, size_t len, int fd, struct fileinfo *ret);
 /* Reads the header of an open file and detects its format. */
 int fileinfo_probe_fd(int fd, const char **ret);
 /* Whether sizes come from qemu-img info (image formats) rather than from stat
