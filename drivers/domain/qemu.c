@@ -572,11 +572,18 @@ static void rec_set_status(struct dom_rec *rec, pid_t pid, char *status, bool fa
 
 /* The cached status, refreshed when older than a second (or after a failure, five);
  * never blocks on a monitor that a start or stop holds. Caller frees. */
+static bool events_watched(struct dom_rec *rec, pid_t pid);
+
+/* While the events monitor of this QEMU is connected, the cached status stays true until
+ * an event says otherwise (which clears qmp_at): no query-status every second from the
+ * agent's loop, where a QEMU slow to answer (many starting at once on a busy host) would
+ * hold up every other object. */
 static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
+        bool watched = events_watched(rec, pid);
         pthread_mutex_lock(&lock);
         bool fresh = rec->qmp_pid == pid && rec->qmp_at > 0 &&
-                     now - rec->qmp_at < (rec->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC);
+                     (watched || now - rec->qmp_at < (rec->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC));
         char *cached = rec->qmp_pid == pid && rec->qmp_status ? strdup(rec->qmp_status) : NULL;
         pthread_mutex_unlock(&lock);
         if (fresh || pthread_mutex_trylock(&rec->qmp_lock) != 0)
@@ -635,6 +642,13 @@ static void events_close_locked(struct dom_rec *rec) {
         qmp_close(rec->events);
         rec->events = NULL;
         rec->events_pid = 0;
+}
+
+static bool events_watched(struct dom_rec *rec, pid_t pid) {
+        pthread_mutex_lock(&ev_lock);
+        bool w = rec->events && rec->events_pid == pid;
+        pthread_mutex_unlock(&ev_lock);
+        return w;
 }
 
 static void events_close(struct dom_rec *rec) {
@@ -1158,6 +1172,16 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
         rec->qmp_pid = pid;
         rec->qmp_at = now_usec(CLOCK_MONOTONIC);
         pthread_mutex_unlock(&lock);
+        /* The events monitor is connected here, in the worker, rather than by the first
+         * observe in the agent's loop; an event between the query above and this connect
+         * would be missed, so the first observe asks query-status once more. */
+        events_ensure(rec, pid, p->events);
+        if (events_watched(rec, pid)) {
+                pthread_mutex_lock(&lock);
+                if (rec->qmp_pid == pid)
+                        rec->qmp_at = 0;
+                pthread_mutex_unlock(&lock);
+        }
         log_debug("domain %s: QEMU running as PID %d (%s)", def->name, (int)pid, strna(s));
         return 0;
 }
