@@ -20,7 +20,7 @@
 
 extern char **environ;
 
-#define MAX_PARALLEL 4 /* as the agent's max_parallel in the benchmark's agent.conf */
+#define MAX_PARALLEL_LIMIT 256 /* the agent's own limit for max_parallel */
 
 static double now_ms(void) {
         struct timespec ts;
@@ -59,14 +59,15 @@ static void reap_ok(pid_t pid, const char *what) {
         }
 }
 
-/* pools DIR N CAPACITY QEMU_IMG: N directories (0711) with a sparse raw file (0600, O_EXCL,
- * ftruncate, no fallocate as allocation is 0, fsync) and a qcow2 made by qemu-img, at most
- * MAX_PARALLEL qemu-img at once. Prints the time in ms. */
-static int cmd_pools(const char *dir, long n, long long capacity, const char *qemu_img) {
+/* pools DIR N CAPACITY QEMU_IMG PARALLEL: N directories (0711) with a sparse raw file (0600,
+ * O_EXCL, ftruncate, no fallocate as allocation is 0, fsync) and a qcow2 made by qemu-img,
+ * at most PARALLEL (the agent's max_parallel in the same run) qemu-img at once. Prints the
+ * time in ms. */
+static int cmd_pools(const char *dir, long n, long long capacity, const char *qemu_img, int max_parallel) {
         char log[4096], cap[32];
         snprintf(log, sizeof(log), "%s/floor-qemu-img.log", dir);
         snprintf(cap, sizeof(cap), "%lld", capacity);
-        pid_t running[MAX_PARALLEL];
+        pid_t running[MAX_PARALLEL_LIMIT];
         int nrun = 0;
         double t0 = now_ms();
         for (long i = 0; i < n; i++) {
@@ -82,7 +83,7 @@ static int cmd_pools(const char *dir, long n, long long capacity, const char *qe
                         die(f);
                 close(fd);
                 snprintf(q, sizeof(q), "%s/v.qcow2", p);
-                if (nrun == MAX_PARALLEL) {
+                if (nrun == max_parallel) {
                         pid_t done = wait(NULL);
                         for (int j = 0; j < nrun; j++)
                                 if (running[j] == done) {
@@ -313,11 +314,12 @@ int main(int argc, char **argv) {
         if (argc >= 3 && strcmp(argv[1], "reaper") == 0)
                 return cmd_reaper(argv + 2);
         signal(SIGPIPE, SIG_IGN);
-        if (argc == 6 && strcmp(argv[1], "pools") == 0)
+        if (argc == 7 && strcmp(argv[1], "pools") == 0)
                 return cmd_pools(argv[2], (long)number(argv[3], 1, 1000000),
-                                 number(argv[4], 0, 1LL << 50), argv[5]);
+                                 number(argv[4], 0, 1LL << 50), argv[5],
+                                 (int)number(argv[6], 1, MAX_PARALLEL_LIMIT));
         if (argc >= 3 && strcmp(argv[1], "domains") == 0)
                 return cmd_domains(argc - 2, argv + 2);
-        fprintf(stderr, "usage: floor pools DIR N CAPACITY QEMU_IMG | floor domains ARGVFILE... | floor reaper CMD...\n");
+        fprintf(stderr, "usage: floor pools DIR N CAPACITY QEMU_IMG PARALLEL | floor domains ARGVFILE... | floor reaper CMD...\n");
         return 2;
 }

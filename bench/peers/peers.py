@@ -36,7 +36,10 @@ QEMU_IMG = os.environ.get("QEMU_IMG", "/usr/bin/qemu-img")
 TIMEOUT = float(os.environ.get("TIMEOUT", "600"))
 KEEP = os.environ.get("KEEP", "0") == "1"
 PERF_DIR = os.environ.get("PERF_DIR", "")
-MAX_PARALLEL = int(os.environ.get("MAX_PARALLEL", "4"))   # the agent's, as in `make bench`
+# The agent's max_parallel, and the floor's limit on qemu-img processes at once. 16 >= K:
+# the floor starts all K QEMUs at once, so the agent may too (its default, 4, would start
+# them in waves and measure the limit, not the agent).
+MAX_PARALLEL = int(os.environ.get("MAX_PARALLEL", "16"))
 NS_URI = "https://declvirt.dev/xmlns/policy/1"
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -686,7 +689,7 @@ def floor_pools(n):
     base = tempfile.mkdtemp(prefix="fl.", dir=ROOT)
     try:
         c0 = children_cpu_ms()
-        out = run([FLOOR, "pools", base, str(n), str(CAPACITY), QEMU_IMG], what="floor pools")
+        out = run([FLOOR, "pools", base, str(n), str(CAPACITY), QEMU_IMG, str(MAX_PARALLEL)], what="floor pools")
         res = {"ms": float(out.split()[0]), "client_cpu_ms": children_cpu_ms() - c0}
         verify_pools([f"{base}/fp{i}" for i in range(n)])
         # fp{i} holds v.raw and v.qcow2 as the others do

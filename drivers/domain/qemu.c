@@ -308,29 +308,38 @@ static bool argv_is_ours(char *const *argv, const struct paths *p) {
 
 /* ---- the process table scan (unmanaged QEMUs, lost pidfiles) ------------------------------ */
 
+/* Every live process of the last scan, sorted by PID: a process's command line is read
+ * once, when the scan first sees it (PID and start time), and its verdict (a QEMU with
+ * this argv, or not a QEMU: argv NULL) kept while it lives. A scan then costs one read of
+ * /proc/PID/stat per process instead of two reads and a parse. */
 struct scan_entry {
         pid_t pid;
-        char **argv;
+        uint64_t start;
+        char **argv; /* NULL: not a QEMU */
 };
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scan_entry *scan_entries;
 static size_t n_scan_entries;
 static uint64_t scan_at;
 
-static void scan_clear_locked(void) {
-        for (size_t i = 0; i < n_scan_entries; i++)
-                strv_free(scan_entries[i].argv);
-        free(scan_entries);
-        scan_entries = NULL;
-        n_scan_entries = 0;
+static void scan_entries_free(struct scan_entry *e, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                strv_free(e[i].argv);
+        free(e);
+}
+
+static int scan_entry_cmp(const void *a, const void *b) {
+        pid_t x = ((const struct scan_entry *)a)->pid, y = ((const struct scan_entry *)b)->pid;
+        return (x > y) - (x < y);
 }
 
 static void scan_refresh_locked(void) {
-        scan_clear_locked();
         _cleanup_(closedirp) DIR *d = NULL;
         d = opendir("/proc");
         if (!d)
                 return;
+        struct scan_entry *old = scan_entries, *n = NULL;
+        size_t n_old = n_scan_entries, k = 0, cap = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 char *end = NULL;
@@ -338,23 +347,34 @@ static void scan_refresh_locked(void) {
                 long v = strtol(de->d_name, &end, 10);
                 if (errno || !end || *end || v <= 1 || v > INT32_MAX)
                         continue;
+                struct dom_proc_stat st;
+                if (dom_proc_stat((pid_t)v, &st) < 0 || !dom_proc_stat_alive(&st))
+                        continue;
+                if (k == cap) {
+                        size_t c = cap ? cap * 2 : 256;
+                        struct scan_entry *m = realloc(n, c * sizeof(*n));
+                        if (!m)
+                                break;
+                        n = m;
+                        cap = c;
+                }
+                struct scan_entry key = {.pid = (pid_t)v};
+                struct scan_entry *was = old ? bsearch(&key, old, n_old, sizeof(*old), scan_entry_cmp) : NULL;
+                if (was && was->start == st.start) {
+                        n[k++] = (struct scan_entry){(pid_t)v, st.start, TAKE_PTR(was->argv)};
+                        continue;
+                }
                 struct proc_info pi;
                 if (proc_read((pid_t)v, true, &pi) < 0)
                         continue;
-                if (!proc_alive(&pi) || !is_qemu_argv0(pi.argv)) {
-                        proc_info_done(&pi);
-                        continue;
-                }
-                struct scan_entry *n =
-                        realloc(scan_entries, (n_scan_entries + 1) * sizeof(*scan_entries));
-                if (!n) {
-                        proc_info_done(&pi);
-                        break;
-                }
-                scan_entries = n;
-                scan_entries[n_scan_entries++] = (struct scan_entry){(pid_t)v, TAKE_PTR(pi.argv)};
+                n[k++] = (struct scan_entry){(pid_t)v, pi.st.start, is_qemu_argv0(pi.argv) ? TAKE_PTR(pi.argv) : NULL};
                 proc_info_done(&pi);
         }
+        if (n)
+                qsort(n, k, sizeof(*n), scan_entry_cmp);
+        scan_entries_free(old, n_old);
+        scan_entries = n;
+        n_scan_entries = k;
         scan_at = now_usec(CLOCK_MONOTONIC);
 }
 
@@ -363,12 +383,14 @@ static void scan_refresh_locked(void) {
  * SCAN_INTERVAL_USEC old unless fresh. */
 static void scan_find(const struct paths *p, bool fresh, pid_t *ret_ours, pid_t *ret_foreign) {
         *ret_ours = *ret_foreign = 0;
+        uint64_t asked = now_usec(CLOCK_MONOTONIC);
         pthread_mutex_lock(&scan_lock);
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        if (fresh || scan_at == 0 || now - scan_at >= SCAN_INTERVAL_USEC)
+        /* fresh: a table made after this call began will do (starts at once share one). */
+        if (scan_at == 0 || (fresh ? scan_at < asked : now - scan_at >= SCAN_INTERVAL_USEC))
                 scan_refresh_locked();
         for (size_t i = 0; i < n_scan_entries; i++) {
-                if (!argv_guest_is(scan_entries[i].argv, p->name))
+                if (!scan_entries[i].argv || !argv_guest_is(scan_entries[i].argv, p->name))
                         continue;
                 if (argv_names_socket(scan_entries[i].argv, p->qmp))
                         *ret_ours = scan_entries[i].pid;
