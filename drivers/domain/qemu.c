@@ -1137,6 +1137,11 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                                 if (r >= 0)
                                         r = qmp_execute(q, "cont", NULL, QMP_CMD_USEC, NULL, &qerr);
                         }
+                        /* The events monitor is connected here, in the worker, before the
+                         * status query: no event can fall between the two, and the agent's
+                         * loop never waits for this QEMU's monitors. */
+                        if (r >= 0)
+                                events_ensure(rec, pid, p->events);
                         if (r >= 0)
                                 r = qmp_execute(q, "query-status", NULL, QMP_CMD_USEC, &st, &qerr);
                         qmp_close(q);
@@ -1194,16 +1199,6 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
         rec->qmp_pid = pid;
         rec->qmp_at = now_usec(CLOCK_MONOTONIC);
         pthread_mutex_unlock(&lock);
-        /* The events monitor is connected here, in the worker, rather than by the first
-         * observe in the agent's loop; an event between the query above and this connect
-         * would be missed, so the first observe asks query-status once more. */
-        events_ensure(rec, pid, p->events);
-        if (events_watched(rec, pid)) {
-                pthread_mutex_lock(&lock);
-                if (rec->qmp_pid == pid)
-                        rec->qmp_at = 0;
-                pthread_mutex_unlock(&lock);
-        }
         log_debug("domain %s: QEMU running as PID %d (%s)", def->name, (int)pid, strna(s));
         return 0;
 }
