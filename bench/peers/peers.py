@@ -823,6 +823,14 @@ def main():
     if not os.access(QEMU, os.X_OK):
         log(f"bench-peers: {QEMU} missing: no domain figures")
 
+    # Warm-up, untimed: qemu-img, QEMU and their libraries into the page cache, so that
+    # the first peer of the first repetition does not pay for loading them from disk.
+    for what, fn in (("pools", lambda: floor_pools(NS[0]) if NS else None),
+                     ("domains", lambda: floor_domains(K) if K > 0 and os.access(QEMU, os.X_OK) else None)):
+        try:
+            fn()
+        except Exception as e:   # a warm-up that fails only costs the first sample its fairness
+            log(f"bench-peers: warm-up ({what}) failed: {e}")
     for rep in range(RUNS):
         log(f"-- repetition {rep + 1}/{RUNS} (load {os.getloadavg()[0]:.2f})")
         for n in NS:
