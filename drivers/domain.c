@@ -40,30 +40,27 @@ void domain_drivers_set_config(const struct dom_driver_config *c) {
         xen_driver_set_config(c);
 }
 
-/* Each driver's fd is added once it has one: Xen's exists only while xenstore is
- * reachable, so a driver without an fd is asked again at every dispatch. */
+/* Each driver once (kvm and qemu share one). A driver's fd is added once it has one: Xen's
+ * exists only while xenstore is reachable, so a driver without an fd is asked again at
+ * every dispatch. */
+static const struct domain_driver *const drivers[] = {
+        &qemu_domain_driver,
+        &lxc_domain_driver,
+        &xen_domain_driver,
+};
 static int events_epoll = -1;
-static bool events_added[_DOMAIN_TYPE_MAX];
+static bool events_added[ELEMENTSOF(drivers)];
 
 static void events_add_missing(void) {
-        for (int t = 0; t < _DOMAIN_TYPE_MAX; t++) {
-                const struct domain_driver *d = domain_driver_get(t);
-                if (events_added[t] || !d || !d->events_fd)
+        for (size_t i = 0; i < ELEMENTSOF(drivers); i++) {
+                if (events_added[i] || !drivers[i]->events_fd)
                         continue;
-                /* kvm and qemu share one driver: add its fd once. */
-                bool dup = false;
-                for (int u = 0; u < t; u++)
-                        dup = dup || (events_added[u] && domain_driver_get(u) == d);
-                if (dup) {
-                        events_added[t] = true;
-                        continue;
-                }
-                int fd = d->events_fd();
+                int fd = drivers[i]->events_fd();
                 if (fd < 0)
                         continue;
-                struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)t };
+                struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
                 if (epoll_ctl(events_epoll, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
-                        events_added[t] = true;
+                        events_added[i] = true;
         }
 }
 
@@ -83,16 +80,10 @@ int domain_events_dispatch(void) {
         /* Level-triggered: each driver's dispatch reads without waiting, so asking all of
          * them is cheap, and whatever they leave keeps the fd readable. */
         int n = 0;
-        for (int t = 0; t < _DOMAIN_TYPE_MAX; t++) {
-                const struct domain_driver *d = domain_driver_get(t);
-                if (!events_added[t] || !d || !d->events_dispatch)
+        for (size_t i = 0; i < ELEMENTSOF(drivers); i++) {
+                if (!events_added[i] || !drivers[i]->events_dispatch)
                         continue;
-                bool dup = false;
-                for (int u = 0; u < t; u++)
-                        dup = dup || domain_driver_get(u) == d;
-                if (dup)
-                        continue;
-                int r = d->events_dispatch();
+                int r = drivers[i]->events_dispatch();
                 if (r > 0)
                         n += r;
         }
