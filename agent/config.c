@@ -1,4 +1,4 @@
-/* agent.conf: a strict reader for the agent's YAML configuration (DESIGN.md section 7),
+/* agent.conf: a strict reader for the agent's YAML configuration (docs/agent.conf.md),
  * driven by libyaml's event parser and a table of the known keys. */
 #include <errno.h>
 #include <inttypes.h>
@@ -88,7 +88,7 @@ static const struct key top_keys[] = {
          * the longest drift anyone would accept going unnoticed. */
         {"resync_interval", V_DURATION, F(resync_interval_usec), 100 * USEC_PER_MSEC,
          24 * HOUR_USEC, NULL},
-        /* DESIGN.md 4.1: the debounce never delays a pass by more than 1 s. */
+        /* docs/watcher.md: the debounce never delays a pass by more than 1 s. */
         {"debounce", V_DURATION, F(debounce_usec), 0, USEC_PER_SEC, NULL},
         {"max_parallel", V_UINT, F(max_parallel), 1, 256, NULL},
         {"removal_delay", V_DURATION, F(removal_delay_usec), 0, 24 * HOUR_USEC, NULL},

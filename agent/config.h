@@ -1,4 +1,4 @@
-/* agent.conf (YAML, libyaml): DESIGN.md section 7. Unknown keys, wrong types,
+/* agent.conf (YAML, libyaml): docs/agent.conf.md. Unknown keys, wrong types,
  * bad durations, duplicate keys and malformed YAML are errors "agent.conf:LINE: msg".
  * Relative paths are resolved against the config file's directory. */
 #pragma once

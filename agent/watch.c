@@ -212,7 +212,7 @@ static int add_tree(struct dv_watch *w, const char *path, unsigned depth, bool m
         }
         struct dirent *de;
         while ((de = readdir(dir))) {
-                /* Hidden directories are never read by the loader (DESIGN.md section 2):
+                /* Hidden directories are never read by the loader (docs/watcher.md):
                  * no watch; events on their names still count in this directory. */
                 if (de->d_name[0] == '.')
                         continue;

@@ -1,4 +1,4 @@
-/* The desired_dir watcher (DESIGN.md sections 2 and 4.1): inotify on the root and
+/* The desired_dir watcher (docs/watcher.md): inotify on the root and
  * its subdirectories (depth <= DV_WATCH_MAX_DEPTH), including ones created, moved
  * in, moved out or removed while running; events only say "look again": the
  * callback receives the directories to rescan, never a verdict on a file.

@@ -1,4 +1,4 @@
-/* The one command runner every driver uses (DESIGN.md section 3): argv only, never
+/* The one command runner every driver uses (docs/design.md, contracts): argv only, never
  * a shell; environment reduced to PATH, LC_ALL=C and a few variables that configure
  * the tools themselves; stdin from /dev/null (or given data); stdout and stderr
  * captured up to a limit; timeout, then SIGTERM, then SIGKILL; a non-zero exit

@@ -1,4 +1,4 @@
-/* Object name rules (DESIGN.md section 2): checked at parse time and again
+/* Object name rules (docs/design.md#names): checked at parse time and again
  * before a name becomes a path, an argv element or a netlink attribute. */
 #include <string.h>
 

@@ -68,7 +68,7 @@ enum dv_on_remove dv_policy_on_remove(const struct dv_policy *p, enum dv_kind ki
 enum dv_build dv_policy_build(const struct dv_policy *p);         /* default if-empty */
 uint64_t dv_policy_shutdown_timeout(const struct dv_policy *p);  /* default 120 */
 
-/* Name rules of DESIGN.md section 2. NULL when valid, else the reason. */
+/* Name rules of docs/design.md#names. NULL when valid, else the reason. */
 const char *dv_name_problem(enum dv_kind kind, const char *name);
 
 struct dv_object {

@@ -1,4 +1,4 @@
-/* The declvirt policy element (DESIGN.md section 2.1). */
+/* The declvirt policy element (docs/design.md#policy-semantics). */
 #include <errno.h>
 #include <libxml/tree.h>
 #include <string.h>

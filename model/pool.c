@@ -18,7 +18,7 @@ static const char *const unsupported_types[] = {
         "scsi", "mpath", "rbd", "sheepdog", "gluster", "zfs", "vstorage", NULL,
 };
 
-/* REFERENCE.md section 4. libvirt itself prints <format type='unknown'/> for a disk
+/* libvirt's lists of pool formats. libvirt itself prints <format type='unknown'/> for a disk
  * pool whose label type was never written, so that spelling is accepted as well:
  * pool-dumpxml output must be accepted as it is. */
 static const char *const fs_formats[] = {

@@ -13,7 +13,7 @@
 
 static const char *const volume_types[] = {"file", "block", "dir", "network", "netdir", NULL};
 
-/* REFERENCE.md section 4: file formats (detected when listing; raw and qcow2 are
+/* libvirt's volume formats: file formats (detected when listing; raw and qcow2 are
  * the ones created), then partition formats of disk pools. */
 static const char *const file_formats[] = {
         "raw", "dir",   "bochs", "cloop", "dmg",   "iso", "vpc",  "vdi",  "fat",

@@ -1,4 +1,4 @@
-/* The last-applied store (DESIGN.md section 4.3): for each object the agent
+/* The last-applied store (docs/design.md, ownership): for each object the agent
  * applied from a desired file, the definition it applied, the content hash, the
  * values it generated (UUID) and whether it created the data underneath (only
  * then may on-remove='delete' destroy it). Kept as JSON in state_dir/applied/

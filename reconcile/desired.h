@@ -1,4 +1,4 @@
-/* The desired set: the files of desired_dir (DESIGN.md section 2), scanned
+/* The desired set: the files of desired_dir (docs/design.md#desired-files), scanned
  * incrementally. A file is re-read only when its (dev, inode, size, mtime, ctime)
  * changed; files that are refused (untrusted, outside storage_locations, invalid)
  * keep their error. The set knows files, not objects: the engine resolves ids,
@@ -18,7 +18,7 @@
  * none of the temporary or backup names that tools leave behind. */
 bool desired_name_is_candidate(const char *name);
 
-/* The trust rule (DESIGN.md section 2): when running as root, a file or directory
+/* The trust rule (docs/design.md#desired-files): when running as root, a file or directory
  * owned by anyone but root or writable by group or others is refused. Returns 0,
  * or -EPERM with the reason in err. */
 int desired_check_trust(const char *path, const struct stat *st, struct dv_error *err);

@@ -1,4 +1,4 @@
-/* The reconcile engine (DESIGN.md section 4): desired files -> objects ->
+/* The reconcile engine (docs/design.md#the-pass): desired files -> objects ->
  * observe -> plan (pure) -> execute (asynchronous) -> record. The engine is
  * driven from outside: the agent's event loop calls engine_pass() when something
  * is dirty and engine_reap() when the executor's fd is readable. It knows

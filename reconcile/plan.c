@@ -45,7 +45,7 @@ bool pool_type_is_stateless(enum pool_type t) {
         return t == POOL_DIR || t == POOL_DISK || t == POOL_ISCSI_DIRECT;
 }
 
-/* DESIGN.md 2.1: autostart='no' keeps an object down after a boot until its file
+/* docs/design.md#policy-semantics: autostart='no' keeps an object down after a boot until its file
  * is written again; what the agent brought up during this boot stays up. */
 bool rec_want_up(const struct engine *e, const struct rec_object *o) {
         const struct dv_object *d = rec_def(o);
@@ -506,7 +506,8 @@ static const struct rec_object *lookup_kind(const struct engine *e, enum dv_kind
         return id ? engine_lookup(e, id) : NULL;
 }
 
-/* A running domain that uses pool or network o (DESIGN 2.2: not stopped under it). */
+/* A running domain that uses pool or network o (not stopped under it:
+ * docs/design.md#dependencies). */
 const struct rec_object *rec_held_by_domain(const struct engine *e, const struct rec_object *o) {
         void *v;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
@@ -782,7 +783,7 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
                          dv_kind_to_string(o->kind));
                 return;
         }
-        /* DESIGN 2.2: a pool or network is not stopped under a running domain. */
+        /* docs/design.md#dependencies: a pool or network is not stopped under a running domain. */
         if (s->action == ACT_POOL_STOP || s->action == ACT_POOL_DELETE || s->action == ACT_NET_STOP) {
                 const struct rec_object *holder = rec_held_by_domain(e, o);
                 if (holder) {

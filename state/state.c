@@ -1,4 +1,4 @@
-/* The state store (DESIGN.md section 5): batched atomic writes under state_dir that
+/* The state store (docs/state-files.md): batched atomic writes under state_dir that
  * skip unchanged files, and the lock that keeps a second agent off the same state. */
 #include <dirent.h>
 #include <errno.h>

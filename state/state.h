@@ -1,4 +1,4 @@
-/* Writing state_dir (DESIGN.md section 5): atomic, batched writes that skip files
+/* Writing state_dir (docs/state-files.md): atomic, batched writes that skip files
  * whose content did not change, and the agent's lock. state/ only formats and
  * writes; it never decides anything. */
 #pragma once

@@ -245,7 +245,7 @@ int status_parse_object_id(const char *id, char **ret_kind, char **ret_pool, cha
                         return -ENOMEM;
                 name = s2 + 1;
         }
-        /* Names never hold a '/' (DESIGN.md section 2). */
+        /* Names never hold a '/' (docs/design.md#names). */
         if (strchr(name, '/'))
                 return -EINVAL;
         _cleanup_free_ char *k = strdup(kind), *n = strdup(name);

@@ -1,4 +1,4 @@
-/* status.xml and metrics.prom (DESIGN.md section 5): formatting from a plain
+/* status.xml and metrics.prom (docs/status.md): formatting from a plain
  * snapshot that the engine fills, and parsing status.xml back for the `status`
  * and `wait` commands. state/ decides nothing: phases and reasons are strings. */
 #pragma once

@@ -22,7 +22,7 @@ struct dom_proc_stat {
 int dom_proc_stat(pid_t pid, struct dom_proc_stat *ret);
 
 /* False for a zombie too: PID 1 of a container host or a test namespace may never reap
- * it, and a zombie has exited (it may stay in Z for a while, REFERENCE.md). */
+ * it, and a zombie has exited (it may stay in state Z for a second or two). */
 bool dom_proc_stat_alive(const struct dom_proc_stat *st);
 
 /* dom_proc_stat and dom_proc_stat_alive in one. */

@@ -244,7 +244,7 @@ static int proc_read(pid_t pid, bool want_argv, struct proc_info *ret) {
         return 0;
 }
 
-/* A zombie has exited (REFERENCE.md: it may stay in Z for a while). */
+/* A zombie has exited (it may stay in state Z for a second or two). */
 static bool proc_alive(const struct proc_info *pi) {
         return dom_proc_stat_alive(&pi->st);
 }

@@ -1,4 +1,4 @@
-/* The dir storage pool driver (REFERENCE.md section 2 "dir"): a directory of file
+/* The dir storage pool driver (drivers/storage/README.md): a directory of file
  * volumes. The volume functions work on any pool whose target is a directory, so
  * the fs and netfs drivers put them in their own vtables. */
 #pragma once

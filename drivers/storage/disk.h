@@ -1,4 +1,4 @@
-/* The disk storage pool driver (REFERENCE.md section 2 "disk"): a partition table on
+/* The disk storage pool driver (docs/storage-disk.md): a partition table on
  * one block device, made and read with parted; the partitions are the volumes. */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* The fs and netfs pool drivers (REFERENCE.md section 2 "fs / netfs"): a block
+/* The fs and netfs pool drivers (docs/storage-fs.md): a block
  * device or a network share mounted on the target directory; the volumes are files. */
 #pragma once
 

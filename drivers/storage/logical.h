@@ -1,4 +1,4 @@
-/* The logical (LVM) storage pool driver (REFERENCE.md section 2 "logical"): a volume
+/* The logical (LVM) storage pool driver (docs/storage-logical.md): a volume
  * group, adopted by name or built from empty devices, whose logical volumes are the volumes. */
 #pragma once
 

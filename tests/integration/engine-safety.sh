@@ -1,5 +1,5 @@
 #!/bin/bash
-# The engine's safety rules through the real agent (DESIGN.md 2, 4.2, 6): invalid files
+# The engine's safety rules through the real agent (docs/design.md, declvirt(8)): invalid files
 # keep the last-known-good, duplicates apply neither file, a volume waits for a late
 # pool, untrusted files are refused, one agent per state_dir, `declvirt wait` exit codes
 # and freshness, and `declvirt plan` acting on nothing.

@@ -1,6 +1,7 @@
 #!/bin/bash
 # systemd/declvirt.service: `systemd-analyze verify` accepts it (with the man pages of
-# its Documentation= on MANPATH), and it carries what DESIGN.md section 8 asks for.
+# its Documentation= on MANPATH), and it carries what README.md ("Installing and
+# running under systemd") describes.
 source "$(dirname "$0")/../helpers/lib.sh"
 UNIT=$REPO/systemd/declvirt.service
 command -v systemd-analyze >/dev/null 2>&1 ||

@@ -1,5 +1,5 @@
 /* The pure planner rec_plan_object() (reconcile/plan.c): phase, action and message for
- * pools and volumes built by hand, against DESIGN.md sections 2.1 and 4. */
+ * pools and volumes built by hand, against docs/design.md (policy semantics, the pass). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -379,7 +379,7 @@ static void test_autostart_no_dir_pool_flag_from_earlier_boot(void **state) {
         struct engine *e = *state;
         /* The usual state of a dir pool right after a reboot: the agent started it during the
          * previous boot (its flag says active, with that boot's id) and the directory is
-         * there, so it is observed active. DESIGN 2.1: it is left down, with nothing to do. */
+         * there, so it is observed active. autostart='no': it is left down, with nothing to do. */
         struct rec_object *d =
                 add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
         set_applied(d, NULL, true, true, BOOT_OLD);

@@ -218,7 +218,7 @@ static void test_burst_coalesced(void **state) {
 static void test_lone_rename(void **state) {
         struct fx *f = *state;
         write_rel(f, "staged.xml", "<pool/>");
-        /* A lone rename is acted on at once (DESIGN.md 4.1), not after the quiet
+        /* A lone rename is acted on at once (docs/watcher.md), not after the quiet
          * period, and certainly not after max_delay. */
         start(f, 50 * MSEC, 5 * USEC_PER_SEC);
         uint64_t t0 = now_usec();
