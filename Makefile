@@ -34,7 +34,8 @@ UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 TOOL_NAMES := $(patsubst tests/tools/%.c,%,$(TOOL_SRC))
 
-.PHONY: all deps run check check-only build-all fuzz bench bench-peers clean install uninstall format help
+.PHONY: all deps run check check-only build-all fuzz bench bench-peers clean install uninstall \
+        format format-check help
 
 all: $(BUILD)/declvirt
 
@@ -42,6 +43,7 @@ help:
 	@echo "make            build $(BUILD)/declvirt"
 	@echo "make run        install missing packages, build, run the agent on ./agent.conf"
 	@echo "make check      install missing packages, build, run every test (also under ASan/UBSan)"
+	@echo "make format     rewrite every C file in the style of .clang-format"
 	@echo "make fuzz       build libFuzzer targets into $(FUZZ_BUILD) (clang)"
 	@echo "make bench      run the benchmarks"
 	@echo "make bench-peers  compare with libvirtd (virsh, Ansible) and the floor (opt-in)"
@@ -58,11 +60,15 @@ check: deps
 
 # ---- the library and the binary, for one build directory ---------------------------
 
+# Every compile writes its header dependencies beside its output (-MMD -MP): touching
+# one header rebuilds only what includes it. The .d files are included at the end.
+DEPFLAGS = -MMD -MP -MF $$@.d
+
 define build_tree
-$(1)/obj/%.o: %.c $$(LIB_HDR)
+$(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  CC      $$@")
-	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) $(DEPFLAGS) -c $$< -o $$@
 
 $(1)/libdeclvirt.a: $$(patsubst %.c,$(1)/obj/%.o,$$(LIB_SRC))
 	@rm -f $$@
@@ -73,21 +79,21 @@ $(1)/declvirt: $(1)/obj/agent/main.o $(1)/libdeclvirt.a
 	@$$(if $$(Q),echo "  LD      $$@")
 	$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 
-$(1)/tests/%: tests/unit/%.c $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LIB_HDR) $$(wildcard tests/helpers/*.h)
+$(1)/tests/%: tests/unit/%.c $$(HELPER_SRC) $(1)/libdeclvirt.a
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  TEST    $$@")
-	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LDLIBS) $$(CMOCKA_LIBS)
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) $(DEPFLAGS) -o $$@ $$< $$(HELPER_SRC) $(1)/libdeclvirt.a $$(LDLIBS) $$(CMOCKA_LIBS)
 
 # Programs the integration tests run (stand-ins for services the machine lacks).
-$(1)/tools/%: tests/tools/%.c $(1)/libdeclvirt.a $$(LIB_HDR)
+$(1)/tools/%: tests/tools/%.c $(1)/libdeclvirt.a
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  TOOL    $$@")
-	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< $(1)/libdeclvirt.a $$(LDLIBS)
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) $(DEPFLAGS) -o $$@ $$< $(1)/libdeclvirt.a $$(LDLIBS)
 
-$(1)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LIB_HDR) $$(wildcard tests/fuzz/*.h)
+$(1)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay-main.c $(1)/libdeclvirt.a
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  FUZZ    $$@")
-	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -o $$@ $$< tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LDLIBS)
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(2) $(DEPFLAGS) -o $$@ $$< tests/fuzz/replay-main.c $(1)/libdeclvirt.a $$(LDLIBS)
 endef
 
 $(eval $(call build_tree,$(BUILD),))
@@ -104,6 +110,7 @@ build-all: $(BUILD)/declvirt $(TOOL_BINS) $(UNIT_BINS) $(REPLAY_BINS) $(SAN_UNIT
 # Every suite in one run so the last line counts them all.
 check-only: build-all
 	@BUILD=$(BUILD) SAN_BUILD=$(SAN_BUILD) tests/run-tests \
+	    lint:tests/format-check \
 	    $(foreach t,$(UNIT_BINS),unit:$(t)) \
 	    $(foreach t,$(REPLAY_BINS),fuzz:$(t)) \
 	    $(foreach t,$(wildcard tests/integration/*.sh),integration:$(t)) \
@@ -155,8 +162,16 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/declvirt-xml.5
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/declvirt
 
+# Every C file of the repository, in the style of .clang-format. `make format` rewrites
+# them; make check runs tests/format-check, which fails naming each file that differs.
 format:
-	clang-format -i $(LIB_SRC) agent/main.c $(LIB_HDR) $(UNIT_SRC) $(FUZZ_SRC)
+	tests/format-check --fix
+
+format-check:
+	tests/format-check
 
 clean:
 	rm -rf $(BUILD)
+
+# Header dependencies written by -MMD (absent before the first build).
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

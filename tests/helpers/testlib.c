@@ -137,6 +137,90 @@ void test_check_golden_text(const char *path, const char *actual) {
         free(want);
 }
 
+void test_check_golden_argv(const char *path, char *const *argv) {
+        size_t len = 0;
+        for (size_t i = 0; argv && argv[i]; i++)
+                len += strlen(argv[i]) + 1;
+        char *text = malloc(len + 1), *p = text;
+        assert_non_null(text);
+        for (size_t i = 0; argv && argv[i]; i++)
+                p = stpcpy(stpcpy(p, argv[i]), "\n");
+        *p = '\0';
+        test_check_golden_text(path, text);
+        free(text);
+}
+
+void test_list_add(struct test_list *l, const struct CMUnitTest *tests, size_t n) {
+        struct CMUnitTest *t = realloc(l->tests, (l->n + n) * sizeof(*t));
+        assert_non_null(t);
+        memcpy(t + l->n, tests, n * sizeof(*t));
+        l->tests = t;
+        l->n += n;
+}
+
+static void add_named(struct test_list *l, char *name, CMUnitTestFunction fn, void *state) {
+        assert_int_equal(strv_consume(&l->names, name), 0);
+        const struct CMUnitTest t = {.name = name, .test_func = fn, .initial_state = state};
+        test_list_add(l, &t, 1);
+}
+
+static void fail_too_few(void **state) {
+        fail_msg("%s", (const char *)*state);
+}
+
+void test_list_add_files(struct test_list *l, const char *prefix, char *const *files,
+                         CMUnitTestFunction fn, size_t at_least) {
+        size_t n = 0;
+        for (; files && files[n]; n++) {
+                char *name = NULL;
+                assert_true(asprintf(&name, "%s %s", prefix, test_base_name(files[n])) > 0);
+                add_named(l, name, fn, files[n]);
+        }
+        if (n < at_least) {
+                char *msg = NULL;
+                assert_true(asprintf(&msg, "%s: %zu fixtures, expected at least %zu", prefix, n,
+                                     at_least) > 0);
+                add_named(l, msg, fail_too_few, msg);
+        }
+}
+
+int test_list_run(struct test_list *l, const char *group) {
+        int r = _cmocka_run_group_tests(group, l->tests, l->n, NULL, NULL);
+        free(l->tests);
+        strv_free(l->names);
+        *l = (struct test_list)TEST_LIST_INIT;
+        return r;
+}
+
+char **test_filter_base_prefix(char *const *files, const char *prefix, bool keep) {
+        size_t n = 0;
+        for (; files && files[n]; n++)
+                ;
+        char **out = calloc(n + 1, sizeof(*out));
+        assert_non_null(out);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                if ((strncmp(test_base_name(files[i]), prefix, strlen(prefix)) == 0) == keep)
+                        out[k++] = files[i];
+        return out;
+}
+
+char *test_sibling(const char *path, const char *ext) {
+        const char *dot = strrchr(test_base_name(path), '.');
+        size_t keep = dot ? (size_t)(dot - path) : strlen(path);
+        char *p = NULL;
+        assert_true(asprintf(&p, "%.*s%s", (int)keep, path, ext) > 0);
+        return p;
+}
+
+char *test_read_first_line(const char *path) {
+        if (access(path, F_OK) < 0)
+                return NULL;
+        char *s = test_read_file(path, NULL);
+        s[strcspn(s, "\n")] = '\0';
+        return s;
+}
+
 const char *test_base_name(const char *path) {
         const char *s = strrchr(path, '/');
         return s ? s + 1 : path;

@@ -1,8 +1,13 @@
 /* Shared helpers for the cmocka unit tests. */
 #pragma once
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
 
 #include "model/object.h"
 
@@ -25,8 +30,43 @@ char **test_list_fixtures(const char *dir);
 /* "NAME.xml" -> "NAME.golden.xml"; caller frees. */
 char *test_golden_path(const char *fixture);
 /* Compares actual with the golden file at path (fails the test with both texts); with
- * DECLVIRT_UPDATE_GOLDEN set in the environment, rewrites the golden file instead. */
+ * DECLVIRT_UPDATE_GOLDEN set in the environment, rewrites the golden file instead. This
+ * is the only place that reads or writes golden files. */
 void test_check_golden_text(const char *path, const char *actual);
+/* The same for an argv: one argument per line, each line ending in a newline. */
+void test_check_golden_argv(const char *path, char *const *argv);
+
+/* A cmocka test list built at run time, so that every fixture file is a test of its own
+ * and a failure names its fixture:
+ *
+ *     struct test_list l = TEST_LIST_INIT;
+ *     test_list_add(&l, tests, ELEMENTSOF(tests));
+ *     test_list_add_files(&l, "golden", files, test_one_golden, 6);
+ *     return test_list_run(&l, "test-qemu-argv");
+ */
+struct test_list {
+        struct CMUnitTest *tests;
+        size_t n;
+        char **names; /* the names built for file tests, freed by test_list_run */
+};
+#define TEST_LIST_INIT { 0 }
+void test_list_add(struct test_list *l, const struct CMUnitTest *tests, size_t n);
+/* One test per file, named "PREFIX FILE-BASE-NAME", called with the file's path as *state.
+ * Fewer than at_least files adds one failing test that says so, so that a fixture
+ * directory that went missing cannot pass by testing nothing. */
+void test_list_add_files(struct test_list *l, const char *prefix, char *const *files,
+                         CMUnitTestFunction fn, size_t at_least);
+/* Runs every test of the list as one group and frees the list. */
+int test_list_run(struct test_list *l, const char *group);
+/* The entries of files (a NULL-terminated list) whose base name starts (keep) or does not
+ * start (!keep) with prefix; the strings are shared with files: free only the array. */
+char **test_filter_base_prefix(char *const *files, const char *prefix, bool keep);
+/* path with its extension (from the last '.' of the base name) replaced by ext, e.g.
+ * ("a/b.xml", ".err") -> "a/b.err"; caller frees. */
+char *test_sibling(const char *path, const char *ext);
+/* The first line of the file at path without its newline, or NULL when there is no such
+ * file; caller frees. */
+char *test_read_first_line(const char *path);
 /* The part of path after its last '/'. */
 const char *test_base_name(const char *path);
 /* Frees the first n entries of an array that may have holes, then the array. */

@@ -87,58 +87,42 @@ static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *
         dv_object_free(o);
 }
 
-static void test_golden_plans(void **state) {
+/* One golden fixture: NAME.xml's plan on cgroup v1 must equal NAME.plan. */
+static void test_golden_plan(void **state) {
+        golden_one(*state, LXC_CGROUP_V1, ".plan");
+}
+
+static void test_golden_plans_v2(void **state) {
         (void)state;
-        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
-        size_t n = 0;
-        for (size_t i = 0; files[i]; i++) {
-                if (strncmp(test_base_name(files[i]), "refused", 7) == 0)
-                        continue;
-                char path[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, test_base_name(files[i]));
-                golden_one(path, LXC_CGROUP_V1, ".plan");
-                n++;
-        }
-        assert_true(n >= 4);
         golden_one(DATA "/minimal.xml", LXC_CGROUP_V2, ".v2.plan");
         golden_one(DATA "/full.xml", LXC_CGROUP_V2, ".v2.plan");
 }
 
+/* One refused fixture (refused*.xml): every problem, with its line, in NAME.err. */
 static void test_refused(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
-        size_t n = 0;
-        for (size_t i = 0; files[i]; i++) {
-                const char *name = test_base_name(files[i]);
-                if (strncmp(name, "refused", 7) != 0)
-                        continue;
-                char path[512], golden[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, name);
-                snprintf(golden, sizeof(golden), "%s/%.*s.err", DATA, (int)(strlen(name) - 4), name);
-                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
-                const struct domain_def *def = o->def.domain;
-                struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
-                struct dv_error err = DV_ERROR_INIT;
-                struct lxc_plan *p = NULL;
-                int r = lxc_plan_build(def, &ctx, &p, &err);
-                assert_true(r == -EOPNOTSUPP || r == -EBUSY);
-                assert_true(DOM_IS_REFUSAL(r));
-                assert_null(p);
-                /* The same from the check the lead's validate can call. */
-                struct dv_error err2 = DV_ERROR_INIT;
-                assert_int_equal(lxc_check_def(def, &err2), r);
-                assert_int_equal(err2.n_problems, err.n_problems);
-                dv_error_clear(&err2);
-                struct buf b = BUF_INIT;
-                for (size_t k = 0; k < err.n_problems; k++)
-                        buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
-                _cleanup_free_ char *text = buf_steal(&b);
-                test_check_golden_text(golden, text);
-                dv_error_clear(&err);
-                dv_object_free(o);
-                n++;
-        }
-        assert_true(n >= 2);
+        const char *path = *state;
+        _cleanup_free_ char *golden = test_sibling(path, ".err");
+        struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+        const struct domain_def *def = o->def.domain;
+        struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
+        struct dv_error err = DV_ERROR_INIT;
+        struct lxc_plan *p = NULL;
+        int r = lxc_plan_build(def, &ctx, &p, &err);
+        assert_true(r == -EOPNOTSUPP || r == -EBUSY);
+        assert_true(DOM_IS_REFUSAL(r));
+        assert_null(p);
+        /* The same from the check the lead's validate can call. */
+        struct dv_error err2 = DV_ERROR_INIT;
+        assert_int_equal(lxc_check_def(def, &err2), r);
+        assert_int_equal(err2.n_problems, err.n_problems);
+        dv_error_clear(&err2);
+        struct buf b = BUF_INIT;
+        for (size_t k = 0; k < err.n_problems; k++)
+                buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
+        _cleanup_free_ char *text = buf_steal(&b);
+        test_check_golden_text(golden, text);
+        dv_error_clear(&err);
+        dv_object_free(o);
 }
 
 static void test_memory_floor(void **state) {
@@ -410,8 +394,7 @@ static void test_cgroup_contains_self(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_golden_plans),
-                cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_golden_plans_v2),
                 cmocka_unit_test(test_memory_floor),
                 cmocka_unit_test(test_veth_names),
                 cmocka_unit_test_setup_teardown(test_sources, setup_tmp, teardown_tmp),
@@ -419,5 +402,12 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_cgroup_v1_detect, setup_tmp, teardown_tmp),
                 cmocka_unit_test(test_cgroup_contains_self),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
+        _cleanup_free_ char **golden = test_filter_base_prefix(files, "refused", false);
+        _cleanup_free_ char **refused = test_filter_base_prefix(files, "refused", true);
+        struct test_list l = TEST_LIST_INIT;
+        test_list_add_files(&l, "golden", golden, test_golden_plan, 4);
+        test_list_add_files(&l, "refused", refused, test_refused, 2);
+        test_list_add(&l, tests, ELEMENTSOF(tests));
+        return test_list_run(&l, "test-lxc-plan");
 }

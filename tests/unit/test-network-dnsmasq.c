@@ -75,17 +75,6 @@ static void test_needed(void **state) {
         dv_object_free(o);
 }
 
-static void check_golden(const char *path, const char *actual) {
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        size_t len = 0;
-        _cleanup_free_ char *want = test_read_file(path, &len);
-        if (!streq(want, actual))
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
-}
-
 static void test_golden(void **state) {
         (void)state;
         static const char *const names[] = {"nat",  "nat-addr", "route",       "isolated",
@@ -103,7 +92,7 @@ static void test_golden(void **state) {
                 snprintf(pid, sizeof(pid), "/run/declvirt/dnsmasq/%s.pid", def->name);
                 _cleanup_free_ char *text = NULL;
                 assert_int_equal(dnsmasq_conf(def, def->bridge.name, leases, pid, &text), 0);
-                check_golden(path, text);
+                test_check_golden_text(path, text);
                 assert_non_null(strstr(text, "no-hosts\n"));
                 assert_non_null(strstr(text, "except-interface=lo\n"));
                 if (have) {

@@ -70,14 +70,7 @@ static const struct {
 static void check_golden(const char *name, const char *actual) {
         char path[256];
         snprintf(path, sizeof(path), "%s/%s", DIR, name);
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        size_t len = 0;
-        _cleanup_free_ char *want = test_read_file(path, &len);
-        if (!streq(want, actual))
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
+        test_check_golden_text(path, actual);
 }
 
 static void test_golden(void **state) {

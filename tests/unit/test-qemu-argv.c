@@ -109,82 +109,52 @@ static char *argv_text(char **argv) {
         return s;
 }
 
-static bool is_refused_fixture(const char *name) {
-        return strncmp(name, "refused", 7) == 0;
-}
-
-/* test_list_dir gives paths; the fixtures are named by their base name. */
+/* One golden fixture: NAME.xml's argv must equal NAME.argv. */
 static void test_golden_argv(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
-        size_t n = 0;
-        for (size_t i = 0; files[i]; i++) {
-                const char *name = test_base_name(files[i]);
-                if (is_refused_fixture(name))
-                        continue;
-                char path[512], golden[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, name);
-                snprintf(golden, sizeof(golden), "%s/%.*s.argv", DATA, (int)(strlen(name) - 4),
-                         name);
-                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
-                const struct domain_def *def = o->def.domain;
-                struct test_ctx t;
-                test_ctx_fill(&t, def, "/run/declvirt/qemu");
-                free(t.log);
-                char logp[256];
-                snprintf(logp, sizeof(logp), "/var/lib/declvirt/state/domains/%s.console.log",
-                         def->name);
-                t.log = strdup(logp);
-                t.ctx.serial_log = t.log;
-                struct dv_error err = DV_ERROR_INIT;
-                char **argv = NULL;
-                int r = qemu_argv(def, &t.ctx, &argv, &err);
-                if (r < 0)
-                        fail_msg("%s: %s", path, strna(dv_error_message(&err)));
-                _cleanup_free_ char *text = argv_text(argv);
-                test_check_golden_text(golden, text);
-                strv_free(argv);
-                dv_error_clear(&err);
-                test_ctx_done(&t, def);
-                dv_object_free(o);
-                n++;
-        }
-        assert_true(n >= 6);
+        const char *path = *state;
+        _cleanup_free_ char *golden = test_sibling(path, ".argv");
+        struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+        const struct domain_def *def = o->def.domain;
+        struct test_ctx t;
+        test_ctx_fill(&t, def, "/run/declvirt/qemu");
+        free(t.log);
+        char logp[256];
+        snprintf(logp, sizeof(logp), "/var/lib/declvirt/state/domains/%s.console.log", def->name);
+        t.log = strdup(logp);
+        t.ctx.serial_log = t.log;
+        struct dv_error err = DV_ERROR_INIT;
+        char **argv = NULL;
+        int r = qemu_argv(def, &t.ctx, &argv, &err);
+        if (r < 0)
+                fail_msg("%s: %s", path, strna(dv_error_message(&err)));
+        test_check_golden_argv(golden, argv);
+        strv_free(argv);
+        dv_error_clear(&err);
+        test_ctx_done(&t, def);
+        dv_object_free(o);
 }
 
-/* Each refused fixture lists every problem, with its line, in NAME.err. */
+/* One refused fixture (refused*.xml): every problem, with its line, in NAME.err. */
 static void test_refused(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
-        size_t n = 0;
-        for (size_t i = 0; files[i]; i++) {
-                const char *name = test_base_name(files[i]);
-                if (!is_refused_fixture(name))
-                        continue;
-                char path[512], golden[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, name);
-                snprintf(golden, sizeof(golden), "%s/%.*s.err", DATA, (int)(strlen(name) - 4),
-                         name);
-                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
-                const struct domain_def *def = o->def.domain;
-                struct test_ctx t;
-                test_ctx_fill(&t, def, "/run/declvirt/qemu");
-                struct dv_error err = DV_ERROR_INIT;
-                char **argv = NULL;
-                assert_int_equal(qemu_argv(def, &t.ctx, &argv, &err), -EOPNOTSUPP);
-                assert_null(argv);
-                struct buf b = BUF_INIT;
-                for (size_t k = 0; k < err.n_problems; k++)
-                        buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
-                _cleanup_free_ char *text = buf_steal(&b);
-                assert_non_null(text);
-                test_check_golden_text(golden, text);
-                dv_error_clear(&err);
-                test_ctx_done(&t, def);
-                dv_object_free(o);
-                n++;
-        }
-        assert_true(n >= 2);
+        const char *path = *state;
+        _cleanup_free_ char *golden = test_sibling(path, ".err");
+        struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+        const struct domain_def *def = o->def.domain;
+        struct test_ctx t;
+        test_ctx_fill(&t, def, "/run/declvirt/qemu");
+        struct dv_error err = DV_ERROR_INIT;
+        char **argv = NULL;
+        assert_int_equal(qemu_argv(def, &t.ctx, &argv, &err), -EOPNOTSUPP);
+        assert_null(argv);
+        struct buf b = BUF_INIT;
+        for (size_t k = 0; k < err.n_problems; k++)
+                buf_printf(&b, "%d: %s\n", err.problems[k].line, err.problems[k].msg);
+        _cleanup_free_ char *text = buf_steal(&b);
+        assert_non_null(text);
+        test_check_golden_text(golden, text);
+        dv_error_clear(&err);
+        test_ctx_done(&t, def);
+        dv_object_free(o);
 }
 
 static struct dv_object *load(const char *name) {
@@ -491,10 +461,15 @@ static void test_qemu_accepts(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_golden_argv),
-                cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_context_errors),
                 cmocka_unit_test(test_qemu_accepts),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
+        _cleanup_free_ char **golden = test_filter_base_prefix(files, "refused", false);
+        _cleanup_free_ char **refused = test_filter_base_prefix(files, "refused", true);
+        struct test_list l = TEST_LIST_INIT;
+        test_list_add_files(&l, "golden", golden, test_golden_argv, 6);
+        test_list_add_files(&l, "refused", refused, test_refused, 2);
+        test_list_add(&l, tests, ELEMENTSOF(tests));
+        return test_list_run(&l, "test-qemu-argv");
 }

@@ -181,21 +181,7 @@ static void assert_absent(const char *path) {
 static void check_golden(const char *name, char **argv) {
         char path[256];
         snprintf(path, sizeof(path), "%s/%s.argv", GOLDEN, name);
-        _cleanup_free_ char *joined = strv_join(argv, "\n", false);
-        assert_non_null(joined);
-        size_t jl = strlen(joined);
-        _cleanup_free_ char *actual = malloc(jl + 2);
-        memcpy(actual, joined, jl);
-        actual[jl] = '\n';
-        actual[jl + 1] = '\0';
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, jl + 1, 0644), 0);
-                return;
-        }
-        size_t len = 0;
-        _cleanup_free_ char *want = test_read_file(path, &len);
-        if (strcmp(want, actual) != 0)
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
+        test_check_golden_argv(path, argv);
 }
 
 static void test_golden_argv(void **state) {

@@ -306,17 +306,7 @@ static void test_plan_partition(void **state) {
 static void check_golden(const char *name, char **argv) {
         char path[256];
         snprintf(path, sizeof(path), "%s/%s.argv", DATA, name);
-        _cleanup_free_ char *joined = strv_join(argv, "\n", false);
-        assert_non_null(joined);
-        _cleanup_free_ char *actual = NULL;
-        assert_true(asprintf(&actual, "%s\n", joined) > 0);
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        _cleanup_free_ char *want = test_read_file(path, NULL);
-        if (strcmp(want, actual) != 0)
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
+        test_check_golden_argv(path, argv);
 }
 
 static void test_golden_argv(void **state) {

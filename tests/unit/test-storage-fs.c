@@ -333,17 +333,7 @@ static struct pool_def *mk_netfs(const char *host, const char *dir, const char *
 static void check_golden(const char *dir, const char *name, char **argv) {
         char path[256];
         snprintf(path, sizeof(path), "tests/data/%s/%s.argv", dir, name);
-        _cleanup_free_ char *joined = strv_join(argv, "\n", false);
-        assert_non_null(joined);
-        _cleanup_free_ char *actual = NULL;
-        assert_true(asprintf(&actual, "%s\n", joined) > 0);
-        if (getenv("DECLVIRT_UPDATE_GOLDEN")) {
-                assert_int_equal(write_file_atomic(path, actual, strlen(actual), 0644), 0);
-                return;
-        }
-        _cleanup_free_ char *want = test_read_file(path, NULL);
-        if (strcmp(want, actual) != 0)
-                fail_msg("%s differs:\n--- expected\n%s--- actual\n%s", path, want, actual);
+        test_check_golden_argv(path, argv);
 }
 
 static void test_golden_fs(void **state) {

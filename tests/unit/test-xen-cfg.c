@@ -85,10 +85,6 @@ static void test_ctx_done(struct test_ctx *t) {
         test_free_n(t->bridges, t->n_ifaces);
 }
 
-static bool is_bad_fixture(const char *name) {
-        return strncmp(name, "refused", 7) == 0 || strncmp(name, "invalid", 7) == 0;
-}
-
 static struct dv_object *load(const char *name) {
         char path[256];
         snprintf(path, sizeof(path), "%s/%s.xml", DATA, name);
@@ -104,78 +100,56 @@ static char *errors_text(const struct dv_error *err) {
         return text;
 }
 
+/* One golden fixture: NAME.xml's xl.cfg must equal NAME.cfg. */
 static void test_golden_cfg(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
-        size_t n = 0;
-        for (size_t i = 0; files[i]; i++) {
-                const char *name = test_base_name(files[i]);
-                if (is_bad_fixture(name))
-                        continue;
-                char path[512], golden[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, name);
-                snprintf(golden, sizeof(golden), "%s/%.*s.cfg", DATA, (int)(strlen(name) - 4),
-                         name);
-                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
-                const struct domain_def *def = o->def.domain;
-                struct test_ctx t;
-                test_ctx_fill(&t, def);
-                struct dv_error err = DV_ERROR_INIT;
-                char *cfg = NULL;
-                int r = xen_cfg_build(def, &t.ctx, &cfg, &err);
-                if (r < 0)
-                        fail_msg("%s: %s", path, strna(dv_error_message(&err)));
-                test_check_golden_text(golden, cfg);
-                /* The checks alone agree with the build. */
-                assert_int_equal(xen_cfg_check(def, &err), 0);
-                assert_int_equal(err.n_problems, 0);
-                free(cfg);
-                test_ctx_done(&t);
-                dv_object_free(o);
-                n++;
-        }
-        assert_true(n >= 7);
+        const char *path = *state;
+        _cleanup_free_ char *golden = test_sibling(path, ".cfg");
+        struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+        const struct domain_def *def = o->def.domain;
+        struct test_ctx t;
+        test_ctx_fill(&t, def);
+        struct dv_error err = DV_ERROR_INIT;
+        char *cfg = NULL;
+        int r = xen_cfg_build(def, &t.ctx, &cfg, &err);
+        if (r < 0)
+                fail_msg("%s: %s", path, strna(dv_error_message(&err)));
+        test_check_golden_text(golden, cfg);
+        /* The checks alone agree with the build. */
+        assert_int_equal(xen_cfg_check(def, &err), 0);
+        assert_int_equal(err.n_problems, 0);
+        free(cfg);
+        test_ctx_done(&t);
+        dv_object_free(o);
 }
 
 /* Each bad fixture lists every problem, with its line, in NAME.err; refused-* are what
  * the Xen driver does not do (-EOPNOTSUPP), invalid-* what xl.cfg cannot hold (-EINVAL). */
 static void test_bad_fixtures(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
-        size_t n = 0;
-        for (size_t i = 0; files[i]; i++) {
-                const char *name = test_base_name(files[i]);
-                if (!is_bad_fixture(name))
-                        continue;
-                int want = strncmp(name, "refused", 7) == 0 ? -EOPNOTSUPP : -EINVAL;
-                char path[512], golden[512];
-                snprintf(path, sizeof(path), "%s/%s", DATA, name);
-                snprintf(golden, sizeof(golden), "%s/%.*s.err", DATA, (int)(strlen(name) - 4),
-                         name);
-                struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
-                const struct domain_def *def = o->def.domain;
-                struct test_ctx t;
-                test_ctx_fill(&t, def);
-                struct dv_error err = DV_ERROR_INIT;
-                char *cfg = NULL;
-                int r = xen_cfg_build(def, &t.ctx, &cfg, &err);
-                if (r != want)
-                        fail_msg("%s: %d, expected %d (%s)", path, r, want,
-                                 strna(dv_error_message(&err)));
-                assert_null(cfg);
-                _cleanup_free_ char *text = errors_text(&err);
-                test_check_golden_text(golden, text);
-                /* xen_cfg_check finds the same problems. */
-                struct dv_error err2 = DV_ERROR_INIT;
-                assert_int_equal(xen_cfg_check(def, &err2), want);
-                assert_int_equal(err2.n_problems, err.n_problems);
-                dv_error_clear(&err2);
-                dv_error_clear(&err);
-                test_ctx_done(&t);
-                dv_object_free(o);
-                n++;
-        }
-        assert_true(n >= 4);
+        const char *path = *state;
+        const char *name = test_base_name(path);
+        int want = strncmp(name, "refused", 7) == 0 ? -EOPNOTSUPP : -EINVAL;
+        _cleanup_free_ char *golden = test_sibling(path, ".err");
+        struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+        const struct domain_def *def = o->def.domain;
+        struct test_ctx t;
+        test_ctx_fill(&t, def);
+        struct dv_error err = DV_ERROR_INIT;
+        char *cfg = NULL;
+        int r = xen_cfg_build(def, &t.ctx, &cfg, &err);
+        if (r != want)
+                fail_msg("%s: %d, expected %d (%s)", path, r, want,
+                         strna(dv_error_message(&err)));
+        assert_null(cfg);
+        _cleanup_free_ char *text = errors_text(&err);
+        test_check_golden_text(golden, text);
+        /* xen_cfg_check finds the same problems. */
+        struct dv_error err2 = DV_ERROR_INIT;
+        assert_int_equal(xen_cfg_check(def, &err2), want);
+        assert_int_equal(err2.n_problems, err.n_problems);
+        dv_error_clear(&err2);
+        dv_error_clear(&err);
+        test_ctx_done(&t);
+        dv_object_free(o);
 }
 
 static char *build_ok(const struct domain_def *def, const struct xen_cfg_ctx *ctx) {
@@ -488,10 +462,19 @@ static void test_xl_parses(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_golden_cfg),        cmocka_unit_test(test_bad_fixtures),
                 cmocka_unit_test(test_context),           cmocka_unit_test(test_quoting),
                 cmocka_unit_test(test_pv_without_kernel), cmocka_unit_test(test_native),
                 cmocka_unit_test(test_model_fixtures),    cmocka_unit_test(test_xl_parses),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
+        _cleanup_free_ char **refused = test_filter_base_prefix(files, "refused", true);
+        _cleanup_free_ char **rest = test_filter_base_prefix(files, "refused", false);
+        _cleanup_free_ char **invalid = test_filter_base_prefix(rest, "invalid", true);
+        _cleanup_free_ char **golden = test_filter_base_prefix(rest, "invalid", false);
+        struct test_list l = TEST_LIST_INIT;
+        test_list_add_files(&l, "golden", golden, test_golden_cfg, 7);
+        test_list_add_files(&l, "refused", refused, test_bad_fixtures, 2);
+        test_list_add_files(&l, "invalid", invalid, test_bad_fixtures, 1);
+        test_list_add(&l, tests, ELEMENTSOF(tests));
+        return test_list_run(&l, "test-xen-cfg");
 }
