@@ -114,18 +114,27 @@ void engine_queue_removal(struct engine *e, const char *relpath) {
 }
 
 int engine_commit(struct engine *e, struct dv_error *err) {
+        int q = 0;
         if (e->store_failed) {
                 /* Removals first: a record put again for an object that came back wins. */
-                for (char **rel = e->pending_removals; rel && *rel; rel++)
-                        (void)state_store_remove(e->state, *rel);
+                for (char **rel = e->pending_removals; rel && *rel; rel++) {
+                        int k = state_store_remove(e->state, *rel);
+                        if (k < 0 && q >= 0)
+                                q = dv_error_add(err, k, 0, "cannot queue the removal of %s: %s", *rel, strerror(-k));
+                }
                 void *v;
                 for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                         const struct rec_object *o = v;
-                        if (o->applied)
-                                (void)rec_put_applied(e, o->applied);
+                        int k = o->applied ? rec_put_applied(e, o->applied) : 0;
+                        if (k < 0 && q >= 0)
+                                q = dv_error_add(err, k, 0, "cannot queue the last-applied record of %s: %s", o->id,
+                                                 strerror(-k));
                 }
         }
+        /* What could be queued is written even so; the commit fails as a whole. */
         int r = state_store_commit(e->state, err);
+        if (r >= 0 && q < 0)
+                r = q;
         e->store_failed = r < 0;
         if (r >= 0) {
                 strv_free(e->pending_removals);

@@ -347,11 +347,11 @@ int engine_record(struct engine *e) {
         status_content_hash(&s, content_hash);
         bool unchanged = streq(content_hash, e->status_hash);
         struct buf b = BUF_INIT;
+        _cleanup_buf_ struct buf status = BUF_INIT;
         if (!unchanged)
-                status_format_xml(&b, &s);
-        if (b.s)
-                state_store_put(e->state, "status.xml", b.s, b.len, 0644);
-        buf_reset(&b);
+                status_format_xml(&status, &s);
+        if (status.s)
+                state_store_put(e->state, "status.xml", status.s, status.len, 0644);
         if (!unchanged)
                 status_format_metrics(&b, &s);
         if (b.s) {
@@ -381,6 +381,12 @@ int engine_record(struct engine *e) {
                 e->record_failing = true;
                 e->errors_total++;
                 dv_error_clear(&err);
+                /* The last-applied records cannot be written: status.xml alone may still
+                 * be, and shows why nothing acts. When it cannot either, the failure is
+                 * the one just reported. */
+                if (status.s && state_store_put(e->state, "status.xml", status.s, status.len, 0644) >= 0 &&
+                    state_store_commit(e->state, &err) < 0)
+                        dv_error_clear(&err);
                 return r;
         }
         if (e->record_failing)
