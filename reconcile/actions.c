@@ -216,7 +216,11 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
                                 m = old[k];
                         if (!m)
                                 m = gen = mac_generate_string();
-                        strv_push(&a->macs, strempty(m));
+                        if (!m || strv_push(&a->macs, m) < 0) {
+                                strv_free(old);
+                                applied_free(a);
+                                return -ENOMEM;
+                        }
                 }
                 strv_free(old);
         }
