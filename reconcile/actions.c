@@ -444,7 +444,7 @@ int engine_apply(struct engine *e, uint64_t now) {
         }
 
         if (store_changed) {
-                struct dv_error err = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 r = engine_commit(e, &err);
                 if (r < 0) {
                         /* Without a record of ownership, acting would risk forgetting what we
@@ -456,11 +456,9 @@ int engine_apply(struct engine *e, uint64_t now) {
                                 why = NULL;
                         for (size_t k = 0; k < n_act; k++)
                                 block_on_record(act[k].o, act[k].intent, why, now);
-                        dv_error_clear(&err);
                         free(act);
                         return 0;
                 }
-                dv_error_clear(&err);
         }
 
         int started = 0;
@@ -487,10 +485,9 @@ int engine_apply(struct engine *e, uint64_t now) {
         }
         free(act);
         if (forgot) {
-                struct dv_error err = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 if (engine_commit(e, &err) < 0)
                         e->errors_total++;
-                dv_error_clear(&err);
         }
         return started;
 }

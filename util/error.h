@@ -54,11 +54,13 @@ void dv_error_clear(struct dv_error *err);
 /* Moves src into dst (dst is cleared first); src is left empty. */
 void dv_error_move(struct dv_error *dst, struct dv_error *src);
 
+/* The one way to keep the first error: *r takes q when q is the first failure, or
+ * -ENOMEM (after which problems may be missing, so it wins over any other). */
+static inline void dv_keep_error(int *r, int q) {
+        if (q < 0 && (*r >= 0 || q == -ENOMEM))
+                *r = q;
+}
+
 /* Runs expr (an int: 0 or -errno) and keeps the first error in r, so that a checker
  * reports every problem and still returns the first one's errno. */
-#define KEEP(r, expr)                   \
-        do {                            \
-                int _q = (expr);        \
-                if (_q < 0 && (r) >= 0) \
-                        (r) = _q;       \
-        } while (0)
+#define KEEP(r, expr) dv_keep_error(&(r), (expr))
