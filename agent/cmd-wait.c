@@ -325,10 +325,18 @@ static void refresh_status(struct waiter *w) {
         }
         dv_error_clear(&err);
         w->index = hashmap_new();
-        for (size_t i = 0; w->index && i < s->n_objects; i++) {
+        bool ok = w->index;
+        for (size_t i = 0; ok && i < s->n_objects; i++) {
                 _cleanup_free_ char *id = status_object_id(&s->objects[i]);
-                if (id)
-                        (void)hashmap_put(w->index, id, &s->objects[i], NULL);
+                ok = id && hashmap_put(w->index, id, &s->objects[i], NULL) >= 0;
+        }
+        if (!ok) {
+                /* Without a whole index an object would look absent: no status yet. */
+                hashmap_free(w->index, NULL);
+                w->index = NULL;
+                status_snapshot_free(s);
+                w->status_problem = strdup("out of memory");
+                return; /* key not kept: read again next time */
         }
         w->status = s;
         w->status_key = k;

@@ -56,7 +56,7 @@ struct cmd_result {
  * The child runs in its own process group; on timeout the whole group gets
  * SIGTERM, then SIGKILL after the grace period. Only the child's own PID is
  * reaped (SIGCHLD must not be set to SIG_IGN, nobody may waitpid(-1)). */
-int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *res, struct dv_error *err);
+int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *res, struct dv_error *err) _warn_unused_result_;
 void cmd_result_done(struct cmd_result *res);
 
 /* Starts argv detached in its own session (setsid), stdio to /dev/null or to
@@ -64,7 +64,7 @@ void cmd_result_done(struct cmd_result *res);
  * as QEMU and dnsmasq. Returns the PID (also through ret_pid, which may be NULL);
  * the caller reaps it or leaves it to be adopted. Same environment as cmd_run. */
 int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env, pid_t *ret_pid,
-                       struct dv_error *err);
+                       struct dv_error *err) _warn_unused_result_;
 
 /* The argv as one line for logs and errors, quoted where needed; caller frees. */
-char *cmd_argv_string(char *const argv[]);
+char *cmd_argv_string(char *const argv[]) _warn_unused_result_;

@@ -136,13 +136,6 @@ int pool_xml_once(const void **slot, const void *n, const void *parent, struct d
         return 0;
 }
 
-/* Combines two results: -ENOMEM wins, then the first error. */
-static int merge(int a, int b) {
-        if (a == -ENOMEM || b == -ENOMEM)
-                return -ENOMEM;
-        return a < 0 ? a : b;
-}
-
 /* An element with only the attributes in `attrs` and no element children. */
 static int check_empty(const xmlNode *n, const char *const *attrs, struct dv_error *err) {
         int r = dv_xml_check_attrs(n, attrs, err);
@@ -733,8 +726,8 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                         k = parse_device(def, c, err);
                         break;
                 case S_DIR:
-                        k = merge(check_empty(c, path_attr, err),
-                                  dv_xml_prop_required(c, "path", &def->source.dir, err));
+                        k = check_empty(c, path_attr, err);
+                        KEEP(k, dv_xml_prop_required(c, "path", &def->source.dir, err));
                         dir_node = c;
                         break;
                 case S_NAME:
@@ -743,11 +736,10 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                                 k = check_vg_name(def->source.name, dv_xml_line(c), err);
                         break;
                 case S_FORMAT:
-                        k = merge(check_empty(c, type_attr, err),
-                                  dv_xml_prop_required(c, "type", &def->source.format, err));
+                        k = check_empty(c, type_attr, err);
+                        KEEP(k, dv_xml_prop_required(c, "type", &def->source.format, err));
                         if (def->source.format && k != -ENOMEM)
-                                k = merge(k, check_format(def->type, def->source.format,
-                                                          dv_xml_line(c), err));
+                                KEEP(k, check_format(def->type, def->source.format, dv_xml_line(c), err));
                         break;
                 case S_INITIATOR:
                         k = parse_initiator(def, c, err);

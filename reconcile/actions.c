@@ -147,10 +147,34 @@ static int run_job(struct exec_job *j) {
 int rec_put_applied(struct engine *e, const struct applied *a) {
         _cleanup_free_ char *rel = applied_relpath(a->kind, a->pool, a->name);
         _cleanup_free_ char *json = applied_to_json(a);
-        if (!rel || !json)
-                return -ENOMEM;
-        return state_store_put(e->state, rel, json, strlen(json), 0600);
+        int r = rel && json ? state_store_put(e->state, rel, json, strlen(json), 0600) : -ENOMEM;
+        if (r < 0)
+                /* What is on disk is not what the agent knows: like after a failed
+                 * commit, every record is queued again before any action starts. */
+                e->store_failed = true;
+        return r;
 }
+
+/* o does not act because its last-applied record cannot be written: without it, what
+ * the action makes could later be taken for the user's (kept where on-remove='delete'
+ * should remove it) or the other way round. o shows failed, with the reason, and is
+ * retried with the failure backoff. */
+static void block_on_record(struct rec_object *o, bool intent, const char *msg, uint64_t now) {
+        if (intent)
+                o->applied->created = false; /* what it says is not on disk, and not true */
+        free(o->last_error);
+        o->last_error = msg ? strdup(msg) : NULL;
+        o->failures++;
+        o->retry_at = now + MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u), BACKOFF_MAX_USEC);
+        o->phase = PHASE_FAILED;
+        o->failed = o->action; /* waits for retry_at, as a failed action does */
+        o->dirty = true;
+}
+
+struct pending {
+        struct rec_object *o;
+        bool intent; /* marked created by this pass */
+};
 
 /* Makes o->applied describe o->desired, keeping generated values. */
 static int update_applied(struct engine *e, struct rec_object *o, bool *changed) {
@@ -192,7 +216,11 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
                                 m = old[k];
                         if (!m)
                                 m = gen = mac_generate_string();
-                        strv_push(&a->macs, strempty(m));
+                        if (!m || strv_push(&a->macs, m) < 0) {
+                                strv_free(old);
+                                applied_free(a);
+                                return -ENOMEM;
+                        }
                 }
                 strv_free(old);
         }
@@ -356,7 +384,7 @@ int engine_apply(struct engine *e, uint64_t now) {
         uint64_t now_rt = now_usec(CLOCK_REALTIME);
         void *v;
         size_t n_act = 0;
-        struct rec_object **act = NULL;
+        struct pending *act = NULL;
         bool store_changed = e->store_failed; /* records a failed commit dropped go first */
         int r;
 
@@ -377,58 +405,66 @@ int engine_apply(struct engine *e, uint64_t now) {
                  * is down, never under a running guest (on-change='restart-required'). */
                 if (o->kind == DV_KIND_DOMAIN)
                         record = o->action == ACT_DOM_START || (o->phase == PHASE_STOPPED && o->managed);
-                if (record) {
-                        r = update_applied(e, o, &store_changed);
-                        if (r < 0)
-                                log_debug("%s: cannot prepare last-applied record: %s", o->id, strerror(-r));
+                r = record ? update_applied(e, o, &store_changed) : 0;
+                bool intent = false;
+                if (r >= 0 && o->action != ACT_NONE) {
+                        bool creates_bridge = o->action == ACT_NET_APPLY && o->observed &&
+                                              o->net_st.state == NET_ABSENT;
+                        /* Intent first: if the agent dies mid-action, what it created is known as its own. */
+                        if ((o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE || creates_bridge) &&
+                            o->applied && !o->applied->created) {
+                                o->applied->created = true;
+                                intent = store_changed = true;
+                                r = rec_put_applied(e, o->applied);
+                        }
+                }
+                if (r < 0) {
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "cannot write last-applied record: %s", strerror(-r)) < 0)
+                                m = NULL;
+                        e->errors_total++;
+                        store_changed = true;
+                        if (o->action == ACT_NONE) {
+                                engine_event(e, "%s: %s", o->id, strna(m));
+                                continue;
+                        }
+                        engine_event(e, "%s: %s; %s not started", o->id, strna(m), rec_action_to_string(o->action));
+                        block_on_record(o, intent, m, now);
+                        continue;
                 }
                 if (o->action == ACT_NONE)
                         continue;
-                bool creates_bridge = o->action == ACT_NET_APPLY && o->observed && o->net_st.state == NET_ABSENT;
-                if (o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE || creates_bridge) {
-                        /* Intent first: if the agent dies mid-action, what it created is known as its own. */
-                        if (o->applied && !o->applied->created) {
-                                o->applied->created = true;
-                                rec_put_applied(e, o->applied);
-                                store_changed = true;
-                        }
+                struct pending *n = realloc(act, (n_act + 1) * sizeof(*act));
+                if (!n) {
+                        block_on_record(o, intent, "out of memory", now);
+                        continue;
                 }
-                struct rec_object **n = realloc(act, (n_act + 1) * sizeof(*act));
-                if (!n)
-                        break;
                 act = n;
-                act[n_act++] = o;
+                act[n_act++] = (struct pending){ o, intent };
         }
 
         if (store_changed) {
-                struct dv_error err = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 r = engine_commit(e, &err);
                 if (r < 0) {
                         /* Without a record of ownership, acting would risk forgetting what we
                          * made: nothing starts until the state directory is writable again. */
-                        _cleanup_free_ char *m = dv_error_summary(&err);
+                        _cleanup_free_ char *m = dv_error_summary(&err), *why = NULL;
                         engine_event(e, "cannot write last-applied records: %s; no action started", strna(m));
                         e->errors_total++;
-                        for (size_t k = 0; k < n_act; k++) {
-                                struct rec_object *o = act[k];
-                                free(o->last_error);
-                                o->last_error = m ? strdup(m) : NULL;
-                                o->failures++;
-                                o->retry_at = now + MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u), BACKOFF_MAX_USEC);
-                                o->phase = PHASE_FAILED;
-                                o->dirty = true;
-                        }
-                        dv_error_clear(&err);
+                        if (asprintf(&why, "cannot write last-applied records: %s", strna(m)) < 0)
+                                why = NULL;
+                        for (size_t k = 0; k < n_act; k++)
+                                block_on_record(act[k].o, act[k].intent, why, now);
                         free(act);
                         return 0;
                 }
-                dv_error_clear(&err);
         }
 
         int started = 0;
         bool forgot = false;
         for (size_t k = 0; k < n_act; k++) {
-                struct rec_object *o = act[k];
+                struct rec_object *o = act[k].o;
                 if (o->action == ACT_FORGET) {
                         if (forget(e, o) < 0)
                                 e->errors_total++;
@@ -449,12 +485,21 @@ int engine_apply(struct engine *e, uint64_t now) {
         }
         free(act);
         if (forgot) {
-                struct dv_error err = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 if (engine_commit(e, &err) < 0)
                         e->errors_total++;
-                dv_error_clear(&err);
         }
         return started;
+}
+
+/* After an action: a record that cannot be queued now is queued again, with all the
+ * others, by the commit before the next action (rec_put_applied). */
+static void save_applied(struct engine *e, struct rec_object *o) {
+        int r = rec_put_applied(e, o->applied);
+        if (r < 0) {
+                engine_event(e, "%s: cannot write last-applied record: %s", o->id, strerror(-r));
+                e->errors_total++;
+        }
 }
 
 /* Brought up by the agent during this boot (the autostart rule reads both). */
@@ -495,7 +540,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                          * contract): what is there is not ours, and on-remove='delete'
                          * must never destroy it. */
                         o->applied->created = false;
-                        rec_put_applied(e, o->applied);
+                        save_applied(e, o);
                 }
                 /* The volume's pool may have changed under us: look again next pass. */
                 return;
@@ -564,7 +609,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                         break;
                 }
                 if (rec)
-                        rec_put_applied(e, o->applied);
+                        save_applied(e, o);
         }
         if (o->kind == DV_KIND_POOL) {
                 /* Its volumes may proceed now. */

@@ -26,15 +26,15 @@ struct applied {
 };
 
 /* "applied/KIND@[POOL@]NAME.json" */
-char *applied_relpath(enum dv_kind kind, const char *pool, const char *name);
-char *applied_to_json(const struct applied *a);
+char *applied_relpath(enum dv_kind kind, const char *pool, const char *name) _warn_unused_result_;
+char *applied_to_json(const struct applied *a) _warn_unused_result_;
 /* Parses a record; the embedded XML must parse as an object of the same kind/name. */
-int applied_from_json(const char *data, size_t len, struct applied **ret, struct dv_error *err);
+int applied_from_json(const char *data, size_t len, struct applied **ret, struct dv_error *err) _warn_unused_result_;
 /* Builds a record for object o (copies what it needs; o is not kept). */
-int applied_new_from(const struct dv_object *o, const char *file, struct applied **ret);
+int applied_new_from(const struct dv_object *o, const char *file, struct applied **ret) _warn_unused_result_;
 void applied_free(struct applied *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct applied *, applied_free)
 /* A random RFC 4122 version 4 UUID string; caller frees. */
-char *uuid_generate_string(void);
+char *uuid_generate_string(void) _warn_unused_result_;
 /* A random locally administered MAC in libvirt's range 52:54:00:xx:xx:xx; caller frees. */
-char *mac_generate_string(void);
+char *mac_generate_string(void) _warn_unused_result_;

@@ -331,7 +331,10 @@ static void problems_rebuild(struct desired_set *s) {
         _cleanup_strv_free_ char **keys = NULL;
         const char *k;
         for (size_t i = 0; hashmap_iter(s->dir_problems, &i, &k, NULL);)
-                strv_push(&keys, k);
+                if (strv_push(&keys, k) < 0) {
+                        (void)dv_error_oom(&s->problems);
+                        return;
+                }
         size_t n = strv_length(keys);
         if (n > 1)
                 qsort(keys, n, sizeof(*keys), cmp_str);
@@ -362,8 +365,8 @@ int desired_set_scan(struct desired_set *s, char *const *dirs) {
                 _cleanup_strv_free_ char **gone = NULL;
                 const char *pk;
                 for (size_t i = 0; hashmap_iter(s->dir_problems, &i, &pk, NULL);)
-                        if (streq(pk, dir) || path_is_under(pk, dir))
-                                strv_push(&gone, pk);
+                        if ((streq(pk, dir) || path_is_under(pk, dir)) && strv_push(&gone, pk) < 0)
+                                return -ENOMEM;
                 for (char **g = gone; g && *g; g++)
                         free(hashmap_remove(s->dir_problems, *g));
                 /* Everything known below dir is unseen until the scan finds it again. */

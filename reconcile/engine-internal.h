@@ -59,9 +59,9 @@ struct rec_object **rec_sorted_objects(const struct engine *e, size_t *n);
 void engine_queue_removal(struct engine *e, const char *relpath);
 /* Commits the state store; after a failed commit first queues again every
  * last-applied record and removal that the failure dropped. */
-int engine_commit(struct engine *e, struct dv_error *err);
+int engine_commit(struct engine *e, struct dv_error *err) _warn_unused_result_;
 char *rec_observed_relpath(const struct rec_object *o);
-int rec_put_applied(struct engine *e, const struct applied *a);
+int rec_put_applied(struct engine *e, const struct applied *a) _warn_unused_result_;
 void engine_event(struct engine *e, const char *fmt, ...) _printf_(2, 3);
 
 /* resolve.c: files -> objects (duplicates, last-known-good, removals). */

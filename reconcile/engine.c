@@ -109,23 +109,38 @@ int engine_reconfigure(struct engine *e, const struct engine_config *cfg) {
 }
 
 void engine_queue_removal(struct engine *e, const char *relpath) {
-        if (state_store_remove(e->state, relpath) > 0 && !strv_contains(e->pending_removals, relpath))
-                strv_push(&e->pending_removals, relpath);
+        int r = state_store_remove(e->state, relpath);
+        if (r > 0 && !strv_contains(e->pending_removals, relpath))
+                r = strv_push(&e->pending_removals, relpath);
+        if (r < 0) {
+                /* Not even queued: a later pass finds the file still there and removes it. */
+                engine_event(e, "cannot queue the removal of %s: %s", relpath, strerror(-r));
+                e->errors_total++;
+        }
 }
 
 int engine_commit(struct engine *e, struct dv_error *err) {
+        int q = 0;
         if (e->store_failed) {
                 /* Removals first: a record put again for an object that came back wins. */
-                for (char **rel = e->pending_removals; rel && *rel; rel++)
-                        (void)state_store_remove(e->state, *rel);
+                for (char **rel = e->pending_removals; rel && *rel; rel++) {
+                        int k = state_store_remove(e->state, *rel);
+                        if (k < 0 && q >= 0)
+                                q = dv_error_add(err, k, 0, "cannot queue the removal of %s: %s", *rel, strerror(-k));
+                }
                 void *v;
                 for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                         const struct rec_object *o = v;
-                        if (o->applied)
-                                (void)rec_put_applied(e, o->applied);
+                        int k = o->applied ? rec_put_applied(e, o->applied) : 0;
+                        if (k < 0 && q >= 0)
+                                q = dv_error_add(err, k, 0, "cannot queue the last-applied record of %s: %s", o->id,
+                                                 strerror(-k));
                 }
         }
+        /* What could be queued is written even so; the commit fails as a whole. */
         int r = state_store_commit(e->state, err);
+        if (r >= 0 && q < 0)
+                r = q;
         e->store_failed = r < 0;
         if (r >= 0) {
                 strv_free(e->pending_removals);
@@ -140,8 +155,8 @@ void engine_event(struct engine *e, const char *fmt, ...) {
         va_start(ap, fmt);
         int n = vasprintf(&s, fmt, ap);
         va_end(ap);
-        if (n >= 0)
-                strv_consume(&e->events, s);
+        if (n < 0 || strv_consume(&e->events, s) < 0)
+                (void)log_oom(); /* the event is lost; the log says why */
 }
 
 char **engine_take_events(struct engine *e) { return TAKE_PTR(e->events); }
@@ -228,8 +243,8 @@ void engine_mark_dirs(struct engine *e, char *const *dirs) {
                 return;
         }
         for (size_t i = 0; dirs[i]; i++)
-                if (!strv_contains(e->dirty_dirs, dirs[i]))
-                        strv_push(&e->dirty_dirs, dirs[i]);
+                if (!strv_contains(e->dirty_dirs, dirs[i]) && strv_push(&e->dirty_dirs, dirs[i]) < 0)
+                        e->full = true; /* a full rescan covers it */
 }
 
 void engine_mark_all(struct engine *e) { e->full = true; }

@@ -2,6 +2,7 @@
  * its last-applied record and what was observed, giving the phase the object is
  * in, why, and the one action that moves it forward. It changes nothing;
  * `declvirt plan` prints exactly what it decides. */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,9 +19,10 @@
 #include "util/strv.h"
 
 const struct dv_object *rec_def(const struct rec_object *o) {
-        if (o->desired)
-                return o->desired;
-        return o->applied ? o->applied->obj : NULL;
+        const struct dv_object *d = o->desired ? o->desired : o->applied ? o->applied->obj : NULL;
+        /* An object is keyed by kind: its definitions are always of that kind. */
+        assert(!d || d->kind == o->kind);
+        return d;
 }
 
 static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b, char buf[static 512]);
@@ -558,6 +560,7 @@ static bool domain_waits(const struct engine *e, const struct domain_def *dd, st
 /* The MAC interface k runs with: the written one, else the one generated for that
  * position when the domain was applied (actions.c keeps it), else none yet. */
 static const char *domain_mac(const struct rec_object *o, const struct domain_def *dd, size_t k) {
+        assert(k < dd->n_interfaces);
         if (dd->interfaces[k].mac)
                 return dd->interfaces[k].mac;
         char *const *gen = o->applied ? o->applied->macs : NULL;
@@ -742,8 +745,11 @@ static void plan_domain(const struct engine *e, const struct rec_object *o, uint
 
 void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
         *s = (struct rec_step){ .phase = o->phase };
+        /* Set by engine_get_or_add() from the object's id: a volume always has its pool. */
+        assert((o->kind == DV_KIND_VOLUME) == (o->pool != NULL));
         if (o->busy) {
                 enum rec_action a = o->running;
+                assert(a > ACT_NONE && a < _ACT_MAX); /* only a submitted job makes it busy */
                 enum rec_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP || a == ACT_DOM_STOP) ? PHASE_STOPPING
                                     : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE) ? PHASE_REMOVING
                                                                                     : PHASE_CREATING;

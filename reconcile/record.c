@@ -306,6 +306,7 @@ static void touch(const struct engine *e, const char *rel) {
 int engine_record(struct engine *e) {
         size_t n = 0;
         _cleanup_free_ struct rec_object **objs = rec_sorted_objects(e, &n);
+        int q = 0;
         if (!objs)
                 return -ENOMEM;
 
@@ -323,7 +324,7 @@ int engine_record(struct engine *e) {
                                            : o->kind == DV_KIND_DOMAIN  ? format_observed_domain(o)
                                                                         : format_observed_volume(o);
                 if (xml)
-                        state_store_put(e->state, rel, xml, strlen(xml), 0644);
+                        KEEP(q, state_store_put(e->state, rel, xml, strlen(xml), 0644));
                 else
                         engine_queue_removal(e, rel);
         }
@@ -347,15 +348,15 @@ int engine_record(struct engine *e) {
         status_content_hash(&s, content_hash);
         bool unchanged = streq(content_hash, e->status_hash);
         struct buf b = BUF_INIT;
+        _cleanup_buf_ struct buf status = BUF_INIT;
         if (!unchanged)
-                status_format_xml(&b, &s);
-        if (b.s)
-                state_store_put(e->state, "status.xml", b.s, b.len, 0644);
-        buf_reset(&b);
+                status_format_xml(&status, &s);
+        if (status.s)
+                KEEP(q, state_store_put(e->state, "status.xml", status.s, status.len, 0644));
         if (!unchanged)
                 status_format_metrics(&b, &s);
         if (b.s) {
-                state_store_put(e->state, "metrics.prom", b.s, b.len, 0644);
+                KEEP(q, state_store_put(e->state, "metrics.prom", b.s, b.len, 0644));
                 if (e->cfg.metrics_file) {
                         char h[HASH_HEX_LEN + 1];
                         hash_hex(b.s, b.len, h);
@@ -374,6 +375,9 @@ int engine_record(struct engine *e) {
 
         struct dv_error err = DV_ERROR_INIT;
         int r = engine_commit(e, &err);
+        if (r >= 0 && q < 0)
+                /* Not queued, not written: everything stays dirty and is tried again. */
+                r = dv_error_add(&err, q, 0, "cannot queue state files: %s", strerror(-q));
         if (r < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 if (!e->record_failing)
@@ -381,6 +385,12 @@ int engine_record(struct engine *e) {
                 e->record_failing = true;
                 e->errors_total++;
                 dv_error_clear(&err);
+                /* The last-applied records cannot be written: status.xml alone may still
+                 * be, and shows why nothing acts. When it cannot either, the failure is
+                 * the one just reported. */
+                if (q >= 0 && status.s && state_store_put(e->state, "status.xml", status.s, status.len, 0644) >= 0 &&
+                    state_store_commit(e->state, &err) < 0)
+                        dv_error_clear(&err);
                 return r;
         }
         if (e->record_failing)

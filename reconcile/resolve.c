@@ -39,6 +39,7 @@ void invalid_files_free(struct engine *e) {
 
 void engine_resolve(struct engine *e, uint64_t now) {
         void *v;
+        int oom = 0;
         invalid_files_free(e);
 
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
@@ -86,7 +87,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
                         continue;
                 }
                 o->claims++;
-                strv_push(&o->dup_files, f->path);
+                KEEP(oom, strv_push(&o->dup_files, f->path));
                 if (o->claims > 1)
                         continue;
                 /* First claim: remember it (a second one makes this a duplicate below). */
@@ -116,16 +117,22 @@ void engine_resolve(struct engine *e, uint64_t now) {
                                 struct rec_object *other = hashmap_get(uuids, u);
                                 if (other && other != o) {
                                         /* Same UUID in two objects: both are duplicates. */
-                                        strv_push(&o->dup_files, other->file);
-                                        strv_push(&other->dup_files, f->path);
+                                        KEEP(oom, strv_push(&o->dup_files, other->file));
+                                        KEEP(oom, strv_push(&other->dup_files, f->path));
                                         o->claims++;
                                         other->claims++;
                                 } else
-                                        hashmap_put(uuids, u, o, NULL);
+                                        KEEP(oom, hashmap_put(uuids, u, o, NULL));
                         }
                 }
         }
         hashmap_free(uuids, NULL);
+        if (oom < 0) {
+                /* A duplicate may have gone unseen: resolve everything again next pass. */
+                engine_event(e, "cannot resolve desired files: %s", strerror(-oom));
+                e->errors_total++;
+                e->full = true;
+        }
 
         /* Second walk: adopt single valid claims; duplicates keep what is in force. */
         for (size_t i = 0;;) {

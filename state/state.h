@@ -14,7 +14,7 @@ struct state_store;
 /* Opens (creating with mode 0755 as needed) the state directory root, and removes the
  * temp files that a crashed writer left (those of a live process are kept). A store is
  * used from one thread at a time. */
-int state_store_open(const char *root, struct state_store **ret, struct dv_error *err);
+int state_store_open(const char *root, struct state_store **ret, struct dv_error *err) _warn_unused_result_;
 /* Frees s; anything queued and not committed is dropped. */
 void state_store_free(struct state_store *s);
 const char *state_store_root(const struct state_store *s);
@@ -32,11 +32,11 @@ const char *state_store_root(const struct state_store *s);
  * cancels an earlier put or remove of relpath in this batch). A later put or remove
  * of the same relpath before the commit replaces the earlier one. */
 int state_store_put(struct state_store *s, const char *relpath, const char *data, size_t len,
-                    mode_t mode);
+                    mode_t mode) _warn_unused_result_;
 /* Queues the removal of relpath, and of its directory when that is then empty and not
  * a top-level one (volumes/POOL, never volumes). Returns 1 when queued, 0 when the
  * file is already absent (no error). */
-int state_store_remove(struct state_store *s, const char *relpath);
+int state_store_remove(struct state_store *s, const char *relpath) _warn_unused_result_;
 /* Writes everything queued: all temp files first, one syncfs, the renames (in the
  * order of the puts), the removals, then one fsync per directory touched. A batch of
  * at most 4 files fsyncs each file instead of syncfs (docs/state-files.md says why).
@@ -44,18 +44,18 @@ int state_store_remove(struct state_store *s, const char *relpath);
  * is touched, the queue is dropped, the cached hashes of the unfinished files are
  * forgotten, and the error says which file. Returns the number of files written or
  * removed. */
-int state_store_commit(struct state_store *s, struct dv_error *err);
+int state_store_commit(struct state_store *s, struct dv_error *err) _warn_unused_result_;
 /* Reads relpath back (for the last-applied store and tests); -ENOENT when absent.
  * Reads the disk, not the queue. */
-int state_store_read(struct state_store *s, const char *relpath, char **ret, size_t *ret_len);
+int state_store_read(struct state_store *s, const char *relpath, char **ret, size_t *ret_len) _warn_unused_result_;
 /* Lists the regular files directly in a subdirectory (relative names, sorted; names
  * beginning with '.' left out; subdir NULL or "" is the root). -ENOENT when the
  * subdirectory does not exist. Returns the number of names; *ret is never NULL on
  * success. */
-int state_store_list(struct state_store *s, const char *subdir, char ***ret);
+int state_store_list(struct state_store *s, const char *subdir, char ***ret) _warn_unused_result_;
 
 /* Takes the flock on ROOT/.lock (creating ROOT as needed) and writes the PID into it.
  * When another process holds it, returns -EBUSY with "another declvirt agent (PID N)
  * is using ROOT" in err. The fd is O_CLOEXEC; the lock lasts until every copy of it
  * is closed, so a child forked without exec must close it. */
-int state_lock(const char *root, int *ret_fd, struct dv_error *err);
+int state_lock(const char *root, int *ret_fd, struct dv_error *err) _warn_unused_result_;

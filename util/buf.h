@@ -29,7 +29,7 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap) _printf_(2, 0);
 void buf_escape_xml(struct buf *b, const char *s);
 void buf_reset(struct buf *b);
 /* Returns the string (never NULL unless out of memory) and empties b. */
-char *buf_steal(struct buf *b);
+char *buf_steal(struct buf *b) _warn_unused_result_;
 void buf_free(struct buf *b);
 static inline const char *buf_str(const struct buf *b) { return b->s ? b->s : ""; }
 static inline void buf_freep(struct buf *b) { buf_free(b); }

@@ -36,6 +36,8 @@ int dv_error_add(struct dv_error *err, int r, int line, const char *fmt, ...) {
         return r;
 }
 
+int dv_error_oom(struct dv_error *err) { return dv_error_add(err, -ENOMEM, 0, "out of memory"); }
+
 void dv_error_warn(struct dv_error *err, int line, const char *fmt, ...) {
         if (!err)
                 return;

@@ -7,20 +7,22 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "util/macro.h"
+
 /* Reads a whole file; -EFBIG if it is larger than max bytes. Adds a NUL after the data. */
-int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len);
-int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_len) _warn_unused_result_;
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) _warn_unused_result_;
 /* a + "/" + b, with no doubled slash; NULL on allocation failure. */
-char *path_join(const char *a, const char *b);
+char *path_join(const char *a, const char *b) _warn_unused_result_;
 /* Makes an absolute path of p relative to dir (p returned copied when absolute). */
-char *path_make_absolute(const char *p, const char *dir);
+char *path_make_absolute(const char *p, const char *dir) _warn_unused_result_;
 /* Directory part of path ("." when none); caller frees. */
-char *path_dirname(const char *path);
+char *path_dirname(const char *path) _warn_unused_result_;
 /* mkdir -p with mode for the created components. */
-int mkdir_p(const char *path, mode_t mode);
+int mkdir_p(const char *path, mode_t mode) _warn_unused_result_;
 /* Writes data to path atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory. */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) _warn_unused_result_;
 /* Removes empty and "." components and doubled or trailing slashes, in place. */
 void path_simplify(char *s);
 /* storage_locations: true when path (absolute, no "..") or a directory above it
@@ -29,4 +31,4 @@ bool path_location_allowed(char *const *patterns, const char *path);
 
 /* Reads a file holding one decimal number (a pidfile, a sysctl) in [min, max];
  * trailing newlines and spaces are allowed. -ERANGE/-EINVAL when it holds anything else. */
-int read_u64_file(const char *path, uint64_t min, uint64_t max, uint64_t *ret);
+int read_u64_file(const char *path, uint64_t min, uint64_t max, uint64_t *ret) _warn_unused_result_;

@@ -6,13 +6,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/macro.h"
+
 struct hashmap;
 
-struct hashmap *hashmap_new(void);
+struct hashmap *hashmap_new(void) _warn_unused_result_;
 /* Frees the map; free_value (may be NULL) is called on every value. */
 void hashmap_free(struct hashmap *m, void (*free_value)(void *));
 /* Inserts or replaces; returns the previous value through *old (may be NULL). */
-int hashmap_put(struct hashmap *m, const char *key, void *value, void **old);
+int hashmap_put(struct hashmap *m, const char *key, void *value, void **old) _warn_unused_result_;
 void *hashmap_get(const struct hashmap *m, const char *key);
 /* Removes and returns the value (NULL when absent). */
 void *hashmap_remove(struct hashmap *m, const char *key);

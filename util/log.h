@@ -33,3 +33,5 @@ int log_internal_errno(int level, int r, const char *fmt, ...) _printf_(3, 4);
 #define log_error_errno(r, ...) log_internal_errno(LOG_ERR, r, __VA_ARGS__)
 #define log_warning_errno(r, ...) log_internal_errno(LOG_WARNING, r, __VA_ARGS__)
 #define log_debug_errno(r, ...) log_internal_errno(LOG_DEBUG, r, __VA_ARGS__)
+/* The one out-of-memory path for code that logs: returns -ENOMEM. */
+#define log_oom() log_error_errno(-ENOMEM, "out of memory")

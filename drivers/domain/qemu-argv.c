@@ -30,8 +30,7 @@ struct builder {
 
 static void fail_errno(struct builder *b, int r) {
         b->n_fail++;
-        if (b->r >= 0)
-                b->r = r;
+        KEEP(b->r, r);
 }
 
 static void add(struct builder *b, const char *s) {

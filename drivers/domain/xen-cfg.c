@@ -23,8 +23,7 @@ struct builder {
 };
 
 static void fail_errno(struct builder *b, int r) {
-        if (b->r >= 0)
-                b->r = r;
+        KEEP(b->r, r);
 }
 
 static void refuse(struct builder *b, int line, const char *fmt, ...) _printf_(3, 4);

@@ -759,8 +759,10 @@ static int check_offered(const struct pool_def *def, const char *out, struct dv_
         _cleanup_strv_free_ char **offered = NULL;
         for (size_t i = 0; i < n; i++) {
                 found = found || streq(v[i].target, t);
-                if (!strv_contains(offered, v[i].target))
-                        (void)strv_push(&offered, v[i].target);
+                if (!strv_contains(offered, v[i].target) && strv_push(&offered, v[i].target) < 0) {
+                        drv_iscsi_sessions_free(v, n);
+                        return dv_error_oom(err);
+                }
         }
         drv_iscsi_sessions_free(v, n);
         if (found)

@@ -127,5 +127,26 @@ if [ $ro = 1 ]; then
 else
     skip "state_dir read-only" "the tmpfs could not be remounted read-only"
 fi
+# ---- the records cannot be written, the rest of state_dir can -----------------------------
+# applied/ replaced by a plain file: every last-applied record fails to be written
+# (ENOTDIR) exactly when a pool build is due, while status.xml still can be.
+P2=$T/pools/p2
+mv "$T/state/applied" "$T/applied.saved"
+: > "$T/state/applied"
+pool_xml p2 "$P2" > "$D/p2.xml"
+check "with its record unwritable the pool build is refused (status: failed)" \
+    wait_until 5 phase_is pool/p2 failed
+check "status.xml says the last-applied record is why" \
+    eval 'st_cond pool/p2 ActionFailed | grep -q "^true|cannot write last-applied records: .*applied.*Not a directory"'
+check "without its record nothing is built, retries included" holds_for 2.5 test ! -e "$P2"
+check "the agent logs that no action started" grep -q "cannot write last-applied records: .*no action started" \
+    "$T/agent.log"
+rm "$T/state/applied"
+mv "$T/applied.saved" "$T/state/applied"
+if wait_until 20 phase_is pool/p2 ready; then ok "with applied/ back the pool is built"; else
+    not_ok "with applied/ back the pool is built" "$(tail -10 "$T/agent.log")"; fi
+check "the pool's directory exists" test -d "$P2"
+check "its record says the agent built it" grep -q '"created": *true' "$T/state/applied/pool@p2.json"
+
 check "the agent survived it all" kill -0 "$AGENT_PID"
 agent_stop

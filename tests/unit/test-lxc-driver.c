@@ -180,7 +180,8 @@ static int test_teardown(void **state) {
         kill_started();
         if (data_dir) {
                 test_rm_rf(data_dir);
-                (void)mkdir_p(data_dir, 0755);
+                if (mkdir_p(data_dir, 0755) < 0)
+                        return -1; /* the next test would run without its data directory */
         }
         lxc_driver_forget();
         return 0;
