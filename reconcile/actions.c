@@ -144,17 +144,6 @@ static int run_job(struct exec_job *j) {
         }
 }
 
-int rec_put_applied(struct engine *e, const struct applied *a) {
-        _cleanup_free_ char *rel = applied_relpath(a->kind, a->pool, a->name);
-        _cleanup_free_ char *json = applied_to_json(a);
-        int r = rel && json ? state_store_put(e->state, rel, json, strlen(json), 0600) : -ENOMEM;
-        if (r < 0)
-                /* What is on disk is not what the agent knows: like after a failed
-                 * commit, every record is queued again before any action starts. */
-                e->store_failed = true;
-        return r;
-}
-
 /* o does not act because its last-applied record cannot be written: without it, what
  * the action makes could later be taken for the user's (kept where on-remove='delete'
  * should remove it) or the other way round. o shows failed, with the reason, and is

@@ -49,6 +49,7 @@ struct engine {
         bool status_stale;       /* an object left the table: status.xml must be rewritten */
 };
 
+/* objects.c: the object table, last-applied records, removals and commits. */
 struct rec_object *engine_lookup(const struct engine *e, const char *id);
 struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
 /* Drops o, with its observed XML; status.xml is rewritten on the next record. */
@@ -60,8 +61,13 @@ void engine_queue_removal(struct engine *e, const char *relpath);
 /* Commits the state store; after a failed commit first queues again every
  * last-applied record and removal that the failure dropped. */
 int engine_commit(struct engine *e, struct dv_error *err) _warn_unused_result_;
-char *rec_observed_relpath(const struct rec_object *o);
+/* Queues o's last-applied record; a failure marks the store failed, so that every record
+ * is queued again and committed before any action starts. */
 int rec_put_applied(struct engine *e, const struct applied *a) _warn_unused_result_;
+/* Frees an object that is no longer in the table (the table's free function). */
+void rec_object_free(void *p);
+
+char *rec_observed_relpath(const struct rec_object *o);
 void engine_event(struct engine *e, const char *fmt, ...) _printf_(2, 3);
 
 /* resolve.c: files -> objects (duplicates, last-known-good, removals). */
