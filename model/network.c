@@ -308,12 +308,8 @@ static void unknown_element(struct ctx *c, const xmlNode *n, const xmlNode *pare
                         "dnsmasq options (<%s%s%s>) are not supported by declvirt",
                         n->ns->prefix ? (const char *)n->ns->prefix : "", n->ns->prefix ? ":" : "",
                         node_name(n));
-        else if (n->ns && n->ns->prefix)
-                problem(c, dv_xml_line(n), "unknown element <%s:%s> in <%s>",
-                        (const char *)n->ns->prefix, node_name(n), node_name(parent));
         else
-                problem(c, dv_xml_line(n), "unknown element <%s> in <%s>", node_name(n),
-                        node_name(parent));
+                record(c, dv_xml_unknown(n, parent, c->err));
 }
 
 static void no_children(struct ctx *c, const xmlNode *n) {
@@ -328,9 +324,7 @@ static void check_attrs(struct ctx *c, const xmlNode *n, const char *const *allo
                 bool ok = false;
                 if (a->ns) /* xmlns: and other namespaces are not libvirt's */
                         continue;
-                for (size_t i = 0; allowed && allowed[i] && !ok; i++)
-                        ok = streq(allowed[i], an);
-                if (ok)
+                if (dv_str_in(allowed, an))
                         continue;
                 for (size_t i = 0; i < ELEMENTSOF(unsupported_attrs) && !ok; i++)
                         ok = streq(unsupported_attrs[i][0], node_name(n)) &&
@@ -362,7 +356,7 @@ static int prop(struct ctx *c, const xmlNode *n, const char *name, bool required
         if (r < 0)
                 return r;
         if (r == 0 && required)
-                problem(c, dv_xml_line(n), "<%s> needs the attribute '%s'", node_name(n), name);
+                record(c, dv_xml_missing_attr(n, name, c->err));
         return r;
 }
 
@@ -412,7 +406,7 @@ static int prop_u64(struct ctx *c, const xmlNode *n, const char *name, uint64_t 
         if (r == -ENOMEM)
                 return r;
         if (r == 0 && required)
-                problem(c, dv_xml_line(n), "<%s> needs the attribute '%s'", node_name(n), name);
+                record(c, dv_xml_missing_attr(n, name, c->err));
         record(c, r);
         return r > 0;
 }

@@ -68,15 +68,8 @@ static const unsigned source_elems[_POOL_TYPE_MAX] = {
 static const char *const unsupported_source_elems[] = {"adapter", "vendor", "product", "protocol",
                                                        NULL};
 
-static bool in_list(const char *const *list, const char *s) {
-        for (size_t i = 0; s && list && list[i]; i++)
-                if (streq(list[i], s))
-                        return true;
-        return false;
-}
-
 bool pool_type_is_known_unsupported(const char *type) {
-        return in_list(unsupported_types, type);
+        return dv_str_in(unsupported_types, type);
 }
 
 /* ---- helpers shared with volume.c and perms.c ----------------------------------------- */
@@ -110,64 +103,11 @@ const char *pool_path_problem(const char *p) {
         return NULL;
 }
 
-static void qname(const xmlNode *n, char *out, size_t size) {
-        if (n->ns && n->ns->prefix)
-                snprintf(out, size, "%s:%s", (const char *)n->ns->prefix, (const char *)n->name);
-        else
-                snprintf(out, size, "%s", (const char *)n->name);
-}
-
-int pool_xml_unknown(const void *child, const void *parent, struct dv_error *err) {
-        const xmlNode *c = child, *p = parent;
-        char name[256];
-        qname(c, name, sizeof(name));
-        return dv_error_add(err, -EINVAL, dv_xml_line(c), "unknown element <%s> in <%s>", name,
-                            (const char *)p->name);
-}
-
-int pool_xml_once(const void **slot, const void *n, const void *parent, struct dv_error *err) {
-        const xmlNode *c = n, *p = parent;
-        if (*slot)
-                return dv_error_add(err, -EINVAL, dv_xml_line(c),
-                                    "more than one <%s> in <%s> (the first is on line %d)",
-                                    (const char *)c->name, (const char *)p->name,
-                                    dv_xml_line(*slot));
-        *slot = n;
-        return 0;
-}
-
 /* Combines two results: -ENOMEM wins, then the first error. */
 static int merge(int a, int b) {
         if (a == -ENOMEM || b == -ENOMEM)
                 return -ENOMEM;
         return a < 0 ? a : b;
-}
-
-/* An element with only the attributes in `attrs` and no element children. */
-static int check_empty(const xmlNode *n, const char *const *attrs, struct dv_error *err) {
-        int r = dv_xml_check_attrs(n, attrs, err);
-        dv_xml_foreach_child(c, n) r = pool_xml_unknown(c, n, err);
-        return r;
-}
-
-int pool_xml_leaf_text(const void *node, char **ret, struct dv_error *err) {
-        const xmlNode *n = node;
-        int r = check_empty(n, NULL, err);
-        /* The text is kept even after an error, so that callers do not also report
-         * the value as missing. */
-        if (dv_xml_text(n, ret) < 0)
-                return -ENOMEM;
-        return r;
-}
-
-int pool_xml_scaled(const void *node, uint64_t *ret, struct dv_error *err) {
-        static const char *const attrs[] = {"unit", NULL};
-        const xmlNode *n = node;
-        int r = check_empty(n, attrs, err);
-        if (r < 0)
-                return r;
-        /* Storage sizes default to bytes (libvirt). */
-        return dv_xml_scaled(n, "bytes", ret, err);
 }
 
 static int hexval(char c) {
@@ -217,7 +157,7 @@ static int check_path(const char *what, const char *path, int line, struct dv_er
                    : 0;
 }
 
-static char *join_list(const char *const *list) {
+static char *jodv_str_in(const char *const *list) {
         struct buf b = BUF_INIT;
         for (size_t i = 0; list[i]; i++) {
                 if (i > 0)
@@ -229,9 +169,9 @@ static char *join_list(const char *const *list) {
 
 static int check_format(enum pool_type type, const char *format, int line, struct dv_error *err) {
         const char *const *list = formats_of[type];
-        if (in_list(list, format))
+        if (dv_str_in(list, format))
                 return 0;
-        _cleanup_free_ char *allowed = list ? join_list(list) : NULL;
+        _cleanup_free_ char *allowed = list ? jodv_str_in(list) : NULL;
         return dv_error_add(err, -EINVAL, line,
                             "unknown format '%s' for pool type '%s'; expected one of: %s", format,
                             pool_type_to_string(type), strna(allowed));
@@ -498,7 +438,7 @@ int pool_def_validate(const struct pool_def *def, struct dv_error *err) {
 
 static int parse_host(struct pool_def *def, const xmlNode *n, struct dv_error *err) {
         static const char *const attrs[] = {"name", "port", NULL};
-        int r = check_empty(n, attrs, err), k;
+        int r = dv_xml_check_empty(n, attrs, err), k;
         uint64_t port;
         k = dv_xml_prop_required(n, "name", &def->source.host_name, err);
         if (k == -ENOMEM)
@@ -517,14 +457,6 @@ static int parse_host(struct pool_def *def, const xmlNode *n, struct dv_error *e
                 def->source.port = (uint16_t)port;
         }
         return r;
-}
-
-static int parse_u64_attr(const xmlNode *n, const char *name, uint64_t *ret, struct dv_error *err) {
-        int k = dv_xml_prop_u64(n, name, 0, UINT64_MAX, ret, err);
-        if (k == 0)
-                return dv_error_add(err, -EINVAL, dv_xml_line(n), "<%s> needs the attribute '%s'",
-                                    (const char *)n->name, name);
-        return k < 0 ? k : 0;
 }
 
 static int parse_device(struct pool_def *def, const xmlNode *n, struct dv_error *err) {
@@ -547,12 +479,12 @@ static int parse_device(struct pool_def *def, const xmlNode *n, struct dv_error 
         dv_xml_foreach_child(c, n) {
                 struct pool_extent e = {0};
                 if (!dv_xml_is(c, "freeExtent")) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                k = check_empty(c, extent_attrs, err);
-                int ks = parse_u64_attr(c, "start", &e.start, err);
-                int ke = parse_u64_attr(c, "end", &e.end, err);
+                k = dv_xml_check_empty(c, extent_attrs, err);
+                int ks = dv_xml_prop_u64_required(c, "start", 0, UINT64_MAX, &e.start, err);
+                int ke = dv_xml_prop_u64_required(c, "end", 0, UINT64_MAX, &e.end, err);
                 if (ks == -ENOMEM || ke == -ENOMEM)
                         return -ENOMEM;
                 if (k < 0 || ks < 0 || ke < 0) {
@@ -593,14 +525,14 @@ static int parse_initiator(struct pool_def *def, const xmlNode *n, struct dv_err
         int r = dv_xml_check_attrs(n, NULL, err), k;
         dv_xml_foreach_child(c, n) {
                 if (!dv_xml_is(c, "iqn")) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                if (pool_xml_once(&seen, c, n, err) < 0) {
+                if (dv_xml_once(&seen, c, n, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
-                if (check_empty(c, attrs, err) < 0)
+                if (dv_xml_check_empty(c, attrs, err) < 0)
                         r = -EINVAL;
                 k = dv_xml_prop_required(c, "name", &def->source.initiator_iqn, err);
                 if (k == -ENOMEM)
@@ -647,14 +579,14 @@ static int parse_auth(struct pool_def *def, const xmlNode *n, struct dv_error *e
 
         dv_xml_foreach_child(c, n) {
                 if (!dv_xml_is(c, "secret")) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                if (pool_xml_once(&seen, c, n, err) < 0) {
+                if (dv_xml_once(&seen, c, n, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
-                if (check_empty(c, secret_attrs, err) < 0)
+                if (dv_xml_check_empty(c, secret_attrs, err) < 0)
                         r = -EINVAL;
                 if (dv_xml_prop(c, "usage", &a->secret_usage) < 0 ||
                     dv_xml_prop(c, "uuid", &a->secret_uuid) < 0)
@@ -706,12 +638,12 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                         if (dv_xml_is(c, source_elem_names[i]))
                                 bit = i;
                 if (bit < 0) {
-                        if (!c->ns && in_list(unsupported_source_elems, (const char *)c->name))
+                        if (!c->ns && dv_str_in(unsupported_source_elems, (const char *)c->name))
                                 r = dv_error_add(err, -EINVAL, dv_xml_line(c),
                                                  "<%s> in <source> is not supported",
                                                  (const char *)c->name);
                         else
-                                r = pool_xml_unknown(c, src, err);
+                                r = dv_xml_unknown(c, src, err);
                         continue;
                 }
                 unsigned what = 1u << bit;
@@ -721,7 +653,7 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                                          source_elem_names[bit], t);
                         continue;
                 }
-                if (what != S_DEVICE && pool_xml_once(&seen[bit], c, src, err) < 0) {
+                if (what != S_DEVICE && dv_xml_once(&seen[bit], c, src, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
@@ -733,17 +665,17 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                         k = parse_device(def, c, err);
                         break;
                 case S_DIR:
-                        k = merge(check_empty(c, path_attr, err),
+                        k = merge(dv_xml_check_empty(c, path_attr, err),
                                   dv_xml_prop_required(c, "path", &def->source.dir, err));
                         dir_node = c;
                         break;
                 case S_NAME:
-                        k = pool_xml_leaf_text(c, &def->source.name, err);
+                        k = dv_xml_leaf_text(c, &def->source.name, err);
                         if (k >= 0)
                                 k = check_vg_name(def->source.name, dv_xml_line(c), err);
                         break;
                 case S_FORMAT:
-                        k = merge(check_empty(c, type_attr, err),
+                        k = merge(dv_xml_check_empty(c, type_attr, err),
                                   dv_xml_prop_required(c, "type", &def->source.format, err));
                         if (def->source.format && k != -ENOMEM)
                                 k = merge(k, check_format(def->type, def->source.format,
@@ -777,21 +709,21 @@ static int parse_target(struct pool_def *def, const xmlNode *tgt, struct dv_erro
         def->target_line = dv_xml_line(tgt);
         dv_xml_foreach_child(c, tgt) {
                 if (dv_xml_is(c, "path")) {
-                        if (pool_xml_once(&seen_path, c, tgt, err) < 0) {
+                        if (dv_xml_once(&seen_path, c, tgt, err) < 0) {
                                 r = -EINVAL;
                                 continue;
                         }
-                        k = pool_xml_leaf_text(c, &def->target.path, err);
+                        k = dv_xml_leaf_text(c, &def->target.path, err);
                         if (k >= 0)
                                 k = check_path("target", def->target.path, dv_xml_line(c), err);
                 } else if (dv_xml_is(c, "permissions")) {
-                        if (pool_xml_once(&seen_perms, c, tgt, err) < 0) {
+                        if (dv_xml_once(&seen_perms, c, tgt, err) < 0) {
                                 r = -EINVAL;
                                 continue;
                         }
                         k = dv_perms_parse(c, &def->target.perms, err);
                 } else {
-                        k = pool_xml_unknown(c, tgt, err);
+                        k = dv_xml_unknown(c, tgt, err);
                 }
                 if (k == -ENOMEM)
                         return k;
@@ -848,35 +780,35 @@ int pool_def_parse(const void *root_node, struct pool_def **ret, struct dv_error
                                                  "<metadata> is not part of pool XML; the policy "
                                                  "element goes directly in <pool>");
                         else
-                                r = pool_xml_unknown(c, root, err);
+                                r = dv_xml_unknown(c, root, err);
                         continue;
                 }
-                if (pool_xml_once(slot, c, root, err) < 0) {
+                if (dv_xml_once(slot, c, root, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 k = 0;
                 if (slot == &seen_name) {
-                        k = pool_xml_leaf_text(c, &def->name, err);
+                        k = dv_xml_leaf_text(c, &def->name, err);
                         if (k >= 0)
                                 k = check_name(def->name, dv_xml_line(c), err);
                 } else if (slot == &seen_uuid) {
                         _cleanup_free_ char *u = NULL;
                         char canon[37];
-                        k = pool_xml_leaf_text(c, &u, err);
+                        k = dv_xml_leaf_text(c, &u, err);
                         if (k >= 0 && pool_uuid_canonical(u, canon) < 0)
                                 k = dv_error_add(err, -EINVAL, dv_xml_line(c),
                                                  "<uuid> '%s' is not a UUID", u);
                         else if (k >= 0 && !(def->uuid = strdup(canon)))
                                 k = -ENOMEM;
                 } else if (slot == &seen_cap) {
-                        k = pool_xml_scaled(c, &def->capacity, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->capacity, err);
                         def->has_capacity = k >= 0;
                 } else if (slot == &seen_alloc) {
-                        k = pool_xml_scaled(c, &def->allocation, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->allocation, err);
                         def->has_allocation = k >= 0;
                 } else if (slot == &seen_avail) {
-                        k = pool_xml_scaled(c, &def->available, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->available, err);
                         def->has_available = k >= 0;
                 } else if (slot == &seen_source) {
                         k = parse_source(def, c, err);

@@ -86,14 +86,5 @@ bool pool_type_is_known_unsupported(const char *type);
 /* NULL when path is absolute and normalised (no '.', '..' or empty components, no
  * trailing '/', not '/' itself, no control characters), else the reason. */
 const char *pool_path_problem(const char *path);
-/* The trimmed text of an element that takes no attributes and no child elements
- * (*ret is set even when it has some, so callers do not also report it missing). */
-int pool_xml_leaf_text(const void *n, char **ret, struct dv_error *err);
-/* Reports "unknown element <c> in <parent>" and returns -EINVAL. */
-int pool_xml_unknown(const void *c, const void *parent, struct dv_error *err);
-/* For elements that may appear once: remembers n in *slot, or reports the second one. */
-int pool_xml_once(const void **slot, const void *n, const void *parent, struct dv_error *err);
-/* A <capacity>-style element: unit attribute only, no child elements, libvirt units. */
-int pool_xml_scaled(const void *n, uint64_t *ret, struct dv_error *err);
 /* Parses a UUID (32 hex digits, or 8-4-4-4-12) into its canonical lowercase form. */
 int pool_uuid_canonical(const char *s, char out[static 37]);
