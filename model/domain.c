@@ -10,8 +10,10 @@
 
 #include "model/domain.h"
 #include "model/xml.h"
+#include "util/mac.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/uuid.h"
 
 DV_ENUM_IMPL(domain_type, _DOMAIN_TYPE_MAX, "kvm", "qemu", "lxc", "xen");
 DV_ENUM_IMPL(domain_os_type, _DOMAIN_OS_TYPE_MAX, NULL, "hvm", "xen", "linux", "xenpvh", "exe");
@@ -482,26 +484,9 @@ static int parse_uuid(const xmlNode *n, char **ret, struct dv_error *err) {
         int r = leaf_text(n, false, &v, err);
         if (r < 0)
                 return r;
-        size_t len = strlen(v);
-        char out[37];
-        size_t k = 0;
-        bool ok = len == 32 || len == 36;
-        for (size_t i = 0; ok && i < len; i++) {
-                bool dash_pos = len == 36 && (i == 8 || i == 13 || i == 18 || i == 23);
-                if (dash_pos) {
-                        ok = v[i] == '-';
-                        continue;
-                }
-                ok = isxdigit((unsigned char)v[i]);
-                if (ok) {
-                        if (k == 8 || k == 13 || k == 18 || k == 23)
-                                out[k++] = '-';
-                        out[k++] = (char)tolower((unsigned char)v[i]);
-                }
-        }
-        if (!ok)
+        char out[UUID_STRING_LEN + 1];
+        if (uuid_canonical(v, out) < 0)
                 return dv_error_add(err, -EINVAL, LINE(n), "<uuid> '%s' is not a UUID", v);
-        out[k] = '\0';
         char *s = strdup(out);
         if (!s)
                 return -ENOMEM;
@@ -1290,18 +1275,19 @@ static int parse_mac(const xmlNode *n, struct domain_net *net, struct dv_error *
         KEEP(r, dv_xml_prop_required(n, "address", &v, err));
         if (r < 0)
                 return r;
-        if (!mac_is_full_form(v))
-                return value_error(
-                        err, n, "address", v,
-                        "not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)");
-        for (char *p = v; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
-        /* The group bit is the lowest bit of the first octet, i.e. of its second hex digit. */
-        unsigned low = (unsigned)(isdigit((unsigned char)v[1]) ? v[1] - '0' : v[1] - 'a' + 10);
-        if (low & 1)
+        uint8_t m[MAC_BYTES];
+        if (mac_parse(v, m) < 0)
                 return value_error(err, n, "address", v,
+                                   "not a MAC address (six hexadecimal bytes separated by ':')");
+        char out[MAC_STRING_LEN + 1];
+        mac_format(m, out);
+        if (mac_is_multicast(m))
+                return value_error(err, n, "address", out,
                                    "a multicast address cannot be an interface's address");
-        replace_str(&net->mac, TAKE_PTR(v));
+        char *canon = strdup(out);
+        if (!canon)
+                return -ENOMEM;
+        replace_str(&net->mac, canon);
         return 0;
 }
 

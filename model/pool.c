@@ -7,7 +7,9 @@
 
 #include "model/pool.h"
 #include "model/xml.h"
+#include "util/hex.h"
 #include "util/parse.h"
+#include "util/uuid.h"
 
 DV_ENUM_IMPL(pool_type, _POOL_TYPE_MAX, "dir", "fs", "netfs", "logical", "disk", "iscsi",
              "iscsi-direct");
@@ -110,39 +112,6 @@ static int merge(int a, int b) {
         return a < 0 ? a : b;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-int pool_uuid_canonical(const char *s, char out[static 37]) {
-        static const char hex[] = "0123456789abcdef";
-        size_t len = s ? strlen(s) : 0, o = 0;
-        bool dashed = len == 36;
-        if (len != 32 && len != 36)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                bool dash_pos = dashed && (i == 8 || i == 13 || i == 18 || i == 23);
-                if (dash_pos != (s[i] == '-'))
-                        return -EINVAL;
-                if (dash_pos)
-                        continue;
-                int v = hexval(s[i]);
-                if (v < 0)
-                        return -EINVAL;
-                if (o == 8 || o == 13 || o == 18 || o == 23)
-                        out[o++] = '-';
-                out[o++] = hex[v];
-        }
-        out[o] = '\0';
-        return 0;
-}
-
 /* ---- value checks: used by the parser with the element's line and by
  *      pool_def_validate with the closest line the definition knows -------------------- */
 
@@ -157,7 +126,7 @@ static int check_path(const char *what, const char *path, int line, struct dv_er
                    : 0;
 }
 
-static char *jodv_str_in(const char *const *list) {
+static char *join_list(const char *const *list) {
         struct buf b = BUF_INIT;
         for (size_t i = 0; list[i]; i++) {
                 if (i > 0)
@@ -171,7 +140,7 @@ static int check_format(enum pool_type type, const char *format, int line, struc
         const char *const *list = formats_of[type];
         if (dv_str_in(list, format))
                 return 0;
-        _cleanup_free_ char *allowed = list ? jodv_str_in(list) : NULL;
+        _cleanup_free_ char *allowed = list ? join_list(list) : NULL;
         return dv_error_add(err, -EINVAL, line,
                             "unknown format '%s' for pool type '%s'; expected one of: %s", format,
                             pool_type_to_string(type), strna(allowed));
@@ -203,7 +172,7 @@ static bool iscsi_name_ok(const char *s, bool iqn_only) {
                 if (n != 16 && !(n == 32 && s[0] == 'n'))
                         return false;
                 for (const char *p = s + 4; *p; p++)
-                        if (hexval(*p) < 0)
+                        if (hex_digit(*p) < 0)
                                 return false;
                 return true;
         }
@@ -270,8 +239,8 @@ static int check_netfs_dir(const char *dir, const char *format, int line, struct
 }
 
 static int check_uuid(const char *what, const char *uuid, int line, struct dv_error *err) {
-        char canon[37];
-        if (pool_uuid_canonical(uuid, canon) < 0)
+        char canon[UUID_STRING_LEN + 1];
+        if (uuid_canonical(uuid, canon) < 0)
                 return dv_error_add(err, -EINVAL, line, "%s '%s' is not a UUID", what, uuid);
         return 0;
 }
@@ -602,8 +571,8 @@ static int parse_auth(struct pool_def *def, const xmlNode *n, struct dv_error *e
                         r = dv_error_add(err, -EINVAL, sl,
                                          "<auth> values may not contain control characters");
                 else if (a->secret_uuid) {
-                        char canon[37];
-                        if (pool_uuid_canonical(a->secret_uuid, canon) < 0) {
+                        char canon[UUID_STRING_LEN + 1];
+                        if (uuid_canonical(a->secret_uuid, canon) < 0) {
                                 r = dv_error_add(err, -EINVAL, sl,
                                                  "<secret uuid> '%s' is not a UUID",
                                                  a->secret_uuid);
@@ -794,9 +763,9 @@ int pool_def_parse(const void *root_node, struct pool_def **ret, struct dv_error
                                 k = check_name(def->name, dv_xml_line(c), err);
                 } else if (slot == &seen_uuid) {
                         _cleanup_free_ char *u = NULL;
-                        char canon[37];
+                        char canon[UUID_STRING_LEN + 1];
                         k = dv_xml_leaf_text(c, &u, err);
-                        if (k >= 0 && pool_uuid_canonical(u, canon) < 0)
+                        if (k >= 0 && uuid_canonical(u, canon) < 0)
                                 k = dv_error_add(err, -EINVAL, dv_xml_line(c),
                                                  "<uuid> '%s' is not a UUID", u);
                         else if (k >= 0 && !(def->uuid = strdup(canon)))

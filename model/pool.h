@@ -86,5 +86,3 @@ bool pool_type_is_known_unsupported(const char *type);
 /* NULL when path is absolute and normalised (no '.', '..' or empty components, no
  * trailing '/', not '/' itself, no control characters), else the reason. */
 const char *pool_path_problem(const char *path);
-/* Parses a UUID (32 hex digits, or 8-4-4-4-12) into its canonical lowercase form. */
-int pool_uuid_canonical(const char *s, char out[static 37]);

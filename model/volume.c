@@ -29,7 +29,7 @@ static const char *const unsupported_target_elems[] = {
         "encryption", "compat", "clusterSize", "features", "nocow", NULL,
 };
 
-static void jodv_str_in(struct buf *b, const char *const *list) {
+static void join_list(struct buf *b, const char *const *list) {
         for (size_t i = 0; list[i]; i++) {
                 if (i > 0)
                         buf_puts(b, ", ");
@@ -61,10 +61,10 @@ static int check_format(const char *format, bool backing, int line, struct dv_er
         if (dv_str_in(file_formats, format) || (!backing && dv_str_in(partition_formats, format)))
                 return 0;
         _cleanup_buf_ struct buf b = BUF_INIT;
-        jodv_str_in(&b, file_formats);
+        join_list(&b, file_formats);
         if (!backing) {
                 buf_puts(&b, "; partitions: ");
-                jodv_str_in(&b, partition_formats);
+                join_list(&b, partition_formats);
         }
         return dv_error_add(err, -EINVAL, line, "unknown %svolume format '%s'; expected one of: %s",
                             backing ? "backing store " : "", format, buf_str(&b));

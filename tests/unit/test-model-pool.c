@@ -614,17 +614,28 @@ static void test_validate_built(void **state) {
         dv_error_clear(&err);
 }
 
+/* The pool's UUID and the CHAP secret's are read with libvirt's grammar (util/uuid.c)
+ * and kept in the canonical form. */
 static void test_uuid(void **state) {
         (void)state;
-        char out[37];
-        assert_int_equal(pool_uuid_canonical("2D6A8C3E7F1B4D0A9A535B0C2E4F7A91", out), 0);
-        assert_string_equal(out, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91");
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91", out), 0);
-        assert_string_equal(out, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91");
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9", out), -EINVAL);
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e7-f1b-4d0a-9a53-5b0c2e4f7a91", out), -EINVAL);
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9g", out), -EINVAL);
-        assert_int_equal(pool_uuid_canonical(NULL, out), -EINVAL);
+        static const char xml[] =
+                "<pool type='iscsi'><name>p</name>"
+                "<uuid>2D6A8C3E7F1B4D0A9A535B0C2E4F7A91</uuid>"
+                "<source><host name='h'/><device path='iqn.2004-04.com.example:t'/>"
+                "<auth type='chap' username='u'><secret uuid='2d6a8c3e 7f1b 4d0a 9a53 "
+                "5b0c2e4f7a92'/></auth></source>"
+                "<target><path>/dev/disk/by-path</path></target></pool>";
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        assert_int_equal(dv_object_parse(xml, strlen(xml), "inline.xml", &o, &err), 0);
+        assert_string_equal(o->def.pool->uuid, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91");
+        assert_string_equal(o->def.pool->source.auth.secret_uuid,
+                            "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a92");
+        dv_object_free(o);
+        dv_error_clear(&err);
+        expect_first("<pool type='dir'><name>p</name><uuid>2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9"
+                     "</uuid><target><path>/srv/p</path></target></pool>",
+                     "<uuid> '2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9' is not a UUID");
 }
 
 int main(void) {
