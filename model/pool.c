@@ -9,6 +9,7 @@
 #include "model/xml.h"
 #include "util/hex.h"
 #include "util/parse.h"
+#include "util/strv.h"
 #include "util/uuid.h"
 
 DV_ENUM_IMPL(pool_type, _POOL_TYPE_MAX, "dir", "fs", "netfs", "logical", "disk", "iscsi",
@@ -33,38 +34,76 @@ static const char *const disk_formats[] = {
 };
 static const char *const logical_formats[] = {"auto", "lvm2", NULL};
 
-static const char *const *const formats_of[_POOL_TYPE_MAX] = {
-        [POOL_FS] = fs_formats,
-        [POOL_NETFS] = netfs_formats,
-        [POOL_LOGICAL] = logical_formats,
-        [POOL_DISK] = disk_formats,
-};
-
-/* Which <source> children each type uses (libvirt's poolTypeInfo flags). */
-enum {
-        S_HOST = 1 << 0,
-        S_DEVICE = 1 << 1,
-        S_DIR = 1 << 2,
-        S_NAME = 1 << 3,
-        S_FORMAT = 1 << 4,
-        S_INITIATOR = 1 << 5,
-        S_AUTH = 1 << 6,
-        _S_COUNT = 7,
-};
-
-static const char *const source_elem_names[_S_COUNT] = {
+/* Names of the POOL_SOURCE_* bits, in bit order. */
+#define SOURCE_BITS 7
+static const char *const source_elem_names[SOURCE_BITS] = {
         "host", "device", "dir", "name", "format", "initiator", "auth",
 };
 
-static const unsigned source_elems[_POOL_TYPE_MAX] = {
-        [POOL_DIR] = 0,
-        [POOL_FS] = S_DEVICE | S_FORMAT,
-        [POOL_NETFS] = S_HOST | S_DIR | S_FORMAT,
-        [POOL_LOGICAL] = S_NAME | S_DEVICE | S_FORMAT,
-        [POOL_DISK] = S_DEVICE | S_FORMAT,
-        [POOL_ISCSI] = S_HOST | S_DEVICE | S_INITIATOR | S_AUTH,
-        [POOL_ISCSI_DIRECT] = S_HOST | S_DEVICE | S_INITIATOR | S_AUTH,
+static const struct pool_type_info pool_types[_POOL_TYPE_MAX] = {
+        [POOL_DIR] = {
+                .name = "dir",
+                .target = POOL_TARGET_REQUIRED,
+                .stateless = true,
+                .file_backed = true,
+        },
+        [POOL_FS] = {
+                .name = "fs",
+                .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                .source_required = POOL_SOURCE_DEVICE,
+                .formats = fs_formats,
+                .target = POOL_TARGET_REQUIRED,
+                .file_backed = true,
+        },
+        [POOL_NETFS] = {
+                .name = "netfs",
+                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DIR | POOL_SOURCE_FORMAT,
+                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DIR,
+                .formats = netfs_formats,
+                .target = POOL_TARGET_REQUIRED,
+                .file_backed = true,
+        },
+        [POOL_LOGICAL] = {
+                .name = "logical",
+                .source_allowed = POOL_SOURCE_NAME | POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                .formats = logical_formats,
+                .target = POOL_TARGET_VG,
+        },
+        [POOL_DISK] = {
+                .name = "disk",
+                .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                .source_required = POOL_SOURCE_DEVICE,
+                .formats = disk_formats,
+                .target = POOL_TARGET_OPTIONAL,
+                .default_target = "/dev",
+                .stateless = true,
+        },
+        [POOL_ISCSI] = {
+                .name = "iscsi",
+                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR |
+                                  POOL_SOURCE_AUTH,
+                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE,
+                .device = POOL_DEVICE_ISCSI_NAME,
+                .target = POOL_TARGET_OPTIONAL,
+                .default_target = "/dev/disk/by-path",
+        },
+        [POOL_ISCSI_DIRECT] = {
+                .name = "iscsi-direct",
+                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR |
+                                  POOL_SOURCE_AUTH,
+                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE |
+                                   POOL_SOURCE_INITIATOR,
+                .device = POOL_DEVICE_IQN,
+                .target = POOL_TARGET_NONE,
+                .stateless = true,
+        },
 };
+
+const struct pool_type_info *pool_type_info(enum pool_type type) {
+        if ((int)type < 0 || type >= _POOL_TYPE_MAX || !pool_types[type].name)
+                return NULL;
+        return &pool_types[type];
+}
 
 /* libvirt <source> children that declvirt does not implement. */
 static const char *const unsupported_source_elems[] = {"adapter", "vendor", "product", "protocol",
@@ -137,7 +176,7 @@ static char *join_list(const char *const *list) {
 }
 
 static int check_format(enum pool_type type, const char *format, int line, struct dv_error *err) {
-        const char *const *list = formats_of[type];
+        const char *const *list = pool_types[type].formats;
         if (dv_str_in(list, format))
                 return 0;
         _cleanup_free_ char *allowed = list ? join_list(list) : NULL;
@@ -209,8 +248,9 @@ static int check_iscsi_name(const char *what, const char *s, bool iqn_only, int 
 }
 
 static int check_device(enum pool_type type, const char *path, int line, struct dv_error *err) {
-        if (type == POOL_ISCSI || type == POOL_ISCSI_DIRECT)
-                return check_iscsi_name("source device path", path, type == POOL_ISCSI_DIRECT, line,
+        enum pool_device_kind kind = pool_types[type].device;
+        if (kind != POOL_DEVICE_PATH)
+                return check_iscsi_name("source device path", path, kind == POOL_DEVICE_IQN, line,
                                         err);
         return check_path("source device", path, line, err);
 }
@@ -280,7 +320,8 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
         const char *t = pool_type_to_string(def->type);
         int sl = def->source_line ? def->source_line : def->line;
         int tl = def->target_line ? def->target_line : def->line;
-        unsigned allowed = source_elems[def->type];
+        const struct pool_type_info *info = &pool_types[def->type];
+        unsigned allowed = info->source_allowed, required = info->source_required;
         int r = 0;
 
         if (!def->name)
@@ -288,31 +329,30 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
 
         /* A parsed definition never holds these (the parser refuses the element);
          * a definition built in code might. */
-        unsigned set = (def->source.host_name ? S_HOST : 0) |
-                       (def->source.n_devices ? S_DEVICE : 0) | (def->source.dir ? S_DIR : 0) |
-                       (def->source.name ? S_NAME : 0) | (def->source.format ? S_FORMAT : 0) |
-                       (def->source.initiator_iqn ? S_INITIATOR : 0) |
-                       (def->source.has_auth ? S_AUTH : 0);
-        for (int i = 0; i < _S_COUNT; i++)
+        unsigned set = (def->source.host_name ? POOL_SOURCE_HOST : 0) |
+                       (def->source.n_devices ? POOL_SOURCE_DEVICE : 0) |
+                       (def->source.dir ? POOL_SOURCE_DIR : 0) |
+                       (def->source.name ? POOL_SOURCE_NAME : 0) |
+                       (def->source.format ? POOL_SOURCE_FORMAT : 0) |
+                       (def->source.initiator_iqn ? POOL_SOURCE_INITIATOR : 0) |
+                       (def->source.has_auth ? POOL_SOURCE_AUTH : 0);
+        for (int i = 0; i < SOURCE_BITS; i++)
                 if ((set & ~allowed) & (1u << i))
                         r = dv_error_add(err, -EINVAL, sl,
                                          "<%s> in <source> does not apply to pool type '%s'",
                                          source_elem_names[i], t);
         const struct dv_perms *pp = &def->target.perms;
-        if (def->type == POOL_ISCSI_DIRECT &&
+        if (info->target == POOL_TARGET_NONE &&
             (def->target.path || pp->has_mode || pp->has_owner || pp->has_group || pp->label))
-                r = dv_error_add(err, -EINVAL, tl,
-                                 "<target> does not apply to pool type 'iscsi-direct'");
+                r = dv_error_add(err, -EINVAL, tl, "<target> does not apply to pool type '%s'", t);
 
-        switch (def->type) {
-        case POOL_DIR:
-        case POOL_FS:
-        case POOL_NETFS:
+        switch (info->target) {
+        case POOL_TARGET_REQUIRED:
                 if (!def->target.path)
                         r = dv_error_add(err, -EINVAL, tl,
                                          "pool type '%s' needs a <target> with a <path>", t);
                 break;
-        case POOL_LOGICAL: {
+        case POOL_TARGET_VG: {
                 /* libvirt puts a logical pool at /dev/VG whatever the file says; saying
                  * something else is a mistake worth reporting, not ignoring. */
                 const char *vg = pool_def_vg_name(def);
@@ -329,8 +369,7 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
                 break;
         }
 
-        if (def->type == POOL_FS || def->type == POOL_DISK || def->type == POOL_ISCSI ||
-            def->type == POOL_ISCSI_DIRECT) {
+        if (required & POOL_SOURCE_DEVICE) {
                 if (def->source.n_devices == 0)
                         r = dv_error_add(err, -EINVAL, sl,
                                          "pool type '%s' needs a <device path='...'> in <source>",
@@ -341,18 +380,17 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
                                 "pool type '%s' takes exactly one <device> in <source>, not %zu", t,
                                 def->source.n_devices);
         }
-        if ((def->type == POOL_NETFS || def->type == POOL_ISCSI ||
-             def->type == POOL_ISCSI_DIRECT) &&
-            !def->source.host_name)
+        if ((required & POOL_SOURCE_HOST) && !def->source.host_name)
                 r = dv_error_add(err, -EINVAL, sl,
                                  "pool type '%s' needs a <host name='...'> in <source>", t);
-        if (def->type == POOL_NETFS && !def->source.dir)
+        if ((required & POOL_SOURCE_DIR) && !def->source.dir)
                 r = dv_error_add(err, -EINVAL, sl,
-                                 "pool type 'netfs' needs a <dir path='...'> in <source>");
-        if (def->type == POOL_ISCSI_DIRECT && !def->source.initiator_iqn)
+                                 "pool type '%s' needs a <dir path='...'> in <source>", t);
+        if ((required & POOL_SOURCE_INITIATOR) && !def->source.initiator_iqn)
                 r = dv_error_add(err, -EINVAL, sl,
-                                 "pool type 'iscsi-direct' needs <initiator><iqn "
-                                 "name='...'/></initiator> in <source>");
+                                 "pool type '%s' needs <initiator><iqn name='...'/></initiator> "
+                                 "in <source>",
+                                 t);
         return r;
 }
 
@@ -594,16 +632,16 @@ static int parse_auth(struct pool_def *def, const xmlNode *n, struct dv_error *e
 static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_error *err) {
         static const char *const path_attr[] = {"path", NULL};
         static const char *const type_attr[] = {"type", NULL};
-        const void *seen[_S_COUNT] = {0};
+        const void *seen[SOURCE_BITS] = {0};
         const xmlNode *dir_node = NULL;
-        unsigned allowed = source_elems[def->type];
+        unsigned allowed = pool_types[def->type].source_allowed;
         const char *t = pool_type_to_string(def->type);
         int r = dv_xml_check_attrs(src, NULL, err), k = 0;
 
         def->source_line = dv_xml_line(src);
         dv_xml_foreach_child(c, src) {
                 int bit = -1;
-                for (int i = 0; i < _S_COUNT; i++)
+                for (int i = 0; i < SOURCE_BITS; i++)
                         if (dv_xml_is(c, source_elem_names[i]))
                                 bit = i;
                 if (bit < 0) {
@@ -622,38 +660,38 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                                          source_elem_names[bit], t);
                         continue;
                 }
-                if (what != S_DEVICE && dv_xml_once(&seen[bit], c, src, err) < 0) {
+                if (what != POOL_SOURCE_DEVICE && dv_xml_once(&seen[bit], c, src, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 switch (what) {
-                case S_HOST:
+                case POOL_SOURCE_HOST:
                         k = parse_host(def, c, err);
                         break;
-                case S_DEVICE:
+                case POOL_SOURCE_DEVICE:
                         k = parse_device(def, c, err);
                         break;
-                case S_DIR:
+                case POOL_SOURCE_DIR:
                         k = merge(dv_xml_check_empty(c, path_attr, err),
                                   dv_xml_prop_required(c, "path", &def->source.dir, err));
                         dir_node = c;
                         break;
-                case S_NAME:
+                case POOL_SOURCE_NAME:
                         k = dv_xml_leaf_text(c, &def->source.name, err);
                         if (k >= 0)
                                 k = check_vg_name(def->source.name, dv_xml_line(c), err);
                         break;
-                case S_FORMAT:
+                case POOL_SOURCE_FORMAT:
                         k = merge(dv_xml_check_empty(c, type_attr, err),
                                   dv_xml_prop_required(c, "type", &def->source.format, err));
                         if (def->source.format && k != -ENOMEM)
                                 k = merge(k, check_format(def->type, def->source.format,
                                                           dv_xml_line(c), err));
                         break;
-                case S_INITIATOR:
+                case POOL_SOURCE_INITIATOR:
                         k = parse_initiator(def, c, err);
                         break;
-                case S_AUTH:
+                case POOL_SOURCE_AUTH:
                         k = parse_auth(def, c, err);
                         break;
                 default:
@@ -781,9 +819,9 @@ int pool_def_parse(const void *root_node, struct pool_def **ret, struct dv_error
                         def->has_available = k >= 0;
                 } else if (slot == &seen_source) {
                         k = parse_source(def, c, err);
-                } else if (def->type == POOL_ISCSI_DIRECT) {
+                } else if (pool_types[def->type].target == POOL_TARGET_NONE) {
                         k = dv_error_add(err, -EINVAL, dv_xml_line(c),
-                                         "<target> does not apply to pool type 'iscsi-direct'");
+                                         "<target> does not apply to pool type '%s'", type);
                 } else {
                         k = parse_target(def, c, err);
                 }
@@ -877,7 +915,7 @@ void pool_def_format(struct buf *b, const struct pool_def *def, const struct dv_
         /* libvirt always writes <source> and, except for network-only types, <target>,
          * even when empty; the schema wants them for several types. */
         format_source(b, def);
-        if (def->type != POOL_ISCSI_DIRECT) {
+        if (pool_types[def->type].target != POOL_TARGET_NONE) {
                 xml_open(b, "target");
                 xml_open_end(b);
                 xml_text_elem(b, "path", def->target.path);
@@ -910,6 +948,21 @@ void pool_def_free(struct pool_def *def) {
         free(def->target.path);
         dv_perms_done(&def->target.perms);
         free(def);
+}
+
+int pool_def_target_path(const struct pool_def *def, char **ret) {
+        const struct pool_type_info *info = pool_type_info(def->type);
+        const char *vg = pool_def_vg_name(def);
+        *ret = NULL;
+        if (def->target.path)
+                *ret = strdup(def->target.path);
+        else if (info && info->target == POOL_TARGET_VG && vg)
+                *ret = strdupf("/dev/%s", vg);
+        else if (info && info->default_target)
+                *ret = strdup(info->default_target);
+        else
+                return 0;
+        return *ret ? 0 : -ENOMEM;
 }
 
 const char *pool_def_vg_name(const struct pool_def *def) {

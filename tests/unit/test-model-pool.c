@@ -614,6 +614,29 @@ static void test_validate_built(void **state) {
         dv_error_clear(&err);
 }
 
+/* Every pool type has a row in the type table, named as the enum names it, and the
+ * rows are consistent: required source parts are allowed ones, only optional targets
+ * have a default, and a type without a target is not file-backed. */
+static void test_type_table(void **state) {
+        (void)state;
+        for (int t = 0; t < _POOL_TYPE_MAX; t++) {
+                const struct pool_type_info *info = pool_type_info(t);
+                assert_non_null(info);
+                assert_string_equal(info->name, pool_type_to_string(t));
+                assert_int_equal(info->source_required & ~info->source_allowed, 0);
+                assert_int_equal(info->default_target != NULL,
+                                 info->target == POOL_TARGET_OPTIONAL);
+                if (info->file_backed)
+                        assert_int_equal(info->target, POOL_TARGET_REQUIRED);
+                if (info->formats)
+                        assert_true(info->source_allowed & POOL_SOURCE_FORMAT);
+                if (info->device != POOL_DEVICE_PATH)
+                        assert_true(info->source_allowed & POOL_SOURCE_DEVICE);
+        }
+        assert_null(pool_type_info(_POOL_TYPE_MAX));
+        assert_null(pool_type_info(-1));
+}
+
 /* The pool's UUID and the CHAP secret's are read with libvirt's grammar (util/uuid.c)
  * and kept in the canonical form. */
 static void test_uuid(void **state) {
@@ -647,6 +670,7 @@ int main(void) {
                 cmocka_unit_test(test_rules),          cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_collects),       cmocka_unit_test(test_permissions),
                 cmocka_unit_test(test_validate_built), cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_type_table),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
