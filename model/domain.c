@@ -10,8 +10,10 @@
 
 #include "model/domain.h"
 #include "model/xml.h"
+#include "util/mac.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/uuid.h"
 
 DV_ENUM_IMPL(domain_type, _DOMAIN_TYPE_MAX, "kvm", "qemu", "lxc", "xen");
 DV_ENUM_IMPL(domain_os_type, _DOMAIN_OS_TYPE_MAX, NULL, "hvm", "xen", "linux", "xenpvh", "exe");
@@ -231,24 +233,9 @@ enum domain_chr_type domain_chr_type(const struct domain_chr *c) {
 #define LINE(n) dv_xml_line(n)
 #define NAME(n) ((const char *)(n)->name)
 /* Element name for messages, with its prefix when it has one. */
-#define ENAME(n)   elem_name((n), (char[160]){0})
+#define ENAME(n)   DV_XML_QNAME(n)
 #define ATTRS(...) ((const char *const[]){__VA_ARGS__, NULL})
 /* Keeps the first failure while parsing goes on, so that one run reports every problem. */
-static const char *elem_name(const xmlNode *n, char buf[static 160]) {
-        if (n->ns && n->ns->prefix)
-                snprintf(buf, 160, "%s:%s", (const char *)n->ns->prefix, NAME(n));
-        else
-                snprintf(buf, 160, "%s", NAME(n));
-        return buf;
-}
-
-static bool in_list(const char *const *list, const xmlChar *name) {
-        for (size_t i = 0; list && list[i]; i++)
-                if (xmlStrEqual(name, BAD_CAST list[i]))
-                        return true;
-        return false;
-}
-
 /* Attributes are allowed, ignored with a warning (libvirt's own bookkeeping), or refused. */
 static int check_attrs(const xmlNode *n, const char *const *allowed, const char *const *ignored,
                        struct dv_error *err) {
@@ -260,9 +247,9 @@ static int check_attrs(const xmlNode *n, const char *const *allowed, const char 
                                       ENAME(n));
                         continue;
                 }
-                if (in_list(allowed, a->name))
+                if (dv_str_in(allowed, (const char *)a->name))
                         continue;
-                if (in_list(ignored, a->name)) {
+                if (dv_str_in(ignored, (const char *)a->name)) {
                         dv_error_warn(err, LINE(n), "attribute '%s' on <%s> is ignored",
                                       (const char *)a->name, NAME(n));
                         continue;
@@ -287,7 +274,7 @@ static int check_leaf(const xmlNode *n, struct dv_error *err) {
 
 /* Elements libvirt writes for its own use (addresses, aliases, ...): skipped with a warning. */
 static bool ignore_if_listed(const xmlNode *c, const char *const *list, struct dv_error *err) {
-        if (c->ns || !in_list(list, c->name))
+        if (!dv_xml_name_in(c, list))
                 return false;
         dv_error_warn(err, LINE(c), "element <%s> is ignored", NAME(c));
         return true;
@@ -323,17 +310,6 @@ static void replace_str(char **dst, char *src) {
         *dst = src;
 }
 
-static int text_raw(const xmlNode *n, char **ret) {
-        xmlChar *v = xmlNodeGetContent(n);
-        char *s = strdup(v ? (const char *)v : "");
-        xmlFree(v);
-        if (!s)
-                return -ENOMEM;
-        free(*ret);
-        *ret = s;
-        return 0;
-}
-
 /* Text of an element that takes neither attributes nor children. Whitespace around
  * the text is trimmed unless raw (command lines, arguments, descriptions). */
 static int leaf_text(const xmlNode *n, bool raw, char **ret, struct dv_error *err) {
@@ -341,7 +317,7 @@ static int leaf_text(const xmlNode *n, bool raw, char **ret, struct dv_error *er
         KEEP(r, check_leaf(n, err));
         if (r < 0)
                 return r;
-        return raw ? text_raw(n, ret) : dv_xml_text(n, ret);
+        return raw ? dv_xml_text_raw(n, ret) : dv_xml_text(n, ret);
 }
 
 /* An element that must be empty: <readonly/>, <shareable/>. */
@@ -495,10 +471,7 @@ static int parse_boot_order(const xmlNode *n, unsigned *order, struct dv_error *
         int r = check_attrs(n, ATTRS("order"), NULL, err);
         KEEP(r, check_leaf(n, err));
         uint64_t v;
-        int q = dv_xml_prop_u64(n, "order", 1, INT_MAX, &v, err);
-        if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<boot> needs the attribute 'order'");
-        KEEP(r, q);
+        KEEP(r, dv_xml_prop_u64_required(n, "order", 1, INT_MAX, &v, err));
         if (r >= 0)
                 *order = (unsigned)v;
         return r;
@@ -511,26 +484,9 @@ static int parse_uuid(const xmlNode *n, char **ret, struct dv_error *err) {
         int r = leaf_text(n, false, &v, err);
         if (r < 0)
                 return r;
-        size_t len = strlen(v);
-        char out[37];
-        size_t k = 0;
-        bool ok = len == 32 || len == 36;
-        for (size_t i = 0; ok && i < len; i++) {
-                bool dash_pos = len == 36 && (i == 8 || i == 13 || i == 18 || i == 23);
-                if (dash_pos) {
-                        ok = v[i] == '-';
-                        continue;
-                }
-                ok = isxdigit((unsigned char)v[i]);
-                if (ok) {
-                        if (k == 8 || k == 13 || k == 18 || k == 23)
-                                out[k++] = '-';
-                        out[k++] = (char)tolower((unsigned char)v[i]);
-                }
-        }
-        if (!ok)
+        char out[UUID_STRING_LEN + 1];
+        if (uuid_canonical(v, out) < 0)
                 return dv_error_add(err, -EINVAL, LINE(n), "<uuid> '%s' is not a UUID", v);
-        out[k] = '\0';
         char *s = strdup(out);
         if (!s)
                 return -ENOMEM;
@@ -645,7 +601,7 @@ static int parse_os_type(const xmlNode *n, struct domain_os *os, struct dv_error
         os->type_line = LINE(n);
         if (dv_xml_prop(n, "arch", &os->arch) < 0 || dv_xml_prop(n, "machine", &os->machine) < 0)
                 return -ENOMEM;
-        if (os->arch && !in_list(arch_names, BAD_CAST os->arch))
+        if (os->arch && !dv_str_in(arch_names, os->arch))
                 KEEP(r, value_error(err, n, "arch", os->arch, "unknown architecture"));
         if (os->machine && !matches_charset(os->machine, "_.-"))
                 KEEP(r, value_error(err, n, "machine", os->machine, "not a machine type name"));
@@ -707,7 +663,7 @@ static int parse_boot_dev(const xmlNode *n, struct domain_os *os, struct dv_erro
         int dev = 0;
         int q = prop_enum(n, "dev", NULL, domain_boot_dev, dev, err);
         if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<boot> needs the attribute 'dev'");
+                q = dv_xml_missing_attr(n, "dev", err);
         KEEP(r, q);
         if (r < 0)
                 return r;
@@ -737,7 +693,7 @@ static int parse_initenv(const xmlNode *n, struct domain_os *os, struct dv_error
         for (size_t i = 0; i < os->n_initenv; i++)
                 if (streq(os->initenv[i].name, name))
                         return value_error(err, n, "name", name, "set twice");
-        if (text_raw(n, &value) < 0)
+        if (dv_xml_text_raw(n, &value) < 0)
                 return -ENOMEM;
         struct domain_initenv *e = grow(&os->initenv, &os->n_initenv, sizeof(*e), n, err, &r);
         if (!e)
@@ -818,8 +774,7 @@ static int parse_idmap_entry(const xmlNode *n, struct domain_idmap **map, size_t
         for (int i = 0; i < 3; i++) {
                 int q = dv_xml_prop_u64(n, names[i], i == 2 ? 1 : 0, UINT32_MAX, &v[i], err);
                 if (q == 0)
-                        q = dv_error_add(err, -EINVAL, LINE(n), "<%s> needs the attribute '%s'",
-                                         NAME(n), names[i]);
+                        q = dv_xml_missing_attr(n, names[i], err);
                 KEEP(r, q);
         }
         if (r < 0)
@@ -902,8 +857,7 @@ static int parse_features(const xmlNode *n, struct domain_def *def, struct dv_er
                         int v = -1;
                         int p = dv_xml_prop_yes_no(c, attr, &v, err);
                         if (p == 0 && feature_attr[f].required)
-                                p = dv_error_add(err, -EINVAL, LINE(c),
-                                                 "<%s> needs the attribute '%s'", NAME(c), attr);
+                                p = dv_xml_missing_attr(c, attr, err);
                         if (p > 0)
                                 def->features[f] = v ? DOMAIN_FEATURE_ON : DOMAIN_FEATURE_OFF;
                         KEEP(q, p);
@@ -934,8 +888,7 @@ static int parse_topology(const xmlNode *n, struct domain_cpu *cpu, struct dv_er
         for (int i = 0; i < 3; i++) {
                 int q = prop_uint(n, names[i], 1, 4096, fields[i], err);
                 if (q == 0)
-                        q = dv_error_add(err, -EINVAL, LINE(n),
-                                         "<topology> needs the attribute '%s'", names[i]);
+                        q = dv_xml_missing_attr(n, names[i], err);
                 KEEP(r, q);
         }
         KEEP(r, prop_uint(n, "dies", 1, 4096, &cpu->dies, err));
@@ -1004,7 +957,7 @@ static int parse_timer(const xmlNode *n, struct domain_clock *clk, struct dv_err
         struct domain_timer t = {.present = DOMAIN_TRI_UNSET, .line = LINE(n)};
         int q = prop_enum(n, "name", NULL, domain_timer_name, t.name, err);
         if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<timer> needs the attribute 'name'");
+                q = dv_xml_missing_attr(n, "name", err);
         KEEP(r, q);
         KEEP(r, prop_tristate(n, "present", &t.present, err));
         KEEP(r, prop_enum(n, "tickpolicy", NULL, domain_tickpolicy, t.tickpolicy, err));
@@ -1044,7 +997,7 @@ static int parse_clock(const xmlNode *n, struct domain_clock *clk, struct dv_err
         clk->line = LINE(n);
         int q = prop_enum(n, "offset", NULL, domain_clock_offset, clk->offset, err);
         if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<clock> needs the attribute 'offset'");
+                q = dv_xml_missing_attr(n, "offset", err);
         KEEP(r, q);
         KEEP(r, prop_enum(n, "basis", NULL, domain_clock_basis, clk->basis, err));
         if (dv_xml_prop(n, "timezone", &clk->timezone) < 0 ||
@@ -1257,7 +1210,7 @@ static int parse_fs_source(const xmlNode *n, struct domain_fs *fs, struct dv_err
         fs->source_line = LINE(n);
         const char *want = attr_of[domain_fs_type(fs)];
         for (xmlAttr *a = n->properties; a; a = a->next)
-                if (!a->ns && in_list(ATTRS("dir", "dev", "file", "name"), a->name) &&
+                if (!a->ns && dv_str_in(ATTRS("dir", "dev", "file", "name"), (const char *)a->name) &&
                     !xmlStrEqual(a->name, BAD_CAST want))
                         KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
                                              "<source %s=...> does not fit filesystem type '%s' "
@@ -1322,18 +1275,19 @@ static int parse_mac(const xmlNode *n, struct domain_net *net, struct dv_error *
         KEEP(r, dv_xml_prop_required(n, "address", &v, err));
         if (r < 0)
                 return r;
-        if (!mac_is_full_form(v))
-                return value_error(
-                        err, n, "address", v,
-                        "not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)");
-        for (char *p = v; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
-        /* The group bit is the lowest bit of the first octet, i.e. of its second hex digit. */
-        unsigned low = (unsigned)(isdigit((unsigned char)v[1]) ? v[1] - '0' : v[1] - 'a' + 10);
-        if (low & 1)
+        uint8_t m[MAC_BYTES];
+        if (mac_parse(v, m) < 0)
                 return value_error(err, n, "address", v,
+                                   "not a MAC address (six hexadecimal bytes separated by ':')");
+        char out[MAC_STRING_LEN + 1];
+        mac_format(m, out);
+        if (mac_is_multicast(m))
+                return value_error(err, n, "address", out,
                                    "a multicast address cannot be an interface's address");
-        replace_str(&net->mac, TAKE_PTR(v));
+        char *canon = strdup(out);
+        if (!canon)
+                return -ENOMEM;
+        replace_str(&net->mac, canon);
         return 0;
 }
 
@@ -1413,7 +1367,7 @@ static int parse_net(const xmlNode *n, struct domain_net *net, struct dv_error *
         net->line = LINE(n);
         int q = prop_enum(n, "type", "interface type", domain_net_type, net->type, err);
         if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<interface> needs the attribute 'type'");
+                q = dv_xml_missing_attr(n, "type", err);
         if (q < 0)
                 return q; /* the source cannot be read without it */
         KEEP(r, check_once(n, ATTRS("mac", "source", "model", "target", "boot"), err));
@@ -1489,8 +1443,8 @@ static int parse_chr_target(const xmlNode *n, bool console, struct domain_chr *c
         KEEP(r, q);
         if (dv_xml_prop(n, "type", &chr->target_type) < 0)
                 return -ENOMEM;
-        if (chr->target_type && !in_list(console ? console_target_types : serial_target_types,
-                                         BAD_CAST chr->target_type))
+        if (chr->target_type && !dv_str_in(console ? console_target_types : serial_target_types,
+                                           chr->target_type))
                 KEEP(r,
                      value_error(
                              err, n, "type", chr->target_type,
@@ -1597,7 +1551,7 @@ static int parse_graphics(const xmlNode *n, struct domain_graphics *g, struct dv
         int type = -1;
         int q = prop_enum(n, "type", "graphics type", domain_graphics_type, type, err);
         if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<graphics> needs the attribute 'type'");
+                q = dv_xml_missing_attr(n, "type", err);
         if (q < 0)
                 return q;
         g->type = type;
@@ -1699,8 +1653,7 @@ static int parse_video(const xmlNode *n, struct domain_video *v, struct dv_error
                         int p = prop_enum(c, "type", "video model", domain_video_model, v->model,
                                           err);
                         if (p == 0)
-                                p = dv_error_add(err, -EINVAL, LINE(c),
-                                                 "<model> needs the attribute 'type'");
+                                p = dv_xml_missing_attr(c, "type", err);
                         KEEP(q, p);
                         KEEP(r, q);
                 } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
@@ -1716,7 +1669,7 @@ static int parse_input(const xmlNode *n, struct domain_input *in, struct dv_erro
         in->line = LINE(n);
         int q = prop_enum(n, "type", "input type", domain_input_type, in->type, err);
         if (q == 0)
-                q = dv_error_add(err, -EINVAL, LINE(n), "<input> needs the attribute 'type'");
+                q = dv_xml_missing_attr(n, "type", err);
         KEEP(r, q);
         KEEP(r, prop_enum(n, "bus", NULL, domain_input_bus, in->bus, err));
         dv_xml_foreach_child(c, n) {
@@ -1789,7 +1742,7 @@ static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_err
                                      r);
                 else if (ignore_if_listed(c, DEVICES_IGNORED, err))
                         continue;
-                else if (!c->ns && in_list(DEVICES_REFUSED, c->name))
+                else if (dv_xml_name_in(c, DEVICES_REFUSED))
                         KEEP(r, dv_error_add(err, -EOPNOTSUPP, LINE(c),
                                              "element <%s> is not supported", NAME(c)));
                 else
@@ -1826,8 +1779,7 @@ static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error
                 int r = parse_memory(c, ATTRS("unit", "slots"), &def->max_memory_kib, err);
                 int q = prop_uint(c, "slots", 0, UINT32_MAX, &def->max_memory_slots, err);
                 if (q == 0)
-                        q = dv_error_add(err, -EINVAL, LINE(c),
-                                         "<maxMemory> needs the attribute 'slots'");
+                        q = dv_xml_missing_attr(c, "slots", err);
                 KEEP(r, q);
                 def->has_max_memory = r >= 0;
                 return r;
@@ -1880,7 +1832,7 @@ static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error
                 return 0; /* model/policy.c reads it */
         if (ignore_if_listed(c, DOMAIN_IGNORED, err))
                 return 0;
-        if (c->ns || in_list(DOMAIN_REFUSED, c->name))
+        if (c->ns || dv_str_in(DOMAIN_REFUSED, NAME(c)))
                 /* qemu:commandline and friends bypass everything declvirt checks. */
                 return dv_error_add(err, -EOPNOTSUPP, LINE(c), "element <%s> is not supported",
                                     ENAME(c));

@@ -10,8 +10,10 @@
 
 #include "model/network.h"
 #include "model/xml.h"
+#include "util/mac.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/uuid.h"
 
 DV_ENUM_IMPL(network_forward_mode, _NETWORK_FORWARD_MAX, "none", "nat", "route", "open", "bridge");
 DV_ENUM_IMPL(network_family, _NETWORK_FAMILY_MAX, NULL, "ipv4", "ipv6");
@@ -152,71 +154,6 @@ static bool addr_is_host_usable(const struct network_addr *a) {
         return memcmp(a->a, zero, 16) != 0 && memcmp(a->a, loop, 16) != 0 && a->a[0] != 0xff;
 }
 
-static int hexval(char ch) {
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
-}
-
-/* Six bytes of one or two hex digits separated by ':' (libvirt's virMacAddrParse
- * accepts the short form too); written back as lowercase xx:xx:xx:xx:xx:xx. */
-static int mac_parse(const char *s, uint8_t m[static 6]) {
-        const char *p = s;
-        for (int i = 0; i < 6; i++) {
-                int d1 = hexval(p[0]);
-                if (d1 < 0)
-                        return -EINVAL;
-                int d2 = hexval(p[1]);
-                if (d2 >= 0) {
-                        m[i] = (uint8_t)(d1 * 16 + d2);
-                        p += 2;
-                } else {
-                        m[i] = (uint8_t)d1;
-                        p += 1;
-                }
-                if (i < 5 && *p++ != ':')
-                        return -EINVAL;
-        }
-        return *p == '\0' ? 0 : -EINVAL;
-}
-
-static char *mac_canonical(const uint8_t m[static 6]) {
-        char *s = NULL;
-        if (asprintf(&s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]) < 0)
-                return NULL;
-        return s;
-}
-
-/* 8-4-4-4-12 or 32 hex digits (the forms libvirt's schema allows), lowercased with dashes. */
-static int uuid_canonical(const char *s, char out[static 37]) {
-        size_t len = strlen(s), o = 0;
-        bool dashed = len == 36;
-        if (len != 36 && len != 32)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                bool dash_pos = dashed && (i == 8 || i == 13 || i == 18 || i == 23);
-                if (dash_pos) {
-                        if (s[i] != '-')
-                                return -EINVAL;
-                } else {
-                        int v = hexval(s[i]);
-                        if (v < 0)
-                                return -EINVAL;
-                        out[o++] = "0123456789abcdef"[v];
-                }
-                if (!dashed && (i == 7 || i == 11 || i == 15 || i == 19))
-                        out[o++] = '-';
-                else if (dash_pos)
-                        out[o++] = '-';
-        }
-        out[o] = '\0';
-        return 0;
-}
-
 const char *network_ifname_problem(const char *name) {
         if (!name || !*name)
                 return "is empty";
@@ -308,12 +245,8 @@ static void unknown_element(struct ctx *c, const xmlNode *n, const xmlNode *pare
                         "dnsmasq options (<%s%s%s>) are not supported by declvirt",
                         n->ns->prefix ? (const char *)n->ns->prefix : "", n->ns->prefix ? ":" : "",
                         node_name(n));
-        else if (n->ns && n->ns->prefix)
-                problem(c, dv_xml_line(n), "unknown element <%s:%s> in <%s>",
-                        (const char *)n->ns->prefix, node_name(n), node_name(parent));
         else
-                problem(c, dv_xml_line(n), "unknown element <%s> in <%s>", node_name(n),
-                        node_name(parent));
+                record(c, dv_xml_unknown(n, parent, c->err));
 }
 
 static void no_children(struct ctx *c, const xmlNode *n) {
@@ -328,9 +261,7 @@ static void check_attrs(struct ctx *c, const xmlNode *n, const char *const *allo
                 bool ok = false;
                 if (a->ns) /* xmlns: and other namespaces are not libvirt's */
                         continue;
-                for (size_t i = 0; allowed && allowed[i] && !ok; i++)
-                        ok = streq(allowed[i], an);
-                if (ok)
+                if (dv_str_in(allowed, an))
                         continue;
                 for (size_t i = 0; i < ELEMENTSOF(unsupported_attrs) && !ok; i++)
                         ok = streq(unsupported_attrs[i][0], node_name(n)) &&
@@ -362,7 +293,7 @@ static int prop(struct ctx *c, const xmlNode *n, const char *name, bool required
         if (r < 0)
                 return r;
         if (r == 0 && required)
-                problem(c, dv_xml_line(n), "<%s> needs the attribute '%s'", node_name(n), name);
+                record(c, dv_xml_missing_attr(n, name, c->err));
         return r;
 }
 
@@ -382,18 +313,18 @@ static int prop_addr(struct ctx *c, const xmlNode *n, const char *name, bool req
 
 static int prop_mac(struct ctx *c, const xmlNode *n, const char *name, bool required, char **ret) {
         _cleanup_free_ char *v = NULL;
-        uint8_t m[6];
+        char canon[MAC_STRING_LEN + 1];
         int r = prop(c, n, name, required, &v);
         if (r <= 0)
                 return r;
-        if (mac_parse(v, m) < 0) {
+        if (mac_canonical(v, canon) < 0) {
                 problem(c, dv_xml_line(n),
                         "<%s %s='%s'>: not a MAC address (six hexadecimal bytes separated by ':')",
                         node_name(n), name, v);
                 return 0;
         }
         free(*ret);
-        *ret = mac_canonical(m);
+        *ret = strdup(canon);
         return *ret ? 1 : -ENOMEM;
 }
 
@@ -412,7 +343,7 @@ static int prop_u64(struct ctx *c, const xmlNode *n, const char *name, uint64_t 
         if (r == -ENOMEM)
                 return r;
         if (r == 0 && required)
-                problem(c, dv_xml_line(n), "<%s> needs the attribute '%s'", node_name(n), name);
+                record(c, dv_xml_missing_attr(n, name, c->err));
         record(c, r);
         return r > 0;
 }
@@ -437,14 +368,13 @@ static int parse_name(struct ctx *c, const xmlNode *n, struct network_def *def) 
 
 static int parse_uuid(struct ctx *c, const xmlNode *n, struct network_def *def) {
         _cleanup_free_ char *text = NULL;
-        char canon[37];
+        char canon[UUID_STRING_LEN + 1];
         check_attrs(c, n, NULL);
         no_children(c, n);
         if (dv_xml_text(n, &text) < 0)
                 return -ENOMEM;
         if (uuid_canonical(text, canon) < 0) {
-                problem(c, dv_xml_line(n),
-                        "<uuid>%s</uuid>: not a UUID (8-4-4-4-12 hexadecimal digits)", text);
+                problem(c, dv_xml_line(n), "<uuid> '%s' is not a UUID", text);
                 return 0;
         }
         def->uuid = strdup(canon);
@@ -843,13 +773,13 @@ static void check_ifname(struct ctx *c, int line, const char *what, const char *
 }
 
 static void check_mac(struct ctx *c, int line, const char *what, const char *mac) {
-        uint8_t m[6];
-        static const uint8_t zero[6] = {0};
+        uint8_t m[MAC_BYTES];
+        static const uint8_t zero[MAC_BYTES] = {0};
         if (mac_parse(mac, m) < 0)
                 problem(c, line,
                         "%s='%s'>: not a MAC address (six hexadecimal bytes separated by ':')",
                         what, mac);
-        else if (m[0] & 1)
+        else if (mac_is_multicast(m))
                 problem(c, line, "%s='%s'>: a multicast MAC address cannot be a device's address",
                         what, mac);
         else if (memcmp(m, zero, 6) == 0)
@@ -1186,8 +1116,7 @@ int network_def_validate(const struct network_def *def, struct dv_error *err) {
         if ((why = dv_name_problem(DV_KIND_NETWORK, def->name)))
                 problem(&c, def->line, "network name '%s': %s", strempty(def->name), why);
         if (def->uuid && (uuid_canonical(def->uuid, canon) < 0 || !streq(canon, def->uuid)))
-                problem(&c, def->line,
-                        "<uuid>%s</uuid>: not a UUID (8-4-4-4-12 hexadecimal digits)", def->uuid);
+                problem(&c, def->line, "<uuid> '%s' is not a UUID", def->uuid);
         if (def->forward.mode < 0 || def->forward.mode >= _NETWORK_FORWARD_MAX) {
                 problem(&c, def->forward.line, "forward mode %d is not supported",
                         (int)def->forward.mode);

@@ -41,14 +41,14 @@ int dv_perms_parse(const void *node, struct dv_perms *ret, struct dv_error *err)
                                     : dv_xml_is(c, "label") ? &seen_label
                                                             : NULL;
                 if (!slot) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                if (pool_xml_once(slot, c, n, err) < 0) {
+                if (dv_xml_once(slot, c, n, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
-                k = pool_xml_leaf_text(c, &text, err);
+                k = dv_xml_leaf_text(c, &text, err);
                 if (k == -ENOMEM) {
                         dv_perms_done(&p);
                         return k;

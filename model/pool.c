@@ -7,7 +7,10 @@
 
 #include "model/pool.h"
 #include "model/xml.h"
+#include "util/hex.h"
 #include "util/parse.h"
+#include "util/strv.h"
+#include "util/uuid.h"
 
 DV_ENUM_IMPL(pool_type, _POOL_TYPE_MAX, "dir", "fs", "netfs", "logical", "disk", "iscsi",
              "iscsi-direct");
@@ -31,52 +34,83 @@ static const char *const disk_formats[] = {
 };
 static const char *const logical_formats[] = {"auto", "lvm2", NULL};
 
-static const char *const *const formats_of[_POOL_TYPE_MAX] = {
-        [POOL_FS] = fs_formats,
-        [POOL_NETFS] = netfs_formats,
-        [POOL_LOGICAL] = logical_formats,
-        [POOL_DISK] = disk_formats,
-};
-
-/* Which <source> children each type uses (libvirt's poolTypeInfo flags). */
-enum {
-        S_HOST = 1 << 0,
-        S_DEVICE = 1 << 1,
-        S_DIR = 1 << 2,
-        S_NAME = 1 << 3,
-        S_FORMAT = 1 << 4,
-        S_INITIATOR = 1 << 5,
-        S_AUTH = 1 << 6,
-        _S_COUNT = 7,
-};
-
-static const char *const source_elem_names[_S_COUNT] = {
+/* Names of the POOL_SOURCE_* bits, in bit order. */
+#define SOURCE_BITS 7
+static const char *const source_elem_names[SOURCE_BITS] = {
         "host", "device", "dir", "name", "format", "initiator", "auth",
 };
 
-static const unsigned source_elems[_POOL_TYPE_MAX] = {
-        [POOL_DIR] = 0,
-        [POOL_FS] = S_DEVICE | S_FORMAT,
-        [POOL_NETFS] = S_HOST | S_DIR | S_FORMAT,
-        [POOL_LOGICAL] = S_NAME | S_DEVICE | S_FORMAT,
-        [POOL_DISK] = S_DEVICE | S_FORMAT,
-        [POOL_ISCSI] = S_HOST | S_DEVICE | S_INITIATOR | S_AUTH,
-        [POOL_ISCSI_DIRECT] = S_HOST | S_DEVICE | S_INITIATOR | S_AUTH,
+static const struct pool_type_info pool_types[_POOL_TYPE_MAX] = {
+        [POOL_DIR] = {
+                .name = "dir",
+                .target = POOL_TARGET_REQUIRED,
+                .stateless = true,
+                .file_backed = true,
+        },
+        [POOL_FS] = {
+                .name = "fs",
+                .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                .source_required = POOL_SOURCE_DEVICE,
+                .formats = fs_formats,
+                .target = POOL_TARGET_REQUIRED,
+                .file_backed = true,
+        },
+        [POOL_NETFS] = {
+                .name = "netfs",
+                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DIR | POOL_SOURCE_FORMAT,
+                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DIR,
+                .formats = netfs_formats,
+                .target = POOL_TARGET_REQUIRED,
+                .file_backed = true,
+        },
+        [POOL_LOGICAL] = {
+                .name = "logical",
+                .source_allowed = POOL_SOURCE_NAME | POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                .formats = logical_formats,
+                .target = POOL_TARGET_VG,
+        },
+        [POOL_DISK] = {
+                .name = "disk",
+                .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                .source_required = POOL_SOURCE_DEVICE,
+                .formats = disk_formats,
+                .target = POOL_TARGET_OPTIONAL,
+                .default_target = "/dev",
+                .stateless = true,
+        },
+        [POOL_ISCSI] = {
+                .name = "iscsi",
+                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR |
+                                  POOL_SOURCE_AUTH,
+                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE,
+                .device = POOL_DEVICE_ISCSI_NAME,
+                .target = POOL_TARGET_OPTIONAL,
+                .default_target = "/dev/disk/by-path",
+        },
+        [POOL_ISCSI_DIRECT] = {
+                .name = "iscsi-direct",
+                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR |
+                                  POOL_SOURCE_AUTH,
+                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE |
+                                   POOL_SOURCE_INITIATOR,
+                .device = POOL_DEVICE_IQN,
+                .target = POOL_TARGET_NONE,
+                .stateless = true,
+        },
 };
+
+const struct pool_type_info *pool_type_info(enum pool_type type) {
+        if ((int)type < 0 || type >= _POOL_TYPE_MAX || !pool_types[type].name)
+                return NULL;
+        return &pool_types[type];
+}
 
 /* libvirt <source> children that declvirt does not implement. */
 static const char *const unsupported_source_elems[] = {"adapter", "vendor", "product", "protocol",
                                                        NULL};
 
-static bool in_list(const char *const *list, const char *s) {
-        for (size_t i = 0; s && list && list[i]; i++)
-                if (streq(list[i], s))
-                        return true;
-        return false;
-}
-
 bool pool_type_is_known_unsupported(const char *type) {
-        return in_list(unsupported_types, type);
+        return dv_str_in(unsupported_types, type);
 }
 
 /* ---- helpers shared with volume.c and perms.c ----------------------------------------- */
@@ -110,92 +144,6 @@ const char *pool_path_problem(const char *p) {
         return NULL;
 }
 
-static void qname(const xmlNode *n, char *out, size_t size) {
-        if (n->ns && n->ns->prefix)
-                snprintf(out, size, "%s:%s", (const char *)n->ns->prefix, (const char *)n->name);
-        else
-                snprintf(out, size, "%s", (const char *)n->name);
-}
-
-int pool_xml_unknown(const void *child, const void *parent, struct dv_error *err) {
-        const xmlNode *c = child, *p = parent;
-        char name[256];
-        qname(c, name, sizeof(name));
-        return dv_error_add(err, -EINVAL, dv_xml_line(c), "unknown element <%s> in <%s>", name,
-                            (const char *)p->name);
-}
-
-int pool_xml_once(const void **slot, const void *n, const void *parent, struct dv_error *err) {
-        const xmlNode *c = n, *p = parent;
-        if (*slot)
-                return dv_error_add(err, -EINVAL, dv_xml_line(c),
-                                    "more than one <%s> in <%s> (the first is on line %d)",
-                                    (const char *)c->name, (const char *)p->name,
-                                    dv_xml_line(*slot));
-        *slot = n;
-        return 0;
-}
-
-/* An element with only the attributes in `attrs` and no element children. */
-static int check_empty(const xmlNode *n, const char *const *attrs, struct dv_error *err) {
-        int r = dv_xml_check_attrs(n, attrs, err);
-        dv_xml_foreach_child(c, n) r = pool_xml_unknown(c, n, err);
-        return r;
-}
-
-int pool_xml_leaf_text(const void *node, char **ret, struct dv_error *err) {
-        const xmlNode *n = node;
-        int r = check_empty(n, NULL, err);
-        /* The text is kept even after an error, so that callers do not also report
-         * the value as missing. */
-        if (dv_xml_text(n, ret) < 0)
-                return -ENOMEM;
-        return r;
-}
-
-int pool_xml_scaled(const void *node, uint64_t *ret, struct dv_error *err) {
-        static const char *const attrs[] = {"unit", NULL};
-        const xmlNode *n = node;
-        int r = check_empty(n, attrs, err);
-        if (r < 0)
-                return r;
-        /* Storage sizes default to bytes (libvirt). */
-        return dv_xml_scaled(n, "bytes", ret, err);
-}
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-int pool_uuid_canonical(const char *s, char out[static 37]) {
-        static const char hex[] = "0123456789abcdef";
-        size_t len = s ? strlen(s) : 0, o = 0;
-        bool dashed = len == 36;
-        if (len != 32 && len != 36)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                bool dash_pos = dashed && (i == 8 || i == 13 || i == 18 || i == 23);
-                if (dash_pos != (s[i] == '-'))
-                        return -EINVAL;
-                if (dash_pos)
-                        continue;
-                int v = hexval(s[i]);
-                if (v < 0)
-                        return -EINVAL;
-                if (o == 8 || o == 13 || o == 18 || o == 23)
-                        out[o++] = '-';
-                out[o++] = hex[v];
-        }
-        out[o] = '\0';
-        return 0;
-}
-
 /* ---- value checks: used by the parser with the element's line and by
  *      pool_def_validate with the closest line the definition knows -------------------- */
 
@@ -221,8 +169,8 @@ static char *join_list(const char *const *list) {
 }
 
 static int check_format(enum pool_type type, const char *format, int line, struct dv_error *err) {
-        const char *const *list = formats_of[type];
-        if (in_list(list, format))
+        const char *const *list = pool_types[type].formats;
+        if (dv_str_in(list, format))
                 return 0;
         _cleanup_free_ char *allowed = list ? join_list(list) : NULL;
         return dv_error_add(err, -EINVAL, line,
@@ -256,7 +204,7 @@ static bool iscsi_name_ok(const char *s, bool iqn_only) {
                 if (n != 16 && !(n == 32 && s[0] == 'n'))
                         return false;
                 for (const char *p = s + 4; *p; p++)
-                        if (hexval(*p) < 0)
+                        if (hex_digit(*p) < 0)
                                 return false;
                 return true;
         }
@@ -293,8 +241,9 @@ static int check_iscsi_name(const char *what, const char *s, bool iqn_only, int 
 }
 
 static int check_device(enum pool_type type, const char *path, int line, struct dv_error *err) {
-        if (type == POOL_ISCSI || type == POOL_ISCSI_DIRECT)
-                return check_iscsi_name("source device path", path, type == POOL_ISCSI_DIRECT, line,
+        enum pool_device_kind kind = pool_types[type].device;
+        if (kind != POOL_DEVICE_PATH)
+                return check_iscsi_name("source device path", path, kind == POOL_DEVICE_IQN, line,
                                         err);
         return check_path("source device", path, line, err);
 }
@@ -323,8 +272,8 @@ static int check_netfs_dir(const char *dir, const char *format, int line, struct
 }
 
 static int check_uuid(const char *what, const char *uuid, int line, struct dv_error *err) {
-        char canon[37];
-        if (pool_uuid_canonical(uuid, canon) < 0)
+        char canon[UUID_STRING_LEN + 1];
+        if (uuid_canonical(uuid, canon) < 0)
                 return dv_error_add(err, -EINVAL, line, "%s '%s' is not a UUID", what, uuid);
         return 0;
 }
@@ -364,7 +313,8 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
         const char *t = pool_type_to_string(def->type);
         int sl = def->source_line ? def->source_line : def->line;
         int tl = def->target_line ? def->target_line : def->line;
-        unsigned allowed = source_elems[def->type];
+        const struct pool_type_info *info = &pool_types[def->type];
+        unsigned allowed = info->source_allowed, required = info->source_required;
         int r = 0;
 
         if (!def->name)
@@ -372,31 +322,30 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
 
         /* A parsed definition never holds these (the parser refuses the element);
          * a definition built in code might. */
-        unsigned set = (def->source.host_name ? S_HOST : 0) |
-                       (def->source.n_devices ? S_DEVICE : 0) | (def->source.dir ? S_DIR : 0) |
-                       (def->source.name ? S_NAME : 0) | (def->source.format ? S_FORMAT : 0) |
-                       (def->source.initiator_iqn ? S_INITIATOR : 0) |
-                       (def->source.has_auth ? S_AUTH : 0);
-        for (int i = 0; i < _S_COUNT; i++)
+        unsigned set = (def->source.host_name ? POOL_SOURCE_HOST : 0) |
+                       (def->source.n_devices ? POOL_SOURCE_DEVICE : 0) |
+                       (def->source.dir ? POOL_SOURCE_DIR : 0) |
+                       (def->source.name ? POOL_SOURCE_NAME : 0) |
+                       (def->source.format ? POOL_SOURCE_FORMAT : 0) |
+                       (def->source.initiator_iqn ? POOL_SOURCE_INITIATOR : 0) |
+                       (def->source.has_auth ? POOL_SOURCE_AUTH : 0);
+        for (int i = 0; i < SOURCE_BITS; i++)
                 if ((set & ~allowed) & (1u << i))
                         r = dv_error_add(err, -EINVAL, sl,
                                          "<%s> in <source> does not apply to pool type '%s'",
                                          source_elem_names[i], t);
         const struct dv_perms *pp = &def->target.perms;
-        if (def->type == POOL_ISCSI_DIRECT &&
+        if (info->target == POOL_TARGET_NONE &&
             (def->target.path || pp->has_mode || pp->has_owner || pp->has_group || pp->label))
-                r = dv_error_add(err, -EINVAL, tl,
-                                 "<target> does not apply to pool type 'iscsi-direct'");
+                r = dv_error_add(err, -EINVAL, tl, "<target> does not apply to pool type '%s'", t);
 
-        switch (def->type) {
-        case POOL_DIR:
-        case POOL_FS:
-        case POOL_NETFS:
+        switch (info->target) {
+        case POOL_TARGET_REQUIRED:
                 if (!def->target.path)
                         r = dv_error_add(err, -EINVAL, tl,
                                          "pool type '%s' needs a <target> with a <path>", t);
                 break;
-        case POOL_LOGICAL: {
+        case POOL_TARGET_VG: {
                 /* libvirt puts a logical pool at /dev/VG whatever the file says; saying
                  * something else is a mistake worth reporting, not ignoring. */
                 const char *vg = pool_def_vg_name(def);
@@ -413,8 +362,7 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
                 break;
         }
 
-        if (def->type == POOL_FS || def->type == POOL_DISK || def->type == POOL_ISCSI ||
-            def->type == POOL_ISCSI_DIRECT) {
+        if (required & POOL_SOURCE_DEVICE) {
                 if (def->source.n_devices == 0)
                         r = dv_error_add(err, -EINVAL, sl,
                                          "pool type '%s' needs a <device path='...'> in <source>",
@@ -425,18 +373,17 @@ static int check_rules(const struct pool_def *def, struct dv_error *err) {
                                 "pool type '%s' takes exactly one <device> in <source>, not %zu", t,
                                 def->source.n_devices);
         }
-        if ((def->type == POOL_NETFS || def->type == POOL_ISCSI ||
-             def->type == POOL_ISCSI_DIRECT) &&
-            !def->source.host_name)
+        if ((required & POOL_SOURCE_HOST) && !def->source.host_name)
                 r = dv_error_add(err, -EINVAL, sl,
                                  "pool type '%s' needs a <host name='...'> in <source>", t);
-        if (def->type == POOL_NETFS && !def->source.dir)
+        if ((required & POOL_SOURCE_DIR) && !def->source.dir)
                 r = dv_error_add(err, -EINVAL, sl,
-                                 "pool type 'netfs' needs a <dir path='...'> in <source>");
-        if (def->type == POOL_ISCSI_DIRECT && !def->source.initiator_iqn)
+                                 "pool type '%s' needs a <dir path='...'> in <source>", t);
+        if ((required & POOL_SOURCE_INITIATOR) && !def->source.initiator_iqn)
                 r = dv_error_add(err, -EINVAL, sl,
-                                 "pool type 'iscsi-direct' needs <initiator><iqn "
-                                 "name='...'/></initiator> in <source>");
+                                 "pool type '%s' needs <initiator><iqn name='...'/></initiator> "
+                                 "in <source>",
+                                 t);
         return r;
 }
 
@@ -491,7 +438,7 @@ int pool_def_validate(const struct pool_def *def, struct dv_error *err) {
 
 static int parse_host(struct pool_def *def, const xmlNode *n, struct dv_error *err) {
         static const char *const attrs[] = {"name", "port", NULL};
-        int r = check_empty(n, attrs, err), k;
+        int r = dv_xml_check_empty(n, attrs, err), k;
         uint64_t port;
         k = dv_xml_prop_required(n, "name", &def->source.host_name, err);
         if (k == -ENOMEM)
@@ -510,14 +457,6 @@ static int parse_host(struct pool_def *def, const xmlNode *n, struct dv_error *e
                 def->source.port = (uint16_t)port;
         }
         return r;
-}
-
-static int parse_u64_attr(const xmlNode *n, const char *name, uint64_t *ret, struct dv_error *err) {
-        int k = dv_xml_prop_u64(n, name, 0, UINT64_MAX, ret, err);
-        if (k == 0)
-                return dv_error_add(err, -EINVAL, dv_xml_line(n), "<%s> needs the attribute '%s'",
-                                    (const char *)n->name, name);
-        return k < 0 ? k : 0;
 }
 
 static int parse_device(struct pool_def *def, const xmlNode *n, struct dv_error *err) {
@@ -540,12 +479,12 @@ static int parse_device(struct pool_def *def, const xmlNode *n, struct dv_error 
         dv_xml_foreach_child(c, n) {
                 struct pool_extent e = {0};
                 if (!dv_xml_is(c, "freeExtent")) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                k = check_empty(c, extent_attrs, err);
-                int ks = parse_u64_attr(c, "start", &e.start, err);
-                int ke = parse_u64_attr(c, "end", &e.end, err);
+                k = dv_xml_check_empty(c, extent_attrs, err);
+                int ks = dv_xml_prop_u64_required(c, "start", 0, UINT64_MAX, &e.start, err);
+                int ke = dv_xml_prop_u64_required(c, "end", 0, UINT64_MAX, &e.end, err);
                 if (ks == -ENOMEM || ke == -ENOMEM)
                         return -ENOMEM;
                 if (k < 0 || ks < 0 || ke < 0) {
@@ -586,14 +525,14 @@ static int parse_initiator(struct pool_def *def, const xmlNode *n, struct dv_err
         int r = dv_xml_check_attrs(n, NULL, err), k;
         dv_xml_foreach_child(c, n) {
                 if (!dv_xml_is(c, "iqn")) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                if (pool_xml_once(&seen, c, n, err) < 0) {
+                if (dv_xml_once(&seen, c, n, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
-                if (check_empty(c, attrs, err) < 0)
+                if (dv_xml_check_empty(c, attrs, err) < 0)
                         r = -EINVAL;
                 k = dv_xml_prop_required(c, "name", &def->source.initiator_iqn, err);
                 if (k == -ENOMEM)
@@ -640,14 +579,14 @@ static int parse_auth(struct pool_def *def, const xmlNode *n, struct dv_error *e
 
         dv_xml_foreach_child(c, n) {
                 if (!dv_xml_is(c, "secret")) {
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
                         continue;
                 }
-                if (pool_xml_once(&seen, c, n, err) < 0) {
+                if (dv_xml_once(&seen, c, n, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
-                if (check_empty(c, secret_attrs, err) < 0)
+                if (dv_xml_check_empty(c, secret_attrs, err) < 0)
                         r = -EINVAL;
                 if (dv_xml_prop(c, "usage", &a->secret_usage) < 0 ||
                     dv_xml_prop(c, "uuid", &a->secret_uuid) < 0)
@@ -663,8 +602,8 @@ static int parse_auth(struct pool_def *def, const xmlNode *n, struct dv_error *e
                         r = dv_error_add(err, -EINVAL, sl,
                                          "<auth> values may not contain control characters");
                 else if (a->secret_uuid) {
-                        char canon[37];
-                        if (pool_uuid_canonical(a->secret_uuid, canon) < 0) {
+                        char canon[UUID_STRING_LEN + 1];
+                        if (uuid_canonical(a->secret_uuid, canon) < 0) {
                                 r = dv_error_add(err, -EINVAL, sl,
                                                  "<secret uuid> '%s' is not a UUID",
                                                  a->secret_uuid);
@@ -686,25 +625,25 @@ static int parse_auth(struct pool_def *def, const xmlNode *n, struct dv_error *e
 static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_error *err) {
         static const char *const path_attr[] = {"path", NULL};
         static const char *const type_attr[] = {"type", NULL};
-        const void *seen[_S_COUNT] = {0};
+        const void *seen[SOURCE_BITS] = {0};
         const xmlNode *dir_node = NULL;
-        unsigned allowed = source_elems[def->type];
+        unsigned allowed = pool_types[def->type].source_allowed;
         const char *t = pool_type_to_string(def->type);
         int r = dv_xml_check_attrs(src, NULL, err), k = 0;
 
         def->source_line = dv_xml_line(src);
         dv_xml_foreach_child(c, src) {
                 int bit = -1;
-                for (int i = 0; i < _S_COUNT; i++)
+                for (int i = 0; i < SOURCE_BITS; i++)
                         if (dv_xml_is(c, source_elem_names[i]))
                                 bit = i;
                 if (bit < 0) {
-                        if (!c->ns && in_list(unsupported_source_elems, (const char *)c->name))
+                        if (!c->ns && dv_str_in(unsupported_source_elems, (const char *)c->name))
                                 r = dv_error_add(err, -EINVAL, dv_xml_line(c),
                                                  "<%s> in <source> is not supported",
                                                  (const char *)c->name);
                         else
-                                r = pool_xml_unknown(c, src, err);
+                                r = dv_xml_unknown(c, src, err);
                         continue;
                 }
                 unsigned what = 1u << bit;
@@ -714,37 +653,37 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                                          source_elem_names[bit], t);
                         continue;
                 }
-                if (what != S_DEVICE && pool_xml_once(&seen[bit], c, src, err) < 0) {
+                if (what != POOL_SOURCE_DEVICE && dv_xml_once(&seen[bit], c, src, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 switch (what) {
-                case S_HOST:
+                case POOL_SOURCE_HOST:
                         k = parse_host(def, c, err);
                         break;
-                case S_DEVICE:
+                case POOL_SOURCE_DEVICE:
                         k = parse_device(def, c, err);
                         break;
-                case S_DIR:
-                        k = check_empty(c, path_attr, err);
+                case POOL_SOURCE_DIR:
+                        k = dv_xml_check_empty(c, path_attr, err);
                         KEEP(k, dv_xml_prop_required(c, "path", &def->source.dir, err));
                         dir_node = c;
                         break;
-                case S_NAME:
-                        k = pool_xml_leaf_text(c, &def->source.name, err);
+                case POOL_SOURCE_NAME:
+                        k = dv_xml_leaf_text(c, &def->source.name, err);
                         if (k >= 0)
                                 k = check_vg_name(def->source.name, dv_xml_line(c), err);
                         break;
-                case S_FORMAT:
-                        k = check_empty(c, type_attr, err);
+                case POOL_SOURCE_FORMAT:
+                        k = dv_xml_check_empty(c, type_attr, err);
                         KEEP(k, dv_xml_prop_required(c, "type", &def->source.format, err));
                         if (def->source.format && k != -ENOMEM)
                                 KEEP(k, check_format(def->type, def->source.format, dv_xml_line(c), err));
                         break;
-                case S_INITIATOR:
+                case POOL_SOURCE_INITIATOR:
                         k = parse_initiator(def, c, err);
                         break;
-                case S_AUTH:
+                case POOL_SOURCE_AUTH:
                         k = parse_auth(def, c, err);
                         break;
                 default:
@@ -769,21 +708,21 @@ static int parse_target(struct pool_def *def, const xmlNode *tgt, struct dv_erro
         def->target_line = dv_xml_line(tgt);
         dv_xml_foreach_child(c, tgt) {
                 if (dv_xml_is(c, "path")) {
-                        if (pool_xml_once(&seen_path, c, tgt, err) < 0) {
+                        if (dv_xml_once(&seen_path, c, tgt, err) < 0) {
                                 r = -EINVAL;
                                 continue;
                         }
-                        k = pool_xml_leaf_text(c, &def->target.path, err);
+                        k = dv_xml_leaf_text(c, &def->target.path, err);
                         if (k >= 0)
                                 k = check_path("target", def->target.path, dv_xml_line(c), err);
                 } else if (dv_xml_is(c, "permissions")) {
-                        if (pool_xml_once(&seen_perms, c, tgt, err) < 0) {
+                        if (dv_xml_once(&seen_perms, c, tgt, err) < 0) {
                                 r = -EINVAL;
                                 continue;
                         }
                         k = dv_perms_parse(c, &def->target.perms, err);
                 } else {
-                        k = pool_xml_unknown(c, tgt, err);
+                        k = dv_xml_unknown(c, tgt, err);
                 }
                 if (k == -ENOMEM)
                         return k;
@@ -840,41 +779,41 @@ int pool_def_parse(const void *root_node, struct pool_def **ret, struct dv_error
                                                  "<metadata> is not part of pool XML; the policy "
                                                  "element goes directly in <pool>");
                         else
-                                r = pool_xml_unknown(c, root, err);
+                                r = dv_xml_unknown(c, root, err);
                         continue;
                 }
-                if (pool_xml_once(slot, c, root, err) < 0) {
+                if (dv_xml_once(slot, c, root, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 k = 0;
                 if (slot == &seen_name) {
-                        k = pool_xml_leaf_text(c, &def->name, err);
+                        k = dv_xml_leaf_text(c, &def->name, err);
                         if (k >= 0)
                                 k = check_name(def->name, dv_xml_line(c), err);
                 } else if (slot == &seen_uuid) {
                         _cleanup_free_ char *u = NULL;
-                        char canon[37];
-                        k = pool_xml_leaf_text(c, &u, err);
-                        if (k >= 0 && pool_uuid_canonical(u, canon) < 0)
+                        char canon[UUID_STRING_LEN + 1];
+                        k = dv_xml_leaf_text(c, &u, err);
+                        if (k >= 0 && uuid_canonical(u, canon) < 0)
                                 k = dv_error_add(err, -EINVAL, dv_xml_line(c),
                                                  "<uuid> '%s' is not a UUID", u);
                         else if (k >= 0 && !(def->uuid = strdup(canon)))
                                 k = -ENOMEM;
                 } else if (slot == &seen_cap) {
-                        k = pool_xml_scaled(c, &def->capacity, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->capacity, err);
                         def->has_capacity = k >= 0;
                 } else if (slot == &seen_alloc) {
-                        k = pool_xml_scaled(c, &def->allocation, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->allocation, err);
                         def->has_allocation = k >= 0;
                 } else if (slot == &seen_avail) {
-                        k = pool_xml_scaled(c, &def->available, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->available, err);
                         def->has_available = k >= 0;
                 } else if (slot == &seen_source) {
                         k = parse_source(def, c, err);
-                } else if (def->type == POOL_ISCSI_DIRECT) {
+                } else if (pool_types[def->type].target == POOL_TARGET_NONE) {
                         k = dv_error_add(err, -EINVAL, dv_xml_line(c),
-                                         "<target> does not apply to pool type 'iscsi-direct'");
+                                         "<target> does not apply to pool type '%s'", type);
                 } else {
                         k = parse_target(def, c, err);
                 }
@@ -968,7 +907,7 @@ void pool_def_format(struct buf *b, const struct pool_def *def, const struct dv_
         /* libvirt always writes <source> and, except for network-only types, <target>,
          * even when empty; the schema wants them for several types. */
         format_source(b, def);
-        if (def->type != POOL_ISCSI_DIRECT) {
+        if (pool_types[def->type].target != POOL_TARGET_NONE) {
                 xml_open(b, "target");
                 xml_open_end(b);
                 xml_text_elem(b, "path", def->target.path);
@@ -1001,6 +940,21 @@ void pool_def_free(struct pool_def *def) {
         free(def->target.path);
         dv_perms_done(&def->target.perms);
         free(def);
+}
+
+int pool_def_target_path(const struct pool_def *def, char **ret) {
+        const struct pool_type_info *info = pool_type_info(def->type);
+        const char *vg = pool_def_vg_name(def);
+        *ret = NULL;
+        if (def->target.path)
+                *ret = strdup(def->target.path);
+        else if (info && info->target == POOL_TARGET_VG && vg)
+                *ret = strdupf("/dev/%s", vg);
+        else if (info && info->default_target)
+                *ret = strdup(info->default_target);
+        else
+                return 0;
+        return *ret ? 0 : -ENOMEM;
 }
 
 const char *pool_def_vg_name(const struct pool_def *def) {

@@ -23,6 +23,50 @@ enum pool_type {
 };
 DV_ENUM_DECL(pool_type);
 
+/* The <source> children a pool type uses (libvirt's poolTypeInfo flags). */
+enum {
+        POOL_SOURCE_HOST = 1 << 0,
+        POOL_SOURCE_DEVICE = 1 << 1, /* required: exactly one */
+        POOL_SOURCE_DIR = 1 << 2,
+        POOL_SOURCE_NAME = 1 << 3,
+        POOL_SOURCE_FORMAT = 1 << 4,
+        POOL_SOURCE_INITIATOR = 1 << 5,
+        POOL_SOURCE_AUTH = 1 << 6,
+};
+
+enum pool_target_rule {
+        POOL_TARGET_REQUIRED, /* the pool is its target directory */
+        POOL_TARGET_OPTIONAL, /* libvirt shows default_target when none is written */
+        POOL_TARGET_VG,       /* optional, and always /dev/VG (pool_def_default_target) */
+        POOL_TARGET_NONE,     /* <target> does not apply */
+};
+
+/* What a <source><device path=> names. */
+enum pool_device_kind {
+        POOL_DEVICE_PATH,       /* an absolute, normalised path */
+        POOL_DEVICE_ISCSI_NAME, /* an iSCSI target name (iqn., eui. or naa.) */
+        POOL_DEVICE_IQN,        /* an iSCSI target name of the iqn. form only */
+};
+
+/* Everything that depends on the pool type outside its driver: the model's rules and
+ * the engine's choices. A new pool type adds a row here and a driver in drivers/. */
+struct pool_type_info {
+        const char *name;               /* pool_type_to_string() */
+        unsigned source_allowed;        /* POOL_SOURCE_* */
+        unsigned source_required;       /* POOL_SOURCE_*, a subset of source_allowed */
+        const char *const *formats;     /* <source><format type=>, NULL when none */
+        enum pool_device_kind device;
+        enum pool_target_rule target;
+        const char *default_target;     /* POOL_TARGET_OPTIONAL: what libvirt shows */
+        /* Nothing to start or stop: "active" is the agent's own flag (a directory, a
+         * partition table, a remote target reached per request). */
+        bool stateless;
+        /* Its volumes are files under the target path, which storage_locations bounds. */
+        bool file_backed;
+};
+/* The row of a pool type; NULL outside the enum. */
+const struct pool_type_info *pool_type_info(enum pool_type type);
+
 struct pool_extent {
         uint64_t start, end;
 };
@@ -78,6 +122,9 @@ void pool_def_free(struct pool_def *def);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pool_def *, pool_def_free)
 /* Logical pools: the volume group name (source name, else pool name). */
 const char *pool_def_vg_name(const struct pool_def *def);
+/* The target path in force: the written one, else the one libvirt shows for the type
+ * (/dev, /dev/disk/by-path, /dev/VG); a new string, NULL for none or -ENOMEM (*ret). */
+int pool_def_target_path(const struct pool_def *def, char **ret);
 
 /* Libvirt's pool types that declvirt refuses ("pool type 'X' is not supported"). */
 bool pool_type_is_known_unsupported(const char *type);
@@ -86,14 +133,3 @@ bool pool_type_is_known_unsupported(const char *type);
 /* NULL when path is absolute and normalised (no '.', '..' or empty components, no
  * trailing '/', not '/' itself, no control characters), else the reason. */
 const char *pool_path_problem(const char *path);
-/* The trimmed text of an element that takes no attributes and no child elements
- * (*ret is set even when it has some, so callers do not also report it missing). */
-int pool_xml_leaf_text(const void *n, char **ret, struct dv_error *err);
-/* Reports "unknown element <c> in <parent>" and returns -EINVAL. */
-int pool_xml_unknown(const void *c, const void *parent, struct dv_error *err);
-/* For elements that may appear once: remembers n in *slot, or reports the second one. */
-int pool_xml_once(const void **slot, const void *n, const void *parent, struct dv_error *err);
-/* A <capacity>-style element: unit attribute only, no child elements, libvirt units. */
-int pool_xml_scaled(const void *n, uint64_t *ret, struct dv_error *err);
-/* Parses a UUID (32 hex digits, or 8-4-4-4-12) into its canonical lowercase form. */
-int pool_uuid_canonical(const char *s, char out[static 37]);

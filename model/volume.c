@@ -29,13 +29,6 @@ static const char *const unsupported_target_elems[] = {
         "encryption", "compat", "clusterSize", "features", "nocow", NULL,
 };
 
-static bool in_list(const char *const *list, const char *s) {
-        for (size_t i = 0; s && list[i]; i++)
-                if (streq(list[i], s))
-                        return true;
-        return false;
-}
-
 static void join_list(struct buf *b, const char *const *list) {
         for (size_t i = 0; list[i]; i++) {
                 if (i > 0)
@@ -57,7 +50,7 @@ static int check_path(const char *what, const char *path, int line, struct dv_er
 }
 
 static int check_type(const char *type, int line, struct dv_error *err) {
-        if (in_list(volume_types, type))
+        if (dv_str_in(volume_types, type))
                 return 0;
         return dv_error_add(err, -EINVAL, line,
                             "<volume type='%s'>: expected file, block, dir, network or netdir",
@@ -65,7 +58,7 @@ static int check_type(const char *type, int line, struct dv_error *err) {
 }
 
 static int check_format(const char *format, bool backing, int line, struct dv_error *err) {
-        if (in_list(file_formats, format) || (!backing && in_list(partition_formats, format)))
+        if (dv_str_in(file_formats, format) || (!backing && dv_str_in(partition_formats, format)))
                 return 0;
         _cleanup_buf_ struct buf b = BUF_INIT;
         join_list(&b, file_formats);
@@ -128,16 +121,10 @@ int volume_def_validate(const struct volume_def *def, struct dv_error *err) {
 
 /* ---- parsing ------------------------------------------------------------------------- */
 
-static int check_empty(const xmlNode *n, const char *const *attrs, struct dv_error *err) {
-        int r = dv_xml_check_attrs(n, attrs, err);
-        dv_xml_foreach_child(c, n) r = pool_xml_unknown(c, n, err);
-        return r;
-}
-
 /* <format type='...'/>: stored even when invalid so the caller reports only once. */
 static int parse_format(const xmlNode *n, bool backing, char **ret, struct dv_error *err) {
         static const char *const attrs[] = {"type", NULL};
-        int r = check_empty(n, attrs, err);
+        int r = dv_xml_check_empty(n, attrs, err);
         int k = dv_xml_prop_required(n, "type", ret, err);
         if (k == -ENOMEM)
                 return k;
@@ -154,10 +141,10 @@ static int parse_timestamps(const xmlNode *n, struct dv_error *err) {
         static const char *const names[] = {"atime", "btime", "ctime", "mtime", NULL};
         int r = dv_xml_check_attrs(n, NULL, err);
         dv_xml_foreach_child(c, n) {
-                if (!c->ns && in_list(names, (const char *)c->name))
-                        r = check_empty(c, NULL, err) < 0 ? -EINVAL : r;
+                if (!c->ns && dv_str_in(names, (const char *)c->name))
+                        r = dv_xml_check_empty(c, NULL, err) < 0 ? -EINVAL : r;
                 else
-                        r = pool_xml_unknown(c, n, err);
+                        r = dv_xml_unknown(c, n, err);
         }
         if (r >= 0)
                 dv_error_warn(err, dv_xml_line(n), "<timestamps> are observed values; ignored");
@@ -171,15 +158,15 @@ static int parse_observed_source(const xmlNode *n, struct dv_error *err) {
         int r = dv_xml_check_attrs(n, NULL, err);
         dv_xml_foreach_child(d, n) {
                 if (!dv_xml_is(d, "device")) {
-                        r = pool_xml_unknown(d, n, err);
+                        r = dv_xml_unknown(d, n, err);
                         continue;
                 }
                 if (dv_xml_check_attrs(d, dev_attrs, err) < 0)
                         r = -EINVAL;
                 dv_xml_foreach_child(e, d) {
                         if (!dv_xml_is(e, "extent"))
-                                r = pool_xml_unknown(e, d, err);
-                        else if (check_empty(e, ext_attrs, err) < 0)
+                                r = dv_xml_unknown(e, d, err);
+                        else if (dv_xml_check_empty(e, ext_attrs, err) < 0)
                                 r = -EINVAL;
                 }
         }
@@ -200,20 +187,20 @@ static int parse_target(struct volume_def *def, const xmlNode *t, struct dv_erro
                                     : dv_xml_is(c, "timestamps")  ? &seen_ts
                                                                   : NULL;
                 if (!slot) {
-                        if (!c->ns && in_list(unsupported_target_elems, (const char *)c->name))
+                        if (!c->ns && dv_str_in(unsupported_target_elems, (const char *)c->name))
                                 r = dv_error_add(err, -EINVAL, dv_xml_line(c),
                                                  "<%s> in <target> is not supported",
                                                  (const char *)c->name);
                         else
-                                r = pool_xml_unknown(c, t, err);
+                                r = dv_xml_unknown(c, t, err);
                         continue;
                 }
-                if (pool_xml_once(slot, c, t, err) < 0) {
+                if (dv_xml_once(slot, c, t, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 if (slot == &seen_path) {
-                        k = pool_xml_leaf_text(c, &def->target.path, err);
+                        k = dv_xml_leaf_text(c, &def->target.path, err);
                         if (k >= 0)
                                 k = check_path("volume target", def->target.path, dv_xml_line(c),
                                                err);
@@ -244,15 +231,15 @@ static int parse_backing(struct volume_def *def, const xmlNode *t, struct dv_err
                                     : dv_xml_is(c, "timestamps")  ? &seen_ts
                                                                   : NULL;
                 if (!slot) {
-                        r = pool_xml_unknown(c, t, err);
+                        r = dv_xml_unknown(c, t, err);
                         continue;
                 }
-                if (pool_xml_once(slot, c, t, err) < 0) {
+                if (dv_xml_once(slot, c, t, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 if (slot == &seen_path) {
-                        k = pool_xml_leaf_text(c, &def->backing.path, err);
+                        k = dv_xml_leaf_text(c, &def->backing.path, err);
                         if (k >= 0)
                                 k = check_path("backing store", def->backing.path, dv_xml_line(c),
                                                err);
@@ -316,30 +303,30 @@ int volume_def_parse(const void *root_node, struct volume_def **ret, struct dv_e
                                                  "<metadata> is not part of volume XML; the policy "
                                                  "element goes directly in <volume>");
                         else
-                                r = pool_xml_unknown(c, root, err);
+                                r = dv_xml_unknown(c, root, err);
                         continue;
                 }
-                if (pool_xml_once(slot, c, root, err) < 0) {
+                if (dv_xml_once(slot, c, root, err) < 0) {
                         r = -EINVAL;
                         continue;
                 }
                 if (slot == &seen_name) {
-                        k = pool_xml_leaf_text(c, &def->name, err);
+                        k = dv_xml_leaf_text(c, &def->name, err);
                         if (k >= 0)
                                 k = check_name(def->name, dv_xml_line(c), err);
                 } else if (slot == &seen_key) {
-                        k = pool_xml_leaf_text(c, &def->key, err);
+                        k = dv_xml_leaf_text(c, &def->key, err);
                 } else if (slot == &seen_source) {
                         k = parse_observed_source(c, err);
                 } else if (slot == &seen_cap) {
-                        k = pool_xml_scaled(c, &def->capacity, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->capacity, err);
                         def->has_capacity = k >= 0;
                 } else if (slot == &seen_alloc) {
-                        k = pool_xml_scaled(c, &def->allocation, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->allocation, err);
                         def->has_allocation = k >= 0;
                         lines.allocation = dv_xml_line(c);
                 } else if (slot == &seen_phys) {
-                        k = pool_xml_scaled(c, &def->physical, err);
+                        k = dv_xml_scaled_leaf(c, "bytes", &def->physical, err);
                         def->has_physical = k >= 0;
                 } else if (slot == &seen_target) {
                         k = parse_target(def, c, err);

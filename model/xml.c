@@ -157,13 +157,9 @@ int dv_xml_text(const xmlNode *n, char **ret) {
 int dv_xml_check_attrs(const xmlNode *n, const char *const *allowed, struct dv_error *err) {
         int r = 0;
         for (xmlAttr *a = n->properties; a; a = a->next) {
-                bool ok = false;
                 if (a->ns) /* attributes in other namespaces (xmlns:, ours) are not libvirt's */
                         continue;
-                for (size_t i = 0; allowed && allowed[i]; i++)
-                        if (xmlStrEqual(a->name, BAD_CAST allowed[i]))
-                                ok = true;
-                if (!ok)
+                if (!dv_str_in(allowed, (const char *)a->name))
                         r = dv_error_add(err, -EINVAL, dv_xml_line(n), "unknown attribute '%s' on <%s>",
                                          (const char *)a->name, (const char *)n->name);
         }
@@ -224,12 +220,93 @@ int dv_xml_prop_u64(const xmlNode *n, const char *name, uint64_t min, uint64_t m
         return 1;
 }
 
+int dv_xml_missing_attr(const xmlNode *n, const char *name, struct dv_error *err) {
+        return dv_error_add(err, -EINVAL, dv_xml_line(n), "<%s> needs the attribute '%s'",
+                            (const char *)n->name, name);
+}
+
 int dv_xml_prop_required(const xmlNode *n, const char *name, char **ret, struct dv_error *err) {
         int r = dv_xml_prop(n, name, ret);
         if (r < 0)
                 return r;
         if (r == 0)
-                return dv_error_add(err, -EINVAL, dv_xml_line(n), "<%s> needs the attribute '%s'",
-                                    (const char *)n->name, name);
+                return dv_xml_missing_attr(n, name, err);
         return 0;
+}
+
+int dv_xml_prop_u64_required(const xmlNode *n, const char *name, uint64_t min, uint64_t max,
+                             uint64_t *ret, struct dv_error *err) {
+        int r = dv_xml_prop_u64(n, name, min, max, ret, err);
+        if (r == 0)
+                return dv_xml_missing_attr(n, name, err);
+        return r < 0 ? r : 0;
+}
+
+const char *dv_xml_qname(const xmlNode *n, char *buf, size_t size) {
+        if (n->ns && n->ns->prefix)
+                snprintf(buf, size, "%s:%s", (const char *)n->ns->prefix, (const char *)n->name);
+        else
+                snprintf(buf, size, "%s", (const char *)n->name);
+        return buf;
+}
+
+bool dv_str_in(const char *const *list, const char *s) {
+        for (size_t i = 0; s && list && list[i]; i++)
+                if (streq(list[i], s))
+                        return true;
+        return false;
+}
+
+bool dv_xml_name_in(const xmlNode *n, const char *const *list) {
+        return n && n->type == XML_ELEMENT_NODE && !n->ns && dv_str_in(list, (const char *)n->name);
+}
+
+int dv_xml_text_raw(const xmlNode *n, char **ret) {
+        xmlChar *v = xmlNodeGetContent(n);
+        char *s = strdup(v ? (const char *)v : "");
+        xmlFree(v);
+        if (!s)
+                return -ENOMEM;
+        free(*ret);
+        *ret = s;
+        return 0;
+}
+
+int dv_xml_unknown(const xmlNode *c, const xmlNode *parent, struct dv_error *err) {
+        return dv_error_add(err, -EINVAL, dv_xml_line(c), "unknown element <%s> in <%s>",
+                            DV_XML_QNAME(c), (const char *)parent->name);
+}
+
+int dv_xml_once(const void **slot, const xmlNode *n, const xmlNode *parent, struct dv_error *err) {
+        if (*slot)
+                return dv_error_add(err, -EINVAL, dv_xml_line(n),
+                                    "more than one <%s> in <%s> (the first is on line %d)",
+                                    (const char *)n->name, (const char *)parent->name,
+                                    dv_xml_line(*slot));
+        *slot = n;
+        return 0;
+}
+
+int dv_xml_check_empty(const xmlNode *n, const char *const *attrs, struct dv_error *err) {
+        int r = dv_xml_check_attrs(n, attrs, err);
+        dv_xml_foreach_child(c, n) r = dv_xml_unknown(c, n, err);
+        return r;
+}
+
+int dv_xml_leaf_text(const xmlNode *n, char **ret, struct dv_error *err) {
+        int r = dv_xml_check_empty(n, NULL, err);
+        /* The text is kept even after an error, so that callers do not also report
+         * the value as missing. */
+        if (dv_xml_text(n, ret) < 0)
+                return -ENOMEM;
+        return r;
+}
+
+int dv_xml_scaled_leaf(const xmlNode *n, const char *default_unit, uint64_t *ret,
+                       struct dv_error *err) {
+        static const char *const attrs[] = {"unit", NULL};
+        int r = dv_xml_check_empty(n, attrs, err);
+        if (r < 0)
+                return r;
+        return dv_xml_scaled(n, default_unit, ret, err);
 }

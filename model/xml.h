@@ -55,3 +55,35 @@ int dv_xml_prop_u64(const xmlNode *n, const char *name, uint64_t min, uint64_t m
                     struct dv_error *err);
 /* An attribute that must be present. */
 int dv_xml_prop_required(const xmlNode *n, const char *name, char **ret, struct dv_error *err);
+
+/* ---- helpers shared by every parser in model/ ------------------------------------------ */
+
+/* The element's name with its namespace prefix when it has one ("p:policy"), for messages. */
+const char *dv_xml_qname(const xmlNode *n, char *buf, size_t size);
+#define DV_XML_QNAME(n) dv_xml_qname((n), (char[160]){0}, 160)
+/* True when n is an element in no namespace whose name is in the NULL-terminated list. */
+bool dv_xml_name_in(const xmlNode *n, const char *const *list);
+/* True when s is in the NULL-terminated list (false for s NULL). */
+bool dv_str_in(const char *const *list, const char *s);
+/* Element text as it is, untrimmed (command lines, arguments), as a new string. */
+int dv_xml_text_raw(const xmlNode *n, char **ret);
+
+/* Reports "unknown element <c> in <parent>" and returns -EINVAL. */
+int dv_xml_unknown(const xmlNode *c, const xmlNode *parent, struct dv_error *err);
+/* For elements that may appear once: remembers n in *slot, or reports the second one
+ * ("more than one <n> in <parent> (the first is on line N)"). */
+int dv_xml_once(const void **slot, const xmlNode *n, const xmlNode *parent, struct dv_error *err);
+/* An element with only the attributes in `attrs` and no element children. */
+int dv_xml_check_empty(const xmlNode *n, const char *const *attrs, struct dv_error *err);
+/* The trimmed text of an element that takes no attributes and no child elements
+ * (*ret is set even when it has some, so callers do not also report it missing). */
+int dv_xml_leaf_text(const xmlNode *n, char **ret, struct dv_error *err);
+/* A <capacity>-style element: unit attribute only, no child elements, libvirt units,
+ * default_unit when it has no unit attribute. */
+int dv_xml_scaled_leaf(const xmlNode *n, const char *default_unit, uint64_t *ret,
+                       struct dv_error *err);
+/* Reports "<n> needs the attribute 'name'" and returns -EINVAL. */
+int dv_xml_missing_attr(const xmlNode *n, const char *name, struct dv_error *err);
+/* dv_xml_prop_u64 for an attribute that must be present: 0 when read, else < 0. */
+int dv_xml_prop_u64_required(const xmlNode *n, const char *name, uint64_t min, uint64_t max,
+                             uint64_t *ret, struct dv_error *err);

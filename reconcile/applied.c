@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "reconcile/applied.h"
 #include "util/hash.h"
@@ -25,29 +24,6 @@ char *applied_relpath(enum dv_kind kind, const char *pool, const char *name) {
                 if (asprintf(&s, "applied/volume@%s@#%s.json", strempty(pool), h) < 0)
                         return NULL;
         }
-        return s;
-}
-
-char *uuid_generate_string(void) {
-        uint8_t b[16];
-        if (getrandom(b, sizeof(b), 0) != sizeof(b))
-                return NULL;
-        b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-        b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-        char *s = NULL;
-        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                     b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]) < 0)
-                return NULL;
-        return s;
-}
-
-char *mac_generate_string(void) {
-        uint8_t b[3];
-        if (getrandom(b, sizeof(b), 0) != sizeof(b))
-                return NULL;
-        char *s = NULL;
-        if (asprintf(&s, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]) < 0)
-                return NULL;
         return s;
 }
 

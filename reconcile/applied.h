@@ -8,6 +8,8 @@
 #include <stdbool.h>
 
 #include "model/object.h"
+#include "util/mac.h"  /* mac_generate_string: the values generated and kept here */
+#include "util/uuid.h" /* uuid_generate_string */
 
 struct applied {
         enum dv_kind kind;
@@ -34,7 +36,3 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
 int applied_new_from(const struct dv_object *o, const char *file, struct applied **ret) _warn_unused_result_;
 void applied_free(struct applied *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct applied *, applied_free)
-/* A random RFC 4122 version 4 UUID string; caller frees. */
-char *uuid_generate_string(void) _warn_unused_result_;
-/* A random locally administered MAC in libvirt's range 52:54:00:xx:xx:xx; caller frees. */
-char *mac_generate_string(void) _warn_unused_result_;

@@ -74,8 +74,7 @@ int desired_check_driver(const struct dv_object *o, struct dv_error *err) {
 int desired_check_locations(const struct dv_object *o, char *const *locations, struct dv_error *err) {
         if (o->kind == DV_KIND_POOL) {
                 const struct pool_def *p = o->def.pool;
-                bool file_backed = p->type == POOL_DIR || p->type == POOL_FS || p->type == POOL_NETFS;
-                if (file_backed && !path_location_allowed(locations, p->target.path))
+                if (pool_type_info(p->type)->file_backed && !path_location_allowed(locations, p->target.path))
                         return dv_error_add(err, -EPERM, p->line,
                                             "pool target %s is outside storage_locations", p->target.path);
         } else if (o->kind == DV_KIND_VOLUME) {

@@ -85,7 +85,6 @@ const struct dv_object *rec_def(const struct rec_object *o); /* desired, else ap
 /* The definition that describes what is on the host now: the applied one while a
  * change of an immutable field (a pool's type, source or target) is blocked. */
 const struct dv_object *rec_live_def(const struct rec_object *o);
-bool pool_type_is_stateless(enum pool_type t);
 bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool);
 bool rec_want_up(const struct engine *e, const struct rec_object *o);
 /* A network definition with what the agent generated filled in (UUID, bridge MAC): a

@@ -41,12 +41,6 @@ const struct dv_object *rec_live_def(const struct rec_object *o) {
         return rec_def(o);
 }
 
-bool pool_type_is_stateless(enum pool_type t) {
-        /* A directory, a partition table and a remote target reached per request have
-         * nothing to start or stop: "active" is the agent's own flag. */
-        return t == POOL_DIR || t == POOL_DISK || t == POOL_ISCSI_DIRECT;
-}
-
 /* docs/design.md#policy-semantics: autostart='no' keeps an object down after a boot until its file
  * is written again; what the agent brought up during this boot stays up. */
 bool rec_want_up(const struct engine *e, const struct rec_object *o) {
@@ -79,7 +73,7 @@ bool rec_pool_effectively_active(const struct engine *e, const struct rec_object
         const struct dv_object *d = rec_def(pool);
         if (!d || !pool->observed || pool->pool_st.state != POOL_STATE_ACTIVE)
                 return false;
-        if (pool_type_is_stateless(d->def.pool->type))
+        if (pool_type_info(d->def.pool->type)->stateless)
                 return stateless_started(e, pool);
         return true;
 }
@@ -186,10 +180,10 @@ static void plan_pool_removal(const struct engine *e, const struct rec_object *o
                 return;
         }
         bool active = rec_pool_effectively_active(e, o) || (o->observed && o->pool_st.state == POOL_STATE_ACTIVE &&
-                                                            !pool_type_is_stateless(d->def.pool->type));
+                                                            !pool_type_info(d->def.pool->type)->stateless);
         if (how == DV_ON_REMOVE_DELETE && o->applied && o->applied->created && o->observed &&
             o->pool_st.state != POOL_STATE_ABSENT) {
-                if (active && !pool_type_is_stateless(d->def.pool->type))
+                if (active && !pool_type_info(d->def.pool->type)->stateless)
                         step_set(s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; stopping before delete");
                 else
                         step_set(s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
@@ -208,7 +202,7 @@ static void plan_pool_removal(const struct engine *e, const struct rec_object *o
 /* What a build makes, for messages: the target directory, else the volume group or
  * the device. */
 static const char *pool_what(const struct pool_def *pd) {
-        if (pd->type == POOL_LOGICAL)
+        if (pool_type_info(pd->type)->target == POOL_TARGET_VG)
                 return pool_def_vg_name(pd);
         if (pd->target.path)
                 return pd->target.path;
@@ -246,7 +240,7 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
         }
         const struct pool_status *st = &o->pool_st;
         bool want_up = rec_want_up(e, o);
-        bool stateless = pool_type_is_stateless(pd->type);
+        bool stateless = pool_type_info(pd->type)->stateless;
         switch (st->state) {
         case POOL_STATE_BROKEN:
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", strna(st->reason));

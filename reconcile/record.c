@@ -59,15 +59,8 @@ static char *format_observed_pool(const struct rec_object *o) {
          * the one libvirt shows for them. */
         _cleanup_free_ char *target = NULL;
         if (!p.target.path) {
-                switch (p.type) {
-                case POOL_DISK: target = strdup("/dev"); break;
-                case POOL_ISCSI: target = strdup("/dev/disk/by-path"); break;
-                case POOL_LOGICAL:
-                        if (asprintf(&target, "/dev/%s", p.source.name ? p.source.name : p.name) < 0)
-                                target = NULL;
-                        break;
-                default: break;
-                }
+                if (pool_def_target_path(&p, &target) < 0)
+                        return NULL;
                 p.target.path = target;
         }
         /* A disk pool lists the free extents of its device, as pool-dumpxml does. */

@@ -164,12 +164,3 @@ const char *format_duration(char buf[static 32], uint64_t usec) {
                 snprintf(buf, 32, "%" PRIu64 "us", usec);
         return buf;
 }
-
-bool mac_is_full_form(const char *s) {
-        if (!s || strlen(s) != 17)
-                return false;
-        for (size_t i = 0; i < 17; i++)
-                if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
-                        return false;
-        return true;
-}

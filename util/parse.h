@@ -24,5 +24,3 @@ int parse_yes_no(const char *s);
 /* Formats a duration for messages ("1.5s", "300ms"). buf needs 32 bytes. */
 const char *format_duration(char buf[static 32], uint64_t usec);
 
-/* A MAC address in its full form: six hex pairs separated by ':' (either case). */
-bool mac_is_full_form(const char *s);

@@ -11,6 +11,7 @@
 
 #include "drivers/domain/qemu-argv.h"
 #include "util/buf.h"
+#include "util/mac.h"
 #include "util/parse.h"
 #include "util/strv.h"
 

@@ -10,6 +10,7 @@
 
 #include "drivers/domain/xen-cfg.h"
 #include "util/buf.h"
+#include "util/mac.h"
 #include "util/parse.h"
 
 struct builder {

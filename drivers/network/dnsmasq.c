@@ -19,6 +19,7 @@
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/mac.h"
 #include "util/macro.h"
 #include "util/parse.h"
 #include "util/strv.h"

@@ -713,10 +713,10 @@ static void test_errors(void **state) {
                               "<source bridge='br0'/></interface>"),
                  "6: <mac address='0b:00:00:00:00:01'>: a multicast address cannot be an "
                  "interface's address"},
-                {WITH_DEVICES("<interface type='bridge'><mac address='52:54:00:00:00:1'/>"
+                {WITH_DEVICES("<interface type='bridge'><mac address='52:54:00:00:00:001'/>"
                               "<source bridge='br0'/></interface>"),
-                 "6: <mac address='52:54:00:00:00:1'>: not a MAC address (expected six hex pairs "
-                 "such as 52:54:00:12:34:56)"},
+                 "6: <mac address='52:54:00:00:00:001'>: not a MAC address (six hexadecimal "
+                 "bytes separated by ':')"},
                 {WITH_DEVICES("<interface type='network'/>"),
                  "6: a network interface needs <source network='...'>"},
                 {WITH_DEVICES("<interface type='bridge'><source network='default'/></interface>"),
@@ -892,6 +892,27 @@ static void test_device_limit(void **state) {
         assert_string_equal(got, "1030: more than 1024 <input> elements");
 }
 
+/* libvirt's short MAC form and its liberal UUID spelling are accepted and written in the
+ * canonical form, as the network model does. */
+static void test_mac_uuid_canonical(void **state) {
+        (void)state;
+        static const char xml[] = "<domain type='kvm'>\n<name>t</name>\n"
+                                  "<uuid> 6695EB01F6a4-8304-79aa97f2502e193a </uuid>\n"
+                                  "<memory>1</memory>\n<os><type>hvm</type></os>\n<devices>\n"
+                                  "<interface type='bridge'><mac address='52:54:0:A:b:c'/>"
+                                  "<source bridge='br0'/></interface>\n"
+                                  "</devices>\n</domain>\n";
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = parse_str(xml, &err);
+        assert_non_null(o);
+        const struct domain_def *d = o->def.domain;
+        assert_string_equal(d->uuid, "6695eb01-f6a4-8304-79aa-97f2502e193a");
+        assert_int_equal(d->n_interfaces, 1);
+        assert_string_equal(d->interfaces[0].mac, "52:54:00:0a:0b:0c");
+        dv_object_free(o);
+        dv_error_clear(&err);
+}
+
 /* Memory is kept in KiB like libvirt does, rounded up; the largest value round-trips. */
 static void test_memory_units(void **state) {
         (void)state;
@@ -957,6 +978,7 @@ int main(void) {
                 cmocka_unit_test(test_validate_struct),
                 cmocka_unit_test(test_format_id),
                 cmocka_unit_test(test_device_limit),
+                cmocka_unit_test(test_mac_uuid_canonical),
                 cmocka_unit_test(test_memory_units),
                 cmocka_unit_test(test_enum_tables),
         };

@@ -614,17 +614,51 @@ static void test_validate_built(void **state) {
         dv_error_clear(&err);
 }
 
+/* Every pool type has a row in the type table, named as the enum names it, and the
+ * rows are consistent: required source parts are allowed ones, only optional targets
+ * have a default, and a type without a target is not file-backed. */
+static void test_type_table(void **state) {
+        (void)state;
+        for (int t = 0; t < _POOL_TYPE_MAX; t++) {
+                const struct pool_type_info *info = pool_type_info(t);
+                assert_non_null(info);
+                assert_string_equal(info->name, pool_type_to_string(t));
+                assert_int_equal(info->source_required & ~info->source_allowed, 0);
+                assert_int_equal(info->default_target != NULL,
+                                 info->target == POOL_TARGET_OPTIONAL);
+                if (info->file_backed)
+                        assert_int_equal(info->target, POOL_TARGET_REQUIRED);
+                if (info->formats)
+                        assert_true(info->source_allowed & POOL_SOURCE_FORMAT);
+                if (info->device != POOL_DEVICE_PATH)
+                        assert_true(info->source_allowed & POOL_SOURCE_DEVICE);
+        }
+        assert_null(pool_type_info(_POOL_TYPE_MAX));
+        assert_null(pool_type_info(-1));
+}
+
+/* The pool's UUID and the CHAP secret's are read with libvirt's grammar (util/uuid.c)
+ * and kept in the canonical form. */
 static void test_uuid(void **state) {
         (void)state;
-        char out[37];
-        assert_int_equal(pool_uuid_canonical("2D6A8C3E7F1B4D0A9A535B0C2E4F7A91", out), 0);
-        assert_string_equal(out, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91");
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91", out), 0);
-        assert_string_equal(out, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91");
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9", out), -EINVAL);
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e7-f1b-4d0a-9a53-5b0c2e4f7a91", out), -EINVAL);
-        assert_int_equal(pool_uuid_canonical("2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9g", out), -EINVAL);
-        assert_int_equal(pool_uuid_canonical(NULL, out), -EINVAL);
+        static const char xml[] =
+                "<pool type='iscsi'><name>p</name>"
+                "<uuid>2D6A8C3E7F1B4D0A9A535B0C2E4F7A91</uuid>"
+                "<source><host name='h'/><device path='iqn.2004-04.com.example:t'/>"
+                "<auth type='chap' username='u'><secret uuid='2d6a8c3e 7f1b 4d0a 9a53 "
+                "5b0c2e4f7a92'/></auth></source>"
+                "<target><path>/dev/disk/by-path</path></target></pool>";
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        assert_int_equal(dv_object_parse(xml, strlen(xml), "inline.xml", &o, &err), 0);
+        assert_string_equal(o->def.pool->uuid, "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91");
+        assert_string_equal(o->def.pool->source.auth.secret_uuid,
+                            "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a92");
+        dv_object_free(o);
+        dv_error_clear(&err);
+        expect_first("<pool type='dir'><name>p</name><uuid>2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9"
+                     "</uuid><target><path>/srv/p</path></target></pool>",
+                     "<uuid> '2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9' is not a UUID");
 }
 
 int main(void) {
@@ -636,6 +670,7 @@ int main(void) {
                 cmocka_unit_test(test_rules),          cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_collects),       cmocka_unit_test(test_permissions),
                 cmocka_unit_test(test_validate_built), cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_type_table),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

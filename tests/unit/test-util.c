@@ -12,8 +12,10 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/hashmap.h"
+#include "util/mac.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/uuid.h"
 
 static void test_parse_u64(void **state) {
         (void)state;
@@ -141,6 +143,112 @@ static void test_strv(void **state) {
         strv_free(l);
 }
 
+/* libvirt's virUUIDParse grammar: 32 hex digits in pairs, '-' or ' ' between pairs,
+ * white space around; one canonical spelling. */
+static void test_uuid(void **state) {
+        (void)state;
+        static const char canon[] = "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91";
+        static const char *const good[] = {
+                "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91",
+                "2D6A8C3E7F1B4D0A9A535B0C2E4F7A91",
+                "  2d6a8c3e7f1b4d0a9a535b0c2e4f7a91\n",
+                "2d-6a-8c-3e-7f-1b-4d-0a-9a-53-5b-0c-2e-4f-7a-91",
+                "-2d6a8c3e 7f1b 4d0a 9a53 5b0c2e4f7a91\t",
+                "2d6a8c3e--7f1b4d0a9a535b0c2e4f7a91",
+        };
+        static const char *const bad[] = {
+                "",
+                "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9",   /* 31 digits */
+                "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a911", /* 33 digits */
+                "2d6a8c3e7-f1b-4d0a-9a53-5b0c2e4f7a91",  /* '-' inside a pair */
+                "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a9g",
+                "{2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91}",
+                "2d6a8c3e:7f1b-4d0a-9a53-5b0c2e4f7a91",
+                "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91 x",
+                "2d6a8c3e-7f1b-4d0a-9a53-5b0c2e4f7a91-", /* only white space after the digits */
+        };
+        char out[UUID_STRING_LEN + 1];
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                memset(out, 0, sizeof(out));
+                assert_int_equal(uuid_canonical(good[i], out), 0);
+                assert_string_equal(out, canon);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(uuid_canonical(bad[i], out), -EINVAL);
+        assert_int_equal(uuid_canonical(NULL, out), -EINVAL);
+
+        uint8_t u[UUID_BYTES];
+        assert_int_equal(uuid_parse("00112233-4455-6677-8899-aabbccddeeff", u), 0);
+        for (int i = 0; i < UUID_BYTES; i++)
+                assert_int_equal(u[i], i * 0x11);
+
+        /* Generated: version 4, RFC 4122 variant, canonical, two calls differ. */
+        char *a = uuid_generate_string(), *b = uuid_generate_string();
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(uuid_canonical(a, out), 0);
+        assert_string_equal(out, a);
+        assert_int_equal(a[14], '4');
+        assert_non_null(strchr("89ab", a[19]));
+        assert_string_not_equal(a, b);
+        free(a);
+        free(b);
+}
+
+/* libvirt's virMacAddrParse grammar: six octets of one or two hex digits, ':' only. */
+static void test_mac(void **state) {
+        (void)state;
+        static const char *const good[][2] = {
+                {"52:54:00:0a:0b:0c", "52:54:00:0a:0b:0c"},
+                {"52:54:0:A:b:C", "52:54:00:0a:0b:0c"},
+                {"0:0:0:0:0:1", "00:00:00:00:00:01"},
+                {"FE:FF:FF:FF:FF:FF", "fe:ff:ff:ff:ff:ff"},
+        };
+        static const char *const bad[] = {
+                "",
+                "52:54:00:0a:0b",          /* five octets */
+                "52:54:00:0a:0b:0c:0d",    /* seven */
+                "52:54:00:0a:0b:0c:",      /* trailing separator */
+                "52:54:00:00a:0b:0c",      /* three digits */
+                "52-54-00-0a-0b-0c",       /* libvirt takes ':' only */
+                "52:54::0a:0b:0c",         /* empty octet */
+                "52:54:00:0a:0b:0g",
+                " 52:54:00:0a:0b:0c",      /* no space or sign before an octet */
+                "52:54:00:+a:0b:0c",
+                "52:54:00:0x:0b:0c",
+                "52:54:00:0a:0b:0c ",
+        };
+        char out[MAC_STRING_LEN + 1];
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                assert_int_equal(mac_canonical(good[i][0], out), 0);
+                assert_string_equal(out, good[i][1]);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(mac_canonical(bad[i], out), -EINVAL);
+        assert_int_equal(mac_canonical(NULL, out), -EINVAL);
+
+        uint8_t m[MAC_BYTES];
+        assert_int_equal(mac_parse("01:00:5e:00:00:01", m), 0);
+        assert_true(mac_is_multicast(m));
+        assert_int_equal(mac_parse("ff:ff:ff:ff:ff:ff", m), 0);
+        assert_true(mac_is_multicast(m));
+        assert_int_equal(mac_parse("52:54:00:00:00:01", m), 0);
+        assert_false(mac_is_multicast(m));
+        assert_int_equal(mac_parse("3:0:0:0:0:0", m), 0);
+        assert_true(mac_is_multicast(m));
+
+        assert_true(mac_is_full_form("52:54:00:0A:0b:0c"));
+        assert_false(mac_is_full_form("52:54:0:a:b:c"));
+        assert_false(mac_is_full_form("52-54-00-0a-0b-0c"));
+
+        char *g = mac_generate_string();
+        assert_non_null(g);
+        assert_int_equal(strncmp(g, "52:54:00:", 9), 0);
+        assert_int_equal(mac_canonical(g, out), 0);
+        assert_string_equal(out, g);
+        free(g);
+}
+
 static void test_error(void **state) {
         (void)state;
         struct dv_error e = DV_ERROR_INIT;
@@ -170,7 +278,8 @@ int main(void) {
                 cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_parse_scaled), cmocka_unit_test(test_xml_writer),
                 cmocka_unit_test(test_hashmap),     cmocka_unit_test(test_strv),
-                cmocka_unit_test(test_error),
+                cmocka_unit_test(test_error),       cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_mac),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
