@@ -308,6 +308,20 @@ uint64_t engine_next_wakeup(const struct engine *e) {
         return next;
 }
 
+uint64_t engine_next_removal(const struct engine *e, uint64_t now) {
+        uint64_t next = 0;
+        void *v;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *o = v;
+                if (!o->absent_since || !o->managed)
+                        continue;
+                uint64_t t = o->absent_since + e->cfg.removal_delay_usec;
+                if (t > now && (!next || t < next))
+                        next = t;
+        }
+        return next;
+}
+
 static int cmp_obj_id(const void *a, const void *b) {
         const struct rec_object *x = *(struct rec_object *const *)a, *y = *(struct rec_object *const *)b;
         if (x->kind != y->kind)
