@@ -183,6 +183,12 @@ want = [("pool", "p1", "", "ready"), ("volume", "q1", "p1", "ready"), ("volume",
 assert got == want, got
 assert d["converged"] is True and d["counts"]["ready"] == 3, d["counts"]
 ' "$json"
+check "status --json says the agent runs, with its PID" /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["agent_running"] is True and d["agent_pid"] == int(sys.argv[2]), (d["agent_running"], d["agent_pid"])
+' "$json" "$AGENT_PID"
+check "status says nothing about a missing agent while one runs" eval '! grep -q "no agent" <<<"$table"'
 
 # ---- SIGHUP -------------------------------------------------------------------------------------
 reloads() { log_count "configuration reloaded"; }
