@@ -9,6 +9,7 @@
 
 #include "agent/commands.h"
 #include "util/time.h"
+#include "state/state.h"
 #include "state/status.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -22,6 +23,37 @@
 #define CHECK_MAX_IDS 3
 
 enum { EXIT_OK = 0, EXIT_WARNING = 1, EXIT_CRITICAL = 2, EXIT_UNKNOWN = 3 };
+
+/* Whether an agent runs, told by the lock every agent holds on STATE_DIR/.lock (status.xml
+ * and its age only say what the last agent did). */
+struct agent_probe {
+        int running; /* 1 yes, 0 no, -errno: cannot tell */
+        pid_t pid;   /* when running: the PID it wrote into the lock file, or 0 */
+        char *lock;  /* the lock file, for messages */
+};
+
+static void agent_probe_done(struct agent_probe *a) {
+        free(a->lock);
+}
+
+static int agent_probe(const struct dv_config *cfg, struct agent_probe *ret) {
+        *ret = (struct agent_probe){0};
+        ret->lock = path_join(cfg->state_dir, ".lock");
+        if (!ret->lock)
+                return -ENOMEM;
+        ret->running = state_lock_probe(cfg->state_dir, &ret->pid);
+        return 0;
+}
+
+/* "no agent is running (the lock on /var/lib/declvirt/.lock is free)", or why it is not
+ * known. Empty when an agent runs. */
+static void agent_probe_text(struct buf *b, const struct agent_probe *a) {
+        if (a->running == 0)
+                buf_printf(b, "no agent is running (the lock on %s is free)", a->lock);
+        else if (a->running < 0)
+                buf_printf(b, "cannot tell whether an agent is running: %s: %s", a->lock,
+                           strerror(-a->running));
+}
 
 static void status_usage(FILE *f) {
         fprintf(f, "Usage: declvirt status [KIND/NAME] [--check] [--json]\n"
@@ -89,7 +121,8 @@ static char *display_name(const struct status_object *o) {
 
 /* ---- the table ------------------------------------------------------------------------ */
 
-static void print_summary(FILE *f, const struct status_snapshot *s, uint64_t now) {
+static void print_summary(FILE *f, const struct status_snapshot *s, const struct agent_probe *ag,
+                          uint64_t now) {
         struct status_counts c;
         char a[32];
         status_count(s, &c);
@@ -99,12 +132,22 @@ static void print_summary(FILE *f, const struct status_snapshot *s, uint64_t now
         if (unmanaged > 0)
                 fprintf(f, " (and %zu not managed)", unmanaged);
         fprintf(f, "; %zu invalid file%s; ", c.invalid_files, c.invalid_files == 1 ? "" : "s");
+        const char *conv = s->converged ? "converged" : "not converged";
+        if (ag->running == 0) {
+                /* What follows is history: the agent that wrote it is gone. */
+                fputs("no agent is running; at its last pass", f);
+                if (s->last_pass_usec)
+                        fprintf(f, " (%s ago)", format_age(a, age_of(now, s->last_pass_usec)));
+                fprintf(f, ": %s\n", conv);
+                return;
+        }
         if (s->last_pass_usec)
                 fprintf(f, "last pass %s ago; ", format_age(a, age_of(now, s->last_pass_usec)));
-        fprintf(f, "%s\n", s->converged ? "converged" : "not converged");
+        fprintf(f, "%s\n", conv);
 }
 
-static void print_table(FILE *f, const struct status_snapshot *s, uint64_t now) {
+static void print_table(FILE *f, const struct status_snapshot *s, const struct agent_probe *ag,
+                        uint64_t now) {
         size_t wk = strlen("KIND"), wn = strlen("NAME"), wp = strlen("PHASE");
         for (size_t i = 0; i < s->n_objects; i++) {
                 const struct status_object *o = &s->objects[i];
@@ -148,7 +191,7 @@ static void print_table(FILE *f, const struct status_snapshot *s, uint64_t now) 
                 put_one_line(f, e->error);
                 fputc('\n', f);
         }
-        print_summary(f, s, now);
+        print_summary(f, s, ag, now);
 }
 
 static void print_detail(FILE *f, const struct status_object *o, uint64_t now) {
@@ -218,10 +261,18 @@ static json_object *json_of_object(const struct status_object *o) {
         return j;
 }
 
-static json_object *json_of_snapshot(const struct status_snapshot *s, uint64_t now) {
+static json_object *json_of_snapshot(const struct status_snapshot *s, const struct agent_probe *ag,
+                                     uint64_t now) {
         struct status_counts c;
         status_count(s, &c);
         json_object *j = json_object_new_object();
+        /* null: cannot be told (agent_error says why). */
+        json_object_object_add(j, "agent_running",
+                               ag->running < 0 ? NULL : json_object_new_boolean(ag->running));
+        json_object_object_add(j, "agent_pid",
+                               ag->running > 0 && ag->pid > 0 ? json_object_new_int(ag->pid) : NULL);
+        json_object_object_add(j, "agent_error",
+                               ag->running < 0 ? jstr(strerror(-ag->running)) : NULL);
         json_object_object_add(j, "version", jstr(s->version));
         json_object_object_add(j, "boot_id", jstr(s->boot_id));
         json_object_object_add(j, "last_pass", jtime(s->last_pass_usec));
@@ -290,12 +341,22 @@ static void id_list_put(struct buf *out, const char *what, struct id_list *l) {
                 buf_printf(out, " and %zu more", l->n - CHECK_MAX_IDS);
 }
 
-static int do_check(const struct dv_config *cfg, const char *path, const char *kind,
-                    const char *pool, const char *name, uint64_t now) {
+static int do_check(const struct dv_config *cfg, const struct agent_probe *ag, const char *path,
+                    const char *kind, const char *pool, const char *name, uint64_t now) {
         struct dv_error err = DV_ERROR_INIT;
         struct status_snapshot *s = NULL;
         if (status_read_file(path, &s, &err) < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
+                if (ag->running == 0) {
+                        /* No status and no agent to write one: that is the news. */
+                        struct buf b = BUF_INIT;
+                        agent_probe_text(&b, ag);
+                        printf("DECLVIRT CRITICAL - %s; %s\n", buf_str(&b),
+                               m ? m : "cannot read status.xml");
+                        buf_free(&b);
+                        dv_error_clear(&err);
+                        return EXIT_CRITICAL;
+                }
                 printf("DECLVIRT UNKNOWN - %s\n", m ? m : "cannot read status.xml");
                 dv_error_clear(&err);
                 return EXIT_UNKNOWN;
@@ -349,13 +410,20 @@ static int do_check(const struct dv_config *cfg, const char *path, const char *k
         int code = EXIT_OK;
         struct buf text = BUF_INIT;
         char a[32];
-        if (c.failed || c.blocked || age > stale) {
+        if (ag->running == 0) {
+                code = EXIT_CRITICAL;
+                agent_probe_text(&text, ag);
+                if (s->last_pass_usec)
+                        buf_printf(&text, "; last pass %s ago", format_age(a, age));
+        }
+        if (c.failed || c.blocked || (age > stale && ag->running != 0)) {
                 code = EXIT_CRITICAL;
                 id_list_put(&text, "failed", &failed);
                 id_list_put(&text, "blocked", &blocked);
                 if (age > stale)
-                        buf_printf(&text, "%slast pass %s ago: the agent is stuck or not running",
-                                   text.len ? "; " : "", format_age(a, age));
+                        buf_printf(&text, "%slast pass %s ago: the agent is stuck%s",
+                                   text.len ? "; " : "", format_age(a, age),
+                                   ag->running > 0 ? "" : " or not running");
         }
         if (slow.n || dup.n || c.invalid_files) {
                 if (code == EXIT_OK)
@@ -365,6 +433,16 @@ static int do_check(const struct dv_config *cfg, const char *path, const char *k
                 if (c.invalid_files)
                         buf_printf(&text, "%s%zu invalid file%s", text.len ? "; " : "",
                                    c.invalid_files, c.invalid_files == 1 ? "" : "s");
+        }
+        if (ag->running < 0 && code != EXIT_CRITICAL) {
+                /* The check itself could not tell: UNKNOWN, with the reason first. */
+                struct buf t = BUF_INIT;
+                agent_probe_text(&t, ag);
+                if (text.len)
+                        buf_printf(&t, "; %s", buf_str(&text));
+                buf_free(&text);
+                text = t;
+                code = EXIT_UNKNOWN;
         }
         if (code == EXIT_OK) {
                 if (c.ready == c.objects)
@@ -441,10 +519,13 @@ int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
         _cleanup_free_ char *path = path_join(cfg->state_dir, "status.xml");
         if (!path)
                 return check ? EXIT_UNKNOWN : 1;
+        _cleanup_(agent_probe_done) struct agent_probe ag = {0};
+        if (agent_probe(cfg, &ag) < 0)
+                return check ? EXIT_UNKNOWN : 1;
         uint64_t now = now_usec(CLOCK_REALTIME);
         int r;
         if (check) {
-                r = do_check(cfg, path, kind, pool, name, now);
+                r = do_check(cfg, &ag, path, kind, pool, name, now);
                 fflush(stdout);
                 return r;
         }
@@ -453,11 +534,24 @@ int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
         struct status_snapshot *s = NULL;
         if (status_read_file(path, &s, &err) < 0) {
                 dv_error_print(stderr, &err);
-                fprintf(stderr, "declvirt status: no status to show (is the agent running?)\n");
+                if (ag.running == 0)
+                        fprintf(stderr, "declvirt status: no status to show: no agent is running "
+                                        "(the lock on %s is free)\n",
+                                ag.lock);
+                else
+                        fprintf(stderr, "declvirt status: no status to show (is the agent running?)\n");
                 dv_error_clear(&err);
                 return 1;
         }
         dv_error_clear(&err);
+        if (!json && ag.running <= 0) {
+                /* Said first, so that nobody takes the table for the present. */
+                struct buf b = BUF_INIT;
+                agent_probe_text(&b, &ag);
+                fprintf(stderr, "declvirt status: %s%s\n", buf_str(&b),
+                        ag.running == 0 ? "; what follows is what its last pass recorded" : "");
+                buf_free(&b);
+        }
         r = 0;
         if (name) {
                 const struct status_object *o = status_find(s, kind, pool, name);
@@ -469,9 +563,9 @@ int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
                 else
                         print_detail(stdout, o, now);
         } else if (json)
-                print_json(stdout, json_of_snapshot(s, now));
+                print_json(stdout, json_of_snapshot(s, &ag, now));
         else
-                print_table(stdout, s, now);
+                print_table(stdout, s, &ag, now);
         status_snapshot_free(s);
         fflush(stdout);
         return r;

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/cli.h"
@@ -21,7 +22,9 @@
 #include "state/state.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "util/strv.h"
+#include "util/time.h"
 
 #define MAX_DEBOUNCE_DELAY_USEC USEC_PER_SEC
 
@@ -221,7 +224,8 @@ static void agent_usage(FILE *f) {
         fprintf(f, "Usage: declvirt [--config FILE] agent [--once] [--dry-run]\n"
                    "\n"
                    "Runs the agent in the foreground (systemd Type=notify).\n"
-                   "  --once      one full pass, waiting for its actions; exit 0 if converged, 1 if not\n"
+                   "  --once      one full pass, waiting for its actions (and for removal_delay when a\n"
+                   "              file was removed); exit 0 if converged, 1 if not\n"
                    "  --dry-run   plan only: log what would be done, change nothing\n");
 }
 
@@ -241,9 +245,8 @@ static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine 
         return r;
 }
 
-/* --once: one full pass, then passes as actions finish, until nothing runs. */
-static int run_once(struct daemon *d) {
-        engine_mark_all(d->engine);
+/* Passes as actions finish, until nothing runs. */
+static void run_until_idle(struct daemon *d) {
         engine_pass(d->engine);
         log_events(d);
         for (;;) {
@@ -257,6 +260,34 @@ static int run_once(struct daemon *d) {
                         break;
                 struct pollfd p = { .fd = engine_exec_fd(d->engine), .events = POLLIN };
                 (void)poll(&p, 1, -1);
+        }
+}
+
+/* Sleeps until the CLOCK_MONOTONIC time `at` (usec). */
+static void sleep_until(uint64_t at) {
+        struct timespec ts = { .tv_sec = (time_t)(at / USEC_PER_SEC),
+                               .tv_nsec = (long)(at % USEC_PER_SEC) * 1000 };
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                ;
+}
+
+/* --once: one full pass, then passes as actions finish, until nothing runs. A file
+ * that was removed is removed from the host in --once too: its removal_delay is waited
+ * out, then every file is read again (a file put back meanwhile cancels the removal)
+ * and the removal carried out. A dry run only plans: it never waits. */
+static int run_once(struct daemon *d) {
+        engine_mark_all(d->engine);
+        run_until_idle(d);
+        uint64_t at;
+        while (!d->dry_run && !engine_converged(d->engine) &&
+               (at = engine_next_removal(d->engine, now_usec(CLOCK_MONOTONIC))) != 0) {
+                char buf[32];
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                log_info("waiting %s (removal_delay) before a removal",
+                         format_duration(buf, at > now ? at - now : 0));
+                sleep_until(at);
+                engine_mark_all(d->engine);
+                run_until_idle(d);
         }
         _cleanup_free_ char *summary = engine_summary(d->engine);
         bool conv = engine_converged(d->engine);

@@ -225,6 +225,20 @@ uint64_t engine_next_wakeup(const struct engine *e) {
         return next;
 }
 
+uint64_t engine_next_removal(const struct engine *e, uint64_t now) {
+        uint64_t next = 0;
+        void *v;
+        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                const struct rec_object *o = v;
+                if (!o->absent_since || !o->managed)
+                        continue;
+                uint64_t t = o->absent_since + e->cfg.removal_delay_usec;
+                if (t > now && (!next || t < next))
+                        next = t;
+        }
+        return next;
+}
+
 void engine_format_plan(const struct engine *e, struct buf *b) {
         size_t n = 0;
         _cleanup_free_ struct rec_object **l = rec_sorted_objects(e, &n);

@@ -141,6 +141,9 @@ bool engine_has_failures(const struct engine *e);
 /* The earliest CLOCK_MONOTONIC time at which a pass is needed for timers that the
  * engine keeps (retry backoff, removal delay); 0 when none. */
 uint64_t engine_next_wakeup(const struct engine *e);
+/* The earliest CLOCK_MONOTONIC time, later than now, at which the removal_delay of an
+ * object whose file was removed runs out; 0 when no removal waits. */
+uint64_t engine_next_removal(const struct engine *e, uint64_t now);
 /* A one-line summary ("12 objects: 11 ready, 1 failed") for logs and sd_notify. */
 char *engine_summary(const struct engine *e);
 /* Writes the plan of the last pass as text, one line per object. */

@@ -884,6 +884,48 @@ static pid_t read_lock_pid(int fd) {
         return 0;
 }
 
+/* `declvirt status` tests the lock by taking it for a moment (state_lock_probe): an
+ * agent starting just then tries again for a while before it takes the holder for
+ * another agent. */
+static int flock_patiently(int fd) {
+        for (int attempt = 0;; attempt++) {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        return 0;
+                if (errno != EWOULDBLOCK || attempt >= 20)
+                        return -1;
+                (void)nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+        }
+}
+
+int state_lock_probe(const char *root, pid_t *ret_pid) {
+        *ret_pid = 0;
+        if (!root || !*root)
+                return -EINVAL;
+        _cleanup_free_ char *path = path_join(root, STATE_LOCK_FILE);
+        if (!path)
+                return -ENOMEM;
+        /* Read-only and never created: looking changes nothing. O_NONBLOCK: a FIFO planted
+         * there must not hang the open. */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                /* An agent always has the file: none ever ran with this state directory. */
+                return errno == ENOENT ? 0 : -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        /* Shared, and only for this instant: an agent holds it exclusively. */
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+                (void)flock(fd, LOCK_UN);
+                return 0;
+        }
+        if (errno != EWOULDBLOCK)
+                return -errno;
+        *ret_pid = read_lock_pid(fd);
+        return 1;
+}
+
 int state_lock(const char *root, int *ret_fd, struct dv_error *err) {
         if (!root || !*root)
                 return dv_error_add(err, -EINVAL, 0, "the state directory is not set");
@@ -905,7 +947,7 @@ int state_lock(const char *root, int *ret_fd, struct dv_error *err) {
                 r = -errno;
                 return dv_error_add(err, r, 0, "cannot open %s: %s", path, strerror(-r));
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (flock_patiently(fd) < 0) {
                 r = -errno;
                 if (r != -EWOULDBLOCK)
                         return dv_error_add(err, r, 0, "cannot lock %s: %s", path, strerror(-r));

@@ -59,3 +59,8 @@ int state_store_list(struct state_store *s, const char *subdir, char ***ret) _wa
  * is using ROOT" in err. The fd is O_CLOEXEC; the lock lasts until every copy of it
  * is closed, so a child forked without exec must close it. */
 int state_lock(const char *root, int *ret_fd, struct dv_error *err) _warn_unused_result_;
+/* Whether an agent holds ROOT/.lock: 1 (*ret_pid: the PID it wrote, 0 when unknown), 0
+ * when the lock is free or the file does not exist, -errno when it cannot be told (a
+ * symlink: -ELOOP; not a regular file: -EBADFD). Creates nothing; holds a shared lock
+ * only for the instant of the test. */
+int state_lock_probe(const char *root, pid_t *ret_pid) _warn_unused_result_;

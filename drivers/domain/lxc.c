@@ -1176,20 +1176,16 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         if (got > 0)
                 return dv_error_add(err, -EIO, 0, "container %s: its set-up failed", def->name);
 
-        struct dom_proc_stat f;
-        if (dom_proc_stat(s->pid, &f) < 0 || !dom_proc_stat_alive(&f)) {
-                int status = 0;
-                bool reaped = dom_proc_reap_dying(s->pid, &status);
-                s->pid = 0;
-                if (reaped && WIFEXITED(status))
-                        return dv_error_add(err, -EIO, 0,
-                                            "init of container %s exited at once with status %d "
-                                            "(see %s)",
-                                            def->name, WEXITSTATUS(status), plan->console_log);
-                return dv_error_add(err, -EIO, 0, "init of container %s died at once%s (see %s)",
-                                    def->name, reaped && WIFSIGNALED(status) ? " by a signal" : "",
-                                    plan->console_log);
-        }
+        /* The exec succeeded, so the start did. An init that exits at once is an exit like
+         * any later one: the next observe reports it with its status and the restart policy
+         * decides. Checking for it here would only catch the exits that beat this line, so
+         * the same container would fail to start or start and exit depending on timing.
+         * Until it is reaped (by that observe) the init is a zombie whose stat still names
+         * its start time; the pidfile and the start file are written for it all the same. */
+        struct dom_proc_stat f = {0};
+        if ((r = dom_proc_stat(s->pid, &f)) < 0)
+                return dv_error_add(err, r, 0, "cannot read /proc/%d/stat of container %s: %s",
+                                    (int)s->pid, def->name, strerror(-r));
         if ((r = dom_proc_write_pidfile(p->pidfile, s->pid)) < 0 ||
             (r = dom_proc_write_u64(p->startfile, f.start)) < 0)
                 return dv_error_add(err, r, 0, "cannot write %s: %s", p->pidfile, strerror(-r));
@@ -1199,7 +1195,7 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         rec->child = true;
         pthread_mutex_unlock(&lock);
         events_watch(rec, s->pid);
-        log_debug("container %s: init running as PID %d", def->name, (int)s->pid);
+        log_debug("container %s: init started as PID %d", def->name, (int)s->pid);
         return 0;
 }
 

@@ -183,6 +183,12 @@ want = [("pool", "p1", "", "ready"), ("volume", "q1", "p1", "ready"), ("volume",
 assert got == want, got
 assert d["converged"] is True and d["counts"]["ready"] == 3, d["counts"]
 ' "$json"
+check "status --json says the agent runs, with its PID" /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["agent_running"] is True and d["agent_pid"] == int(sys.argv[2]), (d["agent_running"], d["agent_pid"])
+' "$json" "$AGENT_PID"
+check "status says nothing about a missing agent while one runs" eval '! grep -q "no agent" <<<"$table"'
 
 # ---- SIGHUP -------------------------------------------------------------------------------------
 reloads() { log_count "configuration reloaded"; }
@@ -385,6 +391,39 @@ check "agent --once with a shrink that cannot converge exits 1 (rc $rc)" test $r
 check "it says why" eval 'grep -q "shrinking from $MiB to $((MiB / 2)) bytes is refused" <<<"$res"'
 check "the volume keeps its size" test "$(stat -c %s "$P4/o1")" = $MiB
 vol_xml p4 o1 $MiB raw > "$D/o1.xml"
+
+# Removed files in --once: removal_delay (300 ms) is waited out, the files are read again,
+# the removals are carried out (the volume, then its pool) and --once exits 0.
+pool_xml p6 "$T/pools/p6" "on-remove='delete'" > "$D/p6.xml"
+vol_xml p6 r6 $MiB raw "on-remove='delete'" > "$D/r6.xml"
+res=$(timeout 30 "$DECLVIRT" --config "$T/agent.conf" agent --once 2>&1); rc=$?
+check "agent --once makes pool p6 and volume r6 (rc $rc)" eval '[ $rc = 0 ] && test -f "$T/pools/p6/r6"'
+rm "$D/p6.xml" "$D/r6.xml"
+res=$(timeout 30 "$DECLVIRT" --config "$T/agent.conf" agent --once 2>&1); rc=$?
+check "agent --once with a pool's and a volume's files removed exits 0 (rc $rc)" \
+    eval '[ $rc = 0 ] || { tail -5 <<<"$res"; false; }'
+check "agent --once waited out removal_delay" eval 'grep -q "(removal_delay) before a removal" <<<"$res"'
+check "agent --once deleted the volume and the pool" test ! -e "$T/pools/p6"
+check "agent --once: both left status.xml" eval '[ -z "$(phase_of pool/p6)" ] && [ -z "$(phase_of volume/p6/r6)" ]'
+# A file put back while --once waits cancels the removal. The delay (5 s) is long only so
+# that putting the file back certainly happens within it.
+vol_xml p4 r7 $MiB raw "on-remove='delete'" > "$D/r7.xml"
+timeout 30 "$DECLVIRT" --config "$T/agent.conf" agent --once >/dev/null 2>&1
+ino=$(stat -c %i "$P4/r7" 2>/dev/null)
+check "agent --once makes volume r7" test -n "$ino"
+cp "$D/r7.xml" "$T/r7.xml"
+rm "$D/r7.xml"
+sed -i 's/^removal_delay: .*/removal_delay: 5s/' "$T/agent.conf"
+timeout 30 "$DECLVIRT" --config "$T/agent.conf" agent --once >"$T/once.log" 2>&1 &
+once_pid=$!
+wait_until 10 grep -q "(removal_delay) before a removal" "$T/once.log"
+cp "$T/r7.xml" "$D/r7.xml"
+wait "$once_pid"; rc=$?
+sed -i 's/^removal_delay: .*/removal_delay: 300ms/' "$T/agent.conf"
+check "agent --once with the file put back during removal_delay exits 0 (rc $rc)" test $rc = 0
+check "the file put back cancelled the removal: the same volume is there" \
+    test "$(stat -c %i "$P4/r7" 2>/dev/null)" = "$ino"
+check "and it is ready" phase_is volume/p4/r7 ready
 
 vol_xml p4 o2 $MiB raw > "$D/o2.xml"
 pool_xml p5 "$T/pools/p5" > "$D/p5.xml"

@@ -193,3 +193,21 @@ rm "$D/routed.xml" "$D/iso.xml" "$D/open1.xml"
 check "every removed network's bridge is gone" wait_until 10 eval '! in_ns ip link show dvrt0 2>/dev/null && ! in_ns ip link show dviso0 2>/dev/null && ! in_ns ip link show dvopen0 2>/dev/null'
 check "the agent is still running" kill -0 "$AGENT_PID"
 agent_stop
+
+# ---- agent --once: a removed file's network goes after removal_delay, and --once exits 0 ---------
+once() { in_ns timeout 60 "$DECLVIRT" --config "$T/agent.conf" agent --once 2>&1; }
+net_xml once1 dvonce0 nat 100.64.70.1 24 100.64.70.10 100.64.70.20 > "$D/once1.xml"
+res=$(once); rc=$?
+check "agent --once brings a NAT network up and exits 0 (rc $rc)" \
+    eval '[ $rc = 0 ] && phase_is network/once1 ready && in_ns ip link show dvonce0 >/dev/null'
+opid=$(dnsmasq_pid once1)
+check "agent --once: dnsmasq runs for it" alive "$opid"
+check "agent --once: the nft table has rules for its bridge" eval 'table | grep -q dvonce0'
+rm "$D/once1.xml"
+res=$(once); rc=$?
+check "agent --once with the file removed exits 0 (rc $rc)" eval '[ $rc = 0 ] || { tail -5 <<<"$res"; false; }'
+check "agent --once waited out removal_delay" eval 'grep -q "(removal_delay) before a removal" <<<"$res"'
+check "agent --once: the bridge is gone" eval '! in_ns ip link show dvonce0 2>/dev/null'
+check "agent --once: dnsmasq is gone" eval '! alive "$opid"'
+check "agent --once: no rule names the bridge" eval '! table | grep -q dvonce0'
+check "agent --once: the network left status.xml" eval '[ -z "$(phase_of network/once1)" ]'

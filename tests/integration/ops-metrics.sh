@@ -66,14 +66,27 @@ grep -qx '<6>pool/p1: ready' "$T/agent.log" && grep -qx '<6>volume/p1/v1.raw: re
     grep -Eq '^<4>pool/nobuild: (failed|blocked): ' "$T/agent.log" &&
     ok "one line per action and result, with kind and name" ||
     not_ok "one line per action and result, with kind and name" "$(grep -E 'p1|nobuild' "$T/agent.log" | head)"
-sleep 2 # more than 3 x resync_interval (500ms) without a pass
-check_is "no agent: CRITICAL, the last pass is too old" 2 '^DECLVIRT CRITICAL - last pass [0-9]+s ago: the agent is stuck or not running'
+# The agent just stopped: its last pass is recent, but the lock is free. No wait for the
+# last pass to age: the lock tells at once.
+lock_before=$(stat -c '%i %s %Y' "$T/state/.lock")
+check_is "no agent: CRITICAL at once, said plainly" 2 \
+    "^DECLVIRT CRITICAL - no agent is running \(the lock on $T/state/\.lock is free\); last pass [0-9]+s ago \|"
+table=$(dv status 2>"$T/status.err"); rc=$?
+check "no agent: status exits 0 and says so first, on stderr" eval '[ $rc = 0 ] &&
+    head -1 "$T/status.err" | grep -q "^declvirt status: no agent is running (the lock on $T/state/.lock is free)"'
+check "no agent: the summary gives the last pass as history" \
+    eval 'tail -1 <<<"$table" | grep -qE "; no agent is running; at its last pass \([0-9]+s ago\): (not )?converged$"'
+check "no agent: status --json has agent_running false" eval \
+    'dv status --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"agent_running\"] is False and d[\"agent_pid\"] is None"'
+check "the probes left the lock file as it was" test "$(stat -c '%i %s %Y' "$T/state/.lock")" = "$lock_before"
 
 mkdir -p "$T/empty"
 sed "s|^state_dir: .*|state_dir: $T/empty|" "$T/agent.conf" >"$T/empty.conf"
 out=$("$DECLVIRT" --config "$T/empty.conf" status --check 2>&1); rc=$?
-[ $rc -eq 3 ] && grep -q '^DECLVIRT UNKNOWN - ' <<<"$out" && ok "no status.xml: UNKNOWN, exit 3" ||
-    not_ok "no status.xml: UNKNOWN, exit 3" "exit $rc: $out"
+[ $rc -eq 2 ] && grep -q '^DECLVIRT CRITICAL - no agent is running .*status.xml' <<<"$out" &&
+    ok "no status.xml and no agent: CRITICAL, exit 2" ||
+    not_ok "no status.xml and no agent: CRITICAL, exit 2" "exit $rc: $out"
+check "the probe created no lock file" test ! -e "$T/empty/.lock"
 
 sed 's/^log_level: .*/log_level: warning/' "$T/agent.conf" >"$T/quiet.conf"
 pool_xml nobuild2 "$T/pools/missing2" "build='no'" >"$T/desired/nobuild2.xml"

@@ -21,6 +21,7 @@
 #include "agent/config.h"
 #include "drivers/cmd.h"
 #include "model/object.h"
+#include "state/state.h"
 #include "state/status.h"
 #include "tests/helpers/testlib.h"
 #include "util/buf.h"
@@ -558,6 +559,7 @@ struct env {
         char *dir;
         struct dv_config *cfg;
         char *status_path;
+        int lock_fd; /* the lock an agent holds: the tests run as if one did */
 };
 
 static int env_setup(void **state) {
@@ -572,12 +574,16 @@ static int env_setup(void **state) {
         assert_int_equal(mkdir(e->cfg->state_dir, 0755), 0);
         assert_int_equal(mkdir(e->cfg->desired_dir, 0755), 0);
         e->status_path = path_join(e->cfg->state_dir, "status.xml");
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(state_lock(e->cfg->state_dir, &e->lock_fd, &err), 0);
         *state = e;
         return 0;
 }
 
 static int env_teardown(void **state) {
         struct env *e = *state;
+        if (e->lock_fd >= 0)
+                close(e->lock_fd);
         test_rm_rf(e->dir);
         free(e->dir);
         free(e->status_path);
@@ -726,7 +732,7 @@ static void test_check(void **state) {
         write_status(e, &s);
         set_mtime(e->status_path, s.last_pass_usec);
         check_line(e, 2,
-                   "DECLVIRT CRITICAL - last pass 10m ago: the agent is stuck or not running | ",
+                   "DECLVIRT CRITICAL - last pass 10m ago: the agent is stuck | ",
                    "last_pass_age=600s");
         /* The heartbeat: last-pass is old (nothing changed since), but the agent
          * touched the file just now. */
@@ -855,6 +861,101 @@ static struct status_object *status_pool(struct status_snapshot *s, const char *
         o->message = xstrdup(message);
         o->since_usec = now_usec();
         return o;
+}
+
+static bool json_bool_is(json_object *j, const char *key, int want) {
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(j, key, &v))
+                return false;
+        if (want < 0)
+                return v == NULL;
+        return v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v) == want;
+}
+
+/* No agent holds the lock: said plainly, the last pass shown as history, --check CRITICAL. */
+static void test_no_agent(void **state) {
+        struct env *e = *state;
+        char *out = NULL, *err = NULL;
+        struct status_snapshot s;
+        healthy_snapshot(&s);
+        write_status(e, &s);
+        status_snapshot_free_contents(&s);
+        _cleanup_free_ char *lock = path_join(e->cfg->state_dir, ".lock");
+        pid_t pid = 0;
+
+        /* Held (env_setup took it as an agent does): the probe sees it and our PID. */
+        assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), 1);
+        assert_int_equal(pid, getpid());
+        check_line(e, 0, "DECLVIRT OK - 2 objects ready | ", NULL);
+        assert_int_equal(RUN(cmd_status, e->cfg, &out, &err, "status"), 0);
+        assert_non_null(strstr(out, "s ago; converged\n"));
+        assert_null(strstr(err, "no agent"));
+        free(out);
+        free(err);
+
+        /* The agent stopped: its last pass is recent and says converged. */
+        close(e->lock_fd);
+        e->lock_fd = -1;
+        assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), 0);
+        check_line(e, 2, "DECLVIRT CRITICAL - no agent is running (the lock on ", "last_pass_age=");
+        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--check"), 2);
+        assert_non_null(strstr(out, ".lock is free); last pass "));
+        free(out);
+        assert_int_equal(RUN(cmd_status, e->cfg, &out, &err, "status"), 0);
+        assert_non_null(strstr(err, "declvirt status: no agent is running (the lock on "));
+        assert_non_null(strstr(err, "what follows is what its last pass recorded"));
+        assert_non_null(strstr(out, "; no agent is running; at its last pass ("));
+        assert_non_null(strstr(out, "s ago): converged\n"));
+        assert_null(strstr(out, "; converged\n"));
+        free(out);
+        free(err);
+        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--json"), 0);
+        json_object *j = json_tokener_parse(out);
+        assert_non_null(j);
+        assert_true(json_bool_is(j, "agent_running", false));
+        assert_true(json_bool_is(j, "agent_pid", -1));
+        json_object_put(j);
+        free(out);
+        /* The probe took no lock that outlives it: an agent can start now. */
+        struct dv_error derr = DV_ERROR_INIT;
+        int fd = -1;
+        assert_int_equal(state_lock(e->cfg->state_dir, &fd, &derr), 0);
+        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--json"), 0);
+        j = json_tokener_parse(out);
+        assert_true(json_bool_is(j, "agent_running", true));
+        json_object *v = NULL;
+        assert_true(json_object_object_get_ex(j, "agent_pid", &v));
+        assert_int_equal(json_object_get_int(v), getpid());
+        json_object_put(j);
+        free(out);
+        close(fd);
+
+        /* No lock file at all (no agent ever ran here): not running, and nothing created. */
+        assert_int_equal(unlink(lock), 0);
+        assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), 0);
+        check_line(e, 2, "DECLVIRT CRITICAL - no agent is running", NULL);
+        assert_int_equal(access(lock, F_OK), -1);
+        /* ... nor status.xml: still CRITICAL, not UNKNOWN. */
+        assert_int_equal(unlink(e->status_path), 0);
+        check_line(e, 2, "DECLVIRT CRITICAL - no agent is running", NULL);
+        assert_int_equal(RUN(cmd_status, e->cfg, NULL, &err, "status"), 1);
+        assert_non_null(strstr(err, "no status to show: no agent is running"));
+        free(err);
+        healthy_snapshot(&s);
+        write_status(e, &s);
+        status_snapshot_free_contents(&s);
+
+        /* A symlink planted as the lock is never followed: cannot tell, UNKNOWN. */
+        _cleanup_free_ char *target = path_join(e->dir, "target");
+        assert_int_equal(symlink(target, lock), 0);
+        assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), -ELOOP);
+        check_line(e, 3, "DECLVIRT UNKNOWN - cannot tell whether an agent is running: ", NULL);
+        assert_int_equal(access(target, F_OK), -1);
+        assert_int_equal(unlink(lock), 0);
+        /* A FIFO does not hang the probe. */
+        assert_int_equal(mkfifo(lock, 0644), 0);
+        assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), -EBADFD);
+        assert_int_equal(unlink(lock), 0);
 }
 
 static void test_wait(void **state) {
@@ -1023,6 +1124,7 @@ int main(void) {
                 cmocka_unit_test(test_metrics_escaping),
                 cmocka_unit_test_setup_teardown(test_check, env_setup, env_teardown),
                 cmocka_unit_test_setup_teardown(test_status_output, env_setup, env_teardown),
+                cmocka_unit_test_setup_teardown(test_no_agent, env_setup, env_teardown),
                 cmocka_unit_test_setup_teardown(test_wait, env_setup, env_teardown),
                 cmocka_unit_test_setup_teardown(test_wait_default_filters, env_setup, env_teardown),
         };
