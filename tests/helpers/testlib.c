@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -148,6 +149,76 @@ void test_check_golden_argv(const char *path, char *const *argv) {
         *p = '\0';
         test_check_golden_text(path, text);
         free(text);
+}
+
+struct dv_object *test_check_model_golden(const char *path, enum dv_kind kind) {
+        char *gpath = test_golden_path(path);
+        struct dv_object *o = test_load_object(path, kind);
+        char *out = dv_object_format(o);
+        assert_non_null(out);
+        test_check_golden_text(gpath, out);
+        struct dv_object *o2 = test_parse_string_ok(out, gpath);
+        assert_string_equal(o->name, o2->name);
+        char *out2 = dv_object_format(o2);
+        if (strcmp(out, out2) != 0)
+                fail_msg("%s: formatting is not stable:\n%s", path, out2);
+        char *def1 = dv_object_format_def(o), *def2 = dv_object_format_def(o2);
+        assert_string_equal(def1, def2);
+        free(def1);
+        free(def2);
+        free(out2);
+        dv_object_free(o2);
+        free(out);
+        free(gpath);
+        return o;
+}
+
+void test_check_schema(const char *what, const char *xml, const char *schema) {
+        if (!test_have_program("virt-xml-validate")) {
+                print_message("virt-xml-validate is not installed (Debian: libvirt-clients)\n");
+                skip();
+        }
+        char *dir = test_mkdtemp("dv-schema");
+        char path[4096], log[4096], cmd[8192 + 128];
+        snprintf(path, sizeof(path), "%s/%s", dir, test_base_name(what));
+        snprintf(log, sizeof(log), "%s/validate.log", dir);
+        assert_int_equal(write_file_atomic(path, xml, strlen(xml), 0644), 0);
+        /* The test's own temporary paths and a fixed schema name, no user input: a shell
+         * is fine here, and it redirects the output to the log. */
+        snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' %s >'%s' 2>&1", path, schema, log);
+        int st = system(cmd);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                char *msg = test_read_file(log, NULL);
+                print_message("%s", msg);
+                free(msg);
+                test_rm_rf(dir);
+                free(dir);
+                fail_msg("%s: the formatted output is not valid for libvirt's %s schema:\n%s", what,
+                         schema, xml);
+        }
+        test_rm_rf(dir);
+        free(dir);
+}
+
+void test_check_refused_file(const char *path) {
+        char *errpath = test_sibling(path, ".err");
+        char *expected = test_read_first_line(errpath);
+        if (!expected)
+                fail_msg("%s: no %s", path, errpath);
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        char actual[2048] = "(accepted)";
+        if (dv_object_parse_file(path, &o, &err) < 0) {
+                assert_null(o);
+                snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err),
+                         dv_error_message(&err));
+        }
+        dv_object_free(o);
+        dv_error_clear(&err);
+        if (strcmp(actual, expected) != 0)
+                fail_msg("%s\n  expected: %s\n  actual:   %s", path, expected, actual);
+        free(expected);
+        free(errpath);
 }
 
 void test_list_add(struct test_list *l, const struct CMUnitTest *tests, size_t n) {

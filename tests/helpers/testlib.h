@@ -36,6 +36,18 @@ void test_check_golden_text(const char *path, const char *actual);
 /* The same for an argv: one argument per line, each line ending in a newline. */
 void test_check_golden_argv(const char *path, char *const *argv);
 
+/* The round trip of a model fixture: NAME.xml parses as kind and formats to
+ * NAME.golden.xml; that output parses again to the same name, the same text and the same
+ * definition. Returns the object parsed from NAME.xml for the caller's own checks. */
+struct dv_object *test_check_model_golden(const char *path, enum dv_kind kind);
+/* virt-xml-validate (libvirt's RNG schema, e.g. "storagepool", "network", "domain") on
+ * xml, which was formatted from the file at what; fails naming what, with the validator's
+ * output and the XML. Skips the test when virt-xml-validate is not installed. */
+void test_check_schema(const char *what, const char *xml, const char *schema);
+/* The desired file at path is refused with the first line of its NAME.err file
+ * ("LINE: MESSAGE", the first problem reported); fails naming the file otherwise. */
+void test_check_refused_file(const char *path);
+
 /* A cmocka test list built at run time, so that every fixture file is a test of its own
  * and a failure names its fixture:
  *

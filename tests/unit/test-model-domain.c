@@ -26,13 +26,6 @@ static bool file_exists(const char *path) {
         return f != NULL;
 }
 
-/* "NAME.xml" -> "NAME<suffix>"; caller frees. */
-static char *sibling(const char *xml_path, const char *suffix) {
-        char *p = NULL;
-        assert_true(asprintf(&p, "%.*s%s", (int)(strlen(xml_path) - 4), xml_path, suffix) > 0);
-        return p;
-}
-
 static struct dv_object *parse_str(const char *xml, struct dv_error *err) {
         struct dv_object *o = NULL;
         int r = dv_object_parse(xml, strlen(xml), "inline.xml", &o, err);
@@ -94,97 +87,59 @@ static const struct domain_def *parse_fixture(const char *name, struct dv_object
 
 /* ---- fixtures ----------------------------------------------------------------------- */
 
-/* parse -> format = golden; the golden parses again, without warnings, to the same text;
- * the definition without its policy parses too. */
-static void test_fixtures_round_trip(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
-        assert_true(strv_length(files) >= 7);
-        for (size_t i = 0; files[i]; i++) {
-                _cleanup_free_ char *golden_path = sibling(files[i], ".golden.xml");
-                _cleanup_free_ char *warn_path = sibling(files[i], ".warnings");
-                struct dv_error err = DV_ERROR_INIT;
-                struct dv_object *o = NULL;
-                if (dv_object_parse_file(files[i], &o, &err) < 0) {
-                        dv_error_print(stderr, &err);
-                        fail_msg("%s refused", files[i]);
-                }
-                /* Warnings: exactly those of NAME.warnings, or none. */
-                _cleanup_free_ char *warnings = warnings_text(&err);
-                _cleanup_free_ char *expected_warnings = NULL;
-                size_t len;
-                if (file_exists(warn_path))
-                        expected_warnings = test_read_file(warn_path, &len);
-                assert_same_text(warn_path, expected_warnings ? expected_warnings : "", warnings);
-                dv_error_clear(&err);
-
-                _cleanup_free_ char *out = dv_object_format(o);
-                assert_non_null(out);
-                _cleanup_free_ char *golden = test_read_file(golden_path, &len);
-                assert_same_text(golden_path, golden, out);
-
-                struct dv_object *o2 = NULL;
-                assert_int_equal(dv_object_parse(out, strlen(out), "formatted.xml", &o2, &err), 0);
-                assert_int_equal(err.n_warnings, 0);
-                _cleanup_free_ char *out2 = dv_object_format(o2);
-                assert_same_text("second format", out, out2);
-                assert_string_equal(o->name, o2->name);
-
-                /* Without the policy: no <metadata>, and still a valid domain. */
-                _cleanup_free_ char *def_only = dv_object_format_def(o);
-                assert_null(strstr(def_only, "<metadata>"));
-                struct dv_object *o3 = NULL;
-                assert_int_equal(dv_object_parse(def_only, strlen(def_only), "def.xml", &o3, &err),
-                                 0);
-                _cleanup_free_ char *def_only2 = dv_object_format_def(o3);
-                assert_same_text("definition without policy", def_only, def_only2);
-
-                dv_object_free(o);
-                dv_object_free(o2);
-                dv_object_free(o3);
-                dv_error_clear(&err);
+/* One fixture: parse -> format = NAME.golden.xml; the golden parses again, without
+ * warnings, to the same text; the definition without its policy parses too. */
+static void test_golden(void **state) {
+        const char *path = *state;
+        _cleanup_free_ char *golden_path = test_golden_path(path);
+        _cleanup_free_ char *warn_path = test_sibling(path, ".warnings");
+        struct dv_error err = DV_ERROR_INIT;
+        struct dv_object *o = NULL;
+        if (dv_object_parse_file(path, &o, &err) < 0) {
+                dv_error_print(stderr, &err);
+                fail_msg("%s refused", path);
         }
+        /* Warnings: exactly those of NAME.warnings, or none when there is no such file. */
+        _cleanup_free_ char *warnings = warnings_text(&err);
+        if (warnings[0] || file_exists(warn_path))
+                test_check_golden_text(warn_path, warnings);
+        dv_error_clear(&err);
+
+        _cleanup_free_ char *out = dv_object_format(o);
+        assert_non_null(out);
+        test_check_golden_text(golden_path, out);
+
+        struct dv_object *o2 = NULL;
+        assert_int_equal(dv_object_parse(out, strlen(out), "formatted.xml", &o2, &err), 0);
+        assert_int_equal(err.n_warnings, 0);
+        _cleanup_free_ char *out2 = dv_object_format(o2);
+        assert_same_text("second format", out, out2);
+        assert_string_equal(o->name, o2->name);
+
+        /* Without the policy: no <metadata>, and still a valid domain. */
+        _cleanup_free_ char *def_only = dv_object_format_def(o);
+        assert_null(strstr(def_only, "<metadata>"));
+        struct dv_object *o3 = NULL;
+        assert_int_equal(dv_object_parse(def_only, strlen(def_only), "def.xml", &o3, &err), 0);
+        _cleanup_free_ char *def_only2 = dv_object_format_def(o3);
+        assert_same_text("definition without policy", def_only, def_only2);
+
+        dv_object_free(o);
+        dv_object_free(o2);
+        dv_object_free(o3);
+        dv_error_clear(&err);
 }
 
-/* What declvirt writes is valid for libvirt's own schema. */
-static void test_fixtures_schema_valid(void **state) {
-        (void)state;
-        if (!test_have_program("virt-xml-validate")) {
-                print_message("# virt-xml-validate is not installed (Debian: libvirt-clients)\n");
-                skip();
-        }
-        _cleanup_free_ char *dir = test_mkdtemp("dv-domain");
-        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
-        for (size_t i = 0; files[i]; i++) {
-                struct dv_error err = DV_ERROR_INIT;
-                struct dv_object *o = NULL;
-                assert_int_equal(dv_object_parse_file(files[i], &o, &err), 0);
-                for (int with_policy = 0; with_policy < 2; with_policy++) {
-                        _cleanup_free_ char *out =
-                                with_policy ? dv_object_format(o) : dv_object_format_def(o);
-                        char path[4096], cmd[8192];
-                        snprintf(path, sizeof(path), "%s/out-%zu-%d.xml", dir, i, with_policy);
-                        FILE *f = fopen(path, "we");
-                        assert_non_null(f);
-                        fputs(out, f);
-                        fclose(f);
-                        snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' domain >/dev/null 2>&1",
-                                 path);
-                        if (system(cmd) != 0) {
-                                print_message("%s: formatted output is not valid for libvirt's "
-                                              "schema:\n%s",
-                                              files[i], out);
-                                snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' domain >&2",
-                                         path);
-                                if (system(cmd) == 0)
-                                        print_message("(passed on the second run)\n");
-                                fail();
-                        }
-                }
-                dv_object_free(o);
-                dv_error_clear(&err);
-        }
-        test_rm_rf(dir);
+/* One fixture: what declvirt writes for it, with and without the policy, is valid for
+ * libvirt's own schema. */
+static void test_schema_valid(void **state) {
+        const char *path = *state;
+        struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
+        _cleanup_free_ char *with_policy = dv_object_format(o);
+        _cleanup_free_ char *def_only = dv_object_format_def(o);
+        dv_object_free(o);
+        test_check_schema(path, def_only, "domain");
+        test_check_schema(path, with_policy, "domain");
 }
 
 /* ---- what the fixtures hold --------------------------------------------------------- */
@@ -964,8 +919,6 @@ static void test_enum_tables(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_fixtures_round_trip),
-                cmocka_unit_test(test_fixtures_schema_valid),
                 cmocka_unit_test(test_kvm_full_fields),
                 cmocka_unit_test(test_lxc_fields),
                 cmocka_unit_test(test_xen_fields),
@@ -982,5 +935,10 @@ int main(void) {
                 cmocka_unit_test(test_memory_units),
                 cmocka_unit_test(test_enum_tables),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_strv_free_ char **fixtures = test_list_fixtures(DIR);
+        struct test_list l = TEST_LIST_INIT;
+        test_list_add_files(&l, "golden", fixtures, test_golden, 7);
+        test_list_add_files(&l, "schema", fixtures, test_schema_valid, 7);
+        test_list_add(&l, tests, ELEMENTSOF(tests));
+        return test_list_run(&l, "test-model-domain");
 }

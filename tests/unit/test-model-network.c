@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -29,113 +28,33 @@ static struct dv_object *parse_string(const char *xml, struct dv_error *err) {
         return o;
 }
 
+/* One fixture: formats to NAME.golden.xml and back (parse -> format -> parse -> format is
+ * byte-stable, the definition alone too); the definition has no policy metadata. */
 static void test_golden(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
-        size_t bad = 0;
-        for (char **f = files; *f; f++) {
-                _cleanup_free_ char *gpath = test_golden_path(*f);
-                size_t len;
-                _cleanup_free_ char *golden = test_read_file(gpath, &len);
-                struct dv_object *o = test_load_object(*f, DV_KIND_NETWORK);
-                _cleanup_free_ char *out = dv_object_format(o);
-                assert_non_null(out);
-                if (!streq(out, golden)) {
-                        print_message("%s: formatted output differs from %s:\n%s", *f, gpath, out);
-                        bad++;
-                }
-
-                /* parse -> format -> parse -> format is byte-stable */
-                struct dv_error err = DV_ERROR_INIT;
-                struct dv_object *o2 = parse_string(out, &err);
-                if (!o2) {
-                        dv_error_print(stderr, &err);
-                        fail_msg("%s: the formatted output was refused", *f);
-                }
-                _cleanup_free_ char *out2 = dv_object_format(o2);
-                assert_string_equal(out, out2);
-                assert_string_equal(o->name, o2->name);
-
-                /* the definition alone (no policy) is stable too */
-                _cleanup_free_ char *def1 = dv_object_format_def(o);
-                _cleanup_free_ char *def2 = dv_object_format_def(o2);
-                assert_string_equal(def1, def2);
-                assert_null(strstr(def1, "metadata"));
-
-                dv_object_free(o);
-                dv_object_free(o2);
-                dv_error_clear(&err);
-        }
-        assert_int_equal(bad, 0);
+        struct dv_object *o = test_check_model_golden(*state, DV_KIND_NETWORK);
+        _cleanup_free_ char *def = dv_object_format_def(o);
+        assert_null(strstr(def, "metadata"));
+        dv_object_free(o);
 }
 
+/* One fixture: what we write for it is valid for libvirt's schema. */
 static void test_schema_valid(void **state) {
-        (void)state;
-        if (!test_have_program("virt-xml-validate")) {
-                print_message("virt-xml-validate is not installed (libvirt-clients)\n");
-                skip();
-        }
-        _cleanup_strv_free_ char **files = test_list_fixtures(DIR);
-        _cleanup_free_ char *dir = test_mkdtemp("dv-network");
-        size_t bad = 0;
-        for (char **f = files; *f; f++) {
-                struct dv_object *o = test_load_object(*f, DV_KIND_NETWORK);
-                _cleanup_free_ char *out = dv_object_format(o);
-                dv_object_free(o);
-                char path[4096], log[4096], cmd[8192 + 64];
-                snprintf(path, sizeof(path), "%s/%s", dir, strrchr(*f, '/') + 1);
-                snprintf(log, sizeof(log), "%s/validate.log", dir);
-                FILE *fp = fopen(path, "we");
-                assert_non_null(fp);
-                fputs(out, fp);
-                assert_int_equal(fclose(fp), 0);
-                /* the test's own temporary paths, no user input: system() is fine here */
-                snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' network >'%s' 2>&1", path, log);
-                int st = system(cmd);
-                if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                        size_t len;
-                        _cleanup_free_ char *msg = test_read_file(log, &len);
-                        print_message("%s: formatted output does not validate:\n%s\n%s", *f, msg,
-                                      out);
-                        bad++;
-                }
-        }
-        test_rm_rf(dir);
-        assert_int_equal(bad, 0);
+        const char *path = *state;
+        struct dv_object *o = test_load_object(path, DV_KIND_NETWORK);
+        _cleanup_free_ char *out = dv_object_format(o);
+        dv_object_free(o);
+        test_check_schema(path, out, "network");
 }
 
-static void test_invalid_files(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **all = test_list_dir(INVALID_DIR, ".xml");
-        size_t n = 0, bad = 0;
-        for (char **f = all; f && *f; f++) {
-                if (strncmp(strrchr(*f, '/') + 1, "network-", 8) != 0)
-                        continue;
-                n++;
-                char errpath[4096];
-                snprintf(errpath, sizeof(errpath), "%.*s.err", (int)(strlen(*f) - 4), *f);
-                size_t len;
-                _cleanup_free_ char *expected = test_read_file(errpath, &len);
-                char *nl = strchr(expected, '\n');
-                assert_non_null(nl); /* one line, newline-terminated */
-                *nl = '\0';
-                assert_string_equal(nl + 1, "");
-
-                struct dv_error err = DV_ERROR_INIT;
-                struct dv_object *o = NULL;
-                char actual[1024] = "(accepted)";
-                if (dv_object_parse_file(*f, &o, &err) < 0)
-                        snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err),
-                                 dv_error_message(&err));
-                if (o || !streq(actual, expected)) {
-                        print_message("%s\n  expected: %s\n  actual:   %s\n", *f, expected, actual);
-                        bad++;
-                }
-                assert_null(o);
-                dv_error_clear(&err);
-        }
-        assert_int_equal(bad, 0);
-        assert_true(n >= 10);
+/* One refused file: its .err is one newline-terminated line, and names the first problem. */
+static void test_invalid_file(void **state) {
+        const char *path = *state;
+        _cleanup_free_ char *errpath = test_sibling(path, ".err");
+        _cleanup_free_ char *text = test_read_file(errpath, NULL);
+        char *nl = strchr(text, '\n');
+        if (!nl || nl[1] != '\0')
+                fail_msg("%s: not one newline-terminated line", errpath);
+        test_check_refused_file(path);
 }
 
 static void test_forward_modes(void **state) {
@@ -473,9 +392,6 @@ static void test_prefix_defaults(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_golden),
-                cmocka_unit_test(test_schema_valid),
-                cmocka_unit_test(test_invalid_files),
                 cmocka_unit_test(test_forward_modes),
                 cmocka_unit_test(test_absent_values),
                 cmocka_unit_test(test_ipv6),
@@ -486,5 +402,13 @@ int main(void) {
                 cmocka_unit_test(test_helpers),
                 cmocka_unit_test(test_prefix_defaults),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_strv_free_ char **fixtures = test_list_fixtures(DIR);
+        _cleanup_strv_free_ char **all_invalid = test_list_dir(INVALID_DIR, ".xml");
+        _cleanup_free_ char **invalid = test_filter_base_prefix(all_invalid, "network-", true);
+        struct test_list l = TEST_LIST_INIT;
+        test_list_add_files(&l, "golden", fixtures, test_golden, 12);
+        test_list_add_files(&l, "schema", fixtures, test_schema_valid, 12);
+        test_list_add_files(&l, "invalid", invalid, test_invalid_file, 10);
+        test_list_add(&l, tests, ELEMENTSOF(tests));
+        return test_list_run(&l, "test-model-network");
 }

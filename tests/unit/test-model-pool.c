@@ -29,45 +29,13 @@ static const struct {
          "the model accepts 'auto' for logical pools; libvirt's schema spells it 'unknown'"},
 };
 
-/* Parse, format, compare with the golden file, then parse and format again. */
-static void test_fixtures(void **state) {
-        (void)state;
-        _cleanup_strv_free_ char **files = test_list_fixtures(FIXTURES);
-        size_t bad = 0;
-        for (size_t i = 0; files[i]; i++) {
-                _cleanup_free_ char *gpath = test_golden_path(files[i]), *out = NULL, *out2 = NULL,
-                                    *golden = NULL, *def1 = NULL, *def2 = NULL;
-                struct dv_object *o = test_load_object(files[i], DV_KIND_POOL);
-                assert_int_equal(o->kind, DV_KIND_POOL);
-                out = dv_object_format(o);
-                assert_non_null(out);
-                if (getenv("DV_UPDATE_GOLDEN")) {
-                        FILE *f = fopen(gpath, "we");
-                        assert_non_null(f);
-                        fputs(out, f);
-                        fclose(f);
-                }
-                size_t len;
-                golden = test_read_file(gpath, &len);
-                if (strcmp(out, golden) != 0) {
-                        print_message("%s: output differs from %s:\n%s", files[i], gpath, out);
-                        bad++;
-                }
-                struct dv_object *o2 = test_parse_string_ok(out, gpath);
-                out2 = dv_object_format(o2);
-                if (strcmp(out, out2) != 0) {
-                        print_message("%s: formatting is not stable:\n%s", files[i], out2);
-                        bad++;
-                }
-                def1 = dv_object_format_def(o);
-                def2 = dv_object_format_def(o2);
-                assert_string_equal(def1, def2);
-                assert_null(strstr(def1, "policy"));
-                assert_int_equal(pool_def_validate(o->def.pool, NULL), 0);
-                dv_object_free(o);
-                dv_object_free(o2);
-        }
-        assert_int_equal(bad, 0);
+/* One fixture: formats to NAME.golden.xml and back; the definition alone has no policy. */
+static void test_golden(void **state) {
+        struct dv_object *o = test_check_model_golden(*state, DV_KIND_POOL);
+        _cleanup_free_ char *def = dv_object_format_def(o);
+        assert_null(strstr(def, "policy"));
+        assert_int_equal(pool_def_validate(o->def.pool, NULL), 0);
+        dv_object_free(o);
 }
 
 static bool schema_exempted(const char *path) {
@@ -80,89 +48,32 @@ static bool schema_exempted(const char *path) {
         return false;
 }
 
+/* The fixtures that libvirt's schema must accept; the strings are shared with files. */
+static char **schema_fixtures(char *const *files) {
+        size_t n = strv_length((char **)files), k = 0;
+        char **out = calloc(n + 1, sizeof(*out));
+        assert_non_null(out);
+        for (size_t i = 0; i < n; i++)
+                if (!schema_exempted(files[i]))
+                        out[k++] = files[i];
+        return out;
+}
+
 /* virt-xml-validate on what we write: the whole output when the fixture has no
  * policy; otherwise the definition without the policy (libvirt's schema has no
  * place for it), so that every fixture is checked. */
 static void test_schema(void **state) {
-        (void)state;
-        if (!test_have_program("virt-xml-validate")) {
-                print_message("virt-xml-validate is not installed (libvirt-clients)\n");
-                skip();
-        }
-        _cleanup_strv_free_ char **files = test_list_fixtures(FIXTURES);
-        _cleanup_free_ char *dir = test_mkdtemp("dv-pool-schema");
-        size_t bad = 0, checked = 0;
-        for (size_t i = 0; files[i]; i++) {
-                if (schema_exempted(files[i]))
-                        continue;
-                struct dv_object *o = test_load_object(files[i], DV_KIND_POOL);
-                _cleanup_free_ char *out =
-                        o->policy.present ? dv_object_format_def(o) : dv_object_format(o);
-                char path[4096], log[4096], cmd[10000];
-                snprintf(path, sizeof(path), "%s/%zu.xml", dir, i);
-                snprintf(log, sizeof(log), "%s/%zu.log", dir, i);
-                FILE *f = fopen(path, "we");
-                assert_non_null(f);
-                fputs(out, f);
-                fclose(f);
-                snprintf(cmd, sizeof(cmd), "virt-xml-validate '%s' storagepool >'%s' 2>&1", path,
-                         log);
-                int rc = system(cmd);
-                if (rc != 0) {
-                        size_t len;
-                        _cleanup_free_ char *msg = test_read_file(log, &len);
-                        print_message("%s: virt-xml-validate failed:\n%s\n%s", files[i], out, msg);
-                        bad++;
-                }
-                checked++;
-                dv_object_free(o);
-        }
-        test_rm_rf(dir);
-        assert_int_equal(bad, 0);
-        assert_true(checked >= 10);
+        const char *path = *state;
+        struct dv_object *o = test_load_object(path, DV_KIND_POOL);
+        _cleanup_free_ char *out =
+                o->policy.present ? dv_object_format_def(o) : dv_object_format(o);
+        dv_object_free(o);
+        test_check_schema(path, out, "storagepool");
 }
 
-/* Our refused files, through the same entry point as test-invalid. */
-static void check_invalid_files(const char *prefix) {
-        _cleanup_strv_free_ char **files = test_list_dir(INVALID, ".xml");
-        size_t bad = 0, n = 0;
-        for (size_t i = 0; files && files[i]; i++) {
-                const char *base = strrchr(files[i], '/') + 1;
-                if (strncmp(base, prefix, strlen(prefix)) != 0)
-                        continue;
-                n++;
-                char errpath[4096];
-                snprintf(errpath, sizeof(errpath), "%.*s.err", (int)(strlen(files[i]) - 4),
-                         files[i]);
-                size_t len;
-                _cleanup_free_ char *expected = test_read_file(errpath, &len);
-                char *nl = strchr(expected, '\n');
-                if (nl)
-                        *nl = '\0';
-                struct dv_error err = DV_ERROR_INIT;
-                struct dv_object *o = NULL;
-                int r = dv_object_parse_file(files[i], &o, &err);
-                char actual[2048] = "(accepted)";
-                if (r < 0)
-                        snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err),
-                                 dv_error_message(&err));
-                if (r >= 0 || strcmp(actual, expected) != 0) {
-                        print_message("%s\n  expected: %s\n  actual:   %s\n", files[i], expected,
-                                      actual);
-                        bad++;
-                }
-                if (r < 0)
-                        assert_null(o);
-                dv_object_free(o);
-                dv_error_clear(&err);
-        }
-        assert_int_equal(bad, 0);
-        assert_true(n >= 8);
-}
-
-static void test_invalid_files(void **state) {
-        (void)state;
-        check_invalid_files("pool-");
+/* One of our refused files, through the same entry point as test-invalid. */
+static void test_invalid_file(void **state) {
+        test_check_refused_file(*state);
 }
 
 /* Parses in-memory XML expected to be refused; returns the error (caller clears). */
@@ -663,14 +574,21 @@ static void test_uuid(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_fixtures),       cmocka_unit_test(test_schema),
-                cmocka_unit_test(test_invalid_files),  cmocka_unit_test(test_types),
-                cmocka_unit_test(test_absent),         cmocka_unit_test(test_values),
-                cmocka_unit_test(test_vg_name),        cmocka_unit_test(test_units),
-                cmocka_unit_test(test_rules),          cmocka_unit_test(test_paths),
-                cmocka_unit_test(test_collects),       cmocka_unit_test(test_permissions),
-                cmocka_unit_test(test_validate_built), cmocka_unit_test(test_uuid),
-                cmocka_unit_test(test_type_table),
+                cmocka_unit_test(test_types),       cmocka_unit_test(test_absent),
+                cmocka_unit_test(test_values),      cmocka_unit_test(test_vg_name),
+                cmocka_unit_test(test_units),       cmocka_unit_test(test_rules),
+                cmocka_unit_test(test_paths),       cmocka_unit_test(test_collects),
+                cmocka_unit_test(test_permissions), cmocka_unit_test(test_validate_built),
+                cmocka_unit_test(test_uuid),        cmocka_unit_test(test_type_table),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_strv_free_ char **fixtures = test_list_fixtures(FIXTURES);
+        _cleanup_free_ char **schema = schema_fixtures(fixtures);
+        _cleanup_strv_free_ char **all_invalid = test_list_dir(INVALID, ".xml");
+        _cleanup_free_ char **invalid = test_filter_base_prefix(all_invalid, "pool-", true);
+        struct test_list l = TEST_LIST_INIT;
+        test_list_add_files(&l, "golden", fixtures, test_golden, 15);
+        test_list_add_files(&l, "schema", schema, test_schema, 10);
+        test_list_add_files(&l, "invalid", invalid, test_invalid_file, 8);
+        test_list_add(&l, tests, ELEMENTSOF(tests));
+        return test_list_run(&l, "test-model-pool");
 }
