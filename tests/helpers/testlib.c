@@ -212,6 +212,12 @@ void test_check_refused_file(const char *path) {
                 assert_null(o);
                 snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err),
                          dv_error_message(&err));
+                /* The file name is in every formatted message. */
+                char *summary = dv_error_summary(&err);
+                assert_non_null(summary);
+                if (!strstr(summary, path))
+                        fail_msg("%s: the message does not name the file: %s", path, summary);
+                free(summary);
         }
         dv_object_free(o);
         dv_error_clear(&err);
