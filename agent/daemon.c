@@ -176,7 +176,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         struct daemon *d = userdata;
         sd_notify(false, "RELOADING=1");
         struct dv_config *n = NULL;
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (dv_config_load(d->config_path, &n, &err) < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("reload failed, keeping the running configuration: %s", strna(m));
@@ -210,7 +210,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                         log_info("configuration reloaded");
                 }
         }
-        dv_error_clear(&err);
         engine_mark_all(d->engine);
         schedule_pass(d, 0);
         sd_notify(false, "READY=1");
@@ -231,13 +230,12 @@ static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine 
         drv_iscsi_set_secrets_dir(cfg->secrets_dir);
         network_driver_set_dirs(cfg->run_dir, cfg->state_dir);
         agent_set_domain_drivers(cfg);
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r = engine_new(&ec, ret, &err);
         if (r < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("cannot start the engine: %s", m ? m : strerror(-r));
         }
-        dv_error_clear(&err);
         return r;
 }
 
@@ -294,10 +292,9 @@ int cmd_agent(const char *config_path, int argc, char **argv) {
                 agent_usage(stderr);
                 return 2;
         }
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (dv_config_load(config_path, &d.cfg, &err) < 0) {
                 dv_error_print(stderr, &err);
-                dv_error_clear(&err);
                 return 2;
         }
         log_set_max_level(d.cfg->log_level);
@@ -314,7 +311,6 @@ int cmd_agent(const char *config_path, int argc, char **argv) {
         if (state_lock(d.cfg->state_dir, &d.lock_fd, &err) < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("%s", strna(m));
-                dv_error_clear(&err);
                 dv_config_free(d.cfg);
                 return 1;
         }

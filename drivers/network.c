@@ -198,14 +198,13 @@ static int copy_def(const struct network_def *def, struct network_def **ret, str
         if (b.oom)
                 return oom(err);
         /* Its own error object: the parser's warnings were reported when the file was read. */
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         int r = dv_xml_parse(buf_str(&b), b.len, &doc, &e);
         if (r >= 0)
                 r = network_def_parse(xmlDocGetRootElement(doc), ret, &e);
         if (r < 0)
                 dv_error_add(err, r, 0, "network %s: cannot copy the definition: %s", def->name,
                              strna(dv_error_message(&e)));
-        dv_error_clear(&e);
         return r;
 }
 
@@ -834,7 +833,7 @@ static int apply_firewall(const struct network_def *def, const char *bridge, con
 
 /* What a failed apply created is taken away again; errors here are secondary. */
 static void apply_undo(const struct network_def *def, const char *bridge, const char *run_dir) {
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         (void)dnsmasq_stop(def->name, run_dir, &e);
         pthread_mutex_lock(&reg_lock);
         if (registry && hashmap_get(registry, def->name)) {
@@ -844,7 +843,6 @@ static void apply_undo(const struct network_def *def, const char *bridge, const 
         }
         pthread_mutex_unlock(&reg_lock);
         (void)nl_link_delete(bridge, &e);
-        dv_error_clear(&e);
 }
 
 int network_apply(const struct network_def *old, bool old_created, const struct network_def *def,

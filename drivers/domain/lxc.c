@@ -377,12 +377,11 @@ static void veths_remove(const struct domain_def *def) {
                 if (lxc_veth_name(def, i, host) < 0)
                         continue;
                 struct nl_link l;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 /* Only a veth: a <target dev> name may be someone else's interface. */
                 if (nl_link_get(host, &l, &e) == 0 && streq(l.kind, "veth") &&
                     nl_link_delete(host, &e) < 0)
                         log_debug("cannot remove veth %s: %s", host, strna(dv_error_message(&e)));
-                dv_error_clear(&e);
         }
 }
 
@@ -1030,7 +1029,7 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 }
                 _cleanup_free_ char *type = NULL;
                 bool is_fs = false;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 r = storage_probe_signature_full(o->source, &type, &is_fs, &e);
                 if (r < 0 || !is_fs) {
                         r = dv_error_add(err, r < 0 ? r : -EMEDIUMTYPE, fs->line,
@@ -1041,7 +1040,6 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                                 : "holds no filesystem",
                                          r < 0 ? strna(dv_error_message(&e)) : strempty(type),
                                          "");
-                        dv_error_clear(&e);
                         return r;
                 }
                 free(o->fstype);

@@ -533,10 +533,9 @@ static void taps_remove(const struct domain_def *def) {
                 char tap[IFNAMSIZ];
                 if (qemu_tap_name(def->name, i, tap) < 0)
                         continue;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 if (nl_link_delete(tap, &e) < 0)
                         log_debug("cannot remove tap %s: %s", tap, strna(dv_error_message(&e)));
-                dv_error_clear(&e);
         }
 }
 
@@ -611,7 +610,7 @@ static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock)
         if (fresh || pthread_mutex_trylock(&rec->qmp_lock) != 0)
                 return cached;
 
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         struct qmp *q = NULL;
         struct json_object *o = NULL;
         int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
@@ -621,7 +620,6 @@ static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock)
         pthread_mutex_unlock(&rec->qmp_lock);
         if (r < 0)
                 log_debug("%s: %s", sock, strna(dv_error_message(&e)));
-        dv_error_clear(&e);
         char *s = r >= 0 ? status_of(o) : NULL;
         json_object_put(o);
         if (s) {
@@ -690,7 +688,7 @@ static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
                 return;
         }
         events_close_locked(rec);
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         struct qmp *q = NULL;
         int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
         if (r >= 0) {
@@ -711,7 +709,6 @@ static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
                 rec->events_at = now;
         }
         pthread_mutex_unlock(&ev_lock);
-        dv_error_clear(&e);
 }
 
 /* The status an event implies, until query-status says better. */
@@ -1095,14 +1092,13 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
         _cleanup_free_ char *line = cmd_argv_string(argv);
         struct json_object *st = NULL;
-        struct dv_error qerr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error qerr = DV_ERROR_INIT;
 
         for (;;) {
                 int status = 0;
                 if (dom_proc_reap(pid, &status)) {
                         _cleanup_free_ char *tail = log_tail_since(p->qemu_log, offset);
                         dv_error_set_command(err, line, tail);
-                        dv_error_clear(&qerr);
                         if (WIFSIGNALED(status))
                                 return dv_error_add(
                                         err, -EIO, 0,
@@ -1184,10 +1180,8 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                         r = dv_error_add(err, -ETIMEDOUT, 0,
                                          "QEMU did not open its QMP socket within 10 s%s%s",
                                          tail ? "; QEMU said: " : "", strempty(tail));
-                dv_error_clear(&qerr);
                 return r;
         }
-        dv_error_clear(&qerr);
         char *s = status_of(st);
         json_object_put(st);
         pthread_mutex_lock(&lock);
@@ -1336,7 +1330,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         bool ours = proc_read(pid, true, &pi) == 0 && proc_alive(&pi) && argv_is_ours(pi.argv, p);
         proc_info_done(&pi);
         if (ours) {
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 int r = qmp_once(rec, p->qmp, "system_powerdown", NULL,
                                  MIN(timeout_usec, QMP_CMD_USEC) + 1, NULL, &e);
                 bool exited;
@@ -1351,7 +1345,6 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                         log_debug("domain %s: no power-down within the timeout, sending quit",
                                   p->name);
                         r = qmp_once(rec, p->qmp, "quit", NULL, QUIT_WAIT_USEC, NULL, &e);
-                        dv_error_clear(&e);
                         if (r < 0)
                                 (void)dom_proc_signal(fd, pid, SIGTERM);
                         exited = dom_proc_wait_exit(fd, pid, QUIT_WAIT_USEC);

@@ -611,9 +611,8 @@ static int wait_domain(const char *name, const char *uuid, bool present, uint64_
         for (;;) {
                 int domid = 0;
                 _cleanup_free_ char *u = NULL;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 int r = lookup(name, &domid, &u, &e);
-                dv_error_clear(&e);
                 if (r == 0 && present && domid > 0 && uuid_eq(u, uuid))
                         return domid;
                 if (r == 0 && !present && domid == 0)
@@ -636,13 +635,12 @@ static int run_xl(const struct paths *p, const char *verb, const char *arg1, con
 static void destroy_leftover(const struct paths *p, const char *uuid) {
         int domid = 0;
         _cleanup_free_ char *u = NULL;
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         if (lookup(p->name, &domid, &u, &e) == 0 && domid > 0 && uuid_eq(u, uuid)) {
                 dv_error_clear(&e);
                 if (run_xl(p, "destroy", p->name, NULL, DESTROY_USEC, &e) < 0)
                         log_debug("domain %s: %s", p->name, strna(dv_error_message(&e)));
         }
-        dv_error_clear(&e);
 }
 
 static int start_locked(const struct domain_def *def, const struct dom_start *a,
@@ -731,11 +729,10 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, uint
                 files_remove(p);
                 return 0;
         }
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         r = run_xl(p, "shutdown", "-w", p->name, MAX(timeout_usec, USEC_PER_SEC), &e);
         if (r < 0) {
                 log_debug("domain %s: %s; destroying it", p->name, strna(dv_error_message(&e)));
-                dv_error_clear(&e);
                 /* Still ours? xl shutdown may have ended it after all. */
                 int now_domid = 0;
                 _cleanup_free_ char *now_uuid = NULL;
@@ -745,7 +742,6 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, uint
                     (r = run_xl(p, "destroy", p->name, NULL, DESTROY_USEC, err)) < 0)
                         return r;
         }
-        dv_error_clear(&e);
         if (wait_domain(p->name, uuid, false, VANISH_USEC) < 0)
                 return dv_error_add(err, -ETIMEDOUT, 0,
                                     "Xen domain %s (domid %d) is still in xenstore after xl "

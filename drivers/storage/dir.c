@@ -272,11 +272,10 @@ int dir_vol_list(const struct pool_def *def, struct vol_status **ret, size_t *n,
                         break;
                 }
                 struct fileinfo fi = {0};
-                struct dv_error ferr = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error ferr = DV_ERROR_INIT;
                 if (fileinfo_get(path, &st, &fi, &ferr) < 0) {
                         log_debug("pool %s: not listing %s: %s", strna(def->name), path,
                                   strna(dv_error_message(&ferr)));
-                        dv_error_clear(&ferr);
                         continue;
                 }
                 if (nv == cap) {

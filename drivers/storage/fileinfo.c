@@ -389,7 +389,7 @@ static int query_qemu_img(const char *path, const char *format, struct fileinfo 
         struct cmd_opts opts = {.timeout_usec = QEMU_IMG_INFO_TIMEOUT_USEC,
                                 .max_output = QEMU_IMG_INFO_MAX_OUTPUT};
         struct cmd_result res = {0};
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         __atomic_add_fetch(&qemu_img_runs, 1, __ATOMIC_RELAXED);
         r = cmd_run(argv, &opts, &res, &err);
         if (r >= 0)
@@ -400,7 +400,6 @@ static int query_qemu_img(const char *path, const char *format, struct fileinfo 
                 r = res.exit_status > 0 || r == -EBADMSG ? 1 : r;
         }
         cmd_result_done(&res);
-        dv_error_clear(&err);
         return r;
 }
 

@@ -492,12 +492,11 @@ static int fs_pool_observe(const struct pool_def *def, struct pool_status *ret,
 
         _cleanup_free_ char *type = NULL;
         bool is_fs = false;
-        struct dv_error perr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error perr = DV_ERROR_INIT;
         r = probe_cached(dev, &st, &type, &is_fs, &perr);
         if (r < 0) {
                 s.state = POOL_STATE_BROKEN;
                 s.reason = dv_error_summary(&perr);
-                dv_error_clear(&perr);
         } else if (r == 0)
                 s.state = POOL_STATE_ABSENT; /* build makes the filesystem */
         else if (fs_format_matches(def->source.format, type, is_fs))

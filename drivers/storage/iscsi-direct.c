@@ -496,10 +496,9 @@ struct refresh_job {
 static void *refresh_thread(void *arg) {
         struct refresh_job *job = arg;
         struct drv_iscsi_direct_result res = {0};
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r = run_probe(&job->p, 0, &res, &err);
         _cleanup_free_ char *reason = r < 0 ? dv_error_summary(&err) : NULL;
-        dv_error_clear(&err);
         pthread_mutex_lock(&cache_lock);
         struct cache_entry *e = job->entry;
         drv_iscsi_direct_result_done(&e->res);

@@ -672,7 +672,7 @@ static int iscsi_pool_observe(const struct pool_def *def, struct pool_status *re
         s.state = POOL_STATE_ACTIVE;
         struct vol_status *v = NULL;
         size_t n = 0;
-        struct dv_error lerr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error lerr = DV_ERROR_INIT;
         if (drv_iscsi_sysfs_list_luns(def, ses.sid, &v, &n, &lerr) >= 0) {
                 s.has_sizes = true;
                 for (size_t i = 0; i < n; i++)
@@ -680,7 +680,6 @@ static int iscsi_pool_observe(const struct pool_def *def, struct pool_status *re
                 s.allocation = s.capacity;
                 vol_status_array_free(v, n);
         }
-        dv_error_clear(&lerr);
         *ret = s;
         return 0;
 }
@@ -783,12 +782,10 @@ static int session_argv_def(const struct pool_def *def, char ***ret) {
  * session that already existed. Best effort: the login is what matters. */
 static void rescan(const struct pool_def *def) {
         struct cmd_result res = {0};
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         static const int ok[] = {ISCSI_ERR_NO_OBJS_FOUND, 0};
-        if (build_and_run(session_argv_def, def, DRV_ISCSI_CMD_TIMEOUT_USEC, ok, &res, &err) < 0) {
-                dv_error_clear(&err);
+        if (build_and_run(session_argv_def, def, DRV_ISCSI_CMD_TIMEOUT_USEC, ok, &res, &err) < 0)
                 return;
-        }
         struct drv_iscsi_session *v = NULL;
         size_t n = 0;
         if (drv_iscsi_parse_sessions(res.out, &v, &n) >= 0) {

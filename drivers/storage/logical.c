@@ -729,7 +729,7 @@ static int logical_pool_observe(const struct pool_def *def, struct pool_status *
         r = query_vg(def, &info, err);
         if (r < 0)
                 return r;
-        struct dv_error why = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error why = DV_ERROR_INIT;
         if (!info.found) {
                 /* Absent: buildable only from devices that are all there and empty. */
                 if (def->source.n_devices == 0) {
@@ -784,7 +784,6 @@ static int logical_pool_observe(const struct pool_def *def, struct pool_status *
 done:
         if (dv_error_failed(&why) && !s.reason)
                 r = -ENOMEM;
-        dv_error_clear(&why);
         lvm_vg_info_done(&info);
         if (r < 0) {
                 pool_status_done(&s);
@@ -797,10 +796,9 @@ done:
 static void undo_pvcreate(const struct pool_def *def, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_strv_free_ char **argv = NULL;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 if (drv_lvm_pvremove_argv(def->source.devices[i].path, &argv) >= 0)
                         (void)run_lvm(argv, NULL, &e);
-                dv_error_clear(&e);
         }
 }
 
