@@ -21,6 +21,7 @@
 #include "reconcile/desired.h"
 #include "state/status.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/hashmap.h"
 #include "util/macro.h"
 #include "util/parse.h"
@@ -182,7 +183,7 @@ static int target_load(struct waiter *w, struct target *t, struct dv_error *err)
                 return r;
         r = target_take_object(t, o);
         if (r < 0)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         /* The key of what was read: a write racing with us shows up as a change. */
         t->key = k;
         return 0;
@@ -489,7 +490,7 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
         for (int i = optind; r >= 0 && i < argc; i++)
                 r = target_from_arg(&w, argv[i]);
         if (r == -ENOMEM)
-                fprintf(stderr, "declvirt wait: out of memory\n");
+                (void)log_oom();
         if (r < 0)
                 goto out;
         qsort(w.t, w.n, sizeof(*w.t), cmp_target);

@@ -194,8 +194,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 n->max_parallel = d->cfg->max_parallel;
                 n->strict_permissions = d->cfg->strict_permissions;
                 struct engine_config ec = engine_config_from(n, d->dry_run);
-                if (engine_reconfigure(d->engine, &ec) < 0) {
-                        log_error("reload failed: out of memory; keeping the running configuration");
+                if (engine_reconfigure(d->engine, &ec) < 0) { /* only -ENOMEM */
+                        (void)log_oom();
+                        log_error("reload failed, keeping the running configuration");
                         SWAP(n->desired_dir, d->cfg->desired_dir);
                         SWAP(n->state_dir, d->cfg->state_dir);
                         SWAP(n->run_dir, d->cfg->run_dir);

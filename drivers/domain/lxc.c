@@ -179,7 +179,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
             !(p->ct_dir = strdupf("%s/%s", p->run_sub, name)) ||
             !(p->root = strdupf("%s/%s/root", p->run_sub, name))) {
                 paths_done(p);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         return 0;
 }
@@ -474,7 +474,7 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 return r;
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         pthread_mutex_lock(&lock);
         bool busy = rec->run.busy, child = rec->child;
         pid_t prev = rec->pid;
@@ -1246,7 +1246,7 @@ int lxc_start(const struct domain_def *def, const struct dom_start *args, struct
                 return r;
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);
@@ -1328,7 +1328,7 @@ int lxc_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_erro
                 return r;
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);

@@ -189,7 +189,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
             !(p->qemu_log = strdupf("%s/%s.qemu.log", p->state_sub, name)) ||
             !(p->console_log = strdupf("%s/%s.console.log", p->state_sub, name))) {
                 paths_done(p);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         return 0;
 }
@@ -830,7 +830,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 return r;
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
 
         pthread_mutex_lock(&lock);
         bool busy = rec->run.busy, child = rec->child;
@@ -1291,7 +1291,7 @@ int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const 
                 return r;
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
@@ -1373,7 +1373,7 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
                 return r;
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
@@ -1408,7 +1408,7 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 return r;
         char **taps = calloc(def->n_interfaces + 1, sizeof(char *));
         if (!taps)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         for (size_t i = 0; i < def->n_interfaces; i++) {
                 char buf[IFNAMSIZ];
                 if (qemu_drv_iface_name(def, i, buf) >= 0 && !(taps[i] = strdup(buf)))
@@ -1429,7 +1429,7 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 .paused = wants_vnc_password(def),
         };
         if (r < 0)
-                r = dv_error_add(err, r, 0, "out of memory");
+                r = dv_error_oom(err);
         else
                 r = qemu_argv(def, &ctx, &argv, err);
         for (size_t i = 0; i < def->n_interfaces; i++)

@@ -346,7 +346,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         if (!p->dir || !p->xl || !p->name || !(p->cfg = strdupf("%s/%s.cfg", p->dir, name)) ||
             !(p->domid = strdupf("%s/%s.domid", p->dir, name))) {
                 paths_done(p);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         return 0;
 }
@@ -414,7 +414,7 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
         struct rec *rec = rec_get_locked(p.name);
         if (!rec) {
                 pthread_mutex_unlock(&lock);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         r = refresh_if_due_locked();
         if (r < 0) {
@@ -451,7 +451,7 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
                 ret->state = DOM_BROKEN;
                 ret->reason = strdupf("a Xen domain (domid %d) not started by declvirt runs %s",
                                       domid, p.name);
-                return ret->reason ? 0 : dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return ret->reason ? 0 : dv_error_oom(err);
         }
         ret->state = DOM_SHUTOFF;
         if (busy)
@@ -567,7 +567,7 @@ static int rec_begin(const char *name, struct dv_error *err) {
                 rec->busy = true;
         pthread_mutex_unlock(&lock);
         if (r == -ENOMEM)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         if (r < 0)
                 return dv_error_add(err, r, 0, "domain %s is being started or stopped", name);
         return 0;

@@ -218,7 +218,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                 _cleanup_strv_free_ char **f = NULL;
                 int nf = split_fields(line, len, &f);
                 if (nf == -ENOMEM) {
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
                         break;
                 }
                 if (nf < 0) {
@@ -239,7 +239,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                         t.logical_sector = (unsigned)lss;
                         t.label = strdup(f[5]);
                         if (!t.label) {
-                                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                                r = dv_error_oom(err);
                                 break;
                         }
                         seen_dev = true;
@@ -264,7 +264,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                         }
                         struct pool_extent *ne = reallocarray(t.free, t.n_free + 1, sizeof(*ne));
                         if (!ne) {
-                                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                                r = dv_error_oom(err);
                                 break;
                         }
                         t.free = ne;
@@ -273,7 +273,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                 }
                 struct disk_partition *np = reallocarray(t.parts, t.n_parts + 1, sizeof(*np));
                 if (!np) {
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
                         break;
                 }
                 t.parts = np;
@@ -550,7 +550,7 @@ static int device_open(const char *path, bool head, struct device *ret, struct d
         if (head) {
                 _cleanup_free_ unsigned char *b = malloc(DISK_HEAD_BYTES);
                 if (!b)
-                        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        return dv_error_oom(err);
                 size_t got = 0;
                 while (got < DISK_HEAD_BYTES) {
                         ssize_t k = pread(fd, b + got, DISK_HEAD_BYTES - got, (off_t)got);
@@ -570,7 +570,7 @@ static int device_open(const char *path, bool head, struct device *ret, struct d
         char *real = realpath(path, NULL);
         d.path = real ? real : strdup(path);
         if (!d.path)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         *ret = d;
         return 0;
 }
@@ -677,7 +677,7 @@ static int get_table(const char *dev, struct device *ret_dev, struct disk_table 
                 r = table_copy(&c->table, ret);
                 pthread_mutex_unlock(&cache_lock);
                 if (r < 0)
-                        return dv_error_add(err, r, 0, "out of memory");
+                        return dv_error_oom(err);
                 *ret_dev = d;
                 d = (struct device){0};
                 return 0;
@@ -1011,7 +1011,7 @@ static int disk_vol_list(const struct pool_def *def, struct vol_status **ret, si
         struct vol_status *v = t.n_parts ? calloc(t.n_parts, sizeof(*v)) : NULL;
         size_t nv = 0;
         if (t.n_parts && !v)
-                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                r = dv_error_oom(err);
         for (size_t i = 0; r >= 0 && i < t.n_parts; i++) {
                 const struct disk_partition *p = &t.parts[i];
                 char *path = drv_disk_partition_path(d.path, p->number);
@@ -1027,7 +1027,7 @@ static int disk_vol_list(const struct pool_def *def, struct vol_status **ret, si
                         .allocation = p->size,
                 };
                 if (!s->name || !s->path || !s->type || (format && !s->format))
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
         }
         disk_table_done(&t);
         if (r < 0) {
@@ -1184,7 +1184,7 @@ static int disk_vol_delete(const struct pool_def *def, const char *name, struct 
                 _cleanup_(device_done) struct device part = {0};
                 part.path = drv_disk_partition_path(d.path, number);
                 if (!part.path)
-                        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        return dv_error_oom(err);
                 part.st.st_mode = S_IFBLK;
                 r = check_not_held(&part, "partition", err);
                 if (r < 0)
