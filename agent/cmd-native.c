@@ -126,13 +126,12 @@ static int native_domain(const struct dv_config *cfg, const char *file, const st
                         .macs = macs,
                         .bridges = bridges,
                 };
-                struct dv_error err = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 if (drv->native(def, &a, stdout, &err) < 0) {
                         dv_error_set_file(&err, file);
                         dv_error_print(stderr, &err);
                 } else
                         ret = fflush(stdout) == 0 ? 0 : 1;
-                dv_error_clear(&err);
         }
         free_n(disks, def->n_disks);
         free_n(bridges, def->n_interfaces);
@@ -145,14 +144,12 @@ int cmd_native(const struct dv_config *cfg, int argc, char **argv) {
                 fprintf(stderr, "Usage: declvirt native FILE\n");
                 return argc == 2 ? 0 : 2;
         }
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         struct dv_object *o = NULL;
         if (dv_object_parse_file(argv[1], &o, &err) < 0) {
                 dv_error_print(stderr, &err);
-                dv_error_clear(&err);
                 return 1;
         }
-        dv_error_clear(&err);
         int r = 1;
         if (o->kind != DV_KIND_DOMAIN)
                 fprintf(stderr, "%s: declvirt native takes a <domain> file, not a <%s>\n", argv[1],

@@ -343,7 +343,7 @@ static void id_list_put(struct buf *out, const char *what, struct id_list *l) {
 
 static int do_check(const struct dv_config *cfg, const struct agent_probe *ag, const char *path,
                     const char *kind, const char *pool, const char *name, uint64_t now) {
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         struct status_snapshot *s = NULL;
         if (status_read_file(path, &s, &err) < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
@@ -354,14 +354,11 @@ static int do_check(const struct dv_config *cfg, const struct agent_probe *ag, c
                         printf("DECLVIRT CRITICAL - %s; %s\n", buf_str(&b),
                                m ? m : "cannot read status.xml");
                         buf_free(&b);
-                        dv_error_clear(&err);
                         return EXIT_CRITICAL;
                 }
                 printf("DECLVIRT UNKNOWN - %s\n", m ? m : "cannot read status.xml");
-                dv_error_clear(&err);
                 return EXIT_UNKNOWN;
         }
-        dv_error_clear(&err);
 
         const struct status_object *only = NULL;
         if (name) {
@@ -530,7 +527,7 @@ int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
                 return r;
         }
 
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         struct status_snapshot *s = NULL;
         if (status_read_file(path, &s, &err) < 0) {
                 dv_error_print(stderr, &err);
@@ -540,10 +537,8 @@ int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
                                 ag.lock);
                 else
                         fprintf(stderr, "declvirt status: no status to show (is the agent running?)\n");
-                dv_error_clear(&err);
                 return 1;
         }
-        dv_error_clear(&err);
         if (!json && ag.running <= 0) {
                 /* Said first, so that nobody takes the table for the present. */
                 struct buf b = BUF_INIT;

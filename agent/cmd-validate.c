@@ -41,7 +41,7 @@ int cmd_validate(const struct dv_config *cfg, int argc, char **argv) {
         int bad = 0;
         for (int i = optind; i < argc; i++) {
                 const char *path = argv[i];
-                struct dv_error err = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 struct dv_object *o = NULL;
                 struct stat st;
                 dv_error_set_file(&err, path);
@@ -61,7 +61,6 @@ int cmd_validate(const struct dv_config *cfg, int argc, char **argv) {
                         free(id);
                 }
                 dv_object_free(o);
-                dv_error_clear(&err);
         }
         return bad ? 1 : 0;
 }

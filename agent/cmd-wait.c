@@ -21,6 +21,7 @@
 #include "reconcile/desired.h"
 #include "state/status.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/hashmap.h"
 #include "util/macro.h"
 #include "util/parse.h"
@@ -182,7 +183,7 @@ static int target_load(struct waiter *w, struct target *t, struct dv_error *err)
                 return r;
         r = target_take_object(t, o);
         if (r < 0)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         /* The key of what was read: a write racing with us shows up as a change. */
         t->key = k;
         return 0;
@@ -268,7 +269,7 @@ static int target_from_arg(struct waiter *w, const char *arg) {
         t->path = strdup(arg);
         if (!t->path)
                 return -ENOMEM;
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
         int r;
         if (!desired_name_is_candidate(base)) {
@@ -286,7 +287,6 @@ static int target_from_arg(struct waiter *w, const char *arg) {
         }
         if (r < 0)
                 print_error(&err);
-        dv_error_clear(&err);
         return r;
 }
 
@@ -309,7 +309,7 @@ static void refresh_status(struct waiter *w) {
         key_of(&st, &k);
         if (w->have_status_key && key_equal(&k, &w->status_key))
                 return;
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         struct status_snapshot *s = NULL;
         int r = status_read_file(w->status_path, &s, &err);
         hashmap_free(w->index, NULL);
@@ -320,10 +320,8 @@ static void refresh_status(struct waiter *w) {
         w->status_problem = NULL;
         if (r < 0) {
                 w->status_problem = dv_error_summary(&err);
-                dv_error_clear(&err);
                 return; /* key not kept: read again next time */
         }
-        dv_error_clear(&err);
         w->index = hashmap_new();
         bool ok = w->index;
         for (size_t i = 0; ok && i < s->n_objects; i++) {
@@ -492,7 +490,7 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
         for (int i = optind; r >= 0 && i < argc; i++)
                 r = target_from_arg(&w, argv[i]);
         if (r == -ENOMEM)
-                fprintf(stderr, "declvirt wait: out of memory\n");
+                (void)log_oom();
         if (r < 0)
                 goto out;
         qsort(w.t, w.n, sizeof(*w.t), cmp_target);
@@ -505,15 +503,13 @@ int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
                         struct target *t = &w.t[i];
                         if (!t->path)
                                 continue;
-                        struct dv_error err = DV_ERROR_INIT;
+                        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                         r = target_load(&w, t, &err);
                         if (r < 0) {
                                 progress_end(&w);
                                 print_error(&err);
-                                dv_error_clear(&err);
                                 goto out;
                         }
-                        dv_error_clear(&err);
                 }
                 refresh_status(&w);
                 size_t settled = 0, failed = 0;

@@ -248,8 +248,7 @@ _printf_(4, 5) static int problem(struct parser *p, int r, int line, const char 
         va_start(ap, fmt);
         dv_error_addv(p->err, r, line, fmt, ap);
         va_end(ap);
-        if (p->r == 0)
-                p->r = r;
+        KEEP(p->r, r);
         if (++p->n_problems < MAX_PROBLEMS)
                 return 0;
         dv_error_add(p->err, r, line, "too many problems; the rest of the file was not read");
@@ -262,8 +261,14 @@ _printf_(4, 5) static int fatal(struct parser *p, int r, int line, const char *f
         va_start(ap, fmt);
         dv_error_addv(p->err, r, line, fmt, ap);
         va_end(ap);
-        if (p->r == 0)
-                p->r = r;
+        KEEP(p->r, r);
+        p->n_problems++;
+        return p->r;
+}
+
+/* Out of memory: the parse stops. */
+static int fatal_oom(struct parser *p) {
+        KEEP(p->r, dv_error_oom(p->err));
         p->n_problems++;
         return p->r;
 }
@@ -271,7 +276,7 @@ _printf_(4, 5) static int fatal(struct parser *p, int r, int line, const char *f
 static int syntax_error(struct parser *p) {
         const yaml_parser_t *y = &p->yp;
         if (y->error == YAML_MEMORY_ERROR)
-                return fatal(p, -ENOMEM, 0, "out of memory");
+                return fatal_oom(p);
         const char *what = y->problem ? y->problem : "cannot parse";
         if (y->error == YAML_READER_ERROR) {
                 /* Decoding problems have an offset, not a mark. */
@@ -482,11 +487,11 @@ static int parse_patterns(struct parser *p, const char *name, char ***field) {
                 }
                 char *c = strdup(v);
                 if (!c)
-                        return fatal(p, -ENOMEM, 0, "out of memory");
+                        return fatal_oom(p);
                 /* Trailing slashes would make a pattern match nothing. */
                 path_simplify(c);
                 if (strv_consume(&l, c) < 0)
-                        return fatal(p, -ENOMEM, 0, "out of memory");
+                        return fatal_oom(p);
         }
         if (!bad) {
                 strv_free(*field);
@@ -523,7 +528,7 @@ static int parse_value(struct parser *p, const struct key *k, const char *name) 
                 char *value = k->type == V_PROGRAM && !strchr(v, '/') ? strdup(v)
                                                                       : path_resolve(p->base, v);
                 if (set_string(field, value) < 0)
-                        return fatal(p, -ENOMEM, 0, "out of memory");
+                        return fatal_oom(p);
                 return 0;
         }
         case V_DURATION: {
@@ -736,7 +741,7 @@ static int parse_mapping(struct parser *p, const struct section *sec) {
                 }
                 _cleanup_free_ char *key = malloc(ev_len(p) + 1);
                 if (!key)
-                        return fatal(p, -ENOMEM, 0, "out of memory");
+                        return fatal_oom(p);
                 size_t len = ev_len(p);
                 memcpy(key, ev_text(p), len + 1);
                 const struct key *k = section_find(sec, key, len);
@@ -838,17 +843,17 @@ int dv_config_parse(const char *data, size_t len, const char *path, struct dv_co
         } else
                 base = strdup(cwd);
         if (!base)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
 
         _cleanup_(dv_config_freep) struct dv_config *c = NULL;
         r = dv_config_new_default(&c);
         if (r < 0)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         c->path = TAKE_PTR(abs_path);
 
         struct parser p = {.data = data, .len = len, .base = base, .c = c, .err = err};
         if (!yaml_parser_initialize(&p.yp))
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         yaml_parser_set_input_string(&p.yp, (const unsigned char *)data, len);
         /* UTF-8 only: a UTF-16 file is refused rather than guessed. */
         yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);

@@ -179,7 +179,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         struct daemon *d = userdata;
         sd_notify(false, "RELOADING=1");
         struct dv_config *n = NULL;
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (dv_config_load(d->config_path, &n, &err) < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("reload failed, keeping the running configuration: %s", strna(m));
@@ -197,8 +197,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 n->max_parallel = d->cfg->max_parallel;
                 n->strict_permissions = d->cfg->strict_permissions;
                 struct engine_config ec = engine_config_from(n, d->dry_run);
-                if (engine_reconfigure(d->engine, &ec) < 0) {
-                        log_error("reload failed: out of memory; keeping the running configuration");
+                if (engine_reconfigure(d->engine, &ec) < 0) { /* only -ENOMEM */
+                        (void)log_oom();
+                        log_error("reload failed, keeping the running configuration");
                         SWAP(n->desired_dir, d->cfg->desired_dir);
                         SWAP(n->state_dir, d->cfg->state_dir);
                         SWAP(n->run_dir, d->cfg->run_dir);
@@ -213,7 +214,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                         log_info("configuration reloaded");
                 }
         }
-        dv_error_clear(&err);
         engine_mark_all(d->engine);
         schedule_pass(d, 0);
         sd_notify(false, "READY=1");
@@ -235,13 +235,12 @@ static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine 
         drv_iscsi_set_secrets_dir(cfg->secrets_dir);
         network_driver_set_dirs(cfg->run_dir, cfg->state_dir);
         agent_set_domain_drivers(cfg);
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r = engine_new(&ec, ret, &err);
         if (r < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("cannot start the engine: %s", m ? m : strerror(-r));
         }
-        dv_error_clear(&err);
         return r;
 }
 
@@ -325,10 +324,9 @@ int cmd_agent(const char *config_path, int argc, char **argv) {
                 agent_usage(stderr);
                 return 2;
         }
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (dv_config_load(config_path, &d.cfg, &err) < 0) {
                 dv_error_print(stderr, &err);
-                dv_error_clear(&err);
                 return 2;
         }
         log_set_max_level(d.cfg->log_level);
@@ -345,7 +343,6 @@ int cmd_agent(const char *config_path, int argc, char **argv) {
         if (state_lock(d.cfg->state_dir, &d.lock_fd, &err) < 0) {
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("%s", strna(m));
-                dv_error_clear(&err);
                 dv_config_free(d.cfg);
                 return 1;
         }

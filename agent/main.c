@@ -71,13 +71,11 @@ int main(int argc, char **argv) {
                 return cmd_agent(config_path, cargc, cargv);
 
         struct dv_config *cfg = NULL;
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (dv_config_load(config_path, &cfg, &err) < 0) {
                 dv_error_print(stderr, &err);
-                dv_error_clear(&err);
                 return 2;
         }
-        dv_error_clear(&err);
         log_set_max_level(cfg->log_level);
         int r;
         if (streq(cmd, "validate"))

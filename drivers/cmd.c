@@ -283,7 +283,7 @@ static int prepare(char *const argv[], char *const *extra_env, char ***ret_env, 
         _cleanup_strv_free_ char **env = NULL;
         int r = build_env(extra_env, &env, err);
         if (r < 0)
-                return r == -ENOMEM ? dv_error_add(err, r, 0, "out of memory") : r;
+                return r == -ENOMEM ? dv_error_oom(err) : r;
         if (log_get_max_level() >= LOG_DEBUG) {
                 _cleanup_free_ char *line = cmd_argv_string(argv);
                 log_debug("running %s", strna(line));
@@ -682,7 +682,7 @@ int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *
         res->err_tail = strndup(s.err.data, s.err.len);
         if (!res->out || !res->err_tail) {
                 cmd_result_done(res);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         log_debug("%s: exit status %d, signal %d%s%s, %zu bytes of output, %" PRIu64 " us", argv[0],
                   res->exit_status, res->term_signal, timed_out ? ", timed out" : "",

@@ -75,15 +75,11 @@ static int get_dirs(char **ret_run, char **ret_state, struct dv_error *err) {
         if (!r || !s) {
                 free(r);
                 free(s);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         *ret_run = r;
         *ret_state = s;
         return 0;
-}
-
-static int oom(struct dv_error *err) {
-        return dv_error_add(err, -ENOMEM, 0, "out of memory");
 }
 
 /* ---- small facts about a definition ------------------------------------------------------- */
@@ -146,7 +142,7 @@ static int wanted_addrs(const struct network_def *def, struct nl_addr **ret, siz
         struct nl_addr *v = calloc(def->n_ips ? def->n_ips : 1, sizeof(*v));
         size_t k = 0;
         if (!v)
-                return oom(err);
+                return dv_error_oom(err);
         for (size_t i = 0; i < def->n_ips; i++) {
                 const struct network_ip *ip = &def->ips[i];
                 if (ip->address.family != AF_INET && ip->address.family != AF_INET6)
@@ -196,16 +192,15 @@ static int copy_def(const struct network_def *def, struct network_def **ret, str
         _cleanup_xml_doc_ xmlDoc *doc = NULL;
         network_def_format(&b, def, NULL);
         if (b.oom)
-                return oom(err);
+                return dv_error_oom(err);
         /* Its own error object: the parser's warnings were reported when the file was read. */
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         int r = dv_xml_parse(buf_str(&b), b.len, &doc, &e);
         if (r >= 0)
                 r = network_def_parse(xmlDocGetRootElement(doc), ret, &e);
         if (r < 0)
                 dv_error_add(err, r, 0, "network %s: cannot copy the definition: %s", def->name,
                              strna(dv_error_message(&e)));
-        dv_error_clear(&e);
         return r;
 }
 
@@ -224,15 +219,15 @@ static int registry_put_locked(const struct network_def *def, const char *bridge
         if (!registry) {
                 registry = hashmap_new();
                 if (!registry)
-                        return oom(err);
+                        return dv_error_oom(err);
         }
         struct reg_entry *e = calloc(1, sizeof(*e));
         if (!e)
-                return oom(err);
+                return dv_error_oom(err);
         e->bridge = strdup(bridge);
         if (!e->bridge) {
                 reg_entry_free(e);
-                return oom(err);
+                return dv_error_oom(err);
         }
         int r = copy_def(def, &e->def, err);
         if (r < 0) {
@@ -243,7 +238,7 @@ static int registry_put_locked(const struct network_def *def, const char *bridge
         r = hashmap_put(registry, def->name, e, &old);
         if (r < 0) {
                 reg_entry_free(e);
-                return oom(err);
+                return dv_error_oom(err);
         }
         reg_entry_free(old);
         return 0;
@@ -265,7 +260,7 @@ static int fw_sync_locked(const char *check_bridge, bool force, struct dv_error 
         int r;
 
         if (!nets)
-                return oom(err);
+                return dv_error_oom(err);
         for (size_t i = 0; registry && hashmap_iter(registry, &i, NULL, &v);) {
                 struct reg_entry *e = v;
                 nets[k++] = (struct fw_network){.def = e->def, .bridge = e->bridge};
@@ -305,9 +300,7 @@ static int forwarding_restore_locked(const char *run_dir, struct dv_error *err) 
                                  needs_forwarding(((struct reg_entry *)v)->def, families[f]);
                 if (needed)
                         continue;
-                int r = fw_ip_forward_restore(families[f], run_dir, err);
-                if (r < 0 && ret == 0)
-                        ret = r;
+                KEEP(ret, fw_ip_forward_restore(families[f], run_dir, err));
         }
         return ret;
 }
@@ -365,7 +358,7 @@ static int observe_leases(const char *name, const char *state_dir, struct net_st
         int r;
 
         if (asprintf(&path, "%s/networks/%s.leases", state_dir, name) < 0)
-                return oom(err);
+                return dv_error_oom(err);
         pthread_mutex_lock(&lease_lock);
         if (stat(path, &s) < 0) {
                 if (lease_caches)
@@ -378,7 +371,7 @@ static int observe_leases(const char *name, const char *state_dir, struct net_st
                 struct lease_cache *n = calloc(1, sizeof(*n));
                 if (!n) {
                         pthread_mutex_unlock(&lease_lock);
-                        return oom(err);
+                        return dv_error_oom(err);
                 }
                 n->st = s;
                 r = dnsmasq_leases(name, state_dir, &n->leases, &n->n, err);
@@ -393,7 +386,7 @@ static int observe_leases(const char *name, const char *state_dir, struct net_st
                 if (!lease_caches || hashmap_put(lease_caches, name, n, &old) < 0) {
                         lease_cache_free(n);
                         pthread_mutex_unlock(&lease_lock);
-                        return oom(err);
+                        return dv_error_oom(err);
                 }
                 lease_cache_free(old);
                 c = n;
@@ -402,7 +395,7 @@ static int observe_leases(const char *name, const char *state_dir, struct net_st
         if (r >= 0)
                 st->n_leases = c->n;
         pthread_mutex_unlock(&lease_lock);
-        return r < 0 ? oom(err) : 0;
+        return r < 0 ? dv_error_oom(err) : 0;
 }
 
 static void forget_leases(const char *name) {
@@ -603,7 +596,7 @@ int network_observe(const struct network_def *def, struct net_status *ret, struc
         }
         bridge = network_bridge_name(def);
         if (!bridge)
-                return oom(err);
+                return dv_error_oom(err);
         r = get_dirs(&run_dir, &state_dir, err);
         if (r < 0)
                 return r;
@@ -652,7 +645,7 @@ int network_observe(const struct network_def *def, struct net_status *ret, struc
 finish:
         if (r < 0) {
                 if (r == -ENOMEM && !dv_error_failed(err))
-                        oom(err);
+                        dv_error_oom(err);
                 net_status_done(&st);
                 return r;
         }
@@ -834,7 +827,7 @@ static int apply_firewall(const struct network_def *def, const char *bridge, con
 
 /* What a failed apply created is taken away again; errors here are secondary. */
 static void apply_undo(const struct network_def *def, const char *bridge, const char *run_dir) {
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         (void)dnsmasq_stop(def->name, run_dir, &e);
         pthread_mutex_lock(&reg_lock);
         if (registry && hashmap_get(registry, def->name)) {
@@ -844,7 +837,6 @@ static void apply_undo(const struct network_def *def, const char *bridge, const 
         }
         pthread_mutex_unlock(&reg_lock);
         (void)nl_link_delete(bridge, &e);
-        dv_error_clear(&e);
 }
 
 int network_apply(const struct network_def *old, bool old_created, const struct network_def *def,
@@ -871,7 +863,7 @@ int network_apply(const struct network_def *old, bool old_created, const struct 
         }
         bridge = network_bridge_name(def);
         if (!bridge)
-                return oom(err);
+                return dv_error_oom(err);
         const char *why = network_ifname_problem(bridge);
         if (why)
                 return dv_error_add(err, -EINVAL, def->bridge.line,
@@ -888,7 +880,7 @@ int network_apply(const struct network_def *old, bool old_created, const struct 
         if (old && !is_bridge_mode(old)) {
                 old_bridge = network_bridge_name(old);
                 if (!old_bridge)
-                        return oom(err);
+                        return dv_error_oom(err);
                 if (!streq(old_bridge, bridge)) {
                         r = dnsmasq_stop_wait(old, old_bridge, run_dir, state_dir, err);
                         if (r < 0)
@@ -921,7 +913,7 @@ int network_stop(const struct network_def *def, bool delete_bridge, struct dv_er
                 return 0; /* never ours */
         bridge = network_bridge_name(def);
         if (!bridge)
-                return oom(err);
+                return dv_error_oom(err);
         r = get_dirs(&run_dir, &state_dir, err);
         if (r < 0)
                 return r;

@@ -141,14 +141,12 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
         if (k < 0 || !a->name || !a->xml)
                 return dv_error_add(err, -EINVAL, 0, "record lacks kind, name or definition");
         a->kind = k;
-        struct dv_error perr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error perr = DV_ERROR_INIT;
         r = dv_object_parse(a->xml, strlen(a->xml), NULL, &a->obj, &perr);
         if (r < 0) {
                 dv_error_add(err, r, 0, "recorded definition does not parse: %s", strempty(dv_error_message(&perr)));
-                dv_error_clear(&perr);
                 return r;
         }
-        dv_error_clear(&perr);
         if (a->obj->kind != a->kind || !streq(a->obj->name, a->name) || !streq_ptr(a->obj->pool, a->pool))
                 return dv_error_add(err, -EINVAL, 0, "recorded definition is for another object");
         *ret = TAKE_PTR(a);
@@ -167,9 +165,8 @@ int applied_new_from(const struct dv_object *o, const char *file, struct applied
         a->xml = dv_object_format(o);
         if (!a->name || (o->pool && !a->pool) || (file && !a->file) || !a->hash || !a->xml)
                 return -ENOMEM;
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r = dv_object_parse(a->xml, strlen(a->xml), NULL, &a->obj, &err);
-        dv_error_clear(&err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(a);

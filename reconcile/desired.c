@@ -278,11 +278,10 @@ static int scan_dir(struct desired_set *s, const char *dir, int depth) {
                 return -errno;
         if (s->check_trust) {
                 struct stat st;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 if (fstat(fd, &st) < 0 || desired_check_trust(dir, &st, &e) < 0) {
                         /* The files below stay unseen: refused like their directory. */
                         dir_problem_set(s, dir, strempty(dv_error_message(&e)));
-                        dv_error_clear(&e);
                         close(fd);
                         return -EPERM;
                 }

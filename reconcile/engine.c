@@ -75,7 +75,7 @@ static int load_applied(struct engine *e, struct dv_error *err) {
                         continue;
                 _cleanup_free_ char *rel = path_join("applied", files[i]), *data = NULL;
                 size_t len = 0;
-                struct dv_error perr = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error perr = DV_ERROR_INIT;
                 struct applied *a = NULL;
                 if (!rel || state_store_read(e->state, rel, &data, &len) < 0 ||
                     applied_from_json(data, len, &a, &perr) < 0) {
@@ -83,7 +83,6 @@ static int load_applied(struct engine *e, struct dv_error *err) {
                          * its object is then treated as unmanaged (never touched). */
                         engine_event(e, "ignoring damaged last-applied record %s/%s: %s", e->cfg.state_dir,
                                      strempty(rel), strna(dv_error_message(&perr)));
-                        dv_error_clear(&perr);
                         continue;
                 }
                 struct rec_object *o = engine_get_or_add(e, a->kind, a->pool, a->name);

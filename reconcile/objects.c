@@ -101,8 +101,7 @@ int engine_commit(struct engine *e, struct dv_error *err) {
         }
         /* What could be queued is written even so; the commit fails as a whole. */
         int r = state_store_commit(e->state, err);
-        if (r >= 0 && q < 0)
-                r = q;
+        KEEP(r, q);
         e->store_failed = r < 0;
         if (r >= 0) {
                 strv_free(e->pending_removals);

@@ -57,7 +57,7 @@ static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list
         const struct pool_def *pd = def->def.pool;
         const struct storage_driver *drv = storage_driver_get(pd->type);
         struct pool_status st = { 0 };
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (!drv || !drv->pool_observe) {
                 st.state = POOL_STATE_BROKEN;
                 if (asprintf(&st.reason, "pool type '%s' has no driver on this host", pool_type_to_string(pd->type)) < 0)
@@ -83,7 +83,6 @@ static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list
                 return; /* keep what we knew of the volumes: nothing to conclude */
         if (drv->vol_list(pd, &vols, &n, &err) < 0) {
                 log_debug("listing volumes of pool %s failed: %s", p->name, strna(dv_error_message(&err)));
-                dv_error_clear(&err);
                 return;
         }
         for (size_t i = 0; known && i < known->n; i++)
@@ -142,12 +141,11 @@ static void observe_network(struct rec_object *o) {
                 return;
         struct network_def eff = rec_network_effective(d->def.network, o->applied);
         struct net_status st = { 0 };
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (network_observe(&eff, &st, &err) < 0) {
                 net_status_done(&st);
                 st = (struct net_status){ .state = NET_BROKEN, .reason = dv_error_summary(&err) };
         }
-        dv_error_clear(&err);
         if (!o->observed || !net_status_same(&o->net_st, &st))
                 o->dirty = true;
         net_status_done(&o->net_st);
@@ -163,7 +161,7 @@ static void observe_domain(struct rec_object *o) {
                 return;
         const struct domain_driver *drv = domain_driver_get(d->def.domain->type);
         struct dom_status st = { 0 };
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r;
         if (!drv)
                 r = dv_error_add(&err, -EOPNOTSUPP, 0, "domain type '%s' has no driver in this build",
@@ -178,7 +176,6 @@ static void observe_domain(struct rec_object *o) {
                 if (!st.reason)
                         st.reason = strdup(strerror(-r));
         }
-        dv_error_clear(&err);
         /* Gone without the agent asking (crash, kill, guest shutdown): the restart policy
          * decides, with backoff 1 s doubling to 5 min counted over such exits. */
         /* st.exited also covers an exit while the agent was not running (a stale pidfile

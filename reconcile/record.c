@@ -366,7 +366,7 @@ int engine_record(struct engine *e) {
         buf_free(&b);
         status_snapshot_free_contents(&s);
 
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r = engine_commit(e, &err);
         if (r >= 0 && q < 0)
                 /* Not queued, not written: everything stays dirty and is tried again. */
@@ -391,7 +391,6 @@ int engine_record(struct engine *e) {
         e->record_failing = false;
         e->status_stale = false;
         memcpy(e->status_hash, content_hash, sizeof(content_hash));
-        dv_error_clear(&err);
         touch(e, "status.xml");
         touch(e, "metrics.prom");
         for (size_t i = 0; i < n; i++)

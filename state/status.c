@@ -568,9 +568,7 @@ int status_parse_xml(const char *data, size_t len, struct status_snapshot **ret,
                 }
         if (r < 0) {
                 status_snapshot_free(s);
-                return r == -ENOMEM && !dv_error_failed(err)
-                               ? dv_error_add(err, r, 0, "out of memory")
-                               : r;
+                return r == -ENOMEM && !dv_error_failed(err) ? dv_error_oom(err) : r;
         }
         *ret = s;
         return 0;

@@ -603,7 +603,7 @@ int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
         }
         r = add_ifaces(p, def, ctx, err);
         if (r < 0)
-                return r == -ENOMEM ? dv_error_add(err, r, 0, "out of memory") : r;
+                return r == -ENOMEM ? dv_error_oom(err) : r;
 
         const struct domain_chr *con = def->n_consoles ? &def->consoles[0] : NULL;
         if (con && domain_chr_type(con) == DOMAIN_CHR_FILE && con->source_path)

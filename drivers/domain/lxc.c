@@ -179,7 +179,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
             !(p->ct_dir = strdupf("%s/%s", p->run_sub, name)) ||
             !(p->root = strdupf("%s/%s/root", p->run_sub, name))) {
                 paths_done(p);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         return 0;
 }
@@ -377,12 +377,11 @@ static void veths_remove(const struct domain_def *def) {
                 if (lxc_veth_name(def, i, host) < 0)
                         continue;
                 struct nl_link l;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 /* Only a veth: a <target dev> name may be someone else's interface. */
                 if (nl_link_get(host, &l, &e) == 0 && streq(l.kind, "veth") &&
                     nl_link_delete(host, &e) < 0)
                         log_debug("cannot remove veth %s: %s", host, strna(dv_error_message(&e)));
-                dv_error_clear(&e);
         }
 }
 
@@ -475,7 +474,7 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 return r;
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         pthread_mutex_lock(&lock);
         bool busy = rec->run.busy, child = rec->child;
         pid_t prev = rec->pid;
@@ -1030,7 +1029,7 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 }
                 _cleanup_free_ char *type = NULL;
                 bool is_fs = false;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 r = storage_probe_signature_full(o->source, &type, &is_fs, &e);
                 if (r < 0 || !is_fs) {
                         r = dv_error_add(err, r < 0 ? r : -EMEDIUMTYPE, fs->line,
@@ -1041,7 +1040,6 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                                 : "holds no filesystem",
                                          r < 0 ? strna(dv_error_message(&e)) : strempty(type),
                                          "");
-                        dv_error_clear(&e);
                         return r;
                 }
                 free(o->fstype);
@@ -1244,7 +1242,7 @@ int lxc_start(const struct domain_def *def, const struct dom_start *args, struct
                 return r;
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);
@@ -1326,7 +1324,7 @@ int lxc_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_erro
                 return r;
         struct ct_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);

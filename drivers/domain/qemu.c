@@ -189,7 +189,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
             !(p->qemu_log = strdupf("%s/%s.qemu.log", p->state_sub, name)) ||
             !(p->console_log = strdupf("%s/%s.console.log", p->state_sub, name))) {
                 paths_done(p);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         return 0;
 }
@@ -533,10 +533,9 @@ static void taps_remove(const struct domain_def *def) {
                 char tap[IFNAMSIZ];
                 if (qemu_tap_name(def->name, i, tap) < 0)
                         continue;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 if (nl_link_delete(tap, &e) < 0)
                         log_debug("cannot remove tap %s: %s", tap, strna(dv_error_message(&e)));
-                dv_error_clear(&e);
         }
 }
 
@@ -611,7 +610,7 @@ static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock)
         if (fresh || pthread_mutex_trylock(&rec->qmp_lock) != 0)
                 return cached;
 
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         struct qmp *q = NULL;
         struct json_object *o = NULL;
         int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
@@ -621,7 +620,6 @@ static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock)
         pthread_mutex_unlock(&rec->qmp_lock);
         if (r < 0)
                 log_debug("%s: %s", sock, strna(dv_error_message(&e)));
-        dv_error_clear(&e);
         char *s = r >= 0 ? status_of(o) : NULL;
         json_object_put(o);
         if (s) {
@@ -690,7 +688,7 @@ static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
                 return;
         }
         events_close_locked(rec);
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         struct qmp *q = NULL;
         int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
         if (r >= 0) {
@@ -711,7 +709,6 @@ static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
                 rec->events_at = now;
         }
         pthread_mutex_unlock(&ev_lock);
-        dv_error_clear(&e);
 }
 
 /* The status an event implies, until query-status says better. */
@@ -833,7 +830,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 return r;
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
 
         pthread_mutex_lock(&lock);
         bool busy = rec->run.busy, child = rec->child;
@@ -1095,14 +1092,13 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
         _cleanup_free_ char *line = cmd_argv_string(argv);
         struct json_object *st = NULL;
-        struct dv_error qerr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error qerr = DV_ERROR_INIT;
 
         for (;;) {
                 int status = 0;
                 if (dom_proc_reap(pid, &status)) {
                         _cleanup_free_ char *tail = log_tail_since(p->qemu_log, offset);
                         dv_error_set_command(err, line, tail);
-                        dv_error_clear(&qerr);
                         if (WIFSIGNALED(status))
                                 return dv_error_add(
                                         err, -EIO, 0,
@@ -1184,10 +1180,8 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                         r = dv_error_add(err, -ETIMEDOUT, 0,
                                          "QEMU did not open its QMP socket within 10 s%s%s",
                                          tail ? "; QEMU said: " : "", strempty(tail));
-                dv_error_clear(&qerr);
                 return r;
         }
-        dv_error_clear(&qerr);
         char *s = status_of(st);
         json_object_put(st);
         pthread_mutex_lock(&lock);
@@ -1297,7 +1291,7 @@ int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const 
                 return r;
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
@@ -1336,7 +1330,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         bool ours = proc_read(pid, true, &pi) == 0 && proc_alive(&pi) && argv_is_ours(pi.argv, p);
         proc_info_done(&pi);
         if (ours) {
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 int r = qmp_once(rec, p->qmp, "system_powerdown", NULL,
                                  MIN(timeout_usec, QMP_CMD_USEC) + 1, NULL, &e);
                 bool exited;
@@ -1351,7 +1345,6 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                         log_debug("domain %s: no power-down within the timeout, sending quit",
                                   p->name);
                         r = qmp_once(rec, p->qmp, "quit", NULL, QUIT_WAIT_USEC, NULL, &e);
-                        dv_error_clear(&e);
                         if (r < 0)
                                 (void)dom_proc_signal(fd, pid, SIGTERM);
                         exited = dom_proc_wait_exit(fd, pid, QUIT_WAIT_USEC);
@@ -1380,7 +1373,7 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
                 return r;
         struct dom_rec *rec = rec_get(p.name);
         if (!rec)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (dom_proc_busy_begin(&rec->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
@@ -1415,7 +1408,7 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 return r;
         char **taps = calloc(def->n_interfaces + 1, sizeof(char *));
         if (!taps)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         for (size_t i = 0; i < def->n_interfaces; i++) {
                 char buf[IFNAMSIZ];
                 if (qemu_drv_iface_name(def, i, buf) >= 0 && !(taps[i] = strdup(buf)))
@@ -1436,7 +1429,7 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 .paused = wants_vnc_password(def),
         };
         if (r < 0)
-                r = dv_error_add(err, r, 0, "out of memory");
+                r = dv_error_oom(err);
         else
                 r = qemu_argv(def, &ctx, &argv, err);
         for (size_t i = 0; i < def->n_interfaces; i++)

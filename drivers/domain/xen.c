@@ -346,7 +346,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         if (!p->dir || !p->xl || !p->name || !(p->cfg = strdupf("%s/%s.cfg", p->dir, name)) ||
             !(p->domid = strdupf("%s/%s.domid", p->dir, name))) {
                 paths_done(p);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         return 0;
 }
@@ -414,7 +414,7 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
         struct rec *rec = rec_get_locked(p.name);
         if (!rec) {
                 pthread_mutex_unlock(&lock);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         r = refresh_if_due_locked();
         if (r < 0) {
@@ -451,7 +451,7 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
                 ret->state = DOM_BROKEN;
                 ret->reason = strdupf("a Xen domain (domid %d) not started by declvirt runs %s",
                                       domid, p.name);
-                return ret->reason ? 0 : dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return ret->reason ? 0 : dv_error_oom(err);
         }
         ret->state = DOM_SHUTOFF;
         if (busy)
@@ -567,7 +567,7 @@ static int rec_begin(const char *name, struct dv_error *err) {
                 rec->busy = true;
         pthread_mutex_unlock(&lock);
         if (r == -ENOMEM)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         if (r < 0)
                 return dv_error_add(err, r, 0, "domain %s is being started or stopped", name);
         return 0;
@@ -611,9 +611,8 @@ static int wait_domain(const char *name, const char *uuid, bool present, uint64_
         for (;;) {
                 int domid = 0;
                 _cleanup_free_ char *u = NULL;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 int r = lookup(name, &domid, &u, &e);
-                dv_error_clear(&e);
                 if (r == 0 && present && domid > 0 && uuid_eq(u, uuid))
                         return domid;
                 if (r == 0 && !present && domid == 0)
@@ -636,13 +635,12 @@ static int run_xl(const struct paths *p, const char *verb, const char *arg1, con
 static void destroy_leftover(const struct paths *p, const char *uuid) {
         int domid = 0;
         _cleanup_free_ char *u = NULL;
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         if (lookup(p->name, &domid, &u, &e) == 0 && domid > 0 && uuid_eq(u, uuid)) {
                 dv_error_clear(&e);
                 if (run_xl(p, "destroy", p->name, NULL, DESTROY_USEC, &e) < 0)
                         log_debug("domain %s: %s", p->name, strna(dv_error_message(&e)));
         }
-        dv_error_clear(&e);
 }
 
 static int start_locked(const struct domain_def *def, const struct dom_start *a,
@@ -731,11 +729,10 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, uint
                 files_remove(p);
                 return 0;
         }
-        struct dv_error e = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         r = run_xl(p, "shutdown", "-w", p->name, MAX(timeout_usec, USEC_PER_SEC), &e);
         if (r < 0) {
                 log_debug("domain %s: %s; destroying it", p->name, strna(dv_error_message(&e)));
-                dv_error_clear(&e);
                 /* Still ours? xl shutdown may have ended it after all. */
                 int now_domid = 0;
                 _cleanup_free_ char *now_uuid = NULL;
@@ -745,7 +742,6 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, uint
                     (r = run_xl(p, "destroy", p->name, NULL, DESTROY_USEC, err)) < 0)
                         return r;
         }
-        dv_error_clear(&e);
         if (wait_domain(p->name, uuid, false, VANISH_USEC) < 0)
                 return dv_error_add(err, -ETIMEDOUT, 0,
                                     "Xen domain %s (domid %d) is still in xenstore after xl "

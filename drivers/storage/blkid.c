@@ -120,13 +120,13 @@ int storage_probe_signature_full(const char *dev, char **ret_type, bool *ret_is_
         if (found == 0)
                 return 0;
         if (types.oom)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (ret_is_fs)
                 *ret_is_fs = found == 1 && is_fs;
         if (ret_type) {
                 *ret_type = buf_steal(&types);
                 if (!*ret_type)
-                        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        return dv_error_oom(err);
         }
         return 1;
 }

@@ -137,7 +137,7 @@ static int dir_pool_build(const struct pool_def *def, enum dv_build build, struc
 
         _cleanup_free_ char *parent = path_dirname(path);
         if (!parent)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         r = mkdir_p(parent, 0755);
         if (r < 0)
                 return dv_error_add(err, r, 0, "cannot create %s: %s", parent, strerror(-r));
@@ -268,15 +268,14 @@ int dir_vol_list(const struct pool_def *def, struct vol_status **ret, size_t *n,
                         continue; /* gone, dangling symlink, directory, device... */
                 _cleanup_free_ char *path = path_join(def->target.path, de->d_name);
                 if (!path) {
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
                         break;
                 }
                 struct fileinfo fi = {0};
-                struct dv_error ferr = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error ferr = DV_ERROR_INIT;
                 if (fileinfo_get(path, &st, &fi, &ferr) < 0) {
                         log_debug("pool %s: not listing %s: %s", strna(def->name), path,
                                   strna(dv_error_message(&ferr)));
-                        dv_error_clear(&ferr);
                         continue;
                 }
                 if (nv == cap) {
@@ -284,7 +283,7 @@ int dir_vol_list(const struct pool_def *def, struct vol_status **ret, size_t *n,
                         struct vol_status *nvp = reallocarray(v, ncap, sizeof(*v));
                         if (!nvp) {
                                 fileinfo_done(&fi);
-                                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                                r = dv_error_oom(err);
                                 break;
                         }
                         v = nvp;
@@ -302,7 +301,7 @@ int dir_vol_list(const struct pool_def *def, struct vol_status **ret, size_t *n,
                         .backing_format = TAKE_PTR(fi.backing_format),
                 };
                 if (!s->name || !s->type) {
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
                         break;
                 }
         }
@@ -415,7 +414,7 @@ static int detect_backing_format(const char *path, char **ret, struct dv_error *
         if (r < 0)
                 return dv_error_add(err, r, 0, "backing store %s: %s", path, strerror(-r));
         *ret = strdup(fileinfo_qemu_format(f));
-        return *ret ? 0 : dv_error_add(err, -ENOMEM, 0, "out of memory");
+        return *ret ? 0 : dv_error_oom(err);
 }
 
 int dir_qemu_img_create_argv(const struct pool_def *def, const struct volume_def *vol,
@@ -489,7 +488,7 @@ static int create_qcow2(const struct pool_def *def, const struct volume_def *vol
                                     vol->name, strerror(-r));
         _cleanup_free_ char *tmp = dir_vol_temp_path(def, vol->name);
         if (!tmp)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         /* Left over from a crash: ours, and never a volume (hidden name). */
         (void)unlink(tmp);
         struct cmd_opts opts = {.timeout_usec = DIR_QEMU_IMG_TIMEOUT_USEC};
@@ -540,7 +539,7 @@ int dir_vol_create(const struct pool_def *def, const struct volume_def *vol, str
                 return dv_error_add(err, -EINVAL, 0, "volume %s has no capacity", vol->name);
         _cleanup_free_ char *path = dir_vol_path(def, vol->name);
         if (!path)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         struct stat st;
         if (lstat(path, &st) == 0)
                 return dv_error_add(err, -EEXIST, 0, "volume file %s already exists", path);

@@ -218,7 +218,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                 _cleanup_strv_free_ char **f = NULL;
                 int nf = split_fields(line, len, &f);
                 if (nf == -ENOMEM) {
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
                         break;
                 }
                 if (nf < 0) {
@@ -239,7 +239,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                         t.logical_sector = (unsigned)lss;
                         t.label = strdup(f[5]);
                         if (!t.label) {
-                                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                                r = dv_error_oom(err);
                                 break;
                         }
                         seen_dev = true;
@@ -264,7 +264,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                         }
                         struct pool_extent *ne = reallocarray(t.free, t.n_free + 1, sizeof(*ne));
                         if (!ne) {
-                                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                                r = dv_error_oom(err);
                                 break;
                         }
                         t.free = ne;
@@ -273,7 +273,7 @@ int drv_disk_parse_parted(const char *out, struct disk_table *ret, struct dv_err
                 }
                 struct disk_partition *np = reallocarray(t.parts, t.n_parts + 1, sizeof(*np));
                 if (!np) {
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
                         break;
                 }
                 t.parts = np;
@@ -550,7 +550,7 @@ static int device_open(const char *path, bool head, struct device *ret, struct d
         if (head) {
                 _cleanup_free_ unsigned char *b = malloc(DISK_HEAD_BYTES);
                 if (!b)
-                        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        return dv_error_oom(err);
                 size_t got = 0;
                 while (got < DISK_HEAD_BYTES) {
                         ssize_t k = pread(fd, b + got, DISK_HEAD_BYTES - got, (off_t)got);
@@ -570,7 +570,7 @@ static int device_open(const char *path, bool head, struct device *ret, struct d
         char *real = realpath(path, NULL);
         d.path = real ? real : strdup(path);
         if (!d.path)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         *ret = d;
         return 0;
 }
@@ -644,7 +644,7 @@ static int read_table(const char *dev, struct disk_table *ret, struct dv_error *
                 return r;
         }
         struct disk_table t = {0};
-        struct dv_error perr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error perr = DV_ERROR_INIT;
         r = drv_disk_parse_parted(res.out, &t, &perr);
         bool unlabelled = r >= 0 && streq_ptr(t.label, "unknown");
         if (res.exit_status != 0 && !unlabelled) {
@@ -660,7 +660,6 @@ static int read_table(const char *dev, struct disk_table *ret, struct dv_error *
         } else {
                 *ret = t;
         }
-        dv_error_clear(&perr);
         cmd_result_done(&res);
         return r;
 }
@@ -678,7 +677,7 @@ static int get_table(const char *dev, struct device *ret_dev, struct disk_table 
                 r = table_copy(&c->table, ret);
                 pthread_mutex_unlock(&cache_lock);
                 if (r < 0)
-                        return dv_error_add(err, r, 0, "out of memory");
+                        return dv_error_oom(err);
                 *ret_dev = d;
                 d = (struct device){0};
                 return 0;
@@ -691,10 +690,9 @@ static int get_table(const char *dev, struct device *ret_dev, struct disk_table 
                 return r;
         /* Remember it only if nothing changed while parted read it. */
         _cleanup_(device_done) struct device after = {0};
-        struct dv_error ignore = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error ignore = DV_ERROR_INIT;
         bool stable = device_open(dev, true, &after, &ignore) >= 0 &&
                       streq(after.head_hash, d.head_hash) && after.size == d.size;
-        dv_error_clear(&ignore);
         struct cache_entry *n = stable ? calloc(1, sizeof(*n)) : NULL;
         if (n && table_copy(&t, &n->table) >= 0) {
                 n->dev = d.st.st_dev;
@@ -803,13 +801,12 @@ static int disk_pool_observe(const struct pool_def *def, struct pool_status *ret
         const char *dev = pool_dev(def);
         _cleanup_(device_done) struct device d = {0};
         struct disk_table t = {0};
-        struct dv_error derr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error derr = DV_ERROR_INIT;
         r = get_table(dev, &d, &t, &derr);
         if (r < 0) {
                 /* A missing or unreadable device is something in the way, not a failure
                  * of observing: the pool shows blocked with the reason. */
                 set_reason(&s, POOL_STATE_BROKEN, "%s", strna(dv_error_message(&derr)));
-                dv_error_clear(&derr);
                 *ret = s;
                 return 0;
         }
@@ -831,7 +828,6 @@ static int disk_pool_observe(const struct pool_def *def, struct pool_status *ret
                                    dev, sig);
                 else
                         s.state = POOL_STATE_ABSENT;
-                dv_error_clear(&derr);
         } else if (!streq(have, want)) {
                 set_reason(&s, POOL_STATE_BROKEN,
                            "device %s has a %s partition table, not %s; not relabelling", dev, have,
@@ -886,14 +882,13 @@ static int disk_pool_build(const struct pool_def *def, enum dv_build build, stru
                 /* Built already (an earlier pass, or a restart): the wanted table and
                  * nothing else. parted confirms what blkid saw. */
                 struct disk_table t = {0};
-                struct dv_error ignore = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error ignore = DV_ERROR_INIT;
                 const char *blk = streq(label, "msdos") ? "dos"
                                   : streq(label, "gpt") ? "gpt"
                                                         : NULL;
                 bool same = !strchr(sig, ',') && (!blk || streq(sig, blk)) &&
                             read_table(d.path, &t, &ignore) >= 0 && streq_ptr(t.label, label);
                 disk_table_done(&t);
-                dv_error_clear(&ignore);
                 if (same)
                         return 0;
                 return dv_error_add(err, -EEXIST, 0,
@@ -933,12 +928,10 @@ static int disk_pool_delete(const struct pool_def *def, struct dv_error *err) {
                 return r;
         const char *dev = pool_dev(def);
         _cleanup_(device_done) struct device d = {0};
-        struct dv_error derr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error derr = DV_ERROR_INIT;
         r = device_open(dev, false, &d, &derr);
-        if (r == -ENOENT) {
-                dv_error_clear(&derr);
+        if (r == -ENOENT)
                 return 0; /* the device is gone, and its table with it */
-        }
         if (r < 0) {
                 dv_error_move(err, &derr);
                 return r;
@@ -1018,7 +1011,7 @@ static int disk_vol_list(const struct pool_def *def, struct vol_status **ret, si
         struct vol_status *v = t.n_parts ? calloc(t.n_parts, sizeof(*v)) : NULL;
         size_t nv = 0;
         if (t.n_parts && !v)
-                r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                r = dv_error_oom(err);
         for (size_t i = 0; r >= 0 && i < t.n_parts; i++) {
                 const struct disk_partition *p = &t.parts[i];
                 char *path = drv_disk_partition_path(d.path, p->number);
@@ -1034,7 +1027,7 @@ static int disk_vol_list(const struct pool_def *def, struct vol_status **ret, si
                         .allocation = p->size,
                 };
                 if (!s->name || !s->path || !s->type || (format && !s->format))
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
         }
         disk_table_done(&t);
         if (r < 0) {
@@ -1070,13 +1063,12 @@ static void wait_for_node(const struct device *d, unsigned number, bool present)
                         nanosleep(&(struct timespec){.tv_nsec = 25 * 1000 * 1000}, NULL);
                 }
                 _cleanup_strv_free_ char **argv = NULL;
-                struct dv_error ignore = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error ignore = DV_ERROR_INIT;
                 if (pass == 0 && drv_disk_partx_argv(d->path, &argv) >= 0) {
                         log_debug("partition node %s: not %s after parted; running partx", node,
                                   present ? "there" : "gone");
                         (void)run_tool(argv, &ignore);
                 }
-                dv_error_clear(&ignore);
         }
 }
 
@@ -1151,14 +1143,13 @@ static int disk_vol_create(const struct pool_def *def, const struct volume_def *
                 /* mkpart may have made the partition before a later step failed (the
                  * flag): take back exactly what we made, nothing else. */
                 _cleanup_(disk_table_done) struct disk_table after = {0};
-                struct dv_error ignore = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error ignore = DV_ERROR_INIT;
                 const struct disk_partition *p = NULL;
                 if (read_table(d.path, &after, &ignore) >= 0)
                         p = find_part(&after, number);
                 _cleanup_strv_free_ char **rm = NULL;
                 if (p && p->start == start && drv_disk_rm_argv(d.path, number, &rm) >= 0)
                         (void)run_tool(rm, &ignore);
-                dv_error_clear(&ignore);
                 cache_forget(dev);
                 return r;
         }
@@ -1193,7 +1184,7 @@ static int disk_vol_delete(const struct pool_def *def, const char *name, struct 
                 _cleanup_(device_done) struct device part = {0};
                 part.path = drv_disk_partition_path(d.path, number);
                 if (!part.path)
-                        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        return dv_error_oom(err);
                 part.st.st_mode = S_IFBLK;
                 r = check_not_held(&part, "partition", err);
                 if (r < 0)

@@ -253,7 +253,7 @@ int fileinfo_parse_qemu_img_info(const char *json, size_t len, struct fileinfo *
         json_object_put(root);
         if (r < 0) {
                 fileinfo_done(&fi);
-                return r == -ENOMEM ? dv_error_add(err, r, 0, "out of memory") : r;
+                return r == -ENOMEM ? dv_error_oom(err) : r;
         }
         *ret = fi;
         return 0;
@@ -389,7 +389,7 @@ static int query_qemu_img(const char *path, const char *format, struct fileinfo 
         struct cmd_opts opts = {.timeout_usec = QEMU_IMG_INFO_TIMEOUT_USEC,
                                 .max_output = QEMU_IMG_INFO_MAX_OUTPUT};
         struct cmd_result res = {0};
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         __atomic_add_fetch(&qemu_img_runs, 1, __ATOMIC_RELAXED);
         r = cmd_run(argv, &opts, &res, &err);
         if (r >= 0)
@@ -400,7 +400,6 @@ static int query_qemu_img(const char *path, const char *format, struct fileinfo 
                 r = res.exit_status > 0 || r == -EBADMSG ? 1 : r;
         }
         cmd_result_done(&res);
-        dv_error_clear(&err);
         return r;
 }
 
@@ -408,7 +407,7 @@ int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
                  struct dv_error *err) {
         int r = cache_lookup(path, st, ret);
         if (r != 0)
-                return r < 0 ? dv_error_add(err, r, 0, "out of memory") : 0;
+                return r < 0 ? dv_error_oom(err) : 0;
 
         /* O_NONBLOCK: never hang on a FIFO swapped in after the caller's stat. */
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -451,7 +450,7 @@ int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
         fi.format = strdup(format);
         if (!fi.format) {
                 fileinfo_done(&fi);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         if (cacheable)
                 cache_store(path, &fst, &fi);

@@ -109,15 +109,11 @@ char *fs_netfs_source(const struct pool_def *def, struct dv_error *err) {
                         s = NULL;
         }
         if (!s)
-                dv_error_add(err, -ENOMEM, 0, "out of memory");
+                dv_error_oom(err);
         return s;
 }
 
 /* ---- argv builders ---------------------------------------------------------------------- */
-
-static int oom(struct dv_error *err) {
-        return dv_error_add(err, -ENOMEM, 0, "out of memory");
-}
 
 int fs_mount_argv(const struct pool_def *def, char ***ret, struct dv_error *err) {
         _cleanup_strv_free_ char **argv = NULL;
@@ -132,7 +128,7 @@ int fs_mount_argv(const struct pool_def *def, char ***ret, struct dv_error *err)
                         return r;
                 source = strdup(fs_device(def));
                 if (!source)
-                        return oom(err);
+                        return dv_error_oom(err);
                 type = fs_format_fstype(def->source.format);
                 snprintf(opts, sizeof(opts), "%s", FS_MOUNT_OPTIONS);
         } else if (def->type == POOL_NETFS) {
@@ -161,11 +157,11 @@ int fs_mount_argv(const struct pool_def *def, char ***ret, struct dv_error *err)
 
         if (strv_push(&argv, "mount") < 0 || strv_push(&argv, "-o") < 0 ||
             strv_push(&argv, opts) < 0)
-                return oom(err);
+                return dv_error_oom(err);
         if (type && (strv_push(&argv, "-t") < 0 || strv_push(&argv, type) < 0))
-                return oom(err);
+                return dv_error_oom(err);
         if (strv_push(&argv, source) < 0 || strv_push(&argv, def->target.path) < 0)
-                return oom(err);
+                return dv_error_oom(err);
         *ret = TAKE_PTR(argv);
         return 0;
 }
@@ -189,7 +185,7 @@ int fs_mkfs_argv(const struct pool_def *def, char ***ret, struct dv_error *err) 
         if (strv_push(&argv, "mkfs") < 0 || strv_push(&argv, "-t") < 0 ||
             strv_push(&argv, fs_format_fstype(fmt)) < 0 || (force && strv_push(&argv, force) < 0) ||
             strv_push(&argv, fs_device(def)) < 0)
-                return oom(err);
+                return dv_error_oom(err);
         *ret = TAKE_PTR(argv);
         return 0;
 }
@@ -200,7 +196,7 @@ int fs_umount_argv(const struct pool_def *def, char ***ret, struct dv_error *err
         if (r < 0)
                 return r;
         if (strv_push(&argv, "umount") < 0 || strv_push(&argv, def->target.path) < 0)
-                return oom(err);
+                return dv_error_oom(err);
         *ret = TAKE_PTR(argv);
         return 0;
 }
@@ -357,7 +353,7 @@ static int probe_cached(const char *dev, const struct stat *st, char **ret_type,
                         bool is_fs = e->is_fs, had = e->type != NULL;
                         pthread_mutex_unlock(&probe_lock);
                         if (had && !type)
-                                return oom(err);
+                                return dv_error_oom(err);
                         *ret_type = type;
                         *ret_is_fs = is_fs;
                         return had ? 1 : 0;
@@ -492,12 +488,11 @@ static int fs_pool_observe(const struct pool_def *def, struct pool_status *ret,
 
         _cleanup_free_ char *type = NULL;
         bool is_fs = false;
-        struct dv_error perr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error perr = DV_ERROR_INIT;
         r = probe_cached(dev, &st, &type, &is_fs, &perr);
         if (r < 0) {
                 s.state = POOL_STATE_BROKEN;
                 s.reason = dv_error_summary(&perr);
-                dv_error_clear(&perr);
         } else if (r == 0)
                 s.state = POOL_STATE_ABSENT; /* build makes the filesystem */
         else if (fs_format_matches(def->source.format, type, is_fs))
@@ -555,7 +550,7 @@ static int fs_pool_build(const struct pool_def *def, enum dv_build build, struct
         if (found > 0 && !fs_format_matches(def->source.format, type, is_fs)) {
                 _cleanup_free_ char *why = NULL;
                 if (refusal_reason(dev, type, &why) < 0)
-                        return oom(err);
+                        return dv_error_oom(err);
                 return dv_error_add(err, -EEXIST, 0, "%s", why);
         }
         _cleanup_strv_free_ char **mkfs = NULL;

@@ -360,7 +360,7 @@ static int probe_steps(struct probe_run *pr, const char *password,
         unsigned *luns = calloc(n ? n : 1, sizeof(*luns));
         if (!luns) {
                 scsi_free_scsi_task(t);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         for (size_t i = 0; i < n; i++)
                 luns[i] = list->luns[i];
@@ -369,7 +369,7 @@ static int probe_steps(struct probe_run *pr, const char *password,
         struct drv_iscsi_direct_lun *v = calloc(n ? n : 1, sizeof(*v));
         if (!v) {
                 free(luns);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         size_t nv = 0;
         for (size_t i = 0; i < n; i++) {
@@ -454,7 +454,7 @@ int drv_iscsi_direct_probe(const struct pool_def *def, uint64_t timeout_usec,
                                     "initiator IQN",
                                     strna(def->name));
         if (r < 0)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         r = run_probe(&p, timeout_usec, ret, err);
         probe_params_done(&p);
         return r;
@@ -496,10 +496,9 @@ struct refresh_job {
 static void *refresh_thread(void *arg) {
         struct refresh_job *job = arg;
         struct drv_iscsi_direct_result res = {0};
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r = run_probe(&job->p, 0, &res, &err);
         _cleanup_free_ char *reason = r < 0 ? dv_error_summary(&err) : NULL;
-        dv_error_clear(&err);
         pthread_mutex_lock(&cache_lock);
         struct cache_entry *e = job->entry;
         drv_iscsi_direct_result_done(&e->res);
@@ -615,7 +614,7 @@ static int idirect_pool_observe(const struct pool_def *def, struct pool_status *
         struct cache_entry *e = cache_get(key, now);
         if (!e) {
                 pthread_mutex_unlock(&cache_lock);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         e->used_usec = now;
         int r = 0;
@@ -687,7 +686,7 @@ static int idirect_vol_list(const struct pool_def *def, struct vol_status **ret,
         pthread_mutex_unlock(&cache_lock);
         if (r < 0) {
                 vol_status_array_free(v, nl);
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         }
         *ret = v;
         *n = nl;

@@ -99,7 +99,7 @@ int drv_iscsi_read_secret(const char *name, char **ret, struct dv_error *err) {
         uid_t owner = secret_owner;
         pthread_mutex_unlock(&settings_lock);
         if (!path)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         _cleanup_close_ int fd =
                 open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         int r;
@@ -598,7 +598,7 @@ int drv_iscsi_sysfs_list_luns(const struct pool_def *def, unsigned sid, struct v
         snprintf(rel, sizeof(rel), "class/iscsi_session/session%u/device", sid);
         _cleanup_free_ char *sdev = sysfs_path(rel);
         if (!sdev)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         struct vol_status *v = NULL;
         size_t nv = 0;
         int r = 0;
@@ -626,7 +626,7 @@ int drv_iscsi_sysfs_list_luns(const struct pool_def *def, unsigned sid, struct v
         closedir(d);
         if (r < 0) {
                 vol_status_array_free(v, nv);
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         }
         if (nv > 0)
                 qsort(v, nv, sizeof(*v), cmp_vol);
@@ -672,7 +672,7 @@ static int iscsi_pool_observe(const struct pool_def *def, struct pool_status *re
         s.state = POOL_STATE_ACTIVE;
         struct vol_status *v = NULL;
         size_t n = 0;
-        struct dv_error lerr = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error lerr = DV_ERROR_INIT;
         if (drv_iscsi_sysfs_list_luns(def, ses.sid, &v, &n, &lerr) >= 0) {
                 s.has_sizes = true;
                 for (size_t i = 0; i < n; i++)
@@ -680,7 +680,6 @@ static int iscsi_pool_observe(const struct pool_def *def, struct pool_status *re
                 s.allocation = s.capacity;
                 vol_status_array_free(v, n);
         }
-        dv_error_clear(&lerr);
         *ret = s;
         return 0;
 }
@@ -753,7 +752,7 @@ static int check_offered(const struct pool_def *def, const char *out, struct dv_
         size_t n = 0;
         int r = drv_iscsi_parse_discovery(out, &v, &n);
         if (r < 0)
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         const char *t = drv_iscsi_target(def);
         bool found = false;
         _cleanup_strv_free_ char **offered = NULL;
@@ -783,12 +782,10 @@ static int session_argv_def(const struct pool_def *def, char ***ret) {
  * session that already existed. Best effort: the login is what matters. */
 static void rescan(const struct pool_def *def) {
         struct cmd_result res = {0};
-        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         static const int ok[] = {ISCSI_ERR_NO_OBJS_FOUND, 0};
-        if (build_and_run(session_argv_def, def, DRV_ISCSI_CMD_TIMEOUT_USEC, ok, &res, &err) < 0) {
-                dv_error_clear(&err);
+        if (build_and_run(session_argv_def, def, DRV_ISCSI_CMD_TIMEOUT_USEC, ok, &res, &err) < 0)
                 return;
-        }
         struct drv_iscsi_session *v = NULL;
         size_t n = 0;
         if (drv_iscsi_parse_sessions(res.out, &v, &n) >= 0) {
@@ -839,7 +836,7 @@ static int iscsi_pool_start(const struct pool_def *def, struct dv_error *err) {
                         _cleanup_strv_free_ char **argv = NULL;
                         r = drv_iscsi_node_update_argv(def, set[i], set[i + 1], &argv);
                         if (r < 0)
-                                r = dv_error_add(err, r, 0, "out of memory");
+                                r = dv_error_oom(err);
                         else
                                 r = run_iscsiadm(argv, DRV_ISCSI_CMD_TIMEOUT_USEC, NULL, NULL, err);
                 }

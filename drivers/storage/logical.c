@@ -314,11 +314,11 @@ static int vgs_row(json_object *row, void *userdata, struct dv_error *err) {
             (r = row_u64(row, "vgs", "vg_seqno", &v->seqno, err)) < 0)
                 return r;
         if (!v->found && split_push(&v->tags, row_str(row, "vg_tags")) < 0)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         v->found = true;
         const char *pv = row_str(row, "pv_name");
         if (pv && *pv && !strv_contains(v->pvs, pv) && strv_push(&v->pvs, pv) < 0)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         return 0;
 }
 
@@ -357,7 +357,7 @@ static int lvs_row(json_object *row, void *userdata, struct dv_error *err) {
                 size_t ncap = c->cap ? c->cap * 2 : 8;
                 struct lvm_lv_info *nv = reallocarray(c->v, ncap, sizeof(*nv));
                 if (!nv)
-                        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        return dv_error_oom(err);
                 c->v = nv;
                 c->cap = ncap;
         }
@@ -370,7 +370,7 @@ static int lvs_row(json_object *row, void *userdata, struct dv_error *err) {
         const char *attr = row_str(row, "lv_attr");
         snprintf(lv->attr, sizeof(lv->attr), "%s", attr ? attr : "");
         if (!lv->name || (origin && *origin && !lv->origin))
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         return 0;
 }
 
@@ -565,7 +565,7 @@ static int get_lvs(const struct pool_def *def, const struct lvm_vg_info *info,
                         r = vg_info_copy(info, &e->vg_info);
                 }
                 pthread_mutex_unlock(&cache_lock);
-                return r < 0 ? dv_error_add(err, r, 0, "out of memory") : 0;
+                return r < 0 ? dv_error_oom(err) : 0;
         }
         lvs_runs++;
         pthread_mutex_unlock(&cache_lock);
@@ -590,7 +590,7 @@ static int get_lvs(const struct pool_def *def, const struct lvm_vg_info *info,
             vg_info_copy(info, &ne->vg_info) < 0) {
                 entry_free(ne);
                 lvm_lv_info_array_free(lvs, nlv);
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         }
         ne->n = nlv;
         ne->key = key;
@@ -674,7 +674,7 @@ static int check_devices(const struct pool_def *def, const char *vg, const struc
         _cleanup_strv_free_ char **want = want_raw ? canonical_set(want_raw) : NULL;
         _cleanup_strv_free_ char **have = canonical_set(info->pvs);
         if (!want || !have)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         size_t n = strv_length(want);
         bool same = n == strv_length(have);
         for (size_t i = 0; same && i < n; i++)
@@ -729,7 +729,7 @@ static int logical_pool_observe(const struct pool_def *def, struct pool_status *
         r = query_vg(def, &info, err);
         if (r < 0)
                 return r;
-        struct dv_error why = DV_ERROR_INIT;
+        _cleanup_dv_error_ struct dv_error why = DV_ERROR_INIT;
         if (!info.found) {
                 /* Absent: buildable only from devices that are all there and empty. */
                 if (def->source.n_devices == 0) {
@@ -784,11 +784,10 @@ static int logical_pool_observe(const struct pool_def *def, struct pool_status *
 done:
         if (dv_error_failed(&why) && !s.reason)
                 r = -ENOMEM;
-        dv_error_clear(&why);
         lvm_vg_info_done(&info);
         if (r < 0) {
                 pool_status_done(&s);
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         }
         *ret = s;
         return 0;
@@ -797,10 +796,9 @@ done:
 static void undo_pvcreate(const struct pool_def *def, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_strv_free_ char **argv = NULL;
-                struct dv_error e = DV_ERROR_INIT;
+                _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 if (drv_lvm_pvremove_argv(def->source.devices[i].path, &argv) >= 0)
                         (void)run_lvm(argv, NULL, &e);
-                dv_error_clear(&e);
         }
 }
 
@@ -831,7 +829,7 @@ static int logical_pool_build(const struct pool_def *def, enum dv_build build,
         _cleanup_strv_free_ char **devs = source_devices(def);
         _cleanup_strv_free_ char **canon = devs ? canonical_set(devs) : NULL;
         if (!canon)
-                return dv_error_add(err, -ENOMEM, 0, "out of memory");
+                return dv_error_oom(err);
         if (strv_length(canon) != def->source.n_devices)
                 return dv_error_add(err, -EINVAL, 0, "pool %s lists the same device twice",
                                     strna(def->name));
@@ -1054,7 +1052,7 @@ static int logical_vol_list(const struct pool_def *def, struct vol_status **ret,
         lvm_lv_info_array_free(lvs, nlv);
         if (r < 0) {
                 vol_status_array_free(v, nv);
-                return dv_error_add(err, r, 0, "out of memory");
+                return dv_error_oom(err);
         }
         *ret = v;
         *n = nv;
@@ -1174,7 +1172,7 @@ static int logical_vol_delete(const struct pool_def *def, const char *name, stru
         _cleanup_strv_free_ char **snaps = NULL;
         for (size_t i = 0; i < n && r >= 0; i++)
                 if (streq_ptr(lvs[i].origin, name) && strv_push(&snaps, lvs[i].name) < 0)
-                        r = dv_error_add(err, -ENOMEM, 0, "out of memory");
+                        r = dv_error_oom(err);
         lvm_lv_info_array_free(lvs, n);
         if (r < 0)
                 return r;
