@@ -5,10 +5,10 @@
 
 #define DECLVIRT_VERSION "0.1.0"
 
-int cmd_agent(const char *config_path, int argc, char **argv);
-int cmd_plan(const struct dv_config *cfg, int argc, char **argv);
-int cmd_validate(const struct dv_config *cfg, int argc, char **argv);
-int cmd_native(const struct dv_config *cfg, int argc, char **argv);
+int cli_agent(const char *config_path, int argc, char **argv);
+int cli_plan(const struct dv_config *cfg, int argc, char **argv);
+int cli_validate(const struct dv_config *cfg, int argc, char **argv);
+int cli_native(const struct dv_config *cfg, int argc, char **argv);
 
 /* Hands agent.conf's qemu, container and xen settings (and run_dir, state_dir) to the
  * domain drivers. */

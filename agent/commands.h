@@ -6,5 +6,5 @@
 
 /* argv[0] is the command name; options are parsed with getopt_long (the caller
  * resets optind). Both return the process exit code. */
-int cmd_status(const struct dv_config *cfg, int argc, char **argv);
-int cmd_wait(const struct dv_config *cfg, int argc, char **argv);
+int cli_status(const struct dv_config *cfg, int argc, char **argv);
+int cli_wait(const struct dv_config *cfg, int argc, char **argv);

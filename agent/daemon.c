@@ -303,7 +303,7 @@ static int run_once(struct daemon *d) {
         return conv ? 0 : 1;
 }
 
-int cmd_agent(const char *config_path, int argc, char **argv) {
+int cli_agent(const char *config_path, int argc, char **argv) {
         static const struct option opts[] = {
                 { "once", no_argument, NULL, 'o' },
                 { "dry-run", no_argument, NULL, 'n' },
@@ -429,7 +429,7 @@ out:
         return r < 0 ? 1 : r;
 }
 
-int cmd_plan(const struct dv_config *cfg, int argc, char **argv) {
+int cli_plan(const struct dv_config *cfg, int argc, char **argv) {
         if (argc > 1) {
                 if (streq(argv[1], "--help") || streq(argv[1], "-h")) {
                         printf("Usage: declvirt [--config FILE] plan\n\n"

@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
                 return 0;
         }
         if (streq(cmd, "agent"))
-                return cmd_agent(config_path, cargc, cargv);
+                return cli_agent(config_path, cargc, cargv);
 
         struct dv_config *cfg = NULL;
         _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
@@ -79,15 +79,15 @@ int main(int argc, char **argv) {
         log_set_max_level(cfg->log_level);
         int r;
         if (streq(cmd, "validate"))
-                r = cmd_validate(cfg, cargc, cargv);
+                r = cli_validate(cfg, cargc, cargv);
         else if (streq(cmd, "plan"))
-                r = cmd_plan(cfg, cargc, cargv);
+                r = cli_plan(cfg, cargc, cargv);
         else if (streq(cmd, "status"))
-                r = cmd_status(cfg, cargc, cargv);
+                r = cli_status(cfg, cargc, cargv);
         else if (streq(cmd, "wait"))
-                r = cmd_wait(cfg, cargc, cargv);
+                r = cli_wait(cfg, cargc, cargv);
         else if (streq(cmd, "native"))
-                r = cmd_native(cfg, cargc, cargv);
+                r = cli_native(cfg, cargc, cargv);
         else {
                 fprintf(stderr, "declvirt: unknown command '%s' (see declvirt --help)\n", cmd);
                 r = 2;

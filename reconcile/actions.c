@@ -20,7 +20,7 @@
 
 struct job_data {
         char *id;
-        enum rec_action action;
+        enum obj_action action;
         struct dv_object *pool;   /* the pool definition in force */
         struct dv_object *volume; /* volume actions */
         uint64_t arg;
@@ -71,7 +71,7 @@ static int run_network_job(struct exec_job *j) {
                 return network_stop(&d->net_eff, d->net_delete_bridge, &j->err);
         default:
                 return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run on a network",
-                                    rec_action_to_string(d->action));
+                                    obj_action_to_string(d->action));
         }
 }
 
@@ -99,7 +99,7 @@ static int run_domain_job(struct exec_job *j) {
         }
         default:
                 return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run on a domain",
-                                    rec_action_to_string(d->action));
+                                    obj_action_to_string(d->action));
         }
 }
 
@@ -140,7 +140,7 @@ static int run_job(struct exec_job *j) {
                 return drv->vol_delete ? drv->vol_delete(pd, vd->name, &j->err) : unsupported(j, pd, "delete volumes");
         default:
                 return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run in a worker",
-                                    rec_action_to_string(d->action));
+                                    obj_action_to_string(d->action));
         }
 }
 
@@ -148,7 +148,7 @@ static int run_job(struct exec_job *j) {
  * the action makes could later be taken for the user's (kept where on-remove='delete'
  * should remove it) or the other way round. o shows failed, with the reason, and is
  * retried with the failure backoff. */
-static void block_on_record(struct rec_object *o, bool intent, const char *msg, uint64_t now) {
+static void block_on_record(struct obj *o, bool intent, const char *msg, uint64_t now) {
         if (intent)
                 o->applied->created = false; /* what it says is not on disk, and not true */
         free(o->last_error);
@@ -161,12 +161,12 @@ static void block_on_record(struct rec_object *o, bool intent, const char *msg, 
 }
 
 struct pending {
-        struct rec_object *o;
+        struct obj *o;
         bool intent; /* marked created by this pass */
 };
 
 /* Makes o->applied describe o->desired, keeping generated values. */
-static int update_applied(struct engine *e, struct rec_object *o, bool *changed) {
+static int update_applied(struct engine *e, struct obj *o, bool *changed) {
         if (!o->desired || o->dup_files || (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
                             streq_ptr(o->applied->file, o->file)))
                 return 0;
@@ -223,10 +223,10 @@ static int update_applied(struct engine *e, struct rec_object *o, bool *changed)
         }
         o->applied = a;
         *changed = true;
-        return rec_put_applied(e, a);
+        return applied_put(e, a);
 }
 
-static int forget(struct engine *e, struct rec_object *o) {
+static int forget(struct engine *e, struct obj *o) {
         _cleanup_free_ char *rel = applied_relpath(o->kind, o->pool, o->name);
         if (!rel)
                 return -ENOMEM;
@@ -255,13 +255,13 @@ static char *domain_disk_path(const struct engine *e, const struct domain_disk *
         if (!dk->source.pool || !dk->source.volume)
                 return NULL;
         _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, dk->source.pool);
-        struct rec_object *p = pid ? engine_lookup(e, pid) : NULL;
-        const struct dv_object *pd = p ? rec_live_def(p) : NULL;
+        struct obj *p = pid ? engine_lookup(e, pid) : NULL;
+        const struct dv_object *pd = p ? obj_live_def(p) : NULL;
         const struct storage_driver *drv = pd ? storage_driver_get(pd->def.pool->type) : NULL;
         return drv && drv->vol_path ? drv->vol_path(pd->def.pool, dk->source.volume) : NULL;
 }
 
-static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
+static struct exec_job *make_job(struct engine *e, struct obj *o) {
         struct exec_job *j = calloc(1, sizeof(*j));
         struct job_data *d = calloc(1, sizeof(*d));
         if (!j || !d) {
@@ -273,7 +273,7 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
         d->action = o->action;
         d->arg = o->action_arg;
         if (o->kind == DV_KIND_NETWORK) {
-                d->net = dv_object_ref((struct dv_object *)rec_def(o));
+                d->net = dv_object_ref((struct dv_object *)obj_def(o));
                 d->net_prev = o->net_prev ? dv_object_ref(o->net_prev) : NULL;
                 d->net_prev_created = o->net_prev_created;
                 if (o->applied) {
@@ -281,7 +281,7 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
                         d->net_mac = o->applied->mac ? strdup(o->applied->mac) : NULL;
                 }
                 struct applied gen = { .uuid = d->net_uuid, .mac = d->net_mac };
-                d->net_eff = rec_network_effective(d->net->def.network, &gen);
+                d->net_eff = network_effective(d->net->def.network, &gen);
                 /* Only what the agent created is changed or deleted. */
                 d->net_adopt = o->applied && o->applied->created;
                 d->net_delete_bridge = o->applied && o->applied->created;
@@ -295,7 +295,7 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
                 return j;
         }
         if (o->kind == DV_KIND_DOMAIN) {
-                const struct dv_object *def = rec_def(o);
+                const struct dv_object *def = obj_def(o);
                 const struct domain_def *dd = def->def.domain;
                 d->dom = dv_object_ref((struct dv_object *)def);
                 d->dom_timeout_usec = dv_policy_shutdown_timeout(&def->policy) * USEC_PER_SEC;
@@ -314,8 +314,8 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
                         _cleanup_free_ char *bridge = NULL;
                         if (n->source_network) {
                                 _cleanup_free_ char *nid = dv_object_id_make(DV_KIND_NETWORK, NULL, n->source_network);
-                                struct rec_object *no = nid ? engine_lookup(e, nid) : NULL;
-                                const struct dv_object *nd = no ? rec_def(no) : NULL;
+                                struct obj *no = nid ? engine_lookup(e, nid) : NULL;
+                                const struct dv_object *nd = no ? obj_def(no) : NULL;
                                 bridge = nd ? network_bridge_name(nd->def.network) : NULL;
                         } else if (n->source_bridge)
                                 bridge = strdup(n->source_bridge);
@@ -332,14 +332,14 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
                 return j;
         }
         if (o->kind == DV_KIND_POOL) {
-                d->pool = dv_object_ref((struct dv_object *)rec_def(o));
-                d->want_up = rec_want_up(e, o);
-                d->build = dv_policy_build(&rec_def(o)->policy);
+                d->pool = dv_object_ref((struct dv_object *)obj_def(o));
+                d->want_up = obj_want_up(e, o);
+                d->build = dv_policy_build(&obj_def(o)->policy);
         } else {
                 _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
-                struct rec_object *p = pid ? engine_lookup(e, pid) : NULL;
-                d->pool = p ? dv_object_ref((struct dv_object *)rec_live_def(p)) : NULL;
-                d->volume = dv_object_ref((struct dv_object *)rec_def(o));
+                struct obj *p = pid ? engine_lookup(e, pid) : NULL;
+                d->pool = p ? dv_object_ref((struct dv_object *)obj_live_def(p)) : NULL;
+                d->volume = dv_object_ref((struct dv_object *)obj_def(o));
         }
         j->run = run_job;
         j->data = d;
@@ -351,15 +351,15 @@ static struct exec_job *make_job(struct engine *e, struct rec_object *o) {
         return j;
 }
 
-static void set_phase(struct engine *e, struct rec_object *o, struct rec_step *s, uint64_t now_rt) {
+static void set_phase(struct engine *e, struct obj *o, struct plan_step *s, uint64_t now_rt) {
         bool msg_changed = !streq_ptr(o->message, s->message);
         if (o->phase != s->phase) {
                 o->since_usec = now_rt;
                 o->dirty = true;
                 if (s->message)
-                        engine_event(e, "%s: %s: %s", o->id, rec_phase_to_string(s->phase), s->message);
+                        engine_event(e, "%s: %s: %s", o->id, obj_phase_to_string(s->phase), s->message);
                 else
-                        engine_event(e, "%s: %s", o->id, rec_phase_to_string(s->phase));
+                        engine_event(e, "%s: %s", o->id, obj_phase_to_string(s->phase));
         } else if (msg_changed)
                 o->dirty = true;
         o->phase = s->phase;
@@ -380,11 +380,11 @@ int engine_apply(struct engine *e, uint64_t now) {
         /* Kinds in dependency order, so a volume is planned on its pool's fresh phase. */
         for (int kind = 0; kind < _DV_KIND_MAX; kind++)
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
+                struct obj *o = v;
                 if ((int)o->kind != kind)
                         continue;
-                struct rec_step s;
-                rec_plan_object(e, o, now, &s);
+                struct plan_step s;
+                plan_object(e, o, now, &s);
                 set_phase(e, o, &s, now_rt);
                 if (e->cfg.dry_run || o->busy)
                         continue;
@@ -404,7 +404,7 @@ int engine_apply(struct engine *e, uint64_t now) {
                             o->applied && !o->applied->created) {
                                 o->applied->created = true;
                                 intent = store_changed = true;
-                                r = rec_put_applied(e, o->applied);
+                                r = applied_put(e, o->applied);
                         }
                 }
                 if (r < 0) {
@@ -417,7 +417,7 @@ int engine_apply(struct engine *e, uint64_t now) {
                                 engine_event(e, "%s: %s", o->id, strna(m));
                                 continue;
                         }
-                        engine_event(e, "%s: %s; %s not started", o->id, strna(m), rec_action_to_string(o->action));
+                        engine_event(e, "%s: %s; %s not started", o->id, strna(m), obj_action_to_string(o->action));
                         block_on_record(o, intent, m, now);
                         continue;
                 }
@@ -453,7 +453,7 @@ int engine_apply(struct engine *e, uint64_t now) {
         int started = 0;
         bool forgot = false;
         for (size_t k = 0; k < n_act; k++) {
-                struct rec_object *o = act[k].o;
+                struct obj *o = act[k].o;
                 if (o->action == ACT_FORGET) {
                         if (forget(e, o) < 0)
                                 e->errors_total++;
@@ -463,7 +463,7 @@ int engine_apply(struct engine *e, uint64_t now) {
                 struct exec_job *j = make_job(e, o);
                 if (!j) {
                         engine_event(e, "%s: cannot start %s: its pool definition is not known", o->id,
-                                     rec_action_to_string(o->action));
+                                     obj_action_to_string(o->action));
                         continue;
                 }
                 o->busy = true;
@@ -482,9 +482,9 @@ int engine_apply(struct engine *e, uint64_t now) {
 }
 
 /* After an action: a record that cannot be queued now is queued again, with all the
- * others, by the commit before the next action (rec_put_applied). */
-static void save_applied(struct engine *e, struct rec_object *o) {
-        int r = rec_put_applied(e, o->applied);
+ * others, by the commit before the next action (applied_put). */
+static void save_applied(struct engine *e, struct obj *o) {
+        int r = applied_put(e, o->applied);
         if (r < 0) {
                 engine_event(e, "%s: cannot write last-applied record: %s", o->id, strerror(-r));
                 e->errors_total++;
@@ -500,7 +500,7 @@ static void mark_up(const struct engine *e, struct applied *a) {
 
 void engine_handle_done(struct engine *e, struct exec_job *j) {
         struct job_data *d = j->data;
-        struct rec_object *o = engine_lookup(e, d->id);
+        struct obj *o = engine_lookup(e, d->id);
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         if (!o)
                 return;
@@ -522,7 +522,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 free(o->last_error);
                 o->last_error = TAKE_PTR(m);
                 e->actions_failed_total++;
-                engine_event(e, "%s: %s failed: %s", o->id, rec_action_to_string(d->action), strna(o->last_error));
+                engine_event(e, "%s: %s failed: %s", o->id, obj_action_to_string(d->action), strna(o->last_error));
                 if (o->error_blocks && o->applied && o->applied->created &&
                     (d->action == ACT_POOL_BUILD || d->action == ACT_VOL_CREATE || d->action == ACT_NET_APPLY)) {
                         /* A refusal is made before anything is created (the drivers'
@@ -534,7 +534,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 /* The volume's pool may have changed under us: look again next pass. */
                 return;
         }
-        engine_event(e, "%s: %s done", o->id, rec_action_to_string(d->action));
+        engine_event(e, "%s: %s done", o->id, obj_action_to_string(d->action));
         free(o->last_error);
         o->last_error = NULL;
         o->error_blocks = false;
@@ -542,24 +542,24 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
         o->retry_at = 0;
         o->observed = false; /* observe again before planning on it */
         if (o->applied) {
-                bool rec = false;
+                bool needs_record = false;
                 switch (d->action) {
                 case ACT_POOL_BUILD:
                         if (d->want_up)
                                 mark_up(e, o->applied);
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_POOL_START:
                         mark_up(e, o->applied);
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_POOL_STOP:
                         o->applied->active = false;
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_DOM_START:
                         mark_up(e, o->applied);
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_DOM_STOP:
                         o->applied->active = false; /* asked for: not an exit for the restart policy */
@@ -569,13 +569,13 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                                 forget(e, o);
                                 return;
                         }
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_NET_APPLY:
                         mark_up(e, o->applied);
                         dv_object_free(o->net_prev); /* the old bridge is gone now */
                         o->net_prev = NULL;
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_NET_STOP:
                         o->applied->active = false;
@@ -585,7 +585,7 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                                 forget(e, o);
                                 return;
                         }
-                        rec = true;
+                        needs_record = true;
                         break;
                 case ACT_POOL_DELETE:
                 case ACT_VOL_DELETE:
@@ -597,14 +597,14 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 default:
                         break;
                 }
-                if (rec)
+                if (needs_record)
                         save_applied(e, o);
         }
         if (o->kind == DV_KIND_POOL) {
                 /* Its volumes may proceed now. */
                 void *v;
                 for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                        struct rec_object *c = v;
+                        struct obj *c = v;
                         if (c->kind == DV_KIND_VOLUME && streq_ptr(c->pool, o->name))
                                 c->dirty = true;
                 }

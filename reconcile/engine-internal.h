@@ -1,5 +1,5 @@
 /* Shared between the engine's files (engine.c, resolve.c, plan.c, actions.c,
- * record.c); not for use outside reconcile/. */
+ * report.c); not for use outside reconcile/. */
 #pragma once
 
 #include <stdarg.h>
@@ -21,7 +21,7 @@ void invalid_files_free(struct engine *e);
 struct engine {
         struct engine_config cfg;
         struct desired_set *desired;
-        struct hashmap *objects; /* id -> struct rec_object */
+        struct hashmap *objects; /* id -> struct obj */
         struct state_store *state;
         struct executor *exec;
         char *boot_id;
@@ -50,12 +50,12 @@ struct engine {
 };
 
 /* objects.c: the object table, last-applied records, removals and commits. */
-struct rec_object *engine_lookup(const struct engine *e, const char *id);
-struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
+struct obj *engine_lookup(const struct engine *e, const char *id);
+struct obj *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
 /* Drops o, with its observed XML; status.xml is rewritten on the next record. */
-void engine_remove_object(struct engine *e, struct rec_object *o);
+void engine_remove_object(struct engine *e, struct obj *o);
 /* Every object, by kind then id (NULL-terminated array; caller frees the array). */
-struct rec_object **rec_sorted_objects(const struct engine *e, size_t *n);
+struct obj **engine_sorted_objects(const struct engine *e, size_t *n);
 /* Queues the removal of a state file, queued again after a failed commit. */
 void engine_queue_removal(struct engine *e, const char *relpath);
 /* Commits the state store; after a failed commit first queues again every
@@ -63,11 +63,11 @@ void engine_queue_removal(struct engine *e, const char *relpath);
 int engine_commit(struct engine *e, struct dv_error *err) _warn_unused_result_;
 /* Queues o's last-applied record; a failure marks the store failed, so that every record
  * is queued again and committed before any action starts. */
-int rec_put_applied(struct engine *e, const struct applied *a) _warn_unused_result_;
+int applied_put(struct engine *e, const struct applied *a) _warn_unused_result_;
 /* Frees an object that is no longer in the table (the table's free function). */
-void rec_object_free(void *p);
+void obj_free(void *p);
 
-char *rec_observed_relpath(const struct rec_object *o);
+char *obj_observed_relpath(const struct obj *o);
 void engine_event(struct engine *e, const char *fmt, ...) _printf_(2, 3);
 
 /* resolve.c: files -> objects (duplicates, last-known-good, removals). */
@@ -77,18 +77,18 @@ void engine_observe(struct engine *e, bool full);
 /* actions.c: planned steps -> applied records and executor jobs. */
 int engine_apply(struct engine *e, uint64_t now);
 void engine_handle_done(struct engine *e, struct exec_job *job);
-/* record.c: status.xml, observed XML, metrics. */
-int engine_record(struct engine *e);
+/* report.c: status.xml, observed XML, metrics. */
+int engine_report(struct engine *e);
 
 /* Helpers used by several files. */
-const struct dv_object *rec_def(const struct rec_object *o); /* desired, else applied */
+const struct dv_object *obj_def(const struct obj *o); /* desired, else applied */
 /* The definition that describes what is on the host now: the applied one while a
  * change of an immutable field (a pool's type, source or target) is blocked. */
-const struct dv_object *rec_live_def(const struct rec_object *o);
-bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool);
-bool rec_want_up(const struct engine *e, const struct rec_object *o);
+const struct dv_object *obj_live_def(const struct obj *o);
+bool obj_pool_effectively_active(const struct engine *e, const struct obj *pool);
+bool obj_want_up(const struct engine *e, const struct obj *o);
 /* A network definition with what the agent generated filled in (UUID, bridge MAC): a
  * shallow copy of *def, valid while def and a live. */
 /* A running domain that uses pool or network o, or NULL. */
-const struct rec_object *rec_held_by_domain(const struct engine *e, const struct rec_object *o);
-struct network_def rec_network_effective(const struct network_def *def, const struct applied *a);
+const struct obj *obj_held_by_domain(const struct engine *e, const struct obj *o);
+struct network_def network_effective(const struct network_def *def, const struct applied *a);

@@ -1,5 +1,5 @@
 /* The engine: life cycle, configuration and the pass (scan, resolve, observe, plan,
- * execute, record); the object table is in objects.c. */
+ * execute, report); the object table is in objects.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,9 +17,9 @@
 #include "util/log.h"
 #include "util/strv.h"
 
-DV_ENUM_IMPL(rec_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "stopping", "stopped", "failed",
+DV_ENUM_IMPL(obj_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "stopping", "stopped", "failed",
              "blocked", "removing");
-DV_ENUM_IMPL(rec_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions", "create",
+DV_ENUM_IMPL(obj_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions", "create",
              "resize", "delete", "forget", "apply", "stop", "start", "shutdown");
 
 static void read_boot_facts(struct engine *e) {
@@ -85,7 +85,7 @@ static int load_applied(struct engine *e, struct dv_error *err) {
                                      strempty(rel), strna(dv_error_message(&perr)));
                         continue;
                 }
-                struct rec_object *o = engine_get_or_add(e, a->kind, a->pool, a->name);
+                struct obj *o = engine_get_or_add(e, a->kind, a->pool, a->name);
                 if (!o) {
                         applied_free(a);
                         return -ENOMEM;
@@ -126,7 +126,7 @@ void engine_free(struct engine *e) {
         if (!e)
                 return;
         exec_free(e->exec); /* waits for running actions */
-        hashmap_free(e->objects, rec_object_free);
+        hashmap_free(e->objects, obj_free);
         desired_set_free(e->desired);
         state_store_free(e->state);
         strv_free(e->dirty_dirs);
@@ -180,7 +180,7 @@ int engine_pass(struct engine *e) {
                  * (storage.h): what was in the way may be gone. */
                 void *v;
                 for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                        struct rec_object *o = v;
+                        struct obj *o = v;
                         if (o->error_blocks && o->retry_at > start)
                                 o->retry_at = start;
                 }
@@ -201,7 +201,7 @@ int engine_pass(struct engine *e) {
         e->duration_sum += secs;
         e->duration_count++;
         if (!e->cfg.dry_run) /* a dry run (and `plan`) writes nothing */
-                engine_record(e);
+                engine_report(e);
         e->full = false;
         return started;
 }
@@ -210,7 +210,7 @@ uint64_t engine_next_wakeup(const struct engine *e) {
         uint64_t next = 0;
         void *v;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *o = v;
+                const struct obj *o = v;
                 uint64_t t = 0;
                 if (o->last_error && o->retry_at)
                         t = o->retry_at;
@@ -228,7 +228,7 @@ uint64_t engine_next_removal(const struct engine *e, uint64_t now) {
         uint64_t next = 0;
         void *v;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *o = v;
+                const struct obj *o = v;
                 if (!o->absent_since || !o->managed)
                         continue;
                 uint64_t t = o->absent_since + e->cfg.removal_delay_usec;
@@ -240,16 +240,16 @@ uint64_t engine_next_removal(const struct engine *e, uint64_t now) {
 
 void engine_format_plan(const struct engine *e, struct buf *b) {
         size_t n = 0;
-        _cleanup_free_ struct rec_object **l = rec_sorted_objects(e, &n);
+        _cleanup_free_ struct obj **l = engine_sorted_objects(e, &n);
         size_t w = 6;
         for (size_t i = 0; l && i < n; i++)
                 w = MAX(w, strlen(l[i]->id));
         for (size_t i = 0; l && i < n; i++) {
-                const struct rec_object *o = l[i];
-                const char *what = o->action != ACT_NONE ? rec_action_to_string(o->action)
+                const struct obj *o = l[i];
+                const char *what = o->action != ACT_NONE ? obj_action_to_string(o->action)
                                    : o->busy             ? "running"
                                                          : "-";
-                buf_printf(b, "%-*s  %-15s  %-9s  %s%s\n", (int)w, o->id, what, rec_phase_to_string(o->phase),
+                buf_printf(b, "%-*s  %-15s  %-9s  %s%s\n", (int)w, o->id, what, obj_phase_to_string(o->phase),
                            o->managed ? "" : "(unmanaged) ", strempty(o->message));
         }
         for (size_t i = 0; i < e->n_invalid_files; i++)
@@ -262,13 +262,13 @@ void engine_format_plan(const struct engine *e, struct buf *b) {
 
 void engine_format_table(const struct engine *e, struct buf *b) {
         size_t n = 0;
-        _cleanup_free_ struct rec_object **l = rec_sorted_objects(e, &n);
+        _cleanup_free_ struct obj **l = engine_sorted_objects(e, &n);
         size_t w = 4;
         for (size_t i = 0; l && i < n; i++)
                 w = MAX(w, strlen(l[i]->id));
         buf_printf(b, "%-*s  %-9s  %s\n", (int)w, "OBJECT", "PHASE", "MESSAGE");
         for (size_t i = 0; l && i < n; i++)
-                buf_printf(b, "%-*s  %-9s  %s%s\n", (int)w, l[i]->id, rec_phase_to_string(l[i]->phase),
+                buf_printf(b, "%-*s  %-9s  %s%s\n", (int)w, l[i]->id, obj_phase_to_string(l[i]->phase),
                            l[i]->managed ? "" : "(unmanaged) ", strempty(l[i]->message));
 }
 
@@ -276,7 +276,7 @@ char *engine_summary(const struct engine *e) {
         unsigned counts[_PHASE_MAX] = { 0 }, total = 0;
         void *v;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *o = v;
+                const struct obj *o = v;
                 if (!o->managed)
                         continue;
                 counts[o->phase]++;
@@ -287,7 +287,7 @@ char *engine_summary(const struct engine *e) {
         const char *sep = ": ";
         for (int p = 0; p < _PHASE_MAX; p++)
                 if (counts[p]) {
-                        buf_printf(&b, "%s%u %s", sep, counts[p], rec_phase_to_string(p));
+                        buf_printf(&b, "%s%u %s", sep, counts[p], obj_phase_to_string(p));
                         sep = ", ";
                 }
         size_t nf = e->n_invalid_files;

@@ -1,5 +1,5 @@
 /* The reconcile engine (docs/design.md#the-pass): desired files -> objects ->
- * observe -> plan (pure) -> execute (asynchronous) -> record. The engine is
+ * observe -> plan (pure) -> execute (asynchronous) -> report. The engine is
  * driven from outside: the agent's event loop calls engine_pass() when something
  * is dirty and engine_reap() when the executor's fd is readable. It knows
  * nothing of inotify, signals or sd_notify. */
@@ -18,7 +18,7 @@
 #include "util/buf.h"
 #include "util/time.h"
 
-enum rec_phase {
+enum obj_phase {
         PHASE_PENDING,
         PHASE_WAITING,
         PHASE_CREATING,
@@ -30,9 +30,9 @@ enum rec_phase {
         PHASE_REMOVING,
         _PHASE_MAX,
 };
-DV_ENUM_DECL(rec_phase);
+DV_ENUM_DECL(obj_phase);
 
-enum rec_action {
+enum obj_action {
         ACT_NONE,
         ACT_POOL_BUILD,  /* build, then start when the pool is wanted up */
         ACT_POOL_START,
@@ -49,9 +49,9 @@ enum rec_action {
         ACT_DOM_STOP,    /* graceful, then forced after shutdown-timeout */
         _ACT_MAX,
 };
-DV_ENUM_DECL(rec_action);
+DV_ENUM_DECL(obj_action);
 
-struct rec_object {
+struct obj {
         enum dv_kind kind;
         char *id, *name, *pool;
         bool managed;                /* applied from a desired file (or about to be) */
@@ -77,19 +77,19 @@ struct rec_object {
         struct dom_status dom_st;    /* domains */
         unsigned dom_exits;          /* exits the agent did not ask for since the file changed */
         /* plan and status */
-        enum rec_phase phase;
+        enum obj_phase phase;
         uint64_t since_usec;         /* CLOCK_REALTIME of the last phase change */
         char *message;
-        enum rec_action action;
+        enum obj_action action;
         uint64_t action_arg;
         /* executor */
         bool busy;
-        enum rec_action running;
+        enum obj_action running;
         unsigned failures;
         uint64_t retry_at;           /* CLOCK_MONOTONIC usec */
         char *last_error;
         bool error_blocks;           /* last_error is a refusal (data in the way): blocked */
-        enum rec_action failed;      /* the action last_error is about: only it waits for retry_at */
+        enum obj_action failed;      /* the action last_error is about: only it waits for retry_at */
         bool dirty;
         int claims;                  /* scratch for resolve */
 };
@@ -101,7 +101,7 @@ struct engine_config {
         bool check_trust;            /* running as root with strict_permissions */
         unsigned max_parallel;
         uint64_t removal_delay_usec;
-        bool dry_run;                /* plan and record, never act */
+        bool dry_run;                /* plan and report, never act */
         const char *metrics_file;    /* extra copy of metrics.prom, or NULL */
         const char *version;
 };
@@ -155,11 +155,11 @@ char **engine_take_events(struct engine *e);
 
 /* The pure planner for one object (exposed for tests): decides phase, message and
  * action from the object and its context; changes nothing. */
-struct rec_step {
-        enum rec_phase phase;
+struct plan_step {
+        enum obj_phase phase;
         char *message;
-        enum rec_action action;
+        enum obj_action action;
         uint64_t arg;
 };
-void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *step);
+void plan_object(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *step);
 

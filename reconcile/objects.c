@@ -1,7 +1,7 @@
 /* The engine's object table, and what keeps it and state_dir in step: objects by id,
  * their last-applied records queued in the state store, the removal queue, and the
  * commit that writes them. The pass phases (resolve.c, observe.c, plan.c, actions.c,
- * record.c) reach objects and state_dir only through these functions. */
+ * report.c) reach objects and state_dir only through these functions. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +12,12 @@
 #include "util/log.h"
 #include "util/strv.h"
 
-struct rec_object *engine_lookup(const struct engine *e, const char *id) {
+struct obj *engine_lookup(const struct engine *e, const char *id) {
         return hashmap_get(e->objects, id);
 }
 
-void rec_object_free(void *p) {
-        struct rec_object *o = p;
+void obj_free(void *p) {
+        struct obj *o = p;
         if (!o)
                 return;
         free(o->id);
@@ -38,11 +38,11 @@ void rec_object_free(void *p) {
         free(o);
 }
 
-struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name) {
+struct obj *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name) {
         _cleanup_free_ char *id = dv_object_id_make(kind, pool, name);
         if (!id)
                 return NULL;
-        struct rec_object *o = hashmap_get(e->objects, id);
+        struct obj *o = hashmap_get(e->objects, id);
         if (o)
                 return o;
         o = calloc(1, sizeof(*o));
@@ -56,18 +56,18 @@ struct rec_object *engine_get_or_add(struct engine *e, enum dv_kind kind, const 
         o->since_usec = now_usec(CLOCK_REALTIME);
         o->dirty = true;
         if (!o->name || (pool && !o->pool) || hashmap_put(e->objects, o->id, o, NULL) < 0) {
-                rec_object_free(o);
+                obj_free(o);
                 return NULL;
         }
         return o;
 }
 
-void engine_remove_object(struct engine *e, struct rec_object *o) {
-        _cleanup_free_ char *rel = rec_observed_relpath(o);
+void engine_remove_object(struct engine *e, struct obj *o) {
+        _cleanup_free_ char *rel = obj_observed_relpath(o);
         if (rel && !e->cfg.dry_run)
                 engine_queue_removal(e, rel);
         e->status_stale = true;
-        rec_object_free(hashmap_remove(e->objects, o->id));
+        obj_free(hashmap_remove(e->objects, o->id));
 }
 
 void engine_queue_removal(struct engine *e, const char *relpath) {
@@ -92,8 +92,8 @@ int engine_commit(struct engine *e, struct dv_error *err) {
                 }
                 void *v;
                 for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                        const struct rec_object *o = v;
-                        int k = o->applied ? rec_put_applied(e, o->applied) : 0;
+                        const struct obj *o = v;
+                        int k = o->applied ? applied_put(e, o->applied) : 0;
                         if (k < 0 && q >= 0)
                                 q = dv_error_add(err, k, 0, "cannot queue the last-applied record of %s: %s", o->id,
                                                  strerror(-k));
@@ -110,7 +110,7 @@ int engine_commit(struct engine *e, struct dv_error *err) {
         return r;
 }
 
-int rec_put_applied(struct engine *e, const struct applied *a) {
+int applied_put(struct engine *e, const struct applied *a) {
         _cleanup_free_ char *rel = applied_relpath(a->kind, a->pool, a->name);
         _cleanup_free_ char *json = applied_to_json(a);
         int r = rel && json ? state_store_put(e->state, rel, json, strlen(json), 0600) : -ENOMEM;
@@ -122,15 +122,15 @@ int rec_put_applied(struct engine *e, const struct applied *a) {
 }
 
 static int cmp_obj_id(const void *a, const void *b) {
-        const struct rec_object *x = *(struct rec_object *const *)a, *y = *(struct rec_object *const *)b;
+        const struct obj *x = *(struct obj *const *)a, *y = *(struct obj *const *)b;
         if (x->kind != y->kind)
                 return (int)x->kind - (int)y->kind;
         return strcmp(x->id, y->id);
 }
 
-struct rec_object **rec_sorted_objects(const struct engine *e, size_t *n) {
+struct obj **engine_sorted_objects(const struct engine *e, size_t *n) {
         size_t k = 0, cap = hashmap_size(e->objects);
-        struct rec_object **l = calloc(cap + 1, sizeof(*l));
+        struct obj **l = calloc(cap + 1, sizeof(*l));
         void *v;
         if (!l)
                 return NULL;

@@ -15,7 +15,7 @@
 
 /* Volume objects of one pool, gathered once per pass (pools x objects would not scale). */
 struct vol_list {
-        struct rec_object **v;
+        struct obj **v;
         size_t n;
 };
 
@@ -50,8 +50,8 @@ static void settle_sizes(const struct pool_status *old, struct pool_status *st) 
         }
 }
 
-static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list *known) {
-        const struct dv_object *def = rec_live_def(p);
+static void observe_pool(struct engine *e, struct obj *p, struct vol_list *known) {
+        const struct dv_object *def = obj_live_def(p);
         if (!def)
                 return;
         const struct pool_def *pd = def->def.pool;
@@ -89,7 +89,7 @@ static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list
                 if (!known->v[i]->busy)
                         known->v[i]->claims = -1; /* scratch: not seen in the listing */
         for (size_t k = 0; k < n; k++) {
-                struct rec_object *o = engine_get_or_add(e, DV_KIND_VOLUME, p->name, vols[k].name);
+                struct obj *o = engine_get_or_add(e, DV_KIND_VOLUME, p->name, vols[k].name);
                 if (!o || o->busy) /* a running action reports back itself */
                         continue;
                 o->claims = 0;
@@ -107,7 +107,7 @@ static void observe_pool(struct engine *e, struct rec_object *p, struct vol_list
         }
         vol_status_array_free(vols, n);
         for (size_t i = 0; known && i < known->n; i++) {
-                struct rec_object *o = known->v[i];
+                struct obj *o = known->v[i];
                 if (o->claims != -1)
                         continue;
                 o->claims = 0;
@@ -135,11 +135,11 @@ static bool net_status_same(const struct net_status *a, const struct net_status 
         return true;
 }
 
-static void observe_network(struct rec_object *o) {
-        const struct dv_object *d = rec_def(o);
+static void observe_network(struct obj *o) {
+        const struct dv_object *d = obj_def(o);
         if (!d)
                 return;
-        struct network_def eff = rec_network_effective(d->def.network, o->applied);
+        struct network_def eff = network_effective(d->def.network, o->applied);
         struct net_status st = { 0 };
         _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (network_observe(&eff, &st, &err) < 0) {
@@ -155,8 +155,8 @@ static void observe_network(struct rec_object *o) {
 
 static bool dom_running(enum dom_state s) { return s == DOM_RUNNING || s == DOM_PAUSED; }
 
-static void observe_domain(struct rec_object *o) {
-        const struct dv_object *d = rec_def(o);
+static void observe_domain(struct obj *o) {
+        const struct dv_object *d = obj_def(o);
         if (!d)
                 return;
         const struct domain_driver *drv = domain_driver_get(d->def.domain->type);
@@ -206,7 +206,7 @@ void engine_observe(struct engine *e, bool full) {
         if (!pools)
                 return;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
+                struct obj *o = v;
                 const char *pool = o->kind == DV_KIND_POOL ? o->name : o->kind == DV_KIND_VOLUME ? o->pool : NULL;
                 if (!pool)
                         continue;
@@ -219,7 +219,7 @@ void engine_observe(struct engine *e, bool full) {
                         }
                 }
                 if (o->kind == DV_KIND_VOLUME) {
-                        struct rec_object **n = realloc(l->v, (l->n + 1) * sizeof(*n));
+                        struct obj **n = realloc(l->v, (l->n + 1) * sizeof(*n));
                         if (n) {
                                 l->v = n;
                                 l->v[l->n++] = o;
@@ -230,8 +230,8 @@ void engine_observe(struct engine *e, bool full) {
         for (size_t i = 0; hashmap_iter(pools, &i, &name, &v);) {
                 struct vol_list *l = v;
                 _cleanup_free_ char *id = dv_object_id_make(DV_KIND_POOL, NULL, name);
-                struct rec_object *p = id ? engine_lookup(e, id) : NULL;
-                if (!p || !rec_def(p) || p->busy)
+                struct obj *p = id ? engine_lookup(e, id) : NULL;
+                if (!p || !obj_def(p) || p->busy)
                         continue;
                 bool dirty = full || p->dirty || !p->observed;
                 for (size_t k = 0; !dirty && k < l->n; k++)
@@ -242,7 +242,7 @@ void engine_observe(struct engine *e, bool full) {
         hashmap_free(pools, vol_list_free);
 
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
+                struct obj *o = v;
                 if (o->kind == DV_KIND_NETWORK && !o->busy && (full || o->dirty || !o->observed))
                         observe_network(o);
                 /* Every pass: a domain's process can go at any moment, and the driver

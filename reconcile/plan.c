@@ -18,7 +18,7 @@
 #include "util/parse.h"
 #include "util/strv.h"
 
-const struct dv_object *rec_def(const struct rec_object *o) {
+const struct dv_object *obj_def(const struct obj *o) {
         const struct dv_object *d = o->desired ? o->desired : o->applied ? o->applied->obj : NULL;
         /* An object is keyed by kind: its definitions are always of that kind. */
         assert(!d || d->kind == o->kind);
@@ -29,22 +29,22 @@ static const char *pool_immutable_change(const struct pool_def *a, const struct 
 
 /* The applied definition became real (the agent built or started the pool): a change
  * to its type, source or target cannot be made in place. */
-static bool pool_realized(const struct rec_object *o) {
+static bool pool_realized(const struct obj *o) {
         return o->applied && o->applied->obj && (o->applied->created || o->applied->active);
 }
 
-const struct dv_object *rec_live_def(const struct rec_object *o) {
+const struct dv_object *obj_live_def(const struct obj *o) {
         char buf[512];
         if (o->kind == DV_KIND_POOL && o->desired && pool_realized(o) &&
             pool_immutable_change(o->applied->obj->def.pool, o->desired->def.pool, buf))
                 return o->applied->obj;
-        return rec_def(o);
+        return obj_def(o);
 }
 
 /* docs/design.md#policy-semantics: autostart='no' keeps an object down after a boot until its file
  * is written again; what the agent brought up during this boot stays up. */
-bool rec_want_up(const struct engine *e, const struct rec_object *o) {
-        const struct dv_object *d = rec_def(o);
+bool obj_want_up(const struct engine *e, const struct obj *o) {
+        const struct dv_object *d = obj_def(o);
         if (!d || dv_policy_state(&d->policy) != DV_WANT_UP)
                 return false;
         if (dv_policy_autostart(&d->policy))
@@ -54,7 +54,7 @@ bool rec_want_up(const struct engine *e, const struct rec_object *o) {
         return o->applied && o->applied->active && streq_ptr(o->applied->boot_id, e->boot_id);
 }
 
-struct network_def rec_network_effective(const struct network_def *def, const struct applied *a) {
+struct network_def network_effective(const struct network_def *def, const struct applied *a) {
         struct network_def n = *def;
         if (!n.uuid && a)
                 n.uuid = a->uuid;
@@ -65,12 +65,12 @@ struct network_def rec_network_effective(const struct network_def *def, const st
 
 /* A stateless pool is "started" by bookkeeping: the flag counts only in the boot
  * that set it, so after a reboot it is started again like everything else. */
-static bool stateless_started(const struct engine *e, const struct rec_object *pool) {
+static bool stateless_started(const struct engine *e, const struct obj *pool) {
         return pool->applied && pool->applied->active && streq_ptr(pool->applied->boot_id, e->boot_id);
 }
 
-bool rec_pool_effectively_active(const struct engine *e, const struct rec_object *pool) {
-        const struct dv_object *d = rec_def(pool);
+bool obj_pool_effectively_active(const struct engine *e, const struct obj *pool) {
+        const struct dv_object *d = obj_def(pool);
         if (!d || !pool->observed || pool->pool_st.state != POOL_STATE_ACTIVE)
                 return false;
         if (pool_type_info(d->def.pool->type)->stateless)
@@ -78,9 +78,9 @@ bool rec_pool_effectively_active(const struct engine *e, const struct rec_object
         return true;
 }
 
-static void step_set(struct rec_step *s, enum rec_phase phase, enum rec_action action, const char *fmt, ...)
+static void step_set(struct plan_step *s, enum obj_phase phase, enum obj_action action, const char *fmt, ...)
         _printf_(4, 5);
-static void step_set(struct rec_step *s, enum rec_phase phase, enum rec_action action, const char *fmt, ...) {
+static void step_set(struct plan_step *s, enum obj_phase phase, enum obj_action action, const char *fmt, ...) {
         s->phase = phase;
         s->action = action;
         free(s->message);
@@ -135,7 +135,7 @@ static uint64_t round_up_ms(uint64_t usec) {
         return (usec + USEC_PER_MSEC - 1) / USEC_PER_MSEC * USEC_PER_MSEC;
 }
 
-static const char *pending_removal(const struct engine *e, const struct rec_object *o, uint64_t now,
+static const char *pending_removal(const struct engine *e, const struct obj *o, uint64_t now,
                                    char buf[static 256]) {
         if (!o->absent_since || o->file)
                 return NULL;
@@ -149,7 +149,7 @@ static const char *pending_removal(const struct engine *e, const struct rec_obje
 
 /* The file is gone but removal_delay has not passed: the step says so and nothing
  * happens yet. Returns true when that is the case. */
-static bool removal_waits(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+static bool removal_waits(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
         char buf[256];
         const char *wait = pending_removal(e, o, now, buf);
         if (!wait)
@@ -158,8 +158,8 @@ static bool removal_waits(const struct engine *e, const struct rec_object *o, ui
         return true;
 }
 
-static void plan_pool_removal(const struct engine *e, const struct rec_object *o, struct rec_step *s) {
-        const struct dv_object *d = rec_def(o);
+static void plan_pool_removal(const struct engine *e, const struct obj *o, struct plan_step *s) {
+        const struct dv_object *d = obj_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_POOL);
         if (how == DV_ON_REMOVE_KEEP) {
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
@@ -170,7 +170,7 @@ static void plan_pool_removal(const struct engine *e, const struct rec_object *o
         unsigned n = 0;
         void *v;
         for (size_t i = 0; how == DV_ON_REMOVE_DELETE && hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *c = v;
+                const struct obj *c = v;
                 if (c->kind == DV_KIND_VOLUME && streq_ptr(c->pool, o->name) && c->managed)
                         n++;
         }
@@ -179,7 +179,7 @@ static void plan_pool_removal(const struct engine *e, const struct rec_object *o
                          n == 1 ? "" : "s");
                 return;
         }
-        bool active = rec_pool_effectively_active(e, o) || (o->observed && o->pool_st.state == POOL_STATE_ACTIVE &&
+        bool active = obj_pool_effectively_active(e, o) || (o->observed && o->pool_st.state == POOL_STATE_ACTIVE &&
                                                             !pool_type_info(d->def.pool->type)->stateless);
         if (how == DV_ON_REMOVE_DELETE && o->applied && o->applied->created && o->observed &&
             o->pool_st.state != POOL_STATE_ABSENT) {
@@ -211,8 +211,8 @@ static const char *pool_what(const struct pool_def *pd) {
         return pd->name;
 }
 
-static void plan_pool(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
-        const struct dv_object *d = rec_def(o);
+static void plan_pool(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+        const struct dv_object *d = obj_def(o);
         const struct pool_def *pd = d->def.pool;
         char buf[512];
 
@@ -239,7 +239,7 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
                 return;
         }
         const struct pool_status *st = &o->pool_st;
-        bool want_up = rec_want_up(e, o);
+        bool want_up = obj_want_up(e, o);
         bool stateless = pool_type_info(pd->type)->stateless;
         switch (st->state) {
         case POOL_STATE_BROKEN:
@@ -280,9 +280,9 @@ static void plan_pool(const struct engine *e, const struct rec_object *o, uint64
         step_set(s, PHASE_READY, ACT_NONE, NULL);
 }
 
-static void plan_volume_removal(const struct engine *e, const struct rec_object *o, const struct rec_object *pool,
-                                struct rec_step *s) {
-        const struct dv_object *d = rec_def(o);
+static void plan_volume_removal(const struct engine *e, const struct obj *o, const struct obj *pool,
+                                struct plan_step *s) {
+        const struct dv_object *d = obj_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_VOLUME);
         if (how != DV_ON_REMOVE_DELETE) {
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': the volume is kept");
@@ -296,7 +296,7 @@ static void plan_volume_removal(const struct engine *e, const struct rec_object 
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; the volume is already gone");
                 return;
         }
-        if (!pool || !rec_pool_effectively_active(e, pool)) {
+        if (!pool || !obj_pool_effectively_active(e, pool)) {
                 step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; waiting for pool/%s to be active to delete",
                          strna(o->pool));
                 return;
@@ -304,10 +304,10 @@ static void plan_volume_removal(const struct engine *e, const struct rec_object 
         step_set(s, PHASE_REMOVING, ACT_VOL_DELETE, "file removed; on-remove='delete'");
 }
 
-static void plan_volume(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
+static void plan_volume(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
         _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
-        const struct rec_object *pool = pid ? engine_lookup(e, pid) : NULL;
-        const struct dv_object *d = rec_def(o);
+        const struct obj *pool = pid ? engine_lookup(e, pid) : NULL;
+        const struct dv_object *d = obj_def(o);
 
         if (!d) {
                 /* Unmanaged: a file the agent found in a managed pool; or a volume whose
@@ -324,13 +324,13 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
                 plan_volume_removal(e, o, pool, s);
                 return;
         }
-        if (!pool || !rec_def(pool) || !pool->managed) {
+        if (!pool || !obj_def(pool) || !pool->managed) {
                 step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s: no such pool", strna(o->pool));
                 return;
         }
-        if (pool->busy || pool->phase != PHASE_READY || !rec_pool_effectively_active(e, pool)) {
+        if (pool->busy || pool->phase != PHASE_READY || !obj_pool_effectively_active(e, pool)) {
                 step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s (%s)", o->pool,
-                         rec_phase_to_string(pool->phase));
+                         obj_phase_to_string(pool->phase));
                 return;
         }
         const struct volume_def *vd = d->def.volume;
@@ -373,13 +373,13 @@ static void plan_volume(const struct engine *e, const struct rec_object *o, uint
 /* ---- networks ------------------------------------------------------------------------ */
 
 /* Another network (with a file) whose subnet overlaps one of o's: both are refused. */
-static const struct rec_object *network_overlap(const struct engine *e, const struct rec_object *o, char buf[static 512]) {
+static const struct obj *network_overlap(const struct engine *e, const struct obj *o, char buf[static 512]) {
         const struct network_def *nd = o->desired ? o->desired->def.network : NULL;
         void *v;
         if (!nd || nd->forward.mode == NETWORK_FORWARD_BRIDGE)
                 return NULL;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *x = v;
+                const struct obj *x = v;
                 if (x == o || x->kind != DV_KIND_NETWORK || !x->desired || !x->file)
                         continue;
                 const struct network_def *xd = x->desired->def.network;
@@ -404,12 +404,12 @@ static const struct rec_object *network_overlap(const struct engine *e, const st
 }
 
 /* The bridge is the agent's: it created it (the record says so before it acts). */
-static bool network_ours(const struct rec_object *o) {
+static bool network_ours(const struct obj *o) {
         return o->applied && o->applied->created;
 }
 
-static void plan_network_removal(const struct rec_object *o, struct rec_step *s) {
-        const struct dv_object *d = rec_def(o);
+static void plan_network_removal(const struct obj *o, struct plan_step *s) {
+        const struct dv_object *d = obj_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_NETWORK);
         if (how == DV_ON_REMOVE_KEEP) {
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
@@ -427,8 +427,8 @@ static void plan_network_removal(const struct rec_object *o, struct rec_step *s)
         step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
 }
 
-static void plan_network(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
-        const struct dv_object *d = rec_def(o);
+static void plan_network(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+        const struct dv_object *d = obj_def(o);
         const struct network_def *nd = d->def.network;
         char buf[512];
 
@@ -460,7 +460,7 @@ static void plan_network(const struct engine *e, const struct rec_object *o, uin
                         step_set(s, PHASE_BLOCKED, ACT_NONE, "host bridge %s does not exist", strna(bridge));
                 return;
         }
-        bool want_up = rec_want_up(e, o);
+        bool want_up = obj_want_up(e, o);
         if (st->state == NET_ABSENT) {
                 if (want_up)
                         step_set(s, PHASE_CREATING, ACT_NET_APPLY, "creating bridge %s", strna(bridge));
@@ -492,11 +492,11 @@ static void plan_network(const struct engine *e, const struct rec_object *o, uin
 
 /* ---- domains -------------------------------------------------------------------------- */
 
-static bool dom_is_running(const struct rec_object *o) {
+static bool dom_is_running(const struct obj *o) {
         return o->observed && (o->dom_st.state == DOM_RUNNING || o->dom_st.state == DOM_PAUSED);
 }
 
-static const struct rec_object *lookup_kind(const struct engine *e, enum dv_kind kind, const char *pool,
+static const struct obj *lookup_kind(const struct engine *e, enum dv_kind kind, const char *pool,
                                             const char *name) {
         _cleanup_free_ char *id = dv_object_id_make(kind, pool, name);
         return id ? engine_lookup(e, id) : NULL;
@@ -504,11 +504,11 @@ static const struct rec_object *lookup_kind(const struct engine *e, enum dv_kind
 
 /* A running domain that uses pool or network o (not stopped under it:
  * docs/design.md#dependencies). */
-const struct rec_object *rec_held_by_domain(const struct engine *e, const struct rec_object *o) {
+const struct obj *obj_held_by_domain(const struct engine *e, const struct obj *o) {
         void *v;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *x = v;
-                const struct dv_object *xd = x->kind == DV_KIND_DOMAIN ? rec_def(x) : NULL;
+                const struct obj *x = v;
+                const struct dv_object *xd = x->kind == DV_KIND_DOMAIN ? obj_def(x) : NULL;
                 if (!xd || !dom_is_running(x))
                         continue;
                 const struct domain_def *dd = xd->def.domain;
@@ -525,15 +525,15 @@ const struct rec_object *rec_held_by_domain(const struct engine *e, const struct
 }
 
 /* What a stopped domain still waits for: "volume/P/V" or "network/N" not ready. */
-static bool domain_waits(const struct engine *e, const struct domain_def *dd, struct rec_step *s) {
+static bool domain_waits(const struct engine *e, const struct domain_def *dd, struct plan_step *s) {
         for (size_t k = 0; k < dd->n_disks; k++) {
                 const struct domain_disk *dk = &dd->disks[k];
                 if (!dk->source.pool || !dk->source.volume)
                         continue;
-                const struct rec_object *v = lookup_kind(e, DV_KIND_VOLUME, dk->source.pool, dk->source.volume);
+                const struct obj *v = lookup_kind(e, DV_KIND_VOLUME, dk->source.pool, dk->source.volume);
                 if (!v || v->phase != PHASE_READY) {
                         step_set(s, PHASE_WAITING, ACT_NONE, "waiting for volume/%s/%s (%s)", dk->source.pool,
-                                 dk->source.volume, v ? rec_phase_to_string(v->phase) : "no such volume");
+                                 dk->source.volume, v ? obj_phase_to_string(v->phase) : "no such volume");
                         return true;
                 }
         }
@@ -541,10 +541,10 @@ static bool domain_waits(const struct engine *e, const struct domain_def *dd, st
                 const char *net = dd->interfaces[k].source_network;
                 if (!net)
                         continue;
-                const struct rec_object *n = lookup_kind(e, DV_KIND_NETWORK, NULL, net);
+                const struct obj *n = lookup_kind(e, DV_KIND_NETWORK, NULL, net);
                 if (!n || n->phase != PHASE_READY) {
                         step_set(s, PHASE_WAITING, ACT_NONE, "waiting for network/%s (%s)", net,
-                                 n ? rec_phase_to_string(n->phase) : "no such network");
+                                 n ? obj_phase_to_string(n->phase) : "no such network");
                         return true;
                 }
         }
@@ -553,7 +553,7 @@ static bool domain_waits(const struct engine *e, const struct domain_def *dd, st
 
 /* The MAC interface k runs with: the written one, else the one generated for that
  * position when the domain was applied (actions.c keeps it), else none yet. */
-static const char *domain_mac(const struct rec_object *o, const struct domain_def *dd, size_t k) {
+static const char *domain_mac(const struct obj *o, const struct domain_def *dd, size_t k) {
         assert(k < dd->n_interfaces);
         if (dd->interfaces[k].mac)
                 return dd->interfaces[k].mac;
@@ -566,15 +566,15 @@ static const char *domain_mac(const struct rec_object *o, const struct domain_de
 /* Another domain (with a file) with a MAC equal to one of o's, written in either file or
  * generated for the other: two guests with one MAC on a network break each other's
  * traffic, so both are refused, each naming the other. */
-static const struct rec_object *domain_mac_conflict(const struct engine *e,
-                                                    const struct rec_object *o,
+static const struct obj *domain_mac_conflict(const struct engine *e,
+                                                    const struct obj *o,
                                                     char buf[static 512]) {
         const struct domain_def *dd = o->desired ? o->desired->def.domain : NULL;
         void *v;
         if (!dd || dd->n_interfaces == 0)
                 return NULL;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *x = v;
+                const struct obj *x = v;
                 if (x == o || x->kind != DV_KIND_DOMAIN || !x->desired || !x->file)
                         continue;
                 const struct domain_def *xd = x->desired->def.domain;
@@ -633,17 +633,17 @@ static bool rw_source(const struct domain_def *dd, size_t i, char buf[static 256
  * sources o would use read-write, also read-write: two writers corrupt a filesystem or a
  * disk image. The domain that runs keeps it; the one that would start is blocked (both,
  * when neither runs), naming the other. Paths are compared as written. */
-static const struct rec_object *domain_rw_conflict(const struct engine *e, const struct rec_object *o,
+static const struct obj *domain_rw_conflict(const struct engine *e, const struct obj *o,
                                                    char out[static 512]) {
         const struct domain_def *dd = o->desired ? o->desired->def.domain : NULL;
         void *v;
         if (!dd || dd->n_disks + dd->n_filesystems == 0)
                 return NULL;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *x = v;
+                const struct obj *x = v;
                 if (x == o || x->kind != DV_KIND_DOMAIN || !x->desired || !x->file)
                         continue;
-                if (!dom_is_running(x) && !rec_want_up(e, x))
+                if (!dom_is_running(x) && !obj_want_up(e, x))
                         continue;
                 const struct domain_def *xd = x->desired->def.domain;
                 char a[256], b[256];
@@ -663,8 +663,8 @@ static const struct rec_object *domain_rw_conflict(const struct engine *e, const
         return NULL;
 }
 
-static void plan_domain(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
-        const struct dv_object *d = rec_def(o);
+static void plan_domain(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+        const struct dv_object *d = obj_def(o);
         const struct domain_def *dd = d->def.domain;
 
         if (!o->file && o->absent_since) {
@@ -694,7 +694,7 @@ static void plan_domain(const struct engine *e, const struct rec_object *o, uint
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "%s", strna(st->reason));
                 return;
         }
-        bool want_up = rec_want_up(e, o);
+        bool want_up = obj_want_up(e, o);
         if (dom_is_running(o)) {
                 if (!want_up) {
                         step_set(s, PHASE_STOPPING, ACT_DOM_STOP, "shutting down: state='stopped'");
@@ -737,17 +737,17 @@ static void plan_domain(const struct engine *e, const struct rec_object *o, uint
         step_set(s, PHASE_CREATING, ACT_DOM_START, "starting");
 }
 
-void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_t now, struct rec_step *s) {
-        *s = (struct rec_step){ .phase = o->phase };
+void plan_object(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+        *s = (struct plan_step){ .phase = o->phase };
         /* Set by engine_get_or_add() from the object's id: a volume always has its pool. */
         assert((o->kind == DV_KIND_VOLUME) == (o->pool != NULL));
         if (o->busy) {
-                enum rec_action a = o->running;
+                enum obj_action a = o->running;
                 assert(a > ACT_NONE && a < _ACT_MAX); /* only a submitted job makes it busy */
-                enum rec_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP || a == ACT_DOM_STOP) ? PHASE_STOPPING
+                enum obj_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP || a == ACT_DOM_STOP) ? PHASE_STOPPING
                                     : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE) ? PHASE_REMOVING
                                                                                     : PHASE_CREATING;
-                step_set(s, ph, ACT_NONE, "%s in progress", rec_action_to_string(a));
+                step_set(s, ph, ACT_NONE, "%s in progress", obj_action_to_string(a));
                 return;
         }
         if (o->dup_files && !o->applied) {
@@ -756,7 +756,7 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
                 step_set(s, PHASE_BLOCKED, ACT_NONE, "defined by several files: %s", strempty(l));
                 return;
         }
-        if (o->kind != DV_KIND_VOLUME && !rec_def(o)) {
+        if (o->kind != DV_KIND_VOLUME && !obj_def(o)) {
                 /* Its files are gone before it was ever applied: nothing to undo. */
                 step_set(s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
                 return;
@@ -785,7 +785,7 @@ void rec_plan_object(const struct engine *e, const struct rec_object *o, uint64_
         }
         /* docs/design.md#dependencies: a pool or network is not stopped under a running domain. */
         if (s->action == ACT_POOL_STOP || s->action == ACT_POOL_DELETE || s->action == ACT_NET_STOP) {
-                const struct rec_object *holder = rec_held_by_domain(e, o);
+                const struct obj *holder = obj_held_by_domain(e, o);
                 if (holder) {
                         free(s->message);
                         if (asprintf(&s->message, "not stopped: in use by running domain/%s", holder->name) < 0)

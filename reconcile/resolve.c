@@ -43,7 +43,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
         invalid_files_free(e);
 
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
+                struct obj *o = v;
                 o->claims = 0;
                 strv_free(o->dup_files);
                 o->dup_files = NULL;
@@ -56,7 +56,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
                 struct desired_file *f = desired_set_next(e->desired, &i);
                 if (!f)
                         break;
-                struct rec_object *o = NULL;
+                struct obj *o = NULL;
                 if (f->obj)
                         o = engine_get_or_add(e, f->obj->kind, f->obj->pool, f->obj->name);
                 else if (f->last_id)
@@ -65,7 +65,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
                         /* Invalid since the agent started: it still holds on to the object
                          * it was last applied from, so that object is not removed. */
                         for (size_t j = 0; hashmap_iter(e->objects, &j, NULL, &v);) {
-                                struct rec_object *c = v;
+                                struct obj *c = v;
                                 if (c->applied && streq_ptr(c->applied->file, f->path)) {
                                         o = c;
                                         f->last_id = strdup(c->id);
@@ -114,7 +114,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
                 if (f->obj) {
                         const char *u = object_uuid(f->obj);
                         if (u) {
-                                struct rec_object *other = hashmap_get(uuids, u);
+                                struct obj *other = hashmap_get(uuids, u);
                                 if (other && other != o) {
                                         /* Same UUID in two objects: both are duplicates. */
                                         KEEP(oom, strv_push(&o->dup_files, other->file));
@@ -141,7 +141,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
                         break;
                 if (!f->obj)
                         continue;
-                struct rec_object *o = engine_lookup(e, f->last_id);
+                struct obj *o = engine_lookup(e, f->last_id);
                 if (!o || o->claims != 1 || !streq_ptr(o->file, f->path))
                         continue;
                 if (o->desired != f->obj) {
@@ -154,7 +154,7 @@ void engine_resolve(struct engine *e, uint64_t now) {
         }
 
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct rec_object *o = v;
+                struct obj *o = v;
                 if (o->claims > 1) {
                         /* Ours to report (blocked), even before any file won. */
                         o->managed = true;

@@ -61,7 +61,7 @@ static char *cfg_cgroup_root, *cfg_cgroup_base;
 
 /* What this process knows of a container beyond the host's files; lives as long as the
  * process. Guarded by `lock` (pidfd also by ev_lock). */
-struct ct_rec {
+struct lxc_entry {
         struct dom_proc_busy run; /* busy: a start or stop runs, observe only reads */
         pid_t pid;          /* the init last seen running, 0 */
         uint64_t start;     /* its start time (/proc/PID/stat field 22) */
@@ -101,24 +101,24 @@ void lxc_driver_forget(void) {
         const char *key;
         void *v;
         while (recs && hashmap_iter(recs, &i, &key, &v)) {
-                struct ct_rec *r = v;
+                struct lxc_entry *r = v;
                 if (r->pidfd >= 0) {
                         if (ev_epoll >= 0)
                                 (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, r->pidfd, NULL);
                         close(r->pidfd);
                 }
                 /* Kept allocated: epoll may still name it; zeroed like a new record. */
-                *r = (struct ct_rec){.pidfd = -1};
+                *r = (struct lxc_entry){.pidfd = -1};
         }
         pthread_mutex_unlock(&lock);
         pthread_mutex_unlock(&ev_lock);
 }
 
-static struct ct_rec *rec_get(const char *name) {
+static struct lxc_entry *entry_get(const char *name) {
         pthread_mutex_lock(&lock);
         if (!recs)
                 recs = hashmap_new();
-        struct ct_rec *r = recs ? hashmap_get(recs, name) : NULL;
+        struct lxc_entry *r = recs ? hashmap_get(recs, name) : NULL;
         if (!r && recs) {
                 r = calloc(1, sizeof(*r));
                 if (r) {
@@ -315,7 +315,7 @@ static uint64_t read_start(const char *path) {
 /* ---- events ------------------------------------------------------------------------------- */
 
 /* A pidfd per running container in one epoll set, only once someone asked for it.
- * epoll's data is the ct_rec, which lives as long as the process. */
+ * epoll's data is the lxc_entry, which lives as long as the process. */
 
 int lxc_events_fd(void) {
         pthread_mutex_lock(&ev_lock);
@@ -326,28 +326,28 @@ int lxc_events_fd(void) {
         return r;
 }
 
-static void events_close_locked(struct ct_rec *rec) {
-        if (rec->pidfd < 0)
+static void events_close_locked(struct lxc_entry *ent) {
+        if (ent->pidfd < 0)
                 return;
         if (ev_epoll >= 0)
-                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, rec->pidfd, NULL);
-        close(rec->pidfd);
-        rec->pidfd = -1;
+                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, ent->pidfd, NULL);
+        close(ent->pidfd);
+        ent->pidfd = -1;
 }
 
-static void events_close(struct ct_rec *rec) {
+static void events_close(struct lxc_entry *ent) {
         pthread_mutex_lock(&ev_lock);
-        events_close_locked(rec);
+        events_close_locked(ent);
         pthread_mutex_unlock(&ev_lock);
 }
 
-static void events_watch(struct ct_rec *rec, pid_t pid) {
+static void events_watch(struct lxc_entry *ent, pid_t pid) {
         pthread_mutex_lock(&ev_lock);
-        if (ev_epoll >= 0 && rec->pidfd < 0) {
+        if (ev_epoll >= 0 && ent->pidfd < 0) {
                 int fd = pidfd_open(pid, 0);
-                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rec};
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ent};
                 if (fd >= 0 && epoll_ctl(ev_epoll, EPOLL_CTL_ADD, fd, &ev) == 0)
-                        rec->pidfd = fd;
+                        ent->pidfd = fd;
                 else if (fd >= 0)
                         close(fd);
         }
@@ -406,7 +406,7 @@ static void cleanup_after(const struct domain_def *def, const struct paths *p, i
 /* The running init of container p (pidfile, else the last one we saw, else an init in
  * our cgroup whose pidfile was lost). *ret_foreign: a process in our cgroup that is not a
  * container init (something else holds the name). */
-static pid_t find_ours(const struct paths *p, struct ct_rec *rec, bool write, pid_t *ret_foreign,
+static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write, pid_t *ret_foreign,
                        struct dom_proc_stat *ret_facts, pid_t *ret_filepid, bool *ret_garbage) {
         struct lxc_plan cp;
         pid_t found = 0, filepid = 0;
@@ -422,8 +422,8 @@ static pid_t find_ours(const struct paths *p, struct ct_rec *rec, bool write, pi
         }
         uint64_t start = read_start(p->startfile);
         pthread_mutex_lock(&lock);
-        pid_t prev = rec->pid;
-        uint64_t prev_start = rec->start;
+        pid_t prev = ent->pid;
+        uint64_t prev_start = ent->start;
         pthread_mutex_unlock(&lock);
         if (filepid > 0 && pid_is_ours(&cp, filepid, start, ret_facts))
                 found = filepid;
@@ -472,28 +472,28 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        struct ct_rec *rec = rec_get(p.name);
-        if (!rec)
+        struct lxc_entry *ent = entry_get(p.name);
+        if (!ent)
                 return dv_error_oom(err);
         pthread_mutex_lock(&lock);
-        bool busy = rec->run.busy, child = rec->child;
-        pid_t prev = rec->pid;
+        bool busy = ent->run.busy, child = ent->child;
+        pid_t prev = ent->pid;
         pthread_mutex_unlock(&lock);
 
         pid_t foreign = 0, filepid = 0;
         bool garbage = false;
         struct dom_proc_stat f = {0};
-        pid_t live = find_ours(&p, rec, !busy, &foreign, &f, &filepid, &garbage);
+        pid_t live = find_ours(&p, ent, !busy, &foreign, &f, &filepid, &garbage);
         if (live) {
                 pthread_mutex_lock(&lock);
                 if (prev > 0 && prev != live && child && !busy)
                         (void)dom_proc_reap(prev, NULL);
-                rec->pid = live;
-                rec->start = f.start;
-                rec->child = f.ppid == getpid();
+                ent->pid = live;
+                ent->start = f.start;
+                ent->child = f.ppid == getpid();
                 pthread_mutex_unlock(&lock);
                 if (!busy)
-                        events_watch(rec, live);
+                        events_watch(ent, live);
                 ret->state = DOM_RUNNING;
                 ret->pid = live;
                 ret->id = (int)live;
@@ -502,7 +502,7 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
 
         ret->state = DOM_SHUTOFF;
         if (!busy) {
-                events_close(rec);
+                events_close(ent);
                 if (prev > 0) {
                         ret->exited = true;
                         ret->exit_reason = exit_reason(prev, child, &ret->exit_clean);
@@ -531,18 +531,18 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 else if (garbage)
                         dom_proc_unlink_quiet(p.pidfile);
                 pthread_mutex_lock(&lock);
-                if (rec->pid == prev) {
-                        rec->pid = 0;
-                        rec->start = 0;
-                        rec->child = false;
+                if (ent->pid == prev) {
+                        ent->pid = 0;
+                        ent->start = 0;
+                        ent->child = false;
                 }
                 pthread_mutex_unlock(&lock);
         }
         pthread_mutex_lock(&lock);
         if (ret->exited)
-                rec->run.exit_clean = ret->exit_clean;
+                ent->run.exit_clean = ret->exit_clean;
         else
-                ret->exit_clean = rec->run.exit_clean;
+                ret->exit_clean = ent->run.exit_clean;
         pthread_mutex_unlock(&lock);
         if (foreign) {
                 ret->state = DOM_BROKEN;
@@ -991,7 +991,7 @@ static int parse_id(const char *s, uint32_t *ret) {
 /* Prepares the host side (directories, loop devices, probed filesystem types, cgroups,
  * veths), clones the child and waits for its exec. */
 static int start_spawn(const struct domain_def *def, const struct paths *p, struct lxc_plan *plan,
-                       struct ct_rec *rec, struct start_state *s, struct dv_error *err) {
+                       struct lxc_entry *ent, struct start_state *s, struct dv_error *err) {
         int r;
         if ((r = mkdir_p(p->run_sub, 0750)) < 0 || (r = mkdir_p(p->state_sub, 0755)) < 0 ||
             (r = mkdir_p(p->root, 0755)) < 0)
@@ -1188,20 +1188,20 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
             (r = dom_proc_write_u64(p->startfile, f.start)) < 0)
                 return dv_error_add(err, r, 0, "cannot write %s: %s", p->pidfile, strerror(-r));
         pthread_mutex_lock(&lock);
-        rec->pid = s->pid;
-        rec->start = f.start;
-        rec->child = true;
+        ent->pid = s->pid;
+        ent->start = f.start;
+        ent->child = true;
         pthread_mutex_unlock(&lock);
-        events_watch(rec, s->pid);
+        events_watch(ent, s->pid);
         log_debug("container %s: init started as PID %d", def->name, (int)s->pid);
         return 0;
 }
 
 static int start_locked(const struct domain_def *def, const struct dom_start *args,
-                        const struct paths *p, struct ct_rec *rec, struct dv_error *err) {
+                        const struct paths *p, struct lxc_entry *ent, struct dv_error *err) {
         pid_t foreign = 0;
         struct dom_proc_stat f;
-        pid_t live = find_ours(p, rec, true, &foreign, &f, NULL, NULL);
+        pid_t live = find_ours(p, ent, true, &foreign, &f, NULL, NULL);
         if (live > 0) {
                 log_debug("container %s runs already as PID %d", p->name, (int)live);
                 return 0;
@@ -1224,7 +1224,7 @@ static int start_locked(const struct domain_def *def, const struct dom_start *ar
                 cleanup_after(def, p, CGROUP_WAIT_MSEC);
 
         struct start_state s = {.pidfd = -1};
-        r = start_spawn(def, p, plan, rec, &s, err);
+        r = start_spawn(def, p, plan, ent, &s, err);
         if (r < 0) {
                 if (!dv_error_failed(err))
                         r = dv_error_add(err, r, 0, "cannot start container %s: %s", def->name,
@@ -1240,14 +1240,14 @@ int lxc_start(const struct domain_def *def, const struct dom_start *args, struct
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        struct ct_rec *rec = rec_get(p.name);
-        if (!rec)
+        struct lxc_entry *ent = entry_get(p.name);
+        if (!ent)
                 return dv_error_oom(err);
-        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
+        if (dom_proc_busy_begin(&ent->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);
-        r = start_locked(def, args, &p, rec, err);
-        dom_proc_busy_end(&rec->run, &lock);
+        r = start_locked(def, args, &p, ent, err);
+        dom_proc_busy_end(&ent->run, &lock);
         return r;
 }
 
@@ -1266,20 +1266,20 @@ static bool init_is_systemd(const struct domain_def *def, pid_t pid) {
         return str_ends_with(exe, "/systemd");
 }
 
-static int stop_locked(const struct domain_def *def, const struct paths *p, struct ct_rec *rec,
+static int stop_locked(const struct domain_def *def, const struct paths *p, struct lxc_entry *ent,
                        uint64_t timeout_usec, struct dv_error *err) {
         pid_t foreign = 0, filepid = 0;
         struct dom_proc_stat f;
-        pid_t live = find_ours(p, rec, false, &foreign, &f, &filepid, NULL);
+        pid_t live = find_ours(p, ent, false, &foreign, &f, &filepid, NULL);
         if (live <= 0) {
                 if (foreign > 0)
                         log_debug("container %s: PID %d in its cgroup is not ours, not stopping it",
                                   p->name, (int)foreign);
                 pthread_mutex_lock(&lock);
-                pid_t prev = rec->pid;
-                bool child = rec->child;
-                rec->pid = 0;
-                rec->child = false;
+                pid_t prev = ent->pid;
+                bool child = ent->child;
+                ent->pid = 0;
+                ent->child = false;
                 pthread_mutex_unlock(&lock);
                 if (prev > 0 && child)
                         (void)dom_proc_reap_dying(prev, NULL);
@@ -1310,9 +1310,9 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         (void)dom_proc_reap_dying(live, NULL);
         cleanup_after(def, p, CGROUP_WAIT_MSEC);
         pthread_mutex_lock(&lock);
-        rec->pid = 0;
-        rec->start = 0;
-        rec->child = false;
+        ent->pid = 0;
+        ent->start = 0;
+        ent->child = false;
         pthread_mutex_unlock(&lock);
         return 0;
 }
@@ -1322,15 +1322,15 @@ int lxc_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_erro
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        struct ct_rec *rec = rec_get(p.name);
-        if (!rec)
+        struct lxc_entry *ent = entry_get(p.name);
+        if (!ent)
                 return dv_error_oom(err);
-        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
+        if (dom_proc_busy_begin(&ent->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "container %s is being started or stopped",
                                     p.name);
-        events_close(rec); /* its exit is asked for: no news */
-        r = stop_locked(def, &p, rec, timeout_usec, err);
-        dom_proc_busy_end(&rec->run, &lock);
+        events_close(ent); /* its exit is asked for: no news */
+        r = stop_locked(def, &p, ent, timeout_usec, err);
+        dom_proc_busy_end(&ent->run, &lock);
         return r;
 }
 

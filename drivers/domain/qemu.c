@@ -67,7 +67,7 @@ static char *cfg_binary, *cfg_accel, *cfg_run_dir, *cfg_state_dir;
 /* What this process knows of a domain beyond the host's files. Records live as long as
  * the process (one small struct per domain name), so a pointer stays valid after the
  * map lock is dropped. Fields other than qmp_lock are guarded by `lock`. */
-struct dom_rec {
+struct qemu_entry {
         pthread_mutex_t qmp_lock; /* held while a QMP connection is open (one client at a time) */
         struct dom_proc_busy run; /* busy: a start or stop runs, observe only reads */
         pid_t pid;                /* the QEMU last seen running, 0 */
@@ -109,11 +109,11 @@ void qemu_driver_set_config(const char *binary, const char *accel, const char *r
         pthread_mutex_unlock(&lock);
 }
 
-static struct dom_rec *rec_get(const char *name) {
+static struct qemu_entry *entry_get(const char *name) {
         pthread_mutex_lock(&lock);
         if (!recs)
                 recs = hashmap_new();
-        struct dom_rec *r = recs ? hashmap_get(recs, name) : NULL;
+        struct qemu_entry *r = recs ? hashmap_get(recs, name) : NULL;
         if (!r && recs) {
                 r = calloc(1, sizeof(*r));
                 if (r) {
@@ -129,7 +129,7 @@ static struct dom_rec *rec_get(const char *name) {
         return r;
 }
 
-static void rec_forget_locked(struct dom_rec *r) {
+static void entry_forget_locked(struct qemu_entry *r) {
         r->pid = 0;
         r->child = false;
         free(r->qmp_status);
@@ -556,16 +556,16 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
 /* ---- QMP helpers ---------------------------------------------------------------------- */
 
 /* Runs one command on a fresh connection, serialised with other users of the monitor. */
-static int qmp_once(struct dom_rec *rec, const char *sock, const char *command,
+static int qmp_once(struct qemu_entry *ent, const char *sock, const char *command,
                     struct json_object *args, uint64_t timeout_usec, struct json_object **ret,
                     struct dv_error *err) {
-        pthread_mutex_lock(&rec->qmp_lock);
+        pthread_mutex_lock(&ent->qmp_lock);
         struct qmp *q = NULL;
         int r = qmp_connect(sock, timeout_usec, &q, err);
         if (r >= 0)
                 r = qmp_execute(q, command, args, timeout_usec, ret, err);
         qmp_close(q);
-        pthread_mutex_unlock(&rec->qmp_lock);
+        pthread_mutex_unlock(&ent->qmp_lock);
         return r;
 }
 
@@ -577,37 +577,37 @@ static char *status_of(struct json_object *o) {
         return strdup(json_object_get_string(s));
 }
 
-static void rec_set_status(struct dom_rec *rec, pid_t pid, char *status, bool failed) {
+static void entry_set_status(struct qemu_entry *ent, pid_t pid, char *status, bool failed) {
         pthread_mutex_lock(&lock);
-        if (status || rec->qmp_pid != pid) {
-                free(rec->qmp_status);
-                rec->qmp_status = status;
+        if (status || ent->qmp_pid != pid) {
+                free(ent->qmp_status);
+                ent->qmp_status = status;
                 status = NULL;
         }
-        rec->qmp_pid = pid;
-        rec->qmp_at = now_usec(CLOCK_MONOTONIC);
-        rec->qmp_failed = failed;
+        ent->qmp_pid = pid;
+        ent->qmp_at = now_usec(CLOCK_MONOTONIC);
+        ent->qmp_failed = failed;
         pthread_mutex_unlock(&lock);
         free(status);
 }
 
 /* The cached status, refreshed when older than a second (or after a failure, five);
  * never blocks on a monitor that a start or stop holds. Caller frees. */
-static bool events_watched(struct dom_rec *rec, pid_t pid);
+static bool events_watched(struct qemu_entry *ent, pid_t pid);
 
 /* While the events monitor of this QEMU is connected, the cached status stays true until
  * an event says otherwise (which clears qmp_at): no query-status every second from the
  * agent's loop, where a QEMU slow to answer (many starting at once on a busy host) would
  * hold up every other object. */
-static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock) {
+static char *qmp_status_cached(struct qemu_entry *ent, pid_t pid, const char *sock) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        bool watched = events_watched(rec, pid);
+        bool watched = events_watched(ent, pid);
         pthread_mutex_lock(&lock);
-        bool fresh = rec->qmp_pid == pid && rec->qmp_at > 0 &&
-                     (watched || now - rec->qmp_at < (rec->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC));
-        char *cached = rec->qmp_pid == pid && rec->qmp_status ? strdup(rec->qmp_status) : NULL;
+        bool fresh = ent->qmp_pid == pid && ent->qmp_at > 0 &&
+                     (watched || now - ent->qmp_at < (ent->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC));
+        char *cached = ent->qmp_pid == pid && ent->qmp_status ? strdup(ent->qmp_status) : NULL;
         pthread_mutex_unlock(&lock);
-        if (fresh || pthread_mutex_trylock(&rec->qmp_lock) != 0)
+        if (fresh || pthread_mutex_trylock(&ent->qmp_lock) != 0)
                 return cached;
 
         _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
@@ -617,7 +617,7 @@ static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock)
         if (r >= 0)
                 r = qmp_execute(q, "query-status", NULL, QMP_OBSERVE_USEC, &o, &e);
         qmp_close(q);
-        pthread_mutex_unlock(&rec->qmp_lock);
+        pthread_mutex_unlock(&ent->qmp_lock);
         if (r < 0)
                 log_debug("%s: %s", sock, strna(dv_error_message(&e)));
         char *s = r >= 0 ? status_of(o) : NULL;
@@ -626,7 +626,7 @@ static char *qmp_status_cached(struct dom_rec *rec, pid_t pid, const char *sock)
                 free(cached);
                 cached = strdup(s);
         }
-        rec_set_status(rec, pid, s, r < 0);
+        entry_set_status(ent, pid, s, r < 0);
         return cached;
 }
 
@@ -641,7 +641,7 @@ static enum dom_state state_from_qmp(const char *s) {
 /* Each running domain's events monitor stays connected (observe opens it, once per QEMU);
  * all of them sit in one epoll fd that the agent's loop watches. Only opened once someone
  * asked for that fd: `declvirt plan` and tests that do not listen never hold a monitor.
- * epoll's data is the dom_rec, which lives as long as the process. */
+ * epoll's data is the qemu_entry, which lives as long as the process. */
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
 static int ev_epoll = -1;
 
@@ -654,45 +654,45 @@ int qemu_events_fd(void) {
         return r;
 }
 
-static void events_close_locked(struct dom_rec *rec) {
-        if (!rec->events)
+static void events_close_locked(struct qemu_entry *ent) {
+        if (!ent->events)
                 return;
         if (ev_epoll >= 0)
-                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, qmp_fd(rec->events), NULL);
-        qmp_close(rec->events);
-        rec->events = NULL;
-        rec->events_pid = 0;
+                (void)epoll_ctl(ev_epoll, EPOLL_CTL_DEL, qmp_fd(ent->events), NULL);
+        qmp_close(ent->events);
+        ent->events = NULL;
+        ent->events_pid = 0;
 }
 
-static bool events_watched(struct dom_rec *rec, pid_t pid) {
+static bool events_watched(struct qemu_entry *ent, pid_t pid) {
         pthread_mutex_lock(&ev_lock);
-        bool w = rec->events && rec->events_pid == pid;
+        bool w = ent->events && ent->events_pid == pid;
         pthread_mutex_unlock(&ev_lock);
         return w;
 }
 
-static void events_close(struct dom_rec *rec) {
+static void events_close(struct qemu_entry *ent) {
         pthread_mutex_lock(&ev_lock);
-        events_close_locked(rec);
+        events_close_locked(ent);
         pthread_mutex_unlock(&ev_lock);
 }
 
 /* Connects the events monitor of the QEMU pid unless it is connected, or failed less
  * than QMP_BACKOFF_USEC ago (a QEMU started before the agent knew of it has none). */
-static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
+static void events_ensure(struct qemu_entry *ent, pid_t pid, const char *sock) {
         pthread_mutex_lock(&ev_lock);
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        if (ev_epoll < 0 || (rec->events && rec->events_pid == pid) ||
-            (rec->events_tried == pid && now - rec->events_at < QMP_BACKOFF_USEC)) {
+        if (ev_epoll < 0 || (ent->events && ent->events_pid == pid) ||
+            (ent->events_tried == pid && now - ent->events_at < QMP_BACKOFF_USEC)) {
                 pthread_mutex_unlock(&ev_lock);
                 return;
         }
-        events_close_locked(rec);
+        events_close_locked(ent);
         _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
         struct qmp *q = NULL;
         int r = qmp_connect(sock, QMP_OBSERVE_USEC, &q, &e);
         if (r >= 0) {
-                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rec};
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ent};
                 if (epoll_ctl(ev_epoll, EPOLL_CTL_ADD, qmp_fd(q), &ev) < 0) {
                         r = negative_errno();
                         dv_error_add(&e, r, 0, "epoll: %m");
@@ -700,13 +700,13 @@ static void events_ensure(struct dom_rec *rec, pid_t pid, const char *sock) {
                 }
         }
         if (r >= 0) {
-                rec->events = q;
-                rec->events_pid = pid;
-                rec->events_tried = 0;
+                ent->events = q;
+                ent->events_pid = pid;
+                ent->events_tried = 0;
         } else {
                 log_debug("%s: %s", sock, strna(dv_error_message(&e)));
-                rec->events_tried = pid;
-                rec->events_at = now;
+                ent->events_tried = pid;
+                ent->events_at = now;
         }
         pthread_mutex_unlock(&ev_lock);
 }
@@ -724,16 +724,16 @@ static const char *event_status(const char *name) {
         return NULL;
 }
 
-/* Reads what the events monitor of rec has; true when it brought news. Closes the
+/* Reads what the events monitor of ent has; true when it brought news. Closes the
  * connection when QEMU closed it. */
-static bool events_read_locked(struct dom_rec *rec) {
-        if (!rec->events)
+static bool events_read_locked(struct qemu_entry *ent) {
+        if (!ent->events)
                 return false;
-        int r = qmp_read_events(rec->events);
+        int r = qmp_read_events(ent->events);
         bool wake = r < 0; /* QEMU closed the monitor: it exits */
         bool guest_shutdown = false;
         const char *st = NULL;
-        for (struct json_object *e; (e = qmp_next_event(rec->events));) {
+        for (struct json_object *e; (e = qmp_next_event(ent->events));) {
                 struct json_object *v = NULL, *data = NULL;
                 const char *name = json_object_object_get_ex(e, "event", &v)
                                            ? json_object_get_string(v)
@@ -749,28 +749,28 @@ static bool events_read_locked(struct dom_rec *rec) {
                     json_object_object_get_ex(data, "reason", &v) &&
                     streq_ptr(json_object_get_string(v), "guest-shutdown"))
                         guest_shutdown = true;
-                log_debug("QEMU PID %d: event %s", (int)rec->events_pid, strna(name));
+                log_debug("QEMU PID %d: event %s", (int)ent->events_pid, strna(name));
                 json_object_put(e);
         }
-        pid_t pid = rec->events_pid;
+        pid_t pid = ent->events_pid;
         if (r < 0)
-                events_close_locked(rec);
+                events_close_locked(ent);
         if (!wake)
                 return false;
         /* The next observe asks query-status at once; until then the event's word. */
         pthread_mutex_lock(&lock);
-        if (rec->qmp_pid == pid) {
-                rec->qmp_at = 0;
+        if (ent->qmp_pid == pid) {
+                ent->qmp_at = 0;
                 if (st) {
                         char *c = strdup(st);
                         if (c) {
-                                free(rec->qmp_status);
-                                rec->qmp_status = c;
+                                free(ent->qmp_status);
+                                ent->qmp_status = c;
                         }
                 }
         }
-        if (guest_shutdown && rec->pid == pid)
-                rec->guest_shutdown = pid;
+        if (guest_shutdown && ent->pid == pid)
+                ent->guest_shutdown = pid;
         pthread_mutex_unlock(&lock);
         return true;
 }
@@ -828,14 +828,14 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        struct dom_rec *rec = rec_get(p.name);
-        if (!rec)
+        struct qemu_entry *ent = entry_get(p.name);
+        if (!ent)
                 return dv_error_oom(err);
 
         pthread_mutex_lock(&lock);
-        bool busy = rec->run.busy, child = rec->child;
-        pid_t prev = rec->pid;
-        off_t offset = rec->log_offset;
+        bool busy = ent->run.busy, child = ent->child;
+        pid_t prev = ent->pid;
+        off_t offset = ent->log_offset;
         pthread_mutex_unlock(&lock);
 
         pid_t filepid = 0;
@@ -877,18 +877,18 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 if (prev > 0 && prev != live && child && !busy)
                         (void)dom_proc_reap(prev, NULL);
                 pthread_mutex_lock(&lock);
-                if (rec->pid != live) {
+                if (ent->pid != live) {
                         if (!busy)
-                                rec->log_offset = file_size(p.qemu_log);
-                        rec->pid = live;
+                                ent->log_offset = file_size(p.qemu_log);
+                        ent->pid = live;
                 }
-                rec->child = live_child;
+                ent->child = live_child;
                 pthread_mutex_unlock(&lock);
                 ret->pid = live;
                 ret->id = (int)live; /* libvirt's id: QEMU's PID, stable across adoption */
                 if (!busy)
-                        events_ensure(rec, live, p.events);
-                ret->qmp_status = qmp_status_cached(rec, live, p.qmp);
+                        events_ensure(ent, live, p.events);
+                ret->qmp_status = qmp_status_cached(ent, live, p.qmp);
                 ret->state = state_from_qmp(ret->qmp_status);
                 return 0;
         }
@@ -897,11 +897,11 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
         if (!busy) {
                 /* What QEMU said last (SHUTDOWN) may not have been dispatched yet. */
                 pthread_mutex_lock(&ev_lock);
-                (void)events_read_locked(rec);
-                events_close_locked(rec);
+                (void)events_read_locked(ent);
+                events_close_locked(ent);
                 pthread_mutex_unlock(&ev_lock);
                 pthread_mutex_lock(&lock);
-                bool guest_off = prev > 0 && rec->guest_shutdown == prev;
+                bool guest_off = prev > 0 && ent->guest_shutdown == prev;
                 pthread_mutex_unlock(&lock);
                 if (prev > 0) {
                         ret->exited = true;
@@ -934,17 +934,17 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         dom_proc_unlink_quiet(p.pidfile);
                 }
                 pthread_mutex_lock(&lock);
-                if (rec->pid == prev)
-                        rec_forget_locked(rec);
+                if (ent->pid == prev)
+                        entry_forget_locked(ent);
                 pthread_mutex_unlock(&lock);
         }
         /* Kept while the domain stays down: the engine observes every pass and decides on
          * restart='on-failure' later than the pass that saw the exit. */
         pthread_mutex_lock(&lock);
         if (ret->exited)
-                rec->run.exit_clean = ret->exit_clean;
+                ent->run.exit_clean = ret->exit_clean;
         else
-                ret->exit_clean = rec->run.exit_clean;
+                ret->exit_clean = ent->run.exit_clean;
         pthread_mutex_unlock(&lock);
         if (foreign) {
                 ret->state = DOM_BROKEN;
@@ -1074,7 +1074,7 @@ static int check_host_memory(const struct domain_def *def, struct dv_error *err)
                             format_kib(have, total), total);
 }
 
-static int start_spawned(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
+static int start_spawned(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
                          char *const *argv, bool paused, struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
@@ -1113,7 +1113,7 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                         break;
                 if (access(p->qmp, F_OK) == 0) {
                         dv_error_clear(&qerr);
-                        pthread_mutex_lock(&rec->qmp_lock);
+                        pthread_mutex_lock(&ent->qmp_lock);
                         struct qmp *q = NULL;
                         r = qmp_connect(p->qmp, MIN(deadline - now, QMP_CMD_USEC), &q, &qerr);
                         if (r >= 0 && paused) {
@@ -1137,11 +1137,11 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                          * status query: no event can fall between the two, and the agent's
                          * loop never waits for this QEMU's monitors. */
                         if (r >= 0)
-                                events_ensure(rec, pid, p->events);
+                                events_ensure(ent, pid, p->events);
                         if (r >= 0)
                                 r = qmp_execute(q, "query-status", NULL, QMP_CMD_USEC, &st, &qerr);
                         qmp_close(q);
-                        pthread_mutex_unlock(&rec->qmp_lock);
+                        pthread_mutex_unlock(&ent->qmp_lock);
                         if (r >= 0)
                                 break;
                         /* Listening but not answering yet, or a QMP error: try again until
@@ -1185,19 +1185,19 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
         char *s = status_of(st);
         json_object_put(st);
         pthread_mutex_lock(&lock);
-        rec_forget_locked(rec);
-        rec->pid = pid;
-        rec->child = true;
-        rec->log_offset = offset;
-        rec->qmp_status = s;
-        rec->qmp_pid = pid;
-        rec->qmp_at = now_usec(CLOCK_MONOTONIC);
+        entry_forget_locked(ent);
+        ent->pid = pid;
+        ent->child = true;
+        ent->log_offset = offset;
+        ent->qmp_status = s;
+        ent->qmp_pid = pid;
+        ent->qmp_at = now_usec(CLOCK_MONOTONIC);
         pthread_mutex_unlock(&lock);
         log_debug("domain %s: QEMU running as PID %d (%s)", def->name, (int)pid, strna(s));
         return 0;
 }
 
-static int start_locked(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
+static int start_locked(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
                         const char *uuid, char *const *disk_paths, char *const *macs,
                         char *const *bridges, struct dv_error *err) {
         pid_t foreign = 0;
@@ -1270,7 +1270,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         };
         r = qemu_argv(def, &ctx, &argv, err);
         if (r >= 0)
-                r = start_spawned(def, p, rec, argv, paused, err);
+                r = start_spawned(def, p, ent, argv, paused, err);
         if (r >= 0)
                 return 0;
 fail_taps:
@@ -1289,20 +1289,20 @@ int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const 
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        struct dom_rec *rec = rec_get(p.name);
-        if (!rec)
+        struct qemu_entry *ent = entry_get(p.name);
+        if (!ent)
                 return dv_error_oom(err);
-        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
+        if (dom_proc_busy_begin(&ent->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
-        r = start_locked(def, &p, rec, uuid, disk_paths, macs, bridges, err);
-        dom_proc_busy_end(&rec->run, &lock);
+        r = start_locked(def, &p, ent, uuid, disk_paths, macs, bridges, err);
+        dom_proc_busy_end(&ent->run, &lock);
         return r;
 }
 
 /* ---- stop -------------------------------------------------------------------------------- */
 
-static int stop_locked(const struct domain_def *def, const struct paths *p, struct dom_rec *rec,
+static int stop_locked(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
                        uint64_t timeout_usec, struct dv_error *err) {
         pid_t foreign = 0;
         pid_t pid = find_ours(p, &foreign);
@@ -1318,7 +1318,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                 } else
                         cleanup_files(def, p, true);
                 pthread_mutex_lock(&lock);
-                rec_forget_locked(rec);
+                entry_forget_locked(ent);
                 pthread_mutex_unlock(&lock);
                 return 0;
         }
@@ -1331,7 +1331,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         proc_info_done(&pi);
         if (ours) {
                 _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
-                int r = qmp_once(rec, p->qmp, "system_powerdown", NULL,
+                int r = qmp_once(ent, p->qmp, "system_powerdown", NULL,
                                  MIN(timeout_usec, QMP_CMD_USEC) + 1, NULL, &e);
                 bool exited;
                 if (r >= 0) {
@@ -1344,7 +1344,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                 if (!exited) {
                         log_debug("domain %s: no power-down within the timeout, sending quit",
                                   p->name);
-                        r = qmp_once(rec, p->qmp, "quit", NULL, QUIT_WAIT_USEC, NULL, &e);
+                        r = qmp_once(ent, p->qmp, "quit", NULL, QUIT_WAIT_USEC, NULL, &e);
                         if (r < 0)
                                 (void)dom_proc_signal(fd, pid, SIGTERM);
                         exited = dom_proc_wait_exit(fd, pid, QUIT_WAIT_USEC);
@@ -1361,7 +1361,7 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         (void)dom_proc_reap(pid, NULL);
         cleanup_files(def, p, true);
         pthread_mutex_lock(&lock);
-        rec_forget_locked(rec);
+        entry_forget_locked(ent);
         pthread_mutex_unlock(&lock);
         return 0;
 }
@@ -1371,15 +1371,15 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        struct dom_rec *rec = rec_get(p.name);
-        if (!rec)
+        struct qemu_entry *ent = entry_get(p.name);
+        if (!ent)
                 return dv_error_oom(err);
-        if (dom_proc_busy_begin(&rec->run, &lock) < 0)
+        if (dom_proc_busy_begin(&ent->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
-        events_close(rec); /* the power-down's own events are no news */
-        r = stop_locked(def, &p, rec, timeout_usec, err);
-        dom_proc_busy_end(&rec->run, &lock);
+        events_close(ent); /* the power-down's own events are no news */
+        r = stop_locked(def, &p, ent, timeout_usec, err);
+        dom_proc_busy_end(&ent->run, &lock);
         return r;
 }
 

@@ -54,7 +54,7 @@ struct xdom {
 };
 
 /* What this process knows of a domain name beyond xenstore. */
-struct rec {
+struct xen_entry {
         bool busy; /* a start or stop runs: observe only reads */
         int domid; /* ours, last seen running; 0 */
 };
@@ -108,10 +108,10 @@ void xen_driver_set_config(const struct dom_driver_config *c) {
         pthread_mutex_unlock(&lock);
 }
 
-static struct rec *rec_get_locked(const char *name) {
+static struct xen_entry *entry_get_locked(const char *name) {
         if (!recs && !(recs = hashmap_new()))
                 return NULL;
-        struct rec *r = hashmap_get(recs, name);
+        struct xen_entry *r = hashmap_get(recs, name);
         if (!r) {
                 r = calloc(1, sizeof(*r));
                 if (r && hashmap_put(recs, name, r, NULL) < 0) {
@@ -406,13 +406,13 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        int rec_domid = 0;
-        char rec_uuid[UUID_LEN + 1] = "";
-        bool have_record = record_read(&p, &rec_domid, rec_uuid) == 0;
+        int recorded_domid = 0;
+        char recorded_uuid[UUID_LEN + 1] = "";
+        bool have_record = record_read(&p, &recorded_domid, recorded_uuid) == 0;
 
         pthread_mutex_lock(&lock);
-        struct rec *rec = rec_get_locked(p.name);
-        if (!rec) {
+        struct xen_entry *ent = entry_get_locked(p.name);
+        if (!ent) {
                 pthread_mutex_unlock(&lock);
                 return dv_error_oom(err);
         }
@@ -423,18 +423,18 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
                 return dv_error_add(err, -ENODEV, 0, NOT_AVAILABLE " (xenstore: %s)", strerror(-r));
         }
         const struct xdom *x = find_locked(p.name);
-        bool busy = rec->busy;
-        int prev = rec->domid;
+        bool busy = ent->busy;
+        int prev = ent->domid;
         int domid = x ? x->domid : 0;
         _cleanup_free_ char *uuid = x && x->uuid ? strdup(x->uuid) : NULL;
         bool ours = false;
         if (x) {
-                const char *want = expected_uuid(def, have_record, rec_uuid);
+                const char *want = expected_uuid(def, have_record, recorded_uuid);
                 ours = uuid_eq(want, uuid);
                 if (ours && !busy)
-                        rec->domid = domid;
+                        ent->domid = domid;
         } else if (!busy)
-                rec->domid = 0;
+                ent->domid = 0;
         pthread_mutex_unlock(&lock);
 
         if (x && (ours || busy)) {
@@ -442,7 +442,7 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
                  * same UUID (the toolstack restarted it, on_reboot='restart') is recorded. */
                 ret->state = DOM_RUNNING;
                 ret->id = domid;
-                if (ours && !busy && (!have_record || rec_domid != domid) &&
+                if (ours && !busy && (!have_record || recorded_domid != domid) &&
                     (mkdir_p(p.dir, 0700) < 0 || record_write(&p, domid, uuid) < 0))
                         log_debug("cannot write %s", p.domid);
                 return 0;
@@ -458,7 +458,7 @@ static int xen_observe(const struct domain_def *def, struct dom_status *ret, str
                 return 0;
         /* Gone without a stop of ours: xenstore keeps nothing of a released domain, so the
          * guest's own power-off and a crash look the same: not a clean exit. */
-        int gone = prev > 0 ? prev : have_record ? rec_domid : 0;
+        int gone = prev > 0 ? prev : have_record ? recorded_domid : 0;
         if (gone > 0) {
                 ret->exited = true;
                 ret->exit_clean = false;
@@ -559,12 +559,12 @@ static int xen_events_dispatch(void) {
 /* ---- start and stop ----------------------------------------------------------------------------
  */
 
-static int rec_begin(const char *name, struct dv_error *err) {
+static int record_begin(const char *name, struct dv_error *err) {
         pthread_mutex_lock(&lock);
-        struct rec *rec = rec_get_locked(name);
-        int r = !rec ? -ENOMEM : rec->busy ? -EAGAIN : 0;
+        struct xen_entry *ent = entry_get_locked(name);
+        int r = !ent ? -ENOMEM : ent->busy ? -EAGAIN : 0;
         if (r == 0)
-                rec->busy = true;
+                ent->busy = true;
         pthread_mutex_unlock(&lock);
         if (r == -ENOMEM)
                 return dv_error_oom(err);
@@ -573,12 +573,12 @@ static int rec_begin(const char *name, struct dv_error *err) {
         return 0;
 }
 
-static void rec_end(const char *name, int domid) {
+static void record_end(const char *name, int domid) {
         pthread_mutex_lock(&lock);
-        struct rec *rec = rec_get_locked(name);
-        if (rec) {
-                rec->busy = false;
-                rec->domid = domid;
+        struct xen_entry *ent = entry_get_locked(name);
+        if (ent) {
+                ent->busy = false;
+                ent->domid = domid;
         }
         pthread_mutex_unlock(&lock);
 }
@@ -707,24 +707,24 @@ static int xen_start(const struct domain_def *def, const struct dom_start *a,
         int r = paths_get(def, &p, err);
         if (r < 0)
                 return r;
-        if ((r = rec_begin(p.name, err)) < 0)
+        if ((r = record_begin(p.name, err)) < 0)
                 return r;
         int domid = 0;
         r = start_locked(def, a, &p, &domid, err);
-        rec_end(p.name, r < 0 ? 0 : domid);
+        record_end(p.name, r < 0 ? 0 : domid);
         return r;
 }
 
 static int stop_locked(const struct domain_def *def, const struct paths *p, uint64_t timeout_usec,
                        struct dv_error *err) {
-        int domid = 0, rec_domid = 0;
-        char rec_uuid[UUID_LEN + 1] = "";
-        bool have_record = record_read(p, &rec_domid, rec_uuid) == 0;
+        int domid = 0, recorded_domid = 0;
+        char recorded_uuid[UUID_LEN + 1] = "";
+        bool have_record = record_read(p, &recorded_domid, recorded_uuid) == 0;
         _cleanup_free_ char *uuid = NULL;
         int r = lookup(p->name, &domid, &uuid, err);
         if (r < 0)
                 return r;
-        if (domid == 0 || !uuid_eq(uuid, expected_uuid(def, have_record, rec_uuid))) {
+        if (domid == 0 || !uuid_eq(uuid, expected_uuid(def, have_record, recorded_uuid))) {
                 /* Nothing of ours runs; a domain of that name that is not ours is left alone. */
                 files_remove(p);
                 return 0;
@@ -761,11 +761,11 @@ static int xen_stop(const struct domain_def *def, uint64_t timeout_usec, struct 
         pthread_mutex_unlock(&lock);
         if (!enabled)
                 return 0; /* Xen disabled: nothing of ours can run */
-        if ((r = rec_begin(p.name, err)) < 0)
+        if ((r = record_begin(p.name, err)) < 0)
                 return r;
         r = stop_locked(def, &p, timeout_usec, err);
         /* A stop asked by the agent is never an exit to report: the domid is forgotten. */
-        rec_end(p.name, 0);
+        record_end(p.name, 0);
         return r;
 }
 
@@ -788,8 +788,8 @@ static int xen_iface_name(const struct domain_def *def, size_t index, char buf[s
                 return 0;
         }
         pthread_mutex_lock(&lock);
-        struct rec *rec = def->name ? rec_get_locked(def->name) : NULL;
-        int domid = rec ? rec->domid : 0;
+        struct xen_entry *ent = def->name ? entry_get_locked(def->name) : NULL;
+        int domid = ent ? ent->domid : 0;
         pthread_mutex_unlock(&lock);
         if (domid <= 0)
                 return -ENOENT;

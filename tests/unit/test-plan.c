@@ -1,4 +1,4 @@
-/* The pure planner rec_plan_object() (reconcile/plan.c): phase, action and message for
+/* The pure planner plan_object() (reconcile/plan.c): phase, action and message for
  * pools and volumes built by hand, against docs/design.md (policy semantics, the pass). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,9 +58,9 @@ static struct dv_object *parse(const char *xml) {
 }
 
 /* An object defined by `file` (written during an earlier boot), managed. */
-static struct rec_object *add_defined(struct engine *e, const char *xml, const char *file) {
+static struct obj *add_defined(struct engine *e, const char *xml, const char *file) {
         struct dv_object *d = parse(xml);
-        struct rec_object *o = engine_get_or_add(e, d->kind, d->pool, d->name);
+        struct obj *o = engine_get_or_add(e, d->kind, d->pool, d->name);
         assert_non_null(o);
         dv_object_free(o->desired);
         o->desired = d;
@@ -74,7 +74,7 @@ static struct rec_object *add_defined(struct engine *e, const char *xml, const c
 }
 
 /* The last-applied record: of `xml` when given, else of the desired definition. */
-static void set_applied(struct rec_object *o, const char *xml, bool created, bool active,
+static void set_applied(struct obj *o, const char *xml, bool created, bool active,
                         const char *boot_id) {
         struct dv_object *src = xml ? parse(xml) : dv_object_ref(o->desired);
         struct applied *a = NULL;
@@ -88,12 +88,12 @@ static void set_applied(struct rec_object *o, const char *xml, bool created, boo
         o->managed = true;
 }
 
-static void observe_pool_state(struct rec_object *o, enum pool_state state) {
+static void observe_pool_state(struct obj *o, enum pool_state state) {
         o->observed = true;
         o->pool_st.state = state;
 }
 
-static void observe_vol(struct rec_object *o, uint64_t capacity, const char *format,
+static void observe_vol(struct obj *o, uint64_t capacity, const char *format,
                         const char *backing) {
         vol_status_done(&o->vol_st);
         o->observed = true;
@@ -105,7 +105,7 @@ static void observe_vol(struct rec_object *o, uint64_t capacity, const char *for
 }
 
 /* What resolve does when the file is gone: the definition left is the applied one. */
-static void remove_file(struct rec_object *o, uint64_t absent_since) {
+static void remove_file(struct obj *o, uint64_t absent_since) {
         free(o->file);
         o->file = NULL;
         dv_object_free(o->desired);
@@ -116,13 +116,13 @@ static void remove_file(struct rec_object *o, uint64_t absent_since) {
 
 /* ---- planning ---- */
 
-static struct rec_step plan_at(const struct engine *e, const struct rec_object *o, uint64_t now) {
-        enum rec_phase phase = o->phase;
-        enum rec_action action = o->action;
+static struct plan_step plan_at(const struct engine *e, const struct obj *o, uint64_t now) {
+        enum obj_phase phase = o->phase;
+        enum obj_action action = o->action;
         const char *message = o->message;
-        struct rec_step s;
+        struct plan_step s;
         memset(&s, 0x5a, sizeof(s)); /* the planner must set every field */
-        rec_plan_object(e, o, now, &s);
+        plan_object(e, o, now, &s);
         /* Pure: the object is left as it was. */
         assert_int_equal(o->phase, phase);
         assert_int_equal(o->action, action);
@@ -130,15 +130,15 @@ static struct rec_step plan_at(const struct engine *e, const struct rec_object *
         return s;
 }
 
-static struct rec_step plan(const struct engine *e, const struct rec_object *o) {
+static struct plan_step plan(const struct engine *e, const struct obj *o) {
         return plan_at(e, o, NOW);
 }
 
 /* Checks phase, action and message (NULL: no message), then frees the message. */
-static void expect_step(struct rec_step *s, enum rec_phase phase, enum rec_action action,
+static void expect_step(struct plan_step *s, enum obj_phase phase, enum obj_action action,
                         const char *message) {
-        assert_string_equal(rec_phase_to_string(s->phase), rec_phase_to_string(phase));
-        assert_string_equal(rec_action_to_string(s->action), rec_action_to_string(action));
+        assert_string_equal(obj_phase_to_string(s->phase), obj_phase_to_string(phase));
+        assert_string_equal(obj_action_to_string(s->action), obj_action_to_string(action));
         assert_int_equal(s->action, action); /* "delete" names two actions */
         if (message)
                 assert_string_equal(s->message ? s->message : "(null)", message);
@@ -149,23 +149,23 @@ static void expect_step(struct rec_step *s, enum rec_phase phase, enum rec_actio
 }
 
 /* Plans o and stores the phase, as the engine does, for objects that depend on it. */
-static void settle(struct engine *e, struct rec_object *o, enum rec_phase want) {
-        struct rec_step s = plan(e, o);
-        assert_string_equal(rec_phase_to_string(s.phase), rec_phase_to_string(want));
+static void settle(struct engine *e, struct obj *o, enum obj_phase want) {
+        struct plan_step s = plan(e, o);
+        assert_string_equal(obj_phase_to_string(s.phase), obj_phase_to_string(want));
         free(s.message);
         o->phase = s.phase;
 }
 
 /* A dir pool "images" that the agent built and started during this boot: ready. */
-static struct rec_object *ready_pool(struct engine *e, const char *xml) {
-        struct rec_object *p = add_defined(e, xml, "/etc/declvirt/desired.d/images.xml");
+static struct obj *ready_pool(struct engine *e, const char *xml) {
+        struct obj *p = add_defined(e, xml, "/etc/declvirt/desired.d/images.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
         settle(e, p, PHASE_READY);
         return p;
 }
 
-static struct rec_object *add_volume(struct engine *e, const char *xml) {
+static struct obj *add_volume(struct engine *e, const char *xml) {
         return add_defined(e, xml, "/etc/declvirt/desired.d/volume.xml");
 }
 
@@ -192,9 +192,9 @@ static int teardown(void **state) {
 
 static void test_pool_new_absent_builds(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_ABSENT);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/images");
         assert_int_equal(s.arg, 0);
 
@@ -207,28 +207,28 @@ static void test_pool_new_absent_builds(void **state) {
 
 static void test_pool_not_observed(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
-        struct rec_step s = plan(e, p);
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
 }
 
 static void test_pool_broken_is_blocked(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_BROKEN);
         p->pool_st.reason = strdup("/srv/images is a regular file");
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE, "/srv/images is a regular file");
 }
 
 static void test_pool_dir_flag_false_starts(void **state) {
         struct engine *e = *state;
         /* A directory that exists is observed active; "started" is the agent's own flag. */
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
-        assert_false(rec_pool_effectively_active(e, p));
+        assert_false(obj_pool_effectively_active(e, p));
 
         set_applied(p, NULL, true, false, BOOT_NOW);
         s = plan(e, p);
@@ -237,19 +237,19 @@ static void test_pool_dir_flag_false_starts(void **state) {
 
 static void test_pool_ready(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
-        assert_true(rec_pool_effectively_active(e, p));
+        assert_true(obj_pool_effectively_active(e, p));
 
         /* A pool that is not stateless is ready when it is active, whoever started it. */
-        struct rec_object *f = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        struct obj *f = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
         observe_pool_state(f, POOL_STATE_ACTIVE);
         s = plan(e, f);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
-        assert_true(rec_pool_effectively_active(e, f));
+        assert_true(obj_pool_effectively_active(e, f));
 
         /* An invalid file leaves it on its last valid definition, and says so. */
         p->file_error = strdup("images.xml:3: <path> is not absolute");
@@ -260,20 +260,20 @@ static void test_pool_ready(void **state) {
 
 static void test_pool_fs_inactive_starts(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        struct obj *p = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
         set_applied(p, NULL, true, false, NULL);
         observe_pool_state(p, POOL_STATE_INACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
 }
 
 static void test_pool_state_inactive(void **state) {
         struct engine *e = *state;
-        struct rec_object *p =
+        struct obj *p =
                 add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "images.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
 
         /* Stopped: nothing to do, and no HeldDown message (it is down on purpose). */
@@ -281,7 +281,7 @@ static void test_pool_state_inactive(void **state) {
         s = plan(e, p);
         expect_step(&s, PHASE_STOPPED, ACT_NONE, NULL);
 
-        struct rec_object *f =
+        struct obj *f =
                 add_defined(e, FS_POOL("/dev/vdb1", POLICY("state='inactive'")), "fs1.xml");
         set_applied(f, NULL, true, true, BOOT_NOW);
         observe_pool_state(f, POOL_STATE_ACTIVE);
@@ -297,12 +297,12 @@ static void test_pool_state_inactive(void **state) {
 static void test_autostart_no_after_boot(void **state) {
         struct engine *e = *state;
         /* Brought up by the agent during an earlier boot, file not written since: down. */
-        struct rec_object *p =
+        struct obj *p =
                 add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
         set_applied(p, NULL, true, true, BOOT_OLD);
         observe_pool_state(p, POOL_STATE_INACTIVE);
-        assert_false(rec_want_up(e, p));
-        struct rec_step s = plan(e, p);
+        assert_false(obj_want_up(e, p));
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
 
         /* No record of any boot: down too. */
@@ -313,27 +313,27 @@ static void test_autostart_no_after_boot(void **state) {
         expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
 
         /* A dir pool the agent had not marked started: down, nothing to do. */
-        struct rec_object *d =
+        struct obj *d =
                 add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
         set_applied(d, NULL, true, false, BOOT_OLD);
         observe_pool_state(d, POOL_STATE_ACTIVE);
         s = plan(e, d);
         expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
-        assert_false(rec_pool_effectively_active(e, d));
+        assert_false(obj_pool_effectively_active(e, d));
 }
 
 static void test_autostart_no_same_boot(void **state) {
         struct engine *e = *state;
         /* Brought up during this boot (then stopped by someone else): up again. */
-        struct rec_object *p =
+        struct obj *p =
                 add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_INACTIVE);
-        assert_true(rec_want_up(e, p));
-        struct rec_step s = plan(e, p);
+        assert_true(obj_want_up(e, p));
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
 
-        struct rec_object *d =
+        struct obj *d =
                 add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
         set_applied(d, NULL, true, true, BOOT_NOW);
         observe_pool_state(d, POOL_STATE_ACTIVE);
@@ -343,13 +343,13 @@ static void test_autostart_no_same_boot(void **state) {
 
 static void test_autostart_no_file_written_after_boot(void **state) {
         struct engine *e = *state;
-        struct rec_object *p =
+        struct obj *p =
                 add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
         set_applied(p, NULL, true, false, BOOT_OLD);
         p->file_mtime.tv_sec = NEW_MTIME;
         observe_pool_state(p, POOL_STATE_INACTIVE);
-        assert_true(rec_want_up(e, p));
-        struct rec_step s = plan(e, p);
+        assert_true(obj_want_up(e, p));
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
 
         /* Written in the very second of the boot counts as after it. */
@@ -358,7 +358,7 @@ static void test_autostart_no_file_written_after_boot(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
 
         /* A new file (no record yet) written after boot. */
-        struct rec_object *d =
+        struct obj *d =
                 add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
         d->file_mtime.tv_sec = NEW_MTIME;
         observe_pool_state(d, POOL_STATE_ACTIVE);
@@ -368,10 +368,10 @@ static void test_autostart_no_file_written_after_boot(void **state) {
 
 static void test_autostart_yes_after_boot(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        struct obj *p = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
         set_applied(p, NULL, true, true, BOOT_OLD);
         observe_pool_state(p, POOL_STATE_INACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_START, "starting");
 }
 
@@ -380,26 +380,26 @@ static void test_autostart_no_dir_pool_flag_from_earlier_boot(void **state) {
         /* The usual state of a dir pool right after a reboot: the agent started it during the
          * previous boot (its flag says active, with that boot's id) and the directory is
          * there, so it is observed active. autostart='no': it is left down, with nothing to do. */
-        struct rec_object *d =
+        struct obj *d =
                 add_defined(e, DIR_POOL("/srv/images", POLICY("autostart='no'")), "images.xml");
         set_applied(d, NULL, true, true, BOOT_OLD);
         observe_pool_state(d, POOL_STATE_ACTIVE);
-        assert_false(rec_want_up(e, d));
-        struct rec_step s = plan(e, d);
+        assert_false(obj_want_up(e, d));
+        struct plan_step s = plan(e, d);
         expect_step(&s, PHASE_STOPPED, ACT_NONE, HELD_DOWN);
-        assert_false(rec_pool_effectively_active(e, d));
+        assert_false(obj_pool_effectively_active(e, d));
 }
 
 static void test_pool_immutable_change(void **state) {
         struct engine *e = *state;
         /* Built by the agent: the target path cannot move. */
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/new", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/new", ""), "images.xml");
         set_applied(p, DIR_POOL("/srv/old", ""), true, false, NULL);
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "the target path is immutable (applied /srv/old, file says /srv/new)");
-        assert_ptr_equal(rec_live_def(p), p->applied->obj);
+        assert_ptr_equal(obj_live_def(p), p->applied->obj);
 
         /* Started (not built) by the agent: the same. */
         set_applied(p, DIR_POOL("/srv/old", ""), false, true, BOOT_NOW);
@@ -417,20 +417,20 @@ static void test_pool_immutable_change(void **state) {
 static void test_pool_immutable_never_realised(void **state) {
         struct engine *e = *state;
         /* Applied but never built nor started (the build failed, say): the new path is taken. */
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/new", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/new", ""), "images.xml");
         set_applied(p, DIR_POOL("/srv/old", ""), false, false, NULL);
         observe_pool_state(p, POOL_STATE_ABSENT);
-        assert_ptr_equal(rec_live_def(p), p->desired);
-        struct rec_step s = plan(e, p);
+        assert_ptr_equal(obj_live_def(p), p->desired);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_POOL_BUILD, "building /srv/new");
 }
 
 static void test_pool_immutable_type_and_source(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, FS_POOL("/dev/vdc1", ""), "fs1.xml");
+        struct obj *p = add_defined(e, FS_POOL("/dev/vdc1", ""), "fs1.xml");
         set_applied(p, FS_POOL("/dev/vdb1", ""), true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE, "the pool source is immutable");
 
         set_applied(
@@ -448,12 +448,12 @@ static void test_pool_immutable_type_and_source(void **state) {
 
 static void test_pool_permissions(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, PERMS_POOL, "images.xml");
+        struct obj *p = add_defined(e, PERMS_POOL, "images.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
 
         /* The driver reported no permissions: nothing to compare. */
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
 
         p->pool_st.has_perms = true;
@@ -478,7 +478,7 @@ static void test_pool_permissions(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to /srv/images");
 
         /* Unwritten fields are left alone. */
-        struct rec_object *d = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
+        struct obj *d = add_defined(e, FS_POOL("/dev/vdb1", ""), "fs1.xml");
         observe_pool_state(d, POOL_STATE_ACTIVE);
         d->pool_st.has_perms = true;
         d->pool_st.mode = 040700;
@@ -491,12 +491,12 @@ static void test_pool_permissions(void **state) {
 
 static void test_volume_waits_for_missing_pool(void **state) {
         struct engine *e = *state;
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
-        struct rec_step s = plan(e, v);
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images: no such pool");
 
         /* A pool the agent does not manage (only observed) is no pool for it either. */
-        struct rec_object *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
+        struct obj *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
         assert_non_null(p);
         observe_pool_state(p, POOL_STATE_ACTIVE);
         s = plan(e, v);
@@ -505,12 +505,12 @@ static void test_volume_waits_for_missing_pool(void **state) {
 
 static void test_volume_waits_for_pool_not_ready(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_ABSENT);
         settle(e, p, PHASE_CREATING);
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         v->observed = true;
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/images (creating)");
 
         /* Blocked pool. */
@@ -542,12 +542,12 @@ static void test_volume_waits_for_pool_not_ready(void **state) {
 static void test_volume_create(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         v->observed = true; /* listed: not there */
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_CREATING, ACT_VOL_CREATE, "creating raw volume of 1073741824 bytes");
 
-        struct rec_object *q = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
+        struct obj *q = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
                                                     "<target><format type='qcow2'/></target>"
                                                     "<backingStore><path>/srv/base.qcow2</"
                                                     "path><format type='qcow2'/></backingStore>"));
@@ -563,17 +563,17 @@ static void test_volume_not_observed(void **state) {
          * volume's last action just finished) may well exist: it is not created blindly,
          * just as a pool that is not observed yet is only pending. */
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
-        struct rec_step s = plan(e, v);
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
 }
 
 static void test_volume_ready(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         observe_vol(v, GIB, "raw", NULL);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
 
         /* No format written: whatever the file's header says is accepted. */
@@ -585,9 +585,9 @@ static void test_volume_ready(void **state) {
 static void test_volume_grow(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         observe_vol(v, GIB / 2, "raw", NULL);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         assert_int_equal(s.arg, GIB);
         expect_step(&s, PHASE_CREATING, ACT_VOL_RESIZE,
                     "growing from 536870912 to 1073741824 bytes");
@@ -596,9 +596,9 @@ static void test_volume_grow(void **state) {
 static void test_volume_shrink_refused(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         observe_vol(v, 2 * GIB, "raw", NULL);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "shrinking from 2147483648 to 1073741824 bytes is refused: it would lose data");
 }
@@ -606,10 +606,10 @@ static void test_volume_shrink_refused(void **state) {
 static void test_volume_format_change_refused(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(
+        struct obj *v = add_volume(
                 e, VOLUME("disk0.img", VOL_IN_IMAGES, "<target><format type='qcow2'/></target>"));
         observe_vol(v, GIB, "raw", NULL);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "changing the format from raw to qcow2 is refused");
 
@@ -622,12 +622,12 @@ static void test_volume_format_change_refused(void **state) {
 static void test_volume_backing_change_refused(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
+        struct obj *v = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
                                                     "<target><format type='qcow2'/></target>"
                                                     "<backingStore><path>/srv/base.qcow2</"
                                                     "path><format type='qcow2'/></backingStore>"));
         observe_vol(v, GIB, "qcow2", "/srv/other.qcow2");
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "changing the backing store to /srv/base.qcow2 is refused (it is "
                     "/srv/other.qcow2)");
@@ -646,10 +646,10 @@ static void test_volume_unmanaged(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
         /* A file found in the pool that no desired file declares. */
-        struct rec_object *v = engine_get_or_add(e, DV_KIND_VOLUME, "images", "found.iso");
+        struct obj *v = engine_get_or_add(e, DV_KIND_VOLUME, "images", "found.iso");
         assert_non_null(v);
         observe_vol(v, 3 * GIB, "iso", NULL);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
         assert_false(v->managed);
 }
@@ -659,8 +659,8 @@ static void test_volume_never_applied_file_removed(void **state) {
         /* A volume file for a pool that never came; the file is removed before anything was
          * applied. resolve() leaves it with no definition, no record, not managed, and
          * nothing exists on the host: there is nothing left to show or to undo. */
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", POLICY("pool='nope'"), ""));
-        struct rec_step s = plan(e, v);
+        struct obj *v = add_volume(e, VOLUME("disk0.img", POLICY("pool='nope'"), ""));
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for pool/nope: no such pool");
         remove_file(v, NOW - 10 * USEC_PER_SEC);
         v->managed = false;
@@ -672,9 +672,9 @@ static void test_volume_never_applied_file_removed(void **state) {
 
 static void test_removal_pending_during_delay(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
         remove_file(p, NOW - 500 * USEC_PER_MSEC);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_READY, ACT_NONE, "file removed; on-remove applies in 1.5s");
 
         s = plan_at(e, p, NOW + USEC_PER_SEC);
@@ -684,7 +684,7 @@ static void test_removal_pending_during_delay(void **state) {
         s = plan_at(e, p, NOW + 1500 * USEC_PER_MSEC);
         expect_step(&s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
 
-        struct rec_object *v =
+        struct obj *v =
                 add_volume(e, VOLUME("disk0.img", POLICY("pool='images' on-remove='delete'"), ""));
         set_applied(v, NULL, true, false, NULL);
         observe_vol(v, GIB, "raw", NULL);
@@ -699,24 +699,24 @@ static void test_removal_pending_during_delay(void **state) {
 static void test_removal_volume_keep(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         set_applied(v, NULL, true, false, NULL);
         observe_vol(v, GIB, "raw", NULL);
         remove_file(v, NOW - DELAY);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_REMOVING, ACT_FORGET,
                     "file removed; on-remove='keep': the volume is kept");
 }
 
 static void test_removal_volume_delete(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", ""));
-        struct rec_object *v =
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct obj *v =
                 add_volume(e, VOLUME("disk0.img", POLICY("pool='images' on-remove='delete'"), ""));
         set_applied(v, NULL, true, false, NULL);
         observe_vol(v, GIB, "raw", NULL);
         remove_file(v, NOW - DELAY);
-        struct rec_step s = plan(e, v);
+        struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_REMOVING, ACT_VOL_DELETE, "file removed; on-remove='delete'");
 
         /* The pool is not active: waits. */
@@ -741,26 +741,26 @@ static void test_removal_volume_delete(void **state) {
 
 static void test_removal_pool_keep(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='keep'")));
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='keep'")));
         remove_file(p, NOW - DELAY);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_REMOVING, ACT_FORGET,
                     "file removed; on-remove='keep': left as it is");
 }
 
 static void test_removal_pool_waits_for_volumes(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
-        struct rec_object *v1 = add_volume(e, VOLUME("a.img", VOL_IN_IMAGES, ""));
-        struct rec_object *v2 = add_volume(e, VOLUME("b.img", VOL_IN_IMAGES, ""));
-        struct rec_object *u = engine_get_or_add(e, DV_KIND_VOLUME, "images", "found.iso");
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        struct obj *v1 = add_volume(e, VOLUME("a.img", VOL_IN_IMAGES, ""));
+        struct obj *v2 = add_volume(e, VOLUME("b.img", VOL_IN_IMAGES, ""));
+        struct obj *u = engine_get_or_add(e, DV_KIND_VOLUME, "images", "found.iso");
         assert_non_null(u);
         observe_vol(u, GIB, "iso", NULL); /* unmanaged: does not hold the pool */
         /* A volume of another pool with the same name prefix does not count either. */
-        struct rec_object *other = add_volume(e, VOLUME("c.img", POLICY("pool='images2'"), ""));
+        struct obj *other = add_volume(e, VOLUME("c.img", POLICY("pool='images2'"), ""));
         (void)other;
         remove_file(p, NOW - DELAY);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_REMOVING, ACT_NONE,
                     "file removed; waiting for 2 managed volumes of the pool");
 
@@ -783,13 +783,13 @@ static void test_removal_pool_waits_for_volumes(void **state) {
 static void test_removal_pool_delete(void **state) {
         struct engine *e = *state;
         /* A dir pool the agent created: deleted (there is nothing to stop). */
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
         remove_file(p, NOW - DELAY);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
 
         /* A filesystem pool: stopped (unmounted) first, then deleted. */
-        struct rec_object *f =
+        struct obj *f =
                 add_defined(e, FS_POOL("/dev/vdb1", POLICY("on-remove='delete'")), "fs1.xml");
         set_applied(f, NULL, true, true, BOOT_NOW);
         observe_pool_state(f, POOL_STATE_ACTIVE);
@@ -806,12 +806,12 @@ static void test_removal_pool_delete(void **state) {
 
 static void test_removal_pool_delete_not_created(void **state) {
         struct engine *e = *state;
-        struct rec_object *p =
+        struct obj *p =
                 add_defined(e, FS_POOL("/dev/vdb1", POLICY("on-remove='delete'")), "fs1.xml");
         set_applied(p, NULL, false, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
         remove_file(p, NOW - DELAY);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; on-remove='delete'");
         observe_pool_state(p, POOL_STATE_INACTIVE);
         s = plan(e, p);
@@ -821,9 +821,9 @@ static void test_removal_pool_delete_not_created(void **state) {
 
 static void test_removal_pool_stop(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", ""));
         remove_file(p, NOW - DELAY);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; on-remove='stop'");
         p->applied->active = false;
         s = plan(e, p);
@@ -834,10 +834,10 @@ static void test_removal_pool_delete_not_observed(void **state) {
         struct engine *e = *state;
         /* A pool the agent created, to be deleted, whose state is not known at this moment:
          * its ownership record must not be dropped before the planner has looked. */
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", POLICY("on-remove='delete'")));
         remove_file(p, NOW - DELAY);
         p->observed = false;
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         assert_int_equal(s.action, ACT_NONE);
         free(s.message);
 }
@@ -846,18 +846,18 @@ static void test_removal_pool_delete_not_observed(void **state) {
 
 static void test_duplicate_never_applied(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
+        struct obj *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
         assert_non_null(p);
         p->managed = true;
         assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/a.xml"), 0);
         assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/b.xml"), 0);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "defined by several files: /etc/declvirt/desired.d/a.xml, "
                     "/etc/declvirt/desired.d/b.xml");
 
         /* Even when one of them was adopted for a moment (a volume waiting for its pool). */
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         assert_int_equal(strv_push(&v->dup_files, "v1.xml"), 0);
         assert_int_equal(strv_push(&v->dup_files, "v2.xml"), 0);
         s = plan(e, v);
@@ -866,10 +866,10 @@ static void test_duplicate_never_applied(void **state) {
 
 static void test_duplicate_with_applied_keeps_last_known_good(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = ready_pool(e, DIR_POOL("/srv/images", ""));
+        struct obj *p = ready_pool(e, DIR_POOL("/srv/images", ""));
         assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/images.xml"), 0);
         assert_int_equal(strv_push(&p->dup_files, "/etc/declvirt/desired.d/copy.xml"), 0);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
 
         /* It keeps being reconciled on the definition in force. */
@@ -886,13 +886,13 @@ static void test_duplicate_with_applied_keeps_last_known_good(void **state) {
 
 static void test_failed_action_backoff(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_ABSENT);
         p->last_error = strdup("mkdir /srv/images: Permission denied");
         p->failed = ACT_POOL_BUILD;
         p->failures = 3;
         p->retry_at = NOW + 4 * USEC_PER_SEC;
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_FAILED, ACT_NONE,
                     "mkdir /srv/images: Permission denied (retry in 4s)");
 
@@ -916,7 +916,7 @@ static void test_failed_action_backoff(void **state) {
 
         /* Volumes the same. */
         settle(e, p, PHASE_READY);
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         observe_vol(v, GIB / 2, "raw", NULL);
         v->last_error = strdup("qemu-img resize: exit 1");
         v->failed = ACT_VOL_RESIZE;
@@ -933,11 +933,11 @@ static void test_failed_action_backoff(void **state) {
 
 static void test_busy_in_progress(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", ""), "images.xml");
         observe_pool_state(p, POOL_STATE_ABSENT);
         p->busy = true;
         p->running = ACT_POOL_BUILD;
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_CREATING, ACT_NONE, "build in progress");
 
         p->running = ACT_POOL_STOP;
@@ -949,7 +949,7 @@ static void test_busy_in_progress(void **state) {
         expect_step(&s, PHASE_REMOVING, ACT_NONE, "delete in progress");
 
         /* Busy wins over everything, duplicates too. */
-        struct rec_object *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
+        struct obj *v = add_volume(e, VOLUME("disk0.img", VOL_IN_IMAGES, ""));
         v->busy = true;
         v->running = ACT_VOL_RESIZE;
         assert_int_equal(strv_push(&v->dup_files, "v1.xml"), 0);
@@ -963,12 +963,12 @@ static void test_busy_in_progress(void **state) {
 
 static void test_undefined_non_volume_forgotten(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = engine_get_or_add(e, DV_KIND_NETWORK, NULL, "net0");
+        struct obj *n = engine_get_or_add(e, DV_KIND_NETWORK, NULL, "net0");
         assert_non_null(n);
-        struct rec_step s = plan(e, n);
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_REMOVING, ACT_FORGET, "no longer defined");
 
-        struct rec_object *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
+        struct obj *p = engine_get_or_add(e, DV_KIND_POOL, NULL, "images");
         assert_non_null(p);
         observe_pool_state(p, POOL_STATE_ACTIVE);
         s = plan(e, p);
@@ -984,7 +984,7 @@ static void test_undefined_non_volume_forgotten(void **state) {
         "<domain type='qemu'><name>" name "</name>" policy "<memory unit='MiB'>64</memory><vcpu>1</vcpu>" \
         "<os><type arch='x86_64'>hvm</type></os><devices>" devices "</devices></domain>"
 
-static void observe_dom(struct rec_object *o, enum dom_state state, const char *exit_reason) {
+static void observe_dom(struct obj *o, enum dom_state state, const char *exit_reason) {
         dom_status_done(&o->dom_st);
         o->observed = true;
         o->dom_st.state = state;
@@ -995,17 +995,17 @@ static void observe_dom(struct rec_object *o, enum dom_state state, const char *
 
 static void test_domain_start_waits_for_volume_and_network(void **state) {
         struct engine *e = *state;
-        struct rec_object *d = add_defined(e, DOM("vm", "",
+        struct obj *d = add_defined(e, DOM("vm", "",
                 "<disk type='volume' device='disk'><source pool='images' volume='vm.qcow2'/><target dev='vda' bus='virtio'/></disk>"
                 "<interface type='network'><source network='nat'/></interface>"), "vm.xml");
         observe_dom(d, DOM_SHUTOFF, NULL);
-        struct rec_step s = plan(e, d);
+        struct plan_step s = plan(e, d);
         expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for volume/images/vm.qcow2 (no such volume)");
-        struct rec_object *v = add_defined(e, VOLUME("vm.qcow2", VOL_IN_IMAGES, ""), "v.xml");
+        struct obj *v = add_defined(e, VOLUME("vm.qcow2", VOL_IN_IMAGES, ""), "v.xml");
         v->phase = PHASE_READY;
         s = plan(e, d);
         expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for network/nat (no such network)");
-        struct rec_object *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
+        struct obj *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
         n->phase = PHASE_CREATING;
         s = plan(e, d);
         expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for network/nat (creating)");
@@ -1016,22 +1016,22 @@ static void test_domain_start_waits_for_volume_and_network(void **state) {
 
 static void test_domain_running_stop_change(void **state) {
         struct engine *e = *state;
-        struct rec_object *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
+        struct obj *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
         set_applied(d, NULL, false, true, BOOT_NOW);
         observe_dom(d, DOM_RUNNING, NULL);
-        struct rec_step s = plan(e, d);
+        struct plan_step s = plan(e, d);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
         /* The file changed under a running guest: restart-required by default. */
         set_applied(d, DOM("vm", "", "<serial type='pty'/>"), false, true, BOOT_NOW);
         s = plan(e, d);
         expect_step(&s, PHASE_READY, ACT_NONE,
                     "restart required: the file changed; the new definition is used at the next start");
-        struct rec_object *r = add_defined(e, DOM("vr", POLICY("on-change='restart'"), ""), "vr.xml");
+        struct obj *r = add_defined(e, DOM("vr", POLICY("on-change='restart'"), ""), "vr.xml");
         set_applied(r, DOM("vr", POLICY("on-change='restart'"), "<serial type='pty'/>"), false, true, BOOT_NOW);
         observe_dom(r, DOM_RUNNING, NULL);
         s = plan(e, r);
         expect_step(&s, PHASE_STOPPING, ACT_DOM_STOP, "restarting for the changed definition (on-change='restart')");
-        struct rec_object *st = add_defined(e, DOM("vs", POLICY("state='stopped'"), ""), "vs.xml");
+        struct obj *st = add_defined(e, DOM("vs", POLICY("state='stopped'"), ""), "vs.xml");
         observe_dom(st, DOM_RUNNING, NULL);
         s = plan(e, st);
         expect_step(&s, PHASE_STOPPING, ACT_DOM_STOP, "shutting down: state='stopped'");
@@ -1047,13 +1047,13 @@ static void test_domain_restart_policies(void **state) {
                         snprintf(xml, sizeof(xml),
                                  "<domain type='qemu'><name>%s%d</name>%s<memory unit='MiB'>64</memory>"
                                  "<os><type>hvm</type></os></domain>", names[i], clean, pols[i]);
-                        struct rec_object *d = add_defined(e, xml, "x.xml");
+                        struct obj *d = add_defined(e, xml, "x.xml");
                         set_applied(d, NULL, false, true, BOOT_NOW);
                         observe_dom(d, DOM_SHUTOFF, clean ? "guest shut down" : "killed by signal 9");
                         d->dom_exits = 1;
                         d->last_error = strdup(clean ? "exited: guest shut down" : "exited: killed by signal 9");
                         d->failed = ACT_DOM_START;
-                        struct rec_step s = plan_at(e, d, NOW);
+                        struct plan_step s = plan_at(e, d, NOW);
                         bool starts = i == 0 || (i == 1 && !clean);
                         assert_int_equal(s.action, starts ? ACT_DOM_START : ACT_NONE);
                         assert_int_equal(s.phase, starts ? PHASE_CREATING : PHASE_STOPPED);
@@ -1069,13 +1069,13 @@ static void test_domain_restart_policies(void **state) {
 
 static void test_domain_holds_pool_and_network(void **state) {
         struct engine *e = *state;
-        struct rec_object *p = add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "p.xml");
+        struct obj *p = add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "p.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct rec_object *d = add_defined(e, DOM("vm", "",
+        struct obj *d = add_defined(e, DOM("vm", "",
                 "<disk type='volume' device='disk'><source pool='images' volume='a'/><target dev='vda' bus='virtio'/></disk>"), "vm.xml");
         observe_dom(d, DOM_RUNNING, NULL);
-        struct rec_step s = plan(e, p);
+        struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_STOPPING, ACT_NONE, "not stopped: in use by running domain/vm");
         observe_dom(d, DOM_SHUTOFF, NULL);
         s = plan(e, p);
@@ -1084,11 +1084,11 @@ static void test_domain_holds_pool_and_network(void **state) {
 
 static void test_domain_removal(void **state) {
         struct engine *e = *state;
-        struct rec_object *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
+        struct obj *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
         set_applied(d, NULL, false, true, BOOT_NOW);
         observe_dom(d, DOM_RUNNING, NULL);
         remove_file(d, NOW - DELAY);
-        struct rec_step s = plan(e, d);
+        struct plan_step s = plan(e, d);
         expect_step(&s, PHASE_REMOVING, ACT_DOM_STOP, "file removed; shutting down");
         observe_dom(d, DOM_SHUTOFF, NULL);
         s = plan(e, d);
@@ -1102,14 +1102,14 @@ static void test_domain_removal(void **state) {
  * they were doing; neither is started. */
 static void test_domain_duplicate_mac_written(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
+        struct obj *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
         n->phase = PHASE_READY;
-        struct rec_object *a = add_defined(e, DOM("a", "", IFACE_MAC("52:54:00:00:00:01")), "/d/a.xml");
-        struct rec_object *b = add_defined(e,
+        struct obj *a = add_defined(e, DOM("a", "", IFACE_MAC("52:54:00:00:00:01")), "/d/a.xml");
+        struct obj *b = add_defined(e,
                 DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:01")), "/d/b.xml");
         observe_dom(a, DOM_SHUTOFF, NULL);
         observe_dom(b, DOM_SHUTOFF, NULL);
-        struct rec_step s = plan(e, a);
+        struct plan_step s = plan(e, a);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "MAC 52:54:00:00:00:01 (interface 1) is also used by interface 2 of domain/b (/d/b.xml)");
         s = plan(e, b);
@@ -1141,18 +1141,18 @@ static void test_domain_duplicate_mac_written(void **state) {
  * blocked; the comparison ignores case. Generated MACs never conflict with themselves. */
 static void test_domain_duplicate_mac_generated(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
+        struct obj *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
         n->phase = PHASE_READY;
-        struct rec_object *g = add_defined(e, DOM("g", "", IFACE_NOMAC IFACE_NOMAC), "/d/g.xml");
+        struct obj *g = add_defined(e, DOM("g", "", IFACE_NOMAC IFACE_NOMAC), "/d/g.xml");
         set_applied(g, NULL, false, true, BOOT_NOW);
         strv_free(g->applied->macs);
         g->applied->macs = NULL;
         assert_int_equal(strv_push(&g->applied->macs, "52:54:00:aa:bb:01"), 0);
         assert_int_equal(strv_push(&g->applied->macs, "52:54:00:aa:bb:02"), 0);
         observe_dom(g, DOM_RUNNING, NULL);
-        struct rec_step s = plan(e, g);
+        struct plan_step s = plan(e, g);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
-        struct rec_object *w = add_defined(e, DOM("w", "", IFACE_MAC("52:54:00:AA:BB:02")), "/d/w.xml");
+        struct obj *w = add_defined(e, DOM("w", "", IFACE_MAC("52:54:00:AA:BB:02")), "/d/w.xml");
         observe_dom(w, DOM_SHUTOFF, NULL);
         s = plan(e, w);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
@@ -1161,7 +1161,7 @@ static void test_domain_duplicate_mac_generated(void **state) {
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "MAC 52:54:00:aa:bb:02 (interface 2) is also used by interface 1 of domain/w (/d/w.xml)");
         /* Not yet applied, a domain has no generated MAC to collide with. */
-        struct rec_object *f = add_defined(e, DOM("f", "", IFACE_NOMAC), "/d/f.xml");
+        struct obj *f = add_defined(e, DOM("f", "", IFACE_NOMAC), "/d/f.xml");
         observe_dom(f, DOM_SHUTOFF, NULL);
         s = plan(e, f);
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
@@ -1176,8 +1176,8 @@ static void test_domain_duplicate_mac_generated(void **state) {
  * from its observe as BROKEN with the reason, and only that domain is blocked. */
 static void test_domain_driver_unavailable(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, CT("ct0", CT_ROOT), "ct0.xml");
-        struct rec_step s = plan(e, n);
+        struct obj *n = add_defined(e, CT("ct0", CT_ROOT), "ct0.xml");
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
         observe_dom(n, DOM_SHUTOFF, NULL);
         s = plan(e, n);
@@ -1196,11 +1196,11 @@ static void test_domain_driver_unavailable(void **state) {
  * other is blocked; neither starts while both only want to. Read-only users do not count. */
 static void test_domain_rw_device_conflict(void **state) {
         struct engine *e = *state;
-        struct rec_object *a = add_defined(e, CT("a", CT_ROOT CT_BLOCK("/dev/loop7", "")), "/d/a.xml");
-        struct rec_object *b = add_defined(e, CT("b", CT_ROOT CT_BLOCK("/dev/loop7", "")), "/d/b.xml");
+        struct obj *a = add_defined(e, CT("a", CT_ROOT CT_BLOCK("/dev/loop7", "")), "/d/a.xml");
+        struct obj *b = add_defined(e, CT("b", CT_ROOT CT_BLOCK("/dev/loop7", "")), "/d/b.xml");
         observe_dom(a, DOM_SHUTOFF, NULL);
         observe_dom(b, DOM_SHUTOFF, NULL);
-        struct rec_step s = plan(e, a);
+        struct plan_step s = plan(e, a);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "block device /dev/loop7 is also used read-write by domain/b (/d/b.xml)");
         s = plan(e, b);
@@ -1221,9 +1221,9 @@ static void test_domain_rw_device_conflict(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
         /* A disk image of a QEMU domain written by two domains alike; a stopped one that
          * does not want to run holds nothing. */
-        struct rec_object *q = add_defined(e, DOM("q", "",
+        struct obj *q = add_defined(e, DOM("q", "",
                 "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"), "/d/q.xml");
-        struct rec_object *r = add_defined(e, DOM("r", POLICY("state='stopped'"),
+        struct obj *r = add_defined(e, DOM("r", POLICY("state='stopped'"),
                 "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"), "/d/r.xml");
         observe_dom(q, DOM_SHUTOFF, NULL);
         observe_dom(r, DOM_SHUTOFF, NULL);
@@ -1242,7 +1242,7 @@ static void test_domain_rw_device_conflict(void **state) {
         "<network><name>" name "</name>" extra "<forward mode='nat'/><bridge name='" bridge "'/>" \
         "<ip address='" addr "' prefix='24'/></network>"
 
-static void observe_net(struct rec_object *o, enum net_state state, const char *drift) {
+static void observe_net(struct obj *o, enum net_state state, const char *drift) {
         net_status_done(&o->net_st);
         o->observed = true;
         o->net_st.state = state;
@@ -1251,8 +1251,8 @@ static void observe_net(struct rec_object *o, enum net_state state, const char *
 
 static void test_network_absent_applies(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
-        struct rec_step s = plan(e, n);
+        struct obj *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_PENDING, ACT_NONE, "not observed yet");
         observe_net(n, NET_ABSENT, NULL);
         s = plan(e, n);
@@ -1261,9 +1261,9 @@ static void test_network_absent_applies(void **state) {
 
 static void test_network_not_ours_blocked(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, NET("n1", "br0", "192.0.2.1", ""), "n1.xml");
+        struct obj *n = add_defined(e, NET("n1", "br0", "192.0.2.1", ""), "n1.xml");
         observe_net(n, NET_ACTIVE, NULL);
-        struct rec_step s = plan(e, n);
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
                     "interface br0 exists and was not created by declvirt; not touching it");
         /* An applied record that does not say "created" (a refused apply) is not ours either. */
@@ -1275,10 +1275,10 @@ static void test_network_not_ours_blocked(void **state) {
 
 static void test_network_ours_ready_drift_inactive(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
+        struct obj *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
         set_applied(n, NULL, true, true, BOOT_NOW);
         observe_net(n, NET_ACTIVE, NULL);
-        struct rec_step s = plan(e, n);
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
         observe_net(n, NET_ACTIVE, "dnsmasq not running");
         s = plan(e, n);
@@ -1288,7 +1288,7 @@ static void test_network_ours_ready_drift_inactive(void **state) {
         set_applied(n, NET("n1", "dvn1", "192.0.2.1", "<mtu size='9000'/>"), true, true, BOOT_NOW);
         s = plan(e, n);
         expect_step(&s, PHASE_CREATING, ACT_NET_APPLY, "applying the changed definition");
-        struct rec_object *m = add_defined(e, NET("n2", "dvn2", "198.51.100.1", POLICY("state='inactive'")), "n2.xml");
+        struct obj *m = add_defined(e, NET("n2", "dvn2", "198.51.100.1", POLICY("state='inactive'")), "n2.xml");
         set_applied(m, NULL, true, true, BOOT_NOW);
         observe_net(m, NET_ACTIVE, NULL);
         s = plan(e, m);
@@ -1297,13 +1297,13 @@ static void test_network_ours_ready_drift_inactive(void **state) {
 
 static void test_network_overlap(void **state) {
         struct engine *e = *state;
-        struct rec_object *a = add_defined(e, NET("a", "dva", "192.0.2.1", ""), "/d/a.xml");
-        struct rec_object *b = add_defined(e,
+        struct obj *a = add_defined(e, NET("a", "dva", "192.0.2.1", ""), "/d/a.xml");
+        struct obj *b = add_defined(e,
                 "<network><name>b</name><forward mode='nat'/><bridge name='dvb'/>"
                 "<ip address='192.0.2.129' prefix='25'/></network>", "/d/b.xml");
         observe_net(a, NET_ABSENT, NULL);
         observe_net(b, NET_ABSENT, NULL);
-        struct rec_step s = plan(e, a);
+        struct plan_step s = plan(e, a);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE, "subnet 192.0.2.1/24 overlaps 192.0.2.129/25 of network/b (/d/b.xml)");
         s = plan(e, b);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE, "subnet 192.0.2.129/25 overlaps 192.0.2.1/24 of network/a (/d/a.xml)");
@@ -1311,13 +1311,13 @@ static void test_network_overlap(void **state) {
 
 static void test_network_removal(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
+        struct obj *n = add_defined(e, NET("n1", "dvn1", "192.0.2.1", ""), "n1.xml");
         set_applied(n, NULL, true, true, BOOT_NOW);
         observe_net(n, NET_ACTIVE, NULL);
         remove_file(n, NOW - DELAY);
-        struct rec_step s = plan(e, n);
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_REMOVING, ACT_NET_STOP, "file removed; stopping");
-        struct rec_object *k = add_defined(e, NET("k", "dvk", "198.51.100.1", POLICY("on-remove='keep'")), "k.xml");
+        struct obj *k = add_defined(e, NET("k", "dvk", "198.51.100.1", POLICY("on-remove='keep'")), "k.xml");
         set_applied(k, NULL, true, true, BOOT_NOW);
         observe_net(k, NET_ACTIVE, NULL);
         remove_file(k, NOW - DELAY);
@@ -1327,10 +1327,10 @@ static void test_network_removal(void **state) {
 
 static void test_network_host_bridge(void **state) {
         struct engine *e = *state;
-        struct rec_object *n = add_defined(e,
+        struct obj *n = add_defined(e,
                 "<network><name>host</name><forward mode='bridge'/><bridge name='br0'/></network>", "h.xml");
         observe_net(n, NET_ACTIVE, NULL);
-        struct rec_step s = plan(e, n);
+        struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL); /* observed, never created */
         observe_net(n, NET_ABSENT, NULL);
         s = plan(e, n);

@@ -656,7 +656,7 @@ static void healthy_snapshot(struct status_snapshot *s) {
 
 static void check_line(struct env *e, int code, const char *prefix, const char *perf) {
         char *out = NULL;
-        int r = RUN(cmd_status, e->cfg, &out, NULL, "status", "--check");
+        int r = RUN(cli_status, e->cfg, &out, NULL, "status", "--check");
         if (r != code || strncmp(out, prefix, strlen(prefix)) != 0 ||
             (perf && !strstr(out, perf)) || strchr(out, '\n') != out + strlen(out) - 1)
                 fail_msg("expected exit %d and '%s...' (%s), got %d and '%s'", code, prefix,
@@ -712,17 +712,17 @@ static void test_check(void **state) {
 
         /* One object only. */
         char *out = NULL;
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--check", "domain/web1"),
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--check", "domain/web1"),
                          0);
         assert_non_null(strstr(out, "DECLVIRT OK - 1 object ready | objects=1 ready=1 failed=0"));
         free(out);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--check", "domain/db1"), 2);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--check", "domain/db1"), 2);
         free(out);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--check", "domain/nope"),
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--check", "domain/nope"),
                          2);
         assert_non_null(strstr(out, "DECLVIRT CRITICAL - domain/nope is not in "));
         free(out);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--check", "nonsense"), 3);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--check", "nonsense"), 3);
         free(out);
         status_snapshot_free_contents(&s);
 
@@ -744,7 +744,7 @@ static void test_check(void **state) {
 static void test_status_output(void **state) {
         struct env *e = *state;
         char *out = NULL, *err = NULL;
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, &err, "status"), 1);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, &err, "status"), 1);
         assert_non_null(strstr(err, "is the agent running?"));
         free(out);
         free(err);
@@ -755,7 +755,7 @@ static void test_status_output(void **state) {
         write_status(e, &s);
         status_snapshot_free_contents(&s);
 
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status"), 0);
         size_t len = 0;
         char *expected = test_read_file(DIR "/table.txt", &len);
         /* The summary ends with an age, which depends on now. */
@@ -765,7 +765,7 @@ static void test_status_output(void **state) {
         free(expected);
         free(out);
 
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "volume/images/web1.qcow2"),
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "volume/images/web1.qcow2"),
                          0);
         assert_non_null(strstr(
                 out,
@@ -774,20 +774,20 @@ static void test_status_output(void **state) {
         assert_non_null(strstr(out, "  applied-hash: -\n"));
         assert_non_null(strstr(out, "    Ready=false\n"));
         free(out);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "network/lan"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "network/lan"), 0);
         assert_non_null(strstr(
                 out,
                 "    ActionFailed=true (ActionFailed): ip link add: Operation not permitted\n"));
         free(out);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, &err, "status", "network/nope"), 1);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, &err, "status", "network/nope"), 1);
         assert_string_equal(out, "");
         assert_non_null(strstr(err, "network/nope is not in "));
         free(out);
         free(err);
-        assert_int_equal(RUN(cmd_status, e->cfg, NULL, &err, "status", "net/lan"), 2);
+        assert_int_equal(RUN(cli_status, e->cfg, NULL, &err, "status", "net/lan"), 2);
         free(err);
 
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--json"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--json"), 0);
         json_object *j = json_tokener_parse(out);
         assert_non_null(j);
         json_object *v, *objs, *o;
@@ -811,7 +811,7 @@ static void test_status_output(void **state) {
         json_object_put(j);
         free(out);
 
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--json", "pool/images"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--json", "pool/images"), 0);
         j = json_tokener_parse(out);
         assert_non_null(j);
         assert_true(json_object_object_get_ex(j, "phase", &v));
@@ -887,7 +887,7 @@ static void test_no_agent(void **state) {
         assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), 1);
         assert_int_equal(pid, getpid());
         check_line(e, 0, "DECLVIRT OK - 2 objects ready | ", NULL);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, &err, "status"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, &err, "status"), 0);
         assert_non_null(strstr(out, "s ago; converged\n"));
         assert_null(strstr(err, "no agent"));
         free(out);
@@ -898,10 +898,10 @@ static void test_no_agent(void **state) {
         e->lock_fd = -1;
         assert_int_equal(state_lock_probe(e->cfg->state_dir, &pid), 0);
         check_line(e, 2, "DECLVIRT CRITICAL - no agent is running (the lock on ", "last_pass_age=");
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--check"), 2);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--check"), 2);
         assert_non_null(strstr(out, ".lock is free); last pass "));
         free(out);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, &err, "status"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, &err, "status"), 0);
         assert_non_null(strstr(err, "declvirt status: no agent is running (the lock on "));
         assert_non_null(strstr(err, "what follows is what its last pass recorded"));
         assert_non_null(strstr(out, "; no agent is running; at its last pass ("));
@@ -909,7 +909,7 @@ static void test_no_agent(void **state) {
         assert_null(strstr(out, "; converged\n"));
         free(out);
         free(err);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--json"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--json"), 0);
         json_object *j = json_tokener_parse(out);
         assert_non_null(j);
         assert_true(json_bool_is(j, "agent_running", false));
@@ -920,7 +920,7 @@ static void test_no_agent(void **state) {
         struct dv_error derr = DV_ERROR_INIT;
         int fd = -1;
         assert_int_equal(state_lock(e->cfg->state_dir, &fd, &derr), 0);
-        assert_int_equal(RUN(cmd_status, e->cfg, &out, NULL, "status", "--json"), 0);
+        assert_int_equal(RUN(cli_status, e->cfg, &out, NULL, "status", "--json"), 0);
         j = json_tokener_parse(out);
         assert_true(json_bool_is(j, "agent_running", true));
         json_object *v = NULL;
@@ -938,7 +938,7 @@ static void test_no_agent(void **state) {
         /* ... nor status.xml: still CRITICAL, not UNKNOWN. */
         assert_int_equal(unlink(e->status_path), 0);
         check_line(e, 2, "DECLVIRT CRITICAL - no agent is running", NULL);
-        assert_int_equal(RUN(cmd_status, e->cfg, NULL, &err, "status"), 1);
+        assert_int_equal(RUN(cli_status, e->cfg, NULL, &err, "status"), 1);
         assert_non_null(strstr(err, "no status to show: no agent is running"));
         free(err);
         healthy_snapshot(&s);
@@ -966,7 +966,7 @@ static void test_wait(void **state) {
         char *out = NULL, *err = NULL;
 
         /* No status.xml yet: the reason says so. */
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "0", p1), 2);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "0", p1), 2);
         assert_non_null(strstr(err, "pool/p1: no status: "));
         assert_non_null(strstr(err, "(is the agent running?)"));
         free(err);
@@ -976,36 +976,36 @@ static void test_wait(void **state) {
         status_pool(&s, "p1", "ready", h1, NULL);
         status_pool(&s, "p2", "stopped", h2, NULL);
         write_status(e, &s);
-        assert_int_equal(RUN(cmd_wait, e->cfg, &out, &err, "wait", p1), 0);
+        assert_int_equal(RUN(cli_wait, e->cfg, &out, &err, "wait", p1), 0);
         assert_string_equal(out, "");
         assert_string_equal(err, "");
         free(out);
         free(err);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, NULL, "wait", p1, p2, "pool/p1", "pool/p2"),
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, NULL, "wait", p1, p2, "pool/p1", "pool/p2"),
                          0);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, NULL, "wait", "-t", "1"), 0);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, NULL, "wait", "-t", "1"), 0);
 
         /* state='inactive' wants stopped: ready is not settled. */
         free(s.objects[1].phase);
         s.objects[1].phase = xstrdup("ready");
         write_status(e, &s);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout=0", p2), 2);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout=0", p2), 2);
         assert_non_null(strstr(err, "pool/p2: ready: \n"));
         free(err);
         /* ... but by id (no policy to read) ready or stopped both count. */
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, NULL, "wait", "--timeout=0", "pool/p2"), 0);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, NULL, "wait", "--timeout=0", "pool/p2"), 0);
 
         /* The file changed after the agent's last pass: the status is about old
          * content, so even "ready" is not settled, and the wait times out. */
         write_file(p1, "<!-- edited -->\n");
         write_file(p1, pool_xml);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, NULL, "wait", p1), 0);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, NULL, "wait", p1), 0);
         char *edited = NULL;
         assert_true(asprintf(&edited, "<!-- edited -->\n%s", pool_xml) > 0);
         write_file(p1, edited);
         free(edited);
         uint64_t start = now_usec();
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "1", p1), 2);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "1", p1), 2);
         assert_true(now_usec() - start >= USEC_PER_SEC);
         assert_non_null(
                 strstr(err, "declvirt wait: timed out after 1s; 1 of 1 objects not settled:\n"));
@@ -1021,7 +1021,7 @@ static void test_wait(void **state) {
         status_pool(&s, "p2", "stopped", h2, NULL);
         write_status(e, &s);
         start = now_usec();
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "60"), 1);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "60"), 1);
         assert_true(now_usec() - start < 10 * USEC_PER_SEC);
         assert_string_equal(
                 err, "pool/p1: failed: mkdir /var/tmp/declvirt-test/p1: Permission denied\n");
@@ -1030,10 +1030,10 @@ static void test_wait(void **state) {
         free(s.objects[0].desired_hash);
         s.objects[0].desired_hash = xstrdup("00000000000000000000000000000000");
         write_status(e, &s);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, NULL, "wait", "--timeout", "0", p1), 2);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, NULL, "wait", "--timeout", "0", p1), 2);
         /* A KIND/NAME looks at the status only. */
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, NULL, "wait", "--timeout", "0", "pool/p1"), 1);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "0", "pool/nope"),
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, NULL, "wait", "--timeout", "0", "pool/p1"), 1);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "0", "pool/nope"),
                          2);
         assert_non_null(strstr(err, "pool/nope: not in status.xml yet\n"));
         free(err);
@@ -1043,28 +1043,28 @@ static void test_wait(void **state) {
         char *bad = path_join(e->cfg->desired_dir, "bad.xml");
         write_file(bad, "<pool type='dir'>\n  <name>p3</name>\n  <target>\n</pool>\n");
         start = now_usec();
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "60", bad), 1);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "60", bad), 1);
         assert_true(now_usec() - start < 10 * USEC_PER_SEC);
         char *expect = NULL;
         assert_true(asprintf(&expect, "%s:4: ", bad) > 0);
         if (strncmp(err, expect, strlen(expect)) != 0)
                 fail_msg("expected '%s...', got '%s'", expect, err);
         free(err);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "60"), 1);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "60"), 1);
         assert_non_null(strstr(err, expect));
         free(err);
         free(expect);
 
         /* Names the agent ignores, files that do not exist, bad options. */
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "p1.xml.bak"), 1);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "p1.xml.bak"), 1);
         assert_non_null(strstr(err, "the agent ignores a file with this name"));
         free(err);
         char *nope = path_join(e->cfg->desired_dir, "nope.xml");
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", nope), 1);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", nope), 1);
         assert_non_null(strstr(err, "nope.xml: cannot read: No such file or directory"));
         free(err);
         free(nope);
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "soon"), 2);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "soon"), 2);
         free(err);
 
         free(bad);
@@ -1098,7 +1098,7 @@ static void test_wait_default_filters(void **state) {
         write_status(e, &s);
         char *err = NULL;
         /* p2 (depth 3) is found; p1 is settled, p2 is not in the status. */
-        assert_int_equal(RUN(cmd_wait, e->cfg, NULL, &err, "wait", "--timeout", "0"), 2);
+        assert_int_equal(RUN(cli_wait, e->cfg, NULL, &err, "wait", "--timeout", "0"), 2);
         assert_string_equal(strstr(err, "\n") + 1, "pool/p2: not in status.xml yet\n");
         free(err);
         status_snapshot_free_contents(&s);

@@ -23,7 +23,7 @@
 
 #define MSEC USEC_PER_MSEC
 
-struct rec {
+struct recorder {
         unsigned calls;
         unsigned full_calls;
         char **last; /* dirs of the last call */
@@ -37,7 +37,7 @@ struct fx {
         char *base; /* mkdtemp; the root and "outside" live here */
         char *root;
         struct dv_watch *w;
-        struct rec rec;
+        struct recorder rec;
 };
 
 static uint64_t now_usec(void) {
@@ -46,10 +46,10 @@ static uint64_t now_usec(void) {
         return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void rec_reset(struct rec *r) {
+static void recorder_reset(struct recorder *r) {
         strv_free(r->last);
         strv_free(r->seen);
-        *r = (struct rec){0};
+        *r = (struct recorder){0};
 }
 
 static void on_watch(struct dv_watch *w, bool full, char *const *dirs, void *userdata) {
@@ -87,7 +87,7 @@ static int teardown(void **state) {
         dv_watch_free(f->w);
         sd_event_unref(f->e);
         test_rm_rf(f->base);
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         free(f->root);
         free(f->base);
         free(f);
@@ -314,13 +314,13 @@ static void test_subdirs_created(void **state) {
                 {"root/a/b/c", "root/a/b"},
         };
         for (size_t i = 0; i < ELEMENTSOF(levels); i++) {
-                rec_reset(&f->rec);
+                recorder_reset(&f->rec);
                 mkdir_rel(f, levels[i].dir);
                 assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
                 expect_last(f, levels[i].parent, levels[i].dir, NULL);
                 assert_int_equal(dv_watch_count(f->w), i + 2);
 
-                rec_reset(&f->rec);
+                recorder_reset(&f->rec);
                 char file[128];
                 snprintf(file, sizeof(file), "%s/f.xml", levels[i].dir);
                 write_rel(f, file, "<pool/>");
@@ -329,19 +329,19 @@ static void test_subdirs_created(void **state) {
         }
 
         /* Depth 4: an event in its parent, but no watch of its own. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         mkdir_rel(f, "root/a/b/c/d");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root/a/b/c", NULL);
         assert_int_equal(dv_watch_count(f->w), 4);
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "root/a/b/c/d/f.xml", "<pool/>");
         run_for(f, 150 * MSEC);
         assert_int_equal(f->rec.calls, 0);
 
         /* mkdir -p in one go: the levels created before their watch existed are
          * reported, since what happened in them was not seen. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         mkdir_rel(f, "root/x");
         mkdir_rel(f, "root/x/y");
         mkdir_rel(f, "root/x/y/z");
@@ -393,7 +393,7 @@ static void test_subdir_moved_in(void **state) {
         expect_last(f, "root", "root/m", "root/m/s", "root/m/s/t", NULL);
         assert_int_equal(dv_watch_count(f->w), 4);
 
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "root/m/s/t/i.xml", "<pool/>");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root/m/s/t", NULL);
@@ -411,7 +411,7 @@ static void test_subdir_moved_out(void **state) {
         expect_last(f, "root", NULL);
         assert_int_equal(dv_watch_count(f->w), 1);
 
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "gone/f.xml", "<pool/>");
         write_rel(f, "gone/inner/f.xml", "<pool/>");
         run_for(f, 150 * MSEC);
@@ -435,13 +435,13 @@ static void test_subdir_renamed_and_removed(void **state) {
         expect_seen(f, "root/other/p2");
         expect_seen(f, "root/other/p2/q");
         assert_int_equal(dv_watch_count(f->w), 4);
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "root/other/p2/q/f.xml", "<pool/>");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root/other/p2/q", NULL);
 
         /* Removed: its watches go. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         _cleanup_free_ char *other = p(f, "root/other");
         test_rm_rf(other);
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
@@ -477,7 +477,7 @@ static void test_root_removed_and_recreated(void **state) {
         assert_int_equal(dv_watch_count(f->w), 0);
 
         /* Re-created: found by the next look, with what it holds. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         mkdir_rel(f, "root");
         mkdir_rel(f, "root/new");
         write_rel(f, "root/new/f.xml", "<pool/>");
@@ -485,7 +485,7 @@ static void test_root_removed_and_recreated(void **state) {
         expect_last(f, "root", "root/new", NULL);
         assert_int_equal(dv_watch_count(f->w), 2);
 
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "root/new/g.xml", "<pool/>");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root/new", NULL);
@@ -524,7 +524,7 @@ static void test_root_swapped(void **state) {
         assert_true(f->rec.last_usec - t0 < 500 * MSEC); /* no need to wait for the poll */
         assert_int_equal(dv_watch_count(f->w), 2);
 
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "old/f.xml", "<pool/>");
         run_for(f, 150 * MSEC);
         assert_int_equal(f->rec.calls, 0);
@@ -549,7 +549,7 @@ static void test_root_symlink_retargeted(void **state) {
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root", NULL);
 
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         _cleanup_free_ char *tmp = p(f, "root.new");
         assert_int_equal(symlink("r2", tmp), 0);
         rename_rel(f, "root.new", "root");
@@ -557,7 +557,7 @@ static void test_root_symlink_retargeted(void **state) {
         expect_last(f, "root", "root/sub", NULL);
         assert_int_equal(dv_watch_count(f->w), 2);
 
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "r1/b.xml", "<pool/>");
         run_for(f, 150 * MSEC);
         assert_int_equal(f->rec.calls, 0);
@@ -566,14 +566,14 @@ static void test_root_symlink_retargeted(void **state) {
         expect_last(f, "root/sub", NULL);
 
         /* The target removed: the root is gone, then back when the link resolves. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         _cleanup_free_ char *r2 = p(f, "r2");
         test_rm_rf(r2);
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         run_for(f, 60 * MSEC);
         expect_seen(f, "root");
         assert_int_equal(dv_watch_count(f->w), 0);
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         mkdir_rel(f, "r2");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root", NULL);
@@ -591,7 +591,7 @@ static void test_dot_files(void **state) {
         expect_last(f, "root", NULL);
 
         /* A ConfigMap's `..data` swap: a symlink made and renamed over the old one. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         _cleanup_free_ char *tmp = p(f, "root/..data_tmp");
         assert_int_equal(symlink("..2024_01_01", tmp), 0);
         rename_rel(f, "root/..data_tmp", "root/..data");
@@ -599,14 +599,14 @@ static void test_dot_files(void **state) {
         expect_last(f, "root", NULL);
 
         /* A hidden directory: an event in root, no watch of its own. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         mkdir_rel(f, "root/.stage");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));
         expect_last(f, "root", NULL);
         assert_int_equal(dv_watch_count(f->w), 1);
 
         /* A lone symlink is complete when made: acted on after the quiet period. */
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         _cleanup_free_ char *ln = p(f, "root/l.xml");
         uint64_t t0 = now_usec();
         assert_int_equal(symlink("/nonexistent.xml", ln), 0);
@@ -664,7 +664,7 @@ static void test_overflow(void **state) {
 
         /* Watches are back in place, the lost directory's too. */
         assert_int_equal(dv_watch_count(f->w), 3);
-        rec_reset(&f->rec);
+        recorder_reset(&f->rec);
         write_rel(f, "root/sub/f.xml", "<pool/>");
         write_rel(f, "root/late/f.xml", "<pool/>");
         assert_true(run_until(f, 1, 3 * USEC_PER_SEC));

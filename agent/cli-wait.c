@@ -444,7 +444,7 @@ static void progress_end(struct waiter *w) {
         w->shown = false;
 }
 
-int cmd_wait(const struct dv_config *cfg, int argc, char **argv) {
+int cli_wait(const struct dv_config *cfg, int argc, char **argv) {
         int ino = -1;          /* inotify on state_dir: wakes the wait when status.xml is renamed */
         bool watching = false; /* ino watches state_dir now */
         static const struct option opts[] = {

@@ -466,7 +466,7 @@ static int do_check(const struct dv_config *cfg, const struct agent_probe *ag, c
 
 /* ---- the command ---------------------------------------------------------------------- */
 
-int cmd_status(const struct dv_config *cfg, int argc, char **argv) {
+int cli_status(const struct dv_config *cfg, int argc, char **argv) {
         enum { OPT_CHECK = 0x100, OPT_JSON };
         static const struct option opts[] = {
                 {"help", no_argument, NULL, 'h'},

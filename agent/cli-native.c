@@ -139,7 +139,7 @@ static int native_domain(const struct dv_config *cfg, const char *file, const st
         return ret;
 }
 
-int cmd_native(const struct dv_config *cfg, int argc, char **argv) {
+int cli_native(const struct dv_config *cfg, int argc, char **argv) {
         if (argc != 2 || argv[1][0] == '-') {
                 fprintf(stderr, "Usage: declvirt native FILE\n");
                 return argc == 2 ? 0 : 2;

@@ -1,4 +1,4 @@
-/* Record: status.xml, the observed pool and volume XML, metrics.prom. Written
+/* Report: status.xml, the observed pool and volume XML, metrics.prom. Written
  * through the state store, which skips files whose content did not change, so a
  * pass that changes nothing writes nothing; liveness is shown by moving the mtime
  * of status.xml (metadata only). */
@@ -22,7 +22,7 @@
 #include "util/log.h"
 #include "util/strv.h"
 
-char *rec_observed_relpath(const struct rec_object *o) {
+char *obj_observed_relpath(const struct obj *o) {
         char *s = NULL;
         int n = -1;
         if (o->kind == DV_KIND_POOL)
@@ -38,8 +38,8 @@ char *rec_observed_relpath(const struct rec_object *o) {
 
 /* What `virsh pool-dumpxml` would print: the definition in force with the live
  * UUID, sizes and permissions. */
-static char *format_observed_pool(const struct rec_object *o) {
-        const struct dv_object *d = rec_live_def(o);
+static char *format_observed_pool(const struct obj *o) {
+        const struct dv_object *d = obj_live_def(o);
         if (!d || !o->observed || o->pool_st.state == POOL_STATE_ABSENT)
                 return NULL;
         struct pool_def p = *d->def.pool; /* shallow: only formatted, never freed */
@@ -81,11 +81,11 @@ static char *format_observed_pool(const struct rec_object *o) {
 
 /* What `virsh net-dumpxml` would print: the definition in force with the generated
  * UUID and MAC and the bridge in use; nothing while the network is not up. */
-static char *format_observed_network(const struct rec_object *o) {
-        const struct dv_object *d = rec_def(o);
+static char *format_observed_network(const struct obj *o) {
+        const struct dv_object *d = obj_def(o);
         if (!d || !o->observed || o->net_st.state != NET_ACTIVE)
                 return NULL;
-        struct network_def n = rec_network_effective(d->def.network, o->applied);
+        struct network_def n = network_effective(d->def.network, o->applied);
         if (o->net_st.bridge)
                 n.bridge.name = o->net_st.bridge;
         if (o->net_st.mac[0])
@@ -100,8 +100,8 @@ static char *format_observed_network(const struct rec_object *o) {
  * applied/, 0700). The id is the driver's (QEMU's PID, the container init's host PID, the
  * Xen domid): unique while it runs and the same after an agent restart adopts it, where a
  * counter of the agent's would change. */
-static char *format_observed_domain(const struct rec_object *o) {
-        const struct dv_object *d = o->applied && o->applied->obj ? o->applied->obj : rec_def(o);
+static char *format_observed_domain(const struct obj *o) {
+        const struct dv_object *d = o->applied && o->applied->obj ? o->applied->obj : obj_def(o);
         if (!d || !o->observed || (o->dom_st.state != DOM_RUNNING && o->dom_st.state != DOM_PAUSED))
                 return NULL;
         struct domain_def dd = *d->def.domain; /* shallow: only formatted, never freed */
@@ -143,7 +143,7 @@ static char *format_observed_domain(const struct rec_object *o) {
         return buf_steal(&b);
 }
 
-static char *format_observed_volume(const struct rec_object *o) {
+static char *format_observed_volume(const struct obj *o) {
         if (!o->exists)
                 return NULL;
         const struct vol_status *st = &o->vol_st;
@@ -182,7 +182,7 @@ static void add_condition(struct status_object *so, const char *type, bool statu
         };
 }
 
-static bool settled(const struct rec_object *o) {
+static bool settled(const struct obj *o) {
         if (!o->managed)
                 return true;
         return (o->phase == PHASE_READY || o->phase == PHASE_STOPPED) && !o->busy && !o->absent_since;
@@ -203,14 +203,14 @@ bool engine_has_failures(const struct engine *e) {
         if (e->n_invalid_files || dv_error_failed(desired_set_problems(e->desired)))
                 return true;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                const struct rec_object *o = v;
+                const struct obj *o = v;
                 if (o->phase == PHASE_FAILED || o->phase == PHASE_BLOCKED || o->file_error || o->dup_files)
                         return true;
         }
         return false;
 }
 
-static void fill_snapshot(const struct engine *e, struct status_snapshot *s, struct rec_object **objs, size_t n) {
+static void fill_snapshot(const struct engine *e, struct status_snapshot *s, struct obj **objs, size_t n) {
         s->version = strdup(e->cfg.version ? e->cfg.version : "unknown");
         s->boot_id = strdup(e->boot_id);
         s->last_pass_usec = e->last_pass_usec;
@@ -225,14 +225,14 @@ static void fill_snapshot(const struct engine *e, struct status_snapshot *s, str
         s->duration_count = e->duration_count;
         s->objects = calloc(n + 1, sizeof(*s->objects));
         for (size_t i = 0; s->objects && i < n; i++) {
-                const struct rec_object *o = objs[i];
+                const struct obj *o = objs[i];
                 struct status_object *so = &s->objects[s->n_objects++];
                 so->kind = strdup(dv_kind_to_string(o->kind));
                 so->name = strdup(o->name);
                 so->pool = o->pool ? strdup(o->pool) : NULL;
                 so->file = o->file ? strdup(o->file) : NULL;
                 so->managed = o->managed;
-                so->phase = strdup(rec_phase_to_string(o->phase));
+                so->phase = strdup(obj_phase_to_string(o->phase));
                 so->since_usec = o->since_usec;
                 so->desired_hash = o->desired_hash[0] ? strdup(o->desired_hash) : NULL;
                 so->applied_hash = o->applied && o->applied->hash ? strdup(o->applied->hash) : NULL;
@@ -259,7 +259,7 @@ static void fill_snapshot(const struct engine *e, struct status_snapshot *s, str
                     !streq_ptr(o->applied->hash, o->desired->hash))
                         add_condition(so, "RestartRequired", true, "DefinitionChanged",
                                       "the file changed while the domain runs; the new definition is used at its next start");
-                const struct dv_object *d = rec_def(o);
+                const struct dv_object *d = obj_def(o);
                 if (o->phase == PHASE_STOPPED && d && dv_policy_state(&d->policy) == DV_WANT_UP)
                         add_condition(so, "HeldDown", true, "AutostartNo",
                                       "autostart='no': left down after the host booted until its file is written again");
@@ -296,9 +296,9 @@ static void touch(const struct engine *e, const char *rel) {
                 (void)utimensat(AT_FDCWD, p, NULL, 0);
 }
 
-int engine_record(struct engine *e) {
+int engine_report(struct engine *e) {
         size_t n = 0;
-        _cleanup_free_ struct rec_object **objs = rec_sorted_objects(e, &n);
+        _cleanup_free_ struct obj **objs = engine_sorted_objects(e, &n);
         int q = 0;
         if (!objs)
                 return -ENOMEM;
@@ -306,10 +306,10 @@ int engine_record(struct engine *e) {
         /* Observed XML for what changed (everything on a full pass: cheap when the
          * store sees identical content). */
         for (size_t i = 0; i < n; i++) {
-                struct rec_object *o = objs[i];
+                struct obj *o = objs[i];
                 if (!o->dirty)
                         continue;
-                _cleanup_free_ char *rel = rec_observed_relpath(o);
+                _cleanup_free_ char *rel = obj_observed_relpath(o);
                 if (!rel)
                         continue;
                 _cleanup_free_ char *xml = o->kind == DV_KIND_POOL      ? format_observed_pool(o)

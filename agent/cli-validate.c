@@ -18,7 +18,7 @@ static void validate_usage(FILE *f) {
                    "mode. Prints FILE:LINE: message for each problem; exits 0 when all are valid.\n");
 }
 
-int cmd_validate(const struct dv_config *cfg, int argc, char **argv) {
+int cli_validate(const struct dv_config *cfg, int argc, char **argv) {
         static const struct option opts[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "quiet", no_argument, NULL, 'q' },
