@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # declvirt: one non-recursive Makefile. `make run` and `make check` install missing
 # Debian packages first (scripts/install-deps), then build.
 

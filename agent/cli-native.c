@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `declvirt native FILE`: what a domain would run (the QEMU argv, the container plan, the
  * xl.cfg), printed by its driver, with what only exists at start time filled in from
  * desired_dir or by placeholders. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `declvirt status [KIND/NAME] [--check] [--json]`: status.xml as a table, one
  * object in detail, JSON, or one monitoring-plugins line with perfdata. */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `declvirt validate FILE...`: offline checks with file:line errors, usable as
  * Ansible's `validate: declvirt validate %s`. */
 #include <getopt.h>

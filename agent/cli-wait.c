@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `declvirt wait [--timeout SECONDS] [FILE | KIND/NAME ...]`: blocks until the
  * objects are in their desired phase at the current content of their files. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Command implementations reached from main.c. Each returns the process exit code. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The commands that read the agent's state: `status` (status.xml as a table, as
  * JSON, or as a monitoring-plugins check) and `wait` (block until converged). */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* agent.conf: a strict reader for the agent's YAML configuration (docs/agent.conf.md),
  * driven by libyaml's event parser and a table of the known keys. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* agent.conf (YAML, libyaml): docs/agent.conf.md. Unknown keys, wrong types,
  * bad durations, duplicate keys and malformed YAML are errors "agent.conf:LINE: msg".
  * Relative paths are resolved against the config file's directory. */

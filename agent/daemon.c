@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* `declvirt agent` and `declvirt plan`: the event loop (sd-event from libsystemd:
  * signals, timers, io, watchdog and sd_notify in one well-kept library) that
  * drives the engine. Events only mark things dirty and schedule a pass. */

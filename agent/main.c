@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* declvirt: command-line dispatch. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The desired_dir watcher: inotify on the root and its subdirectories, debounced on an
  * sd-event timer; it only says which directories to look at again. See docs/watcher.md. */
 #include <dirent.h>

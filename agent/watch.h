@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The desired_dir watcher (docs/watcher.md): inotify on the root and
  * its subdirectories (depth <= DV_WATCH_MAX_DEPTH), including ones created, moved
  * in, moved out or removed while running; events only say "look again": the

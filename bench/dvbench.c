@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The measuring half of `make bench` (bench/run starts and stops the agent): writes desired
  * files, renames them in, and times what the agent does from inotify on state_dir and /proc. */
 #include <dirent.h>

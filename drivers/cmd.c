@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The command runner of drivers/cmd.h: posix_spawn with a reduced environment,
  * captured output, a timeout enforced with SIGTERM then SIGKILL, errors that carry argv. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The one command runner every driver uses (docs/design.md, contracts): argv only, never
  * a shell; environment reduced to PATH, LC_ALL=C and a few variables that configure
  * the tools themselves; stdin from /dev/null (or given data); stdout and stderr

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The domain driver table: which driver runs which <domain type>, their configuration,
  * and one events fd over all of them for the agent's loop. */
 #include <errno.h>

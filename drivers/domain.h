@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Domain drivers: one per <domain type> (QEMU/KVM, Linux containers, Xen). The engine
  * observes, starts and stops domains only through this table. */
 #pragma once

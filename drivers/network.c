@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The network driver the engine calls: compares a <network> with the bridge, the
  * firewall table and dnsmasq on the host, and converges them, doing only what differs. */
 #include <arpa/inet.h>

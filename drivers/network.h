@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The network driver as the engine sees it: observe a <network> on the host, converge the
  * host to it, stop it. Bridges by netlink (drivers/network/bridge.h), rules in the agent's
  * nftables table (firewall.h), DHCP and DNS by one dnsmasq per network (dnsmasq.h). */

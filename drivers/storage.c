@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The storage driver registry (one vtable per pool type) and the status helpers
  * of drivers/storage.h. */
 #include <stdlib.h>

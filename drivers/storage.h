@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Storage drivers: one const vtable per pool type; a NULL slot means "not
  * supported by this type". Drivers know nothing of files, inotify or plans: they
  * observe the host and carry out one action at a time. Actions may run in worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Formatting a domain_def the way `virsh dumpxml` lays it out: libvirt's element
  * and attribute order, single quotes, two-space indent; only what the user wrote. */
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Validation of a parsed <domain>: what no single element shows (required parts,
  * memory relations, unique targets and boot orders, what each domain type needs). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Parsing <domain> into struct domain_def: what declvirt understands is kept, what
  * libvirt adds for its own bookkeeping is ignored with a warning, the rest is refused. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Domain definitions: libvirt's <domain> format for QEMU/KVM, containers and Xen.
  * Fields the user did not write stay absent (NULL, 0 = UNSET, has_* false) so that
  * the planner compares only what was written; effective values come from accessors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Enum <-> string tables with a compile-time check that each table covers its
  * enum (libvirt's VIR_ENUM_IMPL in spirit). */
 #pragma once

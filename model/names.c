@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Object name rules (docs/design.md#names): checked at parse time and again
  * before a name becomes a path, an argv element or a netlink attribute. */
 #include <string.h>

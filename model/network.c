@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Network definitions: parse, validate and format libvirt's <network> XML for the
  * forward modes declvirt supports (none, nat, route, open, bridge). */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Network definitions: libvirt's <network> format, the forward modes declvirt supports.
  * Fields the user did not write stay absent (NULL / has_* false / -1) so that the
  * planner compares only what was written. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Desired objects: one file, one root element; dispatch to the kind modules. */
 #include <errno.h>
 #include <libxml/tree.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A desired object: one file, one root element, one kind. Dispatches parsing and
  * formatting to the kind modules and carries the policy and the content hash. */
 #pragma once

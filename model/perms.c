@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* <permissions> of pool and volume targets (mode, owner, group, label), parsed and
  * formatted the way libvirt's storage_conf does. */
 #include <errno.h>

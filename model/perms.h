@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* <permissions> of pool and volume targets, shared by both. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The declvirt policy element (docs/design.md#policy-semantics). */
 #include <errno.h>
 #include <libxml/tree.h>

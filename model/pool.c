@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Storage pool definitions: parse, validate and format libvirt's <pool> XML for the
  * pool types declvirt supports (dir fs netfs logical disk iscsi iscsi-direct). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Storage pool definitions: libvirt's <pool> format, the types declvirt supports.
  * Fields the user did not write stay absent (NULL / has_* false) so that the
  * planner compares only what was written. Observed values (capacity, allocation,

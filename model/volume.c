@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Storage volume definitions: parse, validate and format libvirt's <volume> XML.
  * The pool a volume belongs to comes from the policy element (model/policy.c). */
 #include <errno.h>

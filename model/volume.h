@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Storage volume definitions: libvirt's <volume> format. The pool a volume
  * belongs to is named by the policy element (pool='NAME'). */
 #pragma once

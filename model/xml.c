@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Safe XML reading and element helpers. */
 #include <ctype.h>
 #include <errno.h>

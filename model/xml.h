@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Safe XML reading for desired files (libxml2): size limit, no network, no DTD,
  * no entity substitution; element and attribute helpers that report lines.
  * Parsers use these so that every error names the file's line. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Apply: record ownership (last-applied) before acting, hand actions to the
  * executor, and take their results back. Workers see only reference-counted
  * definitions, never the engine. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Last-applied records as JSON. */
 #include <errno.h>
 #include <json-c/json.h>

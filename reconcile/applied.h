@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The last-applied store (docs/design.md, ownership): for each object the agent
  * applied from a desired file, the definition it applied, the content hash, the
  * values it generated (UUID) and whether it created the data underneath (only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Incremental loader of desired_dir. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The desired set: the files of desired_dir (docs/design.md#desired-files), scanned
  * incrementally. A file is re-read only when its (dev, inode, size, mtime, ctime)
  * changed; files that are refused (untrusted, outside storage_locations, invalid)

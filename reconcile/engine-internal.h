@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shared between the engine's files (engine.c, resolve.c, plan.c, actions.c,
  * report.c); not for use outside reconcile/. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The engine: life cycle, configuration and the pass (scan, resolve, observe, plan,
  * execute, report); the object table is in objects.c. */
 #include <errno.h>

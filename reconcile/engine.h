@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The reconcile engine (docs/design.md#the-pass): desired files -> objects ->
  * observe -> plan (pure) -> execute (asynchronous) -> report. The engine is
  * driven from outside: the agent's event loop calls engine_pass() when something

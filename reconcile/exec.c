@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Worker threads with a job queue and a done queue. */
 #include <errno.h>
 #include <poll.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The executor: runs actions in max_parallel worker threads so that slow work
  * (qemu-img preallocation, mkfs, iSCSI login, graceful shutdown) never stalls the
  * loop. Completion is signalled on an eventfd the event loop watches. */

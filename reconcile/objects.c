@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The engine's object table, and what keeps it and state_dir in step: objects by id,
  * their last-applied records queued in the state store, the removal queue, and the
  * commit that writes them. The pass phases (resolve.c, observe.c, plan.c, actions.c,

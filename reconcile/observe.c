@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Observe: ask the drivers what is on the host, for the objects that are dirty
  * (everything on a full pass). Volumes are observed through their pool's listing;
  * a file in a managed pool that no desired file declares becomes an unmanaged

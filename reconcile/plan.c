@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The planner: a pure function of an object, its context (its pool, the boot),
  * its last-applied record and what was observed, giving the phase the object is
  * in, why, and the one action that moves it forward. It changes nothing;

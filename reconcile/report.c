@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Report: status.xml, the observed pool and volume XML, metrics.prom. Written
  * through the state store, which skips files whose content did not change, so a
  * pass that changes nothing writes nothing; liveness is shown by moving the mtime

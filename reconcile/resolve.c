@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Resolve: which file defines which object now. Duplicates and invalid files
  * never replace the definition in force (last-known-good); a vanished file only
  * starts the removal clock. */

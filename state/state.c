@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The state store (docs/state-files.md): batched atomic writes under state_dir that
  * skip unchanged files, and the lock that keeps a second agent off the same state. */
 #include <dirent.h>

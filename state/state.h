@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Writing state_dir (docs/state-files.md): atomic, batched writes that skip files
  * whose content did not change, and the agent's lock. state/ only formats and
  * writes; it never decides anything. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* status.xml and metrics.prom: formatting a status snapshot, parsing status.xml
  * back for the `status` and `wait` commands, and the settled rule they share. */
 #include <errno.h>

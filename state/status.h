@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* status.xml and metrics.prom (docs/status.md): formatting from a plain
  * snapshot that the engine fills, and parsing status.xml back for the `status`
  * and `wait` commands. state/ decides nothing: phases and reasons are strings. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Growable buffer and XML writer. */
 #include <errno.h>
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A growable string buffer and the indent-aware XML writer that all XML output
  * goes through (libvirt's virBuffer in spirit). Allocation failure is sticky:
  * the buffer records it and buf_steal() returns NULL. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The error object: problems with lines, plus command context. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The error object that carries a person-readable reason up the stack: a file,
  * one or more problems with line numbers, and for commands the argv and stderr tail. */
 #pragma once

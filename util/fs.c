@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* File-system helpers. */
 #include <errno.h>
 #include <fnmatch.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* File-system helpers: bounded reads, path joins, directory creation. */
 #pragma once
 

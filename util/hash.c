@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* XXH3-128 as 32 hex digits. */
 #include <stdio.h>
 #include <xxhash.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Content hashes for desired-hash/applied-hash (XXH3 128-bit from libxxhash):
  * change detection, not security. */
 #pragma once

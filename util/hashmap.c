@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Open addressing with linear probing and tombstones; grows at 70 % load. */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A string-keyed open-addressing hash map. Written here because the only
  * well-kept C alternative is GLib, which the house style keeps out. Keys are
  * copied; values are the caller's. Iteration order is unspecified. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One hexadecimal digit's value, for the UUID and MAC grammars. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Logging to stderr; <N> prefixes when the reader is journald or not a terminal. */
 #include <errno.h>
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Logging to stderr with <N> priority prefixes for journald. Only agent/ logs at
  * info and above; library code (model, reconcile, drivers, state) uses log_debug. */
 #pragma once

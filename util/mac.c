@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* MAC addresses: libvirt's grammar, one canonical spelling, generated addresses. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* MAC addresses in libvirt's grammar (virMacAddrParse): six octets of one or two
  * hexadecimal digits separated by ':' ("52:54:0:a:b:c" is 52:54:00:0a:0b:0c), and
  * the canonical lower-case xx:xx:xx:xx:xx:xx spelling. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Small language helpers used everywhere: cleanup attributes, ownership moves,
  * compile-time checks. Modelled on systemd's src/basic/macro.h. */
 #pragma once

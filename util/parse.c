@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Strict number, duration and unit parsing. */
 #include <ctype.h>
 #include <errno.h>

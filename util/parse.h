@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Strict number parsing (strtonum in spirit): whole string, no sign surprises,
  * overflow reported. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* NULL-terminated string vectors (argv and lists). */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* UUIDs: libvirt's grammar, one canonical spelling, random version 4 UUIDs. */
 #include <ctype.h>
 #include <errno.h>

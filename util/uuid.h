@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* UUIDs in libvirt's grammar (virUUIDParse): 32 hexadecimal digits in pairs, with '-'
  * or ' ' allowed anywhere between pairs and white space around the whole; written
  * back in the canonical lower-case 8-4-4-4-12 form. */

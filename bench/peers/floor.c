@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The floor of `make bench-peers`: the end state of each work item made with the system calls
  * and tools only (mkdir, open, ftruncate, fallocate, qemu-img, qemu-system + QMP), timed. */
 #include <errno.h>

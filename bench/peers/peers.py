@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Measures the work items of `make bench-peers` with each peer (declvirt, virsh per step,
 virsh session, Ansible, the floor), prints one table and writes bench/results/peers.json + plots.
 

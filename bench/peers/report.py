@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The table, JSON and plots of `make bench-peers` from the samples peers.py measured.
 Ratios are taken pair by pair within one repetition, then their median (min-max)."""
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Cgroups of containers (drivers/domain/lxc-cgroup.h): create, limit, join, check and
  * remove BASE/NAME in the v1 hierarchies or the v2 tree. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Cgroups of containers: one per container (BASE/NAME) in each hierarchy the plan names,
  * cgroup v1 (hybrid) or v2, with the root as a parameter so tests can use a fake tree. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The container plan of drivers/domain/lxc-plan.h: what a <domain type='lxc'> becomes
  * (namespaces, mounts, cgroup limits, veths, init argv and env), built without touching
  * the host, and its printed form. */

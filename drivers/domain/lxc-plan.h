@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The container plan: a pure function of a <domain type='lxc'> and the host paths,
  * listing namespaces, mounts, cgroup limits, interfaces and the init's argv and env.
  * The runtime (lxc.c) executes it; `declvirt native` prints it; unit tests compare the

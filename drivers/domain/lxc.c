@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The container driver of drivers/domain/lxc.h: the container's init is cloned straight
  * into its namespaces (clone3, no helper binary) by a child that only makes system calls,
  * its plan computed beforehand; observe, adoption, events, graceful stop then SIGKILL. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Linux container domain driver: <domain type='lxc'> with <os><type>exe</type> run
  * as an init in its own namespaces and cgroup, outliving the agent, found again by
  * pidfile plus a check of the process's namespaces and cgroup. See docs/containers.md. */

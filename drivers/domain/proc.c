@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The process helpers of drivers/domain/proc.h, shared by the QEMU and container drivers:
  * pidfiles, /proc/PID/stat, reaping, pidfd waits and signals, the busy flag. */
 #include <errno.h>

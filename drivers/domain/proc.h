@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the domain drivers that run detached processes (QEMU, containers) share: pidfiles,
  * /proc/PID/stat, reaping, waiting for an exit through a pidfd, signalling, the busy flag. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU command line of a domain: every element the model understands for kvm/qemu
  * domains is mapped to QEMU options here, or refused with an error naming it. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU command line of a <domain type='kvm'|'qemu'>: a pure function of the parsed
  * definition and what the driver resolved (paths, taps, MACs). Golden files: tests/data/qemu. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU domain driver of drivers/domain/qemu.h: process life cycle (spawn, find
  * again, stop gracefully then by force), stale-file clean-up, taps, cached QMP status. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU/KVM domain driver: observes, starts and stops <domain type='kvm'|'qemu'>
  * as QEMU processes that run in their own session, outlive the agent and are found
  * again by pidfile, /proc/PID/cmdline and the QMP socket. See docs/qemu.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QMP client of drivers/domain/qmp.h: newline-delimited JSON over a unix stream
  * socket, every wait bounded by a deadline, events queued while a reply is awaited. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A small QMP client for the QEMU driver: one connection per conversation over the
  * domain's unix socket (QEMU serves one client at a time), json-c for the messages. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The xl configuration file (xl.cfg(5)) of a Xen domain: every element the model accepts
  * for a xen domain is mapped to an xl.cfg key here, or refused with an error naming it.
  * docs/xen-cfg.md is the mapping table; tests/data/xen holds the golden files. */

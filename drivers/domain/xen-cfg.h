@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The xl configuration file (xl.cfg(5)) of a <domain type='xen'>: a pure function of the
  * parsed definition and what the engine resolved. Golden files: tests/data/xen. */
 #pragma once

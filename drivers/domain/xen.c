@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen domain driver of drivers/domain/xen.h: a cache of the domains in xenstore kept
  * fresh by watches, and the life cycle through xl run with the command runner. */
 #include <errno.h>

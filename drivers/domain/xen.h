@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen domain driver: <domain type='xen'> run through the xl toolstack (xl create,
  * shutdown -w, destroy) and observed through libxenstore (/local/domain, watches on
  * @introduceDomain and @releaseDomain). See docs/xen.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Bridges, links and addresses through rtnetlink with libmnl: one socket per call,
  * extended acks so that the kernel's own reason reaches the error. */
 #include <arpa/inet.h>

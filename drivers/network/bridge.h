@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The few rtnetlink requests the network driver needs (links, bridges, addresses),
  * over libmnl. Every call opens its own socket: thread-safe, nothing shared. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One dnsmasq per network: the configuration builder (pure), start/stop/status by
  * pidfile and /proc, and the lease file parser. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* DHCP and DNS for a network: one dnsmasq per network, its generated configuration,
  * its lifecycle by pidfile (it outlives the agent), and its lease file. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The networks' nftables table (`inet declvirt`): the pure ruleset generator, the
  * libnftables transaction, the cached presence check, and the IP forwarding switch. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The networks' firewall: one nftables table owned by the agent (`inet declvirt`),
  * generated as a whole and replaced in one transaction through libnftables; IP forwarding. */
 #pragma once

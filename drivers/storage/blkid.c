@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The signature probe of drivers/storage/blkid.h: libblkid superblocks and partition
  * tables on one device, so that build='if-empty' never formats anything in use. */
 #include <blkid.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The signature probe every storage driver asks before it formats, labels or
  * pvcreates a device (build='if-empty'): libblkid superblocks and partition tables. */
 #pragma once

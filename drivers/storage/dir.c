@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The dir pool driver: a directory made with mkdir and removed with rmdir, whose
  * regular files are the volumes (raw made here, qcow2 through qemu-img). */
 #include <dirent.h>

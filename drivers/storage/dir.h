@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The dir storage pool driver (drivers/storage/README.md): a directory of file
  * volumes. The volume functions work on any pool whose target is a directory, so
  * the fs and netfs drivers put them in their own vtables. */

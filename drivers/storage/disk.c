@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The disk pool driver: a gpt or dos partition table on one device, written with
  * `parted mklabel` only on a device that carries no signature; partitions are volumes. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The disk storage pool driver (docs/storage-disk.md): a partition table on
  * one block device, made and read with parted; the partitions are the volumes. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* File volume facts (fileinfo.h): header magic, qemu-img info through the command
  * runner, and a cache keyed by what a change to the file changes. */
 #include <errno.h>

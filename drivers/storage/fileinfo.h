@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Facts about file volumes, shared by the dir, fs and netfs pools: the format from
  * the file's header, sizes, backing store; qemu-img info results cached per file version. */
 #pragma once

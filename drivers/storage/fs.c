@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The fs and netfs pool drivers: mount a device (mkfs'ed by build only when blkid
  * finds nothing on it) or a network share on the target; volumes are dir_vol_* files. */
 #include <errno.h>

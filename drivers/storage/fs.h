@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The fs and netfs pool drivers (docs/storage-fs.md): a block
  * device or a network share mounted on the target directory; the volumes are files. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The iscsi-direct pool driver: libiscsi in user space, driven through its asynchronous
  * API with our own deadline, and a per-target cache so that observe never waits on the
  * network from the event loop. */

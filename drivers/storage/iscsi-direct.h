@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The iscsi-direct pool driver: the target's LUNs reached in user space through
  * libiscsi (no kernel initiator, no start/stop, no volume create/delete). */
 #pragma once

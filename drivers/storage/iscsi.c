@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The iscsi pool driver: iscsiadm for discovery, node records, CHAP, login and logout;
  * sysfs for what the kernel has (sessions, LUNs), which costs no process per observe.
  * Also the CHAP secret files both iSCSI drivers read. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The iscsi pool driver (open-iscsi: iscsiadm and the kernel initiator), and the CHAP
  * secret files that both iSCSI drivers (iscsi, iscsi-direct) read. */
 #pragma once

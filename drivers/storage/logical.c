@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The logical (LVM) pool driver: a volume group adopted by name or built with
  * pvcreate+vgcreate from empty devices; its logical volumes are the pool's volumes. */
 #include <errno.h>

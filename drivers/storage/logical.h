@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The logical (LVM) storage pool driver (docs/storage-logical.md): a volume
  * group, adopted by name or built from empty devices, whose logical volumes are the volumes. */
 #pragma once

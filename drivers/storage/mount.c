@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The mount table of drivers/storage/mount.h: a /proc/self/mountinfo parser and a
  * process-wide cache of it that is reread only when the kernel reports a change. */
 #include <errno.h>

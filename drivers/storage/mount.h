@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The mount table as /proc/self/mountinfo shows it (octal escapes such as \040
  * undone), cached until the kernel says it changed; shared by the fs and netfs pools. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the agent.conf reader: parse; a refusal must carry a one-line
  * reason, and an accepted config must satisfy every documented bound. */
 #include <stdint.h>

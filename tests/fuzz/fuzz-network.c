@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the <network> parser and formatter. */
 #include "tests/fuzz/fuzz-object.h"
 

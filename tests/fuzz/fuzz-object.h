@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The body shared by the XML fuzz targets: parse; when the input is a valid object
  * of the target's kind, format it and check that the output parses again and
  * formats to the same text (what we format, we must accept). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fuzz target for the <pool> parser and formatter. */
 #include "tests/fuzz/fuzz-object.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Replays fuzz inputs as an ordinary test: each argument (or, with none, the
  * target's corpus directory tests/fuzz/corpus/NAME) is fed to the fuzz entry
  * point once. Prints TAP, one line per input. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers for integration tests (bash). Source it; it prints TAP.
 #   ok NAME | not_ok NAME [DETAIL] | skip NAME REASON | skip_all REASON
 #   check NAME CMD...        ok when CMD exits 0

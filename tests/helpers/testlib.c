@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shared helpers for the cmocka unit tests. */
 #include <dirent.h>
 #include <ftw.h>

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # `declvirt validate`, `version` and `--help` through the real binary.
 source "$(dirname "$0")/../helpers/lib.sh"
 agent_setup

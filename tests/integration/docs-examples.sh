@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The examples operators copy stay valid: every docs/examples/*.xml and every ```xml
 # block of README.md passes `declvirt validate`, and README's quick start is exactly
 # `make run` and `make check`.

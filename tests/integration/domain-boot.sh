@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A real Linux guest under the real agent (issue 6): the host's Debian kernel boots a
 # busybox initramfs this test builds, under TCG. state='stopped' powers it down
 # gracefully (ACPI power button -> busybox acpid -> poweroff, no quit, no kill), and a

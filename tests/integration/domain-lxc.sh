@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Linux containers through the real agent (issue 7), all inside a network namespace of the
 # test's own: a busybox-static root built here; init is PID 1 and writes a marker through a
 # bind mount; a read-only mount refuses writes; the memory limit is in the cgroup; an

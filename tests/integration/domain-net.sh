@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A QEMU domain with an interface on a NAT network (issue 6), inside a network namespace
 # of the test's own: the domain waits for the network, its tap is enslaved to the bridge,
 # its generated MAC is stable across a restart, and the network outlives its removal

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # QEMU domains through the real agent (issue 6): a guest whose disk is a volume of a dir
 # pool starts under TCG, survives an agent restart (same PID, adopted), is stopped on
 # state='stopped' through the timeout-then-force path, is restarted after kill -9 as

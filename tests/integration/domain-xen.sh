@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Xen domains through the real agent (issue 8) without a hypervisor: a private xenstore
 # (build/tools/xenstored, reached through XENSTORED_PATH by the agent, libxenstore and the
 # xenstore-* tools) and the xl stand-in build/tools/fake-xl named as xen.xl in agent.conf.

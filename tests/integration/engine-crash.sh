@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Crashes and a sick state_dir, through the real agent: kill -9 in the middle of a pass
 # that creates many volumes, then a restart that converges on exactly what was asked;
 # state_dir (a small tmpfs) full, then read-only: the agent keeps running, says so, and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The `declvirt agent` process itself (issue 3 item 1): sd_notify READY, STATUS, WATCHDOG,
 # RELOADING and STOPPING; SIGHUP reloads agent.conf; SIGTERM and SIGINT stop without
 # touching objects, also in the middle of a batch; --once, --dry-run and plan; `status`;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The reconcile engine through the real agent, one dir pool's life: create (files,
 # sizes, sparse or allocated, qcow2), observed XML valid against libvirt's schemas,
 # changes (grow, refused shrink, blocked target path, live permissions), removals

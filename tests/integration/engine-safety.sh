@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The engine's safety rules through the real agent (docs/design.md, declvirt(8)): invalid files
 # keep the last-known-good, duplicates apply neither file, a volume waits for a late
 # pool, untrusted files are refused, one agent per state_dir, `declvirt wait` exit codes

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Networks end to end (issue 5): the real agent runs inside a network namespace of the
 # test's own (the host's network is never touched) and brings up NAT, routed, isolated
 # and open networks with netlink, nftables and dnsmasq; a guest namespace behind a veth

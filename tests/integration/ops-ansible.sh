@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Ansible role (contrib/ansible) through Debian's ansible-core against a real agent
 # in a temporary directory: converge, idempotence, validate refusing a bad file,
 # removal of files no longer wanted, and a failing object failing the play.

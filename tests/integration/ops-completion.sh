@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # contrib/bash-completion/declvirt in bash: `complete -p`, then the completion
 # function called with COMP_WORDS, with and without the bash-completion package.
 source "$(dirname "$0")/../helpers/lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The man pages: mandoc -Tlint finds nothing (groff -ww too when installed), and they
 # stay in step with the code: every command and option the binary's --help shows,
 # every agent.conf key, every pool type and policy attribute; the examples validate.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A fleet of three "hosts": three agents, each with its own directories and inside its
 # own network namespace, converged by one ansible-playbook run over an inventory of
 # the three; `declvirt status --json` is then gathered from each and checked.

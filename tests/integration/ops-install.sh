@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # `make install` and `make uninstall` into a DESTDIR, with PREFIX honoured: the binary,
 # the unit (with ExecStart= pointing at PREFIX), man pages, bash completion, a default
 # agent.conf that is never overwritten, an empty desired.d; uninstall removes what

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Monitoring of a real agent: metrics.prom (and its metrics_file copy) through
 # `promtool check metrics`, `declvirt status --check` exit codes 0/1/2/3, and the log
 # as journald reads it (<N> priority prefixes, one line per action, log_level).

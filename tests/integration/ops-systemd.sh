@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # systemd/declvirt.service: `systemd-analyze verify` accepts it (with the man pages of
 # its Documentation= on MANPATH), and it carries what README.md ("Installing and
 # running under systemd") describes.

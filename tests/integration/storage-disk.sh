@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Disk pools through the real agent on real loop devices: a gpt label written on an
 # empty device, partitions created, listed and deleted as volumes, a too-large partition
 # refused before anything is done, a device holding ext4 never labelled (blocked, its file

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # fs pools with the real agent on real loop devices: mkfs of an empty device, mount,
 # volumes on the mounted filesystem, a device with data never formatted, devices and
 # targets in the way, stop/start, restart with nothing re-done, on-remove='delete'.

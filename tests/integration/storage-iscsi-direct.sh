@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # iscsi-direct pools against a real iSCSI target: tgtd on 127.0.0.1 at a free port with
 # its own control port (so parallel runs never share a target), two file-backed LUNs.
 # Checks: both LUNs listed as volumes with their capacities (status and observed XML,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # iscsi (open-iscsi) pools with the real agent and the real iscsiadm. This kernel has no
 # iscsi_tcp and nothing runs iscsid, so no login can succeed here: what is tested is the
 # error path (a clear error in status.xml in bounded time, backoff rather than a hot

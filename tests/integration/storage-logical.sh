@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Logical (LVM) pools with the real agent on real loop devices. No device-mapper here:
 # LVM runs with activation disabled (metadata only), through a private LVM_SYSTEM_DIR
 # whose filter accepts only this run's loop devices.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # netfs pools with the real agent. This kernel has no NFS or CIFS, so a real mount must
 # fail: the error shows in status.xml, in bounded time, and never holds up other pools.
 # An "NFS share" faked by a tmpfs whose source reads host:/dir exercises the rest:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Every way real tools put files into desired_dir, through the real agent: each must
 # converge, a half-written file must never be acted on, and a file that is briefly
 # absent (rename dances, delete-then-write) must never be taken for a removal. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The tests' stand-in for Xen's xl: records its argv and creates or removes a domain's
  * entries in the xenstore named by XENSTORED_PATH (tests/tools/xenstored), as libxl would.
  * Knobs are xenstore keys under /tool/fake-xl (the agent passes no other environment):

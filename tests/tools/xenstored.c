@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A small xenstore server for the tests (no Xen needed): the xenstore wire protocol on a
  * unix socket, one tree of nodes, watches, domain introduce/release. See docs/xen.md.
  * Usage: xenstored SOCKET [PIDFILE]. Listening before the PID file is written. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The command runner: exit codes, output capture and limits, stdin, timeouts and
  * kills, exec failures, the reduced environment, no descriptor leaks, quoting,
  * concurrent use, detached children. */

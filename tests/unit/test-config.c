@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* agent.conf: defaults, every key, relative paths, the two shipped files, and every
  * file under tests/data/config/bad-*.yaml refused with the problem its .err gives. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Every file under tests/data/invalid is refused with the message its .err file
  * gives ("LINE: MESSAGE", the first problem reported). */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The container driver with real containers (root only): a busybox-static root built in
  * a temporary directory; start, PID 1 in its own pid namespace, marker file through a bind
  * mount, a read-only mount, the memory limit in the cgroup, graceful and forced stop, exit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The container plan: golden plans for every fixture in tests/data/lxc (cgroup v1 hybrid,
  * and v2 for some; DECLVIRT_UPDATE_GOLDEN=1 rewrites them), golden error lists for the
  * refused ones, the source checks (missing init, root, template), veth names, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The domain model: fixtures round-trip through parse and format to golden files that
  * libvirt's schema accepts; ignored elements warn, refused ones fail with their line. */
 #include <stdarg.h>

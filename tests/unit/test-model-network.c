@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The <network> model: fixtures under tests/data/model/network parse, format to their
  * .golden.xml, re-parse to the same text and validate against libvirt's schema;
  * the invalid files under tests/data/invalid/network-* are refused as their .err says. */

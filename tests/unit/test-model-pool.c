@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The <pool> model: fixtures against golden output (stable, schema-valid), refused
  * files with their first message, and the rules of each pool type. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The <volume> model: fixtures against golden output (stable, schema-valid), refused
  * files with their first message, units, sizes and formats. */
 #include <stdarg.h>

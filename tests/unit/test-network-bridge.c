@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The network driver for real, as root, inside a network namespace of a forked child
  * (the host's own network is never touched): the netlink layer (bridge, MAC, MTU, STP,
  * delay, link state, IPv4 and IPv6 addresses), then the glue the engine calls

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dnsmasq for networks: the configuration against the golden files in tests/data/network
  * (DECLVIRT_UPDATE_GOLDEN=1 rewrites them; each is also checked by `dnsmasq --test`), the
  * lease file parser on recorded lease files, and, as root inside a network namespace of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The networks' nftables table: fw_ruleset against the golden files in tests/data/network
  * (DECLVIRT_UPDATE_GOLDEN=1 rewrites them), then, as root inside a network namespace of
  * the test's own (forked child + unshare(CLONE_NEWNET)), the kernel accepting each golden

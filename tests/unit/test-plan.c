@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The pure planner plan_object() (reconcile/plan.c): phase, action and message for
  * pools and volumes built by hand, against docs/design.md (policy semantics, the pass). */
 #include <stdarg.h>

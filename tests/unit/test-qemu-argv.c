@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU argv builder: golden argv files for every fixture in tests/data/qemu
  * (DECLVIRT_UPDATE_GOLDEN=1 rewrites them), golden error lists for the refused ones,
  * context errors, and real QEMU (TCG, -S) accepting the command lines. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QEMU driver's process life cycle with real QEMU (TCG, 32 MiB, no disks): start in
  * its own session, observe with the cached QMP status, the powerdown-timeout-quit path,
  * stale pidfiles, unmanaged QEMUs, kill -9, an unknown machine type, adoption from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The QMP client: against a scripted server on a unix socket (split greeting, stale
  * replies, events, silence) and against a real QEMU (TCG, -S, 32 MiB), which every
  * test kills by PID in its teardown. */

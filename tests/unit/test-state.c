@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The state store and lock on the real filesystem: atomic batched writes, skipped
  * unchanged files, removal, path checks, modes, the lock, and ENOSPC/EROFS recovery
  * on a small tmpfs (root only). */

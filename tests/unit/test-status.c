@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* status.xml and metrics.prom (state/status.c), and the `status` and `wait`
  * commands run in-process against prepared state directories. */
 #include <errno.h>

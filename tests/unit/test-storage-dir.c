@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The dir pool driver on the real file system (a mkdtemp directory): build,
  * observe, delete, raw and qcow2 volumes, listing with format detection and the
  * fileinfo cache, resize, the space check; and its qemu-img argv against the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The disk pool driver: parted's machine-readable output (recorded in tests/data/disk),
  * partition names and placement, argv golden files (DECLVIRT_UPDATE_GOLDEN=1 rewrites
  * them), and the driver itself with real parted on image files in a mkdtemp directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The fs and netfs pool drivers without mounting anything of the host's: the blkid
  * signature probe on image files, the mountinfo parser and its cache (in a mount namespace
  * of the test's own), the mount/mkfs/umount argv against the golden files in tests/data/fs

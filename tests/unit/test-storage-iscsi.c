@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The iscsi and iscsi-direct pool drivers: iscsiadm argv against the golden files in
  * tests/data/iscsi (DECLVIRT_UPDATE_GOLDEN=1 rewrites them), the parsers of iscsiadm's
  * output, CHAP secret files, sessions and LUNs from a fake sysfs tree, the open-iscsi

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The logical (LVM) pool driver without a volume group: its argv against the golden
  * files in tests/data/logical (DECLVIRT_UPDATE_GOLDEN=1 rewrites them), the parsers of
  * recorded vgs/lvs JSON reports, name rules, and the refusals made before LVM runs. */

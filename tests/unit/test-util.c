@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util/: numbers, durations, units, the XML writer, the hash map, strv, errors. */
 #include <errno.h>
 #include <setjmp.h>

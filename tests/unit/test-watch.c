@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The desired_dir watcher on real directories: debounce, subdirectories created, moved
  * in and out, depth limit, root removed and re-created, dot-files, queue overflow. */
 #include <errno.h>

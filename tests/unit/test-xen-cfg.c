@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The xl.cfg converter: golden .cfg files for every fixture in tests/data/xen
  * (DECLVIRT_UPDATE_GOLDEN=1 rewrites them), golden error lists for the refused-* (EOPNOTSUPP)
  * and invalid-* (EINVAL) ones, the context the engine passes, quoting refusals, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Xen driver against a private xenstore (build/tools/xenstored) and the xl stand-in
  * (build/tools/fake-xl): availability, observation (present, absent, foreign), watch
  * events, start and stop through xl, the shutdown timeout, xl failing. The tools are built
