@@ -57,7 +57,8 @@ static char *native_bridge(struct desired_set *set, const struct domain_net *n, 
                 return strdup(n->source_bridge ? n->source_bridge : "");
         struct desired_file *f;
         for (size_t i = 0; set && (f = desired_set_next(set, &i));)
-                if (f->obj && f->obj->kind == DV_KIND_NETWORK && streq(f->obj->name, n->source_network))
+                if (f->obj && f->obj->kind == DV_KIND_NETWORK &&
+                    streq(f->obj->name, n->source_network))
                         return network_bridge_name(f->obj->def.network);
         *placeholder = true;
         return strdupf("{network %s}", n->source_network);
@@ -65,8 +66,8 @@ static char *native_bridge(struct desired_set *set, const struct domain_net *n, 
 
 /* Fills what the engine resolves at start (volume paths, bridges, generated MACs) from
  * desired_dir or with placeholders, saying so on stderr, and lets the driver print. */
-static int native_domain(const struct dv_config *cfg, const char *file, const struct domain_def *def,
-                         const struct domain_driver *drv) {
+static int native_domain(const struct dv_config *cfg, const char *file,
+                         const struct domain_def *def, const struct domain_driver *drv) {
         char **disks = calloc(def->n_disks + 1, sizeof(char *));
         char **bridges = calloc(def->n_interfaces + 1, sizeof(char *));
         char **macs = calloc(def->n_interfaces + 1, sizeof(char *));
@@ -87,7 +88,8 @@ static int native_domain(const struct dv_config *cfg, const char *file, const st
                         fprintf(stderr,
                                 "%s: disk %s: pool '%s' has no desired file in %s; its volume is "
                                 "shown as %s\n",
-                                file, strna(d->target_dev), d->source.pool, cfg->desired_dir, disks[i]);
+                                file, strna(d->target_dev), d->source.pool, cfg->desired_dir,
+                                disks[i]);
         }
         /* An unwritten MAC is generated once at the first start and kept. */
         for (size_t i = 0; r == 0 && i < def->n_interfaces; i++) {
@@ -161,7 +163,8 @@ int cli_native(const struct dv_config *cfg, int argc, char **argv) {
                 if (drv && drv->native)
                         r = native_domain(cfg, argv[1], o->def.domain, drv);
                 else
-                        fprintf(stderr, "%s: domain/%s is of type '%s', which has no driver in this build\n",
+                        fprintf(stderr,
+                                "%s: domain/%s is of type '%s', which has no driver in this build\n",
                                 argv[1], o->name, domain_type_to_string(o->def.domain->type));
         }
         dv_object_free(o);

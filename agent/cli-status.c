@@ -271,7 +271,8 @@ static json_object *json_of_snapshot(const struct status_snapshot *s, const stru
         json_object_object_add(j, "agent_running",
                                ag->running < 0 ? NULL : json_object_new_boolean(ag->running));
         json_object_object_add(j, "agent_pid",
-                               ag->running > 0 && ag->pid > 0 ? json_object_new_int(ag->pid) : NULL);
+                               ag->running > 0 && ag->pid > 0 ? json_object_new_int(ag->pid)
+                                                              : NULL);
         json_object_object_add(j, "agent_error",
                                ag->running < 0 ? jstr(strerror(-ag->running)) : NULL);
         json_object_object_add(j, "version", jstr(s->version));
@@ -533,11 +534,13 @@ int cli_status(const struct dv_config *cfg, int argc, char **argv) {
         if (status_read_file(path, &s, &err) < 0) {
                 dv_error_print(stderr, &err);
                 if (ag.running == 0)
-                        fprintf(stderr, "declvirt status: no status to show: no agent is running "
-                                        "(the lock on %s is free)\n",
+                        fprintf(stderr,
+                                "declvirt status: no status to show: no agent is running "
+                                "(the lock on %s is free)\n",
                                 ag.lock);
                 else
-                        fprintf(stderr, "declvirt status: no status to show (is the agent running?)\n");
+                        fprintf(stderr,
+                                "declvirt status: no status to show (is the agent running?)\n");
                 return 1;
         }
         if (!json && ag.running <= 0) {

@@ -12,26 +12,33 @@
 #include "reconcile/desired.h"
 
 static void validate_usage(FILE *f) {
-        fprintf(f, "Usage: declvirt validate [--quiet] FILE...\n"
-                   "\n"
-                   "Checks each desired file as the agent would: XML, the model, the policy, names,\n"
-                   "storage_locations, and (when run as root with strict_permissions) ownership and\n"
-                   "mode. Prints FILE:LINE: message for each problem; exits 0 when all are valid.\n");
+        fprintf(f,
+                "Usage: declvirt validate [--quiet] FILE...\n"
+                "\n"
+                "Checks each desired file as the agent would: XML, the model, the policy, names,\n"
+                "storage_locations, and (when run as root with strict_permissions) ownership and\n"
+                "mode. Prints FILE:LINE: message for each problem; exits 0 when all are valid.\n");
 }
 
 int cli_validate(const struct dv_config *cfg, int argc, char **argv) {
         static const struct option opts[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "quiet", no_argument, NULL, 'q' },
+                {"help", no_argument, NULL, 'h'},
+                {"quiet", no_argument, NULL, 'q'},
                 {},
         };
         bool quiet = false;
         int c;
         while ((c = getopt_long(argc, argv, "hq", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'h': validate_usage(stdout); return 0;
-                case 'q': quiet = true; break;
-                default: validate_usage(stderr); return 2;
+                case 'h':
+                        validate_usage(stdout);
+                        return 0;
+                case 'q':
+                        quiet = true;
+                        break;
+                default:
+                        validate_usage(stderr);
+                        return 2;
                 }
         }
         if (optind >= argc) {

@@ -551,17 +551,20 @@ int cli_wait(const struct dv_config *cfg, int argc, char **argv) {
                 progress(&w, settled, deadline - now);
                 uint64_t nap = MIN(WAIT_POLL_USEC, deadline - now);
                 if (ino >= 0 && !watching)
-                        watching = inotify_add_watch(ino, cfg->state_dir, IN_MOVED_TO | IN_CLOSE_WRITE |
-                                                                                  IN_DELETE_SELF | IN_MOVE_SELF) >= 0;
+                        watching = inotify_add_watch(ino, cfg->state_dir,
+                                                     IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF |
+                                                             IN_MOVE_SELF) >= 0;
                 struct pollfd pf = {.fd = watching ? ino : -1, .events = POLLIN};
                 if (poll(&pf, 1, (int)((nap + USEC_PER_MSEC - 1) / USEC_PER_MSEC)) > 0) {
                         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
                         ssize_t k;
                         while ((k = read(ino, buf, sizeof(buf))) > 0)
                                 for (char *q = buf; q < buf + k;) {
-                                        const struct inotify_event *ev = (const struct inotify_event *)q;
+                                        const struct inotify_event *ev =
+                                                (const struct inotify_event *)q;
                                         if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
-                                                watching = false; /* watch it again when it is back */
+                                                watching =
+                                                        false; /* watch it again when it is back */
                                         q += sizeof(*ev) + ev->len;
                                 }
                 }

@@ -19,10 +19,10 @@ const char *dv_qemu_accel_name(enum dv_qemu_accel a);
 enum dv_tristate { DV_AUTO = -1, DV_NO = 0, DV_YES = 1 };
 
 struct dv_config {
-        char *path;          /* the file read (made absolute), or NULL for built-in defaults */
-        char *desired_dir;   /* absolute */
-        char *state_dir;     /* absolute */
-        char *run_dir;       /* absolute */
+        char *path;        /* the file read (made absolute), or NULL for built-in defaults */
+        char *desired_dir; /* absolute */
+        char *state_dir;   /* absolute */
+        char *run_dir;     /* absolute */
         uint64_t resync_interval_usec; /* 30s */
         uint64_t debounce_usec;        /* 10ms */
         uint64_t removal_delay_usec;   /* 2s */
@@ -33,16 +33,16 @@ struct dv_config {
         char *metrics_file;            /* NULL when "" */
         char *secrets_dir;             /* /etc/declvirt/secrets */
         struct {
-                char *binary;          /* /usr/bin/qemu-system-x86_64 */
+                char *binary; /* /usr/bin/qemu-system-x86_64 */
                 enum dv_qemu_accel accel;
         } qemu;
         struct {
-                char *template_dir;    /* /var/lib/declvirt/templates */
-                char *data_dir;        /* /var/lib/declvirt/containers */
+                char *template_dir; /* /var/lib/declvirt/templates */
+                char *data_dir;     /* /var/lib/declvirt/containers */
         } container;
         struct {
                 enum dv_tristate enabled; /* auto */
-                char *xl;              /* /usr/sbin/xl */
+                char *xl;                 /* /usr/sbin/xl */
         } xen;
 };
 

@@ -48,7 +48,8 @@ static void schedule_pass(struct daemon *d, uint64_t delay) {
         uint64_t when = now + delay, cur;
         int enabled = SD_EVENT_OFF;
         sd_event_source_get_enabled(d->pass_timer, &enabled);
-        if (enabled != SD_EVENT_OFF && sd_event_source_get_time(d->pass_timer, &cur) >= 0 && cur <= when)
+        if (enabled != SD_EVENT_OFF && sd_event_source_get_time(d->pass_timer, &cur) >= 0 &&
+            cur <= when)
                 return;
         sd_event_source_set_time(d->pass_timer, when);
         sd_event_source_set_enabled(d->pass_timer, SD_EVENT_ONESHOT);
@@ -57,7 +58,8 @@ static void schedule_pass(struct daemon *d, uint64_t delay) {
 static void log_events(struct daemon *d) {
         _cleanup_strv_free_ char **ev = engine_take_events(d->engine);
         for (size_t i = 0; ev && ev[i]; i++) {
-                bool bad = strstr(ev[i], " failed") || strstr(ev[i], ": blocked") || strstr(ev[i], "cannot ");
+                bool bad = strstr(ev[i], " failed") || strstr(ev[i], ": blocked") ||
+                           strstr(ev[i], "cannot ");
                 if (bad)
                         log_warning("%s", ev[i]);
                 else
@@ -148,11 +150,14 @@ static void on_watch(struct dv_watch *w, bool full, char *const *dirs, void *use
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         (void)s;
         struct daemon *d = userdata;
-        log_info("received %s; stopping (objects are left as they are)", strsignal((int)si->ssi_signo));
+        log_info("received %s; stopping (objects are left as they are)",
+                 strsignal((int)si->ssi_signo));
         sd_notify(false, "STOPPING=1");
-        unsigned running = engine_running_now(d->engine), queued = engine_running(d->engine) - running;
+        unsigned running = engine_running_now(d->engine),
+                 queued = engine_running(d->engine) - running;
         if (running)
-                log_info("waiting for %u running action%s to finish", running, running == 1 ? "" : "s");
+                log_info("waiting for %u running action%s to finish", running,
+                         running == 1 ? "" : "s");
         if (queued)
                 log_info("%u queued action%s will not start; the next start plans again", queued,
                          queued == 1 ? "" : "s");
@@ -185,11 +190,14 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 _cleanup_free_ char *m = dv_error_summary(&err);
                 log_error("reload failed, keeping the running configuration: %s", strna(m));
         } else {
-                if (!streq(n->desired_dir, d->cfg->desired_dir) || !streq(n->state_dir, d->cfg->state_dir) ||
-                    !streq(n->run_dir, d->cfg->run_dir) || n->max_parallel != d->cfg->max_parallel ||
+                if (!streq(n->desired_dir, d->cfg->desired_dir) ||
+                    !streq(n->state_dir, d->cfg->state_dir) ||
+                    !streq(n->run_dir, d->cfg->run_dir) ||
+                    n->max_parallel != d->cfg->max_parallel ||
                     n->strict_permissions != d->cfg->strict_permissions)
-                        log_notice("desired_dir, state_dir, run_dir, max_parallel and strict_permissions take "
-                                   "effect at the next start; other settings are reloaded");
+                        log_notice(
+                                "desired_dir, state_dir, run_dir, max_parallel and strict_permissions take "
+                                "effect at the next start; other settings are reloaded");
                 /* The engine borrows these strings: the running ones move into the new
                  * configuration, so the pointers it holds stay valid. */
                 SWAP(n->desired_dir, d->cfg->desired_dir);
@@ -222,14 +230,14 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 }
 
 static void agent_usage(FILE *f) {
-        fprintf(f, "Usage: declvirt [--config FILE] agent [--once] [--dry-run]\n"
-                   "\n"
-                   "Runs the agent in the foreground (systemd Type=notify).\n"
-                   "  --once      one full pass, waiting for its actions (and for removal_delay when a\n"
-                   "              file was removed); exit 0 if converged, 1 if not\n"
-                   "  --dry-run   plan only: log what would be done, change nothing\n");
+        fprintf(f,
+                "Usage: declvirt [--config FILE] agent [--once] [--dry-run]\n"
+                "\n"
+                "Runs the agent in the foreground (systemd Type=notify).\n"
+                "  --once      one full pass, waiting for its actions (and for removal_delay when a\n"
+                "              file was removed); exit 0 if converged, 1 if not\n"
+                "  --dry-run   plan only: log what would be done, change nothing\n");
 }
-
 
 static int open_engine(const struct dv_config *cfg, bool dry_run, struct engine **ret) {
         struct engine_config ec = engine_config_from(cfg, dry_run);
@@ -258,15 +266,15 @@ static void run_until_idle(struct daemon *d) {
                 }
                 if (engine_running(d->engine) == 0)
                         break;
-                struct pollfd p = { .fd = engine_exec_fd(d->engine), .events = POLLIN };
+                struct pollfd p = {.fd = engine_exec_fd(d->engine), .events = POLLIN};
                 (void)poll(&p, 1, -1);
         }
 }
 
 /* Sleeps until the CLOCK_MONOTONIC time `at` (usec). */
 static void sleep_until(uint64_t at) {
-        struct timespec ts = { .tv_sec = (time_t)(at / USEC_PER_SEC),
-                               .tv_nsec = (long)(at % USEC_PER_SEC) * 1000 };
+        struct timespec ts = {.tv_sec = (time_t)(at / USEC_PER_SEC),
+                              .tv_nsec = (long)(at % USEC_PER_SEC) * 1000};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
                 ;
 }
@@ -306,19 +314,27 @@ static int run_once(struct daemon *d) {
 
 int cli_agent(const char *config_path, int argc, char **argv) {
         static const struct option opts[] = {
-                { "once", no_argument, NULL, 'o' },
-                { "dry-run", no_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },
+                {"once", no_argument, NULL, 'o'},
+                {"dry-run", no_argument, NULL, 'n'},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
-        struct daemon d = { .config_path = config_path, .lock_fd = -1 };
+        struct daemon d = {.config_path = config_path, .lock_fd = -1};
         int c, r;
         while ((c = getopt_long(argc, argv, "onh", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'o': d.once = true; break;
-                case 'n': d.dry_run = true; break;
-                case 'h': agent_usage(stdout); return 0;
-                default: agent_usage(stderr); return 2;
+                case 'o':
+                        d.once = true;
+                        break;
+                case 'n':
+                        d.dry_run = true;
+                        break;
+                case 'h':
+                        agent_usage(stdout);
+                        return 0;
+                default:
+                        agent_usage(stderr);
+                        return 2;
                 }
         }
         if (optind < argc) {
@@ -337,7 +353,8 @@ int cli_agent(const char *config_path, int argc, char **argv) {
         if (r >= 0)
                 r = mkdir_p(d.cfg->run_dir, 0755);
         if (r < 0) {
-                log_error("cannot create %s or %s: %s", d.cfg->state_dir, d.cfg->run_dir, strerror(-r));
+                log_error("cannot create %s or %s: %s", d.cfg->state_dir, d.cfg->run_dir,
+                          strerror(-r));
                 dv_config_free(d.cfg);
                 return 1;
         }
@@ -352,8 +369,8 @@ int cli_agent(const char *config_path, int argc, char **argv) {
                 dv_config_free(d.cfg);
                 return 1;
         }
-        log_info("declvirt %s: desired %s, state %s%s", DECLVIRT_VERSION, d.cfg->desired_dir, d.cfg->state_dir,
-                 d.dry_run ? " (dry run: nothing is changed)" : "");
+        log_info("declvirt %s: desired %s, state %s%s", DECLVIRT_VERSION, d.cfg->desired_dir,
+                 d.cfg->state_dir, d.dry_run ? " (dry run: nothing is changed)" : "");
 
         if (d.once) {
                 r = run_once(&d);
@@ -378,12 +395,14 @@ int cli_agent(const char *config_path, int argc, char **argv) {
         if (r >= 0)
                 r = sd_event_add_time(d.event, &d.pass_timer, CLOCK_MONOTONIC, 0, 1, on_pass, &d);
         if (r >= 0)
-                r = sd_event_add_time(d.event, &d.wakeup_timer, CLOCK_MONOTONIC, 0, 1, on_wakeup, &d);
+                r = sd_event_add_time(d.event, &d.wakeup_timer, CLOCK_MONOTONIC, 0, 1, on_wakeup,
+                                      &d);
         if (r >= 0)
                 r = sd_event_add_time_relative(d.event, &d.resync_timer, CLOCK_MONOTONIC,
                                                d.cfg->resync_interval_usec, 0, on_resync, &d);
         if (r >= 0)
-                r = sd_event_add_io(d.event, &d.exec_source, engine_exec_fd(d.engine), EPOLLIN, on_exec, &d);
+                r = sd_event_add_io(d.event, &d.exec_source, engine_exec_fd(d.engine), EPOLLIN,
+                                    on_exec, &d);
         if (r >= 0) {
                 int efd = engine_event_fd(d.engine);
                 r = efd < 0 ? efd
@@ -399,8 +418,8 @@ int cli_agent(const char *config_path, int argc, char **argv) {
         sd_event_source_set_enabled(d.wakeup_timer, SD_EVENT_OFF);
         /* Passes run after the sources that mark things dirty. */
         sd_event_source_set_priority(d.pass_timer, SD_EVENT_PRIORITY_IDLE);
-        r = dv_watch_new(d.event, d.cfg->desired_dir, d.cfg->debounce_usec, MAX_DEBOUNCE_DELAY_USEC, on_watch, &d,
-                         &d.watch);
+        r = dv_watch_new(d.event, d.cfg->desired_dir, d.cfg->debounce_usec, MAX_DEBOUNCE_DELAY_USEC,
+                         on_watch, &d, &d.watch);
         if (r < 0) {
                 log_error_errno(r, "cannot watch %s", d.cfg->desired_dir);
                 goto out;
@@ -462,7 +481,9 @@ void agent_set_domain_drivers(const struct dv_config *cfg) {
                 .qemu_accel = dv_qemu_accel_name(cfg->qemu.accel),
                 .template_dir = cfg->container.template_dir,
                 .container_dir = cfg->container.data_dir,
-                .xen_enabled = cfg->xen.enabled == DV_AUTO ? -1 : cfg->xen.enabled == DV_YES ? 1 : 0,
+                .xen_enabled = cfg->xen.enabled == DV_AUTO  ? -1
+                               : cfg->xen.enabled == DV_YES ? 1
+                                                            : 0,
                 .xl = cfg->xen.xl,
         };
         domain_drivers_set_config(&c);

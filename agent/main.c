@@ -35,9 +35,9 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
+                {"config", required_argument, NULL, 'c'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
                 {},
         };
         const char *config_path = NULL;
@@ -45,10 +45,18 @@ int main(int argc, char **argv) {
         log_open();
         while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'c': config_path = optarg; break;
-                case 'h': usage(stdout); return 0;
-                case 'V': printf("declvirt %s\n", DECLVIRT_VERSION); return 0;
-                default: usage(stderr); return 2;
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("declvirt %s\n", DECLVIRT_VERSION);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (optind >= argc) {

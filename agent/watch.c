@@ -342,7 +342,8 @@ static void handle_event(struct dv_watch *w, const struct inotify_event *ev) {
         if (ev->mask & IN_Q_OVERFLOW) {
                 /* The kernel dropped events (fs.inotify.max_queued_events): nothing
                  * they said is known, so everything is looked at again. */
-                log_notice("inotify queue overflow on %s: events were lost; rescanning everything", w->root);
+                log_notice("inotify queue overflow on %s: events were lost; rescanning everything",
+                           w->root);
                 w->full = true;
                 w->rewatch = true;
                 note_event(w, true);
@@ -588,7 +589,9 @@ void dv_watch_free(struct dv_watch *w) {
         free(w);
 }
 
-void dv_watch_set_debounce(struct dv_watch *w, uint64_t usec) { w->debounce_usec = usec; }
+void dv_watch_set_debounce(struct dv_watch *w, uint64_t usec) {
+        w->debounce_usec = usec;
+}
 
 void dv_watch_set_poll_interval(struct dv_watch *w, uint64_t usec) {
         if (!w || usec == 0)

@@ -22,8 +22,8 @@ struct dv_watch;
  * for the duration of the call. */
 typedef void (*dv_watch_cb)(struct dv_watch *w, bool full, char *const *dirs, void *userdata);
 
-int dv_watch_new(sd_event *e, const char *root, uint64_t debounce_usec, uint64_t max_delay_usec, dv_watch_cb cb,
-                 void *userdata, struct dv_watch **ret);
+int dv_watch_new(sd_event *e, const char *root, uint64_t debounce_usec, uint64_t max_delay_usec,
+                 dv_watch_cb cb, void *userdata, struct dv_watch **ret);
 void dv_watch_free(struct dv_watch *w);
 /* How often a missing root is looked for, and a symlinked root checked for a new
  * target (default 1 s; tests shorten it). 0 leaves it unchanged. */

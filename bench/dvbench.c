@@ -52,7 +52,9 @@ static uint64_t now_ns(void) {
         return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-static double ms(uint64_t ns) { return (double)ns / 1e6; }
+static double ms(uint64_t ns) {
+        return (double)ns / 1e6;
+}
 
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xasprintf(const char *fmt, ...) {
@@ -252,10 +254,10 @@ static int status_tally(const char *state_dir, const char *prefix, struct tally 
                                                 if (c->type == XML_ELEMENT_NODE &&
                                                     strcmp((const char *)c->name, "message") == 0)
                                                         msg = xmlNodeGetContent(c);
-                                        t->bad_example = xasprintf(
-                                                "%s/%s: %s: %s", (const char *)kind,
-                                                (const char *)name, (const char *)phase,
-                                                msg ? (const char *)msg : "");
+                                        t->bad_example =
+                                                xasprintf("%s/%s: %s: %s", (const char *)kind,
+                                                          (const char *)name, (const char *)phase,
+                                                          msg ? (const char *)msg : "");
                                         xmlFree(kind);
                                         xmlFree(phase);
                                         xmlFree(msg);
@@ -280,7 +282,7 @@ struct watch {
         unsigned removals;       /* IN_DELETE, IN_MOVED_FROM anywhere */
         unsigned attribs;        /* IN_ATTRIB anywhere */
         unsigned overflows;
-        char *first_write;       /* the name of the first written file, for the report */
+        char *first_write; /* the name of the first written file, for the report */
         /* Files replaced (IN_MOVED_TO) or written in place (IN_CLOSE_WRITE) under a name
          * that is not a temp dot-file, by the top directory of state_dir they are in. */
         unsigned files;
@@ -341,8 +343,7 @@ static char *watch_groups_format(const unsigned *files, char *const *names, unsi
         return out;
 }
 
-static void watch_add(struct watch *w, const char *dir, const char *rel, uint32_t mask,
-                      int depth) {
+static void watch_add(struct watch *w, const char *dir, const char *rel, uint32_t mask, int depth) {
         int wd = inotify_add_watch(w->fd, dir, mask | IN_ONLYDIR);
         if (wd < 0)
                 die("cannot watch %s: %m", dir);
@@ -487,8 +488,8 @@ static void watch_settle(struct watch *w, int quiet_ms) {
  * IN_MOVED_TO was read, before parsing), and counts the renames seen. Events that come
  * while a file is parsed are read together afterwards: the parse costs the agent some
  * CPU on a 2-core machine, so it is done once per batch, not once per event. */
-static uint64_t wait_ready(struct watch *w, const char *state_dir, const char *prefix,
-                           size_t want, uint64_t start, unsigned *ret_renames) {
+static uint64_t wait_ready(struct watch *w, const char *state_dir, const char *prefix, size_t want,
+                           uint64_t start, unsigned *ret_renames) {
         unsigned renames = 0;
         bool check_now = false; /* the objects are new: nothing to see before a write */
         for (;;) {
@@ -575,8 +576,8 @@ static int cmd_latency(const struct layout *l, const char *tag, uint64_t runs) {
         printf("latency runs=%" PRIu64 " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f "
                "max_ms=%.2f mean_ms=%.2f status_writes_per_run=%.1f\n",
                runs, ms(percentile(lat, runs, 50)), ms(percentile(lat, runs, 90)),
-               ms(percentile(lat, runs, 99)), ms(lat[0]), ms(lat[runs - 1]),
-               ms(sum / runs), (double)total_renames / (double)runs);
+               ms(percentile(lat, runs, 99)), ms(lat[0]), ms(lat[runs - 1]), ms(sum / runs),
+               (double)total_renames / (double)runs);
         free(lat);
         watch_close(&w);
         free(state_dir);
@@ -792,8 +793,7 @@ static int cmd_idle(const struct layout *l, pid_t pid, uint64_t passes) {
                passes, ms(percentile(run_s, passes, 50)), ms(run_s[0]), ms(run_s[passes - 1]),
                (double)ticks * 1000.0 / (double)hz / (double)passes,
                ms(percentile(wall_s, passes, 50)), ms(wall_s[passes - 1]), writes, files, by_dir,
-               removals,
-               attribs, rewritten, wbytes, wchar, syscw, overflows, rss, hwm,
+               removals, attribs, rewritten, wbytes, wchar, syscw, overflows, rss, hwm,
                first_write ? first_write : "-");
         free(first_write);
         free(by_dir);
@@ -1037,8 +1037,8 @@ static bool pidfile_created(int ifd) {
 
 /* ifd: inotify (IN_CREATE) on the pidfile's directory; *pid_at is set to the time the
  * pidfile's creation was seen (at the same 250 µs polls). */
-static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint64_t start,
-                             int ifd, uint64_t *pid_at) {
+static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint64_t start, int ifd,
+                             uint64_t *pid_at) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(sock) >= sizeof(sa.sun_path))
                 die("QMP socket path too long: %s", sock);
@@ -1170,8 +1170,8 @@ static void sleep_ms(unsigned n) {
 /* Sorts v (signed ns) and prints " KEY_p50_ms=.. KEY_min_ms=.. KEY_max_ms=..". */
 static void print_spread(const char *key, int64_t *v, size_t n) {
         qsort(v, n, sizeof(*v), cmp_i64);
-        printf(" %s_p50_ms=%.1f %s_min_ms=%.1f %s_max_ms=%.1f", key,
-               (double)v[(n - 1) / 2] / 1e6, key, (double)v[0] / 1e6, key, (double)v[n - 1] / 1e6);
+        printf(" %s_p50_ms=%.1f %s_min_ms=%.1f %s_max_ms=%.1f", key, (double)v[(n - 1) / 2] / 1e6,
+               key, (double)v[0] / 1e6, key, (double)v[n - 1] / 1e6);
 }
 
 /* (e): RUNS pairs of a start of QEMU by hand (the argv of `declvirt native`, to QMP
@@ -1248,9 +1248,11 @@ static int cmd_domstart(const char *root, const char *argvfile, const char *tag,
                 sleep_ms(DOM_GAP_MS);
         }
         static const char *const keys[E_N] = {
-                [E_QEMU] = "qemu",         [E_QEMU_PID] = "qemu_pidfile", [E_AGENT] = "agent",
-                [E_AGENT_PID] = "agent_pidfile", [E_OVER] = "overhead",   [E_PRE] = "pre",
-                [E_POST] = "post",         [E_CPU] = "agent_cpu",         [E_QCPU] = "qemu_cpu",
+                [E_QEMU] = "qemu",     [E_QEMU_PID] = "qemu_pidfile",
+                [E_AGENT] = "agent",   [E_AGENT_PID] = "agent_pidfile",
+                [E_OVER] = "overhead", [E_PRE] = "pre",
+                [E_POST] = "post",     [E_CPU] = "agent_cpu",
+                [E_QCPU] = "qemu_cpu",
         };
         printf("domstart runs=%" PRIu64 " qemu_warmup_ms=%.1f", runs, ms(warm));
         for (int k = 0; k < E_N; k++)
@@ -1309,8 +1311,7 @@ static int cmd_domburst(const char *root, const char *tag, pid_t agent, uint64_t
                "qemu_cpu_ms_total=%.0f vmrss_kib=%" PRIu64 "\n",
                n, ms(t_renamed - t0), ms(t1 - t0), ms(b.run_ns - a.run_ns),
                (double)(b.ticks - a.ticks) * 1000.0 / (double)hz, renames, alive,
-               (double)qemu_ticks(q, nq) * 1000.0 / (double)hz,
-               proc_key(agent, "status", "VmRSS"));
+               (double)qemu_ticks(q, nq) * 1000.0 / (double)hz, proc_key(agent, "status", "VmRSS"));
         qemu_list_free(q, nq);
         watch_close(&w);
         free(prefix);
@@ -1360,8 +1361,8 @@ static int cmd_adopt(const char *root, const char *tag, uint64_t n, char **argv)
         printf("adopt domains=%" PRIu64 " all_ready_ms=%.1f agent_cpu_ms=%.1f "
                "agent_cpu_ms_ticks=%.0f status_writes=%u qemu_before=%zu qemu_same=%zu "
                "qemu_changed=%zu agent_pid=%d\n",
-               n, ms(t1 - t0), ms(cpu), (double)ticks * 1000.0 / (double)hz, renames,
-               alive_before, same, alive_before - same, (int)pid);
+               n, ms(t1 - t0), ms(cpu), (double)ticks * 1000.0 / (double)hz, renames, alive_before,
+               same, alive_before - same, (int)pid);
         qemu_list_free(before, nb);
         qemu_list_free(after, na);
         watch_close(&w);

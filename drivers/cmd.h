@@ -15,8 +15,8 @@
 #include "util/error.h"
 
 #define CMD_DEFAULT_TIMEOUT_USEC (60ULL * 1000000ULL)
-#define CMD_DEFAULT_MAX_OUTPUT (4u << 20)
-#define CMD_STDERR_TAIL 2048
+#define CMD_DEFAULT_MAX_OUTPUT   (4u << 20)
+#define CMD_STDERR_TAIL          2048
 
 /* The environment of every child: PATH=CMD_DEFAULT_PATH, LC_ALL=C, then each of
  * CMD_PASSTHROUGH_ENV that is set in the agent's own environment (variables that
@@ -24,26 +24,26 @@
  * another lvm.conf or libxenstore at another socket), then opts->extra_env, whose
  * entries replace earlier ones of the same name (PATH included). argv[0] without a
  * '/' is looked up in the child's PATH, not in the agent's. */
-#define CMD_DEFAULT_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
+#define CMD_DEFAULT_PATH    "/usr/sbin:/usr/bin:/sbin:/bin"
 #define CMD_PASSTHROUGH_ENV "LVM_SYSTEM_DIR", "XENSTORED_PATH"
 
 struct cmd_opts {
-        uint64_t timeout_usec;   /* 0: CMD_DEFAULT_TIMEOUT_USEC */
+        uint64_t timeout_usec;    /* 0: CMD_DEFAULT_TIMEOUT_USEC */
         uint64_t kill_grace_usec; /* after SIGTERM before SIGKILL; 0: 2 s */
-        size_t max_output;       /* stdout bytes kept; 0: CMD_DEFAULT_MAX_OUTPUT */
-        const char *stdin_data;  /* NULL: /dev/null */
+        size_t max_output;        /* stdout bytes kept; 0: CMD_DEFAULT_MAX_OUTPUT */
+        const char *stdin_data;   /* NULL: /dev/null */
         size_t stdin_len;
-        char *const *extra_env;  /* "NAME=value" entries added to the reduced environment */
-        bool allow_nonzero;      /* a non-zero exit is not an error (inspect result) */
+        char *const *extra_env; /* "NAME=value" entries added to the reduced environment */
+        bool allow_nonzero;     /* a non-zero exit is not an error (inspect result) */
 };
 
 struct cmd_result {
-        int exit_status;  /* -1 when killed by a signal */
-        int term_signal;  /* 0 unless killed */
+        int exit_status; /* -1 when killed by a signal */
+        int term_signal; /* 0 unless killed */
         bool timed_out;
-        char *out;        /* stdout, NUL-terminated (truncated at max_output) */
+        char *out; /* stdout, NUL-terminated (truncated at max_output) */
         size_t out_len;
-        char *err_tail;   /* last CMD_STDERR_TAIL bytes of stderr */
+        char *err_tail; /* last CMD_STDERR_TAIL bytes of stderr */
         uint64_t duration_usec;
 };
 
@@ -57,15 +57,16 @@ struct cmd_result {
  * The child runs in its own process group; on timeout the whole group gets
  * SIGTERM, then SIGKILL after the grace period. Only the child's own PID is
  * reaped (SIGCHLD must not be set to SIG_IGN, nobody may waitpid(-1)). */
-int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *res, struct dv_error *err) _warn_unused_result_;
+int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *res,
+            struct dv_error *err) _warn_unused_result_;
 void cmd_result_done(struct cmd_result *res);
 
 /* Starts argv detached in its own session (setsid), stdio to /dev/null or to
  * log_path (appended) when given; does not wait. For long-running programs such
  * as QEMU and dnsmasq. Returns the PID (also through ret_pid, which may be NULL);
  * the caller reaps it or leaves it to be adopted. Same environment as cmd_run. */
-int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env, pid_t *ret_pid,
-                       struct dv_error *err) _warn_unused_result_;
+int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env,
+                       pid_t *ret_pid, struct dv_error *err) _warn_unused_result_;
 
 /* The argv as one line for logs and errors, quoted where needed; caller frees. */
 char *cmd_argv_string(char *const argv[]) _warn_unused_result_;

@@ -18,7 +18,7 @@ void dom_status_done(struct dom_status *s) {
         free(s->reason);
         free(s->qmp_status);
         free(s->exit_reason);
-        *s = (struct dom_status){ 0 };
+        *s = (struct dom_status){0};
 }
 
 const struct domain_driver *domain_driver_get(enum domain_type type) {
@@ -59,7 +59,7 @@ static void events_add_missing(void) {
                 int fd = drivers[i]->events_fd();
                 if (fd < 0)
                         continue;
-                struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+                struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
                 if (epoll_ctl(events_epoll, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
                         events_added[i] = true;
         }

@@ -82,7 +82,8 @@ struct domain_driver {
          * A refusal (DOM_IS_REFUSAL: the definition cannot run as written, or something
          * not ours is in the way) blocks the domain until its file changes; any other
          * error is retried with backoff. */
-        int (*start)(const struct domain_def *def, const struct dom_start *args, struct dv_error *err);
+        int (*start)(const struct domain_def *def, const struct dom_start *args,
+                     struct dv_error *err);
         /* Graceful first, then forced after timeout_usec. Not running: 0. */
         int (*stop)(const struct domain_def *def, uint64_t timeout_usec, struct dv_error *err);
         /* The host-side device of interface index (tap, veth, vif), shown as <target dev=>

@@ -19,12 +19,12 @@ enum pool_state {
         POOL_STATE_ABSENT,   /* nothing there yet: needs build */
         POOL_STATE_INACTIVE, /* built but not started (not mounted, VG inactive...) */
         POOL_STATE_ACTIVE,
-        POOL_STATE_BROKEN,   /* something is in the way (reason says what) */
+        POOL_STATE_BROKEN, /* something is in the way (reason says what) */
 };
 
 struct pool_status {
         enum pool_state state;
-        char *reason;          /* for BROKEN (and INACTIVE when it explains) */
+        char *reason; /* for BROKEN (and INACTIVE when it explains) */
         bool has_sizes;
         uint64_t capacity, allocation, available;
         bool has_perms;
@@ -39,8 +39,8 @@ struct pool_status {
 struct vol_status {
         char *name;
         char *path;
-        char *type;            /* "file", "block", "dir" */
-        char *format;          /* detected: raw, qcow2, iso, ... */
+        char *type;   /* "file", "block", "dir" */
+        char *format; /* detected: raw, qcow2, iso, ... */
         uint64_t capacity, allocation;
         char *backing_path, *backing_format;
 };
@@ -56,7 +56,8 @@ struct vol_status {
 struct storage_driver {
         enum pool_type type;
         /* Looks at the pool on the host. Cheap: called every pass. */
-        int (*pool_observe)(const struct pool_def *def, struct pool_status *ret, struct dv_error *err);
+        int (*pool_observe)(const struct pool_def *def, struct pool_status *ret,
+                            struct dv_error *err);
         /* Creates what the pool needs (mkdir, mkfs, vgcreate, mklabel). Honours
          * build='if-empty': never formats a device that carries a signature
          * (returns -EEXIST with the reason). */
@@ -68,11 +69,13 @@ struct storage_driver {
         /* Applies <permissions> of the target live. */
         int (*pool_set_perms)(const struct pool_def *def, struct dv_error *err);
         /* Lists the volumes of an active pool; *ret is an array of n entries. */
-        int (*vol_list)(const struct pool_def *def, struct vol_status **ret, size_t *n, struct dv_error *err);
+        int (*vol_list)(const struct pool_def *def, struct vol_status **ret, size_t *n,
+                        struct dv_error *err);
         /* Creates a volume; on failure nothing half-created is left behind. */
-        int (*vol_create)(const struct pool_def *def, const struct volume_def *vol, struct dv_error *err);
-        int (*vol_resize)(const struct pool_def *def, const struct volume_def *vol, uint64_t capacity,
+        int (*vol_create)(const struct pool_def *def, const struct volume_def *vol,
                           struct dv_error *err);
+        int (*vol_resize)(const struct pool_def *def, const struct volume_def *vol,
+                          uint64_t capacity, struct dv_error *err);
         int (*vol_delete)(const struct pool_def *def, const char *name, struct dv_error *err);
         /* The path a volume of this name has (or will have); caller frees. */
         char *(*vol_path)(const struct pool_def *def, const char *name);

@@ -1211,7 +1211,8 @@ static int parse_fs_source(const xmlNode *n, struct domain_fs *fs, struct dv_err
         fs->source_line = LINE(n);
         const char *want = attr_of[domain_fs_type(fs)];
         for (xmlAttr *a = n->properties; a; a = a->next)
-                if (!a->ns && dv_str_in(ATTRS("dir", "dev", "file", "name"), (const char *)a->name) &&
+                if (!a->ns &&
+                    dv_str_in(ATTRS("dir", "dev", "file", "name"), (const char *)a->name) &&
                     !xmlStrEqual(a->name, BAD_CAST want))
                         KEEP(r, dv_error_add(err, -EINVAL, LINE(n),
                                              "<source %s=...> does not fit filesystem type '%s' "
@@ -1444,8 +1445,8 @@ static int parse_chr_target(const xmlNode *n, bool console, struct domain_chr *c
         KEEP(r, q);
         if (dv_xml_prop(n, "type", &chr->target_type) < 0)
                 return -ENOMEM;
-        if (chr->target_type && !dv_str_in(console ? console_target_types : serial_target_types,
-                                           chr->target_type))
+        if (chr->target_type &&
+            !dv_str_in(console ? console_target_types : serial_target_types, chr->target_type))
                 KEEP(r,
                      value_error(
                              err, n, "type", chr->target_type,

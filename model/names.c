@@ -13,7 +13,8 @@ const char *dv_name_problem(enum dv_kind kind, const char *name) {
                 return "name is empty";
         size_t len = strlen(name);
         if (len > max)
-                return kind == DV_KIND_VOLUME ? "name is longer than 240 bytes" : "name is longer than 64 bytes";
+                return kind == DV_KIND_VOLUME ? "name is longer than 240 bytes"
+                                              : "name is longer than 64 bytes";
         if (streq(name, ".") || streq(name, ".."))
                 return "name may not be '.' or '..'";
         if (name[0] == '-')

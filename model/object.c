@@ -20,7 +20,9 @@ char *dv_object_id_make(enum dv_kind kind, const char *pool, const char *name) {
         return n < 0 ? NULL : s;
 }
 
-char *dv_object_id(const struct dv_object *o) { return dv_object_id_make(o->kind, o->pool, o->name); }
+char *dv_object_id(const struct dv_object *o) {
+        return dv_object_id_make(o->kind, o->pool, o->name);
+}
 
 struct dv_object *dv_object_ref(struct dv_object *o) {
         if (o)
@@ -34,11 +36,20 @@ void dv_object_free(struct dv_object *o) {
         if (__atomic_sub_fetch(&o->n_ref, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
         switch (o->kind) {
-        case DV_KIND_POOL: pool_def_free(o->def.pool); break;
-        case DV_KIND_VOLUME: volume_def_free(o->def.volume); break;
-        case DV_KIND_NETWORK: network_def_free(o->def.network); break;
-        case DV_KIND_DOMAIN: domain_def_free(o->def.domain); break;
-        default: break;
+        case DV_KIND_POOL:
+                pool_def_free(o->def.pool);
+                break;
+        case DV_KIND_VOLUME:
+                volume_def_free(o->def.volume);
+                break;
+        case DV_KIND_NETWORK:
+                network_def_free(o->def.network);
+                break;
+        case DV_KIND_DOMAIN:
+                domain_def_free(o->def.domain);
+                break;
+        default:
+                break;
         }
         dv_policy_done(&o->policy);
         free(o->name);
@@ -137,14 +148,27 @@ static char *format_object(const struct dv_object *o, bool with_policy) {
         struct buf b = BUF_INIT;
         const struct dv_policy *p = with_policy ? &o->policy : NULL;
         switch (o->kind) {
-        case DV_KIND_POOL: pool_def_format(&b, o->def.pool, p); break;
-        case DV_KIND_VOLUME: volume_def_format(&b, o->def.volume, p); break;
-        case DV_KIND_NETWORK: network_def_format(&b, o->def.network, p); break;
-        case DV_KIND_DOMAIN: domain_def_format(&b, o->def.domain, p); break;
-        default: break;
+        case DV_KIND_POOL:
+                pool_def_format(&b, o->def.pool, p);
+                break;
+        case DV_KIND_VOLUME:
+                volume_def_format(&b, o->def.volume, p);
+                break;
+        case DV_KIND_NETWORK:
+                network_def_format(&b, o->def.network, p);
+                break;
+        case DV_KIND_DOMAIN:
+                domain_def_format(&b, o->def.domain, p);
+                break;
+        default:
+                break;
         }
         return buf_steal(&b);
 }
 
-char *dv_object_format(const struct dv_object *o) { return format_object(o, true); }
-char *dv_object_format_def(const struct dv_object *o) { return format_object(o, false); }
+char *dv_object_format(const struct dv_object *o) {
+        return format_object(o, true);
+}
+char *dv_object_format_def(const struct dv_object *o) {
+        return format_object(o, false);
+}

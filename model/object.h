@@ -32,9 +32,26 @@ enum dv_want {
         DV_WANT_UP,   /* running / active */
         DV_WANT_DOWN, /* stopped / inactive */
 };
-enum dv_restart { DV_RESTART_UNSET, DV_RESTART_ALWAYS, DV_RESTART_ON_FAILURE, DV_RESTART_NEVER, _DV_RESTART_MAX };
-enum dv_on_change { DV_ON_CHANGE_UNSET, DV_ON_CHANGE_RESTART_REQUIRED, DV_ON_CHANGE_RESTART, _DV_ON_CHANGE_MAX };
-enum dv_on_remove { DV_ON_REMOVE_UNSET, DV_ON_REMOVE_STOP, DV_ON_REMOVE_KEEP, DV_ON_REMOVE_DELETE, _DV_ON_REMOVE_MAX };
+enum dv_restart {
+        DV_RESTART_UNSET,
+        DV_RESTART_ALWAYS,
+        DV_RESTART_ON_FAILURE,
+        DV_RESTART_NEVER,
+        _DV_RESTART_MAX
+};
+enum dv_on_change {
+        DV_ON_CHANGE_UNSET,
+        DV_ON_CHANGE_RESTART_REQUIRED,
+        DV_ON_CHANGE_RESTART,
+        _DV_ON_CHANGE_MAX
+};
+enum dv_on_remove {
+        DV_ON_REMOVE_UNSET,
+        DV_ON_REMOVE_STOP,
+        DV_ON_REMOVE_KEEP,
+        DV_ON_REMOVE_DELETE,
+        _DV_ON_REMOVE_MAX
+};
 enum dv_build { DV_BUILD_UNSET, DV_BUILD_NO, DV_BUILD_IF_EMPTY, _DV_BUILD_MAX };
 DV_ENUM_DECL(dv_restart);
 DV_ENUM_DECL(dv_on_change);
@@ -57,7 +74,8 @@ struct dv_policy {
 
 /* Finds and parses the policy element of root (direct child, or for domains and
  * networks inside <metadata>). At most one; attributes checked against the kind. */
-int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *ret, struct dv_error *err);
+int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *ret,
+                    struct dv_error *err);
 void dv_policy_format(struct buf *b, const struct dv_policy *p, enum dv_kind kind);
 void dv_policy_done(struct dv_policy *p);
 
@@ -65,9 +83,10 @@ enum dv_want dv_policy_state(const struct dv_policy *p);          /* default UP 
 bool dv_policy_autostart(const struct dv_policy *p);              /* default yes */
 enum dv_restart dv_policy_restart(const struct dv_policy *p);     /* default always */
 enum dv_on_change dv_policy_on_change(const struct dv_policy *p); /* default restart-required */
-enum dv_on_remove dv_policy_on_remove(const struct dv_policy *p, enum dv_kind kind); /* stop; volume keep */
-enum dv_build dv_policy_build(const struct dv_policy *p);         /* default if-empty */
-uint64_t dv_policy_shutdown_timeout(const struct dv_policy *p);  /* default 120 */
+enum dv_on_remove dv_policy_on_remove(const struct dv_policy *p,
+                                      enum dv_kind kind);       /* stop; volume keep */
+enum dv_build dv_policy_build(const struct dv_policy *p);       /* default if-empty */
+uint64_t dv_policy_shutdown_timeout(const struct dv_policy *p); /* default 120 */
 
 /* Name rules of docs/design.md#names. NULL when valid, else the reason. */
 const char *dv_name_problem(enum dv_kind kind, const char *name);

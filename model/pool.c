@@ -42,62 +42,70 @@ static const char *const source_elem_names[SOURCE_BITS] = {
 };
 
 static const struct pool_type_info pool_types[_POOL_TYPE_MAX] = {
-        [POOL_DIR] = {
-                .name = "dir",
-                .target = POOL_TARGET_REQUIRED,
-                .stateless = true,
-                .file_backed = true,
-        },
-        [POOL_FS] = {
-                .name = "fs",
-                .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
-                .source_required = POOL_SOURCE_DEVICE,
-                .formats = fs_formats,
-                .target = POOL_TARGET_REQUIRED,
-                .file_backed = true,
-        },
-        [POOL_NETFS] = {
-                .name = "netfs",
-                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DIR | POOL_SOURCE_FORMAT,
-                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DIR,
-                .formats = netfs_formats,
-                .target = POOL_TARGET_REQUIRED,
-                .file_backed = true,
-        },
-        [POOL_LOGICAL] = {
-                .name = "logical",
-                .source_allowed = POOL_SOURCE_NAME | POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
-                .formats = logical_formats,
-                .target = POOL_TARGET_VG,
-        },
-        [POOL_DISK] = {
-                .name = "disk",
-                .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
-                .source_required = POOL_SOURCE_DEVICE,
-                .formats = disk_formats,
-                .target = POOL_TARGET_OPTIONAL,
-                .default_target = "/dev",
-                .stateless = true,
-        },
-        [POOL_ISCSI] = {
-                .name = "iscsi",
-                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR |
-                                  POOL_SOURCE_AUTH,
-                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE,
-                .device = POOL_DEVICE_ISCSI_NAME,
-                .target = POOL_TARGET_OPTIONAL,
-                .default_target = "/dev/disk/by-path",
-        },
-        [POOL_ISCSI_DIRECT] = {
-                .name = "iscsi-direct",
-                .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR |
-                                  POOL_SOURCE_AUTH,
-                .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE |
-                                   POOL_SOURCE_INITIATOR,
-                .device = POOL_DEVICE_IQN,
-                .target = POOL_TARGET_NONE,
-                .stateless = true,
-        },
+        [POOL_DIR] =
+                {
+                        .name = "dir",
+                        .target = POOL_TARGET_REQUIRED,
+                        .stateless = true,
+                        .file_backed = true,
+                },
+        [POOL_FS] =
+                {
+                        .name = "fs",
+                        .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                        .source_required = POOL_SOURCE_DEVICE,
+                        .formats = fs_formats,
+                        .target = POOL_TARGET_REQUIRED,
+                        .file_backed = true,
+                },
+        [POOL_NETFS] =
+                {
+                        .name = "netfs",
+                        .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DIR | POOL_SOURCE_FORMAT,
+                        .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DIR,
+                        .formats = netfs_formats,
+                        .target = POOL_TARGET_REQUIRED,
+                        .file_backed = true,
+                },
+        [POOL_LOGICAL] =
+                {
+                        .name = "logical",
+                        .source_allowed =
+                                POOL_SOURCE_NAME | POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                        .formats = logical_formats,
+                        .target = POOL_TARGET_VG,
+                },
+        [POOL_DISK] =
+                {
+                        .name = "disk",
+                        .source_allowed = POOL_SOURCE_DEVICE | POOL_SOURCE_FORMAT,
+                        .source_required = POOL_SOURCE_DEVICE,
+                        .formats = disk_formats,
+                        .target = POOL_TARGET_OPTIONAL,
+                        .default_target = "/dev",
+                        .stateless = true,
+                },
+        [POOL_ISCSI] =
+                {
+                        .name = "iscsi",
+                        .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE |
+                                          POOL_SOURCE_INITIATOR | POOL_SOURCE_AUTH,
+                        .source_required = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE,
+                        .device = POOL_DEVICE_ISCSI_NAME,
+                        .target = POOL_TARGET_OPTIONAL,
+                        .default_target = "/dev/disk/by-path",
+                },
+        [POOL_ISCSI_DIRECT] =
+                {
+                        .name = "iscsi-direct",
+                        .source_allowed = POOL_SOURCE_HOST | POOL_SOURCE_DEVICE |
+                                          POOL_SOURCE_INITIATOR | POOL_SOURCE_AUTH,
+                        .source_required =
+                                POOL_SOURCE_HOST | POOL_SOURCE_DEVICE | POOL_SOURCE_INITIATOR,
+                        .device = POOL_DEVICE_IQN,
+                        .target = POOL_TARGET_NONE,
+                        .stateless = true,
+                },
 };
 
 const struct pool_type_info *pool_type_info(enum pool_type type) {
@@ -679,7 +687,8 @@ static int parse_source(struct pool_def *def, const xmlNode *src, struct dv_erro
                         k = dv_xml_check_empty(c, type_attr, err);
                         KEEP(k, dv_xml_prop_required(c, "type", &def->source.format, err));
                         if (def->source.format && k != -ENOMEM)
-                                KEEP(k, check_format(def->type, def->source.format, dv_xml_line(c), err));
+                                KEEP(k, check_format(def->type, def->source.format, dv_xml_line(c),
+                                                     err));
                         break;
                 case POOL_SOURCE_INITIATOR:
                         k = parse_initiator(def, c, err);

@@ -52,13 +52,13 @@ enum pool_device_kind {
 /* Everything that depends on the pool type outside its driver: the model's rules and
  * the engine's choices. A new pool type adds a row here and a driver in drivers/. */
 struct pool_type_info {
-        const char *name;               /* pool_type_to_string() */
-        unsigned source_allowed;        /* POOL_SOURCE_* */
-        unsigned source_required;       /* POOL_SOURCE_*, a subset of source_allowed */
-        const char *const *formats;     /* <source><format type=>, NULL when none */
+        const char *name;           /* pool_type_to_string() */
+        unsigned source_allowed;    /* POOL_SOURCE_* */
+        unsigned source_required;   /* POOL_SOURCE_*, a subset of source_allowed */
+        const char *const *formats; /* <source><format type=>, NULL when none */
         enum pool_device_kind device;
         enum pool_target_rule target;
-        const char *default_target;     /* POOL_TARGET_OPTIONAL: what libvirt shows */
+        const char *default_target; /* POOL_TARGET_OPTIONAL: what libvirt shows */
         /* Nothing to start or stop: "active" is the agent's own flag (a directory, a
          * partition table, a remote target reached per request). */
         bool stateless;
@@ -79,7 +79,7 @@ struct pool_device {
 };
 
 struct pool_auth {
-        char *type;         /* "chap" */
+        char *type; /* "chap" */
         char *username;
         char *secret_usage; /* <secret usage='...'/> */
         char *secret_uuid;  /* <secret uuid='...'/> */
@@ -94,12 +94,12 @@ struct pool_def {
         struct {
                 struct pool_device *devices;
                 size_t n_devices;
-                char *dir;       /* netfs: exported directory */
+                char *dir; /* netfs: exported directory */
                 char *host_name;
                 bool has_port;
                 uint16_t port;
-                char *format;    /* <format type=...> */
-                char *name;      /* logical: VG name */
+                char *format; /* <format type=...> */
+                char *name;   /* logical: VG name */
                 char *initiator_iqn;
                 bool has_auth;
                 struct pool_auth auth;

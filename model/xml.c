@@ -52,7 +52,8 @@ static int first_line_of(const char *data, size_t len, const char *needle) {
 
 int dv_xml_parse(const char *data, size_t len, xmlDoc **ret, struct dv_error *err) {
         if (len > DV_XML_MAX_SIZE)
-                return dv_error_add(err, -EFBIG, 0, "file is larger than %d bytes", DV_XML_MAX_SIZE);
+                return dv_error_add(err, -EFBIG, 0, "file is larger than %d bytes",
+                                    DV_XML_MAX_SIZE);
         if (len == 0)
                 return dv_error_add(err, -EINVAL, 0, "file is empty");
         if (memchr(data, '\0', len))
@@ -64,7 +65,7 @@ int dv_xml_parse(const char *data, size_t len, xmlDoc **ret, struct dv_error *er
                                     "DTDs and entity declarations are not allowed");
         }
 
-        struct collector c = { .err = err };
+        struct collector c = {.err = err};
         xmlSetStructuredErrorFunc(&c, collect_error);
         xmlSetGenericErrorFunc(NULL, ignore_generic);
         /* No XML_PARSE_NOENT (no entity substitution), no DTDLOAD, no network, no HUGE. */
@@ -101,8 +102,12 @@ static xmlNode *skip_to_element(xmlNode *n) {
         return n;
 }
 
-xmlNode *dv_xml_first_child(const xmlNode *n) { return n ? skip_to_element(n->children) : NULL; }
-xmlNode *dv_xml_next(const xmlNode *n) { return n ? skip_to_element(n->next) : NULL; }
+xmlNode *dv_xml_first_child(const xmlNode *n) {
+        return n ? skip_to_element(n->children) : NULL;
+}
+xmlNode *dv_xml_next(const xmlNode *n) {
+        return n ? skip_to_element(n->next) : NULL;
+}
 
 bool dv_xml_is(const xmlNode *n, const char *name) {
         return n && n->type == XML_ELEMENT_NODE && !n->ns && xmlStrEqual(n->name, BAD_CAST name);
@@ -161,8 +166,9 @@ int dv_xml_check_attrs(const xmlNode *n, const char *const *allowed, struct dv_e
                 if (a->ns) /* attributes in other namespaces (xmlns:, ours) are not libvirt's */
                         continue;
                 if (!dv_str_in(allowed, (const char *)a->name))
-                        r = dv_error_add(err, -EINVAL, dv_xml_line(n), "unknown attribute '%s' on <%s>",
-                                         (const char *)a->name, (const char *)n->name);
+                        r = dv_error_add(err, -EINVAL, dv_xml_line(n),
+                                         "unknown attribute '%s' on <%s>", (const char *)a->name,
+                                         (const char *)n->name);
         }
         return r;
 }
@@ -176,7 +182,8 @@ int dv_xml_scaled(const xmlNode *n, const char *default_unit, uint64_t *ret, str
                                     (const char *)n->name, text);
         int r = parse_scaled(text, unit ? unit : default_unit, ret);
         if (r == -ERANGE)
-                return dv_error_add(err, r, dv_xml_line(n), "<%s>: size '%s %s' is too large (over 2^64 bytes)",
+                return dv_error_add(err, r, dv_xml_line(n),
+                                    "<%s>: size '%s %s' is too large (over 2^64 bytes)",
                                     (const char *)n->name, text, unit ? unit : default_unit);
         if (r < 0 && unit && unit_multiplier(unit) == 0)
                 return dv_error_add(err, r, dv_xml_line(n), "<%s>: unknown unit '%s'",
@@ -198,8 +205,9 @@ int dv_xml_prop_yes_no(const xmlNode *n, const char *name, int *ret, struct dv_e
         else if (streq(v, "no") || streq(v, "off"))
                 *ret = 0;
         else
-                return dv_error_add(err, -EINVAL, dv_xml_line(n), "<%s %s='%s'>: expected 'yes' or 'no'",
-                                    (const char *)n->name, name, v);
+                return dv_error_add(err, -EINVAL, dv_xml_line(n),
+                                    "<%s %s='%s'>: expected 'yes' or 'no'", (const char *)n->name,
+                                    name, v);
         return 1;
 }
 

@@ -11,7 +11,7 @@
 #include "util/error.h"
 
 #define DV_XML_MAX_SIZE (1024 * 1024)
-#define DV_POLICY_NS "https://declvirt.dev/xmlns/policy/1"
+#define DV_POLICY_NS    "https://declvirt.dev/xmlns/policy/1"
 
 /* Parses data (at most DV_XML_MAX_SIZE bytes). Refuses DTDs, entity declarations
  * and references, and text that is not UTF-8. Errors go to err with libxml2's line. */
@@ -23,7 +23,7 @@ int dv_xml_line(const xmlNode *n);
 /* Element children only. */
 xmlNode *dv_xml_first_child(const xmlNode *n);
 xmlNode *dv_xml_next(const xmlNode *n);
-#define dv_xml_foreach_child(c, parent)                                                            \
+#define dv_xml_foreach_child(c, parent) \
         for (xmlNode *c = dv_xml_first_child(parent); c; c = dv_xml_next(c))
 /* True when n is an element called name in no namespace. */
 bool dv_xml_is(const xmlNode *n, const char *name);

@@ -59,15 +59,16 @@ static void job_data_free(void *p) {
 }
 
 static int unsupported(struct exec_job *j, const struct pool_def *pd, const char *what) {
-        return dv_error_add(&j->err, -EOPNOTSUPP, 0, "pool type '%s' cannot %s", pool_type_to_string(pd->type), what);
+        return dv_error_add(&j->err, -EOPNOTSUPP, 0, "pool type '%s' cannot %s",
+                            pool_type_to_string(pd->type), what);
 }
 
 static int run_network_job(struct exec_job *j) {
         struct job_data *d = j->data;
         switch (d->action) {
         case ACT_NET_APPLY:
-                return network_apply(d->net_prev ? d->net_prev->def.network : NULL, d->net_prev_created, &d->net_eff,
-                                     d->net_adopt, &j->err);
+                return network_apply(d->net_prev ? d->net_prev->def.network : NULL,
+                                     d->net_prev_created, &d->net_eff, d->net_adopt, &j->err);
         case ACT_NET_STOP:
                 return network_stop(&d->net_eff, d->net_delete_bridge, &j->err);
         default:
@@ -88,7 +89,8 @@ static int run_domain_job(struct exec_job *j) {
                         .bridges = d->dom_bridges,
                 };
                 if (!drv)
-                        return dv_error_add(&j->err, -EOPNOTSUPP, 0, "domain type '%s' has no driver in this build",
+                        return dv_error_add(&j->err, -EOPNOTSUPP, 0,
+                                            "domain type '%s' has no driver in this build",
                                             domain_type_to_string(d->dom->def.domain->type));
                 return drv->start(d->dom->def.domain, &a, &j->err);
         }
@@ -130,15 +132,20 @@ static int run_job(struct exec_job *j) {
         case ACT_POOL_STOP:
                 return drv->pool_stop ? drv->pool_stop(pd, &j->err) : 0;
         case ACT_POOL_DELETE:
-                return drv->pool_delete ? drv->pool_delete(pd, &j->err) : unsupported(j, pd, "be deleted");
+                return drv->pool_delete ? drv->pool_delete(pd, &j->err)
+                                        : unsupported(j, pd, "be deleted");
         case ACT_POOL_PERMS:
-                return drv->pool_set_perms ? drv->pool_set_perms(pd, &j->err) : unsupported(j, pd, "change permissions");
+                return drv->pool_set_perms ? drv->pool_set_perms(pd, &j->err)
+                                           : unsupported(j, pd, "change permissions");
         case ACT_VOL_CREATE:
-                return drv->vol_create ? drv->vol_create(pd, vd, &j->err) : unsupported(j, pd, "create volumes");
+                return drv->vol_create ? drv->vol_create(pd, vd, &j->err)
+                                       : unsupported(j, pd, "create volumes");
         case ACT_VOL_RESIZE:
-                return drv->vol_resize ? drv->vol_resize(pd, vd, d->arg, &j->err) : unsupported(j, pd, "resize volumes");
+                return drv->vol_resize ? drv->vol_resize(pd, vd, d->arg, &j->err)
+                                       : unsupported(j, pd, "resize volumes");
         case ACT_VOL_DELETE:
-                return drv->vol_delete ? drv->vol_delete(pd, vd->name, &j->err) : unsupported(j, pd, "delete volumes");
+                return drv->vol_delete ? drv->vol_delete(pd, vd->name, &j->err)
+                                       : unsupported(j, pd, "delete volumes");
         default:
                 return dv_error_add(&j->err, -EINVAL, 0, "action %s cannot run in a worker",
                                     obj_action_to_string(d->action));
@@ -168,8 +175,9 @@ struct pending {
 
 /* Makes o->applied describe o->desired, keeping generated values. */
 static int update_applied(struct engine *e, struct obj *o, bool *changed) {
-        if (!o->desired || o->dup_files || (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
-                            streq_ptr(o->applied->file, o->file)))
+        if (!o->desired || o->dup_files ||
+            (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
+             streq_ptr(o->applied->file, o->file)))
                 return 0;
         struct applied *a = NULL;
         int r = applied_new_from(o->desired, o->file, &a);
@@ -281,7 +289,7 @@ static struct exec_job *make_job(struct engine *e, struct obj *o) {
                         d->net_uuid = o->applied->uuid ? strdup(o->applied->uuid) : NULL;
                         d->net_mac = o->applied->mac ? strdup(o->applied->mac) : NULL;
                 }
-                struct applied gen = { .uuid = d->net_uuid, .mac = d->net_mac };
+                struct applied gen = {.uuid = d->net_uuid, .mac = d->net_mac};
                 d->net_eff = network_effective(d->net->def.network, &gen);
                 /* Only what the agent created is changed or deleted. */
                 d->net_adopt = o->applied && o->applied->created;
@@ -309,12 +317,14 @@ static struct exec_job *make_job(struct engine *e, struct obj *o) {
                 }
                 for (size_t k = 0; ok && k < dd->n_interfaces; k++) {
                         const struct domain_net *n = &dd->interfaces[k];
-                        const char *mac = o->applied && o->applied->macs && k < strv_length(o->applied->macs)
-                                                  ? o->applied->macs[k]
-                                                  : n->mac;
+                        const char *mac =
+                                o->applied && o->applied->macs && k < strv_length(o->applied->macs)
+                                        ? o->applied->macs[k]
+                                        : n->mac;
                         _cleanup_free_ char *bridge = NULL;
                         if (n->source_network) {
-                                _cleanup_free_ char *nid = dv_object_id_make(DV_KIND_NETWORK, NULL, n->source_network);
+                                _cleanup_free_ char *nid =
+                                        dv_object_id_make(DV_KIND_NETWORK, NULL, n->source_network);
                                 struct obj *no = nid ? engine_lookup(e, nid) : NULL;
                                 const struct dv_object *nd = no ? obj_def(no) : NULL;
                                 bridge = nd ? network_bridge_name(nd->def.network) : NULL;
@@ -358,7 +368,8 @@ static void set_phase(struct engine *e, struct obj *o, struct plan_step *s, uint
                 o->since_usec = now_rt;
                 o->dirty = true;
                 if (s->message)
-                        engine_event(e, "%s: %s: %s", o->id, obj_phase_to_string(s->phase), s->message);
+                        engine_event(e, "%s: %s: %s", o->id, obj_phase_to_string(s->phase),
+                                     s->message);
                 else
                         engine_event(e, "%s: %s", o->id, obj_phase_to_string(s->phase));
         } else if (msg_changed)
@@ -380,58 +391,64 @@ int engine_apply(struct engine *e, uint64_t now) {
 
         /* Kinds in dependency order, so a volume is planned on its pool's fresh phase. */
         for (int kind = 0; kind < _DV_KIND_MAX; kind++)
-        for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
-                struct obj *o = v;
-                if ((int)o->kind != kind)
-                        continue;
-                struct plan_step s;
-                plan_object(e, o, now, &s);
-                set_phase(e, o, &s, now_rt);
-                if (e->cfg.dry_run || o->busy)
-                        continue;
-                bool settled = o->phase == PHASE_READY || o->phase == PHASE_STOPPED;
-                bool record = (o->action != ACT_NONE && o->action != ACT_FORGET) || (settled && o->managed);
-                /* A domain's record is what it runs: it changes when it starts, or while it
-                 * is down, never under a running guest (on-change='restart-required'). */
-                if (o->kind == DV_KIND_DOMAIN)
-                        record = o->action == ACT_DOM_START || (o->phase == PHASE_STOPPED && o->managed);
-                r = record ? update_applied(e, o, &store_changed) : 0;
-                bool intent = false;
-                if (r >= 0 && o->action != ACT_NONE) {
-                        bool creates_bridge = o->action == ACT_NET_APPLY && o->observed &&
-                                              o->net_st.state == NET_ABSENT;
-                        /* Intent first: if the agent dies mid-action, what it created is known as its own. */
-                        if ((o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE || creates_bridge) &&
-                            o->applied && !o->applied->created) {
-                                o->applied->created = true;
-                                intent = store_changed = true;
-                                r = applied_put(e, o->applied);
+                for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
+                        struct obj *o = v;
+                        if ((int)o->kind != kind)
+                                continue;
+                        struct plan_step s;
+                        plan_object(e, o, now, &s);
+                        set_phase(e, o, &s, now_rt);
+                        if (e->cfg.dry_run || o->busy)
+                                continue;
+                        bool settled = o->phase == PHASE_READY || o->phase == PHASE_STOPPED;
+                        bool record = (o->action != ACT_NONE && o->action != ACT_FORGET) ||
+                                      (settled && o->managed);
+                        /* A domain's record is what it runs: it changes when it starts, or while it
+                         * is down, never under a running guest (on-change='restart-required'). */
+                        if (o->kind == DV_KIND_DOMAIN)
+                                record = o->action == ACT_DOM_START ||
+                                         (o->phase == PHASE_STOPPED && o->managed);
+                        r = record ? update_applied(e, o, &store_changed) : 0;
+                        bool intent = false;
+                        if (r >= 0 && o->action != ACT_NONE) {
+                                bool creates_bridge = o->action == ACT_NET_APPLY && o->observed &&
+                                                      o->net_st.state == NET_ABSENT;
+                                /* Intent first: if the agent dies mid-action, what it created is
+                                 * known as its own. */
+                                if ((o->action == ACT_POOL_BUILD || o->action == ACT_VOL_CREATE ||
+                                     creates_bridge) &&
+                                    o->applied && !o->applied->created) {
+                                        o->applied->created = true;
+                                        intent = store_changed = true;
+                                        r = applied_put(e, o->applied);
+                                }
                         }
-                }
-                if (r < 0) {
-                        _cleanup_free_ char *m = NULL;
-                        if (asprintf(&m, "cannot write last-applied record: %s", strerror(-r)) < 0)
-                                m = NULL;
-                        e->errors_total++;
-                        store_changed = true;
-                        if (o->action == ACT_NONE) {
-                                engine_event(e, "%s: %s", o->id, strna(m));
+                        if (r < 0) {
+                                _cleanup_free_ char *m = NULL;
+                                if (asprintf(&m, "cannot write last-applied record: %s",
+                                             strerror(-r)) < 0)
+                                        m = NULL;
+                                e->errors_total++;
+                                store_changed = true;
+                                if (o->action == ACT_NONE) {
+                                        engine_event(e, "%s: %s", o->id, strna(m));
+                                        continue;
+                                }
+                                engine_event(e, "%s: %s; %s not started", o->id, strna(m),
+                                             obj_action_to_string(o->action));
+                                block_on_record(o, intent, m, now);
                                 continue;
                         }
-                        engine_event(e, "%s: %s; %s not started", o->id, strna(m), obj_action_to_string(o->action));
-                        block_on_record(o, intent, m, now);
-                        continue;
+                        if (o->action == ACT_NONE)
+                                continue;
+                        struct pending *n = realloc(act, (n_act + 1) * sizeof(*act));
+                        if (!n) {
+                                block_on_record(o, intent, "out of memory", now);
+                                continue;
+                        }
+                        act = n;
+                        act[n_act++] = (struct pending){o, intent};
                 }
-                if (o->action == ACT_NONE)
-                        continue;
-                struct pending *n = realloc(act, (n_act + 1) * sizeof(*act));
-                if (!n) {
-                        block_on_record(o, intent, "out of memory", now);
-                        continue;
-                }
-                act = n;
-                act[n_act++] = (struct pending){ o, intent };
-        }
 
         if (store_changed) {
                 _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
@@ -440,7 +457,8 @@ int engine_apply(struct engine *e, uint64_t now) {
                         /* Without a record of ownership, acting would risk forgetting what we
                          * made: nothing starts until the state directory is writable again. */
                         _cleanup_free_ char *m = dv_error_summary(&err), *why = NULL;
-                        engine_event(e, "cannot write last-applied records: %s; no action started", strna(m));
+                        engine_event(e, "cannot write last-applied records: %s; no action started",
+                                     strna(m));
                         e->errors_total++;
                         if (asprintf(&why, "cannot write last-applied records: %s", strna(m)) < 0)
                                 why = NULL;
@@ -463,8 +481,8 @@ int engine_apply(struct engine *e, uint64_t now) {
                 }
                 struct exec_job *j = make_job(e, o);
                 if (!j) {
-                        engine_event(e, "%s: cannot start %s: its pool definition is not known", o->id,
-                                     obj_action_to_string(o->action));
+                        engine_event(e, "%s: cannot start %s: its pool definition is not known",
+                                     o->id, obj_action_to_string(o->action));
                         continue;
                 }
                 o->busy = true;
@@ -517,15 +535,18 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                 o->failed = d->action;
                 /* A refusal waits for the file to change (which resets the backoff) or
                  * for the longest backoff; a failure is retried from 1 s doubling. */
-                o->retry_at = now + (o->error_blocks ? BACKOFF_MAX_USEC
-                                                     : MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u),
-                                                           BACKOFF_MAX_USEC));
+                o->retry_at =
+                        now + (o->error_blocks ? BACKOFF_MAX_USEC
+                                               : MIN(BACKOFF_MIN_USEC << MIN(o->failures - 1, 20u),
+                                                     BACKOFF_MAX_USEC));
                 free(o->last_error);
                 o->last_error = TAKE_PTR(m);
                 e->actions_failed_total++;
-                engine_event(e, "%s: %s failed: %s", o->id, obj_action_to_string(d->action), strna(o->last_error));
+                engine_event(e, "%s: %s failed: %s", o->id, obj_action_to_string(d->action),
+                             strna(o->last_error));
                 if (o->error_blocks && o->applied && o->applied->created &&
-                    (d->action == ACT_POOL_BUILD || d->action == ACT_VOL_CREATE || d->action == ACT_NET_APPLY)) {
+                    (d->action == ACT_POOL_BUILD || d->action == ACT_VOL_CREATE ||
+                     d->action == ACT_NET_APPLY)) {
                         /* A refusal is made before anything is created (the drivers'
                          * contract): what is there is not ours, and on-remove='delete'
                          * must never destroy it. */
@@ -563,7 +584,8 @@ void engine_handle_done(struct engine *e, struct exec_job *j) {
                         needs_record = true;
                         break;
                 case ACT_DOM_STOP:
-                        o->applied->active = false; /* asked for: not an exit for the restart policy */
+                        o->applied->active =
+                                false; /* asked for: not an exit for the restart policy */
                         if (!o->file && o->absent_since) {
                                 free(o->message);
                                 o->message = strdup("stopped");

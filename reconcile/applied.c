@@ -13,8 +13,9 @@
 
 char *applied_relpath(enum dv_kind kind, const char *pool, const char *name) {
         char *s = NULL;
-        int n = kind == DV_KIND_VOLUME ? asprintf(&s, "applied/volume@%s@%s.json", strempty(pool), name)
-                                       : asprintf(&s, "applied/%s@%s.json", dv_kind_to_string(kind), name);
+        int n = kind == DV_KIND_VOLUME
+                        ? asprintf(&s, "applied/volume@%s@%s.json", strempty(pool), name)
+                        : asprintf(&s, "applied/%s@%s.json", dv_kind_to_string(kind), name);
         if (n < 0)
                 return NULL;
         if (strlen(s) - strlen("applied/") > 250) {
@@ -55,7 +56,8 @@ char *applied_to_json(const struct applied *a) {
         json_object_object_add(o, "active", json_object_new_boolean(a->active));
         add_str(o, "boot_id", a->boot_id);
         add_str(o, "xml", a->xml);
-        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
         char *r = s ? strdup(s) : NULL;
         json_object_put(o);
         if (r) { /* end with a newline, as text files should */
@@ -110,15 +112,17 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
         json_tokener_free(tok);
         if (!o || jerr != json_tokener_success) {
                 json_object_put(o);
-                return dv_error_add(err, -EINVAL, 0, "not a valid JSON record: %s", json_tokener_error_desc(jerr));
+                return dv_error_add(err, -EINVAL, 0, "not a valid JSON record: %s",
+                                    json_tokener_error_desc(jerr));
         }
         _cleanup_(applied_freep) struct applied *a = calloc(1, sizeof(*a));
         _cleanup_free_ char *kind = NULL;
         int r = -ENOMEM;
         if (a && get_str(o, "kind", &kind) >= 0 && get_str(o, "name", &a->name) >= 0 &&
             get_str(o, "pool", &a->pool) >= 0 && get_str(o, "file", &a->file) >= 0 &&
-            get_str(o, "hash", &a->hash) >= 0 && get_str(o, "uuid", &a->uuid) >= 0 && get_str(o, "mac", &a->mac) >= 0 &&
-            get_str(o, "boot_id", &a->boot_id) >= 0 && get_str(o, "xml", &a->xml) >= 0)
+            get_str(o, "hash", &a->hash) >= 0 && get_str(o, "uuid", &a->uuid) >= 0 &&
+            get_str(o, "mac", &a->mac) >= 0 && get_str(o, "boot_id", &a->boot_id) >= 0 &&
+            get_str(o, "xml", &a->xml) >= 0)
                 r = 0;
         json_object *macs;
         if (a && r == 0 && json_object_object_get_ex(o, "macs", &macs)) {
@@ -145,10 +149,12 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
         _cleanup_dv_error_ struct dv_error perr = DV_ERROR_INIT;
         r = dv_object_parse(a->xml, strlen(a->xml), NULL, &a->obj, &perr);
         if (r < 0) {
-                dv_error_add(err, r, 0, "recorded definition does not parse: %s", strempty(dv_error_message(&perr)));
+                dv_error_add(err, r, 0, "recorded definition does not parse: %s",
+                             strempty(dv_error_message(&perr)));
                 return r;
         }
-        if (a->obj->kind != a->kind || !streq(a->obj->name, a->name) || !streq_ptr(a->obj->pool, a->pool))
+        if (a->obj->kind != a->kind || !streq(a->obj->name, a->name) ||
+            !streq_ptr(a->obj->pool, a->pool))
                 return dv_error_add(err, -EINVAL, 0, "recorded definition is for another object");
         *ret = TAKE_PTR(a);
         return 0;

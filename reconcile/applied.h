@@ -15,25 +15,27 @@
 struct applied {
         enum dv_kind kind;
         char *name;
-        char *pool;     /* volumes */
-        char *file;     /* the desired file it came from */
-        char *hash;     /* content hash of that file when applied */
-        char *xml;      /* dv_object_format() of the applied definition */
+        char *pool;            /* volumes */
+        char *file;            /* the desired file it came from */
+        char *hash;            /* content hash of that file when applied */
+        char *xml;             /* dv_object_format() of the applied definition */
         struct dv_object *obj; /* xml parsed */
-        char *uuid;     /* generated when the file has none */
-        char *mac;      /* networks: the bridge MAC, generated when the file has none */
-        char **macs;    /* domains: one MAC per <interface>, generated when not written */
-        bool created;   /* the agent created the data (pool directory, volume) */
-        bool active;    /* pools: started by the agent (types where start is bookkeeping) */
-        char *boot_id;  /* boot during which the agent last brought it up */
+        char *uuid;            /* generated when the file has none */
+        char *mac;             /* networks: the bridge MAC, generated when the file has none */
+        char **macs;           /* domains: one MAC per <interface>, generated when not written */
+        bool created;          /* the agent created the data (pool directory, volume) */
+        bool active;           /* pools: started by the agent (types where start is bookkeeping) */
+        char *boot_id;         /* boot during which the agent last brought it up */
 };
 
 /* "applied/KIND@[POOL@]NAME.json" */
 char *applied_relpath(enum dv_kind kind, const char *pool, const char *name) _warn_unused_result_;
 char *applied_to_json(const struct applied *a) _warn_unused_result_;
 /* Parses a record; the embedded XML must parse as an object of the same kind/name. */
-int applied_from_json(const char *data, size_t len, struct applied **ret, struct dv_error *err) _warn_unused_result_;
+int applied_from_json(const char *data, size_t len, struct applied **ret,
+                      struct dv_error *err) _warn_unused_result_;
 /* Builds a record for object o (copies what it needs; o is not kept). */
-int applied_new_from(const struct dv_object *o, const char *file, struct applied **ret) _warn_unused_result_;
+int applied_new_from(const struct dv_object *o, const char *file,
+                     struct applied **ret) _warn_unused_result_;
 void applied_free(struct applied *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct applied *, applied_free)

@@ -27,7 +27,8 @@ struct desired_set {
         struct hashmap *files; /* path -> struct desired_file */
         uint64_t generation;
         struct dv_error problems; /* rebuilt from dir_problems after each scan */
-        struct hashmap *dir_problems; /* directory -> message: kept until that directory is scanned again */
+        struct hashmap *
+                dir_problems; /* directory -> message: kept until that directory is scanned again */
 };
 
 static void dir_problem_set(struct desired_set *s, const char *dir, const char *msg) {
@@ -55,12 +56,12 @@ bool desired_name_is_candidate(const char *name) {
 int desired_check_trust(const char *path, const struct stat *st, struct dv_error *err) {
         if (st->st_uid != 0)
                 return dv_error_add(err, -EPERM, 0,
-                                    "refused: %s is owned by uid %u, not root (strict_permissions)", path,
-                                    (unsigned)st->st_uid);
+                                    "refused: %s is owned by uid %u, not root (strict_permissions)",
+                                    path, (unsigned)st->st_uid);
         if (st->st_mode & (S_IWGRP | S_IWOTH))
                 return dv_error_add(err, -EPERM, 0,
-                                    "refused: %s is writable by %s (mode %04o; strict_permissions)", path,
-                                    (st->st_mode & S_IWOTH) ? "others" : "its group",
+                                    "refused: %s is writable by %s (mode %04o; strict_permissions)",
+                                    path, (st->st_mode & S_IWOTH) ? "others" : "its group",
                                     (unsigned)(st->st_mode & 07777));
         return 0;
 }
@@ -72,34 +73,43 @@ int desired_check_driver(const struct dv_object *o, struct dv_error *err) {
         return drv && drv->check ? drv->check(o->def.domain, err) : 0;
 }
 
-int desired_check_locations(const struct dv_object *o, char *const *locations, struct dv_error *err) {
+int desired_check_locations(const struct dv_object *o, char *const *locations,
+                            struct dv_error *err) {
         if (o->kind == DV_KIND_POOL) {
                 const struct pool_def *p = o->def.pool;
-                if (pool_type_info(p->type)->file_backed && !path_location_allowed(locations, p->target.path))
+                if (pool_type_info(p->type)->file_backed &&
+                    !path_location_allowed(locations, p->target.path))
                         return dv_error_add(err, -EPERM, p->line,
-                                            "pool target %s is outside storage_locations", p->target.path);
+                                            "pool target %s is outside storage_locations",
+                                            p->target.path);
         } else if (o->kind == DV_KIND_VOLUME) {
                 const struct volume_def *v = o->def.volume;
                 if (v->target.path && !path_location_allowed(locations, v->target.path))
-                        return dv_error_add(err, -EPERM, v->line, "volume path %s is outside storage_locations",
-                                            v->target.path);
-                if (v->has_backing && v->backing.path && !path_location_allowed(locations, v->backing.path))
                         return dv_error_add(err, -EPERM, v->line,
-                                            "backing store %s is outside storage_locations", v->backing.path);
+                                            "volume path %s is outside storage_locations",
+                                            v->target.path);
+                if (v->has_backing && v->backing.path &&
+                    !path_location_allowed(locations, v->backing.path))
+                        return dv_error_add(err, -EPERM, v->line,
+                                            "backing store %s is outside storage_locations",
+                                            v->backing.path);
         } else if (o->kind == DV_KIND_DOMAIN) {
                 const struct domain_def *d = o->def.domain;
                 for (size_t i = 0; i < d->n_disks; i++) {
                         const struct domain_disk *k = &d->disks[i];
                         if (domain_disk_type(k) == DOMAIN_DISK_FILE && k->source.file &&
                             !path_location_allowed(locations, k->source.file))
-                                return dv_error_add(err, -EPERM, k->source_line ? k->source_line : k->line,
-                                                    "disk file %s is outside storage_locations", k->source.file);
+                                return dv_error_add(err, -EPERM,
+                                                    k->source_line ? k->source_line : k->line,
+                                                    "disk file %s is outside storage_locations",
+                                                    k->source.file);
                 }
         }
         return 0;
 }
 
-int desired_set_new(const char *root, bool check_trust, char *const *locations, struct desired_set **ret) {
+int desired_set_new(const char *root, bool check_trust, char *const *locations,
+                    struct desired_set **ret) {
         struct desired_set *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -217,7 +227,8 @@ static void load_file(struct desired_set *s, struct desired_file *f, const struc
         r = dv_object_parse(data, len, f->path, &o, &f->err);
         if (r < 0)
                 return;
-        if (desired_check_locations(o, s->locations, &f->err) < 0 || desired_check_driver(o, &f->err) < 0) {
+        if (desired_check_locations(o, s->locations, &f->err) < 0 ||
+            desired_check_driver(o, &f->err) < 0) {
                 dv_object_free(o);
                 return;
         }
@@ -251,7 +262,8 @@ static void scan_entry(struct desired_set *s, const char *dir, const char *name,
         if (S_ISDIR(st.st_mode)) {
                 struct stat lst;
                 /* Subdirectories are followed only when real (not symlinks) and not hidden. */
-                if (name[0] == '.' || depth >= DESIRED_MAX_DEPTH || lstat(path, &lst) < 0 || !S_ISDIR(lst.st_mode))
+                if (name[0] == '.' || depth >= DESIRED_MAX_DEPTH || lstat(path, &lst) < 0 ||
+                    !S_ISDIR(lst.st_mode))
                         return;
                 int r = scan_dir(s, path, depth + 1);
                 if (r < 0 && r != -ENOENT)
@@ -322,7 +334,9 @@ static int depth_of(const struct desired_set *s, const char *dir) {
         return d;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* s->problems from dir_problems, in the order of the directories. */
 static void problems_rebuild(struct desired_set *s) {
@@ -338,7 +352,8 @@ static void problems_rebuild(struct desired_set *s) {
         if (n > 1)
                 qsort(keys, n, sizeof(*keys), cmp_str);
         for (size_t i = 0; i < n; i++)
-                dv_error_add(&s->problems, -EPERM, 0, "%s", (const char *)hashmap_get(s->dir_problems, keys[i]));
+                dv_error_add(&s->problems, -EPERM, 0, "%s",
+                             (const char *)hashmap_get(s->dir_problems, keys[i]));
 }
 
 static char *problems_text(const struct desired_set *s) {
@@ -349,7 +364,7 @@ static char *problems_text(const struct desired_set *s) {
 }
 
 int desired_set_scan(struct desired_set *s, char *const *dirs) {
-        char *const all[] = { s->root, NULL };
+        char *const all[] = {s->root, NULL};
         if (!dirs)
                 dirs = all;
         s->generation++;
@@ -383,10 +398,13 @@ int desired_set_scan(struct desired_set *s, char *const *dirs) {
                 if (r < 0 && r != -EPERM && is_root) {
                         _cleanup_free_ char *m = NULL;
                         if (r == -ENOENT)
-                                (void)!asprintf(&m, "desired_dir %s does not exist; objects are kept as they are",
-                                                s->root);
+                                (void)!asprintf(
+                                        &m,
+                                        "desired_dir %s does not exist; objects are kept as they are",
+                                        s->root);
                         else
-                                (void)!asprintf(&m, "cannot read desired_dir %s: %s", s->root, strerror(-r));
+                                (void)!asprintf(&m, "cannot read desired_dir %s: %s", s->root,
+                                                strerror(-r));
                         if (m)
                                 dir_problem_set(s, dir, m);
                 }
@@ -399,7 +417,7 @@ int desired_set_scan(struct desired_set *s, char *const *dirs) {
                         }
                 }
         }
-        for (size_t i = 0; ; ) {
+        for (size_t i = 0;;) {
                 struct desired_file *f = desired_set_next(s, &i);
                 if (!f)
                         break;
@@ -418,7 +436,15 @@ struct desired_file *desired_set_next(const struct desired_set *s, size_t *i) {
         return hashmap_iter(s->files, i, NULL, &v) ? v : NULL;
 }
 
-size_t desired_set_count(const struct desired_set *s) { return hashmap_size(s->files); }
-uint64_t desired_set_generation(const struct desired_set *s) { return s->generation; }
-const struct dv_error *desired_set_problems(const struct desired_set *s) { return &s->problems; }
-const char *desired_set_root(const struct desired_set *s) { return s->root; }
+size_t desired_set_count(const struct desired_set *s) {
+        return hashmap_size(s->files);
+}
+uint64_t desired_set_generation(const struct desired_set *s) {
+        return s->generation;
+}
+const struct dv_error *desired_set_problems(const struct desired_set *s) {
+        return &s->problems;
+}
+const char *desired_set_root(const struct desired_set *s) {
+        return s->root;
+}

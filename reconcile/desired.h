@@ -25,12 +25,13 @@ bool desired_name_is_candidate(const char *name);
 int desired_check_trust(const char *path, const struct stat *st, struct dv_error *err);
 /* storage_locations (fnmatch FNM_PATHNAME): a pool target, volume path or domain
  * disk file outside them is refused. locations NULL/empty: anywhere. */
-int desired_check_locations(const struct dv_object *o, char *const *locations, struct dv_error *err);
+int desired_check_locations(const struct dv_object *o, char *const *locations,
+                            struct dv_error *err);
 /* What the object's driver refuses offline (a domain element its driver does not support). */
 int desired_check_driver(const struct dv_object *o, struct dv_error *err);
 
 struct desired_file {
-        char *path;     /* absolute path as found (a symlink's own path) */
+        char *path; /* absolute path as found (a symlink's own path) */
         dev_t dev;
         ino_t ino;
         off_t size;
@@ -44,7 +45,8 @@ struct desired_file {
 
 struct desired_set;
 
-int desired_set_new(const char *root, bool check_trust, char *const *locations, struct desired_set **ret);
+int desired_set_new(const char *root, bool check_trust, char *const *locations,
+                    struct desired_set **ret);
 void desired_set_free(struct desired_set *s);
 /* New storage_locations (agent.conf reloaded): every file is read again on the next
  * scan, so the rule applies to all of them. */

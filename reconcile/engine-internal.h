@@ -27,10 +27,10 @@ struct engine {
         struct executor *exec;
         char *boot_id;
         uint64_t btime_sec;
-        bool full;               /* next pass rescans and observes everything */
-        bool files_changed;      /* the last scan found new, changed or removed files */
+        bool full;          /* next pass rescans and observes everything */
+        bool files_changed; /* the last scan found new, changed or removed files */
         char **dirty_dirs;
-        char **events;           /* log lines for the agent */
+        char **events;                      /* log lines for the agent */
         struct invalid_file *invalid_files; /* files that define nothing */
         size_t n_invalid_files;
         uint64_t passes;
@@ -41,7 +41,7 @@ struct engine {
         uint64_t duration_count;
         char *last_table;
         char metrics_hash[33];
-        char status_hash[33];    /* content of status.xml without per-pass fields */
+        char status_hash[33]; /* content of status.xml without per-pass fields */
         bool record_failing;
         /* A commit failed: what it carried (last-applied records, removals) is not on
          * disk. Every record is queued again and committed before any action starts. */
@@ -52,7 +52,8 @@ struct engine {
 
 /* objects.c: the object table, last-applied records, removals and commits. */
 struct obj *engine_lookup(const struct engine *e, const char *id);
-struct obj *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name);
+struct obj *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool,
+                              const char *name);
 /* Drops o, with its observed XML; status.xml is rewritten on the next record. */
 void engine_remove_object(struct engine *e, struct obj *o);
 /* Every object, by kind then id (NULL-terminated array; caller frees the array). */

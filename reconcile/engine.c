@@ -18,10 +18,10 @@
 #include "util/log.h"
 #include "util/strv.h"
 
-DV_ENUM_IMPL(obj_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "stopping", "stopped", "failed",
-             "blocked", "removing");
-DV_ENUM_IMPL(obj_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions", "create",
-             "resize", "delete", "forget", "apply", "stop", "start", "shutdown");
+DV_ENUM_IMPL(obj_phase, _PHASE_MAX, "pending", "waiting", "creating", "ready", "stopping",
+             "stopped", "failed", "blocked", "removing");
+DV_ENUM_IMPL(obj_action, _ACT_MAX, "none", "build", "start", "stop", "delete", "set-permissions",
+             "create", "resize", "delete", "forget", "apply", "stop", "start", "shutdown");
 
 static void read_boot_facts(struct engine *e) {
         char *data = NULL;
@@ -62,7 +62,9 @@ void engine_event(struct engine *e, const char *fmt, ...) {
                 (void)log_oom(); /* the event is lost; the log says why */
 }
 
-char **engine_take_events(struct engine *e) { return TAKE_PTR(e->events); }
+char **engine_take_events(struct engine *e) {
+        return TAKE_PTR(e->events);
+}
 
 static int load_applied(struct engine *e, struct dv_error *err) {
         _cleanup_strv_free_ char **files = NULL;
@@ -70,7 +72,8 @@ static int load_applied(struct engine *e, struct dv_error *err) {
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
-                return dv_error_add(err, r, 0, "cannot list %s/applied: %s", e->cfg.state_dir, strerror(-r));
+                return dv_error_add(err, r, 0, "cannot list %s/applied: %s", e->cfg.state_dir,
+                                    strerror(-r));
         for (size_t i = 0; files && files[i]; i++) {
                 if (!strstr(files[i], ".json"))
                         continue;
@@ -82,8 +85,9 @@ static int load_applied(struct engine *e, struct dv_error *err) {
                     applied_from_json(data, len, &a, &perr) < 0) {
                         /* A damaged record is reported and kept on disk for a person to look at;
                          * its object is then treated as unmanaged (never touched). */
-                        engine_event(e, "ignoring damaged last-applied record %s/%s: %s", e->cfg.state_dir,
-                                     strempty(rel), strna(dv_error_message(&perr)));
+                        engine_event(e, "ignoring damaged last-applied record %s/%s: %s",
+                                     e->cfg.state_dir, strempty(rel),
+                                     strna(dv_error_message(&perr)));
                         continue;
                 }
                 struct obj *o = engine_get_or_add(e, a->kind, a->pool, a->name);
@@ -108,7 +112,8 @@ int engine_new(const struct engine_config *cfg, struct engine **ret, struct dv_e
         read_boot_facts(e);
         int r = e->objects ? 0 : -ENOMEM;
         if (r >= 0)
-                r = desired_set_new(cfg->desired_dir, cfg->check_trust, cfg->storage_locations, &e->desired);
+                r = desired_set_new(cfg->desired_dir, cfg->check_trust, cfg->storage_locations,
+                                    &e->desired);
         if (r >= 0)
                 r = state_store_open(cfg->state_dir, &e->state, err);
         if (r >= 0)
@@ -145,12 +150,17 @@ void engine_mark_dirs(struct engine *e, char *const *dirs) {
                 return;
         }
         for (size_t i = 0; dirs[i]; i++)
-                if (!strv_contains(e->dirty_dirs, dirs[i]) && strv_push(&e->dirty_dirs, dirs[i]) < 0)
+                if (!strv_contains(e->dirty_dirs, dirs[i]) &&
+                    strv_push(&e->dirty_dirs, dirs[i]) < 0)
                         e->full = true; /* a full rescan covers it */
 }
 
-void engine_mark_all(struct engine *e) { e->full = true; }
-int engine_exec_fd(const struct engine *e) { return exec_fd(e->exec); }
+void engine_mark_all(struct engine *e) {
+        e->full = true;
+}
+int engine_exec_fd(const struct engine *e) {
+        return exec_fd(e->exec);
+}
 int engine_event_fd(const struct engine *e) {
         (void)e;
         return domain_events_fd();
@@ -159,8 +169,12 @@ int engine_event_dispatch(struct engine *e) {
         (void)e;
         return domain_events_dispatch();
 }
-unsigned engine_running(const struct engine *e) { return exec_pending(e->exec); }
-unsigned engine_running_now(const struct engine *e) { return exec_running(e->exec); }
+unsigned engine_running(const struct engine *e) {
+        return exec_pending(e->exec);
+}
+unsigned engine_running_now(const struct engine *e) {
+        return exec_running(e->exec);
+}
 
 int engine_pass(struct engine *e) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
@@ -250,12 +264,13 @@ void engine_format_plan(const struct engine *e, struct buf *b) {
                 const char *what = o->action != ACT_NONE ? obj_action_to_string(o->action)
                                    : o->busy             ? "running"
                                                          : "-";
-                buf_printf(b, "%-*s  %-15s  %-9s  %s%s\n", (int)w, o->id, what, obj_phase_to_string(o->phase),
-                           o->managed ? "" : "(unmanaged) ", strempty(o->message));
+                buf_printf(b, "%-*s  %-15s  %-9s  %s%s\n", (int)w, o->id, what,
+                           obj_phase_to_string(o->phase), o->managed ? "" : "(unmanaged) ",
+                           strempty(o->message));
         }
         for (size_t i = 0; i < e->n_invalid_files; i++)
-                buf_printf(b, "invalid file %s:%d: %s\n", e->invalid_files[i].path, e->invalid_files[i].line,
-                           e->invalid_files[i].error);
+                buf_printf(b, "invalid file %s:%d: %s\n", e->invalid_files[i].path,
+                           e->invalid_files[i].line, e->invalid_files[i].error);
         const struct dv_error *dp = desired_set_problems(e->desired);
         for (size_t i = 0; i < dp->n_problems; i++)
                 buf_printf(b, "problem: %s\n", dp->problems[i].msg);
@@ -269,12 +284,13 @@ void engine_format_table(const struct engine *e, struct buf *b) {
                 w = MAX(w, strlen(l[i]->id));
         buf_printf(b, "%-*s  %-9s  %s\n", (int)w, "OBJECT", "PHASE", "MESSAGE");
         for (size_t i = 0; l && i < n; i++)
-                buf_printf(b, "%-*s  %-9s  %s%s\n", (int)w, l[i]->id, obj_phase_to_string(l[i]->phase),
-                           l[i]->managed ? "" : "(unmanaged) ", strempty(l[i]->message));
+                buf_printf(b, "%-*s  %-9s  %s%s\n", (int)w, l[i]->id,
+                           obj_phase_to_string(l[i]->phase), l[i]->managed ? "" : "(unmanaged) ",
+                           strempty(l[i]->message));
 }
 
 char *engine_summary(const struct engine *e) {
-        unsigned counts[_PHASE_MAX] = { 0 }, total = 0;
+        unsigned counts[_PHASE_MAX] = {0}, total = 0;
         void *v;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                 const struct obj *o = v;

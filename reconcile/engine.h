@@ -35,7 +35,7 @@ DV_ENUM_DECL(obj_phase);
 
 enum obj_action {
         ACT_NONE,
-        ACT_POOL_BUILD,  /* build, then start when the pool is wanted up */
+        ACT_POOL_BUILD, /* build, then start when the pool is wanted up */
         ACT_POOL_START,
         ACT_POOL_STOP,
         ACT_POOL_DELETE,
@@ -43,11 +43,11 @@ enum obj_action {
         ACT_VOL_CREATE,
         ACT_VOL_RESIZE,
         ACT_VOL_DELETE,
-        ACT_FORGET,      /* drop the last-applied record: no longer managed */
-        ACT_NET_APPLY,   /* converge a network: bridge, addresses, firewall, dnsmasq */
-        ACT_NET_STOP,    /* dnsmasq, rules, then the bridge when the agent created it */
+        ACT_FORGET,    /* drop the last-applied record: no longer managed */
+        ACT_NET_APPLY, /* converge a network: bridge, addresses, firewall, dnsmasq */
+        ACT_NET_STOP,  /* dnsmasq, rules, then the bridge when the agent created it */
         ACT_DOM_START,
-        ACT_DOM_STOP,    /* graceful, then forced after shutdown-timeout */
+        ACT_DOM_STOP, /* graceful, then forced after shutdown-timeout */
         _ACT_MAX,
 };
 DV_ENUM_DECL(obj_action);
@@ -55,31 +55,31 @@ DV_ENUM_DECL(obj_action);
 struct obj {
         enum dv_kind kind;
         char *id, *name, *pool;
-        bool managed;                /* applied from a desired file (or about to be) */
+        bool managed; /* applied from a desired file (or about to be) */
         /* desired */
-        struct dv_object *desired;   /* in force: the file's, or the last-known-good */
-        char *file;                  /* file defining it now; NULL when none */
+        struct dv_object *desired;           /* in force: the file's, or the last-known-good */
+        char *file;                          /* file defining it now; NULL when none */
         char desired_hash[HASH_HEX_LEN + 1]; /* of the file content last loaded */
         struct timespec file_mtime;
-        char *file_error;            /* the file is invalid now: "file:line: message" */
-        char **dup_files;            /* defined by several files: all of them */
-        uint64_t absent_since;       /* CLOCK_MONOTONIC usec when its file vanished; 0 */
+        char *file_error;      /* the file is invalid now: "file:line: message" */
+        char **dup_files;      /* defined by several files: all of them */
+        uint64_t absent_since; /* CLOCK_MONOTONIC usec when its file vanished; 0 */
         /* applied */
         struct applied *applied;
         /* observed */
         bool observed;
-        struct pool_status pool_st;  /* pools */
-        bool exists;                 /* volumes: present on the host */
-        struct vol_status vol_st;    /* volumes, when exists */
-        struct net_status net_st;    /* networks */
-        struct dv_object *net_prev;  /* networks: the definition applied before the last
-                                      * change, until an apply succeeds (a renamed bridge) */
+        struct pool_status pool_st; /* pools */
+        bool exists;                /* volumes: present on the host */
+        struct vol_status vol_st;   /* volumes, when exists */
+        struct net_status net_st;   /* networks */
+        struct dv_object *net_prev; /* networks: the definition applied before the last
+                                     * change, until an apply succeeds (a renamed bridge) */
         bool net_prev_created;
-        struct dom_status dom_st;    /* domains */
-        unsigned dom_exits;          /* exits the agent did not ask for since the file changed */
+        struct dom_status dom_st; /* domains */
+        unsigned dom_exits;       /* exits the agent did not ask for since the file changed */
         /* plan and status */
         enum obj_phase phase;
-        uint64_t since_usec;         /* CLOCK_REALTIME of the last phase change */
+        uint64_t since_usec; /* CLOCK_REALTIME of the last phase change */
         char *message;
         enum obj_action action;
         uint64_t action_arg;
@@ -87,23 +87,23 @@ struct obj {
         bool busy;
         enum obj_action running;
         unsigned failures;
-        uint64_t retry_at;           /* CLOCK_MONOTONIC usec */
+        uint64_t retry_at; /* CLOCK_MONOTONIC usec */
         char *last_error;
-        bool error_blocks;           /* last_error is a refusal (data in the way): blocked */
-        enum obj_action failed;      /* the action last_error is about: only it waits for retry_at */
+        bool error_blocks;      /* last_error is a refusal (data in the way): blocked */
+        enum obj_action failed; /* the action last_error is about: only it waits for retry_at */
         bool dirty;
-        int claims;                  /* scratch for resolve */
+        int claims; /* scratch for resolve */
 };
 
 struct engine_config {
         const char *desired_dir;
         const char *state_dir;
         char *const *storage_locations;
-        bool check_trust;            /* running as root with strict_permissions */
+        bool check_trust; /* running as root with strict_permissions */
         unsigned max_parallel;
         uint64_t removal_delay_usec;
-        bool dry_run;                /* plan and report, never act */
-        const char *metrics_file;    /* extra copy of metrics.prom, or NULL */
+        bool dry_run;             /* plan and report, never act */
+        const char *metrics_file; /* extra copy of metrics.prom, or NULL */
         const char *version;
 };
 
@@ -163,4 +163,3 @@ struct plan_step {
         uint64_t arg;
 };
 void plan_object(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *step);
-

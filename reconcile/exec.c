@@ -129,7 +129,9 @@ void exec_free(struct executor *x) {
         free(x);
 }
 
-int exec_fd(const struct executor *x) { return x->efd; }
+int exec_fd(const struct executor *x) {
+        return x->efd;
+}
 
 int exec_submit(struct executor *x, struct exec_job *job) {
         pthread_mutex_lock(&x->lock);

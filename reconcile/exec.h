@@ -12,10 +12,10 @@ struct exec_job;
 typedef int (*exec_fn)(struct exec_job *job);
 
 struct exec_job {
-        exec_fn run;        /* called in a worker; fills err on failure */
-        void *data;         /* the caller's */
+        exec_fn run; /* called in a worker; fills err on failure */
+        void *data;  /* the caller's */
         void (*free_data)(void *data);
-        int result;         /* run's return value */
+        int result; /* run's return value */
         struct dv_error err;
         struct exec_job *next;
 };

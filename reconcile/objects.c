@@ -39,7 +39,8 @@ void obj_free(void *p) {
         free(o);
 }
 
-struct obj *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool, const char *name) {
+struct obj *engine_get_or_add(struct engine *e, enum dv_kind kind, const char *pool,
+                              const char *name) {
         _cleanup_free_ char *id = dv_object_id_make(kind, pool, name);
         if (!id)
                 return NULL;
@@ -89,15 +90,17 @@ int engine_commit(struct engine *e, struct dv_error *err) {
                 for (char **rel = e->pending_removals; rel && *rel; rel++) {
                         int k = state_store_remove(e->state, *rel);
                         if (k < 0 && q >= 0)
-                                q = dv_error_add(err, k, 0, "cannot queue the removal of %s: %s", *rel, strerror(-k));
+                                q = dv_error_add(err, k, 0, "cannot queue the removal of %s: %s",
+                                                 *rel, strerror(-k));
                 }
                 void *v;
                 for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                         const struct obj *o = v;
                         int k = o->applied ? applied_put(e, o->applied) : 0;
                         if (k < 0 && q >= 0)
-                                q = dv_error_add(err, k, 0, "cannot queue the last-applied record of %s: %s", o->id,
-                                                 strerror(-k));
+                                q = dv_error_add(err, k, 0,
+                                                 "cannot queue the last-applied record of %s: %s",
+                                                 o->id, strerror(-k));
                 }
         }
         /* What could be queued is written even so; the commit fails as a whole. */

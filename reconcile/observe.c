@@ -28,15 +28,19 @@ static void vol_list_free(void *p) {
 }
 
 static bool pool_status_same(const struct pool_status *a, const struct pool_status *b) {
-        return a->state == b->state && streq_ptr(a->reason, b->reason) && a->has_sizes == b->has_sizes &&
-               a->capacity == b->capacity && a->allocation == b->allocation && a->available == b->available &&
-               a->has_perms == b->has_perms && a->mode == b->mode && a->owner == b->owner && a->group == b->group &&
-               a->n_free_extents == b->n_free_extents &&
+        return a->state == b->state && streq_ptr(a->reason, b->reason) &&
+               a->has_sizes == b->has_sizes && a->capacity == b->capacity &&
+               a->allocation == b->allocation && a->available == b->available &&
+               a->has_perms == b->has_perms && a->mode == b->mode && a->owner == b->owner &&
+               a->group == b->group && a->n_free_extents == b->n_free_extents &&
                (a->n_free_extents == 0 ||
-                memcmp(a->free_extents, b->free_extents, a->n_free_extents * sizeof(*a->free_extents)) == 0);
+                memcmp(a->free_extents, b->free_extents,
+                       a->n_free_extents * sizeof(*a->free_extents)) == 0);
 }
 
-static uint64_t absdiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
+static uint64_t absdiff(uint64_t a, uint64_t b) {
+        return a > b ? a - b : b - a;
+}
 
 /* A pool's file system moves with every write on it (the agent's own state files
  * included): what is reported changes only when the capacity does, or allocation or
@@ -45,7 +49,8 @@ static void settle_sizes(const struct pool_status *old, struct pool_status *st) 
         if (!old->has_sizes || !st->has_sizes || old->capacity != st->capacity)
                 return;
         uint64_t step = st->capacity / 100;
-        if (absdiff(old->allocation, st->allocation) < step && absdiff(old->available, st->available) < step) {
+        if (absdiff(old->allocation, st->allocation) < step &&
+            absdiff(old->available, st->available) < step) {
                 st->allocation = old->allocation;
                 st->available = old->available;
         }
@@ -57,11 +62,12 @@ static void observe_pool(struct engine *e, struct obj *p, struct vol_list *known
                 return;
         const struct pool_def *pd = def->def.pool;
         const struct storage_driver *drv = storage_driver_get(pd->type);
-        struct pool_status st = { 0 };
+        struct pool_status st = {0};
         _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (!drv || !drv->pool_observe) {
                 st.state = POOL_STATE_BROKEN;
-                if (asprintf(&st.reason, "pool type '%s' has no driver on this host", pool_type_to_string(pd->type)) < 0)
+                if (asprintf(&st.reason, "pool type '%s' has no driver on this host",
+                             pool_type_to_string(pd->type)) < 0)
                         st.reason = NULL;
         } else if (drv->pool_observe(pd, &st, &err) < 0) {
                 st.state = POOL_STATE_BROKEN;
@@ -83,7 +89,8 @@ static void observe_pool(struct engine *e, struct obj *p, struct vol_list *known
         if (st.state != POOL_STATE_ACTIVE || !drv->vol_list)
                 return; /* keep what we knew of the volumes: nothing to conclude */
         if (drv->vol_list(pd, &vols, &n, &err) < 0) {
-                log_debug("listing volumes of pool %s failed: %s", p->name, strna(dv_error_message(&err)));
+                log_debug("listing volumes of pool %s failed: %s", p->name,
+                          strna(dv_error_message(&err)));
                 return;
         }
         for (size_t i = 0; known && i < known->n; i++)
@@ -125,12 +132,14 @@ static void observe_pool(struct engine *e, struct obj *p, struct vol_list *known
 }
 
 static bool net_status_same(const struct net_status *a, const struct net_status *b) {
-        if (a->state != b->state || !streq_ptr(a->reason, b->reason) || !streq_ptr(a->drift, b->drift) ||
-            a->ifindex != b->ifindex || !streq_ptr(a->bridge, b->bridge) || strcmp(a->mac, b->mac) != 0 ||
+        if (a->state != b->state || !streq_ptr(a->reason, b->reason) ||
+            !streq_ptr(a->drift, b->drift) || a->ifindex != b->ifindex ||
+            !streq_ptr(a->bridge, b->bridge) || strcmp(a->mac, b->mac) != 0 ||
             a->dnsmasq_pid != b->dnsmasq_pid || a->n_leases != b->n_leases)
                 return false;
         for (size_t i = 0; i < a->n_leases; i++)
-                if (strcmp(a->leases[i].ip, b->leases[i].ip) != 0 || strcmp(a->leases[i].mac, b->leases[i].mac) != 0 ||
+                if (strcmp(a->leases[i].ip, b->leases[i].ip) != 0 ||
+                    strcmp(a->leases[i].mac, b->leases[i].mac) != 0 ||
                     a->leases[i].expiry != b->leases[i].expiry)
                         return false;
         return true;
@@ -141,11 +150,11 @@ static void observe_network(struct obj *o) {
         if (!d)
                 return;
         struct network_def eff = network_effective(d->def.network, o->applied);
-        struct net_status st = { 0 };
+        struct net_status st = {0};
         _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (network_observe(&eff, &st, &err) < 0) {
                 net_status_done(&st);
-                st = (struct net_status){ .state = NET_BROKEN, .reason = dv_error_summary(&err) };
+                st = (struct net_status){.state = NET_BROKEN, .reason = dv_error_summary(&err)};
         }
         if (!o->observed || !net_status_same(&o->net_st, &st))
                 o->dirty = true;
@@ -154,18 +163,21 @@ static void observe_network(struct obj *o) {
         o->observed = true;
 }
 
-static bool dom_running(enum dom_state s) { return s == DOM_RUNNING || s == DOM_PAUSED; }
+static bool dom_running(enum dom_state s) {
+        return s == DOM_RUNNING || s == DOM_PAUSED;
+}
 
 static void observe_domain(struct obj *o) {
         const struct dv_object *d = obj_def(o);
         if (!d)
                 return;
         const struct domain_driver *drv = domain_driver_get(d->def.domain->type);
-        struct dom_status st = { 0 };
+        struct dom_status st = {0};
         _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         int r;
         if (!drv)
-                r = dv_error_add(&err, -EOPNOTSUPP, 0, "domain type '%s' has no driver in this build",
+                r = dv_error_add(&err, -EOPNOTSUPP, 0,
+                                 "domain type '%s' has no driver in this build",
                                  domain_type_to_string(d->def.domain->type));
         else if (!drv->available || (r = drv->available(&err)) >= 0)
                 r = drv->observe(d->def.domain, &st, &err);
@@ -173,7 +185,7 @@ static void observe_domain(struct obj *o) {
                 /* No driver, the driver cannot work here (no Xen), or it cannot look: the
                  * domain is blocked with the reason; nothing else is affected. */
                 dom_status_done(&st);
-                st = (struct dom_status){ .state = DOM_BROKEN, .reason = dv_error_summary(&err) };
+                st = (struct dom_status){.state = DOM_BROKEN, .reason = dv_error_summary(&err)};
                 if (!st.reason)
                         st.reason = strdup(strerror(-r));
         }
@@ -185,7 +197,8 @@ static void observe_domain(struct obj *o) {
             (st.exited || (o->observed && dom_running(o->dom_st.state)))) {
                 o->dom_exits++;
                 free(o->last_error);
-                if (asprintf(&o->last_error, "exited: %s", st.exit_reason ? st.exit_reason : "unknown reason") < 0)
+                if (asprintf(&o->last_error, "exited: %s",
+                             st.exit_reason ? st.exit_reason : "unknown reason") < 0)
                         o->last_error = NULL;
                 o->error_blocks = false;
                 o->failed = ACT_DOM_START; /* what the restart policy will plan */
@@ -193,8 +206,9 @@ static void observe_domain(struct obj *o) {
                 o->retry_at = now_usec(CLOCK_MONOTONIC) +
                               MIN(USEC_PER_SEC << MIN(o->dom_exits - 1, 20u), 300 * USEC_PER_SEC);
         }
-        if (!o->observed || o->dom_st.state != st.state || o->dom_st.pid != st.pid || o->dom_st.id != st.id ||
-            !streq_ptr(o->dom_st.reason, st.reason) || !streq_ptr(o->dom_st.qmp_status, st.qmp_status))
+        if (!o->observed || o->dom_st.state != st.state || o->dom_st.pid != st.pid ||
+            o->dom_st.id != st.id || !streq_ptr(o->dom_st.reason, st.reason) ||
+            !streq_ptr(o->dom_st.qmp_status, st.qmp_status))
                 o->dirty = true;
         dom_status_done(&o->dom_st);
         o->dom_st = st;
@@ -208,7 +222,9 @@ void engine_observe(struct engine *e, bool full) {
                 return;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                 struct obj *o = v;
-                const char *pool = o->kind == DV_KIND_POOL ? o->name : o->kind == DV_KIND_VOLUME ? o->pool : NULL;
+                const char *pool = o->kind == DV_KIND_POOL     ? o->name
+                                   : o->kind == DV_KIND_VOLUME ? o->pool
+                                                               : NULL;
                 if (!pool)
                         continue;
                 struct vol_list *l = hashmap_get(pools, pool);

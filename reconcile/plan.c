@@ -26,7 +26,8 @@ const struct dv_object *obj_def(const struct obj *o) {
         return d;
 }
 
-static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b, char buf[static 512]);
+static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b,
+                                         char buf[static 512]);
 
 /* The applied definition became real (the agent built or started the pool): a change
  * to its type, source or target cannot be made in place. */
@@ -67,7 +68,8 @@ struct network_def network_effective(const struct network_def *def, const struct
 /* A stateless pool is "started" by bookkeeping: the flag counts only in the boot
  * that set it, so after a reboot it is started again like everything else. */
 static bool stateless_started(const struct engine *e, const struct obj *pool) {
-        return pool->applied && pool->applied->active && streq_ptr(pool->applied->boot_id, e->boot_id);
+        return pool->applied && pool->applied->active &&
+               streq_ptr(pool->applied->boot_id, e->boot_id);
 }
 
 bool obj_pool_effectively_active(const struct engine *e, const struct obj *pool) {
@@ -79,9 +81,10 @@ bool obj_pool_effectively_active(const struct engine *e, const struct obj *pool)
         return true;
 }
 
-static void step_set(struct plan_step *s, enum obj_phase phase, enum obj_action action, const char *fmt, ...)
-        _printf_(4, 5);
-static void step_set(struct plan_step *s, enum obj_phase phase, enum obj_action action, const char *fmt, ...) {
+static void step_set(struct plan_step *s, enum obj_phase phase, enum obj_action action,
+                     const char *fmt, ...) _printf_(4, 5);
+static void step_set(struct plan_step *s, enum obj_phase phase, enum obj_action action,
+                     const char *fmt, ...) {
         s->phase = phase;
         s->action = action;
         free(s->message);
@@ -108,7 +111,8 @@ static bool perms_match(const struct dv_perms *want, const struct pool_status *s
 }
 
 /* Type, source and target path of a pool cannot change in place. */
-static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b, char buf[static 512]) {
+static const char *pool_immutable_change(const struct pool_def *a, const struct pool_def *b,
+                                         char buf[static 512]) {
         if (a->type != b->type) {
                 snprintf(buf, 256, "the pool type is immutable (applied '%s', file says '%s')",
                          pool_type_to_string(a->type), pool_type_to_string(b->type));
@@ -119,9 +123,12 @@ static const char *pool_immutable_change(const struct pool_def *a, const struct 
                          strna(a->target.path), strna(b->target.path));
                 return buf;
         }
-        bool same = a->source.n_devices == b->source.n_devices && streq_ptr(a->source.dir, b->source.dir) &&
-                    streq_ptr(a->source.host_name, b->source.host_name) && streq_ptr(a->source.name, b->source.name) &&
-                    streq_ptr(a->source.format, b->source.format) && a->source.port == b->source.port;
+        bool same = a->source.n_devices == b->source.n_devices &&
+                    streq_ptr(a->source.dir, b->source.dir) &&
+                    streq_ptr(a->source.host_name, b->source.host_name) &&
+                    streq_ptr(a->source.name, b->source.name) &&
+                    streq_ptr(a->source.format, b->source.format) &&
+                    a->source.port == b->source.port;
         for (size_t i = 0; same && i < a->source.n_devices; i++)
                 same = streq_ptr(a->source.devices[i].path, b->source.devices[i].path);
         if (!same) {
@@ -144,13 +151,15 @@ static const char *pending_removal(const struct engine *e, const struct obj *o, 
                                 ? o->absent_since + e->cfg.removal_delay_usec - now
                                 : 0;
         char d[32];
-        snprintf(buf, 256, "file removed; on-remove applies in %s", format_duration(d, round_up_ms(left)));
+        snprintf(buf, 256, "file removed; on-remove applies in %s",
+                 format_duration(d, round_up_ms(left)));
         return left > 0 ? buf : NULL;
 }
 
 /* The file is gone but removal_delay has not passed: the step says so and nothing
  * happens yet. Returns true when that is the case. */
-static bool removal_waits(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+static bool removal_waits(const struct engine *e, const struct obj *o, uint64_t now,
+                          struct plan_step *s) {
         char buf[256];
         const char *wait = pending_removal(e, o, now, buf);
         if (!wait)
@@ -163,7 +172,8 @@ static void plan_pool_removal(const struct engine *e, const struct obj *o, struc
         const struct dv_object *d = obj_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_POOL);
         if (how == DV_ON_REMOVE_KEEP) {
-                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
+                step_set(s, PHASE_REMOVING, ACT_FORGET,
+                         "file removed; on-remove='keep': left as it is");
                 return;
         }
         /* Deleting: the volumes the agent still manages in this pool go first (their
@@ -176,18 +186,22 @@ static void plan_pool_removal(const struct engine *e, const struct obj *o, struc
                         n++;
         }
         if (n > 0) {
-                step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; waiting for %u managed volume%s of the pool", n,
+                step_set(s, PHASE_REMOVING, ACT_NONE,
+                         "file removed; waiting for %u managed volume%s of the pool", n,
                          n == 1 ? "" : "s");
                 return;
         }
-        bool active = obj_pool_effectively_active(e, o) || (o->observed && o->pool_st.state == POOL_STATE_ACTIVE &&
-                                                            !pool_type_info(d->def.pool->type)->stateless);
+        bool active = obj_pool_effectively_active(e, o) ||
+                      (o->observed && o->pool_st.state == POOL_STATE_ACTIVE &&
+                       !pool_type_info(d->def.pool->type)->stateless);
         if (how == DV_ON_REMOVE_DELETE && o->applied && o->applied->created && o->observed &&
             o->pool_st.state != POOL_STATE_ABSENT) {
                 if (active && !pool_type_info(d->def.pool->type)->stateless)
-                        step_set(s, PHASE_REMOVING, ACT_POOL_STOP, "file removed; stopping before delete");
+                        step_set(s, PHASE_REMOVING, ACT_POOL_STOP,
+                                 "file removed; stopping before delete");
                 else
-                        step_set(s, PHASE_REMOVING, ACT_POOL_DELETE, "file removed; on-remove='delete'");
+                        step_set(s, PHASE_REMOVING, ACT_POOL_DELETE,
+                                 "file removed; on-remove='delete'");
                 return;
         }
         if (active)
@@ -212,7 +226,8 @@ static const char *pool_what(const struct pool_def *pd) {
         return pd->name;
 }
 
-static void plan_pool(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+static void plan_pool(const struct engine *e, const struct obj *o, uint64_t now,
+                      struct plan_step *s) {
         const struct dv_object *d = obj_def(o);
         const struct pool_def *pd = d->def.pool;
         char buf[512];
@@ -254,8 +269,9 @@ static void plan_pool(const struct engine *e, const struct obj *o, uint64_t now,
                         step_set(s, PHASE_CREATING, ACT_POOL_START, "starting");
                 else
                         step_set(s, PHASE_STOPPED, ACT_NONE,
-                                 dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot"
-                                                                            : NULL);
+                                 dv_policy_state(&d->policy) == DV_WANT_UP
+                                         ? "autostart='no': left down after boot"
+                                         : NULL);
                 return;
         case POOL_STATE_ACTIVE:
                 break;
@@ -266,8 +282,9 @@ static void plan_pool(const struct engine *e, const struct obj *o, uint64_t now,
                         step_set(s, PHASE_STOPPING, ACT_POOL_STOP, "stopping: state='inactive'");
                 else
                         step_set(s, PHASE_STOPPED, ACT_NONE,
-                                 dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot"
-                                                                            : NULL);
+                                 dv_policy_state(&d->policy) == DV_WANT_UP
+                                         ? "autostart='no': left down after boot"
+                                         : NULL);
                 return;
         }
         if (!active) {
@@ -275,7 +292,8 @@ static void plan_pool(const struct engine *e, const struct obj *o, uint64_t now,
                 return;
         }
         if (o->desired && !perms_match(&pd->target.perms, st)) {
-                step_set(s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to %s", strna(pd->target.path));
+                step_set(s, PHASE_CREATING, ACT_POOL_PERMS, "applying permissions to %s",
+                         strna(pd->target.path));
                 return;
         }
         step_set(s, PHASE_READY, ACT_NONE, NULL);
@@ -286,11 +304,13 @@ static void plan_volume_removal(const struct engine *e, const struct obj *o, con
         const struct dv_object *d = obj_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_VOLUME);
         if (how != DV_ON_REMOVE_DELETE) {
-                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': the volume is kept");
+                step_set(s, PHASE_REMOVING, ACT_FORGET,
+                         "file removed; on-remove='keep': the volume is kept");
                 return;
         }
         if (!o->applied || !o->applied->created) {
-                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; not deleted: the agent did not create it");
+                step_set(s, PHASE_REMOVING, ACT_FORGET,
+                         "file removed; not deleted: the agent did not create it");
                 return;
         }
         if (o->observed && !o->exists) {
@@ -298,14 +318,16 @@ static void plan_volume_removal(const struct engine *e, const struct obj *o, con
                 return;
         }
         if (!pool || !obj_pool_effectively_active(e, pool)) {
-                step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; waiting for pool/%s to be active to delete",
+                step_set(s, PHASE_REMOVING, ACT_NONE,
+                         "file removed; waiting for pool/%s to be active to delete",
                          strna(o->pool));
                 return;
         }
         step_set(s, PHASE_REMOVING, ACT_VOL_DELETE, "file removed; on-remove='delete'");
 }
 
-static void plan_volume(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+static void plan_volume(const struct engine *e, const struct obj *o, uint64_t now,
+                        struct plan_step *s) {
         _cleanup_free_ char *pid = dv_object_id_make(DV_KIND_POOL, NULL, o->pool);
         const struct obj *pool = pid ? engine_lookup(e, pid) : NULL;
         const struct dv_object *d = obj_def(o);
@@ -326,7 +348,8 @@ static void plan_volume(const struct engine *e, const struct obj *o, uint64_t no
                 return;
         }
         if (!pool || !obj_def(pool) || !pool->managed) {
-                step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s: no such pool", strna(o->pool));
+                step_set(s, PHASE_WAITING, ACT_NONE, "waiting for pool/%s: no such pool",
+                         strna(o->pool));
                 return;
         }
         if (pool->busy || pool->phase != PHASE_READY || !obj_pool_effectively_active(e, pool)) {
@@ -340,41 +363,45 @@ static void plan_volume(const struct engine *e, const struct obj *o, uint64_t no
                 return;
         }
         if (!o->exists) {
-                step_set(s, PHASE_CREATING, ACT_VOL_CREATE, "creating %s volume of %" PRIu64 " bytes",
-                         volume_def_format_type(vd), vd->capacity);
+                step_set(s, PHASE_CREATING, ACT_VOL_CREATE,
+                         "creating %s volume of %" PRIu64 " bytes", volume_def_format_type(vd),
+                         vd->capacity);
                 return;
         }
         const struct vol_status *st = &o->vol_st;
         if (vd->target.format && st->format && !streq(vd->target.format, st->format)) {
-                step_set(s, PHASE_BLOCKED, ACT_NONE, "changing the format from %s to %s is refused", st->format,
-                         vd->target.format);
+                step_set(s, PHASE_BLOCKED, ACT_NONE, "changing the format from %s to %s is refused",
+                         st->format, vd->target.format);
                 return;
         }
         if (vd->has_backing && vd->backing.path && !streq_ptr(vd->backing.path, st->backing_path)) {
-                step_set(s, PHASE_BLOCKED, ACT_NONE, "changing the backing store to %s is refused (it is %s)",
-                         vd->backing.path, strna(st->backing_path));
+                step_set(s, PHASE_BLOCKED, ACT_NONE,
+                         "changing the backing store to %s is refused (it is %s)", vd->backing.path,
+                         strna(st->backing_path));
                 return;
         }
         if (vd->has_capacity && vd->capacity < st->capacity) {
                 step_set(s, PHASE_BLOCKED, ACT_NONE,
-                         "shrinking from %" PRIu64 " to %" PRIu64 " bytes is refused: it would lose data",
+                         "shrinking from %" PRIu64 " to %" PRIu64
+                         " bytes is refused: it would lose data",
                          st->capacity, vd->capacity);
                 return;
         }
         if (vd->has_capacity && vd->capacity > st->capacity) {
-                step_set(s, PHASE_CREATING, ACT_VOL_RESIZE, "growing from %" PRIu64 " to %" PRIu64 " bytes",
-                         st->capacity, vd->capacity);
+                step_set(s, PHASE_CREATING, ACT_VOL_RESIZE,
+                         "growing from %" PRIu64 " to %" PRIu64 " bytes", st->capacity,
+                         vd->capacity);
                 s->arg = vd->capacity;
                 return;
         }
         step_set(s, PHASE_READY, ACT_NONE, NULL);
 }
 
-
 /* ---- networks ------------------------------------------------------------------------ */
 
 /* Another network (with a file) whose subnet overlaps one of o's: both are refused. */
-static const struct obj *network_overlap(const struct engine *e, const struct obj *o, char buf[static 512]) {
+static const struct obj *network_overlap(const struct engine *e, const struct obj *o,
+                                         char buf[static 512]) {
         const struct network_def *nd = o->desired ? o->desired->def.network : NULL;
         void *v;
         if (!nd || nd->forward.mode == NETWORK_FORWARD_BRIDGE)
@@ -392,12 +419,14 @@ static const struct obj *network_overlap(const struct engine *e, const struct ob
                                 int pa = network_ip_prefix(ia), pb = network_ip_prefix(ib);
                                 if (pa < 0 || pb < 0 || ia->address.family != ib->address.family)
                                         continue;
-                                if (!network_addr_in_subnet(&ia->address, &ib->address, (unsigned)MIN(pa, pb)))
+                                if (!network_addr_in_subnet(&ia->address, &ib->address,
+                                                            (unsigned)MIN(pa, pb)))
                                         continue;
                                 char sa[NETWORK_ADDR_STRLEN], sb[NETWORK_ADDR_STRLEN];
                                 snprintf(buf, 256, "subnet %s/%d overlaps %s/%d of network/%s (%s)",
                                          network_addr_format(&ia->address, sa), pa,
-                                         network_addr_format(&ib->address, sb), pb, x->name, strna(x->file));
+                                         network_addr_format(&ib->address, sb), pb, x->name,
+                                         strna(x->file));
                                 return x;
                         }
         }
@@ -413,7 +442,8 @@ static void plan_network_removal(const struct obj *o, struct plan_step *s) {
         const struct dv_object *d = obj_def(o);
         enum dv_on_remove how = dv_policy_on_remove(&d->policy, DV_KIND_NETWORK);
         if (how == DV_ON_REMOVE_KEEP) {
-                step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
+                step_set(s, PHASE_REMOVING, ACT_FORGET,
+                         "file removed; on-remove='keep': left as it is");
                 return;
         }
         if (!o->observed) {
@@ -428,7 +458,8 @@ static void plan_network_removal(const struct obj *o, struct plan_step *s) {
         step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
 }
 
-static void plan_network(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+static void plan_network(const struct engine *e, const struct obj *o, uint64_t now,
+                         struct plan_step *s) {
         const struct dv_object *d = obj_def(o);
         const struct network_def *nd = d->def.network;
         char buf[512];
@@ -458,22 +489,26 @@ static void plan_network(const struct engine *e, const struct obj *o, uint64_t n
                 if (st->state == NET_ACTIVE)
                         step_set(s, PHASE_READY, ACT_NONE, NULL);
                 else
-                        step_set(s, PHASE_BLOCKED, ACT_NONE, "host bridge %s does not exist", strna(bridge));
+                        step_set(s, PHASE_BLOCKED, ACT_NONE, "host bridge %s does not exist",
+                                 strna(bridge));
                 return;
         }
         bool want_up = obj_want_up(e, o);
         if (st->state == NET_ABSENT) {
                 if (want_up)
-                        step_set(s, PHASE_CREATING, ACT_NET_APPLY, "creating bridge %s", strna(bridge));
+                        step_set(s, PHASE_CREATING, ACT_NET_APPLY, "creating bridge %s",
+                                 strna(bridge));
                 else
                         step_set(s, PHASE_STOPPED, ACT_NONE,
-                                 dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot"
-                                                                            : NULL);
+                                 dv_policy_state(&d->policy) == DV_WANT_UP
+                                         ? "autostart='no': left down after boot"
+                                         : NULL);
                 return;
         }
         if (!network_ours(o)) {
                 step_set(s, PHASE_BLOCKED, ACT_NONE,
-                         "interface %s exists and was not created by declvirt; not touching it", strna(bridge));
+                         "interface %s exists and was not created by declvirt; not touching it",
+                         strna(bridge));
                 return;
         }
         if (!want_up) {
@@ -498,7 +533,7 @@ static bool dom_is_running(const struct obj *o) {
 }
 
 static const struct obj *lookup_kind(const struct engine *e, enum dv_kind kind, const char *pool,
-                                            const char *name) {
+                                     const char *name) {
         _cleanup_free_ char *id = dv_object_id_make(kind, pool, name);
         return id ? engine_lookup(e, id) : NULL;
 }
@@ -531,10 +566,12 @@ static bool domain_waits(const struct engine *e, const struct domain_def *dd, st
                 const struct domain_disk *dk = &dd->disks[k];
                 if (!dk->source.pool || !dk->source.volume)
                         continue;
-                const struct obj *v = lookup_kind(e, DV_KIND_VOLUME, dk->source.pool, dk->source.volume);
+                const struct obj *v =
+                        lookup_kind(e, DV_KIND_VOLUME, dk->source.pool, dk->source.volume);
                 if (!v || v->phase != PHASE_READY) {
-                        step_set(s, PHASE_WAITING, ACT_NONE, "waiting for volume/%s/%s (%s)", dk->source.pool,
-                                 dk->source.volume, v ? obj_phase_to_string(v->phase) : "no such volume");
+                        step_set(s, PHASE_WAITING, ACT_NONE, "waiting for volume/%s/%s (%s)",
+                                 dk->source.pool, dk->source.volume,
+                                 v ? obj_phase_to_string(v->phase) : "no such volume");
                         return true;
                 }
         }
@@ -567,9 +604,8 @@ static const char *domain_mac(const struct obj *o, const struct domain_def *dd, 
 /* Another domain (with a file) with a MAC equal to one of o's, written in either file or
  * generated for the other: two guests with one MAC on a network break each other's
  * traffic, so both are refused, each naming the other. */
-static const struct obj *domain_mac_conflict(const struct engine *e,
-                                                    const struct obj *o,
-                                                    char buf[static 512]) {
+static const struct obj *domain_mac_conflict(const struct engine *e, const struct obj *o,
+                                             char buf[static 512]) {
         const struct domain_def *dd = o->desired ? o->desired->def.domain : NULL;
         void *v;
         if (!dd || dd->n_interfaces == 0)
@@ -603,16 +639,19 @@ static const struct obj *domain_mac_conflict(const struct engine *e,
 static bool rw_source(const struct domain_def *dd, size_t i, char buf[static 256]) {
         if (i < dd->n_disks) {
                 const struct domain_disk *k = &dd->disks[i];
-                if (k->readonly || k->shareable || !k->has_source || domain_disk_device(k) != DOMAIN_DISK_DISK)
+                if (k->readonly || k->shareable || !k->has_source ||
+                    domain_disk_device(k) != DOMAIN_DISK_DISK)
                         return false;
                 switch (domain_disk_type(k)) {
                 case DOMAIN_DISK_FILE:
                         return k->source.file && snprintf(buf, 256, "file %s", k->source.file) > 0;
                 case DOMAIN_DISK_BLOCK:
-                        return k->source.dev && snprintf(buf, 256, "block device %s", k->source.dev) > 0;
+                        return k->source.dev &&
+                               snprintf(buf, 256, "block device %s", k->source.dev) > 0;
                 case DOMAIN_DISK_VOLUME:
                         return k->source.pool && k->source.volume &&
-                               snprintf(buf, 256, "volume/%s/%s", k->source.pool, k->source.volume) > 0;
+                               snprintf(buf, 256, "volume/%s/%s", k->source.pool,
+                                        k->source.volume) > 0;
                 default:
                         return false;
                 }
@@ -635,7 +674,7 @@ static bool rw_source(const struct domain_def *dd, size_t i, char buf[static 256
  * disk image. The domain that runs keeps it; the one that would start is blocked (both,
  * when neither runs), naming the other. Paths are compared as written. */
 static const struct obj *domain_rw_conflict(const struct engine *e, const struct obj *o,
-                                                   char out[static 512]) {
+                                            char out[static 512]) {
         const struct domain_def *dd = o->desired ? o->desired->def.domain : NULL;
         void *v;
         if (!dd || dd->n_disks + dd->n_filesystems == 0)
@@ -654,8 +693,10 @@ static const struct obj *domain_rw_conflict(const struct engine *e, const struct
                         for (size_t m = 0; m < xd->n_disks + xd->n_filesystems; m++)
                                 if (rw_source(xd, m, b) && streq(a, b)) {
                                         /* Cut short for a very long path: a message only. */
-                                        int n = snprintf(out, 512, "%s is also used read-write by domain/%s (%s)", a,
-                                                 x->name, strna(x->file));
+                                        int n = snprintf(
+                                                out, 512,
+                                                "%s is also used read-write by domain/%s (%s)", a,
+                                                x->name, strna(x->file));
                                         (void)n;
                                         return x;
                                 }
@@ -664,7 +705,8 @@ static const struct obj *domain_rw_conflict(const struct engine *e, const struct
         return NULL;
 }
 
-static void plan_domain(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
+static void plan_domain(const struct engine *e, const struct obj *o, uint64_t now,
+                        struct plan_step *s) {
         const struct dv_object *d = obj_def(o);
         const struct domain_def *dd = d->def.domain;
 
@@ -672,7 +714,8 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                 if (removal_waits(e, o, now, s))
                         return;
                 if (dv_policy_on_remove(&d->policy, DV_KIND_DOMAIN) == DV_ON_REMOVE_KEEP)
-                        step_set(s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left running");
+                        step_set(s, PHASE_REMOVING, ACT_FORGET,
+                                 "file removed; on-remove='keep': left running");
                 else if (!o->observed)
                         step_set(s, PHASE_REMOVING, ACT_NONE, "file removed; not observed yet");
                 else if (dom_is_running(o))
@@ -701,14 +744,17 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                         step_set(s, PHASE_STOPPING, ACT_DOM_STOP, "shutting down: state='stopped'");
                         return;
                 }
-                bool changed = o->desired && o->applied && !streq_ptr(o->applied->hash, o->desired->hash);
+                bool changed =
+                        o->desired && o->applied && !streq_ptr(o->applied->hash, o->desired->hash);
                 if (changed && dv_policy_on_change(&d->policy) == DV_ON_CHANGE_RESTART) {
-                        step_set(s, PHASE_STOPPING, ACT_DOM_STOP, "restarting for the changed definition (on-change='restart')");
+                        step_set(s, PHASE_STOPPING, ACT_DOM_STOP,
+                                 "restarting for the changed definition (on-change='restart')");
                         return;
                 }
                 if (changed) {
-                        step_set(s, PHASE_READY, ACT_NONE,
-                                 "restart required: the file changed; the new definition is used at the next start");
+                        step_set(
+                                s, PHASE_READY, ACT_NONE,
+                                "restart required: the file changed; the new definition is used at the next start");
                         return;
                 }
                 step_set(s, PHASE_READY, ACT_NONE, st->state == DOM_PAUSED ? "paused" : NULL);
@@ -716,7 +762,9 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
         }
         if (!want_up) {
                 step_set(s, PHASE_STOPPED, ACT_NONE,
-                         dv_policy_state(&d->policy) == DV_WANT_UP ? "autostart='no': left down after boot" : NULL);
+                         dv_policy_state(&d->policy) == DV_WANT_UP
+                                 ? "autostart='no': left down after boot"
+                                 : NULL);
                 return;
         }
         /* It ran and went without the agent asking: the restart policy decides. */
@@ -724,8 +772,8 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                 enum dv_restart pol = dv_policy_restart(&d->policy);
                 bool clean = st->exit_clean;
                 if (pol == DV_RESTART_NEVER || (pol == DV_RESTART_ON_FAILURE && clean)) {
-                        step_set(s, PHASE_STOPPED, ACT_NONE, "%s; restart='%s'", strna(o->last_error),
-                                 dv_restart_to_string(pol));
+                        step_set(s, PHASE_STOPPED, ACT_NONE, "%s; restart='%s'",
+                                 strna(o->last_error), dv_restart_to_string(pol));
                         return;
                 }
         }
@@ -739,15 +787,17 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
 }
 
 void plan_object(const struct engine *e, const struct obj *o, uint64_t now, struct plan_step *s) {
-        *s = (struct plan_step){ .phase = o->phase };
+        *s = (struct plan_step){.phase = o->phase};
         /* Set by engine_get_or_add() from the object's id: a volume always has its pool. */
         assert((o->kind == DV_KIND_VOLUME) == (o->pool != NULL));
         if (o->busy) {
                 enum obj_action a = o->running;
                 assert(a > ACT_NONE && a < _ACT_MAX); /* only a submitted job makes it busy */
-                enum obj_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP || a == ACT_DOM_STOP) ? PHASE_STOPPING
-                                    : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE) ? PHASE_REMOVING
-                                                                                    : PHASE_CREATING;
+                enum obj_phase ph = (a == ACT_POOL_STOP || a == ACT_NET_STOP || a == ACT_DOM_STOP)
+                                            ? PHASE_STOPPING
+                                    : (a == ACT_POOL_DELETE || a == ACT_VOL_DELETE)
+                                            ? PHASE_REMOVING
+                                            : PHASE_CREATING;
                 step_set(s, ph, ACT_NONE, "%s in progress", obj_action_to_string(a));
                 return;
         }
@@ -780,16 +830,19 @@ void plan_object(const struct engine *e, const struct obj *o, uint64_t now, stru
                 plan_domain(e, o, now, s);
                 break;
         default:
-                step_set(s, PHASE_BLOCKED, ACT_NONE, "%s objects are not supported by this agent yet",
+                step_set(s, PHASE_BLOCKED, ACT_NONE,
+                         "%s objects are not supported by this agent yet",
                          dv_kind_to_string(o->kind));
                 return;
         }
         /* docs/design.md#dependencies: a pool or network is not stopped under a running domain. */
-        if (s->action == ACT_POOL_STOP || s->action == ACT_POOL_DELETE || s->action == ACT_NET_STOP) {
+        if (s->action == ACT_POOL_STOP || s->action == ACT_POOL_DELETE ||
+            s->action == ACT_NET_STOP) {
                 const struct obj *holder = obj_held_by_domain(e, o);
                 if (holder) {
                         free(s->message);
-                        if (asprintf(&s->message, "not stopped: in use by running domain/%s", holder->name) < 0)
+                        if (asprintf(&s->message, "not stopped: in use by running domain/%s",
+                                     holder->name) < 0)
                                 s->message = NULL;
                         s->action = ACT_NONE;
                 }
@@ -799,9 +852,10 @@ void plan_object(const struct engine *e, const struct obj *o, uint64_t now, stru
         if (s->action != ACT_NONE && s->action == o->failed && o->last_error && o->retry_at > now) {
                 char d[32];
                 char *m = NULL;
-                int n = o->error_blocks ? asprintf(&m, "%s", o->last_error)
-                                        : asprintf(&m, "%s (retry in %s)", o->last_error,
-                                                   format_duration(d, round_up_ms(o->retry_at - now)));
+                int n = o->error_blocks
+                                ? asprintf(&m, "%s", o->last_error)
+                                : asprintf(&m, "%s (retry in %s)", o->last_error,
+                                           format_duration(d, round_up_ms(o->retry_at - now)));
                 free(s->message);
                 s->message = n < 0 ? NULL : m;
                 s->phase = o->error_blocks ? PHASE_BLOCKED : PHASE_FAILED;

@@ -52,8 +52,12 @@ static char *format_observed_pool(const struct obj *o) {
         p.available = o->pool_st.available;
         if (o->pool_st.has_perms) {
                 p.target.perms = (struct dv_perms){
-                        .has_mode = true, .has_owner = true, .has_group = true,
-                        .mode = o->pool_st.mode & 07777, .owner = o->pool_st.owner, .group = o->pool_st.group,
+                        .has_mode = true,
+                        .has_owner = true,
+                        .has_group = true,
+                        .mode = o->pool_st.mode & 07777,
+                        .owner = o->pool_st.owner,
+                        .group = o->pool_st.group,
                 };
         }
         /* libvirt always writes a target path; types whose file may leave it out get
@@ -169,8 +173,8 @@ static char *format_observed_volume(const struct obj *o) {
         return buf_steal(&b);
 }
 
-static void add_condition(struct status_object *so, const char *type, bool status, const char *reason,
-                          const char *message) {
+static void add_condition(struct status_object *so, const char *type, bool status,
+                          const char *reason, const char *message) {
         struct status_condition *c = realloc(so->conditions, (so->n_conditions + 1) * sizeof(*c));
         if (!c)
                 return;
@@ -186,7 +190,8 @@ static void add_condition(struct status_object *so, const char *type, bool statu
 static bool settled(const struct obj *o) {
         if (!o->managed)
                 return true;
-        return (o->phase == PHASE_READY || o->phase == PHASE_STOPPED) && !o->busy && !o->absent_since;
+        return (o->phase == PHASE_READY || o->phase == PHASE_STOPPED) && !o->busy &&
+               !o->absent_since;
 }
 
 bool engine_converged(const struct engine *e) {
@@ -205,13 +210,15 @@ bool engine_has_failures(const struct engine *e) {
                 return true;
         for (size_t i = 0; hashmap_iter(e->objects, &i, NULL, &v);) {
                 const struct obj *o = v;
-                if (o->phase == PHASE_FAILED || o->phase == PHASE_BLOCKED || o->file_error || o->dup_files)
+                if (o->phase == PHASE_FAILED || o->phase == PHASE_BLOCKED || o->file_error ||
+                    o->dup_files)
                         return true;
         }
         return false;
 }
 
-static void fill_snapshot(const struct engine *e, struct status_snapshot *s, struct obj **objs, size_t n) {
+static void fill_snapshot(const struct engine *e, struct status_snapshot *s, struct obj **objs,
+                          size_t n) {
         s->version = strdup(e->cfg.version ? e->cfg.version : "unknown");
         s->boot_id = strdup(e->boot_id);
         s->last_pass_usec = e->last_pass_usec;
@@ -251,19 +258,21 @@ static void fill_snapshot(const struct engine *e, struct status_snapshot *s, str
                         add_condition(so, "ActionFailed", true, "ActionFailed", o->last_error);
                 if (o->kind == DV_KIND_DOMAIN && o->dom_exits >= 3) {
                         _cleanup_free_ char *m = NULL;
-                        if (asprintf(&m, "exited %u times without being asked to; last: %s", o->dom_exits,
-                                     strna(o->last_error)) >= 0)
+                        if (asprintf(&m, "exited %u times without being asked to; last: %s",
+                                     o->dom_exits, strna(o->last_error)) >= 0)
                                 add_condition(so, "CrashLoop", true, "CrashLoopBackOff", m);
                 }
                 if (o->kind == DV_KIND_DOMAIN && o->desired && o->applied && o->observed &&
                     (o->dom_st.state == DOM_RUNNING || o->dom_st.state == DOM_PAUSED) &&
                     !streq_ptr(o->applied->hash, o->desired->hash))
-                        add_condition(so, "RestartRequired", true, "DefinitionChanged",
-                                      "the file changed while the domain runs; the new definition is used at its next start");
+                        add_condition(
+                                so, "RestartRequired", true, "DefinitionChanged",
+                                "the file changed while the domain runs; the new definition is used at its next start");
                 const struct dv_object *d = obj_def(o);
                 if (o->phase == PHASE_STOPPED && d && dv_policy_state(&d->policy) == DV_WANT_UP)
-                        add_condition(so, "HeldDown", true, "AutostartNo",
-                                      "autostart='no': left down after the host booted until its file is written again");
+                        add_condition(
+                                so, "HeldDown", true, "AutostartNo",
+                                "autostart='no': left down after the host booted until its file is written again");
                 if (o->kind == DV_KIND_POOL && o->observed && o->pool_st.has_sizes) {
                         so->has_sizes = true;
                         so->capacity = o->pool_st.capacity;
@@ -323,8 +332,8 @@ int engine_report(struct engine *e) {
                         engine_queue_removal(e, rel);
         }
 
-        bool any_dirty = e->files_changed || !e->status_hash[0] || e->status_stale || e->store_failed ||
-                         e->pending_removals;
+        bool any_dirty = e->files_changed || !e->status_hash[0] || e->status_stale ||
+                         e->store_failed || e->pending_removals;
         for (size_t i = 0; i < n && !any_dirty; i++)
                 any_dirty = objs[i]->dirty;
         if (!any_dirty) {
@@ -334,7 +343,7 @@ int engine_report(struct engine *e) {
                 return 0;
         }
 
-        struct status_snapshot s = { 0 };
+        struct status_snapshot s = {0};
         fill_snapshot(e, &s, objs, n);
         /* Per-pass facts (pass count, time, durations) alone do not make a write: the
          * files are rewritten when anything else changed, and touched otherwise. */
@@ -357,8 +366,8 @@ int engine_report(struct engine *e) {
                         if (!streq(h, e->metrics_hash)) {
                                 int r = write_file_atomic(e->cfg.metrics_file, b.s, b.len, 0644);
                                 if (r < 0)
-                                        engine_event(e, "cannot write metrics_file %s: %s", e->cfg.metrics_file,
-                                                     strerror(-r));
+                                        engine_event(e, "cannot write metrics_file %s: %s",
+                                                     e->cfg.metrics_file, strerror(-r));
                                 else
                                         memcpy(e->metrics_hash, h, sizeof(h));
                         }
@@ -382,7 +391,8 @@ int engine_report(struct engine *e) {
                 /* The last-applied records cannot be written: status.xml alone may still
                  * be, and shows why nothing acts. When it cannot either, the failure is
                  * the one just reported. */
-                if (q >= 0 && status.s && state_store_put(e->state, "status.xml", status.s, status.len, 0644) >= 0 &&
+                if (q >= 0 && status.s &&
+                    state_store_put(e->state, "status.xml", status.s, status.len, 0644) >= 0 &&
                     state_store_commit(e->state, &err) < 0)
                         dv_error_clear(&err);
                 return r;

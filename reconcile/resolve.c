@@ -14,10 +14,14 @@
 
 static const char *object_uuid(const struct dv_object *o) {
         switch (o->kind) {
-        case DV_KIND_POOL: return o->def.pool->uuid;
-        case DV_KIND_NETWORK: return network_def_uuid(o->def.network);
-        case DV_KIND_DOMAIN: return domain_def_uuid(o->def.domain);
-        default: return NULL;
+        case DV_KIND_POOL:
+                return o->def.pool->uuid;
+        case DV_KIND_NETWORK:
+                return network_def_uuid(o->def.network);
+        case DV_KIND_DOMAIN:
+                return domain_def_uuid(o->def.domain);
+        default:
+                return NULL;
         }
 }
 
@@ -75,8 +79,8 @@ void engine_resolve(struct engine *e, uint64_t now) {
                         }
                 }
                 if (!o) {
-                        struct invalid_file *l = realloc(e->invalid_files,
-                                                         (e->n_invalid_files + 1) * sizeof(*l));
+                        struct invalid_file *l =
+                                realloc(e->invalid_files, (e->n_invalid_files + 1) * sizeof(*l));
                         if (l) {
                                 e->invalid_files = l;
                                 l[e->n_invalid_files++] = (struct invalid_file){

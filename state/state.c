@@ -907,7 +907,8 @@ int state_lock_probe(const char *root, pid_t *ret_pid) {
                 return -ENOMEM;
         /* Read-only and never created: looking changes nothing. O_NONBLOCK: a FIFO planted
          * there must not hang the open. */
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        _cleanup_close_ int fd =
+                open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 /* An agent always has the file: none ever ran with this state directory. */
                 return errno == ENOENT ? 0 : -errno;

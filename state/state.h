@@ -15,7 +15,8 @@ struct state_store;
 /* Opens (creating with mode 0755 as needed) the state directory root, and removes the
  * temp files that a crashed writer left (those of a live process are kept). A store is
  * used from one thread at a time. */
-int state_store_open(const char *root, struct state_store **ret, struct dv_error *err) _warn_unused_result_;
+int state_store_open(const char *root, struct state_store **ret,
+                     struct dv_error *err) _warn_unused_result_;
 /* Frees s; anything queued and not committed is dropped. */
 void state_store_free(struct state_store *s);
 const char *state_store_root(const struct state_store *s);
@@ -48,7 +49,8 @@ int state_store_remove(struct state_store *s, const char *relpath) _warn_unused_
 int state_store_commit(struct state_store *s, struct dv_error *err) _warn_unused_result_;
 /* Reads relpath back (for the last-applied store and tests); -ENOENT when absent.
  * Reads the disk, not the queue. */
-int state_store_read(struct state_store *s, const char *relpath, char **ret, size_t *ret_len) _warn_unused_result_;
+int state_store_read(struct state_store *s, const char *relpath, char **ret,
+                     size_t *ret_len) _warn_unused_result_;
 /* Lists the regular files directly in a subdirectory (relative names, sorted; names
  * beginning with '.' left out; subdir NULL or "" is the root). -ENOENT when the
  * subdirectory does not exist. Returns the number of names; *ret is never NULL on

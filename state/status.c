@@ -355,8 +355,8 @@ void status_content_hash(const struct status_snapshot *s, char out[static HASH_H
         for (size_t i = 0; i < s->n_objects; i++) {
                 const struct status_object *o = &s->objects[i];
                 if (o->has_sizes)
-                        buf_printf(&b, "%zu %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", i, o->capacity, o->allocation,
-                                   o->available);
+                        buf_printf(&b, "%zu %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", i, o->capacity,
+                                   o->allocation, o->available);
         }
         /* On allocation failure the hash of nothing differs from any real content,
          * so the caller writes the file again: the safe side. */

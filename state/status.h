@@ -20,16 +20,16 @@ struct status_condition {
 };
 
 struct status_object {
-        char *kind;    /* pool, volume, network, domain */
+        char *kind; /* pool, volume, network, domain */
         char *name;
-        char *pool;    /* volumes only */
-        char *file;    /* desired file now defining it; NULL when removed or unmanaged */
+        char *pool; /* volumes only */
+        char *file; /* desired file now defining it; NULL when removed or unmanaged */
         bool managed;
-        char *phase;   /* pending waiting creating ready stopping stopped failed blocked removing */
-        uint64_t since_usec;   /* CLOCK_REALTIME of the last phase change */
-        char *desired_hash;    /* hash of the file content the agent last loaded */
-        char *applied_hash;    /* hash of the content last applied */
-        char *message;         /* why it is in this phase (may be NULL) */
+        char *phase; /* pending waiting creating ready stopping stopped failed blocked removing */
+        uint64_t since_usec; /* CLOCK_REALTIME of the last phase change */
+        char *desired_hash;  /* hash of the file content the agent last loaded */
+        char *applied_hash;  /* hash of the content last applied */
+        char *message;       /* why it is in this phase (may be NULL) */
         struct status_condition *conditions;
         size_t n_conditions;
         /* For metrics: bytes (pools and volumes); has_sizes false when unknown. */
@@ -46,7 +46,7 @@ struct status_file_error {
 struct status_snapshot {
         char *version;
         char *boot_id;
-        uint64_t last_pass_usec;       /* CLOCK_REALTIME when the last pass ended */
+        uint64_t last_pass_usec; /* CLOCK_REALTIME when the last pass ended */
         uint64_t last_pass_duration_usec;
         uint64_t passes;
         bool converged;                /* every managed object is in its desired phase */
@@ -64,7 +64,8 @@ struct status_snapshot {
         uint64_t duration_count;
 };
 
-extern const double status_duration_bounds[12]; /* .001 .0025 .005 .01 .025 .05 .1 .25 .5 1 2.5 +Inf */
+extern const double
+        status_duration_bounds[12]; /* .001 .0025 .005 .01 .025 .05 .1 .25 .5 1 2.5 +Inf */
 
 /* The desired phase check used by `wait` and `status --check`: returns 1 when
  * the object is where its policy wants it (ready, or stopped when that is what
@@ -79,15 +80,16 @@ void status_format_metrics(struct buf *b, const struct status_snapshot *s);
 /* Parses status.xml text (libxml2 without network, DTDs or entities). Unknown
  * elements and attributes are skipped so that an older `status` reads a newer
  * agent's file; <counts> is derived, so it is not read back. */
-int status_parse_xml(const char *data, size_t len, struct status_snapshot **ret, struct dv_error *err);
+int status_parse_xml(const char *data, size_t len, struct status_snapshot **ret,
+                     struct dv_error *err);
 /* Reads and parses a status.xml file (at most STATUS_MAX_SIZE bytes). Because the
  * agent only touches the file after a pass that changed nothing, last_pass_usec
  * is set to max(last-pass, the file's mtime): the agent's liveness. */
 #define STATUS_MAX_SIZE (256u << 20)
 int status_read_file(const char *path, struct status_snapshot **ret, struct dv_error *err);
 /* Looks an object up by kind, pool (volumes) and name. */
-const struct status_object *status_find(const struct status_snapshot *s, const char *kind, const char *pool,
-                                        const char *name);
+const struct status_object *status_find(const struct status_snapshot *s, const char *kind,
+                                        const char *pool, const char *name);
 void status_snapshot_free(struct status_snapshot *s);
 /* Frees what a snapshot holds but not the snapshot itself (for one on the stack). */
 void status_snapshot_free_contents(struct status_snapshot *s);
@@ -100,7 +102,7 @@ void status_object_done(struct status_object *o);
 extern const char *const status_phases[STATUS_N_PHASES];
 
 struct status_counts {
-        size_t objects;       /* managed objects (unmanaged ones are listed, not counted) */
+        size_t objects; /* managed objects (unmanaged ones are listed, not counted) */
         size_t ready, failed, blocked;
         size_t invalid_files; /* <file> entries plus objects with a true FileInvalid condition */
 };
@@ -108,7 +110,8 @@ struct status_counts {
 void status_count(const struct status_snapshot *s, struct status_counts *ret);
 
 /* The condition of that type, or NULL; and whether it is there with status true. */
-const struct status_condition *status_condition_find(const struct status_object *o, const char *type);
+const struct status_condition *status_condition_find(const struct status_object *o,
+                                                     const char *type);
 bool status_condition_true(const struct status_object *o, const char *type);
 
 /* RFC 3339 in UTC to the second ("2024-05-01T12:00:00Z"). buf needs 32 bytes. */

@@ -44,7 +44,9 @@ void buf_puts(struct buf *b, const char *s) {
                 buf_putn(b, s, strlen(s));
 }
 
-void buf_putc(struct buf *b, char c) { buf_putn(b, &c, 1); }
+void buf_putc(struct buf *b, char c) {
+        buf_putn(b, &c, 1);
+}
 
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) {
         va_list aq;
@@ -73,14 +75,30 @@ void buf_escape_xml(struct buf *b, const char *s) {
                 return;
         for (const char *p = s; *p; p++) {
                 switch (*p) {
-                case '<': buf_puts(b, "&lt;"); break;
-                case '>': buf_puts(b, "&gt;"); break;
-                case '&': buf_puts(b, "&amp;"); break;
-                case '\'': buf_puts(b, "&apos;"); break;
-                case '"': buf_puts(b, "&quot;"); break;
-                case '\n': buf_puts(b, "&#10;"); break;
-                case '\r': buf_puts(b, "&#13;"); break;
-                case '\t': buf_puts(b, "&#9;"); break;
+                case '<':
+                        buf_puts(b, "&lt;");
+                        break;
+                case '>':
+                        buf_puts(b, "&gt;");
+                        break;
+                case '&':
+                        buf_puts(b, "&amp;");
+                        break;
+                case '\'':
+                        buf_puts(b, "&apos;");
+                        break;
+                case '"':
+                        buf_puts(b, "&quot;");
+                        break;
+                case '\n':
+                        buf_puts(b, "&#10;");
+                        break;
+                case '\r':
+                        buf_puts(b, "&#13;");
+                        break;
+                case '\t':
+                        buf_puts(b, "&#9;");
+                        break;
                 default:
                         /* Control characters are not representable in XML 1.0. */
                         if ((unsigned char)*p < 0x20)
@@ -150,7 +168,9 @@ void xml_attrf(struct buf *b, const char *name, const char *fmt, ...) {
         free(v);
 }
 
-void xml_attr_u64(struct buf *b, const char *name, uint64_t v) { xml_attrf(b, name, "%" PRIu64, v); }
+void xml_attr_u64(struct buf *b, const char *name, uint64_t v) {
+        xml_attrf(b, name, "%" PRIu64, v);
+}
 
 void xml_open_end(struct buf *b) {
         buf_puts(b, ">\n");

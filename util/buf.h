@@ -14,12 +14,13 @@
 struct buf {
         char *s;
         size_t len, cap;
-        int indent;   /* XML nesting depth; two spaces each */
+        int indent; /* XML nesting depth; two spaces each */
         bool oom;
-        bool in_tag;  /* an element start tag is open: attributes may follow */
+        bool in_tag; /* an element start tag is open: attributes may follow */
 };
 
-#define BUF_INIT { 0 }
+#define BUF_INIT \
+        { 0 }
 
 void buf_puts(struct buf *b, const char *s);
 void buf_putn(struct buf *b, const char *s, size_t n);
@@ -32,8 +33,12 @@ void buf_reset(struct buf *b);
 /* Returns the string (never NULL unless out of memory) and empties b. */
 char *buf_steal(struct buf *b) _warn_unused_result_;
 void buf_free(struct buf *b);
-static inline const char *buf_str(const struct buf *b) { return b->s ? b->s : ""; }
-static inline void buf_freep(struct buf *b) { buf_free(b); }
+static inline const char *buf_str(const struct buf *b) {
+        return b->s ? b->s : "";
+}
+static inline void buf_freep(struct buf *b) {
+        buf_free(b);
+}
 #define _cleanup_buf_ _cleanup_(buf_freep)
 
 /* XML writer, libvirt's conventions: two-space indent, single-quoted attributes.
@@ -42,12 +47,12 @@ static inline void buf_freep(struct buf *b) { buf_free(b); }
  *   xml_close(b, "pool");
  * or xml_open(...); xml_attr(...); xml_empty_end(b) for <x a='1'/>. */
 void xml_open(struct buf *b, const char *name);
-void xml_attr(struct buf *b, const char *name, const char *value);      /* value NULL: skipped */
+void xml_attr(struct buf *b, const char *name, const char *value); /* value NULL: skipped */
 void xml_attrf(struct buf *b, const char *name, const char *fmt, ...) _printf_(3, 4);
 void xml_attr_u64(struct buf *b, const char *name, uint64_t v);
-void xml_open_end(struct buf *b);   /* ">\n", indent++ */
-void xml_empty_end(struct buf *b);  /* "/>\n" */
-void xml_close(struct buf *b, const char *name);  /* indent--, "</name>\n" */
+void xml_open_end(struct buf *b);                /* ">\n", indent++ */
+void xml_empty_end(struct buf *b);               /* "/>\n" */
+void xml_close(struct buf *b, const char *name); /* indent--, "</name>\n" */
 /* <name>escaped text</name>; text NULL: nothing written */
 void xml_text_elem(struct buf *b, const char *name, const char *text);
 void xml_text_elemf(struct buf *b, const char *name, const char *fmt, ...) _printf_(3, 4);

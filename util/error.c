@@ -23,7 +23,7 @@ int dv_error_addv(struct dv_error *err, int r, int line, const char *fmt, va_lis
                 return r;
         }
         err->problems = p;
-        p[err->n_problems++] = (struct dv_problem){ .line = line, .msg = msg };
+        p[err->n_problems++] = (struct dv_problem){.line = line, .msg = msg};
         if (err->code == 0)
                 err->code = r;
         return r;
@@ -37,7 +37,9 @@ int dv_error_add(struct dv_error *err, int r, int line, const char *fmt, ...) {
         return r;
 }
 
-int dv_error_oom(struct dv_error *err) { return dv_error_add(err, -ENOMEM, 0, "out of memory"); }
+int dv_error_oom(struct dv_error *err) {
+        return dv_error_add(err, -ENOMEM, 0, "out of memory");
+}
 
 void dv_error_warn(struct dv_error *err, int line, const char *fmt, ...) {
         if (!err)
@@ -55,7 +57,7 @@ void dv_error_warn(struct dv_error *err, int line, const char *fmt, ...) {
                 return;
         }
         err->warnings = p;
-        p[err->n_warnings++] = (struct dv_problem){ .line = line, .msg = msg };
+        p[err->n_warnings++] = (struct dv_problem){.line = line, .msg = msg};
 }
 
 static int replace_str(char **dst, const char *src) {

@@ -14,22 +14,24 @@ struct dv_problem {
 };
 
 struct dv_error {
-        char *file;                 /* what the problems are in, or NULL */
+        char *file; /* what the problems are in, or NULL */
         struct dv_problem *problems;
         size_t n_problems;
-        int code;                   /* negative errno of the first problem */
-        char *argv;                 /* for command failures: the command line */
-        char *stderr_tail;          /* for command failures: last bytes of stderr */
+        int code;                    /* negative errno of the first problem */
+        char *argv;                  /* for command failures: the command line */
+        char *stderr_tail;           /* for command failures: last bytes of stderr */
         struct dv_problem *warnings; /* things accepted but ignored, for example */
         size_t n_warnings;
 };
 
-#define DV_ERROR_INIT { 0 }
+#define DV_ERROR_INIT \
+        { 0 }
 
 /* Adds a problem and returns r (a negative errno), so callers can write
  * `return dv_error_add(err, -EINVAL, line, "...")`. err may be NULL. */
 int dv_error_add(struct dv_error *err, int r, int line, const char *fmt, ...) _printf_(4, 5);
-int dv_error_addv(struct dv_error *err, int r, int line, const char *fmt, va_list ap) _printf_(4, 0);
+int dv_error_addv(struct dv_error *err, int r, int line, const char *fmt, va_list ap)
+        _printf_(4, 0);
 /* The one out-of-memory path: adds "out of memory" and returns -ENOMEM. */
 int dv_error_oom(struct dv_error *err);
 /* Records a warning; never changes the outcome. */
@@ -39,9 +41,11 @@ void dv_error_warn(struct dv_error *err, int line, const char *fmt, ...) _printf
 int dv_error_set_file(struct dv_error *err, const char *file);
 int dv_error_set_command(struct dv_error *err, const char *argv, const char *stderr_tail);
 
-static inline int dv_error_failed(const struct dv_error *err) { return err && err->n_problems > 0; }
+static inline int dv_error_failed(const struct dv_error *err) {
+        return err && err->n_problems > 0;
+}
 const char *dv_error_message(const struct dv_error *err); /* first problem, or NULL */
-int dv_error_line(const struct dv_error *err);           /* line of the first problem */
+int dv_error_line(const struct dv_error *err);            /* line of the first problem */
 
 /* "file:line: message" (or fewer parts when not known) for problem i; caller frees. */
 char *dv_error_format(const struct dv_error *err, size_t i) _warn_unused_result_;

@@ -111,7 +111,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         _cleanup_free_ char *tmp = NULL;
         if (!dir || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
                 return -ENOMEM;
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        _cleanup_close_ int fd =
+                open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
         const char *p = data;
@@ -169,7 +170,6 @@ void path_simplify(char *s) {
                 *out++ = '/';
         *out = '\0';
 }
-
 
 bool path_location_allowed(char *const *patterns, const char *path) {
         if (!patterns || !patterns[0])

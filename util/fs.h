@@ -23,7 +23,8 @@ char *path_dirname(const char *path) _warn_unused_result_;
 int mkdir_p(const char *path, mode_t mode) _warn_unused_result_;
 /* Writes data to path atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory. */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) _warn_unused_result_;
+int write_file_atomic(const char *path, const void *data, size_t len,
+                      mode_t mode) _warn_unused_result_;
 /* Removes empty and "." components and doubled or trailing slashes, in place. */
 void path_simplify(char *s);
 /* storage_locations: true when path (absolute, no "..") or a directory above it

@@ -13,11 +13,13 @@
 struct hashmap {
         char **keys;
         void **values;
-        uint64_t *hashes; /* of each key: most probes end on a hash mismatch, no strcmp */
+        uint64_t *hashes;       /* of each key: most probes end on a hash mismatch, no strcmp */
         size_t cap, size, used; /* used counts tombstones too */
 };
 
-struct hashmap *hashmap_new(void) { return calloc(1, sizeof(struct hashmap)); }
+struct hashmap *hashmap_new(void) {
+        return calloc(1, sizeof(struct hashmap));
+}
 
 void hashmap_free(struct hashmap *m, void (*free_value)(void *)) {
         if (!m)
@@ -34,7 +36,9 @@ void hashmap_free(struct hashmap *m, void (*free_value)(void *)) {
         free(m);
 }
 
-static uint64_t hash_of(const char *key) { return XXH3_64bits(key, strlen(key)); }
+static uint64_t hash_of(const char *key) {
+        return XXH3_64bits(key, strlen(key));
+}
 
 static size_t slot_of(const struct hashmap *m, const char *key, uint64_t h, bool *found) {
         size_t mask = m->cap - 1, i = (size_t)h & mask, first_free = SIZE_MAX;
@@ -59,7 +63,7 @@ static int grow(struct hashmap *m) {
         size_t ncap = m->cap ? m->cap * 2 : 16;
         if (m->size * 2 < m->cap) /* mostly tombstones: rehash at the same size */
                 ncap = m->cap;
-        struct hashmap n = { .cap = ncap };
+        struct hashmap n = {.cap = ncap};
         n.keys = calloc(ncap, sizeof(char *));
         n.values = calloc(ncap, sizeof(void *));
         n.hashes = calloc(ncap, sizeof(uint64_t));
@@ -139,7 +143,9 @@ void *hashmap_remove(struct hashmap *m, const char *key) {
         return v;
 }
 
-size_t hashmap_size(const struct hashmap *m) { return m ? m->size : 0; }
+size_t hashmap_size(const struct hashmap *m) {
+        return m ? m->size : 0;
+}
 
 bool hashmap_iter(const struct hashmap *m, size_t *i, const char **key, void **value) {
         for (; m && *i < m->cap; (*i)++) {

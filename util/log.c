@@ -17,8 +17,12 @@ static const char *const level_names[] = {
         [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
-void log_set_max_level(int level) { max_level = level; }
-int log_get_max_level(void) { return max_level; }
+void log_set_max_level(int level) {
+        max_level = level;
+}
+int log_get_max_level(void) {
+        return max_level;
+}
 
 int log_level_from_string(const char *s) {
         for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
@@ -42,7 +46,8 @@ static void log_write(int level, const char *msg, const char *suffix) {
         if (use_prefix)
                 fprintf(stderr, "<%d>%s%s\n", level, msg, strempty(suffix));
         else if (level <= LOG_WARNING)
-                fprintf(stderr, "%s: %s%s\n", strna(log_level_to_string(level)), msg, strempty(suffix));
+                fprintf(stderr, "%s: %s%s\n", strna(log_level_to_string(level)), msg,
+                        strempty(suffix));
         else
                 fprintf(stderr, "%s%s\n", msg, strempty(suffix));
         errno = saved;

@@ -9,7 +9,7 @@
 
 #include "util/macro.h"
 
-#define MAC_BYTES 6
+#define MAC_BYTES      6
 #define MAC_STRING_LEN 17 /* without the terminating NUL */
 
 /* 0, or -EINVAL when s (may be NULL) is not a MAC address. */

@@ -56,9 +56,14 @@ static const struct {
         const char *suffix;
         uint64_t usec;
 } duration_units[] = {
-        { "us", 1 }, { "ms", USEC_PER_MSEC }, { "s", USEC_PER_SEC }, { "sec", USEC_PER_SEC },
-        { "m", 60 * USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
-        { "", USEC_PER_SEC },
+        {"us", 1},
+        {"ms", USEC_PER_MSEC},
+        {"s", USEC_PER_SEC},
+        {"sec", USEC_PER_SEC},
+        {"m", 60 * USEC_PER_SEC},
+        {"min", 60 * USEC_PER_SEC},
+        {"h", 3600 * USEC_PER_SEC},
+        {"", USEC_PER_SEC},
 };
 
 int parse_duration_usec(const char *s, uint64_t *ret) {
@@ -101,13 +106,27 @@ static const struct {
         const char *name;
         uint64_t mult;
 } units[] = {
-        { "b", 1ULL }, { "bytes", 1ULL },
-        { "KB", 1000ULL }, { "K", 1ULL << 10 }, { "KiB", 1ULL << 10 }, { "k", 1ULL << 10 },
-        { "MB", 1000000ULL }, { "M", 1ULL << 20 }, { "MiB", 1ULL << 20 },
-        { "GB", 1000000000ULL }, { "G", 1ULL << 30 }, { "GiB", 1ULL << 30 },
-        { "TB", 1000000000000ULL }, { "T", 1ULL << 40 }, { "TiB", 1ULL << 40 },
-        { "PB", 1000000000000000ULL }, { "P", 1ULL << 50 }, { "PiB", 1ULL << 50 },
-        { "EB", 1000000000000000000ULL }, { "E", 1ULL << 60 }, { "EiB", 1ULL << 60 },
+        {"b", 1ULL},
+        {"bytes", 1ULL},
+        {"KB", 1000ULL},
+        {"K", 1ULL << 10},
+        {"KiB", 1ULL << 10},
+        {"k", 1ULL << 10},
+        {"MB", 1000000ULL},
+        {"M", 1ULL << 20},
+        {"MiB", 1ULL << 20},
+        {"GB", 1000000000ULL},
+        {"G", 1ULL << 30},
+        {"GiB", 1ULL << 30},
+        {"TB", 1000000000000ULL},
+        {"T", 1ULL << 40},
+        {"TiB", 1ULL << 40},
+        {"PB", 1000000000000000ULL},
+        {"P", 1ULL << 50},
+        {"PiB", 1ULL << 50},
+        {"EB", 1000000000000000000ULL},
+        {"E", 1ULL << 60},
+        {"EiB", 1ULL << 60},
 };
 
 uint64_t unit_multiplier(const char *unit) {

@@ -24,4 +24,3 @@ uint64_t unit_multiplier(const char *unit);
 int parse_yes_no(const char *s);
 /* Formats a duration for messages ("1.5s", "300ms"). buf needs 32 bytes. */
 const char *format_duration(char buf[static 32], uint64_t usec);
-

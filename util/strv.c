@@ -37,7 +37,9 @@ int strv_consume(char ***l, char *s) {
         return 0;
 }
 
-int strv_push(char ***l, const char *s) { return strv_consume(l, strdup(s)); }
+int strv_push(char ***l, const char *s) {
+        return strv_consume(l, strdup(s));
+}
 
 int strv_pushf(char ***l, const char *fmt, ...) {
         char *s = NULL;

@@ -34,9 +34,9 @@ int uuid_parse(const char *s, uint8_t ret[static UUID_BYTES]) {
 
 void uuid_format(const uint8_t u[static UUID_BYTES], char out[static UUID_STRING_LEN + 1]) {
         snprintf(out, UUID_STRING_LEN + 1,
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-                 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-                 u[14], u[15]);
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+                 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+                 u[15]);
 }
 
 int uuid_canonical(const char *s, char out[static UUID_STRING_LEN + 1]) {

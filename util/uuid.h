@@ -8,7 +8,7 @@
 
 #include "util/macro.h"
 
-#define UUID_BYTES 16
+#define UUID_BYTES      16
 #define UUID_STRING_LEN 36 /* without the terminating NUL */
 
 /* 0, or -EINVAL when s (may be NULL) is not a UUID. */

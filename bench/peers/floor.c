@@ -64,7 +64,8 @@ static void reap_ok(pid_t pid, const char *what) {
  * O_EXCL, ftruncate, no fallocate as allocation is 0, fsync) and a qcow2 made by qemu-img,
  * at most PARALLEL (the agent's max_parallel in the same run) qemu-img at once. Prints the
  * time in ms. */
-static int cmd_pools(const char *dir, long n, long long capacity, const char *qemu_img, int max_parallel) {
+static int cmd_pools(const char *dir, long n, long long capacity, const char *qemu_img,
+                     int max_parallel) {
         char log[4096], cap[32];
         snprintf(log, sizeof(log), "%s/floor-qemu-img.log", dir);
         snprintf(cap, sizeof(cap), "%lld", capacity);
@@ -92,8 +93,8 @@ static int cmd_pools(const char *dir, long n, long long capacity, const char *qe
                                         break;
                                 }
                 }
-                char *argv[] = { (char *)qemu_img, "create", "-q", "-f", "qcow2", "-o",
-                                 "compat=1.1", q, cap, NULL };
+                char *argv[] = {(char *)qemu_img, "create", "-q", "-f", "qcow2", "-o",
+                                "compat=1.1",     q,        cap,  NULL};
                 running[nrun++] = spawn(argv, log);
         }
         for (int j = 0; j < nrun; j++)
@@ -130,7 +131,7 @@ static int qmp_read_until(struct qmp *q, const char *want, int timeout_ms) {
                 int left = (int)(end - now_ms());
                 if (left <= 0)
                         return -ETIMEDOUT;
-                struct pollfd p = { .fd = q->fd, .events = POLLIN };
+                struct pollfd p = {.fd = q->fd, .events = POLLIN};
                 if (poll(&p, 1, left) <= 0)
                         continue;
                 if (q->len == sizeof(q->buf))
@@ -152,7 +153,7 @@ static int qmp_cmd(struct qmp *q, const char *cmd, const char *want) {
 /* Connects to the socket (retried every 250 us until QEMU listens), reads the greeting and
  * negotiates capabilities. */
 static int qmp_open(struct qmp *q, const char *path, pid_t pid, int timeout_ms) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         double end = now_ms() + timeout_ms;
         q->len = 0;
@@ -236,7 +237,8 @@ static int cmd_domains(int k, char **files) {
                 if (r >= 0)
                         r = qmp_cmd(&q[i], "{\"execute\":\"query-status\"}\n", "\"running\": true");
                 if (r < 0) {
-                        fprintf(stderr, "floor: QEMU %d (%s): QMP: %s\n", i, qmp_path[i], strerror(-r));
+                        fprintf(stderr, "floor: QEMU %d (%s): QMP: %s\n", i, qmp_path[i],
+                                strerror(-r));
                         failed = 1;
                 }
         }
@@ -245,7 +247,8 @@ static int cmd_domains(int k, char **files) {
                 if (q[i].fd >= 0)
                         (void)qmp_cmd(&q[i], "{\"execute\":\"quit\"}\n", "\"return\"");
         for (int i = 0; i < k; i++) {
-                /* Bounded: SIGKILL after 10 s, as a QEMU that ignores quit must not hang the run. */
+                /* Bounded: SIGKILL after 10 s, as a QEMU that ignores quit must not hang the run.
+                 */
                 double end = now_ms() + 10000;
                 while (waitpid(pid[i], NULL, WNOHANG) == 0) {
                         if (now_ms() > end) {
@@ -282,7 +285,7 @@ static void forward(int sig) {
 static int cmd_reaper(char **argv) {
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
                 die("PR_SET_CHILD_SUBREAPER");
-        struct sigaction sa = { .sa_handler = forward };
+        struct sigaction sa = {.sa_handler = forward};
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         if (posix_spawn(&reaper_child, argv[0], NULL, NULL, argv, environ) != 0)
@@ -321,6 +324,7 @@ int main(int argc, char **argv) {
                                  (int)number(argv[6], 1, MAX_PARALLEL_LIMIT));
         if (argc >= 3 && strcmp(argv[1], "domains") == 0)
                 return cmd_domains(argc - 2, argv + 2);
-        fprintf(stderr, "usage: floor pools DIR N CAPACITY QEMU_IMG PARALLEL | floor domains ARGVFILE... | floor reaper CMD...\n");
+        fprintf(stderr,
+                "usage: floor pools DIR N CAPACITY QEMU_IMG PARALLEL | floor domains ARGVFILE... | floor reaper CMD...\n");
         return 2;
 }

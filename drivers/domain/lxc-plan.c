@@ -67,8 +67,8 @@ void lxc_plan_free(struct lxc_plan *p) {
 /* ---- what the driver cannot honour ------------------------------------------------------ */
 
 static int unsupported(struct dv_error *err, int line, const char *what) {
-        return dv_error_add(err, -EOPNOTSUPP, line, "%s (line %d) is not supported by the container driver",
-                            what, line);
+        return dv_error_add(err, -EOPNOTSUPP, line,
+                            "%s (line %d) is not supported by the container driver", what, line);
 }
 
 static int check_idmap(const struct domain_idmap *m, size_t n, const char *kind, int line,
@@ -77,8 +77,8 @@ static int check_idmap(const struct domain_idmap *m, size_t n, const char *kind,
         bool root = false;
         if (n > LXC_MAX_IDMAP)
                 KEEP(r, dv_error_add(err, -EOPNOTSUPP, line,
-                                     "<idmap> has %zu <%s> entries; the kernel takes at most %d",
-                                     n, kind, LXC_MAX_IDMAP));
+                                     "<idmap> has %zu <%s> entries; the kernel takes at most %d", n,
+                                     kind, LXC_MAX_IDMAP));
         for (size_t i = 0; i < n; i++) {
                 if (m[i].count == 0)
                         KEEP(r, dv_error_add(err, -EOPNOTSUPP, m[i].line,
@@ -189,12 +189,12 @@ int lxc_check_def(const struct domain_def *def, struct dv_error *err) {
                                              "the container driver (raw images only)",
                                              fs->driver.format, fs->line));
                 if (userns && (t == DOMAIN_FS_BLOCK || t == DOMAIN_FS_FILE))
-                        KEEP(r, dv_error_add(err, -EOPNOTSUPP, fs->line,
-                                             "<filesystem type='%s'> (line %d) cannot be mounted "
-                                             "inside a user namespace (<idmap> on line %d): the "
-                                             "kernel does not let one mount block devices",
-                                             domain_fs_type_to_string(t), fs->line,
-                                             def->idmap_line));
+                        KEEP(r,
+                             dv_error_add(err, -EOPNOTSUPP, fs->line,
+                                          "<filesystem type='%s'> (line %d) cannot be mounted "
+                                          "inside a user namespace (<idmap> on line %d): the "
+                                          "kernel does not let one mount block devices",
+                                          domain_fs_type_to_string(t), fs->line, def->idmap_line));
         }
         for (size_t i = 0; i < def->n_interfaces; i++) {
                 const struct domain_net *n = &def->interfaces[i];
@@ -279,8 +279,8 @@ static int limit_add(struct lxc_plan *p, const char *dir, const char *file, char
                 return -ENOMEM;
         }
         p->limits = n;
-        p->limits[p->n_limits++] =
-                (struct lxc_limit){.file = path_join(dir, file), .value = value, .what = what, .line = line};
+        p->limits[p->n_limits++] = (struct lxc_limit){
+                .file = path_join(dir, file), .value = value, .what = what, .line = line};
         return p->limits[p->n_limits - 1].file ? 0 : -ENOMEM;
 }
 
@@ -310,7 +310,8 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
         bool remount = false;
         switch (domain_fs_type(fs)) {
         case DOMAIN_FS_MOUNT:
-                o = op_add(p, LXC_OP_MOUNT, fs->source, fs->target_dir, NULL, MS_BIND | MS_REC, NULL);
+                o = op_add(p, LXC_OP_MOUNT, fs->source, fs->target_dir, NULL, MS_BIND | MS_REC,
+                           NULL);
                 remount = fs->readonly;
                 break;
         case DOMAIN_FS_BLOCK:
@@ -334,9 +335,9 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
                 _cleanup_free_ char *upper = dir ? path_join(dir, "upper") : NULL;
                 _cleanup_free_ char *work = dir ? path_join(dir, "work") : NULL;
                 _cleanup_free_ char *data =
-                        upper && work ? strdupf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper,
-                                                work)
-                                      : NULL;
+                        upper && work
+                                ? strdupf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+                                : NULL;
                 if (!data || strv_push(&p->mkdirs, upper) < 0 || strv_push(&p->mkdirs, work) < 0)
                         return -ENOMEM;
                 o = op_add(p, LXC_OP_MOUNT, "overlay", fs->target_dir, "overlay", 0, data);
@@ -388,8 +389,8 @@ static int add_system_mounts(struct lxc_plan *p) {
                         return -ENOMEM;
         }
         static const char *const links[][2] = {
-                {"pts/ptmx", "/dev/ptmx"},         {"/proc/self/fd", "/dev/fd"},
-                {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
+                {"pts/ptmx", "/dev/ptmx"},          {"/proc/self/fd", "/dev/fd"},
+                {"/proc/self/fd/0", "/dev/stdin"},  {"/proc/self/fd/1", "/dev/stdout"},
                 {"/proc/self/fd/2", "/dev/stderr"},
         };
         for (size_t i = 0; i < ELEMENTSOF(links); i++)
@@ -415,11 +416,11 @@ static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
                 /* The controllers reach the container's cgroup only when every level above
                  * hands them down. */
                 KEEP(r, limit_add(p, root, "cgroup.subtree_control",
-                                  strdup(def->has_vcpu ? "+memory +cpu" : "+memory"),
-                                  "controllers", 0));
+                                  strdup(def->has_vcpu ? "+memory +cpu" : "+memory"), "controllers",
+                                  0));
                 KEEP(r, limit_add(p, top, "cgroup.subtree_control",
-                                  strdup(def->has_vcpu ? "+memory +cpu" : "+memory"),
-                                  "controllers", 0));
+                                  strdup(def->has_vcpu ? "+memory +cpu" : "+memory"), "controllers",
+                                  0));
                 if (def->has_memory)
                         KEEP(r, limit_add(p, dir, "memory.max", strdupf("%" PRIu64, bytes),
                                           "memory", def->memory_line));
@@ -447,9 +448,10 @@ static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
                         KEEP(r, limit_add(p, cpu, "cpu.cfs_period_us",
                                           strdupf("%d", LXC_CPU_PERIOD_USEC), "vcpus",
                                           def->vcpu_line));
-                        KEEP(r, limit_add(p, cpu, "cpu.cfs_quota_us",
-                                          strdupf("%" PRIu64, (uint64_t)vcpus * LXC_CPU_PERIOD_USEC),
-                                          "vcpus", def->vcpu_line));
+                        KEEP(r,
+                             limit_add(p, cpu, "cpu.cfs_quota_us",
+                                       strdupf("%" PRIu64, (uint64_t)vcpus * LXC_CPU_PERIOD_USEC),
+                                       "vcpus", def->vcpu_line));
                 }
         }
         if (!p->cgroup_check_ctrl || !p->cgroup_check_path)
@@ -505,9 +507,8 @@ static int add_init(struct lxc_plan *p, const struct domain_def *def) {
                         return -ENOMEM;
         /* Defaults first; an <initenv> of the same name replaces them. systemd and other
          * programs look at $container to know they run in one. */
-        const char *defaults[][2] = {{"PATH", CONTAINER_PATH},
-                                     {"container", "declvirt"},
-                                     {"DECLVIRT_NAME", def->name}};
+        const char *defaults[][2] = {
+                {"PATH", CONTAINER_PATH}, {"container", "declvirt"}, {"DECLVIRT_NAME", def->name}};
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
                 bool replaced = false;
                 for (size_t j = 0; j < os->n_initenv; j++)
@@ -552,7 +553,8 @@ int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
                 return dv_error_add(err, -EINVAL, def->name_line, "domain name '%s': %s",
                                     strna(def->name), problem);
         if (!def->os.init)
-                return dv_error_add(err, -EINVAL, def->os.line, "an lxc domain needs <init> in <os>");
+                return dv_error_add(err, -EINVAL, def->os.line,
+                                    "an lxc domain needs <init> in <os>");
         int r = lxc_check_def(def, err);
         if (r < 0)
                 return r;
@@ -786,10 +788,10 @@ int lxc_plan_check_sources(const struct domain_def *def, const struct lxc_plan *
                           : t == DOMAIN_FS_FILE ? S_ISREG(st.st_mode)
                                                 : S_ISDIR(st.st_mode);
                 if (!ok) {
-                        KEEP(r, dv_error_add(err, -ENOTDIR, fs->line,
-                                             "source %s of <filesystem> (line %d) is not %s %s",
-                                             copy, fs->line, t == DOMAIN_FS_FILE ? "an" : "a",
-                                             fs_what(t)));
+                        KEEP(r,
+                             dv_error_add(err, -ENOTDIR, fs->line,
+                                          "source %s of <filesystem> (line %d) is not %s %s", copy,
+                                          fs->line, t == DOMAIN_FS_FILE ? "an" : "a", fs_what(t)));
                         continue;
                 }
                 if (streq(fs->target_dir, "/") &&

@@ -16,7 +16,7 @@
 
 /* Below this, the kernel accepts the limit and then kills init with the OOM killer as it
  * starts: refused up front instead. */
-#define LXC_MIN_MEMORY_KIB 4096
+#define LXC_MIN_MEMORY_KIB  4096
 #define LXC_CPU_PERIOD_USEC 100000
 /* The kernel refuses uid_map/gid_map files with more lines. */
 #define LXC_MAX_IDMAP 340
@@ -39,14 +39,14 @@ struct lxc_op {
         char *target; /* inside the container: "/", "/data", "/dev/null" */
         char *fstype; /* NULL for binds; "auto" until the runtime probes a device */
         unsigned long flags;
-        char *data;      /* mount options passed to the filesystem, NULL when none */
-        int fs_index;    /* the <filesystem> it comes from, -1 for the container's own */
-        int line;        /* that <filesystem>'s line, 0 */
-        bool optional;   /* a failure is not fatal (the next op is the fallback) */
+        char *data;    /* mount options passed to the filesystem, NULL when none */
+        int fs_index;  /* the <filesystem> it comes from, -1 for the container's own */
+        int line;      /* that <filesystem>'s line, 0 */
+        bool optional; /* a failure is not fatal (the next op is the fallback) */
 };
 
 struct lxc_limit {
-        char *file;  /* absolute path of the cgroup control file */
+        char *file; /* absolute path of the cgroup control file */
         char *value;
         const char *what; /* "memory", "vcpus" */
         int line;
@@ -70,10 +70,10 @@ struct lxc_plan_ctx {
         const char *container_dir; /* container.data_dir */
         const char *cgroup_root;   /* /sys/fs/cgroup */
         enum lxc_cgroup_mode cgroup_mode;
-        bool cgroup_unified;       /* v1 with a v2 tree at ROOT/unified */
-        const char *cgroup_base;   /* "declvirt" */
-        char *const *macs;         /* per interface; NULL entries: the written MAC */
-        char *const *bridges;      /* per interface; NULL or "": <source bridge> */
+        bool cgroup_unified;     /* v1 with a v2 tree at ROOT/unified */
+        const char *cgroup_base; /* "declvirt" */
+        char *const *macs;       /* per interface; NULL entries: the written MAC */
+        char *const *bridges;    /* per interface; NULL or "": <source bridge> */
 };
 
 struct lxc_plan {
@@ -81,10 +81,10 @@ struct lxc_plan {
         int ns_flags; /* CLONE_NEW* */
         struct domain_idmap *uid_map, *gid_map;
         size_t n_uid_map, n_gid_map;
-        char *root;             /* RUN_DIR/lxc/NAME/root: where the root is assembled */
-        struct lxc_op *ops;     /* in order; "/" first */
+        char *root;         /* RUN_DIR/lxc/NAME/root: where the root is assembled */
+        struct lxc_op *ops; /* in order; "/" first */
         size_t n_ops;
-        char **cgroup_dirs;     /* created, joined and removed, in this order */
+        char **cgroup_dirs; /* created, joined and removed, in this order */
         /* How /proc/PID/cgroup names it: the hierarchy's controller ("memory"; "" for v2)
          * and the path ("/declvirt/NAME"), as in "4:memory:/declvirt/NAME". */
         char *cgroup_check_ctrl;
@@ -97,9 +97,9 @@ struct lxc_plan {
         char *cwd;
         char *user, *group; /* as written; NULL: root */
         char *console_log;
-        char **mkdirs;      /* host directories created (0700) before the start: overlay
-                             * upper and work directories */
-        uid_t mkdirs_uid;   /* their owner (the container's root under <idmap>) */
+        char **mkdirs;    /* host directories created (0700) before the start: overlay
+                           * upper and work directories */
+        uid_t mkdirs_uid; /* their owner (the container's root under <idmap>) */
         gid_t mkdirs_gid;
 };
 

@@ -64,10 +64,10 @@ static char *cfg_cgroup_root, *cfg_cgroup_base;
  * process. Guarded by `lock` (pidfd also by ev_lock). */
 struct lxc_entry {
         struct dom_proc_busy run; /* busy: a start or stop runs, observe only reads */
-        pid_t pid;          /* the init last seen running, 0 */
-        uint64_t start;     /* its start time (/proc/PID/stat field 22) */
-        bool child;         /* ... is our child: we reap it and learn its exit status */
-        int pidfd;          /* in ev_epoll while it runs, -1 */
+        pid_t pid;                /* the init last seen running, 0 */
+        uint64_t start;           /* its start time (/proc/PID/stat field 22) */
+        bool child;               /* ... is our child: we reap it and learn its exit status */
+        int pidfd;                /* in ev_epoll while it runs, -1 */
 };
 static struct hashmap *recs;
 /* The events' epoll set (see lxc_events_fd), guarded by ev_lock. */
@@ -205,8 +205,8 @@ static int cgroup_layout(const char *root, enum lxc_cgroup_mode *mode, bool *uni
         return r;
 }
 
-static int plan_for(const struct domain_def *def, const struct paths *p, const struct dom_start *args,
-                    struct lxc_plan **ret, struct dv_error *err) {
+static int plan_for(const struct domain_def *def, const struct paths *p,
+                    const struct dom_start *args, struct lxc_plan **ret, struct dv_error *err) {
         struct lxc_plan_ctx ctx = {
                 .run_dir = p->run_sub,
                 .state_dir = p->state_sub,
@@ -245,13 +245,12 @@ static int cgroup_plan(const struct paths *p, struct lxc_plan *ret) {
                 r = strv_consume(&ret->cgroup_dirs, strdupf("%s/memory/%s/%s", p->cgroup_root,
                                                             p->cgroup_base, p->name));
                 if (r >= 0)
-                        r = strv_consume(&ret->cgroup_dirs,
-                                         strdupf("%s/cpu/%s/%s", p->cgroup_root, p->cgroup_base,
-                                                 p->name));
+                        r = strv_consume(&ret->cgroup_dirs, strdupf("%s/cpu/%s/%s", p->cgroup_root,
+                                                                    p->cgroup_base, p->name));
                 if (r >= 0 && unified)
                         r = strv_consume(&ret->cgroup_dirs,
-                                         strdupf("%s/unified/%s/%s", p->cgroup_root,
-                                                 p->cgroup_base, p->name));
+                                         strdupf("%s/unified/%s/%s", p->cgroup_root, p->cgroup_base,
+                                                 p->name));
         }
         return r;
 }
@@ -388,7 +387,8 @@ static void veths_remove(const struct domain_def *def) {
 
 /* Removes what a container that is gone leaves behind: veths, cgroups, pidfile, the
  * root's (empty) mount point. The writable layers in DATA_DIR stay. */
-static void cleanup_after(const struct domain_def *def, const struct paths *p, int cgroup_wait_msec) {
+static void cleanup_after(const struct domain_def *def, const struct paths *p,
+                          int cgroup_wait_msec) {
         veths_remove(def);
         struct lxc_plan cp;
         if (cgroup_plan(p, &cp) == 0)
@@ -517,12 +517,11 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                         if (!exists && other.ppid == getpid())
                                 ret->exit_reason = exit_reason(filepid, true, &ret->exit_clean);
                         else
-                                ret->exit_reason =
-                                        strdupf("container init (PID %d) is gone; its stale "
-                                                "pidfile was removed%s",
-                                                (int)filepid,
-                                                exists ? " (the PID belongs to another process now)"
-                                                       : "");
+                                ret->exit_reason = strdupf(
+                                        "container init (PID %d) is gone; its stale "
+                                        "pidfile was removed%s",
+                                        (int)filepid,
+                                        exists ? " (the PID belongs to another process now)" : "");
                         ret->reason = strdupf("stale pidfile (PID %d) removed", (int)filepid);
                 } else if (garbage) {
                         ret->reason = strdup("unreadable pidfile removed");
@@ -622,8 +621,8 @@ static int child_remount_ro(const char *target) {
         if (statfs(target, &sf) < 0)
                 return -errno;
         /* A user namespace may not drop the flags it inherited (locked): keep them. */
-        unsigned long keep = (unsigned long)sf.f_flags &
-                             (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+        unsigned long keep = (unsigned long)sf.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC |
+                                                          MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
         if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0)
                 return -errno;
         return 0;
@@ -825,8 +824,9 @@ static int child_error(const struct domain_def *def, const struct lxc_plan *p,
                                     "cannot run init %s in container %s: %s", def->os.init,
                                     def->name, strerror(-e));
         case STEP_PIVOT:
-                return dv_error_add(err, e, root_line, "container %s: cannot switch to its root: %s",
-                                    def->name, strerror(-e));
+                return dv_error_add(err, e, root_line,
+                                    "container %s: cannot switch to its root: %s", def->name,
+                                    strerror(-e));
         case STEP_USER:
         case STEP_GROUP:
                 return dv_error_add(err, e == -ENOENT ? -EINVAL : e, def->os.line,
@@ -839,10 +839,11 @@ static int child_error(const struct domain_def *def, const struct lxc_plan *p,
                 return dv_error_add(err, e, def->os.line, "container %s: initdir %s: %s", def->name,
                                     p->cwd, strerror(-e));
         default: {
-                static const char *const names[] = {"synchronise", "set up stdio", "make mounts private",
-                                                    "pivot",       "set hostname", "bring up interfaces",
-                                                    "chdir",       "user",         "group",
-                                                    "set uid and gid", "exec"};
+                static const char *const names[] = {
+                        "synchronise",     "set up stdio", "make mounts private",
+                        "pivot",           "set hostname", "bring up interfaces",
+                        "chdir",           "user",         "group",
+                        "set uid and gid", "exec"};
                 int i = rep->step - STEP_SYNC;
                 const char *n = i >= 0 && (size_t)i < ELEMENTSOF(names) ? names[i] : "start";
                 return dv_error_add(err, e, 0, "container %s: cannot %s: %s", def->name, n,
@@ -857,8 +858,8 @@ static int write_proc_file(pid_t pid, const char *file, const char *data, struct
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
         ssize_t n = fd >= 0 ? write(fd, data, strlen(data)) : -1;
         if (n < 0 || (size_t)n != strlen(data))
-                return dv_error_add(err, n < 0 ? negative_errno() : -EIO, 0,
-                                    "cannot write %s: %s", path, strerror(errno));
+                return dv_error_add(err, n < 0 ? negative_errno() : -EIO, 0, "cannot write %s: %s",
+                                    path, strerror(errno));
         return 0;
 }
 
@@ -898,8 +899,7 @@ static int veth_create(const struct lxc_iface *n, bool named, struct dv_error *e
         }
         struct ether_addr mac;
         if (!n->mac || !ether_aton_r(n->mac, &mac))
-                return dv_error_add(err, -EINVAL, n->line, "invalid MAC address %s",
-                                    strna(n->mac));
+                return dv_error_add(err, -EINVAL, n->line, "invalid MAC address %s", strna(n->mac));
         /* The host end's MAC starts with fe, like libvirt's taps: never the lowest on the
          * bridge, so the bridge's own address does not change. */
         struct ether_addr host_mac = mac;
@@ -926,7 +926,8 @@ static int loop_attach(const char *file, bool readonly, char dev[static 32], str
                 return dv_error_add(err, negative_errno(), line, "cannot open image %s: %m", file);
         _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
         if (ctl < 0)
-                return dv_error_add(err, negative_errno(), line, "cannot open /dev/loop-control: %m");
+                return dv_error_add(err, negative_errno(), line,
+                                    "cannot open /dev/loop-control: %m");
         for (int attempt = 0; attempt < 16; attempt++) {
                 int n = ioctl(ctl, LOOP_CTL_GET_FREE);
                 if (n < 0)
@@ -1034,13 +1035,11 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 r = storage_probe_signature_full(o->source, &type, &is_fs, &e);
                 if (r < 0 || !is_fs) {
                         r = dv_error_add(err, r < 0 ? r : -EMEDIUMTYPE, fs->line,
-                                         "<filesystem> (line %d): %s %s%s%s", fs->line,
-                                         fs->source,
-                                         r < 0 ? "cannot be probed: "
+                                         "<filesystem> (line %d): %s %s%s%s", fs->line, fs->source,
+                                         r < 0  ? "cannot be probed: "
                                          : type ? "holds no filesystem that can be mounted: "
                                                 : "holds no filesystem",
-                                         r < 0 ? strna(dv_error_message(&e)) : strempty(type),
-                                         "");
+                                         r < 0 ? strna(dv_error_message(&e)) : strempty(type), "");
                         return r;
                 }
                 free(o->fstype);
@@ -1064,9 +1063,10 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         /* Everything the child reads, computed now. */
         _cleanup_strv_free_ char **targets = NULL;
         for (size_t i = 0; i < plan->n_ops; i++)
-                if (strv_consume(&targets, streq(plan->ops[i].target, "/")
-                                                   ? strdup(plan->root)
-                                                   : strdupf("%s%s", plan->root, plan->ops[i].target)) < 0)
+                if (strv_consume(&targets,
+                                 streq(plan->ops[i].target, "/")
+                                         ? strdup(plan->root)
+                                         : strdupf("%s%s", plan->root, plan->ops[i].target)) < 0)
                         return -ENOMEM;
         struct child_ctx c = {
                 .plan = plan,
@@ -1295,7 +1295,8 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         cgroup_plan_done(&cp);
         if (ours) {
                 int sig = init_is_systemd(def, live) ? SIGRTMIN + 3 : SIGTERM;
-                log_debug("container %s: sending signal %d to init PID %d", p->name, sig, (int)live);
+                log_debug("container %s: sending signal %d to init PID %d", p->name, sig,
+                          (int)live);
                 int r = dom_proc_signal(fd, live, sig);
                 bool exited = r >= 0 && dom_proc_wait_exit(fd, live, timeout_usec);
                 if (!exited) {

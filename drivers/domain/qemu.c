@@ -80,10 +80,10 @@ struct qemu_entry {
         bool qmp_failed;
         pid_t guest_shutdown; /* this QEMU sent SHUTDOWN with reason guest-shutdown */
         /* The events monitor (RUN_DIR/qemu/NAME.events), guarded by ev_lock: */
-        struct qmp *events;   /* open to the QEMU events_pid, registered in ev_epoll */
+        struct qmp *events; /* open to the QEMU events_pid, registered in ev_epoll */
         pid_t events_pid;
-        pid_t events_tried;   /* the QEMU of the last failed attempt, */
-        uint64_t events_at;   /* ... and when (CLOCK_MONOTONIC) */
+        pid_t events_tried; /* the QEMU of the last failed attempt, */
+        uint64_t events_at; /* ... and when (CLOCK_MONOTONIC) */
 };
 static struct hashmap *recs;
 
@@ -360,7 +360,8 @@ static void scan_refresh_locked(void) {
                         cap = c;
                 }
                 struct scan_entry key = {.pid = (pid_t)v};
-                struct scan_entry *was = old ? bsearch(&key, old, n_old, sizeof(*old), scan_entry_cmp) : NULL;
+                struct scan_entry *was =
+                        old ? bsearch(&key, old, n_old, sizeof(*old), scan_entry_cmp) : NULL;
                 if (was && was->start == st.start) {
                         n[k++] = (struct scan_entry){(pid_t)v, st.start, TAKE_PTR(was->argv)};
                         continue;
@@ -368,7 +369,8 @@ static void scan_refresh_locked(void) {
                 struct proc_info pi;
                 if (proc_read((pid_t)v, true, &pi) < 0)
                         continue;
-                n[k++] = (struct scan_entry){(pid_t)v, pi.st.start, is_qemu_argv0(pi.argv) ? TAKE_PTR(pi.argv) : NULL};
+                n[k++] = (struct scan_entry){(pid_t)v, pi.st.start,
+                                             is_qemu_argv0(pi.argv) ? TAKE_PTR(pi.argv) : NULL};
                 proc_info_done(&pi);
         }
         if (n)
@@ -605,7 +607,8 @@ static char *qmp_status_cached(struct qemu_entry *ent, pid_t pid, const char *so
         bool watched = events_watched(ent, pid);
         pthread_mutex_lock(&lock);
         bool fresh = ent->qmp_pid == pid && ent->qmp_at > 0 &&
-                     (watched || now - ent->qmp_at < (ent->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC));
+                     (watched ||
+                      now - ent->qmp_at < (ent->qmp_failed ? QMP_BACKOFF_USEC : QMP_REFRESH_USEC));
         char *cached = ent->qmp_pid == pid && ent->qmp_status ? strdup(ent->qmp_status) : NULL;
         pthread_mutex_unlock(&lock);
         if (fresh || pthread_mutex_trylock(&ent->qmp_lock) != 0)
@@ -1069,14 +1072,16 @@ static int check_host_memory(const struct domain_def *def, struct dv_error *err)
                 return 0;
         char want[32], have[32];
         return dv_error_add(err, -EBUSY, def->memory_line,
-                            "<memory> of domain %s is %s (%" PRIu64 " KiB), more than this host has: "
+                            "<memory> of domain %s is %s (%" PRIu64
+                            " KiB), more than this host has: "
                             "%s (MemTotal %" PRIu64 " KiB in /proc/meminfo); QEMU not started",
                             def->name, format_kib(want, def->memory_kib), def->memory_kib,
                             format_kib(have, total), total);
 }
 
-static int start_spawned(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
-                         char *const *argv, bool paused, struct dv_error *err) {
+static int start_spawned(const struct domain_def *def, const struct paths *p,
+                         struct qemu_entry *ent, char *const *argv, bool paused,
+                         struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
         /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
@@ -1153,8 +1158,9 @@ static int start_spawned(const struct domain_def *def, const struct paths *p, st
                 /* Until QEMU exits (pidfd) or something is created in run_dir (inotify);
                  * once the socket exists but does not answer yet, retry every 10 ms. */
                 bool have_socket = access(p->qmp, F_OK) == 0;
-                struct pollfd pf[2] = { { .fd = fd, .events = POLLIN }, { .fd = ino, .events = POLLIN } };
-                int wait_ms = have_socket || ino < 0 ? 10 : (int)MIN((deadline - now) / 1000 + 1, 1000u);
+                struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = ino, .events = POLLIN}};
+                int wait_ms =
+                        have_socket || ino < 0 ? 10 : (int)MIN((deadline - now) / 1000 + 1, 1000u);
                 if (fd < 0 && ino < 0)
                         usleep(10000);
                 else if (poll(pf, 2, wait_ms) > 0 && (pf[1].revents & POLLIN)) {
@@ -1236,7 +1242,8 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 const struct domain_net *ifc = &def->interfaces[i];
                 if (!iface_has_tap(ifc))
                         continue;
-                const char *bridge = bridges && bridges[i] && *bridges[i] ? bridges[i] : ifc->source_bridge;
+                const char *bridge =
+                        bridges && bridges[i] && *bridges[i] ? bridges[i] : ifc->source_bridge;
                 if (!bridge) {
                         r = dv_error_add(err, -EINVAL, ifc->line,
                                          "interface %zu of domain %s: no bridge to attach it to",
@@ -1386,12 +1393,14 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
 
 /* ---- the driver table ------------------------------------------------------------------ */
 
-static int qemu_drv_start(const struct domain_def *def, const struct dom_start *a, struct dv_error *err) {
+static int qemu_drv_start(const struct domain_def *def, const struct dom_start *a,
+                          struct dv_error *err) {
         return qemu_start_uuid(def, a->uuid, a->disk_paths, a->macs, a->bridges, err);
 }
 
 /* Only interfaces the driver makes a tap for have a host-side device. */
-static int qemu_drv_iface_name(const struct domain_def *def, size_t index, char buf[static IFNAMSIZ]) {
+static int qemu_drv_iface_name(const struct domain_def *def, size_t index,
+                               char buf[static IFNAMSIZ]) {
         if (index >= def->n_interfaces)
                 return -ENOENT;
         enum domain_net_type t = def->interfaces[index].type;

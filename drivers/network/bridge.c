@@ -420,8 +420,7 @@ int nl_veth_create(const char *name, const uint8_t *mac, const char *peer, const
         if (r < 0)
                 return r;
         if (streq(name, peer))
-                return dv_error_add(err, -EINVAL, 0, "veth %s: both ends have the same name",
-                                    name);
+                return dv_error_add(err, -EINVAL, 0, "veth %s: both ends have the same name", name);
         struct nlmsghdr *nlh = newlink_header(buf, name, NLM_F_CREATE | NLM_F_EXCL);
         if (mac)
                 mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);

@@ -469,7 +469,9 @@ static int forward_paths(int family, const char **sysctl, const char **record) {
 }
 
 /* The value of a boolean-ish sysctl or record: a small decimal number. */
-static int read_value(const char *path, uint64_t *ret) { return read_u64_file(path, 0, 2, ret); }
+static int read_value(const char *path, uint64_t *ret) {
+        return read_u64_file(path, 0, 2, ret);
+}
 
 static int write_sysctl(const char *path, uint64_t v) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);

@@ -846,7 +846,8 @@ static int disk_pool_observe(const struct pool_def *def, struct pool_status *ret
                 /* The observed pool XML lists them, end exclusive as libvirt writes them. */
                 s.free_extents = calloc(t.n_free ? t.n_free : 1, sizeof(*s.free_extents));
                 for (size_t i = 0; s.free_extents && i < t.n_free; i++)
-                        s.free_extents[i] = (struct pool_extent){ t.free[i].start, t.free[i].end + 1 };
+                        s.free_extents[i] =
+                                (struct pool_extent){t.free[i].start, t.free[i].end + 1};
                 s.n_free_extents = s.free_extents ? t.n_free : 0;
         }
         disk_table_done(&t);

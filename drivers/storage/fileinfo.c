@@ -37,12 +37,12 @@ static uint64_t be64(const unsigned char *p) {
 }
 
 /* qcow2 header fields (QEMU's docs/interop/qcow2.txt). */
-#define QCOW2_V2_HEADER_LEN   72
-#define QCOW2_EXT_BACKING_FMT 0xe2792acau
-#define QCOW2_INCOMPAT_DIRTY  (1u << 0)
+#define QCOW2_V2_HEADER_LEN        72
+#define QCOW2_EXT_BACKING_FMT      0xe2792acau
+#define QCOW2_INCOMPAT_DIRTY       (1u << 0)
 #define QCOW2_INCOMPAT_COMPRESSION (1u << 3)
-#define QCOW2_INCOMPAT_EXTL2  (1u << 4)
-#define QCOW2_BACKING_MAX     1023 /* QEMU refuses longer backing file names */
+#define QCOW2_INCOMPAT_EXTL2       (1u << 4)
+#define QCOW2_BACKING_MAX          1023 /* QEMU refuses longer backing file names */
 
 int fileinfo_parse_qcow2(const void *header, size_t len, int fd, struct fileinfo *ret) {
         const unsigned char *h = header;
@@ -77,7 +77,8 @@ int fileinfo_parse_qcow2(const void *header, size_t len, int fd, struct fileinfo
                         return -ENOMEM;
                 if (backing_off <= len && backing_len <= len - backing_off)
                         memcpy(fi.backing_path, h + backing_off, backing_len);
-                else if (pread(fd, fi.backing_path, backing_len, (off_t)backing_off) != (ssize_t)backing_len)
+                else if (pread(fd, fi.backing_path, backing_len, (off_t)backing_off) !=
+                         (ssize_t)backing_len)
                         r = -EBADMSG;
                 if (r >= 0 && strlen(fi.backing_path) != backing_len)
                         r = -EBADMSG; /* a NUL inside: not a name qemu-img would show */

@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static inline int fuzz_object(const uint8_t *data, size_t size, enum dv_kind kind) {
         struct dv_error err = DV_ERROR_INIT;
         struct dv_object *o = NULL;
-        if (dv_object_parse((const char *)data, size, "fuzz.xml", &o, &err) < 0 || o->kind != kind) {
+        if (dv_object_parse((const char *)data, size, "fuzz.xml", &o, &err) < 0 ||
+            o->kind != kind) {
                 dv_object_free(o);
                 dv_error_clear(&err);
                 return 0;

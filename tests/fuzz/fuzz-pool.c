@@ -2,4 +2,6 @@
 /* Fuzz target for the <pool> parser and formatter. */
 #include "tests/fuzz/fuzz-object.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return fuzz_object(data, size, DV_KIND_POOL); }
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        return fuzz_object(data, size, DV_KIND_POOL);
+}

@@ -62,7 +62,8 @@ struct test_list {
         size_t n;
         char **names; /* the names built for file tests, freed by test_list_run */
 };
-#define TEST_LIST_INIT { 0 }
+#define TEST_LIST_INIT \
+        { 0 }
 void test_list_add(struct test_list *l, const struct CMUnitTest *tests, size_t n);
 /* One test per file, named "PREFIX FILE-BASE-NAME", called with the file's path as *state.
  * Fewer than at_least files adds one failing test that says so, so that a fixture

@@ -31,8 +31,8 @@ static void check_refused(const char *path, const char *expected) {
         char actual[1024];
         snprintf(actual, sizeof(actual), "%d: %s", dv_error_line(&err), dv_error_message(&err));
         if (!expected || strcmp(actual, expected) != 0) {
-                print_message("%s\n  expected: %s\n  actual:   %s\n", path, expected ? expected : "(no .err file)",
-                               actual);
+                print_message("%s\n  expected: %s\n  actual:   %s\n", path,
+                              expected ? expected : "(no .err file)", actual);
                 dv_error_clear(&err);
                 fail();
         }
@@ -69,7 +69,8 @@ static void test_file_over_one_mib(void **state) {
 /* A missing file names itself. */
 static void test_missing_file(void **state) {
         (void)state;
-        check_refused("tests/data/invalid/does-not-exist.xml", "0: cannot read: No such file or directory");
+        check_refused("tests/data/invalid/does-not-exist.xml",
+                      "0: cannot read: No such file or directory");
 }
 
 int main(void) {

@@ -113,8 +113,8 @@ static int group_setup(void **state) {
         assert_int_equal(read_full_file("/bin/busybox", 16 << 20, &bb, &len), 0);
         _cleanup_free_ char *bbp = path_join(bin, "busybox");
         assert_int_equal(write_file_atomic(bbp, bb, len, 0755), 0);
-        const char *applets[] = {"sh", "sleep", "cat", "echo", "touch", "hostname", "ls", "mkdir",
-                                 "rm", "ip", "udhcpc", "true", "false"};
+        const char *applets[] = {"sh",    "sleep", "cat", "echo",   "touch", "hostname", "ls",
+                                 "mkdir", "rm",    "ip",  "udhcpc", "true",  "false"};
         for (size_t i = 0; i < ELEMENTSOF(applets); i++) {
                 _cleanup_free_ char *l = path_join(bin, applets[i]);
                 assert_int_equal(symlink("busybox", l), 0);
@@ -129,8 +129,8 @@ static int group_setup(void **state) {
             "echo started > /data/marker\n"
             "while true; do sleep 0.05; done\n",
             0755);
-        put(rootfs, "sbin/stubborn", "#!/bin/sh\necho started > /data/marker\nwhile true; do sleep 1; done\n",
-            0755);
+        put(rootfs, "sbin/stubborn",
+            "#!/bin/sh\necho started > /data/marker\nwhile true; do sleep 1; done\n", 0755);
         put(rootfs, "sbin/exit3", "#!/bin/sh\necho started > /data/marker\nexit 3\n", 0755);
         put(rootfs, "sbin/exit0", "#!/bin/sh\nexit 0\n", 0755);
         put(rootfs, "etc/passwd", "root:x:0:0:root:/:/bin/sh\n", 0644);
@@ -188,26 +188,28 @@ static int test_teardown(void **state) {
         return 0;
 }
 
-#define NEED()                                                                                 \
-        do {                                                                                   \
-                if (skip_reason) {                                                             \
-                        printf("# skipped: %s\n", skip_reason);                                \
-                        skip();                                                                \
-                }                                                                              \
+#define NEED()                                                  \
+        do {                                                    \
+                if (skip_reason) {                              \
+                        printf("# skipped: %s\n", skip_reason); \
+                        skip();                                 \
+                }                                               \
         } while (0)
 
 static struct dv_object *container(const char *name, const char *init, const char *memory,
                                    const char *extra_os) {
         _cleanup_free_ char *xml = NULL;
-        assert_true(asprintf(&xml,
-                             "<domain type='lxc'>\n<name>%s</name>\n<memory unit='KiB'>%s</memory>\n"
-                             "<vcpu>1</vcpu>\n"
-                             "<os><type>exe</type>\n<init>%s</init>%s</os>\n<devices>\n"
-                             "<filesystem type='mount'><source dir='%s'/><target dir='/'/></filesystem>\n"
-                             "<filesystem type='mount'><source dir='%s'/><target dir='/data'/></filesystem>\n"
-                             "<filesystem type='mount'><source dir='%s'/><target dir='/ro'/><readonly/></filesystem>\n"
-                             "</devices>\n</domain>\n",
-                             name, memory, init, extra_os, rootfs, data_dir, ro_dir) > 0);
+        assert_true(
+                asprintf(
+                        &xml,
+                        "<domain type='lxc'>\n<name>%s</name>\n<memory unit='KiB'>%s</memory>\n"
+                        "<vcpu>1</vcpu>\n"
+                        "<os><type>exe</type>\n<init>%s</init>%s</os>\n<devices>\n"
+                        "<filesystem type='mount'><source dir='%s'/><target dir='/'/></filesystem>\n"
+                        "<filesystem type='mount'><source dir='%s'/><target dir='/data'/></filesystem>\n"
+                        "<filesystem type='mount'><source dir='%s'/><target dir='/ro'/><readonly/></filesystem>\n"
+                        "</devices>\n</domain>\n",
+                        name, memory, init, extra_os, rootfs, data_dir, ro_dir) > 0);
         return test_parse_string_ok(xml, name);
 }
 

@@ -62,9 +62,8 @@ static char **macs_for(const struct domain_def *def) {
         for (size_t i = 0; i < def->n_interfaces; i++) {
                 char buf[32];
                 snprintf(buf, sizeof(buf), "52:54:00:00:00:%02zx", i);
-                assert_int_equal(strv_push(&m, def->interfaces[i].mac ? def->interfaces[i].mac
-                                                                      : buf),
-                                 0);
+                assert_int_equal(
+                        strv_push(&m, def->interfaces[i].mac ? def->interfaces[i].mac : buf), 0);
         }
         return m;
 }
@@ -190,11 +189,12 @@ static void write_file(const char *dir, const char *name, const char *data, mode
 /* Parses a container whose filesystems are given as XML and checks its sources. */
 static int check_sources(const char *init, const char *filesystems, struct dv_error *err) {
         _cleanup_free_ char *xml = NULL;
-        assert_true(asprintf(&xml,
-                             "<domain type='lxc'>\n<name>src</name>\n<memory unit='MiB'>64</memory>\n"
-                             "<os><type>exe</type>\n<init>%s</init></os>\n<devices>\n%s</devices>\n"
-                             "</domain>\n",
-                             init, filesystems) > 0);
+        assert_true(
+                asprintf(&xml,
+                         "<domain type='lxc'>\n<name>src</name>\n<memory unit='MiB'>64</memory>\n"
+                         "<os><type>exe</type>\n<init>%s</init></os>\n<devices>\n%s</devices>\n"
+                         "</domain>\n",
+                         init, filesystems) > 0);
         struct dv_object *o = test_parse_string_ok(xml, "src");
         _cleanup_free_ char *templates = path_join(tmp, "templates");
         struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
@@ -238,9 +238,10 @@ static void test_sources(void **state) {
         dv_error_clear(&err);
 
         /* A root directory that does not exist: -ENOENT naming it and the line. */
-        snprintf(fs, sizeof(fs),
-                 "<filesystem type='mount'><source dir='%s/absent'/><target dir='/'/></filesystem>\n",
-                 tmp);
+        snprintf(
+                fs, sizeof(fs),
+                "<filesystem type='mount'><source dir='%s/absent'/><target dir='/'/></filesystem>\n",
+                tmp);
         assert_int_equal(check_sources("/sbin/init", fs, &err), -ENOENT);
         char want[1024];
         snprintf(want, sizeof(want),
@@ -251,13 +252,15 @@ static void test_sources(void **state) {
         dv_error_clear(&err);
 
         /* Templates: present, absent. */
-        snprintf(fs, sizeof(fs),
-                 "<filesystem type='template'><source name='base'/><target dir='/'/></filesystem>\n");
+        snprintf(
+                fs, sizeof(fs),
+                "<filesystem type='template'><source name='base'/><target dir='/'/></filesystem>\n");
         assert_int_equal(check_sources("/bin/init", fs, &err), 0);
         assert_int_equal(check_sources("/sbin/init", fs, &err), -ENOENT);
         dv_error_clear(&err);
-        snprintf(fs, sizeof(fs),
-                 "<filesystem type='template'><source name='nosuch'/><target dir='/'/></filesystem>\n");
+        snprintf(
+                fs, sizeof(fs),
+                "<filesystem type='template'><source name='nosuch'/><target dir='/'/></filesystem>\n");
         assert_int_equal(check_sources("/bin/init", fs, &err), -ENOENT);
         snprintf(want, sizeof(want),
                  "template 'nosuch' of <filesystem> (line 7): %s/templates/nosuch: No such file or "
@@ -267,11 +270,12 @@ static void test_sources(void **state) {
         dv_error_clear(&err);
 
         /* A block device and an image that do not exist; a directory given as an image. */
-        snprintf(fs, sizeof(fs),
-                 "<filesystem type='mount'><source dir='%s'/><target dir='/'/></filesystem>\n"
-                 "<filesystem type='block'><source dev='/dev/no-such-disk'/><target dir='/d'/></filesystem>\n"
-                 "<filesystem type='file'><source file='%s'/><target dir='/f'/></filesystem>\n",
-                 root, root);
+        snprintf(
+                fs, sizeof(fs),
+                "<filesystem type='mount'><source dir='%s'/><target dir='/'/></filesystem>\n"
+                "<filesystem type='block'><source dev='/dev/no-such-disk'/><target dir='/d'/></filesystem>\n"
+                "<filesystem type='file'><source file='%s'/><target dir='/f'/></filesystem>\n",
+                root, root);
         assert_int_equal(check_sources("/sbin/init", fs, &err), -ENOENT);
         assert_int_equal(err.n_problems, 2);
         assert_string_equal(err.problems[0].msg,

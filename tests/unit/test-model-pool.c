@@ -448,15 +448,15 @@ static void test_collects(void **state) {
 
 static void test_permissions(void **state) {
         (void)state;
-        struct dv_object *a =
-                test_parse_string_ok("<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
-                             "<mode>0700</mode><owner>-1</owner><group>0</group></permissions>"
-                             "</target></pool>",
-                             "perms a");
-        struct dv_object *b =
-                test_parse_string_ok("<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
-                             "<group>0</group><mode>700</mode></permissions></target></pool>",
-                             "perms b");
+        struct dv_object *a = test_parse_string_ok(
+                "<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
+                "<mode>0700</mode><owner>-1</owner><group>0</group></permissions>"
+                "</target></pool>",
+                "perms a");
+        struct dv_object *b = test_parse_string_ok(
+                "<pool type='dir'><name>p</name><target><path>/p</path><permissions>"
+                "<group>0</group><mode>700</mode></permissions></target></pool>",
+                "perms b");
         const struct dv_perms *pa = &a->def.pool->target.perms, *pb = &b->def.pool->target.perms;
         assert_false(pa->has_owner);
         assert_true(dv_perms_equal(pa, pb));

@@ -352,8 +352,8 @@ static void veth_child(void) {
 
         /* Its namespace gone, the peer went with it, and with the peer our end (the kernel
          * cleans up namespaces asynchronously: give it a moment). */
-        for (int i = 0; i < 500 && (if_nametoindex("dvveth0") > 0 || if_nametoindex("dvveth2") > 0 ||
-                                    if_nametoindex("dvveth3") > 0);
+        for (int i = 0; i < 500 && (if_nametoindex("dvveth0") > 0 ||
+                                    if_nametoindex("dvveth2") > 0 || if_nametoindex("dvveth3") > 0);
              i++)
                 usleep(10000);
         CHECK(if_nametoindex("dvveth0") == 0 && if_nametoindex("dvveth2") == 0 &&

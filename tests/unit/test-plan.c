@@ -94,8 +94,7 @@ static void observe_pool_state(struct obj *o, enum pool_state state) {
         o->pool_st.state = state;
 }
 
-static void observe_vol(struct obj *o, uint64_t capacity, const char *format,
-                        const char *backing) {
+static void observe_vol(struct obj *o, uint64_t capacity, const char *format, const char *backing) {
         vol_status_done(&o->vol_st);
         o->observed = true;
         o->exists = true;
@@ -282,8 +281,7 @@ static void test_pool_state_inactive(void **state) {
         s = plan(e, p);
         expect_step(&s, PHASE_STOPPED, ACT_NONE, NULL);
 
-        struct obj *f =
-                add_defined(e, FS_POOL("/dev/vdb1", POLICY("state='inactive'")), "fs1.xml");
+        struct obj *f = add_defined(e, FS_POOL("/dev/vdb1", POLICY("state='inactive'")), "fs1.xml");
         set_applied(f, NULL, true, true, BOOT_NOW);
         observe_pool_state(f, POOL_STATE_ACTIVE);
         s = plan(e, f);
@@ -298,8 +296,7 @@ static void test_pool_state_inactive(void **state) {
 static void test_autostart_no_after_boot(void **state) {
         struct engine *e = *state;
         /* Brought up by the agent during an earlier boot, file not written since: down. */
-        struct obj *p =
-                add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
+        struct obj *p = add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
         set_applied(p, NULL, true, true, BOOT_OLD);
         observe_pool_state(p, POOL_STATE_INACTIVE);
         assert_false(obj_want_up(e, p));
@@ -326,8 +323,7 @@ static void test_autostart_no_after_boot(void **state) {
 static void test_autostart_no_same_boot(void **state) {
         struct engine *e = *state;
         /* Brought up during this boot (then stopped by someone else): up again. */
-        struct obj *p =
-                add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
+        struct obj *p = add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_INACTIVE);
         assert_true(obj_want_up(e, p));
@@ -344,8 +340,7 @@ static void test_autostart_no_same_boot(void **state) {
 
 static void test_autostart_no_file_written_after_boot(void **state) {
         struct engine *e = *state;
-        struct obj *p =
-                add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
+        struct obj *p = add_defined(e, FS_POOL("/dev/vdb1", POLICY("autostart='no'")), "fs1.xml");
         set_applied(p, NULL, true, false, BOOT_OLD);
         p->file_mtime.tv_sec = NEW_MTIME;
         observe_pool_state(p, POOL_STATE_INACTIVE);
@@ -549,9 +544,9 @@ static void test_volume_create(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_VOL_CREATE, "creating raw volume of 1073741824 bytes");
 
         struct obj *q = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
-                                                    "<target><format type='qcow2'/></target>"
-                                                    "<backingStore><path>/srv/base.qcow2</"
-                                                    "path><format type='qcow2'/></backingStore>"));
+                                             "<target><format type='qcow2'/></target>"
+                                             "<backingStore><path>/srv/base.qcow2</"
+                                             "path><format type='qcow2'/></backingStore>"));
         q->observed = true;
         s = plan(e, q);
         expect_step(&s, PHASE_CREATING, ACT_VOL_CREATE,
@@ -624,9 +619,9 @@ static void test_volume_backing_change_refused(void **state) {
         struct engine *e = *state;
         ready_pool(e, DIR_POOL("/srv/images", ""));
         struct obj *v = add_volume(e, VOLUME("web1.qcow2", VOL_IN_IMAGES,
-                                                    "<target><format type='qcow2'/></target>"
-                                                    "<backingStore><path>/srv/base.qcow2</"
-                                                    "path><format type='qcow2'/></backingStore>"));
+                                             "<target><format type='qcow2'/></target>"
+                                             "<backingStore><path>/srv/base.qcow2</"
+                                             "path><format type='qcow2'/></backingStore>"));
         observe_vol(v, GIB, "qcow2", "/srv/other.qcow2");
         struct plan_step s = plan(e, v);
         expect_step(&s, PHASE_BLOCKED, ACT_NONE,
@@ -929,7 +924,8 @@ static void test_failed_action_backoff(void **state) {
         set_applied(v, NULL, true, false, NULL);
         remove_file(v, NOW - DELAY);
         s = plan(e, v);
-        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': the volume is kept");
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET,
+                    "file removed; on-remove='keep': the volume is kept");
 }
 
 static void test_busy_in_progress(void **state) {
@@ -981,8 +977,9 @@ static void test_undefined_non_volume_forgotten(void **state) {
 #define NET_XML_FOR_DOMAIN \
         "<network><name>nat</name><forward mode='nat'/><bridge name='dvnat'/><ip address='192.0.2.1' prefix='24'/></network>"
 
-#define DOM(name, policy, devices)                                                                    \
-        "<domain type='qemu'><name>" name "</name>" policy "<memory unit='MiB'>64</memory><vcpu>1</vcpu>" \
+#define DOM(name, policy, devices)                         \
+        "<domain type='qemu'><name>" name "</name>" policy \
+        "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"     \
         "<os><type arch='x86_64'>hvm</type></os><devices>" devices "</devices></domain>"
 
 static void observe_dom(struct obj *o, enum dom_state state, const char *exit_reason) {
@@ -996,12 +993,16 @@ static void observe_dom(struct obj *o, enum dom_state state, const char *exit_re
 
 static void test_domain_start_waits_for_volume_and_network(void **state) {
         struct engine *e = *state;
-        struct obj *d = add_defined(e, DOM("vm", "",
-                "<disk type='volume' device='disk'><source pool='images' volume='vm.qcow2'/><target dev='vda' bus='virtio'/></disk>"
-                "<interface type='network'><source network='nat'/></interface>"), "vm.xml");
+        struct obj *d = add_defined(
+                e,
+                DOM("vm", "",
+                    "<disk type='volume' device='disk'><source pool='images' volume='vm.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+                    "<interface type='network'><source network='nat'/></interface>"),
+                "vm.xml");
         observe_dom(d, DOM_SHUTOFF, NULL);
         struct plan_step s = plan(e, d);
-        expect_step(&s, PHASE_WAITING, ACT_NONE, "waiting for volume/images/vm.qcow2 (no such volume)");
+        expect_step(&s, PHASE_WAITING, ACT_NONE,
+                    "waiting for volume/images/vm.qcow2 (no such volume)");
         struct obj *v = add_defined(e, VOLUME("vm.qcow2", VOL_IN_IMAGES, ""), "v.xml");
         v->phase = PHASE_READY;
         s = plan(e, d);
@@ -1025,13 +1026,16 @@ static void test_domain_running_stop_change(void **state) {
         /* The file changed under a running guest: restart-required by default. */
         set_applied(d, DOM("vm", "", "<serial type='pty'/>"), false, true, BOOT_NOW);
         s = plan(e, d);
-        expect_step(&s, PHASE_READY, ACT_NONE,
-                    "restart required: the file changed; the new definition is used at the next start");
+        expect_step(
+                &s, PHASE_READY, ACT_NONE,
+                "restart required: the file changed; the new definition is used at the next start");
         struct obj *r = add_defined(e, DOM("vr", POLICY("on-change='restart'"), ""), "vr.xml");
-        set_applied(r, DOM("vr", POLICY("on-change='restart'"), "<serial type='pty'/>"), false, true, BOOT_NOW);
+        set_applied(r, DOM("vr", POLICY("on-change='restart'"), "<serial type='pty'/>"), false,
+                    true, BOOT_NOW);
         observe_dom(r, DOM_RUNNING, NULL);
         s = plan(e, r);
-        expect_step(&s, PHASE_STOPPING, ACT_DOM_STOP, "restarting for the changed definition (on-change='restart')");
+        expect_step(&s, PHASE_STOPPING, ACT_DOM_STOP,
+                    "restarting for the changed definition (on-change='restart')");
         struct obj *st = add_defined(e, DOM("vs", POLICY("state='stopped'"), ""), "vs.xml");
         observe_dom(st, DOM_RUNNING, NULL);
         s = plan(e, st);
@@ -1040,19 +1044,24 @@ static void test_domain_running_stop_change(void **state) {
 
 static void test_domain_restart_policies(void **state) {
         struct engine *e = *state;
-        const char *pols[] = { POLICY("restart='always'"), POLICY("restart='on-failure'"), POLICY("restart='never'") };
-        const char *names[] = { "va", "vf", "vn" };
+        const char *pols[] = {POLICY("restart='always'"), POLICY("restart='on-failure'"),
+                              POLICY("restart='never'")};
+        const char *names[] = {"va", "vf", "vn"};
         for (size_t i = 0; i < 3; i++)
                 for (int clean = 0; clean < 2; clean++) {
                         char xml[1024];
-                        snprintf(xml, sizeof(xml),
-                                 "<domain type='qemu'><name>%s%d</name>%s<memory unit='MiB'>64</memory>"
-                                 "<os><type>hvm</type></os></domain>", names[i], clean, pols[i]);
+                        snprintf(
+                                xml, sizeof(xml),
+                                "<domain type='qemu'><name>%s%d</name>%s<memory unit='MiB'>64</memory>"
+                                "<os><type>hvm</type></os></domain>",
+                                names[i], clean, pols[i]);
                         struct obj *d = add_defined(e, xml, "x.xml");
                         set_applied(d, NULL, false, true, BOOT_NOW);
-                        observe_dom(d, DOM_SHUTOFF, clean ? "guest shut down" : "killed by signal 9");
+                        observe_dom(d, DOM_SHUTOFF,
+                                    clean ? "guest shut down" : "killed by signal 9");
                         d->dom_exits = 1;
-                        d->last_error = strdup(clean ? "exited: guest shut down" : "exited: killed by signal 9");
+                        d->last_error = strdup(clean ? "exited: guest shut down"
+                                                     : "exited: killed by signal 9");
                         d->failed = ACT_DOM_START;
                         struct plan_step s = plan_at(e, d, NOW);
                         bool starts = i == 0 || (i == 1 && !clean);
@@ -1070,11 +1079,15 @@ static void test_domain_restart_policies(void **state) {
 
 static void test_domain_holds_pool_and_network(void **state) {
         struct engine *e = *state;
-        struct obj *p = add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "p.xml");
+        struct obj *p =
+                add_defined(e, DIR_POOL("/srv/images", POLICY("state='inactive'")), "p.xml");
         set_applied(p, NULL, true, true, BOOT_NOW);
         observe_pool_state(p, POOL_STATE_ACTIVE);
-        struct obj *d = add_defined(e, DOM("vm", "",
-                "<disk type='volume' device='disk'><source pool='images' volume='a'/><target dev='vda' bus='virtio'/></disk>"), "vm.xml");
+        struct obj *d = add_defined(
+                e,
+                DOM("vm", "",
+                    "<disk type='volume' device='disk'><source pool='images' volume='a'/><target dev='vda' bus='virtio'/></disk>"),
+                "vm.xml");
         observe_dom(d, DOM_RUNNING, NULL);
         struct plan_step s = plan(e, p);
         expect_step(&s, PHASE_STOPPING, ACT_NONE, "not stopped: in use by running domain/vm");
@@ -1096,8 +1109,9 @@ static void test_domain_removal(void **state) {
         expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; stopped");
 }
 
-#define IFACE_MAC(mac) "<interface type='network'><mac address='" mac "'/><source network='nat'/></interface>"
-#define IFACE_NOMAC     "<interface type='network'><source network='nat'/></interface>"
+#define IFACE_MAC(mac) \
+        "<interface type='network'><mac address='" mac "'/><source network='nat'/></interface>"
+#define IFACE_NOMAC "<interface type='network'><source network='nat'/></interface>"
 
 /* One MAC written in two files: both are blocked, each naming the other, whatever
  * they were doing; neither is started. */
@@ -1106,16 +1120,19 @@ static void test_domain_duplicate_mac_written(void **state) {
         struct obj *n = add_defined(e, NET_XML_FOR_DOMAIN, "n.xml");
         n->phase = PHASE_READY;
         struct obj *a = add_defined(e, DOM("a", "", IFACE_MAC("52:54:00:00:00:01")), "/d/a.xml");
-        struct obj *b = add_defined(e,
-                DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:01")), "/d/b.xml");
+        struct obj *b = add_defined(
+                e, DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:01")),
+                "/d/b.xml");
         observe_dom(a, DOM_SHUTOFF, NULL);
         observe_dom(b, DOM_SHUTOFF, NULL);
         struct plan_step s = plan(e, a);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
-                    "MAC 52:54:00:00:00:01 (interface 1) is also used by interface 2 of domain/b (/d/b.xml)");
+        expect_step(
+                &s, PHASE_BLOCKED, ACT_NONE,
+                "MAC 52:54:00:00:00:01 (interface 1) is also used by interface 2 of domain/b (/d/b.xml)");
         s = plan(e, b);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
-                    "MAC 52:54:00:00:00:01 (interface 2) is also used by interface 1 of domain/a (/d/a.xml)");
+        expect_step(
+                &s, PHASE_BLOCKED, ACT_NONE,
+                "MAC 52:54:00:00:00:01 (interface 2) is also used by interface 1 of domain/a (/d/a.xml)");
         /* Running: blocked too (not stopped for it, nor restarted). */
         set_applied(a, NULL, false, true, BOOT_NOW);
         observe_dom(a, DOM_RUNNING, NULL);
@@ -1125,7 +1142,8 @@ static void test_domain_duplicate_mac_written(void **state) {
         free(s.message);
         /* Once one of them changes its MAC, both go on. */
         dv_object_free(b->desired);
-        b->desired = parse(DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:03")));
+        b->desired =
+                parse(DOM("b", "", IFACE_MAC("52:54:00:00:00:02") IFACE_MAC("52:54:00:00:00:03")));
         s = plan(e, a);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL);
         s = plan(e, b);
@@ -1156,11 +1174,13 @@ static void test_domain_duplicate_mac_generated(void **state) {
         struct obj *w = add_defined(e, DOM("w", "", IFACE_MAC("52:54:00:AA:BB:02")), "/d/w.xml");
         observe_dom(w, DOM_SHUTOFF, NULL);
         s = plan(e, w);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
-                    "MAC 52:54:00:aa:bb:02 (interface 1) is also used by interface 2 of domain/g (/d/g.xml)");
+        expect_step(
+                &s, PHASE_BLOCKED, ACT_NONE,
+                "MAC 52:54:00:aa:bb:02 (interface 1) is also used by interface 2 of domain/g (/d/g.xml)");
         s = plan(e, g);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
-                    "MAC 52:54:00:aa:bb:02 (interface 2) is also used by interface 1 of domain/w (/d/w.xml)");
+        expect_step(
+                &s, PHASE_BLOCKED, ACT_NONE,
+                "MAC 52:54:00:aa:bb:02 (interface 2) is also used by interface 1 of domain/w (/d/w.xml)");
         /* Not yet applied, a domain has no generated MAC to collide with. */
         struct obj *f = add_defined(e, DOM("f", "", IFACE_NOMAC), "/d/f.xml");
         observe_dom(f, DOM_SHUTOFF, NULL);
@@ -1168,10 +1188,11 @@ static void test_domain_duplicate_mac_generated(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
 }
 
-#define CT(name, fs) \
+#define CT(name, fs)                                                       \
         "<domain type='lxc'><name>" name "</name><memory>1048576</memory>" \
         "<os><type>exe</type><init>/sbin/init</init></os><devices>" fs "</devices></domain>"
-#define CT_ROOT "<filesystem type='mount'><source dir='/var/lib/ct0'/><target dir='/'/></filesystem>"
+#define CT_ROOT \
+        "<filesystem type='mount'><source dir='/var/lib/ct0'/><target dir='/'/></filesystem>"
 
 /* Every domain type is planned alike; what a driver cannot do here (no Xen) comes back
  * from its observe as BROKEN with the reason, and only that domain is blocked. */
@@ -1222,24 +1243,32 @@ static void test_domain_rw_device_conflict(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
         /* A disk image of a QEMU domain written by two domains alike; a stopped one that
          * does not want to run holds nothing. */
-        struct obj *q = add_defined(e, DOM("q", "",
-                "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"), "/d/q.xml");
-        struct obj *r = add_defined(e, DOM("r", POLICY("state='stopped'"),
-                "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"), "/d/r.xml");
+        struct obj *q = add_defined(
+                e,
+                DOM("q", "",
+                    "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"),
+                "/d/q.xml");
+        struct obj *r = add_defined(
+                e,
+                DOM("r", POLICY("state='stopped'"),
+                    "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"),
+                "/d/r.xml");
         observe_dom(q, DOM_SHUTOFF, NULL);
         observe_dom(r, DOM_SHUTOFF, NULL);
         s = plan(e, q);
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
         dv_object_free(r->desired);
-        r->desired = parse(DOM("r", "",
+        r->desired = parse(DOM(
+                "r", "",
                 "<disk type='file' device='disk'><source file='/srv/x.img'/><target dev='vda' bus='virtio'/></disk>"));
         s = plan(e, q);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "file /srv/x.img is also used read-write by domain/r (/d/r.xml)");
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "file /srv/x.img is also used read-write by domain/r (/d/r.xml)");
 }
 
 /* ---- networks ---- */
 
-#define NET(name, bridge, addr, extra)                                                          \
+#define NET(name, bridge, addr, extra)                                                            \
         "<network><name>" name "</name>" extra "<forward mode='nat'/><bridge name='" bridge "'/>" \
         "<ip address='" addr "' prefix='24'/></network>"
 
@@ -1289,7 +1318,8 @@ static void test_network_ours_ready_drift_inactive(void **state) {
         set_applied(n, NET("n1", "dvn1", "192.0.2.1", "<mtu size='9000'/>"), true, true, BOOT_NOW);
         s = plan(e, n);
         expect_step(&s, PHASE_CREATING, ACT_NET_APPLY, "applying the changed definition");
-        struct obj *m = add_defined(e, NET("n2", "dvn2", "198.51.100.1", POLICY("state='inactive'")), "n2.xml");
+        struct obj *m = add_defined(
+                e, NET("n2", "dvn2", "198.51.100.1", POLICY("state='inactive'")), "n2.xml");
         set_applied(m, NULL, true, true, BOOT_NOW);
         observe_net(m, NET_ACTIVE, NULL);
         s = plan(e, m);
@@ -1299,15 +1329,19 @@ static void test_network_ours_ready_drift_inactive(void **state) {
 static void test_network_overlap(void **state) {
         struct engine *e = *state;
         struct obj *a = add_defined(e, NET("a", "dva", "192.0.2.1", ""), "/d/a.xml");
-        struct obj *b = add_defined(e,
-                "<network><name>b</name><forward mode='nat'/><bridge name='dvb'/>"
-                "<ip address='192.0.2.129' prefix='25'/></network>", "/d/b.xml");
+        struct obj *b =
+                add_defined(e,
+                            "<network><name>b</name><forward mode='nat'/><bridge name='dvb'/>"
+                            "<ip address='192.0.2.129' prefix='25'/></network>",
+                            "/d/b.xml");
         observe_net(a, NET_ABSENT, NULL);
         observe_net(b, NET_ABSENT, NULL);
         struct plan_step s = plan(e, a);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "subnet 192.0.2.1/24 overlaps 192.0.2.129/25 of network/b (/d/b.xml)");
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "subnet 192.0.2.1/24 overlaps 192.0.2.129/25 of network/b (/d/b.xml)");
         s = plan(e, b);
-        expect_step(&s, PHASE_BLOCKED, ACT_NONE, "subnet 192.0.2.129/25 overlaps 192.0.2.1/24 of network/a (/d/a.xml)");
+        expect_step(&s, PHASE_BLOCKED, ACT_NONE,
+                    "subnet 192.0.2.129/25 overlaps 192.0.2.1/24 of network/a (/d/a.xml)");
 }
 
 static void test_network_removal(void **state) {
@@ -1318,18 +1352,22 @@ static void test_network_removal(void **state) {
         remove_file(n, NOW - DELAY);
         struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_REMOVING, ACT_NET_STOP, "file removed; stopping");
-        struct obj *k = add_defined(e, NET("k", "dvk", "198.51.100.1", POLICY("on-remove='keep'")), "k.xml");
+        struct obj *k = add_defined(e, NET("k", "dvk", "198.51.100.1", POLICY("on-remove='keep'")),
+                                    "k.xml");
         set_applied(k, NULL, true, true, BOOT_NOW);
         observe_net(k, NET_ACTIVE, NULL);
         remove_file(k, NOW - DELAY);
         s = plan(e, k);
-        expect_step(&s, PHASE_REMOVING, ACT_FORGET, "file removed; on-remove='keep': left as it is");
+        expect_step(&s, PHASE_REMOVING, ACT_FORGET,
+                    "file removed; on-remove='keep': left as it is");
 }
 
 static void test_network_host_bridge(void **state) {
         struct engine *e = *state;
-        struct obj *n = add_defined(e,
-                "<network><name>host</name><forward mode='bridge'/><bridge name='br0'/></network>", "h.xml");
+        struct obj *n = add_defined(
+                e,
+                "<network><name>host</name><forward mode='bridge'/><bridge name='br0'/></network>",
+                "h.xml");
         observe_net(n, NET_ACTIVE, NULL);
         struct plan_step s = plan(e, n);
         expect_step(&s, PHASE_READY, ACT_NONE, NULL); /* observed, never created */

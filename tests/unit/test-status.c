@@ -732,8 +732,7 @@ static void test_check(void **state) {
         s.last_pass_usec = now_usec() - 10 * 60 * USEC_PER_SEC;
         write_status(e, &s);
         set_mtime(e->status_path, s.last_pass_usec);
-        check_line(e, 2,
-                   "DECLVIRT CRITICAL - last pass 10m ago: the agent is stuck | ",
+        check_line(e, 2, "DECLVIRT CRITICAL - last pass 10m ago: the agent is stuck | ",
                    "last_pass_age=600s");
         /* The heartbeat: last-pass is old (nothing changed since), but the agent
          * touched the file just now. */

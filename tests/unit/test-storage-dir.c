@@ -932,7 +932,8 @@ static void test_qcow2_header(void **state) {
                 struct cmd_result res = {0};
                 assert_int_equal(cmd_run(info, NULL, &res, &err), 0);
                 struct fileinfo want = {0}, got = {0};
-                assert_int_equal(fileinfo_parse_qemu_img_info(res.out, res.out_len, &want, &err), 0);
+                assert_int_equal(fileinfo_parse_qemu_img_info(res.out, res.out_len, &want, &err),
+                                 0);
                 cmd_result_done(&res);
 
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -964,7 +965,8 @@ static void test_qcow2_header(void **state) {
                 if (h[7] == 3) {
                         memcpy(bad, h, (size_t)len);
                         bad[79] |= 2; /* incompatible feature "corrupt" */
-                        assert_int_equal(fileinfo_parse_qcow2(bad, (size_t)len, fd, &got), -EOPNOTSUPP);
+                        assert_int_equal(fileinfo_parse_qcow2(bad, (size_t)len, fd, &got),
+                                         -EOPNOTSUPP);
                 }
                 assert_int_equal(fileinfo_parse_qcow2(h, 40, fd, &got), -EBADMSG);
                 free(bad);

@@ -207,14 +207,14 @@ static void test_mac(void **state) {
         };
         static const char *const bad[] = {
                 "",
-                "52:54:00:0a:0b",          /* five octets */
-                "52:54:00:0a:0b:0c:0d",    /* seven */
-                "52:54:00:0a:0b:0c:",      /* trailing separator */
-                "52:54:00:00a:0b:0c",      /* three digits */
-                "52-54-00-0a-0b-0c",       /* libvirt takes ':' only */
-                "52:54::0a:0b:0c",         /* empty octet */
+                "52:54:00:0a:0b",       /* five octets */
+                "52:54:00:0a:0b:0c:0d", /* seven */
+                "52:54:00:0a:0b:0c:",   /* trailing separator */
+                "52:54:00:00a:0b:0c",   /* three digits */
+                "52-54-00-0a-0b-0c",    /* libvirt takes ':' only */
+                "52:54::0a:0b:0c",      /* empty octet */
                 "52:54:00:0a:0b:0g",
-                " 52:54:00:0a:0b:0c",      /* no space or sign before an octet */
+                " 52:54:00:0a:0b:0c", /* no space or sign before an octet */
                 "52:54:00:+a:0b:0c",
                 "52:54:00:0x:0b:0c",
                 "52:54:00:0a:0b:0c ",
@@ -276,10 +276,10 @@ static void test_error(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_parse_scaled), cmocka_unit_test(test_xml_writer),
-                cmocka_unit_test(test_hashmap),     cmocka_unit_test(test_strv),
-                cmocka_unit_test(test_error),       cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_hashmap),      cmocka_unit_test(test_strv),
+                cmocka_unit_test(test_error),        cmocka_unit_test(test_uuid),
                 cmocka_unit_test(test_mac),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,8 +138,7 @@ static void test_bad_fixtures(void **state) {
         char *cfg = NULL;
         int r = xen_cfg_build(def, &t.ctx, &cfg, &err);
         if (r != want)
-                fail_msg("%s: %d, expected %d (%s)", path, r, want,
-                         strna(dv_error_message(&err)));
+                fail_msg("%s: %d, expected %d (%s)", path, r, want, strna(dv_error_message(&err)));
         assert_null(cfg);
         _cleanup_free_ char *text = errors_text(&err);
         test_check_golden_text(golden, text);

@@ -96,12 +96,12 @@ static int teardown_all(void **state) {
         return 0;
 }
 
-#define NEED_TOOLS()                                                                               \
-        do {                                                                                       \
-                if (skip_reason) {                                                                 \
-                        printf("# skip: %s\n", skip_reason);                                       \
-                        skip();                                                                    \
-                }                                                                                  \
+#define NEED_TOOLS()                                         \
+        do {                                                 \
+                if (skip_reason) {                           \
+                        printf("# skip: %s\n", skip_reason); \
+                        skip();                              \
+                }                                            \
         } while (0)
 
 static void put(const char *path, const char *value) {
@@ -449,12 +449,9 @@ static void test_reconnect(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_available),
-                cmocka_unit_test(test_observe_foreign),
-                cmocka_unit_test(test_start_stop),
-                cmocka_unit_test(test_shutdown_timeout),
-                cmocka_unit_test(test_xl_fails),
-                cmocka_unit_test(test_crash),
+                cmocka_unit_test(test_available),  cmocka_unit_test(test_observe_foreign),
+                cmocka_unit_test(test_start_stop), cmocka_unit_test(test_shutdown_timeout),
+                cmocka_unit_test(test_xl_fails),   cmocka_unit_test(test_crash),
                 cmocka_unit_test(test_reconnect),
         };
         return cmocka_run_group_tests(tests, setup_all, teardown_all);
