@@ -18,6 +18,7 @@
 #include "drivers/domain/qmp.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/strv.h"
 #include "util/time.h"
 
 /* QEMU's replies we ask for are small; a bigger line means something is wrong. */
@@ -186,13 +187,15 @@ static int run_command(struct qmp *q, const char *command, struct json_object *a
                 json_object_object_add(msg, "arguments", json_object_get(args));
         json_object_object_add(msg, "id", json_object_new_uint64(id));
         const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
-        int r = text ? 0 : -ENOMEM;
+        /* One write with the newline: QEMU runs a command as soon as its closing brace
+         * arrives, and after `quit` it may have closed the socket before a second write
+         * (EPIPE, seen on a loaded machine). */
+        _cleanup_free_ char *line = text ? strdupf("%s\n", text) : NULL;
+        int r = line ? 0 : -ENOMEM;
         if (r == 0) {
                 log_debug("qmp %s: -> %s", q->path, text);
                 atomic_fetch_add(&commands_sent, 1);
-                r = send_all(q, text, strlen(text), deadline);
-                if (r == 0)
-                        r = send_all(q, "\n", 1, deadline);
+                r = send_all(q, line, strlen(line), deadline);
         }
         json_object_put(msg);
         if (r < 0)
