@@ -26,8 +26,8 @@ DV_ENUM_IMPL(network_family, _NETWORK_FAMILY_MAX, NULL, "ipv4", "ipv6");
 #define BRIDGE_DELAY_MAX 30 /* seconds: the kernel's BR_MAX_FORWARD_DELAY */
 
 /* Problems are collected (so that `declvirt validate` shows all of them); c->r keeps
- * the first one because err may be NULL. Helpers return a negative errno only for
- * allocation failure, which ends parsing at once. */
+ * the first one with KEEP, as every checker does, because err may be NULL. Helpers
+ * return a negative errno only for allocation failure, which ends parsing at once. */
 struct ctx {
         struct dv_error *err;
         int r;
@@ -36,15 +36,12 @@ struct ctx {
 _printf_(3, 4) static void problem(struct ctx *c, int line, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        int r = dv_error_addv(c->err, -EINVAL, line, fmt, ap);
+        KEEP(c->r, dv_error_addv(c->err, -EINVAL, line, fmt, ap));
         va_end(ap);
-        if (c->r == 0)
-                c->r = r;
 }
 
 static void record(struct ctx *c, int r) {
-        if (r < 0 && c->r == 0)
-                c->r = r;
+        KEEP(c->r, r);
 }
 
 static const char *node_name(const xmlNode *n) {
