@@ -51,14 +51,12 @@ int cli_validate(const struct dv_config *cfg, int argc, char **argv) {
                 const char *path = argv[i];
                 _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 struct dv_object *o = NULL;
-                struct stat st;
+                _cleanup_free_ char *data = NULL;
+                size_t len = 0;
                 dv_error_set_file(&err, path);
-                if (stat(path, &st) < 0)
-                        dv_error_add(&err, -errno, 0, "cannot read: %s", strerror(errno));
-                else if (check_trust && desired_check_trust(path, &st, &err) < 0)
-                        ;
-                else if (dv_object_parse_file(path, &o, &err) >= 0 &&
-                         desired_check_locations(o, cfg->storage_locations, &err) >= 0)
+                if (desired_read_file(path, check_trust, &data, &len, NULL, &err) >= 0 &&
+                    dv_object_parse(data, len, path, &o, &err) >= 0 &&
+                    desired_check_locations(o, cfg->storage_locations, &err) >= 0)
                         desired_check_driver(o, &err);
                 dv_error_print(stderr, &err);
                 if (dv_error_failed(&err))

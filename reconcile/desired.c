@@ -66,6 +66,40 @@ int desired_check_trust(const char *path, const struct stat *st, struct dv_error
         return 0;
 }
 
+int desired_read_file(const char *path, bool check_trust, char **ret_data, size_t *ret_len,
+                      struct stat *ret_st, struct dv_error *err) {
+        /* The path is resolved once, by descriptors; the checks are made on what is read. */
+        _cleanup_(chase_done) struct chase c = CHASE_INIT;
+        int r = path_chase(path, check_trust ? CHASE_TRUSTED : 0, &c);
+        if (r == -EPERM && c.refused)
+                return dv_error_add(err, r, 0,
+                                    "refused: %s is reached through %s (strict_permissions)",
+                                    path, c.refused);
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot read: %s", strerror(-r));
+        struct stat st;
+        if (fstat(c.fd, &st) < 0)
+                return dv_error_add(err, -errno, 0, "cannot read: %s", strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return dv_error_add(err, -EINVAL, 0, "not a regular file");
+        /* O_NONBLOCK: what became a FIFO since must not block the loop. */
+        _cleanup_close_ int fd = fd_reopen(c.fd, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return dv_error_add(err, fd, 0, "cannot read: %s", strerror(-fd));
+        if (fstat(fd, &st) < 0)
+                return dv_error_add(err, -errno, 0, "cannot read: %s", strerror(errno));
+        if (check_trust && desired_check_trust(path, &st, err) < 0)
+                return -EPERM;
+        r = read_full_fd(fd, DV_XML_MAX_SIZE, ret_data, ret_len);
+        if (r == -EFBIG)
+                return dv_error_add(err, r, 0, "file is larger than %d bytes", DV_XML_MAX_SIZE);
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot read: %s", strerror(-r));
+        if (ret_st)
+                *ret_st = st;
+        return 0;
+}
+
 int desired_check_driver(const struct dv_object *o, struct dv_error *err) {
         if (o->kind != DV_KIND_DOMAIN)
                 return 0;
@@ -73,38 +107,91 @@ int desired_check_driver(const struct dv_object *o, struct dv_error *err) {
         return drv && drv->check ? drv->check(o->def.domain, err) : 0;
 }
 
-int desired_check_locations(const struct dv_object *o, char *const *locations,
-                            struct dv_error *err) {
-        if (o->kind == DV_KIND_POOL) {
-                const struct pool_def *p = o->def.pool;
-                if (pool_type_info(p->type)->file_backed &&
-                    !path_location_allowed(locations, p->target.path))
-                        return dv_error_add(err, -EPERM, p->line,
-                                            "pool target %s is outside storage_locations",
-                                            p->target.path);
-        } else if (o->kind == DV_KIND_VOLUME) {
-                const struct volume_def *v = o->def.volume;
-                if (v->target.path && !path_location_allowed(locations, v->target.path))
-                        return dv_error_add(err, -EPERM, v->line,
-                                            "volume path %s is outside storage_locations",
-                                            v->target.path);
-                if (v->has_backing && v->backing.path &&
-                    !path_location_allowed(locations, v->backing.path))
-                        return dv_error_add(err, -EPERM, v->line,
-                                            "backing store %s is outside storage_locations",
-                                            v->backing.path);
-        } else if (o->kind == DV_KIND_DOMAIN) {
-                const struct domain_def *d = o->def.domain;
-                for (size_t i = 0; i < d->n_disks; i++) {
-                        const struct domain_disk *k = &d->disks[i];
-                        if (domain_disk_type(k) == DOMAIN_DISK_FILE && k->source.file &&
-                            !path_location_allowed(locations, k->source.file))
-                                return dv_error_add(err, -EPERM,
-                                                    k->source_line ? k->source_line : k->line,
-                                                    "disk file %s is outside storage_locations",
-                                                    k->source.file);
+/* One path a pool, a volume or a guest is given: allowed when the path as written and
+ * the path it resolves to (every symlink followed; a missing tail as written) both match
+ * storage_locations, so that a symlinked component cannot take it elsewhere. */
+static int check_location(char *const *locations, const char *what, const char *path, int line,
+                          struct dv_error *err) {
+        if (!path || !locations || !locations[0])
+                return 0;
+        if (!path_location_allowed(locations, path))
+                return dv_error_add(err, -EPERM, line, "%s %s is outside storage_locations", what,
+                                    path);
+        _cleanup_(chase_done) struct chase c = CHASE_INIT;
+        int r = path_chase(path, CHASE_NONEXISTENT, &c);
+        if (r < 0)
+                return dv_error_add(err, r, line,
+                                    "%s %s: cannot resolve it to check storage_locations: %s",
+                                    what, path, strerror(-r));
+        if (!path_location_allowed(locations, c.path))
+                return dv_error_add(err, -EPERM, line,
+                                    "%s %s resolves to %s, outside storage_locations", what, path,
+                                    c.path);
+        return 0;
+}
+
+static int check_domain_locations(const struct domain_def *d, char *const *locations,
+                                  struct dv_error *err) {
+        int r = 0;
+#define CHECK(what, path, line)                                                     \
+        do {                                                                        \
+                if (check_location(locations, what, path, line, err) < 0)           \
+                        r = -EPERM;                                                 \
+        } while (0)
+        for (size_t i = 0; i < d->n_disks; i++) {
+                const struct domain_disk *k = &d->disks[i];
+                int line = k->source_line ? k->source_line : k->line;
+                if (domain_disk_type(k) == DOMAIN_DISK_FILE)
+                        CHECK("disk file", k->source.file, line);
+                else if (domain_disk_type(k) == DOMAIN_DISK_BLOCK)
+                        CHECK("block disk", k->source.dev, line);
+        }
+        for (size_t i = 0; i < d->n_filesystems; i++) {
+                const struct domain_fs *fs = &d->filesystems[i];
+                /* A template's source is a name, not a path. */
+                if (domain_fs_type(fs) != DOMAIN_FS_TEMPLATE)
+                        CHECK("filesystem source", fs->source,
+                              fs->source_line ? fs->source_line : fs->line);
+        }
+        if (d->has_os) {
+                const struct domain_os *os = &d->os;
+                CHECK("kernel", os->kernel, os->line);
+                CHECK("initrd", os->initrd, os->line);
+                if (os->has_loader)
+                        CHECK("loader", os->loader.path, os->line);
+                if (os->has_nvram) {
+                        CHECK("NVRAM", os->nvram.path, os->line);
+                        CHECK("NVRAM template", os->nvram.template_path, os->line);
                 }
         }
+        for (size_t i = 0; i < d->n_serials; i++)
+                if (domain_chr_type(&d->serials[i]) == DOMAIN_CHR_FILE)
+                        CHECK("serial file", d->serials[i].source_path, d->serials[i].line);
+        for (size_t i = 0; i < d->n_consoles; i++)
+                if (domain_chr_type(&d->consoles[i]) == DOMAIN_CHR_FILE)
+                        CHECK("console file", d->consoles[i].source_path, d->consoles[i].line);
+#undef CHECK
+        return r;
+}
+
+int desired_check_locations(const struct dv_object *o, char *const *locations,
+                            struct dv_error *err) {
+        if (!locations || !locations[0])
+                return 0;
+        if (o->kind == DV_KIND_POOL) {
+                const struct pool_def *p = o->def.pool;
+                if (pool_type_info(p->type)->file_backed)
+                        return check_location(locations, "pool target", p->target.path, p->line,
+                                              err);
+        } else if (o->kind == DV_KIND_VOLUME) {
+                const struct volume_def *v = o->def.volume;
+                int r = check_location(locations, "volume path", v->target.path, v->line, err);
+                if (v->has_backing &&
+                    check_location(locations, "backing store", v->backing.path, v->line, err) < 0)
+                        r = -EPERM;
+                return r;
+        } else if (o->kind == DV_KIND_DOMAIN)
+                return check_domain_locations(o->def.domain, locations, err);
         return 0;
 }
 
@@ -194,38 +281,17 @@ static void load_file(struct desired_set *s, struct desired_file *f, const struc
         f->generation = s->generation;
 
         dv_error_set_file(&f->err, f->path);
-        if (s->check_trust && desired_check_trust(f->path, st, &f->err) < 0)
-                return;
-        /* Open the file and check that it is still what we stat'ed, so a file
-         * replaced between stat and open is read on the next pass instead. */
-        _cleanup_close_ int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        struct stat st2;
-        if (fd < 0 || fstat(fd, &st2) < 0) {
-                dv_error_add(&f->err, -errno, 0, "cannot read: %s", strerror(errno));
-                return;
-        }
-        if (!S_ISREG(st2.st_mode)) {
-                dv_error_add(&f->err, -EINVAL, 0, "not a regular file");
-                return;
-        }
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
-        int r = read_full_fd(fd, DV_XML_MAX_SIZE, &data, &len);
-        if (r == -EFBIG) {
-                dv_error_add(&f->err, r, 0, "file is larger than %d bytes", DV_XML_MAX_SIZE);
+        struct stat st2;
+        if (desired_read_file(f->path, s->check_trust, &data, &len, &st2, &f->err) < 0)
                 return;
-        }
-        if (r < 0) {
-                dv_error_add(&f->err, r, 0, "cannot read: %s", strerror(-r));
-                return;
-        }
         /* Record what was actually read, so a write racing with us shows up as a change. */
         f->size = st2.st_size;
         f->mtime = st2.st_mtim;
         f->ctime = st2.st_ctim;
         struct dv_object *o = NULL;
-        r = dv_object_parse(data, len, f->path, &o, &f->err);
-        if (r < 0)
+        if (dv_object_parse(data, len, f->path, &o, &f->err) < 0)
                 return;
         if (desired_check_locations(o, s->locations, &f->err) < 0 ||
             desired_check_driver(o, &f->err) < 0) {

@@ -23,6 +23,13 @@ bool desired_name_is_candidate(const char *name);
  * owned by anyone but root or writable by group or others is refused. Returns 0,
  * or -EPERM with the reason in err. */
 int desired_check_trust(const char *path, const struct stat *st, struct dv_error *err);
+/* Reads a desired file: path resolved once by descriptors (util/fs.h path_chase), with
+ * check_trust every directory on the way, through every symlink, must be root's
+ * (CHASE_TRUSTED), and the descriptor the bytes are read from must pass
+ * desired_check_trust. At most DV_XML_MAX_SIZE bytes. ret_st (may be NULL): the fstat of
+ * what was read. Returns 0 or -errno with the reason in err. */
+int desired_read_file(const char *path, bool check_trust, char **ret_data, size_t *ret_len,
+                      struct stat *ret_st, struct dv_error *err) _warn_unused_result_;
 /* storage_locations (fnmatch FNM_PATHNAME): a pool target, volume path or domain
  * disk file outside them is refused. locations NULL/empty: anywhere. */
 int desired_check_locations(const struct dv_object *o, char *const *locations,

@@ -209,3 +209,156 @@ int read_u64_file(const char *path, uint64_t min, uint64_t max, uint64_t *ret) {
                 s[--len] = '\0';
         return parse_u64_range(s, min, max, ret);
 }
+
+void chase_done(struct chase *c) {
+        if (!c)
+                return;
+        free(c->path);
+        free(c->refused);
+        if (c->fd >= 0)
+                close(c->fd);
+        *c = (struct chase)CHASE_INIT;
+}
+
+/* Linux's own limit (MAXSYMLINKS). */
+#define CHASE_MAX_SYMLINKS 40
+
+/* 0 when the step from directory dir (stat dst) to its entry name (stat est) is one only
+ * root can redirect; otherwise -EPERM with why. */
+static int chase_step_trusted(const char *dir, const struct stat *dst, const char *name,
+                              const struct stat *est, char **why) {
+        int r = 0;
+        if (dst->st_uid != 0)
+                r = asprintf(why, "%s, owned by uid %u, not root", dir, (unsigned)dst->st_uid);
+        else if (!(dst->st_mode & (S_IWGRP | S_IWOTH)))
+                return 0;
+        /* In a sticky directory others may add names but not rename or remove root's. */
+        else if ((dst->st_mode & S_ISVTX) && est->st_uid == 0)
+                return 0;
+        else if (dst->st_mode & S_ISVTX)
+                r = asprintf(why, "%s%s%s, owned by uid %u in a directory others can write", dir,
+                             streq(dir, "/") ? "" : "/", name, (unsigned)est->st_uid);
+        else
+                r = asprintf(why, "%s, writable by %s (mode %04o)", dir,
+                             (dst->st_mode & S_IWOTH) ? "others" : "its group",
+                             (unsigned)(dst->st_mode & 07777));
+        return r < 0 ? -ENOMEM : -EPERM;
+}
+
+int path_chase(const char *path, unsigned flags, struct chase *ret) {
+        *ret = (struct chase)CHASE_INIT;
+        _cleanup_free_ char *todo = NULL, *done = strdup(""); /* done: "" is "/" */
+        if (path[0] == '/')
+                todo = strdup(path);
+        else {
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return -errno;
+                todo = path_join(cwd, path);
+        }
+        if (!todo || !done)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        unsigned links = 0;
+        for (const char *p = todo;;) {
+                p += strspn(p, "/");
+                if (!*p)
+                        break;
+                size_t n = strcspn(p, "/");
+                _cleanup_free_ char *name = strndup(p, n);
+                if (!name)
+                        return -ENOMEM;
+                p += n;
+                if (streq(name, "."))
+                        continue;
+                if (streq(name, "..")) {
+                        /* Its parent was on the way down here: nothing new to check. */
+                        int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (up < 0)
+                                return -errno;
+                        close(fd);
+                        fd = up;
+                        char *slash = strrchr(done, '/');
+                        if (slash)
+                                *slash = '\0';
+                        continue;
+                }
+                _cleanup_close_ int child = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0) {
+                        if (errno != ENOENT || !(flags & CHASE_NONEXISTENT))
+                                return -errno;
+                        char *r = NULL;
+                        if (asprintf(&r, "%s/%s%s", done, name, p) < 0)
+                                return -ENOMEM;
+                        path_simplify(r);
+                        ret->path = r;
+                        return 0;
+                }
+                struct stat dst, est;
+                if (fstat(fd, &dst) < 0 || fstat(child, &est) < 0)
+                        return -errno;
+                if (flags & CHASE_TRUSTED) {
+                        int r = chase_step_trusted(*done ? done : "/", &dst, name, &est,
+                                                   &ret->refused);
+                        if (r < 0)
+                                return r;
+                }
+                if (S_ISLNK(est.st_mode)) {
+                        if (++links > CHASE_MAX_SYMLINKS)
+                                return -ELOOP;
+                        char target[PATH_MAX];
+                        ssize_t k = readlinkat(child, "", target, sizeof(target));
+                        if (k < 0)
+                                return -errno;
+                        if ((size_t)k >= sizeof(target))
+                                return -ENAMETOOLONG;
+                        if (k == 0)
+                                return -ENOENT;
+                        target[k] = '\0';
+                        char *next = NULL;
+                        if (asprintf(&next, "%s/%s", target, p) < 0)
+                                return -ENOMEM;
+                        free(todo);
+                        p = todo = next;
+                        if (target[0] == '/') {
+                                int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                if (root < 0)
+                                        return -errno;
+                                close(fd);
+                                fd = root;
+                                done[0] = '\0';
+                        }
+                        continue;
+                }
+                if (p[strspn(p, "/")] && !S_ISDIR(est.st_mode))
+                        return -ENOTDIR;
+                char *d = NULL;
+                if (asprintf(&d, "%s/%s", done, name) < 0)
+                        return -ENOMEM;
+                free(done);
+                done = d;
+                close(fd);
+                fd = TAKE_FD(child);
+        }
+        ret->path = strdup(*done ? done : "/");
+        if (!ret->path)
+                return -ENOMEM;
+        ret->fd = TAKE_FD(fd);
+        return 0;
+}
+
+int fd_reopen(int fd, int flags) {
+        char p[sizeof("/proc/self/fd/") + 12];
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+        struct stat a, b;
+        if (fstat(fd, &a) < 0)
+                return -errno;
+        _cleanup_close_ int n = open(p, flags | O_CLOEXEC);
+        if (n < 0 || fstat(n, &b) < 0)
+                return -errno;
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return -ESTALE;
+        return TAKE_FD(n);
+}

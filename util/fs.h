@@ -34,3 +34,34 @@ bool path_location_allowed(char *const *patterns, const char *path);
 /* Reads a file holding one decimal number (a pidfile, a sysctl) in [min, max];
  * trailing newlines and spaces are allowed. -ERANGE/-EINVAL when it holds anything else. */
 int read_u64_file(const char *path, uint64_t min, uint64_t max, uint64_t *ret) _warn_unused_result_;
+
+/* path_chase() flags. */
+enum {
+        /* Refuse a way through a directory that anyone but root could change: one not
+         * owned by root, or writable by group or others unless it is sticky and the
+         * entry taken from it is root's (then only root can rename or remove that entry).
+         * The rule sshd's StrictModes applies to a path, here for every step of every
+         * symlink followed. */
+        CHASE_TRUSTED = 1 << 0,
+        /* A missing component ends the walk: the rest is appended as written and no
+         * descriptor is returned. */
+        CHASE_NONEXISTENT = 1 << 1,
+};
+
+struct chase {
+        char *path;    /* the path resolved: absolute, no symlink, no "." or ".." */
+        int fd;        /* O_PATH descriptor of the object; -1 when missing (CHASE_NONEXISTENT) */
+        char *refused; /* CHASE_TRUSTED: why the way was refused ("/x, writable by others") */
+};
+#define CHASE_INIT {.fd = -1}
+void chase_done(struct chase *c);
+
+/* Resolves path component by component from "/" (a relative path from the working
+ * directory) with openat(O_PATH|O_NOFOLLOW) and readlinkat, following at most 40
+ * symlinks. Nothing is looked up twice by name, so the descriptor returned is the
+ * object every check was made on. -EPERM with ret->refused set when CHASE_TRUSTED
+ * refuses a directory on the way; -ELOOP past 40 symlinks; -errno otherwise. */
+int path_chase(const char *path, unsigned flags, struct chase *ret) _warn_unused_result_;
+/* Opens the object of an O_PATH descriptor with flags (through /proc/self/fd), checked
+ * to be the same inode. Returns the new descriptor or -errno. */
+int fd_reopen(int fd, int flags) _warn_unused_result_;
