@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util/: numbers, durations, units, the XML writer, the hash map, strv, errors. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/hashmap.h"
 #include "util/mac.h"
 #include "util/parse.h"
@@ -274,13 +279,99 @@ static void test_error(void **state) {
         assert_int_equal(dv_error_add(NULL, -EIO, 0, "no error object"), -EIO);
 }
 
+/* path_chase() against a small tree of directories and symlinks in a fresh directory. */
+static void test_path_chase(void **state) {
+        (void)state;
+        char tmpl[] = "/tmp/test-chase.XXXXXX";
+        assert_non_null(mkdtemp(tmpl));
+        assert_int_equal(chmod(tmpl, 0755), 0);
+        char *p = NULL, *want = NULL;
+#define AT(name) (free(p), p = path_join(tmpl, name), p)
+        assert_int_equal(mkdir(AT("a"), 0755), 0);
+        assert_int_equal(mkdir(AT("a/b"), 0755), 0);
+        assert_int_equal(symlink("a/b", AT("rel")), 0);
+        assert_int_equal(symlink("../a/./b", AT("a/up")), 0);
+        assert_int_equal(symlink("loop", AT("loop")), 0);
+        assert_int_equal(symlink(tmpl, AT("a/abs")), 0);
+        FILE *f = fopen(AT("a/b/f"), "w");
+        assert_non_null(f);
+        fclose(f);
+
+        struct chase c = CHASE_INIT;
+        want = path_join(tmpl, "a/b/f");
+        /* Relative, ".." inside a symlink, an absolute symlink back to the top. */
+        const char *ways[] = {"rel/f", "a/up/f", "a/abs/a/abs/rel/f", "a/../rel//./f"};
+        for (size_t i = 0; i < ELEMENTSOF(ways); i++) {
+                assert_int_equal(path_chase(AT(ways[i]), 0, &c), 0);
+                assert_string_equal(c.path, want);
+                struct stat a, b;
+                assert_int_equal(fstat(c.fd, &a), 0);
+                assert_int_equal(stat(want, &b), 0);
+                assert_true(a.st_ino == b.st_ino);
+                int fd = fd_reopen(c.fd, O_RDONLY);
+                assert_true(fd >= 0);
+                close(fd);
+                chase_done(&c);
+        }
+        /* A missing tail: an error, or appended as written with CHASE_NONEXISTENT. */
+        assert_int_equal(path_chase(AT("rel/x/y"), 0, &c), -ENOENT);
+        chase_done(&c);
+        assert_int_equal(path_chase(AT("rel/x//y/"), CHASE_NONEXISTENT, &c), 0);
+        free(want);
+        want = path_join(tmpl, "a/b/x/y");
+        assert_string_equal(c.path, want);
+        assert_int_equal(c.fd, -1);
+        chase_done(&c);
+        assert_int_equal(path_chase(AT("loop/f"), CHASE_NONEXISTENT, &c), -ELOOP);
+        chase_done(&c);
+        assert_int_equal(path_chase(AT("a/b/f/g"), 0, &c), -ENOTDIR);
+        chase_done(&c);
+
+        /* CHASE_TRUSTED: every directory on the way, through the symlinks. */
+        if (geteuid() == 0) {
+                assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), 0);
+                chase_done(&c);
+                assert_int_equal(chmod(AT("a"), 0775), 0);
+                assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), -EPERM);
+                assert_non_null(strstr(c.refused, "/a, writable by its group (mode 0775)"));
+                chase_done(&c);
+                /* Sticky: root's entries cannot be renamed by others. */
+                assert_int_equal(chmod(AT("a"), 01777), 0);
+                assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), 0);
+                chase_done(&c);
+                assert_int_equal(lchown(AT("a/b"), 65534, 65534), 0);
+                assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), -EPERM);
+                assert_non_null(strstr(c.refused, "/a/b, owned by uid 65534 in a directory others can write"));
+                chase_done(&c);
+                assert_int_equal(chmod(AT("a"), 0755), 0);
+                assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), -EPERM);
+                assert_non_null(strstr(c.refused, "/a/b, owned by uid 65534, not root"));
+                chase_done(&c);
+        } else {
+                /* The fresh directory is ours, not root's. */
+                assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), -EPERM);
+                assert_non_null(c.refused);
+                chase_done(&c);
+        }
+#undef AT
+        const char *rm[] = {"a/b/f", "a/up", "a/abs", "a/b", "a", "rel", "loop"};
+        for (size_t i = 0; i < ELEMENTSOF(rm); i++) {
+                char *q = path_join(tmpl, rm[i]);
+                assert_int_equal(remove(q), 0);
+                free(q);
+        }
+        assert_int_equal(rmdir(tmpl), 0);
+        free(p);
+        free(want);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_parse_scaled), cmocka_unit_test(test_xml_writer),
                 cmocka_unit_test(test_hashmap),      cmocka_unit_test(test_strv),
                 cmocka_unit_test(test_error),        cmocka_unit_test(test_uuid),
-                cmocka_unit_test(test_mac),
+                cmocka_unit_test(test_mac),          cmocka_unit_test(test_path_chase),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
