@@ -73,8 +73,8 @@ int desired_read_file(const char *path, bool check_trust, char **ret_data, size_
         int r = path_chase(path, check_trust ? CHASE_TRUSTED : 0, &c);
         if (r == -EPERM && c.refused)
                 return dv_error_add(err, r, 0,
-                                    "refused: %s is reached through %s (strict_permissions)",
-                                    path, c.refused);
+                                    "refused: %s is reached through %s (strict_permissions)", path,
+                                    c.refused);
         if (r < 0)
                 return dv_error_add(err, r, 0, "cannot read: %s", strerror(-r));
         struct stat st;
@@ -121,8 +121,8 @@ static int check_location(char *const *locations, const char *what, const char *
         int r = path_chase(path, CHASE_NONEXISTENT, &c);
         if (r < 0)
                 return dv_error_add(err, r, line,
-                                    "%s %s: cannot resolve it to check storage_locations: %s",
-                                    what, path, strerror(-r));
+                                    "%s %s: cannot resolve it to check storage_locations: %s", what,
+                                    path, strerror(-r));
         if (!path_location_allowed(locations, c.path))
                 return dv_error_add(err, -EPERM, line,
                                     "%s %s resolves to %s, outside storage_locations", what, path,
@@ -133,10 +133,10 @@ static int check_location(char *const *locations, const char *what, const char *
 static int check_domain_locations(const struct domain_def *d, char *const *locations,
                                   struct dv_error *err) {
         int r = 0;
-#define CHECK(what, path, line)                                                     \
-        do {                                                                        \
-                if (check_location(locations, what, path, line, err) < 0)           \
-                        r = -EPERM;                                                 \
+#define CHECK(what, path, line)                                           \
+        do {                                                              \
+                if (check_location(locations, what, path, line, err) < 0) \
+                        r = -EPERM;                                       \
         } while (0)
         for (size_t i = 0; i < d->n_disks; i++) {
                 const struct domain_disk *k = &d->disks[i];

@@ -53,7 +53,8 @@ struct chase {
         int fd;        /* O_PATH descriptor of the object; -1 when missing (CHASE_NONEXISTENT) */
         char *refused; /* CHASE_TRUSTED: why the way was refused ("/x, writable by others") */
 };
-#define CHASE_INIT {.fd = -1}
+#define CHASE_INIT \
+        { .fd = -1 }
 void chase_done(struct chase *c);
 
 /* Resolves path component by component from "/" (a relative path from the working

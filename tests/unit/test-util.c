@@ -341,7 +341,8 @@ static void test_path_chase(void **state) {
                 chase_done(&c);
                 assert_int_equal(lchown(AT("a/b"), 65534, 65534), 0);
                 assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), -EPERM);
-                assert_non_null(strstr(c.refused, "/a/b, owned by uid 65534 in a directory others can write"));
+                assert_non_null(strstr(c.refused,
+                                       "/a/b, owned by uid 65534 in a directory others can write"));
                 chase_done(&c);
                 assert_int_equal(chmod(AT("a"), 0755), 0);
                 assert_int_equal(path_chase(AT("rel/f"), CHASE_TRUSTED, &c), -EPERM);
