@@ -1030,17 +1030,17 @@ int state_lock(const char *root, int *ret_fd, struct dv_error *err) {
         if (exposed) {
                 int nfd = -1;
                 r = lock_replace(dfd, path, &nfd);
-                if (r == -EROFS)
-                        log_warning("%s can be opened by others, and the file system is read-only",
-                                    path);
-                else if (r < 0)
-                        return dv_error_add(
-                                err, r, 0,
-                                "%s can be opened by others, and replacing it failed: %s", path,
-                                strerror(-r));
-                else {
+                if (r >= 0) {
                         close(fd);
                         fd = nfd;
+                } else {
+                        /* A bind mount or a read-only file system: closing it to new
+                         * openers is what can still be done. */
+                        if (fchmod(fd, 0600) < 0)
+                                log_debug("cannot chmod %s: %m", path);
+                        log_warning(
+                                "%s can be opened by others, and replacing it failed (%s): a process that opened it before can keep the next agent from starting; remove it while no agent runs",
+                                path, strerror(-r));
                 }
         }
         *ret_fd = TAKE_FD(fd);
