@@ -720,11 +720,10 @@ int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *ex
                                     strerror(-null_fd));
         _cleanup_close_ int log_fd = -1;
         if (log_path) {
-                log_fd = open(log_path,
-                              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
-                              0600);
+                /* Root's only: QEMU's stderr may quote its command line. */
+                log_fd = open_private_log(log_path);
                 if (log_fd < 0) {
-                        r = -errno;
+                        r = log_fd;
                         return dv_error_add(err, r, 0, "cannot open log file %s: %s", log_path,
                                             strerror(-r));
                 }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,7 +82,6 @@ struct state_store {
         struct hashmap *queued; /* relpath -> struct op (owned by ops) */
         struct op **ops;        /* in queue order: the order of the renames */
         size_t n_ops, cap_ops;
-        unsigned long temp_seq;
 };
 
 /* A directory that one commit works in. */
@@ -508,8 +509,13 @@ static int write_temp(struct state_store *s, struct op *op, bool fsync_it, struc
         for (unsigned attempt = 0; fd < 0; attempt++) {
                 free(op->tmp);
                 op->tmp = NULL;
-                if (asprintf(&op->tmp, ".%.*s.%d.%lu.tmp", STATE_TEMP_BASE_MAX, op->base,
-                             (int)getpid(), ++s->temp_seq) < 0) {
+                /* The PID tells a crashed process's temp from a live one's; the random
+                 * part makes the name one nobody can create first. */
+                uint64_t rnd;
+                if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return store_error(s, err, -errno, "cannot write", op->relpath);
+                if (asprintf(&op->tmp, ".%.*s.%d.%016" PRIx64 ".tmp", STATE_TEMP_BASE_MAX, op->base,
+                             (int)getpid(), rnd) < 0) {
                         op->tmp = NULL;
                         return -ENOMEM;
                 }
@@ -708,7 +714,7 @@ static bool temp_is_stale(const char *name) {
         char *dot = strrchr(stem, '.');
         if (!dot || dot == stem)
                 return true;
-        *dot = '\0'; /* drop the sequence number */
+        *dot = '\0'; /* drop the random part */
         dot = strrchr(stem, '.');
         uint64_t pid;
         if (!dot || parse_u64_range(dot + 1, 1, INT_MAX, &pid) < 0)
@@ -928,6 +934,40 @@ int state_lock_probe(const char *root, pid_t *ret_pid) {
         return 1;
 }
 
+/* The PID is for people and for the messages of state_lock; the lock is what counts. */
+static int write_lock_pid(int fd) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+                return errno ? -errno : -EIO;
+        return 0;
+}
+
+/* A lock file that others could open (0644 from an older version): a process that opened
+ * it then can flock it whenever the agent is not running, and keep the agent from
+ * starting. Called holding the lock on old_fd: puts a new 0600 file, locked too, in
+ * its place, so that such a descriptor refers to a file nobody looks at any more.
+ * Whoever opens the name meanwhile finds one of the two files locked by us. */
+static int lock_replace(int dfd, const char *path, int *ret_fd) {
+        _cleanup_free_ char *tmp = NULL;
+        int r = temp_name(STATE_LOCK_FILE, &tmp);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = openat(
+                dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0 || write_lock_pid(fd) < 0 ||
+            renameat(dfd, tmp, dfd, STATE_LOCK_FILE) < 0) {
+                r = -errno;
+                (void)unlinkat(dfd, tmp, 0);
+                return r;
+        }
+        log_info("replaced %s, which others could open, by a file only root can open", path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int state_lock(const char *root, int *ret_fd, struct dv_error *err) {
         if (!root || !*root)
                 return dv_error_add(err, -EINVAL, 0, "the state directory is not set");
@@ -938,34 +978,71 @@ int state_lock(const char *root, int *ret_fd, struct dv_error *err) {
         _cleanup_free_ char *path = path_join(root, STATE_LOCK_FILE);
         if (!path)
                 return -ENOMEM;
+        _cleanup_close_ int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                return dv_error_add(err, r, 0, "cannot open %s: %s", root, strerror(-r));
+        }
         /* O_CLOEXEC matters twice here: a QEMU or dnsmasq started by the agent outlives
-         * it and must not keep the lock from the next agent. */
+         * it and must not keep the lock from the next agent. 0600: a user who could open
+         * the file could flock it and so keep the agent from starting. O_NONBLOCK: a
+         * FIFO under the name must not hang the agent. */
         _cleanup_close_ int fd =
-                open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+                openat(dfd, STATE_LOCK_FILE,
+                       O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
         if (fd < 0 && (errno == EROFS || errno == EACCES))
                 /* A read-only state directory can still be locked; writes will report. */
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+                fd = openat(dfd, STATE_LOCK_FILE,
+                            O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 r = -errno;
                 return dv_error_add(err, r, 0, "cannot open %s: %s", path, strerror(-r));
         }
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                return dv_error_add(err, r, 0, "cannot open %s: %s", path, strerror(-r));
+        }
+        if (!S_ISREG(st.st_mode))
+                return dv_error_add(err, -EBADFD, 0, "%s is not a regular file: remove it", path);
+        bool exposed = (st.st_mode & 077) || st.st_uid != geteuid();
         if (flock_patiently(fd) < 0) {
                 r = -errno;
                 if (r != -EWOULDBLOCK)
                         return dv_error_add(err, r, 0, "cannot lock %s: %s", path, strerror(-r));
                 pid_t pid = read_lock_pid(fd);
+                if (exposed && (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)))
+                        /* Not replaced here: two agents starting together could each
+                         * replace it and both run. The admin removes it once. */
+                        return dv_error_add(
+                                err, -EBUSY, 0,
+                                "%s is locked by a process that is not a declvirt agent (the file is mode %04o, owner %u, so others can open it): remove %s and start again",
+                                path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, path);
                 if (pid > 0)
                         return dv_error_add(err, -EBUSY, 0,
                                             "another declvirt agent (PID %d) is using %s", (int)pid,
                                             root);
                 return dv_error_add(err, -EBUSY, 0, "another declvirt agent is using %s", root);
         }
-        /* The PID is for people and for the message above; the lock is what counts, so a
-         * full or read-only disk does not stop the agent here. */
-        char buf[32];
-        int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+        /* A full or read-only disk does not stop the agent here. */
+        if (write_lock_pid(fd) < 0)
                 log_debug("cannot write the PID into %s: %m", path);
+        if (exposed) {
+                int nfd = -1;
+                r = lock_replace(dfd, path, &nfd);
+                if (r >= 0) {
+                        close(fd);
+                        fd = nfd;
+                } else {
+                        /* A bind mount or a read-only file system: closing it to new
+                         * openers is what can still be done. */
+                        if (fchmod(fd, 0600) < 0)
+                                log_debug("cannot chmod %s: %m", path);
+                        log_warning(
+                                "%s can be opened by others, and replacing it failed (%s): a process that opened it before can keep the next agent from starting; remove it while no agent runs",
+                                path, strerror(-r));
+                }
+        }
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,18 +108,63 @@ int mkdir_p(const char *path, mode_t mode) {
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+int temp_name(const char *base, char **ret) {
+        uint64_t v;
+        if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+                return -errno;
+        /* A dot file, so that readers of a directory (node_exporter's textfile collector
+         * reads *.prom) skip it; base is cut so the name stays under NAME_MAX. */
+        if (asprintf(ret, ".%.200s.%016" PRIx64 ".tmp", base, v) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* O_TMPFILE has no name until linkat gives it one: nothing to plant, nothing left
+ * behind by a crash. */
+static int link_tmpfile(int fd, int dfd, const char *name) {
+        if (linkat(fd, "", dfd, name, AT_EMPTY_PATH) == 0)
+                return 0;
+        /* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link does not. */
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) == 0)
+                return 0;
+        return -errno;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         _cleanup_free_ char *dir = path_dirname(path);
-        _cleanup_free_ char *tmp = NULL;
-        if (!dir || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+        if (!dir)
                 return -ENOMEM;
-        _cleanup_close_ int fd =
-                open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (!*base)
+                return -EISDIR;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
                 return -errno;
+        /* A predictable temp name in a directory that others may write (a textfile
+         * collector's) would let them plant a FIFO that blocks the open, or a symlink.
+         * So: an unnamed O_TMPFILE, or else a random name created with O_EXCL. Either way
+         * the fd is a new regular file of ours, and 0600 until it is complete. */
+        bool named = false;
+        _cleanup_close_ int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        _cleanup_free_ char *tmp = NULL;
+        int r = 0;
+        if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+                return -errno;
+        for (unsigned attempt = 0; fd < 0; attempt++) {
+                free(tmp);
+                tmp = NULL;
+                if ((r = temp_name(base, &tmp)) < 0)
+                        return r;
+                fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0 && (errno != EEXIST || attempt >= 8))
+                        return -errno;
+                named = true;
+        }
         const char *p = data;
         size_t left = len;
-        int r = 0;
         while (left > 0) {
                 ssize_t k = write(fd, p, left);
                 if (k < 0) {
@@ -133,16 +180,51 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 r = -errno;
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
+        for (unsigned attempt = 0; r == 0 && !named; attempt++) {
+                free(tmp);
+                tmp = NULL;
+                if ((r = temp_name(base, &tmp)) < 0)
+                        break;
+                r = link_tmpfile(fd, dfd, tmp);
+                if (r == -EEXIST && attempt < 8)
+                        r = 0;
+                else
+                        named = r == 0;
+        }
+        /* rename replaces whatever has the final name, a planted symlink included,
+         * and never follows it. */
+        if (r == 0 && renameat(dfd, tmp, dfd, base) < 0)
                 r = -errno;
         if (r < 0) {
-                unlink(tmp);
+                if (named)
+                        (void)unlinkat(dfd, tmp, 0);
                 return r;
         }
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void)fsync(dfd);
+        (void)fsync(dfd);
         return 0;
+}
+
+int open_private_log(const char *path) {
+        /* O_NONBLOCK: a FIFO planted under the name must not hang the open. */
+        _cleanup_close_ int fd =
+                open(path,
+                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
+                     0600);
+        /* ENXIO: a FIFO without a reader, or a socket. */
+        if (fd < 0)
+                return errno == ENXIO ? -EBADFD : -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        /* A log made by an older version, or by QEMU with its own umask. */
+        if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0)
+                return -errno;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                return -errno;
+        return TAKE_FD(fd);
 }
 
 /* Removes empty and "." components and doubled or trailing slashes, in place. */

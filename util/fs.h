@@ -21,10 +21,17 @@ char *path_make_absolute(const char *p, const char *dir) _warn_unused_result_;
 char *path_dirname(const char *path) _warn_unused_result_;
 /* mkdir -p with mode for the created components. */
 int mkdir_p(const char *path, mode_t mode) _warn_unused_result_;
-/* Writes data to path atomically: temp file in the same directory, fsync, rename,
- * fsync of the directory. */
+/* Writes data to path atomically: an unnamed (O_TMPFILE) or randomly named (O_EXCL)
+ * temp file in the same directory, fsync, rename, fsync of the directory. Nothing
+ * planted in the directory is opened or followed. */
 int write_file_atomic(const char *path, const void *data, size_t len,
                       mode_t mode) _warn_unused_result_;
+/* A temp file name for base nobody can guess: ".BASE.<16 hex digits>.tmp". */
+int temp_name(const char *base, char **ret) _warn_unused_result_;
+/* Opens a log for appending, created 0600; an existing one loses group and other
+ * access. Never blocks on a FIFO nor follows a symlink; anything but a regular file is
+ * -EBADFD. Returns the fd (O_CLOEXEC) or -errno. */
+int open_private_log(const char *path) _warn_unused_result_;
 /* Removes empty and "." components and doubled or trailing slashes, in place. */
 void path_simplify(char *s);
 /* storage_locations: true when path (absolute, no "..") or a directory above it

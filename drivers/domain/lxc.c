@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <linux/close_range.h>
 #include <linux/loop.h>
 #include <net/if.h>
 #include <netinet/ether.h>
@@ -777,6 +778,11 @@ static _Noreturn void child_main(struct child_ctx *c) {
         for (int s = 1; s < NSIG; s++)
                 (void)sigaction(s, &dfl, NULL);
         (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        /* The container gets 0..2 and nothing else: a descriptor of the agent's opened
+         * without O_CLOEXEC (by a library, say) would otherwise reach the guest. CLOEXEC
+         * rather than close: the report pipe must stay open should execve fail. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                child_fail(c, STEP_EXEC, errno);
         execve(c->argv[0], c->argv, c->envp);
         child_fail(c, STEP_EXEC, errno);
 }
@@ -1086,11 +1092,11 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         else if (plan->group && !streq(plan->group, "root"))
                 c.group = plan->group;
 
-        _cleanup_close_ int log_fd =
-                open(plan->console_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        /* Root's only: what a guest prints may be private. */
+        _cleanup_close_ int log_fd = open_private_log(plan->console_log);
         if (log_fd < 0)
-                return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m",
-                                    plan->console_log);
+                return dv_error_add(err, log_fd, 0, "cannot open %s: %s", plan->console_log,
+                                    strerror(-log_fd));
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
         int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1};
         if (null_fd < 0 || pipe2(sync_p, O_CLOEXEC) < 0)

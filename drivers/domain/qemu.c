@@ -1230,6 +1230,13 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         if (r < 0)
                 return dv_error_add(err, r, 0, "cannot create %s or %s: %s", p->run_sub,
                                     p->state_sub, strerror(-r));
+        /* QEMU would create the console log with its umask, readable by all: what a guest
+         * prints may be private, so it is made here first, root's only. */
+        int log_fd = open_private_log(p->console_log);
+        if (log_fd < 0)
+                return dv_error_add(err, log_fd, 0, "cannot open %s: %s", p->console_log,
+                                    strerror(-log_fd));
+        close(log_fd);
 
         size_t n = def->n_interfaces;
         _cleanup_strv_free_ char **argv = NULL;

@@ -193,7 +193,12 @@ static int run_command(struct qmp *q, const char *command, struct json_object *a
         _cleanup_free_ char *line = text ? strdupf("%s\n", text) : NULL;
         int r = line ? 0 : -ENOMEM;
         if (r == 0) {
-                log_debug("qmp %s: -> %s", q->path, text);
+                /* A password (set_password) never goes to a log, at any level. */
+                if (args && json_object_object_get_ex(args, "password", NULL))
+                        log_debug("qmp %s: -> %s (arguments not shown: they hold a password)",
+                                  q->path, command);
+                else
+                        log_debug("qmp %s: -> %s", q->path, text);
                 atomic_fetch_add(&commands_sent, 1);
                 r = send_all(q, line, strlen(line), deadline);
         }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -679,7 +681,8 @@ static void test_lock(void **state) {
         char pidline[32];
         FMT(pidline, "%d\n", (int)getpid());
         assert_content(path_in(f->root, ".lock"), pidline);
-        assert_int_equal(mode_of(path_in(f->root, ".lock")), 0644);
+        /* Only root can open it, so only root can flock it (test_lock_exposed). */
+        assert_int_equal(mode_of(path_in(f->root, ".lock")), 0600);
 
         char expected[PATH_MAX + 96];
         FMT(expected, "another declvirt agent (PID %d) is using %s", (int)getpid(), f->root);
@@ -731,6 +734,126 @@ static void test_lock(void **state) {
         close(fd);
 }
 
+/* A lock file others can open (0644, from an older version): a user who opened it can
+ * flock it and keep the agent from starting. An agent that gets the lock puts a 0600
+ * file in its place; one held by somebody whose PID is not in it is reported. */
+static void test_lock_exposed(void **state) {
+        struct fx *f = *state;
+        assert_int_equal(mkdir(f->root, 0755), 0);
+        assert_int_equal(chmod(f->dir, 0755), 0);
+        const char *lock = path_in(f->root, ".lock");
+        write_plain(lock, "999999999\n"); /* above pid_max: a dead agent's */
+        assert_int_equal(chmod(lock, 0644), 0);
+
+        /* nobody opens it while it is readable, and keeps the descriptor. */
+        fflush(NULL);
+        int pipefd[2], back[2];
+        assert_int_equal(pipe(pipefd), 0);
+        assert_int_equal(pipe(back), 0);
+        pid_t attacker = fork();
+        assert_true(attacker >= 0);
+        if (attacker == 0) {
+                close(pipefd[1]);
+                close(back[0]);
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(10);
+                int afd = open(lock, O_RDONLY | O_CLOEXEC);
+                if (afd < 0 || flock(afd, LOCK_SH | LOCK_NB) < 0 || write(back[1], "h", 1) != 1)
+                        _exit(11);
+                char c;
+                /* Holds the lock until told, then keeps only the descriptor. */
+                if (read(pipefd[0], &c, 1) != 1)
+                        _exit(12);
+                if (flock(afd, LOCK_UN) < 0 || write(back[1], "u", 1) != 1)
+                        _exit(16);
+                if (read(pipefd[0], &c, 1) != 1)
+                        _exit(13);
+                /* The old file is no longer the lock: flocking it stops nobody. */
+                if (flock(afd, LOCK_EX | LOCK_NB) < 0 || write(back[1], "L", 1) != 1)
+                        _exit(14);
+                if (read(pipefd[0], &c, 1) != 0)
+                        _exit(15);
+                _exit(0);
+        }
+        close(pipefd[0]);
+        close(back[1]);
+        char c;
+        assert_int_equal(read(back[0], &c, 1), 1); /* it holds the lock */
+
+        struct dv_error err = DV_ERROR_INIT;
+        int fd = -1;
+        assert_int_equal(state_lock(f->root, &fd, &err), -EBUSY);
+        char expected[3 * PATH_MAX];
+        FMT(expected,
+            "%s is locked by a process that is not a declvirt agent (the file is mode 0644, owner 0, so others can open it): remove %s and start again",
+            lock, lock);
+        assert_string_equal(dv_error_message(&err), expected);
+        dv_error_clear(&err);
+
+        /* The attacker lets go but keeps its descriptor: the agent replaces the file. */
+        assert_int_equal(write(pipefd[1], "u", 1), 1);
+        struct stat old;
+        assert_int_equal(stat(lock, &old), 0);
+        assert_int_equal(read(back[0], &c, 1), 1);
+        assert_int_equal(state_lock(f->root, &fd, &err), 0);
+        assert_true(fd >= 0);
+        struct stat now;
+        assert_int_equal(stat(lock, &now), 0);
+        assert_true(now.st_ino != old.st_ino);
+        assert_int_equal(now.st_mode & 07777, 0600);
+        char pidline[32];
+        FMT(pidline, "%d\n", (int)getpid());
+        assert_content(lock, pidline);
+        assert_int_equal(count_temps(f->root), 0);
+
+        /* The attacker's flock on the old file does not keep the next agent out. */
+        assert_int_equal(write(pipefd[1], "x", 1), 1);
+        assert_int_equal(read(back[0], &c, 1), 1);
+        close(fd);
+        fd = -1;
+        assert_int_equal(state_lock(f->root, &fd, &err), 0);
+        assert_int_equal(stat(lock, &old), 0);
+        assert_true(now.st_ino == old.st_ino); /* a 0600 file is kept */
+        close(fd);
+        close(pipefd[1]);
+        close(back[0]);
+        int status = 0;
+        assert_int_equal(waitpid(attacker, &status, 0), attacker);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+
+        /* nobody cannot open the new one at all. */
+        fflush(NULL);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(10);
+                _exit(open(lock, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES ? 0 : 1);
+        }
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A FIFO where the lock should be does not hang the agent. */
+static void test_lock_fifo(void **state) {
+        struct fx *f = *state;
+        assert_int_equal(mkdir(f->root, 0755), 0);
+        assert_int_equal(mkfifo(path_in(f->root, ".lock"), 0666), 0);
+        struct dv_error err = DV_ERROR_INIT;
+        int fd = -1;
+        assert_int_equal(state_lock(f->root, &fd, &err), -EBADFD);
+        char expected[PATH_MAX + 64];
+        FMT(expected, "%s/.lock is not a regular file: remove it", f->root);
+        assert_string_equal(dv_error_message(&err), expected);
+        dv_error_clear(&err);
+        pid_t pid = 0;
+        assert_int_equal(state_lock_probe(f->root, &pid), -EBADFD);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_put_commit_writes, setup, teardown),
@@ -745,6 +868,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_erofs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lock_exposed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lock_fifo, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util/: numbers, durations, units, the XML writer, the hash map, strv, errors. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "util/buf.h"
+#include "tests/helpers/testlib.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/hashmap.h"
@@ -366,13 +368,128 @@ static void test_path_chase(void **state) {
         free(want);
 }
 
+/* ---- files the agent writes ------------------------------------------------------------- */
+
+/* Entries of dir other than . and .., dot files (temp files) included. */
+static int count_entries(const char *dir) {
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* metrics_file may sit in a directory others write (a textfile collector's): what they
+ * plant there, at any name, is neither opened (a FIFO would block) nor followed. */
+static void test_write_file_atomic_planted(void **state) {
+        (void)state;
+        char *dir = test_mkdtemp("declvirt-fs");
+        char *path = path_join(dir, "metrics.prom");
+        char *victim = path_join(dir, "victim");
+        char *fifo = NULL, *old_tmp = NULL;
+        assert_true(asprintf(&fifo, "%s.tmp.%d", path, (int)getpid()) > 0);
+        assert_true(asprintf(&old_tmp, ".metrics.prom.%d.tmp", (int)getpid()) > 0);
+        /* The temp name of earlier versions, and a FIFO at the final name too. */
+        assert_int_equal(mkfifo(fifo, 0666), 0);
+        char *fifo2 = path_join(dir, old_tmp);
+        assert_int_equal(mkfifo(fifo2, 0666), 0);
+        FILE *f = fopen(victim, "we");
+        assert_non_null(f);
+        fputs("root's secret\n", f);
+        fclose(f);
+        assert_int_equal(chmod(victim, 0600), 0);
+        assert_int_equal(symlink(victim, path), 0);
+
+        assert_int_equal(write_file_atomic(path, "m 1\n", 4, 0644), 0);
+        size_t len = 0;
+        char *data = test_read_file(victim, &len);
+        assert_string_equal(data, "root's secret\n");
+        free(data);
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0644);
+        data = test_read_file(path, &len);
+        assert_string_equal(data, "m 1\n");
+        free(data);
+        /* Nothing left behind: the two FIFOs, the victim and the file. */
+        assert_int_equal(count_entries(dir), 4);
+
+        /* A FIFO at the final name is replaced, not opened. */
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkfifo(path, 0666), 0);
+        assert_int_equal(write_file_atomic(path, "m 2\n", 4, 0600), 0);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0600);
+
+        /* Temp names are not predictable. */
+        char *a = NULL, *b = NULL;
+        assert_int_equal(temp_name("metrics.prom", &a), 0);
+        assert_int_equal(temp_name("metrics.prom", &b), 0);
+        assert_string_not_equal(a, b);
+        assert_int_equal(strncmp(a, ".metrics.prom.", 14), 0);
+        free(a);
+        free(b);
+
+        test_rm_rf(dir);
+        free(fifo);
+        free(fifo2);
+        free(old_tmp);
+        free(victim);
+        free(path);
+        free(dir);
+}
+
+static void test_open_private_log(void **state) {
+        (void)state;
+        char *dir = test_mkdtemp("declvirt-fs");
+        char *log = path_join(dir, "d.console.log");
+        int fd = open_private_log(log);
+        assert_true(fd > 2);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
+        close(fd);
+        struct stat st;
+        assert_int_equal(stat(log, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        /* One from an older version loses group and other access. */
+        assert_int_equal(chmod(log, 0644), 0);
+        fd = open_private_log(log);
+        assert_true(fd > 2);
+        close(fd);
+        assert_int_equal(stat(log, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        /* A FIFO does not block; a symlink is not followed. */
+        assert_int_equal(unlink(log), 0);
+        assert_int_equal(mkfifo(log, 0666), 0);
+        assert_int_equal(open_private_log(log), -EBADFD);
+        assert_int_equal(unlink(log), 0);
+        assert_int_equal(symlink("/etc/passwd", log), 0);
+        assert_int_equal(open_private_log(log), -ELOOP);
+        test_rm_rf(dir);
+        free(log);
+        free(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_parse_duration),
-                cmocka_unit_test(test_parse_scaled), cmocka_unit_test(test_xml_writer),
-                cmocka_unit_test(test_hashmap),      cmocka_unit_test(test_strv),
-                cmocka_unit_test(test_error),        cmocka_unit_test(test_uuid),
-                cmocka_unit_test(test_mac),          cmocka_unit_test(test_path_chase),
+                cmocka_unit_test(test_parse_u64),
+                cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_scaled),
+                cmocka_unit_test(test_xml_writer),
+                cmocka_unit_test(test_hashmap),
+                cmocka_unit_test(test_strv),
+                cmocka_unit_test(test_error),
+                cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_mac),
+                cmocka_unit_test(test_path_chase),
+                cmocka_unit_test(test_write_file_atomic_planted),
+                cmocka_unit_test(test_open_private_log),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
