@@ -357,8 +357,10 @@ static uint64_t boot_ticks(void) {
 }
 
 /* The daemon dnsmasq_start just ran, once it wrote its pidfile: its own command line, the
- * dnsmasq binary, started after `since` (ticks since boot). Recorded, and the pidfile
- * written again as root (the one dnsmasq wrote belongs to its user). */
+ * dnsmasq binary, started after `since` (ticks since boot), and done dropping root (it
+ * writes the pidfile first; its uid and gid are part of the record). Recorded, and the
+ * pidfile written again as root (the one dnsmasq wrote belongs to its user). -EAGAIN
+ * while it is not there yet. */
 static int record_started(const char *pidfile, const char *identfile, const char *conf_path,
                           uint64_t since, pid_t *ret_pid) {
         *ret_pid = 0;
@@ -374,7 +376,8 @@ static int record_started(const char *pidfile, const char *identfile, const char
         if (r < 0)
                 return r;
         /* A tick of rounding between the two clocks. */
-        if (have.exe_dev != dev || have.exe_ino != ino || have.start + 1 < since)
+        if (have.exe_dev != dev || have.exe_ino != ino || have.start + 1 < since ||
+            have.euid == 0 || have.ruid != have.euid)
                 return -EAGAIN;
         r = dom_proc_ident_write(identfile, &have);
         if (r >= 0)
@@ -502,7 +505,8 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
                 }
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         return dv_error_add(err, -ETIMEDOUT, 0,
-                                            "dnsmasq for network %s did not write %s in time",
+                                            "dnsmasq for network %s did not come up in time: "
+                                            "%s names no dnsmasq of ours that dropped root",
                                             def->name, pidfile);
                 usleep(10000);
         }

@@ -72,8 +72,8 @@ check "dnsmasq runs" alive "$pid1"
 duid=$(stat -c %u "/proc/$pid1")
 check "dnsmasq runs as an unprivileged user (uid $duid)" test "$duid" != 0
 check "its pidfile is root's, 0644, written again by the agent" test "$(stat -c '%u %a' "$PIDFILE")" = "0 644"
-check "its record is root's, 0600, and names it" \
-    eval '[ "$(stat -c "%u %a" "$R/nat1.ident")" = "0 600" ] && grep -q "^pid=$pid1 " "$R/nat1.ident"'
+check "its record is root's, 0600, and names it with the uid it dropped to" \
+    eval '[ "$(stat -c "%u %a" "$R/nat1.ident")" = "0 600" ] && grep -q "^pid=$pid1 .* uid=$duid,$duid " "$R/nat1.ident"'
 check "their directory is root's, 0755" test "$(stat -c '%u %a' "$R")" = "0 755"
 check "nobody cannot write the pidfile" eval '! as_nobody sh -c "echo 1 > $PIDFILE" 2>/dev/null'
 check "nor the record" eval '! as_nobody sh -c "echo pid=1 > $R/nat1.ident" 2>/dev/null'
@@ -120,7 +120,7 @@ check "DHCP works" lease
 pid3=$(dnsmasq_pid)
 rm "$D/nat1.xml"
 check "removal: dnsmasq is gone" wait_until 15 eval '! alive "$pid3"'
-check "removal: its pidfile and record are gone" eval '[ ! -e "$PIDFILE" ] && [ ! -e "$R/nat1.ident" ]'
+check "removal: its pidfile and record are gone" wait_until 5 eval '[ ! -e "$PIDFILE" ] && [ ! -e "$R/nat1.ident" ]'
 check "the look-alike is still alive" alive "$fake"
 check "the agent is still running" kill -0 "$AGENT_PID"
 agent_stop
