@@ -146,8 +146,8 @@ int dom_proc_ident_check(pid_t pid, const struct dom_proc_ident *want, char **re
                                    (unsigned)have.egid);
                 else
                         buf_printf(&b, "runs as uid %u (real %u) gid %u (real %u)",
-                                   (unsigned)have.euid, (unsigned)have.ruid,
-                                   (unsigned)have.egid, (unsigned)have.rgid);
+                                   (unsigned)have.euid, (unsigned)have.ruid, (unsigned)have.egid,
+                                   (unsigned)have.rgid);
                 buf_printf(&b, " (declvirt gave it uid %u gid %u)", (unsigned)want->euid,
                            (unsigned)want->egid);
                 sep = ", ";

@@ -38,10 +38,10 @@ bool dom_proc_alive(pid_t pid);
  * root can write) and compared with /proc before a process is adopted or signalled. */
 struct dom_proc_ident {
         pid_t pid;
-        uint64_t start;     /* /proc/PID/stat field 22; 0 in a wanted identity: not compared */
-        uid_t ruid, euid;   /* /proc/PID/status Uid: real, effective */
-        gid_t rgid, egid;   /* /proc/PID/status Gid: real, effective */
-        uint64_t exe_dev;   /* the file /proc/PID/exe is (st_dev, st_ino) */
+        uint64_t start;   /* /proc/PID/stat field 22; 0 in a wanted identity: not compared */
+        uid_t ruid, euid; /* /proc/PID/status Uid: real, effective */
+        gid_t rgid, egid; /* /proc/PID/status Gid: real, effective */
+        uint64_t exe_dev; /* the file /proc/PID/exe is (st_dev, st_ino) */
         uint64_t exe_ino;
 };
 

@@ -150,7 +150,7 @@ struct paths {
         char *ident; /* the identity record of the QEMU the agent started (dom_proc_ident) */
         char *qemu_log, *console_log;
         char *binary; /* the domain's <emulator>, else agent.conf's qemu.binary */
-        char *accel; /* agent.conf's qemu.accel */
+        char *accel;  /* agent.conf's qemu.accel */
 };
 
 static void paths_done(struct paths *p) {
@@ -180,7 +180,8 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         const char *state = cfg_state_dir ? cfg_state_dir : DEFAULT_STATE_DIR;
         p->run_sub = path_join(run, "qemu");
         p->state_sub = path_join(state, "domains");
-        p->binary = strdup(def->emulator ? def->emulator : cfg_binary ? cfg_binary : DEFAULT_BINARY);
+        const char *binary = cfg_binary ? cfg_binary : DEFAULT_BINARY;
+        p->binary = strdup(def->emulator ? def->emulator : binary);
         p->accel = strdup(cfg_accel ? cfg_accel : "auto");
         pthread_mutex_unlock(&lock);
         p->name = strdup(name);

@@ -405,8 +405,8 @@ int dnsmasq_stop(const char *name, const char *run_dir, struct dv_error *err) {
         _cleanup_free_ char *why = NULL;
         int r = fd >= 0 ? check_ours(pid, conf, identfile, &why) : -ESRCH;
         if (r == -EPERM)
-                log_warning("dnsmasq %s: process %d of %s is not ours (it %s): not signalled",
-                            name, (int)pid, pidfile, strna(why));
+                log_warning("dnsmasq %s: process %d of %s is not ours (it %s): not signalled", name,
+                            (int)pid, pidfile, strna(why));
         if (r == 0) {
                 log_debug("dnsmasq %s: stopping PID %d", name, (int)pid);
                 r = dom_proc_signal(fd, pid, SIGTERM);
@@ -497,8 +497,8 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
                 pid_t pid = 0;
                 r = record_started(pidfile, identfile, conf, since, &pid);
                 if (r < 0 && r != -EAGAIN)
-                        return dv_error_add(err, r, 0, "cannot record dnsmasq in %s: %s",
-                                            identfile, strerror(-r));
+                        return dv_error_add(err, r, 0, "cannot record dnsmasq in %s: %s", identfile,
+                                            strerror(-r));
                 if (pid > 0) {
                         log_debug("dnsmasq %s: running as PID %d", def->name, (int)pid);
                         return 0;
