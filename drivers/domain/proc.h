@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the domain drivers that run detached processes (QEMU, containers) share: pidfiles,
- * /proc/PID/stat, reaping, waiting for an exit through a pidfd, signalling, the busy flag. */
+/* What the drivers that run detached processes (QEMU, containers, dnsmasq) share: pidfiles,
+ * /proc/PID/stat, process identity records, reaping, waiting for an exit through a pidfd,
+ * signalling, the busy flag. */
 #pragma once
 
 #include <pthread.h>
@@ -28,6 +29,40 @@ bool dom_proc_stat_alive(const struct dom_proc_stat *st);
 
 /* dom_proc_stat and dom_proc_stat_alive in one. */
 bool dom_proc_alive(pid_t pid);
+
+/* ---- identity ---------------------------------------------------------------------------- */
+
+/* What makes a process the one the agent started, beyond its command line (which any
+ * user can give a process of their own): its PID and start time, its credentials and the
+ * binary it runs. Kept in a record file the agent writes (root's, in a directory only
+ * root can write) and compared with /proc before a process is adopted or signalled. */
+struct dom_proc_ident {
+        pid_t pid;
+        uint64_t start;   /* /proc/PID/stat field 22; 0 in a wanted identity: not compared */
+        uid_t ruid, euid; /* /proc/PID/status Uid: real, effective */
+        gid_t rgid, egid; /* /proc/PID/status Gid: real, effective */
+        uint64_t exe_dev; /* the file /proc/PID/exe is (st_dev, st_ino) */
+        uint64_t exe_ino;
+};
+
+/* What /proc says of pid now. -ESRCH when it is gone or a zombie (a zombie has no exe). */
+int dom_proc_ident_read(pid_t pid, struct dom_proc_ident *ret);
+
+/* st_dev and st_ino of the program binary (symlinks followed; a name without '/' is looked
+ * up in the PATH that drivers/cmd.c gives children). -errno when there is none. */
+int dom_proc_binary_id(const char *binary, uint64_t *ret_dev, uint64_t *ret_ino);
+
+/* 0 when pid's identity is want's (want->start 0: the start time is not compared);
+ * -EPERM when it is not, with *ret_why (caller frees) saying how for a message: "runs as
+ * uid 65534 gid 65534, exe /usr/bin/python3"; -ESRCH when the process is gone; -ENOMEM. */
+int dom_proc_ident_check(pid_t pid, const struct dom_proc_ident *want, char **ret_why);
+
+/* The record: one line, written atomically, mode 0600. */
+int dom_proc_ident_write(const char *path, const struct dom_proc_ident *id);
+/* 0 with ret->pid 0 when there is no record; -EPERM when the file is not a regular file of
+ * the agent's own that only it can write (then it is no record of ours); -EINVAL for
+ * garbage. */
+int dom_proc_ident_load(const char *path, struct dom_proc_ident *ret);
 
 /* ---- pidfiles --------------------------------------------------------------------------- */
 

@@ -147,9 +147,10 @@ struct paths {
         char *name;
         char *run_sub, *state_sub;
         char *pidfile, *qmp, *events, *vnc;
+        char *ident; /* the identity record of the QEMU the agent started (dom_proc_ident) */
         char *qemu_log, *console_log;
-        char *binary;
-        char *accel; /* agent.conf's qemu.accel */
+        char *binary; /* the domain's <emulator>, else agent.conf's qemu.binary */
+        char *accel;  /* agent.conf's qemu.accel */
 };
 
 static void paths_done(struct paths *p) {
@@ -160,6 +161,7 @@ static void paths_done(struct paths *p) {
         free(p->qmp);
         free(p->events);
         free(p->vnc);
+        free(p->ident);
         free(p->qemu_log);
         free(p->console_log);
         free(p->binary);
@@ -178,7 +180,8 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         const char *state = cfg_state_dir ? cfg_state_dir : DEFAULT_STATE_DIR;
         p->run_sub = path_join(run, "qemu");
         p->state_sub = path_join(state, "domains");
-        p->binary = strdup(cfg_binary ? cfg_binary : DEFAULT_BINARY);
+        const char *binary = cfg_binary ? cfg_binary : DEFAULT_BINARY;
+        p->binary = strdup(def->emulator ? def->emulator : binary);
         p->accel = strdup(cfg_accel ? cfg_accel : "auto");
         pthread_mutex_unlock(&lock);
         p->name = strdup(name);
@@ -187,6 +190,7 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
             !(p->qmp = strdupf("%s/%s.qmp", p->run_sub, name)) ||
             !(p->events = qemu_events_socket(p->qmp)) ||
             !(p->vnc = strdupf("%s/%s.vnc", p->run_sub, name)) ||
+            !(p->ident = strdupf("%s/%s.ident", p->run_sub, name)) ||
             !(p->qemu_log = strdupf("%s/%s.qemu.log", p->state_sub, name)) ||
             !(p->console_log = strdupf("%s/%s.console.log", p->state_sub, name))) {
                 paths_done(p);
@@ -301,10 +305,88 @@ static bool argv_names_socket(char *const *argv, const char *path) {
         return false;
 }
 
-/* Ours: QEMU with -name guest=NAME and our QMP socket on its command line. */
-static bool argv_is_ours(char *const *argv, const struct paths *p) {
-        return is_qemu_argv0(argv) && argv_guest_is(argv, p->name) &&
-               argv_names_socket(argv, p->qmp);
+static bool is_our_child(pid_t pid) {
+        struct dom_proc_stat st;
+        return dom_proc_stat(pid, &st) == 0 && st.ppid == getpid();
+}
+
+/* ---- identity: a command line is not enough ------------------------------------------------ */
+
+/* 0 when pid, whose command line is this domain's, is the QEMU the agent started: the
+ * identity recorded in p->ident (PID, start time, uid and gid, binary). With no record (a
+ * QEMU started by an agent that kept none), the identity the agent gives every QEMU: its
+ * own uid and gid and the configured emulator; the record is then written when `record`.
+ * -EPERM with *ret_why saying how it differs; -ESRCH when the process is gone. */
+static int ident_check(pid_t pid, const struct paths *p, bool record, char **ret_why) {
+        *ret_why = NULL;
+        struct dom_proc_ident want;
+        int r = dom_proc_ident_load(p->ident, &want);
+        if (r < 0) {
+                *ret_why = strdupf("its record %s is not one declvirt wrote (%s)", p->ident,
+                                   strerror(-r));
+                return *ret_why ? -EPERM : -ENOMEM;
+        }
+        bool unrecorded = want.pid == 0;
+        if (unrecorded) {
+                want = (struct dom_proc_ident){.pid = pid,
+                                               .ruid = getuid(),
+                                               .euid = geteuid(),
+                                               .rgid = getgid(),
+                                               .egid = getegid()};
+                r = dom_proc_binary_id(p->binary, &want.exe_dev, &want.exe_ino);
+                if (r < 0) {
+                        *ret_why = strdupf("the emulator %s cannot be compared with it (%s)",
+                                           p->binary, strerror(-r));
+                        return *ret_why ? -EPERM : -ENOMEM;
+                }
+        }
+        r = dom_proc_ident_check(pid, &want, ret_why);
+        struct dom_proc_ident have;
+        if (r == 0 && unrecorded && record && dom_proc_ident_read(pid, &have) == 0 &&
+            have.euid == want.euid && have.egid == want.egid && have.exe_ino == want.exe_ino &&
+            have.exe_dev == want.exe_dev && dom_proc_ident_write(p->ident, &have) < 0)
+                log_debug("cannot write %s", p->ident);
+        return r;
+}
+
+enum verdict {
+        V_NONE,    /* gone, or not a QEMU running this domain */
+        V_OURS,    /* the QEMU the agent started: our command line and identity */
+        V_FOREIGN, /* another QEMU runs this domain, or a look-alike of ours */
+};
+
+/* What pid is to domain p->name. V_FOREIGN: a QEMU with another QMP socket (started by
+ * hand), or a process with our command line that is not the agent's (*ret_why, caller
+ * frees, says why: any user can give a process any command line). Only V_OURS is ever
+ * adopted or signalled. */
+static enum verdict verdict_of(pid_t pid, const struct paths *p, bool record, char **ret_why) {
+        *ret_why = NULL;
+        struct proc_info pi;
+        if (proc_read(pid, true, &pi) < 0)
+                return V_NONE;
+        bool qemu = proc_alive(&pi) && is_qemu_argv0(pi.argv) && argv_guest_is(pi.argv, p->name);
+        bool sock = qemu && argv_names_socket(pi.argv, p->qmp);
+        proc_info_done(&pi);
+        if (!qemu)
+                return V_NONE;
+        if (!sock)
+                return V_FOREIGN;
+        int r = ident_check(pid, p, record, ret_why);
+        if (r == -ESRCH)
+                return V_NONE;
+        if (r < 0 && !*ret_why)
+                *ret_why = strdup("its identity cannot be checked");
+        return r == 0 ? V_OURS : V_FOREIGN;
+}
+
+/* For status and errors: a QEMU of someone else, or a look-alike (why). Caller frees. */
+static char *foreign_message(pid_t pid, const char *why, const char *name) {
+        if (why)
+                return strdupf("process %d has the command line of domain %s but %s: it is not "
+                               "declvirt's QEMU and is neither adopted nor signalled",
+                               (int)pid, name, why);
+        return strdupf("a QEMU process (PID %d) not started by declvirt runs domain %s", (int)pid,
+                       name);
 }
 
 /* ---- the process table scan (unmanaged QEMUs, lost pidfiles) ------------------------------ */
@@ -381,39 +463,38 @@ static void scan_refresh_locked(void) {
         scan_at = now_usec(CLOCK_MONOTONIC);
 }
 
-/* Looks for QEMU processes running domain p->name: *ret_ours one whose command line is
- * ours (its pidfile lost), *ret_foreign one that is not. Uses a table at most
- * SCAN_INTERVAL_USEC old unless fresh. */
-static void scan_find(const struct paths *p, bool fresh, pid_t *ret_ours, pid_t *ret_foreign) {
+/* Looks for QEMU processes running domain p->name: *ret_ours ours (its pidfile lost),
+ * *ret_foreign one that is not, and *ret_why (caller frees) why when its command line is
+ * ours (verdict_of). Uses a table at most SCAN_INTERVAL_USEC old unless fresh. */
+static void scan_find(const struct paths *p, bool fresh, bool record, pid_t *ret_ours,
+                      pid_t *ret_foreign, char **ret_why) {
         *ret_ours = *ret_foreign = 0;
+        *ret_why = NULL;
+        pid_t cand[16];
+        size_t n_cand = 0;
         uint64_t asked = now_usec(CLOCK_MONOTONIC);
         pthread_mutex_lock(&scan_lock);
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         /* fresh: a table made after this call began will do (starts at once share one). */
         if (scan_at == 0 || (fresh ? scan_at < asked : now - scan_at >= SCAN_INTERVAL_USEC))
                 scan_refresh_locked();
-        for (size_t i = 0; i < n_scan_entries; i++) {
-                if (!scan_entries[i].argv || !argv_guest_is(scan_entries[i].argv, p->name))
-                        continue;
-                if (argv_names_socket(scan_entries[i].argv, p->qmp))
-                        *ret_ours = scan_entries[i].pid;
-                else
-                        *ret_foreign = scan_entries[i].pid;
-        }
+        for (size_t i = 0; i < n_scan_entries && n_cand < ELEMENTSOF(cand); i++)
+                if (scan_entries[i].argv && argv_guest_is(scan_entries[i].argv, p->name))
+                        cand[n_cand++] = scan_entries[i].pid;
         pthread_mutex_unlock(&scan_lock);
-        /* The table may be a second old: check that they still run as they did. */
-        struct proc_info pi;
-        if (*ret_ours > 0) {
-                if (proc_read(*ret_ours, true, &pi) < 0 || !proc_alive(&pi) ||
-                    !argv_is_ours(pi.argv, p))
-                        *ret_ours = 0;
-                proc_info_done(&pi);
-        }
-        if (*ret_foreign > 0) {
-                if (proc_read(*ret_foreign, true, &pi) < 0 || !proc_alive(&pi) ||
-                    !argv_guest_is(pi.argv, p->name))
-                        *ret_foreign = 0;
-                proc_info_done(&pi);
+        /* The table may be a second old: each is looked at again, as it runs now. */
+        for (size_t i = 0; i < n_cand; i++) {
+                char *why = NULL;
+                enum verdict v = verdict_of(cand[i], p, record, &why);
+                if (v == V_OURS && *ret_ours == 0)
+                        *ret_ours = cand[i];
+                else if (v == V_FOREIGN && (*ret_foreign == 0 || (why && !*ret_why))) {
+                        /* A look-alike of ours is the one worth naming. */
+                        *ret_foreign = cand[i];
+                        free(*ret_why);
+                        *ret_why = TAKE_PTR(why);
+                }
+                free(why);
         }
 }
 
@@ -554,6 +635,7 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
         dom_proc_unlink_quiet(p->qmp);
         dom_proc_unlink_quiet(p->events);
         dom_proc_unlink_quiet(p->vnc);
+        dom_proc_unlink_quiet(p->ident);
 }
 
 /* ---- QMP helpers ---------------------------------------------------------------------- */
@@ -845,37 +927,33 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
         pid_t filepid = 0;
         bool garbage = dom_proc_read_pidfile(p.pidfile, &filepid) < 0;
         pid_t live = 0;
-        bool live_child = false;
-        struct proc_info pi = {0};
-        if (filepid > 0 && proc_read(filepid, true, &pi) == 0 && proc_alive(&pi) &&
-            argv_is_ours(pi.argv, &p)) {
+        _cleanup_free_ char *why = NULL;
+        if (filepid > 0 && verdict_of(filepid, &p, !busy, &why) == V_OURS)
                 live = filepid;
-                live_child = pi.st.ppid == getpid();
-        }
-        proc_info_done(&pi);
 
         /* The QEMU we saw last, its pidfile gone or rewritten: still ours? */
-        if (!live && prev > 0 && prev != filepid && proc_read(prev, true, &pi) == 0 &&
-            proc_alive(&pi) && argv_is_ours(pi.argv, &p)) {
-                live = prev;
-                live_child = pi.st.ppid == getpid();
-                if (!busy && dom_proc_write_pidfile(p.pidfile, prev) < 0)
-                        log_debug("cannot write %s", p.pidfile);
+        if (!live && prev > 0 && prev != filepid) {
+                free(why);
+                if (verdict_of(prev, &p, !busy, &why) == V_OURS) {
+                        live = prev;
+                        if (!busy && dom_proc_write_pidfile(p.pidfile, prev) < 0)
+                                log_debug("cannot write %s", p.pidfile);
+                }
         }
-        proc_info_done(&pi);
+        free(why);
+        why = NULL;
 
         pid_t found = 0, foreign = 0;
         if (!live) {
-                scan_find(&p, false, &found, &foreign);
+                scan_find(&p, false, !busy, &found, &foreign, &why);
                 if (found > 0) {
-                        /* Our command line, its pidfile lost: adopt it, write the pidfile again. */
+                        /* Ours, its pidfile lost: adopt it, write the pidfile again. */
                         live = found;
-                        live_child = proc_read(found, false, &pi) == 0 && pi.st.ppid == getpid();
-                        proc_info_done(&pi);
                         if (!busy && dom_proc_write_pidfile(p.pidfile, found) < 0)
                                 log_debug("cannot write %s", p.pidfile);
                 }
         }
+        bool live_child = live > 0 && is_our_child(live);
 
         if (live) {
                 if (prev > 0 && prev != live && child && !busy)
@@ -953,34 +1031,29 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
         if (foreign) {
                 ret->state = DOM_BROKEN;
                 free(ret->reason);
-                ret->reason =
-                        strdupf("a QEMU process (PID %d) not started by declvirt runs domain %s",
-                                (int)foreign, p.name);
+                ret->reason = foreign_message(foreign, why, p.name);
         }
         return 0;
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
 
-/* Finds our running QEMU (pidfile, else the process table). */
-static pid_t find_ours(const struct paths *p, pid_t *ret_foreign) {
-        pid_t filepid = 0, found = 0, foreign = 0;
-        struct proc_info pi;
-        if (dom_proc_read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0 &&
-            proc_read(filepid, true, &pi) == 0) {
-                bool ours = proc_alive(&pi) && argv_is_ours(pi.argv, p);
-                proc_info_done(&pi);
-                if (ours) {
-                        if (ret_foreign)
-                                *ret_foreign = 0;
+/* Finds our running QEMU (pidfile, else the process table); *ret_foreign another one
+ * running the domain, *ret_why (caller frees) why it is not ours when it looks it. */
+static pid_t find_ours(const struct paths *p, pid_t *ret_foreign, char **ret_why) {
+        pid_t filepid = 0, found = 0;
+        *ret_foreign = 0;
+        *ret_why = NULL;
+        if (dom_proc_read_pidfile(p->pidfile, &filepid) == 0 && filepid > 0) {
+                char *why = NULL;
+                enum verdict v = verdict_of(filepid, p, true, &why);
+                free(why);
+                if (v == V_OURS)
                         return filepid;
-                }
         }
-        scan_find(p, true, &found, &foreign);
+        scan_find(p, true, true, &found, ret_foreign, ret_why);
         if (found > 0)
                 (void)dom_proc_write_pidfile(p->pidfile, found);
-        if (ret_foreign)
-                *ret_foreign = foreign;
         return found;
 }
 
@@ -1189,6 +1262,18 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                                          tail ? "; QEMU said: " : "", strempty(tail));
                 return r;
         }
+        /* Who it is, for every later look (observe, stop, an agent restart): QMP answered,
+         * so it has run the emulator; it is our child, its PID cannot be reused yet. */
+        struct dom_proc_ident id;
+        r = dom_proc_ident_read(pid, &id);
+        if (r >= 0)
+                r = dom_proc_ident_write(p->ident, &id);
+        if (r < 0) {
+                kill_spawned(fd, pid);
+                json_object_put(st);
+                return dv_error_add(err, r, 0, "cannot record QEMU (PID %d) in %s: %s", (int)pid,
+                                    p->ident, strerror(-r));
+        }
         char *s = status_of(st);
         json_object_put(st);
         pthread_mutex_lock(&lock);
@@ -1208,16 +1293,16 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                         const char *uuid, char *const *disk_paths, char *const *macs,
                         char *const *bridges, struct dv_error *err) {
         pid_t foreign = 0;
-        pid_t pid = find_ours(p, &foreign);
+        _cleanup_free_ char *why = NULL;
+        pid_t pid = find_ours(p, &foreign, &why);
         if (pid > 0) {
                 log_debug("domain %s: QEMU runs already as PID %d", p->name, (int)pid);
                 return 0;
         }
-        if (foreign > 0)
-                return dv_error_add(
-                        err, -EEXIST, 0,
-                        "a QEMU process (PID %d) not started by declvirt runs domain %s",
-                        (int)foreign, p->name);
+        if (foreign > 0) {
+                _cleanup_free_ char *m = foreign_message(foreign, why, p->name);
+                return dv_error_add(err, -EEXIST, 0, "%s", strna(m));
+        }
         int r = check_host_memory(def, err);
         if (r < 0)
                 return r;
@@ -1320,13 +1405,14 @@ int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const 
 static int stop_locked(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
                        uint64_t timeout_usec, struct dv_error *err) {
         pid_t foreign = 0;
-        pid_t pid = find_ours(p, &foreign);
+        _cleanup_free_ char *why = NULL;
+        pid_t pid = find_ours(p, &foreign, &why);
         if (pid <= 0) {
                 reap_stale(p);
                 if (foreign > 0) {
                         /* Not ours: leave the process and whatever it uses alone. */
-                        log_debug("domain %s: QEMU PID %d is not ours, not stopping it", p->name,
-                                  (int)foreign);
+                        _cleanup_free_ char *m = foreign_message(foreign, why, p->name);
+                        log_debug("domain %s: not stopped: %s", p->name, strna(m));
                         pid_t filepid = 0;
                         if (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
                                 dom_proc_unlink_quiet(p->pidfile);
@@ -1338,12 +1424,12 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
                 return 0;
         }
 
-        /* The pidfd pins the process: checked once more after opening it, a signal can
-         * only reach the QEMU we looked at, never a process that reused its PID. */
+        /* The pidfd pins the process: checked once more after opening it (command line
+         * and identity), a signal can only reach the QEMU we looked at, never a process
+         * that reused its PID. */
         _cleanup_close_ int fd = pidfd_open(pid, 0);
-        struct proc_info pi;
-        bool ours = proc_read(pid, true, &pi) == 0 && proc_alive(&pi) && argv_is_ours(pi.argv, p);
-        proc_info_done(&pi);
+        _cleanup_free_ char *why2 = NULL;
+        bool ours = fd >= 0 && verdict_of(pid, p, false, &why2) == V_OURS;
         if (ours) {
                 _cleanup_dv_error_ struct dv_error e = DV_ERROR_INIT;
                 int r = qmp_once(ent, p->qmp, "system_powerdown", NULL,

@@ -9,12 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "drivers/cmd.h"
+#include "drivers/domain/proc.h"
 #include "drivers/network/dnsmasq.h"
 #include "model/object.h"
 #include "util/buf.h"
@@ -265,124 +266,185 @@ int dnsmasq_paths(const char *name, const char *run_dir, const char *state_dir, 
 
 /* ---- the process ---------------------------------------------------------------------- */
 
-static int read_pidfile(const char *path, pid_t *ret) {
-        uint64_t v = 0;
-        int r = read_u64_file(path, 2, INT32_MAX, &v);
-        if (r < 0)
-                return r;
-        *ret = (pid_t)v;
-        return 0;
+/* dnsmasq writes its pidfile as root and then hands it to the user it drops to (nobody on
+ * Debian): that user could write any PID into it. So the file is never trusted alone:
+ * once dnsmasq is up, the agent checks the process (the dnsmasq binary, exactly our
+ * command line, started after we ran it) and records its identity (PID, start time,
+ * uid/gid, binary: drivers/domain/proc.h) in RUN_DIR/dnsmasq/NAME.ident, and writes the
+ * pidfile again as root. Status and stop believe only a process with that identity. */
+
+static char *ident_path(const char *pidfile) {
+        size_t n = strlen(pidfile);
+        if (n < 4 || strcmp(pidfile + n - 4, ".pid") != 0)
+                return NULL;
+        return strdupf("%.*s.ident", (int)(n - 4), pidfile);
 }
 
-/* True when pid is a live (not zombie) dnsmasq whose command line names conf_path. */
-static bool pid_is_ours(pid_t pid, const char *conf_path) {
-        char p[64], exe[4096];
-        snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-        _cleanup_free_ char *stat = NULL;
-        size_t len = 0;
-        if (read_full_file(p, 4096, &stat, &len) < 0)
-                return false;
-        const char *rp = strrchr(stat, ')');
-        if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
-                return false;
-
-        snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
-        ssize_t n = readlink(p, exe, sizeof(exe) - 1);
-        if (n < 0)
-                return false;
-        exe[n] = '\0';
-        const char *base = strrchr(exe, '/');
-        base = base ? base + 1 : exe;
-        /* "dnsmasq (deleted)" after a package upgrade is still it. */
-        if (strncmp(base, "dnsmasq", 7) != 0 || (base[7] != '\0' && base[7] != ' '))
-                return false;
-
+/* True when pid's command line is exactly the one dnsmasq_start runs. */
+static bool argv_is_ours(pid_t pid, const char *conf_path) {
+        char p[64];
         snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
         _cleanup_free_ char *cmdline = NULL;
+        size_t len = 0;
         if (read_full_file(p, 64 * 1024, &cmdline, &len) < 0)
                 return false;
-        _cleanup_free_ char *want = NULL;
-        if (asprintf(&want, "--conf-file=%s", conf_path) < 0)
-                return false;
-        for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1)
-                if (streq(cmdline + i, want))
-                        return true;
-        return false;
-}
-
-/* The PID of our running dnsmasq, or 0. */
-static pid_t running_pid(const char *pidfile, const char *conf_path) {
-        pid_t pid = 0;
-        if (read_pidfile(pidfile, &pid) < 0)
-                return 0;
-        return pid_is_ours(pid, conf_path) ? pid : 0;
-}
-
-static int pidfd_open_(pid_t pid) {
-        return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_send_signal_(int fd, int sig) {
-        return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
-}
-
-/* Waits until the process behind fd exits (or stops being ours); true when it did. */
-static bool wait_gone(int fd, pid_t pid, const char *conf_path, int msec) {
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (;;) {
-                struct pollfd pfd = {.fd = fd, .events = POLLIN};
-                if (fd >= 0 && poll(&pfd, 1, 10) > 0)
-                        return true;
-                /* With a pidfd, only its POLLIN says the process is gone: /proc/PID/exe
-                 * disappears earlier, while dnsmasq still holds its sockets, and a
-                 * restart would then fail with "Address already in use". */
-                if (fd < 0) {
-                        usleep(10000);
-                        if (!pid_is_ours(pid, conf_path))
-                                return true;
-                }
-                struct timespec t;
-                clock_gettime(CLOCK_MONOTONIC, &t);
-                if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= msec)
+        _cleanup_strv_free_ char **want = dnsmasq_argv(conf_path);
+        size_t i = 0;
+        for (char **w = want; w && *w; w++) {
+                size_t n = strlen(*w) + 1;
+                if (i + n > len || memcmp(cmdline + i, *w, n) != 0)
                         return false;
+                i += n;
         }
+        return want && i == len;
 }
 
-static int signal_pid(int fd, pid_t pid, int sig) {
-        int r = fd >= 0 ? pidfd_send_signal_(fd, sig) : kill(pid, sig);
-        return r < 0 && errno != ESRCH ? negative_errno() : 0;
+/* 0 when pid is our dnsmasq: our command line and the identity of the record (with no
+ * record, a dnsmasq started by an agent that kept none: the dnsmasq binary). -EPERM with
+ * *ret_why (caller frees) when it is not, -ESRCH when it is gone. */
+static int check_ours(pid_t pid, const char *conf_path, const char *identfile, char **ret_why) {
+        *ret_why = NULL;
+        if (!argv_is_ours(pid, conf_path)) {
+                if (!dom_proc_alive(pid))
+                        return -ESRCH;
+                *ret_why = strdup("has another command line");
+                return *ret_why ? -EPERM : -ENOMEM;
+        }
+        struct dom_proc_ident want;
+        int r = dom_proc_ident_load(identfile, &want);
+        if (r < 0) {
+                *ret_why = strdupf("its record %s is not one declvirt wrote (%s)", identfile,
+                                   strerror(-r));
+                return *ret_why ? -EPERM : -ENOMEM;
+        }
+        if (want.pid == 0) {
+                struct dom_proc_ident have;
+                if (dom_proc_ident_read(pid, &have) < 0)
+                        return -ESRCH;
+                want = have;
+                r = dom_proc_binary_id(DNSMASQ_BINARY, &want.exe_dev, &want.exe_ino);
+                if (r < 0) {
+                        *ret_why = strdupf("the binary %s cannot be compared with it (%s)",
+                                           DNSMASQ_BINARY, strerror(-r));
+                        return *ret_why ? -EPERM : -ENOMEM;
+                }
+        }
+        return dom_proc_ident_check(pid, &want, ret_why);
+}
+
+/* The PID of our running dnsmasq (the record's, else the pidfile's), or 0. */
+static pid_t running_pid(const char *pidfile, const char *identfile, const char *conf_path) {
+        struct dom_proc_ident rec;
+        pid_t pid = 0;
+        if (dom_proc_ident_load(identfile, &rec) == 0 && rec.pid > 0)
+                pid = rec.pid;
+        else if (dom_proc_read_pidfile(pidfile, &pid) < 0)
+                return 0;
+        if (pid <= 0)
+                return 0;
+        _cleanup_free_ char *why = NULL;
+        int r = check_ours(pid, conf_path, identfile, &why);
+        if (r == -EPERM)
+                log_debug("dnsmasq: process %d of %s is not ours: it %s", (int)pid, pidfile,
+                          strna(why));
+        return r == 0 ? pid : 0;
+}
+
+/* CLOCK_BOOTTIME in the clock ticks of /proc/PID/stat's start time. */
+static uint64_t boot_ticks(void) {
+        long hz = sysconf(_SC_CLK_TCK);
+        return now_usec(CLOCK_BOOTTIME) / (USEC_PER_SEC / (uint64_t)(hz > 0 ? hz : 100));
+}
+
+/* The daemon dnsmasq_start just ran, once it wrote its pidfile: its own command line, the
+ * dnsmasq binary, started after `since` (ticks since boot), and done dropping root (it
+ * writes the pidfile first; its uid and gid are part of the record). Recorded, and the
+ * pidfile written again as root (the one dnsmasq wrote belongs to its user). -EAGAIN
+ * while it is not there yet. */
+static int record_started(const char *pidfile, const char *identfile, const char *conf_path,
+                          uint64_t since, pid_t *ret_pid) {
+        *ret_pid = 0;
+        pid_t pid = 0;
+        if (dom_proc_read_pidfile(pidfile, &pid) < 0 || pid <= 0)
+                return -EAGAIN;
+        _cleanup_close_ int fd = pidfd_open(pid, 0); /* pins it while it is looked at */
+        struct dom_proc_ident have;
+        uint64_t dev = 0, ino = 0;
+        if (fd < 0 || dom_proc_ident_read(pid, &have) < 0 || !argv_is_ours(pid, conf_path))
+                return -EAGAIN;
+        int r = dom_proc_binary_id(DNSMASQ_BINARY, &dev, &ino);
+        if (r < 0)
+                return r;
+        /* A tick of rounding between the two clocks. */
+        if (have.exe_dev != dev || have.exe_ino != ino || have.start + 1 < since ||
+            have.euid == 0 || have.ruid != have.euid)
+                return -EAGAIN;
+        r = dom_proc_ident_write(identfile, &have);
+        if (r >= 0)
+                r = dom_proc_write_pidfile(pidfile, pid);
+        if (r >= 0)
+                *ret_pid = pid;
+        return r;
 }
 
 int dnsmasq_stop(const char *name, const char *run_dir, struct dv_error *err) {
-        _cleanup_free_ char *conf = NULL, *pidfile = NULL;
-        if (dnsmasq_paths(name, run_dir, NULL, &conf, &pidfile, NULL) < 0)
+        _cleanup_free_ char *conf = NULL, *pidfile = NULL, *identfile = NULL;
+        if (dnsmasq_paths(name, run_dir, NULL, &conf, &pidfile, NULL) < 0 ||
+            !(identfile = ident_path(pidfile)))
                 return dv_error_add(err, -EINVAL, 0, "invalid network name or run directory");
 
+        struct dom_proc_ident rec;
         pid_t pid = 0;
-        if (read_pidfile(pidfile, &pid) >= 0) {
-                /* A pidfd pins the process: the PID cannot be reused under us. */
-                _cleanup_close_ int fd = pidfd_open_(pid);
-                if (pid_is_ours(pid, conf)) {
-                        log_debug("dnsmasq %s: stopping PID %d", name, (int)pid);
-                        int r = signal_pid(fd, pid, SIGTERM);
-                        if (r < 0)
-                                return dv_error_add(err, r, 0, "cannot signal dnsmasq (PID %d): %s",
-                                                    (int)pid, strerror(-r));
-                        if (!wait_gone(fd, pid, conf, STOP_WAIT_MSEC)) {
-                                r = signal_pid(fd, pid, SIGKILL);
-                                if (r < 0 || !wait_gone(fd, pid, conf, KILL_WAIT_MSEC))
-                                        return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
-                                                            "dnsmasq (PID %d) does not stop",
-                                                            (int)pid);
-                        }
+        if (dom_proc_ident_load(identfile, &rec) == 0 && rec.pid > 0)
+                pid = rec.pid;
+        else if (dom_proc_read_pidfile(pidfile, &pid) < 0)
+                pid = 0;
+        /* A pidfd pins the process: checked after opening it, a signal reaches only the
+         * dnsmasq we looked at, never a process that reused its PID. */
+        _cleanup_close_ int fd = pid > 0 ? pidfd_open(pid, 0) : -1;
+        _cleanup_free_ char *why = NULL;
+        int r = fd >= 0 ? check_ours(pid, conf, identfile, &why) : -ESRCH;
+        if (r == -EPERM)
+                log_warning("dnsmasq %s: process %d of %s is not ours (it %s): not signalled", name,
+                            (int)pid, pidfile, strna(why));
+        if (r == 0) {
+                log_debug("dnsmasq %s: stopping PID %d", name, (int)pid);
+                r = dom_proc_signal(fd, pid, SIGTERM);
+                if (r < 0)
+                        return dv_error_add(err, r, 0, "cannot signal dnsmasq (PID %d): %s",
+                                            (int)pid, strerror(-r));
+                /* Only the pidfd says the process is gone: /proc/PID/exe disappears
+                 * earlier, while dnsmasq still holds its sockets, and a restart would then
+                 * fail with "Address already in use". */
+                if (!dom_proc_wait_exit(fd, pid, STOP_WAIT_MSEC * USEC_PER_MSEC)) {
+                        r = dom_proc_signal(fd, pid, SIGKILL);
+                        if (r < 0 || !dom_proc_wait_exit(fd, pid, KILL_WAIT_MSEC * USEC_PER_MSEC))
+                                return dv_error_add(err, r < 0 ? r : -ETIMEDOUT, 0,
+                                                    "dnsmasq (PID %d) does not stop", (int)pid);
                 }
         }
         /* dnsmasq leaves its pidfile behind. */
         if (unlink(pidfile) < 0 && errno != ENOENT)
                 return dv_error_add(err, negative_errno(), 0, "cannot remove %s", pidfile);
+        if (unlink(identfile) < 0 && errno != ENOENT)
+                return dv_error_add(err, negative_errno(), 0, "cannot remove %s", identfile);
         if (unlink(conf) < 0 && errno != ENOENT)
                 return dv_error_add(err, negative_errno(), 0, "cannot remove %s", conf);
+        return 0;
+}
+
+/* The directory of the pidfile and the record: root's, and only root may write in it
+ * (dnsmasq's user would otherwise replace the files the agent trusts). */
+static int check_run_sub(const char *dir, struct dv_error *err) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m", dir);
+        if (st.st_uid != geteuid() || (st.st_mode & 0022))
+                return dv_error_add(err, -EPERM, 0,
+                                    "%s belongs to uid %u with mode %04o: only root may write "
+                                    "in the directory of dnsmasq's pidfile",
+                                    dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
         return 0;
 }
 
@@ -406,6 +468,11 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
         if ((r = mkdir_p(run_sub, 0755)) < 0 || (r = mkdir_p(state_sub, 0755)) < 0)
                 return dv_error_add(err, r, 0, "cannot create %s or %s: %s", run_sub, state_sub,
                                     strerror(-r));
+        if ((r = check_run_sub(run_sub, err)) < 0)
+                return r;
+        _cleanup_free_ char *identfile = ident_path(pidfile);
+        if (!identfile)
+                return -ENOMEM;
 
         /* Two instances would fight over the port and the lease file. */
         r = dnsmasq_stop(def->name, run_dir, err);
@@ -419,6 +486,7 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
         if (!argv)
                 return -ENOMEM;
         struct cmd_opts opts = {.timeout_usec = 30 * USEC_PER_SEC};
+        uint64_t since = boot_ticks();
         r = cmd_run(argv, &opts, NULL, err);
         if (r < 0)
                 return r;
@@ -426,14 +494,19 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
         /* The parent exits when the daemon is ready; the pidfile may trail it a little. */
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
         for (;;) {
-                pid_t pid = running_pid(pidfile, conf);
+                pid_t pid = 0;
+                r = record_started(pidfile, identfile, conf, since, &pid);
+                if (r < 0 && r != -EAGAIN)
+                        return dv_error_add(err, r, 0, "cannot record dnsmasq in %s: %s", identfile,
+                                            strerror(-r));
                 if (pid > 0) {
                         log_debug("dnsmasq %s: running as PID %d", def->name, (int)pid);
                         return 0;
                 }
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         return dv_error_add(err, -ETIMEDOUT, 0,
-                                            "dnsmasq for network %s did not write %s in time",
+                                            "dnsmasq for network %s did not come up in time: "
+                                            "%s names no dnsmasq of ours that dropped root",
                                             def->name, pidfile);
                 usleep(10000);
         }
@@ -442,11 +515,12 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
 int dnsmasq_status(const struct network_def *def, const char *bridge, const char *run_dir,
                    const char *state_dir, pid_t *ret_pid, bool *ret_conf_current,
                    struct dv_error *err) {
-        _cleanup_free_ char *conf = NULL, *pidfile = NULL, *leases = NULL;
-        if (!def || dnsmasq_paths(def->name, run_dir, state_dir, &conf, &pidfile, &leases) < 0)
+        _cleanup_free_ char *conf = NULL, *pidfile = NULL, *leases = NULL, *identfile = NULL;
+        if (!def || dnsmasq_paths(def->name, run_dir, state_dir, &conf, &pidfile, &leases) < 0 ||
+            !(identfile = ident_path(pidfile)))
                 return dv_error_add(err, -EINVAL, 0, "invalid network name or directories");
         if (ret_pid)
-                *ret_pid = running_pid(pidfile, conf);
+                *ret_pid = running_pid(pidfile, identfile, conf);
         if (ret_conf_current) {
                 _cleanup_free_ char *want = NULL, *have = NULL;
                 size_t len = 0;

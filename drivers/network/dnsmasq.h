@@ -45,20 +45,26 @@ int dnsmasq_paths(const char *name, const char *run_dir, const char *state_dir, 
                   char **ret_pid, char **ret_leases);
 
 /* Stops a dnsmasq already running for this network, writes the conf (atomically) and
- * runs dnsmasq through cmd_run. dnsmasq daemonizes: the process cmd_run waits for exits
- * once the daemon has set up (or with the daemon's startup error on stderr), so the
- * daemon is not the agent's child, needs no reaping, and survives an agent restart.
- * Then waits (bounded, 5 s) for the pidfile. dnsmasq starts as root (to bind port 67 and
- * open the lease file) and drops to its compiled-in user (nobody on Debian) after that.
- * Restart = stop + start. */
+ * runs dnsmasq through cmd_run; RUN_DIR/dnsmasq must be root's, writable by no one else.
+ * dnsmasq daemonizes: the process cmd_run waits for exits once the daemon has set up (or
+ * with the daemon's startup error on stderr), so the daemon is not the agent's child,
+ * needs no reaping, and survives an agent restart. Then waits (bounded, 5 s) for the
+ * pidfile, checks the process behind it, records it (NAME.ident) and writes the pidfile
+ * again as root: dnsmasq gives its own to the user it drops to. dnsmasq starts as root
+ * (to bind port 67 and open the lease file) and drops to its compiled-in user (nobody on
+ * Debian) after that. Restart = stop + start. */
 int dnsmasq_start(const struct network_def *def, const char *bridge, const char *run_dir,
                   const char *state_dir, struct dv_error *err);
-/* SIGTERM, then SIGKILL after 5 s, to the dnsmasq of the pidfile when it is ours; removes
- * the pidfile and the conf. Not running: 0. */
+/* SIGTERM, then SIGKILL after 5 s, through a pidfd, to the dnsmasq of the record (else of
+ * the pidfile) when it is ours (see dnsmasq_status); anything else is never signalled.
+ * Removes the pidfile, the record and the conf. Not running: 0. */
 int dnsmasq_stop(const char *name, const char *run_dir, struct dv_error *err);
-/* Running: pid from the pidfile alive (not a zombie), /proc/PID/exe is dnsmasq and its
- * cmdline names our conf file; *ret_pid 0 otherwise. *ret_conf_current: the conf on disk
- * equals what dnsmasq_conf() gives now. Either ret may be NULL. */
+/* Running: the process of RUN_DIR/dnsmasq/NAME.ident (written by dnsmasq_start once it
+ * checked the daemon) alive, with exactly our command line and the recorded identity
+ * (start time, uid/gid, binary: drivers/domain/proc.h); with no record, the pidfile's
+ * process with our command line and the dnsmasq binary. *ret_pid 0 otherwise.
+ * *ret_conf_current: the conf on disk equals what dnsmasq_conf() gives now. Either ret
+ * may be NULL. */
 int dnsmasq_status(const struct network_def *def, const char *bridge, const char *run_dir,
                    const char *state_dir, pid_t *ret_pid, bool *ret_conf_current,
                    struct dv_error *err);
