@@ -1289,6 +1289,22 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
         return 0;
 }
 
+/* A serial device or console of type 'file' writes to a path the file names: QEMU would
+ * create it with its umask, readable by all, so it is created here first, root's only
+ * (an existing one is made 0600; a symlink, FIFO or anything but a regular file there is
+ * refused, naming the element's line). */
+static int precreate_chr_files(const struct domain_chr *c, size_t n, struct dv_error *err) {
+        for (size_t i = 0; i < n; i++) {
+                if (domain_chr_type(&c[i]) != DOMAIN_CHR_FILE || !c[i].source_path)
+                        continue;
+                int fd = open_private_log(c[i].source_path);
+                if (fd < 0)
+                        return dv_error_add(err, fd, c[i].line, "cannot open %s: %s",
+                                            c[i].source_path, strerror(-fd));
+                close(fd);
+        }
+        return 0;
+}
 static int start_locked(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
                         const char *uuid, char *const *disk_paths, char *const *macs,
                         char *const *bridges, struct dv_error *err) {
@@ -1322,6 +1338,12 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 return dv_error_add(err, log_fd, 0, "cannot open %s: %s", p->console_log,
                                     strerror(-log_fd));
         close(log_fd);
+        /* The same for the files the domain's serial devices and consoles write to. */
+        r = precreate_chr_files(def->serials, def->n_serials, err);
+        if (r >= 0)
+                r = precreate_chr_files(def->consoles, def->n_consoles, err);
+        if (r < 0)
+                return r;
 
         size_t n = def->n_interfaces;
         _cleanup_strv_free_ char **argv = NULL;

@@ -98,6 +98,7 @@ cat > "$D/vm1.xml" <<XML
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
     <serial type='pty'><target port='0'/></serial>
+    <serial type='file'><source path='$T/vm1-serial1.log'/><target port='1'/></serial>
     <graphics type='vnc' port='5999' autoport='no' listen='127.0.0.1' passwd='$PW'/>
   </devices>
 </domain>
@@ -107,6 +108,7 @@ check "the guest runs" dv wait --timeout 30 domain/vm1
 qpid=$(cat "$T/run/qemu/vm1.pid")
 check "its console log is 0600" test "$(stat -c %a "$T/state/domains/vm1.console.log")" = 600
 check "its QEMU log is 0600" test "$(stat -c %a "$T/state/domains/vm1.qemu.log")" = 600
+check "the file of its serial type='file' is 0600" test "$(stat -c %a "$T/vm1-serial1.log")" = 600
 check "the observed XML stays readable by all" test "$(stat -c %a "$T/state/domains/vm1.xml")" = 644
 check "the agent set the VNC password over QMP (debug log shows the command)" \
     grep -q 'set_password (arguments not shown' "$T/agent.log"
