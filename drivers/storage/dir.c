@@ -41,6 +41,10 @@ int dir_open_nofollow(const char *path, int flags) {
         int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
         if (fd >= 0)
                 return fd;
+        struct stat st;
+        /* O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR: say what is there. */
+        if (errno == ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+                return -ELOOP;
         if (errno != ENOSYS)
                 return -errno;
         /* Kernels before 5.6: the last component at least. */
@@ -226,8 +230,8 @@ static int dir_pool_build(const struct pool_def *def, enum dv_build build, struc
         if (fd >= 0)
                 return dir_pool_set_perms(def, err); /* built already: nothing to make */
         if (fd != -ENOENT)
-                return dv_error_add(err, fd == -ELOOP ? -EEXIST : fd, 0, "target path %s %s",
-                                    path, dir_open_problem(fd));
+                return dv_error_add(err, fd == -ELOOP ? -EEXIST : fd, 0, "target path %s %s", path,
+                                    dir_open_problem(fd));
         if (build == DV_BUILD_NO)
                 return dv_error_add(err, -ENOENT, 0, "target %s does not exist and build='no'",
                                     path);
@@ -486,8 +490,8 @@ static int create_raw(const struct pool_def *def, int dirfd, const struct volume
         if (r < 0)
                 return r;
         const struct dv_perms *p = &vol->target.perms;
-        _cleanup_close_ int fd = create_file(
-                dirfd, vol->name, path, p->has_mode ? p->mode : DIR_VOL_DEFAULT_MODE, err);
+        _cleanup_close_ int fd = create_file(dirfd, vol->name, path,
+                                             p->has_mode ? p->mode : DIR_VOL_DEFAULT_MODE, err);
         if (fd < 0)
                 return fd;
         const char *what = "set the permissions of";
@@ -609,40 +613,63 @@ static int create_qcow2(const struct pool_def *def, int dirfd, const struct volu
         _cleanup_free_ char *tmpname = tmp ? last_component(tmp) : NULL;
         if (!tmpname)
                 return dv_error_oom(err);
-        /* Left over from a crash: ours, and never a volume (hidden name). unlinkat never
-         * follows a symlink; if one is planted again before the O_EXCL create below,
-         * that create fails and nothing is written. */
+        /* Left over from a crash of an agent that named its temporary files: never a
+         * volume (hidden name). unlinkat never follows a symlink. */
         (void)unlinkat(dirfd, tmpname, 0);
-        _cleanup_close_ int fd = create_file(dirfd, tmpname, tmp, 0600, err);
-        if (fd < 0)
-                return fd;
+        /* The image is made in a file without a name (O_TMPFILE), which nobody else can
+         * reach, and linked in under the volume's name only when complete. File systems
+         * without O_TMPFILE (NFS, CIFS) get a hidden name created O_EXCL|O_NOFOLLOW:
+         * if something is put there first, nothing is written. */
+        char fdpath[FILEINFO_FD_PATH_MAX];
+        _cleanup_close_ int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        bool named = fd < 0;
+        if (named && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+                r = -errno;
+                return dv_error_add(err, r, 0, "cannot create a file in %s: %s", def->target.path,
+                                    strerror(-r));
+        }
+        if (named) {
+                fd = openat(dirfd, tmpname,
+                            O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd < 0) {
+                        r = -errno;
+                        /* Something planted there since the unlink: try again later. */
+                        return dv_error_add(err, r == -EEXIST ? -EAGAIN : r, 0,
+                                            "cannot create %s: %s", tmp, strerror(-r));
+                }
+        }
         /* qemu-img writes into the file we created, through our descriptor: no name
          * of it is ever looked up again, so nothing put in its place meanwhile (a
          * symlink to a file of root's) can be written to. */
-        char fdpath[FILEINFO_FD_PATH_MAX];
         _cleanup_strv_free_ char **argv = NULL;
         r = dir_qemu_img_create_argv(vol, fileinfo_fd_path(fd, fdpath), backing_format, &argv);
-        if (r < 0) {
-                unlink_if_same(dirfd, tmpname, fd);
-                return dv_error_add(err, r, 0,
-                                    "cannot build the qemu-img command for volume %s: %s",
-                                    vol->name, strerror(-r));
-        }
+        if (r < 0)
+                r = dv_error_add(err, r, 0, "cannot build the qemu-img command for volume %s: %s",
+                                 vol->name, strerror(-r));
         struct cmd_opts opts = {.timeout_usec = DIR_QEMU_IMG_TIMEOUT_USEC};
-        r = cmd_run(argv, &opts, NULL, err);
-        if (r < 0) {
-                unlink_if_same(dirfd, tmpname, fd);
-                return r;
-        }
-        r = apply_perms_fd(fd, &vol->target.perms, true, DIR_VOL_DEFAULT_MODE);
+        if (r >= 0)
+                r = cmd_run(argv, &opts, NULL, err);
         const char *what = "set the permissions of";
-        if (r >= 0) {
+        if (r >= 0 &&
+            (r = apply_perms_fd(fd, &vol->target.perms, true, DIR_VOL_DEFAULT_MODE)) >= 0) {
                 what = "write";
                 r = fsync(fd) < 0 ? -errno : 0;
         }
         if (r < 0) {
-                unlink_if_same(dirfd, tmpname, fd);
-                return dv_error_add(err, r, 0, "cannot %s %s: %s", what, tmp, strerror(-r));
+                if (named)
+                        unlink_if_same(dirfd, tmpname, fd);
+                return dv_error_failed(err) ? r
+                                            : dv_error_add(err, r, 0, "cannot %s %s: %s", what,
+                                                           path, strerror(-r));
+        }
+        if (!named) {
+                /* linkat never replaces: a file that appeared under the name is not ours. */
+                if (linkat(AT_FDCWD, fdpath, dirfd, vol->name, AT_SYMLINK_FOLLOW) == 0)
+                        return 0;
+                r = -errno;
+                if (r == -EEXIST)
+                        return dv_error_add(err, r, 0, "volume file %s already exists", path);
+                return dv_error_add(err, r, 0, "cannot link %s into place: %s", path, strerror(-r));
         }
         r = rename_noreplace(dirfd, tmpname, vol->name);
         if (r < 0) {
@@ -691,8 +718,7 @@ int dir_vol_create(const struct pool_def *def, const struct volume_def *vol, str
                                             dir_file_kind(st.st_mode));
                 return dv_error_add(err, -EEXIST, 0, "volume file %s already exists", path);
         }
-        r = raw ? create_raw(def, dirfd, vol, path, err)
-                : create_qcow2(def, dirfd, vol, path, err);
+        r = raw ? create_raw(def, dirfd, vol, path, err) : create_qcow2(def, dirfd, vol, path, err);
         if (r < 0)
                 return r;
         fileinfo_forget(path);
@@ -772,8 +798,7 @@ int dir_vol_resize(const struct pool_def *def, const struct volume_def *vol, uin
                 /* Through our descriptor: the name may be someone else's symlink by now. */
                 _cleanup_strv_free_ char **argv = NULL;
                 char fdpath[FILEINFO_FD_PATH_MAX];
-                r = dir_qemu_img_resize_argv(fileinfo_fd_path(fd, fdpath), format, capacity,
-                                             &argv);
+                r = dir_qemu_img_resize_argv(fileinfo_fd_path(fd, fdpath), format, capacity, &argv);
                 if (r < 0)
                         return dv_error_add(err, r, 0,
                                             "cannot build the qemu-img command for %s: %s", path,
