@@ -6,6 +6,7 @@
 #include <json_object.h>
 #include <json_tokener.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -383,9 +384,10 @@ uint64_t fileinfo_qemu_img_runs(void) {
 
 /* Runs qemu-img info; 0 with fi filled, 1 when qemu-img ran but failed (a corrupt
  * image: worth caching), negative when it could not run at all. */
-static int query_qemu_img(const char *path, const char *format, struct fileinfo *fi) {
+static int query_qemu_img(const char *path, int fd, const char *format, struct fileinfo *fi) {
         _cleanup_strv_free_ char **argv = NULL;
-        int r = fileinfo_qemu_img_info_argv(path, format, &argv);
+        char fdpath[FILEINFO_FD_PATH_MAX];
+        int r = fileinfo_qemu_img_info_argv(fileinfo_fd_path(fd, fdpath), format, &argv);
         if (r < 0)
                 return r;
         struct cmd_opts opts = {.timeout_usec = QEMU_IMG_INFO_TIMEOUT_USEC,
@@ -405,14 +407,21 @@ static int query_qemu_img(const char *path, const char *format, struct fileinfo 
         return r;
 }
 
-int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
-                 struct dv_error *err) {
+const char *fileinfo_fd_path(int fd, char buf[static FILEINFO_FD_PATH_MAX]) {
+        snprintf(buf, FILEINFO_FD_PATH_MAX, "/proc/%d/fd/%d", (int)getpid(), fd);
+        return buf;
+}
+
+int fileinfo_get(int dirfd, const char *name, const char *path, const struct stat *st,
+                 struct fileinfo *ret, struct dv_error *err) {
         int r = cache_lookup(path, st, ret);
         if (r != 0)
                 return r < 0 ? dv_error_oom(err) : 0;
 
-        /* O_NONBLOCK: never hang on a FIFO swapped in after the caller's stat. */
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        /* O_NONBLOCK: never hang on a FIFO swapped in after the caller's stat;
+         * O_NOFOLLOW and the identity check: never measure another file. */
+        _cleanup_close_ int fd =
+                openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
         if (fd < 0) {
                 r = -errno;
                 return dv_error_add(err, r, 0, "cannot open %s: %s", path, strerror(-r));
@@ -424,6 +433,9 @@ int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
         }
         if (!S_ISREG(fst.st_mode))
                 return dv_error_add(err, -EBADF, 0, "%s is not a regular file", path);
+        if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+                return dv_error_add(err, -ESTALE, 0, "%s was replaced while it was looked at",
+                                    path);
         _cleanup_free_ unsigned char *h = malloc(FILEINFO_HEADER_SIZE);
         size_t len = 0;
         r = h ? read_header(fd, h, &len) : -ENOMEM;
@@ -438,7 +450,7 @@ int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
         if (streq(format, "qcow2") && fileinfo_parse_qcow2(h, len, fd, &fi) >= 0)
                 fi.allocation = (uint64_t)fst.st_blocks * 512;
         else if (fileinfo_format_uses_qemu_img(format)) {
-                r = query_qemu_img(path, format, &fi);
+                r = query_qemu_img(path, fd, format, &fi);
                 if (r != 0) {
                         cacheable = r > 0;
                         fileinfo_done(&fi);

@@ -45,12 +45,20 @@ int fileinfo_qemu_img_info_argv(const char *path, const char *format, char ***re
 int fileinfo_parse_qemu_img_info(const char *json, size_t len, struct fileinfo *ret,
                                  struct dv_error *err);
 
-/* The facts of the regular file at path (symlinks followed). st is the caller's
- * stat of it: when (dev, inode, size, mtime, ctime) match a cached entry, nothing
- * else is read. When qemu-img info fails the sizes fall back to stat's; a file
- * whose header cannot be read gives an error. Thread-safe. */
-int fileinfo_get(const char *path, const struct stat *st, struct fileinfo *ret,
-                 struct dv_error *err);
+/* The facts of the regular file name in the directory dirfd, whose path (for the
+ * cache and messages) is path. st is the caller's fstatat(AT_SYMLINK_NOFOLLOW) of it:
+ * when (dev, inode, size, mtime, ctime) match a cached entry, nothing else is read.
+ * Otherwise the file is opened without following a symlink and must be that same
+ * inode (-ESTALE when it was replaced, -EBADF when it is not a regular file); qemu-img
+ * reads it through /proc/PID/fd/N, never by its name. When qemu-img info fails the
+ * sizes fall back to stat's; a file whose header cannot be read gives an error.
+ * Thread-safe. */
+int fileinfo_get(int dirfd, const char *name, const char *path, const struct stat *st,
+                 struct fileinfo *ret, struct dv_error *err);
+/* "/proc/PID/fd/FD": a name for the file fd has open that another process (qemu-img,
+ * run as root) can open, whatever happens meanwhile to the file's name. */
+#define FILEINFO_FD_PATH_MAX 48
+const char *fileinfo_fd_path(int fd, char buf[static FILEINFO_FD_PATH_MAX]);
 void fileinfo_done(struct fileinfo *fi);
 /* Drops the cached facts of path (after a change the agent made itself). */
 void fileinfo_forget(const char *path);

@@ -406,39 +406,59 @@ static int probe_cached(const char *dev, const struct stat *st, char **ret_type,
 
 /* ---- pool ------------------------------------------------------------------------------- */
 
+/* The target directory, looked at without following a symlink anywhere in its path:
+ * 0 with st filled, or a negative errno (-ELOOP: a symlink; -ENOTDIR). */
+static int stat_target(const struct pool_def *def, struct stat *st, struct statvfs *sv) {
+        _cleanup_close_ int fd = dir_open_nofollow(def->target.path, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, st) < 0 || (sv && fstatvfs(fd, sv) < 0))
+                return -errno;
+        return 0;
+}
+
 static void fill_active(const struct pool_def *def, struct pool_status *s) {
         struct stat st;
         struct statvfs sv;
-        if (stat(def->target.path, &st) == 0) {
-                s->has_perms = true;
-                s->mode = st.st_mode & 07777;
-                s->owner = st.st_uid;
-                s->group = st.st_gid;
-        }
-        if (statvfs(def->target.path, &sv) == 0) {
-                s->has_sizes = true;
-                s->capacity = (uint64_t)sv.f_frsize * sv.f_blocks;
-                s->allocation = (uint64_t)sv.f_frsize * (sv.f_blocks - sv.f_bfree);
-                s->available = (uint64_t)sv.f_frsize * sv.f_bavail;
-        }
+        if (stat_target(def, &st, &sv) < 0)
+                return;
+        s->has_perms = true;
+        s->mode = st.st_mode & 07777;
+        s->owner = st.st_uid;
+        s->group = st.st_gid;
+        s->has_sizes = true;
+        s->capacity = (uint64_t)sv.f_frsize * sv.f_blocks;
+        s->allocation = (uint64_t)sv.f_frsize * (sv.f_blocks - sv.f_bfree);
+        s->available = (uint64_t)sv.f_frsize * sv.f_bavail;
 }
 
 /* The target directory when nothing is mounted on it: 1 there, 0 missing, or BROKEN. */
 static int look_at_target(const struct pool_def *def, struct pool_status *s) {
         struct stat st;
-        if (stat(def->target.path, &st) < 0) {
-                if (errno == ENOENT)
-                        return 0;
-                set_reason(s, POOL_STATE_BROKEN, "cannot look at target path %s: %s",
-                           def->target.path, strerror(errno));
-                return -1;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-                set_reason(s, POOL_STATE_BROKEN, "target path %s is not a directory",
-                           def->target.path);
+        int r = stat_target(def, &st, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                set_reason(s, POOL_STATE_BROKEN, "target path %s %s", def->target.path,
+                           dir_open_problem(r));
                 return -1;
         }
         return 1;
+}
+
+/* For build: a target that exists must be a directory reached through no symlink. */
+static int check_target_for_build(const struct pool_def *def, struct dv_error *err) {
+        struct stat st;
+        int r = stat_target(def, &st, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -ENOTDIR || r == -ELOOP)
+                return dv_error_add(err, -EEXIST, 0, "target path %s %s", def->target.path,
+                                    r == -ENOTDIR ? "exists and is not a directory"
+                                                  : dir_open_problem(r));
+        return r < 0 ? dv_error_add(err, r, 0, "target path %s %s", def->target.path,
+                                    dir_open_problem(r))
+                     : 0;
 }
 
 static int refusal_reason(const char *dev, const char *type, char **ret) {
@@ -536,10 +556,10 @@ static int fs_pool_build(const struct pool_def *def, enum dv_build build, struct
                 pool_status_done(&s);
                 return ok ? 0 : -EBUSY; /* mounted already: built */
         }
+        r = check_target_for_build(def, err);
+        if (r < 0)
+                return r;
         struct stat st;
-        if (stat(def->target.path, &st) == 0 && !S_ISDIR(st.st_mode))
-                return dv_error_add(err, -EEXIST, 0, "target path %s exists and is not a directory",
-                                    def->target.path);
         if (stat(dev, &st) == 0 && !S_ISBLK(st.st_mode))
                 return dv_error_add(err, -EINVAL, 0, "source device %s is not a block device", dev);
 
@@ -605,13 +625,13 @@ static int pool_start(const struct pool_def *def, struct dv_error *err) {
                 pool_status_done(&s);
                 return ok ? 0 : -EBUSY; /* mounted already (by us, before a restart) */
         }
+        /* mount(8) follows symlinks: one in the target's path would put the pool's
+         * filesystem over whatever it points to. */
         struct stat st;
-        if (stat(def->target.path, &st) < 0)
-                return dv_error_add(err, -errno, 0, "cannot use target path %s: %s",
-                                    def->target.path, strerror(errno));
-        if (!S_ISDIR(st.st_mode))
-                return dv_error_add(err, -ENOTDIR, 0, "target path %s is not a directory",
-                                    def->target.path);
+        r = stat_target(def, &st, NULL);
+        if (r < 0)
+                return dv_error_add(err, r == -ELOOP ? -EEXIST : r, 0, "target path %s %s",
+                                    def->target.path, dir_open_problem(r));
         if (def->type == POOL_FS) {
                 const char *dev = fs_device(def);
                 if (stat(dev, &st) < 0)
@@ -700,10 +720,9 @@ static int netfs_pool_build(const struct pool_def *def, enum dv_build build, str
         _cleanup_free_ char *src = fs_netfs_source(def, err);
         if (!src)
                 return -EINVAL;
-        struct stat st;
-        if (def->target.path && stat(def->target.path, &st) == 0 && !S_ISDIR(st.st_mode))
-                return dv_error_add(err, -EEXIST, 0, "target path %s exists and is not a directory",
-                                    def->target.path);
+        int r = check_path_arg(def, "target path", def->target.path, err);
+        if (r < 0 || (r = check_target_for_build(def, err)) < 0)
+                return r;
         return storage_driver_dir.pool_build(def, build, err);
 }
 

@@ -206,8 +206,9 @@ static void test_golden_argv(void **state) {
         set_backing(cases[4].vol, "/var/lib/declvirt/images/base.iso", NULL);
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 char **argv = NULL;
-                assert_int_equal(
-                        dir_qemu_img_create_argv(pool, cases[i].vol, cases[i].detected, &argv), 0);
+                assert_int_equal(dir_qemu_img_create_argv(cases[i].vol, "/proc/4242/fd/7",
+                                                          cases[i].detected, &argv),
+                                 0);
                 check_golden(cases[i].golden, argv);
                 strv_free(argv);
                 free_vol(cases[i].vol);
@@ -233,18 +234,18 @@ static void test_golden_argv(void **state) {
 
         /* Refusals. */
         struct volume_def *v = mk_vol("r.img", "raw", 1024);
-        assert_int_equal(dir_qemu_img_create_argv(pool, v, NULL, &argv), -EOPNOTSUPP);
+        assert_int_equal(dir_qemu_img_create_argv(v, "/proc/4242/fd/7", NULL, &argv), -EOPNOTSUPP);
         free_vol(v);
         v = mk_vol("rel.qcow2", "qcow2", 1024);
         set_backing(v, "base.qcow2", "qcow2");
-        assert_int_equal(dir_qemu_img_create_argv(pool, v, NULL, &argv), -EINVAL);
+        assert_int_equal(dir_qemu_img_create_argv(v, "/proc/4242/fd/7", NULL, &argv), -EINVAL);
         free_vol(v);
         v = mk_vol("nofmt.qcow2", "qcow2", 1024);
         set_backing(v, "/b.qcow2", NULL);
-        assert_int_equal(dir_qemu_img_create_argv(pool, v, NULL, &argv), -EINVAL);
+        assert_int_equal(dir_qemu_img_create_argv(v, "/proc/4242/fd/7", NULL, &argv), -EINVAL);
         free_vol(v);
-        v = mk_vol("a/b", "qcow2", 1024);
-        assert_int_equal(dir_qemu_img_create_argv(pool, v, NULL, &argv), -EINVAL);
+        v = mk_vol("relfile.qcow2", "qcow2", 1024);
+        assert_int_equal(dir_qemu_img_create_argv(v, "relfile.qcow2", NULL, &argv), -EINVAL);
         free_vol(v);
         assert_null(argv);
         assert_int_equal(fileinfo_qemu_img_info_argv("relative.qcow2", "qcow2", &argv), -EINVAL);
@@ -791,6 +792,110 @@ static void test_qcow2(void **state) {
         free_vol(again);
 }
 
+/* Issue 17: nothing in a pool is reached through a symlink (the integration test
+ * tests/integration/storage-symlinks.sh runs the same attacks as nobody). */
+static void test_symlinks_refused(void **state) {
+        struct fixture *f = *state;
+        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_free_ char *victim = path_join(f->dir, "victim");
+        assert_int_equal(write_file_atomic(victim, "secret", 6, 0600), 0);
+        _cleanup_free_ char *vdir = path_join(f->dir, "victimdir");
+        assert_int_equal(mkdir(vdir, 0700), 0);
+
+        /* The target itself a symlink: broken on observe, refused by build and perms. */
+        assert_int_equal(symlink(vdir, f->target), 0);
+        struct pool_status ps = {0};
+        assert_int_equal(f->drv->pool_observe(f->pool, &ps, &err), 0);
+        assert_int_equal(ps.state, POOL_STATE_BROKEN);
+        _cleanup_free_ char *want = NULL;
+        assert_true(
+                asprintf(
+                        &want,
+                        "target path %s is or goes through a symbolic link, which is never followed",
+                        f->target) > 0);
+        assert_string_equal(ps.reason, want);
+        pool_status_done(&ps);
+        f->pool->target.perms.has_mode = true;
+        f->pool->target.perms.mode = 0777;
+        assert_int_equal(f->drv->pool_build(f->pool, DV_BUILD_IF_EMPTY, &err), -EEXIST);
+        assert_string_equal(dv_error_message(&err), want);
+        dv_error_clear(&err);
+        assert_int_equal(dir_pool_set_perms(f->pool, &err), -EEXIST);
+        dv_error_clear(&err);
+        assert_int_equal(f->drv->pool_delete(f->pool, &err), -EEXIST);
+        dv_error_clear(&err);
+        struct stat st;
+        assert_int_equal(stat(vdir, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        assert_int_equal(lstat(f->target, &st), 0);
+        assert_true(S_ISLNK(st.st_mode));
+        /* A symlink higher up: nothing is made through it either. */
+        _cleanup_free_ char *deep = path_join(f->target, "sub/pool");
+        free(f->pool->target.path);
+        f->pool->target.path = strdup(deep);
+        assert_int_equal(f->drv->pool_build(f->pool, DV_BUILD_IF_EMPTY, &err), -EEXIST);
+        dv_error_clear(&err);
+        _cleanup_free_ char *made = path_join(vdir, "sub");
+        assert_absent(made);
+        free(f->pool->target.path);
+        f->pool->target.path = strdup(f->target);
+        f->pool->target.perms.has_mode = false;
+        assert_int_equal(unlink(f->target), 0);
+        build_pool(f);
+
+        /* A symlink, a FIFO under a volume's name: not listed, not created over,
+         * not resized, not deleted. */
+        _cleanup_free_ char *lp = vpath(f, "evil.img");
+        assert_int_equal(symlink(victim, lp), 0);
+        _cleanup_free_ char *fp = vpath(f, "fifo.img");
+        assert_int_equal(mkfifo(fp, 0600), 0);
+        struct vol_status *v = NULL;
+        size_t n = 9;
+        assert_int_equal(f->drv->vol_list(f->pool, &v, &n, &err), 0);
+        assert_int_equal(n, 0);
+        vol_status_array_free(v, n);
+        struct volume_def *evil = mk_vol("evil.img", "raw", MiB);
+        assert_int_equal(f->drv->vol_create(f->pool, evil, &err), -EEXIST);
+        free(want);
+        assert_true(asprintf(&want, "%s is a symbolic link, not a volume file; not using it", lp) >
+                    0);
+        assert_string_equal(dv_error_message(&err), want);
+        dv_error_clear(&err);
+        assert_int_equal(f->drv->vol_resize(f->pool, evil, 2 * MiB, &err), -EEXIST);
+        dv_error_clear(&err);
+        assert_int_equal(f->drv->vol_delete(f->pool, "evil.img", &err), -EEXIST);
+        dv_error_clear(&err);
+        struct volume_def *fifo = mk_vol("fifo.img", "raw", MiB);
+        assert_int_equal(f->drv->vol_create(f->pool, fifo, &err), -EEXIST);
+        assert_non_null(strstr(dv_error_message(&err), "is a FIFO, not a volume file"));
+        dv_error_clear(&err);
+        assert_int_equal(f->drv->vol_resize(f->pool, fifo, 2 * MiB, &err), -EEXIST);
+        dv_error_clear(&err);
+        assert_int_equal(lstat(lp, &st), 0);
+        assert_true(S_ISLNK(st.st_mode));
+
+        /* A symlink at the temporary name of old: qemu-img never writes through it. */
+        if (have_qemu_img()) {
+                struct volume_def *q = mk_vol("q.qcow2", "qcow2", MiB);
+                _cleanup_free_ char *tmp = dir_vol_temp_path(f->pool, "q.qcow2");
+                assert_int_equal(symlink(victim, tmp), 0);
+                assert_int_equal(f->drv->vol_create(f->pool, q, &err), 0);
+                _cleanup_free_ char *qp = vpath(f, "q.qcow2");
+                assert_int_equal(lstat(qp, &st), 0);
+                assert_true(S_ISREG(st.st_mode));
+                free_vol(q);
+        }
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(read_full_file(victim, 1024, &text, &len), 0);
+        assert_int_equal(len, 6);
+        assert_memory_equal(text, "secret", 6);
+        assert_int_equal(stat(victim, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        free_vol(evil);
+        free_vol(fifo);
+}
+
 static void write_iso_like(const char *path) {
         size_t len = 40960;
         char *data = calloc(1, len);
@@ -813,7 +918,8 @@ static void test_list_formats_and_cache(void **state) {
         /* A vmdk header that qemu-img cannot read: listed with stat's sizes. */
         _cleanup_free_ char *vmdk = vpath(f, "broken.vmdk");
         assert_int_equal(write_file_atomic(vmdk, "KDMV\1\0\0\0garbage", 15, 0600), 0);
-        /* Not volumes: hidden files, directories, bad names, dangling symlinks. */
+        /* Not volumes: hidden files, directories, bad names, symlinks (dangling or not:
+         * a symlink may be another user's pointing at a file of root's), FIFOs. */
         _cleanup_free_ char *hidden = vpath(f, ".hidden.img");
         assert_int_equal(write_file_atomic(hidden, "x", 1, 0600), 0);
         _cleanup_free_ char *sub = vpath(f, "subdir");
@@ -824,18 +930,19 @@ static void test_list_formats_and_cache(void **state) {
         assert_int_equal(write_file_atomic(badname, "x", 1, 0600), 0);
         _cleanup_free_ char *dangling = vpath(f, "dangling.img");
         assert_int_equal(symlink("/nonexistent/declvirt", dangling), 0);
-        /* A symlink to a regular file counts (an ISO linked in, for example). */
         _cleanup_free_ char *link = vpath(f, "link.iso");
         assert_int_equal(symlink(iso, link), 0);
+        _cleanup_free_ char *fifo = vpath(f, "fifo.img");
+        assert_int_equal(mkfifo(fifo, 0600), 0);
 
         fileinfo_cache_clear();
         uint64_t runs = fileinfo_qemu_img_runs();
         struct vol_status *v = NULL;
         size_t n = 0;
         assert_int_equal(f->drv->vol_list(f->pool, &v, &n, &err), 0);
-        assert_int_equal(n, 5);
-        const char *names[] = {"broken.vmdk", "cd.iso", "disk.qcow2", "link.iso", "plain.img"};
-        const char *formats[] = {"vmdk", "iso", "qcow2", "iso", "raw"};
+        assert_int_equal(n, 4);
+        const char *names[] = {"broken.vmdk", "cd.iso", "disk.qcow2", "plain.img"};
+        const char *formats[] = {"vmdk", "iso", "qcow2", "raw"};
         for (size_t i = 0; i < n; i++) {
                 assert_string_equal(v[i].name, names[i]);
                 assert_string_equal(v[i].format, formats[i]);
@@ -843,14 +950,14 @@ static void test_list_formats_and_cache(void **state) {
         assert_int_equal(v[0].capacity, 15);
         assert_int_equal(v[1].capacity, 40960);
         assert_int_equal(v[2].capacity, 10 * MiB);
-        assert_int_equal(v[4].capacity, 10);
+        assert_int_equal(v[3].capacity, 10);
         vol_status_array_free(v, n);
         /* qemu-img ran for the vmdk only: the qcow2 is read from its header. */
         assert_int_equal(fileinfo_qemu_img_runs(), runs + 1);
 
         /* Unchanged files: a second listing runs no qemu-img at all. */
         assert_int_equal(f->drv->vol_list(f->pool, &v, &n, &err), 0);
-        assert_int_equal(n, 5);
+        assert_int_equal(n, 4);
         assert_int_equal(v[2].capacity, 10 * MiB);
         assert_string_equal(v[0].format, "vmdk");
         vol_status_array_free(v, n);
@@ -870,7 +977,7 @@ static void test_list_formats_and_cache(void **state) {
         /* A raw file's sizes are always current. */
         assert_int_equal(truncate(raw, 4096), 0);
         assert_int_equal(f->drv->vol_list(f->pool, &v, &n, &err), 0);
-        assert_int_equal(v[4].capacity, 4096);
+        assert_int_equal(v[3].capacity, 4096);
         vol_status_array_free(v, n);
         assert_false(dv_error_failed(&err));
         free_vol(q);
@@ -1041,6 +1148,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_list_formats_and_cache, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_qcow2_header, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_listing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_symlinks_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
