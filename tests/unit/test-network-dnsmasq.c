@@ -4,6 +4,8 @@
  * lease file parser on recorded lease files, and, as root inside a network namespace of
  * the test's own, a real dnsmasq on a bridge: start, status, changed conf, restart, stop. */
 #include <errno.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <cmocka.h>
 
 #include "drivers/cmd.h"
+#include "drivers/domain/proc.h"
 #include "drivers/network/dnsmasq.h"
 #include "model/object.h"
 #include "tests/helpers/testlib.h"
@@ -92,7 +95,9 @@ static void test_golden(void **state) {
                          def->name);
                 snprintf(pid, sizeof(pid), "/run/declvirt/dnsmasq/%s.pid", def->name);
                 _cleanup_free_ char *text = NULL;
-                assert_int_equal(dnsmasq_conf(def, def->bridge.name, leases, pid, &text), 0);
+                assert_int_equal(dnsmasq_conf(def, def->bridge.name, leases, pid, "dnsmasq",
+                                              "nogroup", &text),
+                                 0);
                 test_check_golden_text(path, text);
                 assert_non_null(strstr(text, "no-hosts\n"));
                 assert_non_null(strstr(text, "except-interface=lo\n"));
@@ -114,10 +119,57 @@ static void test_conf_refusals(void **state) {
         struct dv_object *o = load("nat");
         const struct network_def *def = o->def.network;
         char *text = NULL;
-        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l\nport=53", "/x/p", &text), -EINVAL);
-        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "relative.pid", &text), -EINVAL);
-        assert_int_equal(dnsmasq_conf(def, "bad bridge", "/x/l", "/x/p", &text), -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l\nport=53", "/x/p", NULL, NULL, &text),
+                         -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "relative.pid", NULL, NULL, &text),
+                         -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "bad bridge", "/x/l", "/x/p", NULL, NULL, &text),
+                         -EINVAL);
+        /* A user or group name that would end the line or carry an option. */
+        assert_int_equal(
+                dnsmasq_conf(def, "dv-nat1", "/x/l", "/x/p", "dnsmasq\nport=53", NULL, &text),
+                -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "/x/p", "dnsmasq", "a b", &text),
+                         -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "/x/p", "", NULL, &text), -EINVAL);
         assert_null(text);
+        dv_object_free(o);
+}
+
+/* The user and group lines, and only they, follow the arguments: NULL writes no line and
+ * leaves dnsmasq its compiled-in user. */
+static void test_conf_user(void **state) {
+        (void)state;
+        struct dv_object *o = load("nat");
+        const struct network_def *def = o->def.network;
+        _cleanup_free_ char *both = NULL, *user = NULL, *none = NULL, *golden = NULL;
+        size_t len = 0;
+        assert_int_equal(read_full_file(DIR "/dnsmasq-nat.conf", 1u << 20, &golden, &len), 0);
+        assert_int_equal(
+                dnsmasq_conf(def, def->bridge.name, "/var/lib/declvirt/state/networks/nat1.leases",
+                             "/run/declvirt/dnsmasq/nat1.pid", "dnsmasq", "nogroup", &both),
+                0);
+        assert_string_equal(both, golden);
+        assert_int_equal(dnsmasq_conf(def, def->bridge.name,
+                                      "/var/lib/declvirt/state/networks/nat1.leases",
+                                      "/run/declvirt/dnsmasq/nat1.pid", "dnsmasq", NULL, &user),
+                         0);
+        assert_int_equal(dnsmasq_conf(def, def->bridge.name,
+                                      "/var/lib/declvirt/state/networks/nat1.leases",
+                                      "/run/declvirt/dnsmasq/nat1.pid", NULL, NULL, &none),
+                         0);
+        char *g = strstr(both, "group=nogroup\n");
+        assert_non_null(g);
+        assert_int_equal(strlen(user), strlen(both) - strlen("group=nogroup\n"));
+        assert_memory_equal(user, both, (size_t)(g - both));
+        assert_string_equal(user + (g - both), g + strlen("group=nogroup\n"));
+        char *u = strstr(user, "user=dnsmasq\n");
+        assert_non_null(u);
+        assert_int_equal(strlen(none), strlen(user) - strlen("user=dnsmasq\n"));
+        assert_memory_equal(none, user, (size_t)(u - user));
+        assert_string_equal(none + (u - user), u + strlen("user=dnsmasq\n"));
+        assert_null(strstr(none, "user="));
+        assert_null(strstr(none, "group="));
         dv_object_free(o);
 }
 
@@ -251,6 +303,21 @@ static bool proc_alive(pid_t pid) {
         return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
+/* Whether pid holds path open (among its first 1024 descriptors: dnsmasq has a few). */
+static bool proc_has_open(pid_t pid, const char *path) {
+        for (int fd = 0; fd < 1024; fd++) {
+                char p[64], link[PATH_MAX];
+                snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, fd);
+                ssize_t n = readlink(p, link, sizeof(link) - 1);
+                if (n <= 0)
+                        continue;
+                link[n] = '\0';
+                if (streq(link, path))
+                        return true;
+        }
+        return false;
+}
+
 /* The test's own clean-up: whatever the pidfile names, if it runs our conf, dies. */
 static void kill_leftover(const struct live *t) {
         _cleanup_free_ char *s = NULL, *cmd = NULL;
@@ -298,6 +365,19 @@ static int live_body(struct live *t) {
         CHECK(dnsmasq_status(def, BRIDGE, t->run, t->state, &pid, &current, &err) == 0, "status");
         CHECK(pid > 0 && current, "status after start: pid %d current %d", (int)pid, current);
         CHECK(proc_alive(pid), "PID %d not alive", (int)pid);
+        /* It runs as a user of its own where the host has one (Debian's dnsmasq-base
+         * creates "dnsmasq"), else as its compiled-in one; root never. */
+        struct passwd *pw = getpwnam("dnsmasq");
+        struct dom_proc_ident id;
+        CHECK(dom_proc_ident_read(pid, &id) == 0, "no identity for PID %d", (int)pid);
+        CHECK(pw ? id.ruid == pw->pw_uid && id.euid == pw->pw_uid : id.euid != 0,
+              "dnsmasq runs as uid %u", (unsigned)id.euid);
+        /* It opened the lease file as root before dropping root and keeps it open: the
+         * file and its directory stay root's and it can still write its leases. */
+        struct stat st;
+        CHECK(stat(t->leases, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0022) == 0,
+              "lease file owner %u mode %o", (unsigned)st.st_uid, (unsigned)st.st_mode);
+        CHECK(proc_has_open(pid, t->leases), "dnsmasq does not hold %s open", t->leases);
         /* A daemon: not our child (reparented), so nobody here has to reap it. */
         CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD, "dnsmasq is our child");
 
@@ -407,8 +487,9 @@ static void test_live(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_needed),        cmocka_unit_test(test_golden),
-                cmocka_unit_test(test_conf_refusals), cmocka_unit_test(test_argv_paths),
-                cmocka_unit_test(test_leases),        cmocka_unit_test(test_live),
+                cmocka_unit_test(test_conf_refusals), cmocka_unit_test(test_conf_user),
+                cmocka_unit_test(test_argv_paths),    cmocka_unit_test(test_leases),
+                cmocka_unit_test(test_live),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
