@@ -4,8 +4,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@
 #include "util/time.h"
 
 #define DNSMASQ_BINARY     "dnsmasq"
+#define DNSMASQ_USER       "dnsmasq"
 #define DNSMASQ_LEASE_TIME "1h"
 #define START_WAIT_USEC    (5 * USEC_PER_SEC)
 #define STOP_WAIT_MSEC     5000
@@ -148,10 +152,11 @@ static int dhcp_section(struct buf *b, const struct network_def *def, const stru
 }
 
 int dnsmasq_conf(const struct network_def *def, const char *bridge, const char *leasefile,
-                 const char *pidfile, char **ret) {
+                 const char *pidfile, const char *user, const char *group, char **ret) {
         char s[NETWORK_ADDR_STRLEN];
         if (!def || !bridge || network_ifname_problem(bridge) || !path_ok(leasefile) ||
-            !path_ok(pidfile) || !name_ok(def->name))
+            !path_ok(pidfile) || !name_ok(def->name) || (user && !name_ok(user)) ||
+            (group && !name_ok(group)))
                 return -EINVAL;
         if (def->domain.name && !name_ok(def->domain.name))
                 return -EINVAL;
@@ -165,6 +170,10 @@ int dnsmasq_conf(const struct network_def *def, const char *bridge, const char *
         if (def->forward.mode == NETWORK_FORWARD_NONE)
                 buf_puts(&b, "no-resolv\n");
         buf_printf(&b, "pid-file=%s\n", pidfile);
+        if (user)
+                buf_printf(&b, "user=%s\n", user);
+        if (group)
+                buf_printf(&b, "group=%s\n", group);
         buf_puts(&b, "except-interface=lo\n");
         buf_puts(&b, "bind-dynamic\n");
         buf_printf(&b, "interface=%s\n", bridge);
@@ -266,12 +275,57 @@ int dnsmasq_paths(const char *name, const char *run_dir, const char *state_dir, 
 
 /* ---- the process ---------------------------------------------------------------------- */
 
-/* dnsmasq writes its pidfile as root and then hands it to the user it drops to (nobody on
- * Debian): that user could write any PID into it. So the file is never trusted alone:
- * once dnsmasq is up, the agent checks the process (the dnsmasq binary, exactly our
- * command line, started after we ran it) and records its identity (PID, start time,
- * uid/gid, binary: drivers/domain/proc.h) in RUN_DIR/dnsmasq/NAME.ident, and writes the
- * pidfile again as root. Status and stop believe only a process with that identity. */
+/* dnsmasq writes its pidfile as root and then hands it to the user it drops to (its own
+ * user "dnsmasq", or nobody on Debian without one): that user could write any PID into
+ * it. So the file is never trusted alone: once dnsmasq is up, the agent checks the
+ * process (the dnsmasq binary, exactly our command line, started after we ran it, running
+ * as the user it was told) and records its identity (PID, start time, uid/gid, binary:
+ * drivers/domain/proc.h) in RUN_DIR/dnsmasq/NAME.ident, and writes the pidfile again as
+ * root. Status and stop believe only a process with that identity. */
+
+/* The account dnsmasq runs as. Without a user= line dnsmasq drops to its compiled-in user,
+ * nobody on Debian, whose every process may signal it; Debian's dnsmasq-base creates a
+ * system user "dnsmasq" (primary group nogroup) for dnsmasq alone. Looked up at each
+ * start and status, never a uid compiled in here. */
+struct run_as {
+        bool found; /* the dnsmasq user exists: user= and group= lines */
+        char user[64];
+        char group[64]; /* its primary group's name; "" when it has none: no group= */
+        uid_t uid;
+        gid_t gid;
+};
+
+static void run_as_lookup(struct run_as *ret) {
+        static atomic_bool told;
+        char buf[16384];
+        struct passwd pw, *p = NULL;
+        struct group gr, *g = NULL;
+
+        *ret = (struct run_as){0};
+        int r = getpwnam_r(DNSMASQ_USER, &pw, buf, sizeof(buf), &p);
+        if (!p) {
+                if (!atomic_exchange(&told, true))
+                        log_warning("there is no user %s (%s): dnsmasq runs as its compiled-in "
+                                    "user (nobody on Debian), which every process of that user "
+                                    "may signal; Debian's dnsmasq-base package creates the user",
+                                    DNSMASQ_USER, r ? strerror(r) : "not in the user database");
+                return;
+        }
+        ret->found = true;
+        ret->uid = pw.pw_uid;
+        ret->gid = pw.pw_gid;
+        snprintf(ret->user, sizeof(ret->user), "%s", DNSMASQ_USER);
+        if (getgrgid_r(pw.pw_gid, &gr, buf, sizeof(buf), &g) == 0 && g &&
+            strlen(g->gr_name) < sizeof(ret->group))
+                snprintf(ret->group, sizeof(ret->group), "%s", g->gr_name);
+}
+
+/* dnsmasq_conf() with the user and group of as. */
+static int conf_text(const struct network_def *def, const char *bridge, const char *leasefile,
+                     const char *pidfile, const struct run_as *as, char **ret) {
+        return dnsmasq_conf(def, bridge, leasefile, pidfile, as->found ? as->user : NULL,
+                            as->found && as->group[0] ? as->group : NULL, ret);
+}
 
 static char *ident_path(const char *pidfile) {
         size_t n = strlen(pidfile);
@@ -358,11 +412,12 @@ static uint64_t boot_ticks(void) {
 
 /* The daemon dnsmasq_start just ran, once it wrote its pidfile: its own command line, the
  * dnsmasq binary, started after `since` (ticks since boot), and done dropping root (it
- * writes the pidfile first; its uid and gid are part of the record). Recorded, and the
- * pidfile written again as root (the one dnsmasq wrote belongs to its user). -EAGAIN
- * while it is not there yet. */
+ * writes the pidfile first; its uid and gid are part of the record): to the dnsmasq user
+ * and its group when there is one, else to any uid but root's. Recorded, and the pidfile
+ * written again as root (the one dnsmasq wrote belongs to its user). -EAGAIN while it is
+ * not there yet. */
 static int record_started(const char *pidfile, const char *identfile, const char *conf_path,
-                          uint64_t since, pid_t *ret_pid) {
+                          uint64_t since, const struct run_as *as, pid_t *ret_pid) {
         *ret_pid = 0;
         pid_t pid = 0;
         if (dom_proc_read_pidfile(pidfile, &pid) < 0 || pid <= 0)
@@ -378,6 +433,9 @@ static int record_started(const char *pidfile, const char *identfile, const char
         /* A tick of rounding between the two clocks. */
         if (have.exe_dev != dev || have.exe_ino != ino || have.start + 1 < since ||
             have.euid == 0 || have.ruid != have.euid)
+                return -EAGAIN;
+        if (as->found && (have.euid != as->uid ||
+                          (as->group[0] && (have.rgid != as->gid || have.egid != as->gid))))
                 return -EAGAIN;
         r = dom_proc_ident_write(identfile, &have);
         if (r >= 0)
@@ -456,7 +514,9 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
 
         if (!def || dnsmasq_paths(def->name, run_dir, state_dir, &conf, &pidfile, &leases) < 0)
                 return dv_error_add(err, -EINVAL, 0, "invalid network name or directories");
-        r = dnsmasq_conf(def, bridge, leases, pidfile, &text);
+        struct run_as as;
+        run_as_lookup(&as);
+        r = conf_text(def, bridge, leases, pidfile, &as, &text);
         if (r < 0)
                 return dv_error_add(err, r, 0,
                                     "cannot write a dnsmasq configuration for network %s",
@@ -495,7 +555,7 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
         for (;;) {
                 pid_t pid = 0;
-                r = record_started(pidfile, identfile, conf, since, &pid);
+                r = record_started(pidfile, identfile, conf, since, &as, &pid);
                 if (r < 0 && r != -EAGAIN)
                         return dv_error_add(err, r, 0, "cannot record dnsmasq in %s: %s", identfile,
                                             strerror(-r));
@@ -506,8 +566,9 @@ int dnsmasq_start(const struct network_def *def, const char *bridge, const char 
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         return dv_error_add(err, -ETIMEDOUT, 0,
                                             "dnsmasq for network %s did not come up in time: "
-                                            "%s names no dnsmasq of ours that dropped root",
-                                            def->name, pidfile);
+                                            "%s names no dnsmasq of ours that dropped root%s%s",
+                                            def->name, pidfile, as.found ? " to user " : "",
+                                            as.found ? as.user : "");
                 usleep(10000);
         }
 }
@@ -524,7 +585,9 @@ int dnsmasq_status(const struct network_def *def, const char *bridge, const char
         if (ret_conf_current) {
                 _cleanup_free_ char *want = NULL, *have = NULL;
                 size_t len = 0;
-                int r = dnsmasq_conf(def, bridge, leases, pidfile, &want);
+                struct run_as as;
+                run_as_lookup(&as);
+                int r = conf_text(def, bridge, leases, pidfile, &as, &want);
                 if (r < 0)
                         return dv_error_add(err, r, 0,
                                             "cannot write a dnsmasq configuration for network %s",

@@ -30,10 +30,11 @@ bool dnsmasq_needed(const struct network_def *def);
  * + except-interface=lo (libvirt's choice: it follows addresses added to the bridge
  * later, and tentative IPv6 addresses), dhcp-range with a 1 h lease time, dhcp-host,
  * domain/local, host-record for DNS hosts, enable-ra for IPv6, dhcp-leasefile=LEASEFILE,
- * pid-file=PIDFILE. -EINVAL when a value cannot be written safely (a newline in a
- * path, a comma in a name...). */
+ * pid-file=PIDFILE, user=USER and group=GROUP (the account dnsmasq drops root to; NULL:
+ * no line, dnsmasq's compiled-in default). -EINVAL when a value cannot be written safely
+ * (a newline in a path, a comma in a name...). */
 int dnsmasq_conf(const struct network_def *def, const char *bridge, const char *leasefile,
-                 const char *pidfile, char **ret);
+                 const char *pidfile, const char *user, const char *group, char **ret);
 
 /* The command line: dnsmasq --conf-file=CONF (dnsmasq daemonizes; see dnsmasq_start). */
 char **dnsmasq_argv(const char *conf_path);
@@ -51,8 +52,11 @@ int dnsmasq_paths(const char *name, const char *run_dir, const char *state_dir, 
  * needs no reaping, and survives an agent restart. Then waits (bounded, 5 s) for the
  * pidfile, checks the process behind it, records it (NAME.ident) and writes the pidfile
  * again as root: dnsmasq gives its own to the user it drops to. dnsmasq starts as root
- * (to bind port 67 and open the lease file) and drops to its compiled-in user (nobody on
- * Debian) after that. Restart = stop + start. */
+ * (to bind port 67 and open the lease file, which it keeps open) and drops after that to
+ * the user "dnsmasq" and its primary group when that account exists (Debian's
+ * dnsmasq-base creates it; looked up at each start), else to its compiled-in user (nobody
+ * on Debian; logged once). The recorded process must run as that user. Restart = stop +
+ * start. */
 int dnsmasq_start(const struct network_def *def, const char *bridge, const char *run_dir,
                   const char *state_dir, struct dv_error *err);
 /* SIGTERM, then SIGKILL after 5 s, through a pidfd, to the dnsmasq of the record (else of

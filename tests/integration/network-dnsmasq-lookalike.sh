@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # dnsmasq look-alikes (issue 17, attack 4): dnsmasq hands its pidfile to the user it drops
 # to (nobody on Debian), who could write any PID into it, kill dnsmasq and leave the network
-# "ready" with DHCP dead. Now the agent writes the pidfile again as root once it has checked
-# the daemon, records its identity (RUN_DIR/dnsmasq/NAME.ident: PID, start time, uid/gid,
-# binary) and believes nothing else: a nobody-owned process with dnsmasq's command line is
-# neither taken for dnsmasq nor signalled, the real one is started again and DHCP works.
+# "ready" with DHCP dead. Now dnsmasq runs as a user of its own ("dnsmasq", created by
+# Debian's dnsmasq-base), so nobody cannot signal it; the agent writes the pidfile again as
+# root once it has checked the daemon, records its identity (RUN_DIR/dnsmasq/NAME.ident:
+# PID, start time, uid/gid, binary) and believes nothing else: a nobody-owned process with
+# dnsmasq's command line is neither taken for dnsmasq nor signalled, the real one is started
+# again (here after root killed it) and DHCP works.
 # The real agent runs in a network namespace of the test's own, as in network-nat.sh.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
@@ -71,6 +73,23 @@ pid1=$(dnsmasq_pid)
 check "dnsmasq runs" alive "$pid1"
 duid=$(stat -c %u "/proc/$pid1")
 check "dnsmasq runs as an unprivileged user (uid $duid)" test "$duid" != 0
+if own=$(getent passwd dnsmasq); then
+    own_uid=$(cut -d: -f3 <<<"$own")
+    own_gid=$(cut -d: -f4 <<<"$own")
+    check "that user is dnsmasq's own (uid $own_uid), with its primary group (gid $own_gid)" \
+        eval 'grep -Eq "^Uid:\s+$own_uid\s+$own_uid\s" /proc/$pid1/status &&
+              grep -Eq "^Gid:\s+$own_gid\s+$own_gid\s" /proc/$pid1/status'
+    check "its configuration says so" \
+        eval 'grep -qx user=dnsmasq "$CONF" && grep -qx "group=$(getent group "$own_gid" | cut -d: -f1)" "$CONF"'
+    for sig in TERM KILL; do
+        check "nobody cannot send SIG$sig to dnsmasq (EPERM)" \
+            eval '! as_nobody kill -s '$sig' "$pid1" 2>"$T/kill.err" && grep -q "Operation not permitted" "$T/kill.err"'
+    done
+    check "dnsmasq is still alive and still the one recorded" \
+        eval 'alive "$pid1" && [ "$(dnsmasq_pid)" = "$pid1" ] && grep -q "^pid=$pid1 " "$R/nat1.ident"'
+else
+    skip "nobody cannot signal dnsmasq" "there is no user dnsmasq on this host (dnsmasq-base creates it)"
+fi
 check "its pidfile is root's, 0644, written again by the agent" test "$(stat -c '%u %a' "$PIDFILE")" = "0 644"
 check "its record is root's, 0600, and names it with the uid it dropped to" \
     eval '[ "$(stat -c "%u %a" "$R/nat1.ident")" = "0 600" ] && grep -q "^pid=$pid1 .* uid=$duid,$duid " "$R/nat1.ident"'
@@ -83,11 +102,18 @@ ip link add dvtvh$$ netns "$NS" type veth peer name eth0 netns "$GS"
 in_ns ip link set "dvtvh$$" master dvlk0 up
 ip -n "$GS" link set eth0 up
 check "a guest gets a DHCP lease" lease
+# dnsmasq opened its lease file as root before dropping root and writes through that
+# descriptor: nothing in the state directory needs to be its user's.
+check "dnsmasq wrote the lease to its lease file, which stays root's 0644 in root's directory" \
+    wait_until 5 eval '[ "$(stat -c "%u %a" "$T/state/networks/nat1.leases")" = "0 644" ] &&
+        [ "$(stat -c "%u %a" "$T/state/networks")" = "0 755" ] &&
+        grep -Eq " 192\.0\.2\.1[0-4][0-9] " "$T/state/networks/nat1.leases"'
 
 # ---- the attack: dnsmasq killed, a look-alike under its PID ---------------------------------------
-# dnsmasq runs as nobody here, so nobody may kill it; the PID of the look-alike goes into the
-# pidfile by root's hand (nobody cannot write it any more: above).
-if [ "$duid" = 65534 ]; then as_nobody kill -9 "$pid1"; else kill -9 "$pid1"; fi
+# nobody can no longer kill dnsmasq (above): root does it here, to see what a look-alike gets
+# when the real one has gone (a crash, or a host whose dnsmasq still runs as nobody). The PID
+# of the look-alike goes into the pidfile by root's hand too (nobody cannot write it: above).
+kill -9 "$pid1"
 fake=$(fake_dnsmasq)
 on_exit kill -9 "$fake"
 check "the look-alike runs as nobody with dnsmasq's command line" wait_until 5 eval \

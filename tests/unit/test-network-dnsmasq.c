@@ -4,6 +4,9 @@
  * lease file parser on recorded lease files, and, as root inside a network namespace of
  * the test's own, a real dnsmasq on a bridge: start, status, changed conf, restart, stop. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +25,7 @@
 #include <cmocka.h>
 
 #include "drivers/cmd.h"
+#include "drivers/domain/proc.h"
 #include "drivers/network/dnsmasq.h"
 #include "model/object.h"
 #include "tests/helpers/testlib.h"
@@ -92,7 +97,9 @@ static void test_golden(void **state) {
                          def->name);
                 snprintf(pid, sizeof(pid), "/run/declvirt/dnsmasq/%s.pid", def->name);
                 _cleanup_free_ char *text = NULL;
-                assert_int_equal(dnsmasq_conf(def, def->bridge.name, leases, pid, &text), 0);
+                assert_int_equal(dnsmasq_conf(def, def->bridge.name, leases, pid, "dnsmasq",
+                                              "nogroup", &text),
+                                 0);
                 test_check_golden_text(path, text);
                 assert_non_null(strstr(text, "no-hosts\n"));
                 assert_non_null(strstr(text, "except-interface=lo\n"));
@@ -114,10 +121,57 @@ static void test_conf_refusals(void **state) {
         struct dv_object *o = load("nat");
         const struct network_def *def = o->def.network;
         char *text = NULL;
-        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l\nport=53", "/x/p", &text), -EINVAL);
-        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "relative.pid", &text), -EINVAL);
-        assert_int_equal(dnsmasq_conf(def, "bad bridge", "/x/l", "/x/p", &text), -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l\nport=53", "/x/p", NULL, NULL, &text),
+                         -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "relative.pid", NULL, NULL, &text),
+                         -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "bad bridge", "/x/l", "/x/p", NULL, NULL, &text),
+                         -EINVAL);
+        /* A user or group name that would end the line or carry an option. */
+        assert_int_equal(
+                dnsmasq_conf(def, "dv-nat1", "/x/l", "/x/p", "dnsmasq\nport=53", NULL, &text),
+                -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "/x/p", "dnsmasq", "a b", &text),
+                         -EINVAL);
+        assert_int_equal(dnsmasq_conf(def, "dv-nat1", "/x/l", "/x/p", "", NULL, &text), -EINVAL);
         assert_null(text);
+        dv_object_free(o);
+}
+
+/* The user and group lines, and only they, follow the arguments: NULL writes no line and
+ * leaves dnsmasq its compiled-in user. */
+static void test_conf_user(void **state) {
+        (void)state;
+        struct dv_object *o = load("nat");
+        const struct network_def *def = o->def.network;
+        _cleanup_free_ char *both = NULL, *user = NULL, *none = NULL, *golden = NULL;
+        size_t len = 0;
+        assert_int_equal(read_full_file(DIR "/dnsmasq-nat.conf", 1u << 20, &golden, &len), 0);
+        assert_int_equal(
+                dnsmasq_conf(def, def->bridge.name, "/var/lib/declvirt/state/networks/nat1.leases",
+                             "/run/declvirt/dnsmasq/nat1.pid", "dnsmasq", "nogroup", &both),
+                0);
+        assert_string_equal(both, golden);
+        assert_int_equal(dnsmasq_conf(def, def->bridge.name,
+                                      "/var/lib/declvirt/state/networks/nat1.leases",
+                                      "/run/declvirt/dnsmasq/nat1.pid", "dnsmasq", NULL, &user),
+                         0);
+        assert_int_equal(dnsmasq_conf(def, def->bridge.name,
+                                      "/var/lib/declvirt/state/networks/nat1.leases",
+                                      "/run/declvirt/dnsmasq/nat1.pid", NULL, NULL, &none),
+                         0);
+        char *g = strstr(both, "group=nogroup\n");
+        assert_non_null(g);
+        assert_int_equal(strlen(user), strlen(both) - strlen("group=nogroup\n"));
+        assert_memory_equal(user, both, (size_t)(g - both));
+        assert_string_equal(user + (g - both), g + strlen("group=nogroup\n"));
+        char *u = strstr(user, "user=dnsmasq\n");
+        assert_non_null(u);
+        assert_int_equal(strlen(none), strlen(user) - strlen("user=dnsmasq\n"));
+        assert_memory_equal(none, user, (size_t)(u - user));
+        assert_string_equal(none + (u - user), u + strlen("user=dnsmasq\n"));
+        assert_null(strstr(none, "user="));
+        assert_null(strstr(none, "group="));
         dv_object_free(o);
 }
 
@@ -251,6 +305,21 @@ static bool proc_alive(pid_t pid) {
         return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
+/* Whether pid holds path open (among its first 1024 descriptors: dnsmasq has a few). */
+static bool proc_has_open(pid_t pid, const char *path) {
+        for (int fd = 0; fd < 1024; fd++) {
+                char p[64], link[PATH_MAX];
+                snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, fd);
+                ssize_t n = readlink(p, link, sizeof(link) - 1);
+                if (n <= 0)
+                        continue;
+                link[n] = '\0';
+                if (streq(link, path))
+                        return true;
+        }
+        return false;
+}
+
 /* The test's own clean-up: whatever the pidfile names, if it runs our conf, dies. */
 static void kill_leftover(const struct live *t) {
         _cleanup_free_ char *s = NULL, *cmd = NULL;
@@ -273,8 +342,8 @@ static void kill_leftover(const struct live *t) {
                 }
 }
 
-static int live_body(struct live *t) {
-        struct dv_error err = DV_ERROR_INIT;
+/* The bridge dnsmasq serves, in the test's network namespace. */
+static int bridge_up(void) {
         CHECK(run((char *const[]){"ip", "link", "set", "lo", "up", NULL}) == 0, "lo up");
         CHECK(run((char *const[]){"ip", "link", "add", BRIDGE, "type", "bridge", NULL}) == 0,
               "bridge");
@@ -282,6 +351,13 @@ static int live_body(struct live *t) {
                       0,
               "address");
         CHECK(run((char *const[]){"ip", "link", "set", BRIDGE, "up", NULL}) == 0, "up");
+        return 0;
+}
+
+static int live_body(struct live *t) {
+        struct dv_error err = DV_ERROR_INIT;
+        if (bridge_up() < 0)
+                return -1;
 
         struct dv_object *o = load("isolated");
         struct network_def *def = o->def.network;
@@ -298,6 +374,19 @@ static int live_body(struct live *t) {
         CHECK(dnsmasq_status(def, BRIDGE, t->run, t->state, &pid, &current, &err) == 0, "status");
         CHECK(pid > 0 && current, "status after start: pid %d current %d", (int)pid, current);
         CHECK(proc_alive(pid), "PID %d not alive", (int)pid);
+        /* It runs as a user of its own where the host has one (Debian's dnsmasq-base
+         * creates "dnsmasq"), else as its compiled-in one; root never. */
+        struct passwd *pw = getpwnam("dnsmasq");
+        struct dom_proc_ident id;
+        CHECK(dom_proc_ident_read(pid, &id) == 0, "no identity for PID %d", (int)pid);
+        CHECK(pw ? id.ruid == pw->pw_uid && id.euid == pw->pw_uid : id.euid != 0,
+              "dnsmasq runs as uid %u", (unsigned)id.euid);
+        /* It opened the lease file as root before dropping root and keeps it open: the
+         * file and its directory stay root's and it can still write its leases. */
+        struct stat st;
+        CHECK(stat(t->leases, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0022) == 0,
+              "lease file owner %u mode %o", (unsigned)st.st_uid, (unsigned)st.st_mode);
+        CHECK(proc_has_open(pid, t->leases), "dnsmasq does not hold %s open", t->leases);
         /* A daemon: not our child (reparented), so nobody here has to reap it. */
         CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD, "dnsmasq is our child");
 
@@ -344,15 +433,77 @@ static int live_body(struct live *t) {
         return 0;
 }
 
-static int live_child(void *arg) {
-        struct live *t = arg;
-        int r = live_body(t);
-        kill_leftover(t);
-        return r;
+/* A host without the dnsmasq user (a mount namespace where /etc/passwd lacks it): no
+ * user= or group= line, dnsmasq runs as its compiled-in user, and the agent says so once
+ * in its log however often it starts or checks dnsmasq. */
+static int no_user_body(struct live *t) {
+        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_free_ char *passwd = NULL, *copy = path_join(t->dir, "passwd");
+        _cleanup_free_ char *logfile = path_join(t->dir, "log"), *log = NULL, *conf = NULL;
+        size_t len = 0;
+        CHECK(copy && logfile, "out of memory");
+        CHECK(read_full_file("/etc/passwd", 1u << 20, &passwd, &len) == 0, "/etc/passwd");
+        _cleanup_fclose_ FILE *f = fopen(copy, "we");
+        CHECK(f, "%s: %m", copy);
+        for (char *line = passwd, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                next = next ? next + 1 : NULL;
+                if (strncmp(line, "dnsmasq:", 8) != 0)
+                        fwrite(line, 1, next ? (size_t)(next - line) : strlen(line), f);
+        }
+        CHECK(fflush(f) == 0, "%s: %m", copy);
+        CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private mounts: %m");
+        CHECK(mount(copy, "/etc/passwd", NULL, MS_BIND, NULL) == 0, "bind /etc/passwd: %m");
+        CHECK(!getpwnam("dnsmasq"), "the dnsmasq user is still there");
+        struct passwd *nobody = getpwnam("nobody");
+        CHECK(nobody, "no user nobody");
+        if (bridge_up() < 0)
+                return -1;
+
+        /* The agent's log goes to stderr: into a file for the count. */
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO);
+        _cleanup_close_ int logfd = open(logfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK(saved >= 0 && logfd >= 0 && dup2(logfd, STDERR_FILENO) >= 0, "log: %m");
+
+        struct dv_object *o = load("isolated");
+        struct network_def *def = o->def.network;
+        pid_t pid = 0, pid2 = 0;
+        bool current = false;
+        int r1 = dnsmasq_start(def, BRIDGE, t->run, t->state, &err);
+        int r2 = dnsmasq_status(def, BRIDGE, t->run, t->state, &pid, &current, &err);
+        int r3 = dnsmasq_start(def, BRIDGE, t->run, t->state, &err);
+        int r4 = dnsmasq_status(def, BRIDGE, t->run, t->state, &pid2, NULL, &err);
+        struct dom_proc_ident id = {0};
+        int r5 = dom_proc_ident_read(pid2, &id);
+        int r6 = read_full_file(t->conf, 1u << 20, &conf, &len);
+        int r7 = dnsmasq_stop(def->name, t->run, &err);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+
+        CHECK(r1 == 0 && r2 == 0 && r3 == 0 && r4 == 0 && r7 == 0,
+              "start/status/restart/status/stop: %d %d %d %d %d: %s", r1, r2, r3, r4, r7,
+              strempty(dv_error_message(&err)));
+        CHECK(pid > 0 && current && pid2 > 0 && pid2 != pid, "pid %d current %d, then pid %d",
+              (int)pid, current, (int)pid2);
+        CHECK(r5 == 0 && id.euid == nobody->pw_uid && id.ruid == nobody->pw_uid,
+              "dnsmasq runs as uid %u, not nobody's", (unsigned)id.euid);
+        CHECK(r6 == 0 && !strstr(conf, "user=") && !strstr(conf, "group="),
+              "a user or group line without the account:\n%s", strempty(conf));
+        CHECK(read_full_file(logfile, 1u << 20, &log, &len) == 0, "read the log");
+        fputs(log, stderr);
+        const char *said = strstr(log, "there is no user dnsmasq");
+        CHECK(said && !strstr(said + 1, "there is no user dnsmasq"),
+              "the missing user is not logged exactly once:\n%s", log);
+        dv_error_clear(&err);
+        dv_object_free(o);
+        return 0;
 }
 
-static void test_live(void **state) {
-        (void)state;
+/* Runs body as root in a child with network (and mount) namespaces of its own; dnsmasq is
+ * killed afterwards whatever happened. */
+static void run_live(int (*body)(struct live *), int flags) {
         if (geteuid() != 0) {
                 print_message("skipped: needs root for a network namespace\n");
                 skip();
@@ -375,11 +526,12 @@ static void test_live(void **state) {
         pid_t child = fork();
         assert_true(child >= 0);
         if (child == 0) {
-                if (unshare(CLONE_NEWNET) < 0) {
-                        fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+                if (unshare(flags) < 0) {
+                        fprintf(stderr, "unshare: %s\n", strerror(errno));
                         _exit(77);
                 }
-                int r = live_child(&t);
+                int r = body(&t);
+                kill_leftover(&t);
                 fflush(stdout);
                 fflush(stderr);
                 _exit(r == 0 ? 0 : 1);
@@ -397,18 +549,29 @@ static void test_live(void **state) {
         free(t.pidfile);
         free(t.leases);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-                print_message("skipped: cannot create a network namespace\n");
+                print_message("skipped: cannot create the namespaces\n");
                 skip();
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                fail_msg("the dnsmasq lifecycle failed in its network namespace (see above)");
+                fail_msg("the dnsmasq lifecycle failed in its namespaces (see above)");
+}
+
+static void test_live(void **state) {
+        (void)state;
+        run_live(live_body, CLONE_NEWNET);
+}
+
+static void test_live_no_user(void **state) {
+        (void)state;
+        run_live(no_user_body, CLONE_NEWNET | CLONE_NEWNS);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_needed),        cmocka_unit_test(test_golden),
-                cmocka_unit_test(test_conf_refusals), cmocka_unit_test(test_argv_paths),
-                cmocka_unit_test(test_leases),        cmocka_unit_test(test_live),
+                cmocka_unit_test(test_conf_refusals), cmocka_unit_test(test_conf_user),
+                cmocka_unit_test(test_argv_paths),    cmocka_unit_test(test_leases),
+                cmocka_unit_test(test_live),          cmocka_unit_test(test_live_no_user),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
