@@ -106,8 +106,21 @@ static int run_domain_job(struct exec_job *j) {
         }
 }
 
-/* Runs in a worker thread. */
+static int run_job_kind(struct exec_job *j);
+
+/* Runs in a worker thread. The debug log shows when each action runs, from its worker:
+ * the only place where how many run at once can be seen (a volume's file no longer has a
+ * name while it is made). */
 static int run_job(struct exec_job *j) {
+        struct job_data *d = j->data;
+        const char *act = obj_action_to_string(d->action);
+        log_debug("%s: %s running in a worker", d->id, act);
+        int r = run_job_kind(j);
+        log_debug("%s: %s finished in its worker: %s", d->id, act, r < 0 ? strerror(-r) : "ok");
+        return r;
+}
+
+static int run_job_kind(struct exec_job *j) {
         struct job_data *d = j->data;
         if (d->net)
                 return run_network_job(j);
