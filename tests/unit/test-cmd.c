@@ -332,6 +332,21 @@ static void test_environment(void **state) {
         dv_error_clear(&err);
 }
 
+/* A line of `ls -l /proc/self/fd`: the descriptor number, and the " -> TARGET" part in
+ * *arrow; -1 for lines that name no descriptor. */
+static long ls_fd_line(const char *line, const char **arrow) {
+        *arrow = strstr(line, " -> ");
+        if (!*arrow)
+                return -1;
+        const char *num = *arrow;
+        while (num > line && num[-1] != ' ')
+                num--;
+        char *end = NULL;
+        long fd = strtol(num, &end, 10);
+        assert_true(end && *end == ' ');
+        return fd;
+}
+
 static void test_no_fd_leak(void **state) {
         (void)state;
         /* Deliberately without O_CLOEXEC, as a careless library might. */
@@ -343,15 +358,10 @@ static void test_no_fd_leak(void **state) {
         _cleanup_strv_free_ char **lines = split_lines(res.out);
         size_t n = 0;
         for (size_t i = 0; lines && lines[i]; i++) {
-                const char *arrow = strstr(lines[i], " -> ");
-                if (!arrow)
+                const char *arrow = NULL;
+                long fd = ls_fd_line(lines[i], &arrow);
+                if (fd < 0)
                         continue;
-                const char *num = arrow;
-                while (num > lines[i] && num[-1] != ' ')
-                        num--;
-                char *end = NULL;
-                long fd = strtol(num, &end, 10);
-                assert_true(end && *end == ' ');
                 n++;
                 if (fd == 0)
                         assert_non_null(strstr(arrow, "/dev/null"));
@@ -436,13 +446,10 @@ static void test_pass_fds(void **state) {
         size_t n = 0;
         bool saw3 = false, saw4 = false;
         for (size_t i = 0; lines && lines[i]; i++) {
-                const char *arrow = strstr(lines[i], " -> ");
-                if (!arrow)
+                const char *arrow = NULL;
+                long fd = ls_fd_line(lines[i], &arrow);
+                if (fd < 0)
                         continue;
-                const char *num = arrow;
-                while (num > lines[i] && num[-1] != ' ')
-                        num--;
-                long fd = strtol(num, NULL, 10);
                 n++;
                 if (fd == 3) {
                         assert_string_equal(arrow + 4, a);
