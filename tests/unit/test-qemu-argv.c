@@ -110,6 +110,57 @@ static char *argv_text(char **argv) {
         return s;
 }
 
+/* The descriptors the driver would pass, numbered from 3 in disk order: each disk's image,
+ * then the backing layers that NAME.backing lists for it ("TARGET PATH FORMAT" lines). */
+struct test_chains {
+        struct qemu_disk_chain chains[16];
+        struct qemu_disk_layer layers[64];
+        char backing[16][3][256]; /* NAME.backing: target, path, format */
+};
+
+static void test_chains_fill(struct test_chains *c, const struct domain_def *def,
+                             char *const *disks, const char *fixture) {
+        memset(c, 0, sizeof(*c));
+        assert_true(def->n_disks <= ELEMENTSOF(c->chains));
+        _cleanup_free_ char *bpath = test_sibling(fixture, ".backing");
+        size_t n_backing = 0, len = 0;
+        if (access(bpath, F_OK) == 0) {
+                _cleanup_free_ char *text = test_read_file(bpath, &len);
+                char *save = NULL;
+                for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                        assert_true(n_backing < ELEMENTSOF(c->backing));
+                        char(*e)[256] = c->backing[n_backing++];
+                        assert_int_equal(sscanf(l, "%255s %255s %255s", e[0], e[1], e[2]), 3);
+                }
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < def->n_disks; i++) {
+                const struct domain_disk *d = &def->disks[i];
+                char *path = disks[i]                                   ? disks[i]
+                             : domain_disk_type(d) == DOMAIN_DISK_FILE  ? d->source.file
+                             : domain_disk_type(d) == DOMAIN_DISK_BLOCK ? d->source.dev
+                                                                        : NULL;
+                if (!path)
+                        continue;
+                c->chains[i].layers = &c->layers[n];
+                c->layers[n++] = (struct qemu_disk_layer){
+                        .path = path,
+                        .format = d->driver.format == DOMAIN_DISK_FORMAT_QCOW2 ? "qcow2" : "raw",
+                };
+                c->chains[i].n_layers = 1;
+                for (size_t k = 0; k < n_backing; k++) {
+                        if (!streq(c->backing[k][0], d->target_dev))
+                                continue;
+                        assert_true(n < ELEMENTSOF(c->layers));
+                        c->layers[n++] = (struct qemu_disk_layer){.path = c->backing[k][1],
+                                                                  .format = c->backing[k][2]};
+                        c->chains[i].n_layers++;
+                }
+        }
+        for (size_t k = 0; k < n; k++)
+                c->layers[k].fd = 3 + (int)k;
+}
+
 /* One golden fixture: NAME.xml's argv must equal NAME.argv. */
 static void test_golden_argv(void **state) {
         const char *path = *state;
@@ -123,6 +174,9 @@ static void test_golden_argv(void **state) {
         snprintf(logp, sizeof(logp), "/var/lib/declvirt/state/domains/%s.console.log", def->name);
         t.log = strdup(logp);
         t.ctx.serial_log = t.log;
+        struct test_chains chains;
+        test_chains_fill(&chains, def, t.disks, path);
+        t.ctx.disk_chains = chains.chains;
         struct dv_error err = DV_ERROR_INIT;
         char **argv = NULL;
         int r = qemu_argv(def, &t.ctx, &argv, &err);
