@@ -24,6 +24,7 @@
 
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/qemu-disk.h"
 #include "model/domain.h"
 #include "tests/helpers/testlib.h"
 #include "util/buf.h"
@@ -346,10 +347,12 @@ static char *read_log(const char *path) {
 
 /* Starts QEMU with the argv, checks that it reaches the prelaunch state (every option
  * and device accepted), then quits it; killed by PID whatever happens. */
-static void run_qemu(const char *name, char **argv, const char *qmp, const char *log) {
+static void run_qemu(const char *name, char **argv, const struct qemu_disks *disks, const char *qmp,
+                     const char *log) {
         struct dv_error err = DV_ERROR_INIT;
         pid_t pid = 0;
-        assert_int_equal(cmd_spawn_detached(argv, log, NULL, &pid, &err) > 0, 1);
+        assert_int_equal(
+                cmd_spawn_detached_fds(argv, log, NULL, disks->fds, disks->n, &pid, &err) > 0, 1);
         dv_error_clear(&err);
 
         int fd = -1;
@@ -440,8 +443,8 @@ static void test_qemu_accepts(void **state) {
                 printf("# skip: qemu-img is not installed\n");
                 skip();
         }
-        static const char *const names[] = {"minimal",  "kvm-full",   "pc-ide-sata",
-                                            "vnc-port", "vnc-socket", "uefi"};
+        static const char *const names[] = {"minimal",    "kvm-full", "pc-ide-sata",  "vnc-port",
+                                            "vnc-socket", "uefi",     "backing-chain"};
         _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-argv");
         for (size_t k = 0; k < ELEMENTSOF(names); k++) {
                 struct dv_object *o = load(names[k]);
@@ -500,12 +503,51 @@ static void test_qemu_accepts(void **state) {
                         make_file(p, domain_disk_format_to_string(d->driver.format));
                         t.disks[i] = strdup(p);
                 }
+                /* The images as the driver passes them (descriptors); the character
+                 * device standing for a block device keeps its path. */
                 struct dv_error err = DV_ERROR_INIT;
+                struct qemu_disks disks;
+                bool blk[64] = {false};
+                assert_true(def->n_disks <= ELEMENTSOF(blk));
+                for (size_t i = 0; i < def->n_disks; i++)
+                        if (def->disks[i].has_source &&
+                            domain_disk_type(&def->disks[i]) == DOMAIN_DISK_BLOCK)
+                                blk[i] = !(def->disks[i].has_source = false);
+                if (streq(names[k], "backing-chain")) {
+                        /* vda: overlay -> mid.qcow2 -> base.img (raw), by relative names
+                         * that resolve against the image's directory. */
+                        snprintf(p, sizeof(p), "%s/base.img", dir);
+                        make_file(p, "raw");
+                        char mid[512];
+                        snprintf(mid, sizeof(mid), "%s/mid.qcow2", dir);
+                        char *m[] = {"qemu-img", "create", "-q",  "-f", "qcow2", "-b",
+                                     "base.img", "-F",     "raw", mid,  NULL};
+                        /* -u: qemu-img itself would not find ./x (QEMU neither). */
+                        char *top[] = {"qemu-img", "create", "-q",       "-u",
+                                       "-f",       "qcow2",  "-b",       "./x/../mid.qcow2",
+                                       "-F",       "qcow2",  t.disks[0], "1M",
+                                       NULL};
+                        assert_int_equal(cmd_run(m, NULL, NULL, &err), 0);
+                        unlink(t.disks[0]);
+                        assert_int_equal(cmd_run(top, NULL, NULL, &err), 0);
+                }
+                if (qemu_disks_open(def, t.disks, NULL, &disks, &err) < 0)
+                        fail_msg("%s: %s", names[k], strna(dv_error_message(&err)));
+                if (streq(names[k], "backing-chain")) {
+                        assert_int_equal(disks.chains[0].n_layers, 3);
+                        assert_string_equal(disks.chains[0].layers[2].format, "raw");
+                        assert_string_equal(disks.chains[0].layers[1].format, "qcow2");
+                }
+                for (size_t i = 0; i < def->n_disks; i++)
+                        if (blk[i])
+                                def->disks[i].has_source = true;
+                t.ctx.disk_chains = disks.chains;
                 char **argv = NULL;
                 if (qemu_argv(def, &t.ctx, &argv, &err) < 0)
                         fail_msg("%s: %s", names[k], strna(dv_error_message(&err)));
                 snprintf(p, sizeof(p), "%s/%s.qemu.log", dir, def->name);
-                run_qemu(names[k], argv, t.qmp, p);
+                run_qemu(names[k], argv, &disks, t.qmp, p);
+                qemu_disks_done(&disks);
                 strv_free(argv);
                 test_ctx_done(&t, def);
                 def->n_interfaces = n_if;
