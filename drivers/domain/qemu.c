@@ -1572,8 +1572,23 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 if (qemu_drv_iface_name(def, i, buf) >= 0 && !(taps[i] = strdup(buf)))
                         r = -ENOMEM;
         }
+        /* The images are opened as a start would (the same checks); the descriptors
+         * cannot be passed to a printed command line, so their numbers are listed on
+         * stderr. When they cannot be opened here the argv names the paths instead. */
+        _cleanup_strv_free_ char **locations = locations_copy();
+        _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
+        _cleanup_dv_error_ struct dv_error derr = DV_ERROR_INIT;
+        if (locations && qemu_disks_open(def, a->disk_paths, locations, &disks, &derr) < 0)
+                fprintf(stderr, "disk images not opened (%s): the command line names their paths\n",
+                        strna(dv_error_message(&derr)));
+        for (size_t k = 0; k < disks.n; k++)
+                fprintf(stderr, "fd %d: %s (%s, %s)\n", disks.layers[k].fd, disks.layers[k].path,
+                        disks.layers[k].format,
+                        (fcntl(disks.fds[k], F_GETFL) & O_ACCMODE) == O_RDONLY ? "read-only"
+                                                                               : "read-write");
         _cleanup_strv_free_ char **argv = NULL;
         struct qemu_argv_ctx ctx = {
+                .disk_chains = disks.chains,
                 .binary = def->emulator ? def->emulator : p.binary,
                 .accel = qemu_accel_for(def),
                 .qmp_socket = p.qmp,
