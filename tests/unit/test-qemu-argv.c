@@ -556,10 +556,86 @@ static void test_qemu_accepts(void **state) {
         test_rm_rf(dir);
 }
 
+/* What qemu_disks_open refuses: the attacks of issue 17 on disk images. */
+static int open_one(const char *xml, const char *dir, char *const *locations, const char *want) {
+        struct dv_object *o = test_parse_string_ok(xml, "disk attack");
+        struct qemu_disks disks;
+        struct dv_error err = DV_ERROR_INIT;
+        int r = qemu_disks_open(o->def.domain, NULL, locations, &disks, &err);
+        if (r >= 0)
+                qemu_disks_done(&disks);
+        else if (!strstr(strna(dv_error_message(&err)), want))
+                fail_msg("%s: expected \"%s\" in \"%s\"", dir, want, strna(dv_error_message(&err)));
+        dv_error_clear(&err);
+        dv_object_free(o);
+        return r;
+}
+
+#define DISK_XML                                                             \
+        "<domain type='kvm'><name>a</name><memory unit='MiB'>64</memory>"    \
+        "<os><type>hvm</type></os><devices><disk type='file' device='disk'>" \
+        "<driver name='qemu' type='%s'/><source file='%s'/>"                 \
+        "<target dev='vda'/></disk></devices></domain>"
+
+static void test_disk_attacks(void **state) {
+        (void)state;
+        _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-disk");
+        char p[512], xml[2048], victim[512];
+        snprintf(victim, sizeof(victim), "%s/victim", dir);
+        make_file(victim, "raw");
+
+        /* A symlink where the image was: refused, the victim is not opened. */
+        snprintf(p, sizeof(p), "%s/link.img", dir);
+        assert_int_equal(symlink(victim, p), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "raw", p);
+        assert_int_equal(open_one(xml, dir, NULL, "symbolic link"), -ELOOP);
+        /* A FIFO: refused without blocking. */
+        snprintf(p, sizeof(p), "%s/fifo.img", dir);
+        assert_int_equal(mkfifo(p, 0600), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "raw", p);
+        assert_int_equal(open_one(xml, dir, NULL, "not a regular file"), -EBADF);
+        /* A qcow2 naming /etc/shadow as its backing file: outside storage_locations. */
+        snprintf(p, sizeof(p), "%s/shadow.qcow2", dir);
+        char *c1[] = {"qemu-img",    "create", "-q",  "-u", "-f", "qcow2", "-b",
+                      "/etc/shadow", "-F",     "raw", p,    "1M", NULL};
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(cmd_run(c1, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        char pat[600];
+        snprintf(pat, sizeof(pat), "%s/*", dir);
+        char *locs[] = {pat, NULL};
+        assert_int_equal(
+                open_one(xml, dir, locs, "/etc/shadow, which is outside storage_locations"),
+                -EPERM);
+        /* A backing file reached through a symlink: refused even without locations. */
+        snprintf(p, sizeof(p), "%s/via-link.qcow2", dir);
+        char *c2[] = {"qemu-img", "create", "-q",  "-u", "-f", "qcow2", "-b",
+                      "link.img", "-F",     "raw", p,    "1M", NULL};
+        assert_int_equal(cmd_run(c2, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        assert_int_equal(open_one(xml, dir, locs, "symbolic link"), -ELOOP);
+        /* A chain that comes back to itself. */
+        snprintf(p, sizeof(p), "%s/loop.qcow2", dir);
+        char *c3[] = {"qemu-img",   "create", "-q",    "-u", "-f", "qcow2", "-b",
+                      "loop.qcow2", "-F",     "qcow2", p,    "1M", NULL};
+        assert_int_equal(cmd_run(c3, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        assert_int_equal(open_one(xml, dir, locs, "a loop"), -EMLINK);
+        /* A protocol name. */
+        snprintf(p, sizeof(p), "%s/nbd.qcow2", dir);
+        char *c4[] = {"qemu-img", "create", "-q", "-u", "-f", "qcow2", "-b", "nbd:localhost:10809",
+                      "-F",       "raw",    p,    "1M", NULL};
+        assert_int_equal(cmd_run(c4, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        assert_int_equal(open_one(xml, dir, NULL, "as a protocol"), -EOPNOTSUPP);
+        test_rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_context_errors),
                 cmocka_unit_test(test_qemu_accepts),
+                cmocka_unit_test(test_disk_attacks),
         };
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         _cleanup_free_ char **golden = test_filter_base_prefix(files, "refused", false);
