@@ -17,6 +17,7 @@
 #include "agent/cli.h"
 #include "agent/watch.h"
 #include "drivers/domain.h"
+#include "drivers/domain/qemu.h"
 #include "drivers/network.h"
 #include "drivers/storage/iscsi.h"
 #include "reconcile/engine.h"
@@ -218,6 +219,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                         d->cfg = n;
                         log_set_max_level(n->log_level);
                         drv_iscsi_set_secrets_dir(n->secrets_dir);
+                        if (qemu_driver_set_storage_locations(n->storage_locations) < 0)
+                                (void)log_oom();
                         if (d->watch)
                                 dv_watch_set_debounce(d->watch, n->debounce_usec);
                         log_info("configuration reloaded");
@@ -485,6 +488,7 @@ void agent_set_domain_drivers(const struct dv_config *cfg) {
                                : cfg->xen.enabled == DV_YES ? 1
                                                             : 0,
                 .xl = cfg->xen.xl,
+                .storage_locations = cfg->storage_locations,
         };
         domain_drivers_set_config(&c);
 }

@@ -241,8 +241,11 @@ static void set_nonblock(int fd) {
  * runs only async-signal-safe code in the child and is safe in a threaded program.
  * The child gets fds 0..2 and nothing else, an empty signal mask and default
  * dispositions (the agent may block or ignore signals for itself). */
+/* pass[k] becomes descriptor 3 + k in the child; nothing else above stderr survives. Every
+ * pass[k] must be above 2 + n_pass (the caller moves them there), so no dup2 overwrites a
+ * descriptor a later one still reads. */
 static int spawn_child(const char *path, char *const argv[], char *const envp[], int fd0, int fd1,
-                       int fd2, bool new_session, pid_t *ret) {
+                       int fd2, const int *pass, size_t n_pass, bool new_session, pid_t *ret) {
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         int r = posix_spawn_file_actions_init(&fa);
@@ -260,8 +263,14 @@ static int spawn_child(const char *path, char *const argv[], char *const envp[],
                       (new_session ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP);
         if ((r = posix_spawn_file_actions_adddup2(&fa, fd0, STDIN_FILENO)) == 0 &&
             (r = posix_spawn_file_actions_adddup2(&fa, fd1, STDOUT_FILENO)) == 0 &&
-            (r = posix_spawn_file_actions_adddup2(&fa, fd2, STDERR_FILENO)) == 0 &&
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) == 0 &&
+            (r = posix_spawn_file_actions_adddup2(&fa, fd2, STDERR_FILENO)) == 0) {
+                for (size_t k = 0; r == 0 && k < n_pass; k++)
+                        r = posix_spawn_file_actions_adddup2(&fa, pass[k],
+                                                             STDERR_FILENO + 1 + (int)k);
+        }
+        if (r == 0 &&
+            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1 + (int)n_pass)) ==
+                    0 &&
             (r = posix_spawnattr_setflags(&attr, flags)) == 0 &&
             (r = posix_spawnattr_setpgroup(&attr, 0)) == 0 &&
             (r = posix_spawnattr_setsigmask(&attr, &mask)) == 0 &&
@@ -618,7 +627,7 @@ int cmd_run(char *const argv[], const struct cmd_opts *opts, struct cmd_result *
 
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         pid_t pid = 0;
-        r = spawn_child(path, argv, env, in_r, out_w, err_w, false, &pid);
+        r = spawn_child(path, argv, env, in_r, out_w, err_w, NULL, 0, false, &pid);
         if (r < 0) {
                 if (opts->stdin_data)
                         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
@@ -707,13 +716,10 @@ void cmd_result_done(struct cmd_result *res) {
 
 /* ---- cmd_spawn_detached -------------------------------------------------------------- */
 
-int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env,
-                       pid_t *ret_pid, struct dv_error *err) {
-        _cleanup_strv_free_ char **env = NULL;
-        _cleanup_free_ char *path = NULL;
-        int r = prepare(argv, extra_env, &env, &path, err);
-        if (r < 0)
-                return r;
+static int spawn_detached(char *const argv[], const char *path, char *const *env,
+                          const char *log_path, const int *pass, size_t n_pass, pid_t *ret_pid,
+                          struct dv_error *err) {
+        int r;
         _cleanup_close_ int null_fd = open_devnull(O_RDWR);
         if (null_fd < 0)
                 return dv_error_add(err, null_fd, 0, "cannot open /dev/null: %s",
@@ -734,7 +740,7 @@ int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *ex
         }
         int out = log_fd >= 0 ? log_fd : null_fd;
         pid_t pid = 0;
-        r = spawn_child(path, argv, env, null_fd, out, out, true, &pid);
+        r = spawn_child(path, argv, env, null_fd, out, out, pass, n_pass, true, &pid);
         if (r < 0) {
                 _cleanup_free_ char *line = cmd_argv_string(argv);
                 dv_error_set_command(err, line, NULL);
@@ -744,4 +750,41 @@ int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *ex
         if (ret_pid)
                 *ret_pid = pid;
         return (int)pid;
+}
+
+int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env,
+                       pid_t *ret_pid, struct dv_error *err) {
+        return cmd_spawn_detached_fds(argv, log_path, extra_env, NULL, 0, ret_pid, err);
+}
+
+int cmd_spawn_detached_fds(char *const argv[], const char *log_path, char *const *extra_env,
+                           const int *fds, size_t n_fds, pid_t *ret_pid, struct dv_error *err) {
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *path = NULL;
+        if (n_fds > CMD_PASS_FDS_MAX)
+                return dv_error_add(err, -E2BIG, 0,
+                                    "cannot pass %zu descriptors to %s (at most %d)", n_fds,
+                                    argv && argv[0] ? argv[0] : "a program", CMD_PASS_FDS_MAX);
+        int r = prepare(argv, extra_env, &env, &path, err);
+        if (r < 0)
+                return r;
+        /* Copies above 2 + n_fds: the child's dup2 to 3.. then cannot clobber a source
+         * that a later dup2 still needs, whatever numbers the caller's descriptors have. */
+        int moved[CMD_PASS_FDS_MAX];
+        size_t n_moved = 0;
+        for (; n_moved < n_fds; n_moved++) {
+                moved[n_moved] = fcntl(fds[n_moved], F_DUPFD_CLOEXEC, 3 + (int)n_fds);
+                if (moved[n_moved] < 0) {
+                        r = -errno;
+                        break;
+                }
+        }
+        if (r >= 0)
+                r = spawn_detached(argv, path, env, log_path, moved, n_fds, ret_pid, err);
+        else
+                r = dv_error_add(err, r, 0, "cannot pass descriptor %d to %s: %s", fds[n_moved],
+                                 argv[0], strerror(-r));
+        for (size_t k = 0; k < n_moved; k++)
+                close(moved[k]);
+        return r;
 }

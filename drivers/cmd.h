@@ -68,5 +68,13 @@ void cmd_result_done(struct cmd_result *res);
 int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *extra_env,
                        pid_t *ret_pid, struct dv_error *err) _warn_unused_result_;
 
+/* The same, and fds[k] (the caller's, left open) is descriptor 3 + k in the child, so the
+ * argv can name 3, 4, ...: how QEMU gets the disk images the agent opened (-add-fd).
+ * Nothing else above stderr reaches the child. At most CMD_PASS_FDS_MAX (-E2BIG). */
+#define CMD_PASS_FDS_MAX 256
+int cmd_spawn_detached_fds(char *const argv[], const char *log_path, char *const *extra_env,
+                           const int *fds, size_t n_fds, pid_t *ret_pid,
+                           struct dv_error *err) _warn_unused_result_;
+
 /* The argv as one line for logs and errors, quoted where needed; caller frees. */
 char *cmd_argv_string(char *const argv[]) _warn_unused_result_;

@@ -10,6 +10,7 @@
 #include "drivers/domain/lxc.h"
 #include "drivers/domain/qemu.h"
 #include "drivers/domain/xen.h"
+#include "util/log.h"
 #include "util/macro.h"
 
 void dom_status_done(struct dom_status *s) {
@@ -37,6 +38,8 @@ const struct domain_driver *domain_driver_get(enum domain_type type) {
 
 void domain_drivers_set_config(const struct dom_driver_config *c) {
         qemu_driver_set_config(c->qemu_binary, c->qemu_accel, c->run_dir, c->state_dir);
+        if (qemu_driver_set_storage_locations(c->storage_locations) < 0)
+                (void)log_oom();
         lxc_driver_set_config(c);
         xen_driver_set_config(c);
 }

@@ -66,6 +66,8 @@ struct dom_driver_config {
                                     * work directories of type='template' roots) */
         int xen_enabled;           /* -1 auto (default), 0 no, 1 yes */
         const char *xl;            /* /usr/sbin/xl */
+        /* storage_locations: where the backing files of QEMU disks may be */
+        char *const *storage_locations;
 };
 void domain_drivers_set_config(const struct dom_driver_config *c);
 

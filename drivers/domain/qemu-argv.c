@@ -540,8 +540,11 @@ static void disk_cache(enum domain_disk_cache c, bool *direct, bool *no_flush, i
                                : 1;
 }
 
+/* backing: NULL for no "backing" key (raw), "" for "backing":null (the last qcow2 layer:
+ * QEMU must not open what its header names), else the node name of the layer below. */
 static struct json_object *jblockdev_disk(const struct domain_disk *d, const char *node,
-                                          const char *path, bool ro) {
+                                          const char *path, const char *format, bool ro,
+                                          const char *backing) {
         struct json_object *file = json_object_new_object(), *o = json_object_new_object();
         if (!file || !o) {
                 json_object_put(file);
@@ -561,7 +564,11 @@ static struct json_object *jblockdev_disk(const struct domain_disk *d, const cha
         if (d->driver.io && d->driver.io != DOMAIN_DISK_IO_DEFAULT)
                 jstr(file, "aio", domain_disk_io_to_string(d->driver.io));
         jstr(o, "node-name", node);
-        jstr(o, "driver", d->driver.format == DOMAIN_DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
+        jstr(o, "driver", format);
+        if (backing && *backing)
+                jstr(o, "backing", backing);
+        else if (backing)
+                json_object_object_add(o, "backing", NULL);
         for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
                 jbool(nodes[i], "read-only", ro);
                 if (discard)
@@ -577,6 +584,34 @@ static struct json_object *jblockdev_disk(const struct domain_disk *d, const cha
         }
         json_object_object_add(o, "file", file);
         return o;
+}
+
+/* The layers the agent opened, deepest backing file first so that each node exists
+ * before the one above names it as its backing. */
+static void build_disk_chain(struct builder *b, const struct domain_disk *d, size_t i,
+                             const struct qemu_disk_chain *chain, bool ro) {
+        for (size_t k = 0; k < chain->n_layers; k++) {
+                const struct qemu_disk_layer *l = &chain->layers[k];
+                _cleanup_(buf_freep) struct buf a = BUF_INIT;
+                buf_printf(&a, "fd=%d,set=%d", l->fd, l->fd);
+                put_opt(&a, "opaque", l->path);
+                add(b, "-add-fd");
+                add_buf(b, &a);
+        }
+        for (size_t k = chain->n_layers; k-- > 0;) {
+                const struct qemu_disk_layer *l = &chain->layers[k];
+                char node[64], below[64], fdset[32];
+                if (k == 0)
+                        snprintf(node, sizeof(node), "dv-disk%zu", i);
+                else
+                        snprintf(node, sizeof(node), "dv-disk%zu-b%zu", i, k);
+                snprintf(below, sizeof(below), "dv-disk%zu-b%zu", i, k + 1);
+                snprintf(fdset, sizeof(fdset), "/dev/fdset/%d", l->fd);
+                bool qcow2 = streq(l->format, "qcow2");
+                const char *backing = !qcow2 ? NULL : k + 1 < chain->n_layers ? below : "";
+                add_json(b, "-blockdev",
+                         jblockdev_disk(d, node, fdset, l->format, k == 0 ? ro : true, backing));
+        }
 }
 
 static void build_disk(struct builder *b, size_t i) {
@@ -655,8 +690,15 @@ static void build_disk(struct builder *b, size_t i) {
         char node[32], id[40];
         snprintf(node, sizeof(node), "dv-disk%zu", i);
         snprintf(id, sizeof(id), "%s", d->target_dev);
-        if (path)
-                add_json(b, "-blockdev", jblockdev_disk(d, node, path, d->readonly || cdrom));
+        const struct qemu_disk_chain *chain = ctx->disk_chains ? &ctx->disk_chains[i] : NULL;
+        if (chain && chain->n_layers > 0)
+                build_disk_chain(b, d, i, chain, d->readonly || cdrom);
+        else if (path)
+                add_json(b, "-blockdev",
+                         jblockdev_disk(d, node, path,
+                                        d->driver.format == DOMAIN_DISK_FORMAT_QCOW2 ? "qcow2"
+                                                                                     : "raw",
+                                        d->readonly || cdrom, NULL));
 
         const char *driver;
         struct json_object *o;

@@ -8,6 +8,19 @@
 #include "model/domain.h"
 #include "util/error.h"
 
+/* One layer of a disk image as QEMU gets it: a descriptor the agent opened. */
+struct qemu_disk_layer {
+        char *path;         /* where it was opened (for -add-fd's opaque and messages) */
+        const char *format; /* "raw" or "qcow2": what QEMU is told, never probed */
+        int fd;             /* its number in QEMU's process (3, 4, ...): -add-fd fd=N,set=N */
+};
+
+/* A disk's image: layers[0] the image itself, then its backing files in order. */
+struct qemu_disk_chain {
+        struct qemu_disk_layer *layers;
+        size_t n_layers; /* 0: nothing opened (no source, or the path is given instead) */
+};
+
 /* What the argv needs besides the definition: resolved by the engine/driver. */
 struct qemu_argv_ctx {
         const char *binary;      /* def->emulator when written, else agent.conf qemu.binary */
@@ -19,13 +32,17 @@ struct qemu_argv_ctx {
                                     address */
         char *const *disk_paths; /* one per def->disks[i]: the file or device path
                                   * (a type='volume' disk resolved through its pool) */
-        char *const *tap_names;  /* one per def->interfaces[i]: the tap device the
-                                  * driver created (type network and bridge) */
-        char *const *macs;       /* one per def->interfaces[i]: the MAC (written, or
-                                  * generated once by the engine and kept) */
-        const char *uuid;        /* the UUID the engine generated and keeps when the file
-                                  * has none; NULL: def->uuid (no -uuid when neither) */
-        bool paused;             /* adds -S: the vCPUs wait for QMP `cont` */
+        const struct qemu_disk_chain
+                *disk_chains;   /* NULL, or one per def->disks[i]: the
+                                 * image and its backing layers as descriptors; then
+                                 * QEMU gets /dev/fdset/N and never a disk's path */
+        char *const *tap_names; /* one per def->interfaces[i]: the tap device the
+                                 * driver created (type network and bridge) */
+        char *const *macs;      /* one per def->interfaces[i]: the MAC (written, or
+                                 * generated once by the engine and kept) */
+        const char *uuid;       /* the UUID the engine generated and keeps when the file
+                                 * has none; NULL: def->uuid (no -uuid when neither) */
+        bool paused;            /* adds -S: the vCPUs wait for QMP `cont` */
 };
 
 /* Pure: the whole QEMU command line, NULL-terminated, in *ret (caller strv_free()s).
@@ -47,6 +64,13 @@ struct qemu_argv_ctx {
  * across agent restarts). A VNC password is never put on the command line (it would be
  * readable in /proc/PID/cmdline): the argv has password=on and the driver sets it over
  * QMP (set_password) before the guest runs.
+ *
+ * Disks (ctx->disk_chains set): every layer is -add-fd fd=N,set=N,opaque=PATH and a
+ * -blockdev whose file node's filename is /dev/fdset/N; backing layers come first, each an
+ * explicit node ("dv-diskI-bJ") that the layer above names as "backing", the last qcow2
+ * layer has "backing":null, so QEMU opens no backing file by the name in a header.
+ * A disk without layers in disk_chains (or without disk_chains) has its path as the
+ * filename: for callers that open nothing.
  *
  * Every element the model accepts for these domain types is either mapped or refused
  * here (-EOPNOTSUPP, one problem per element, each naming the element and its line);

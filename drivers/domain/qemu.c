@@ -26,6 +26,7 @@
 
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/qemu-disk.h"
 #include "drivers/domain/proc.h"
 #include "drivers/domain/qemu.h"
 #include "drivers/domain/qmp.h"
@@ -64,6 +65,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *cfg_binary, *cfg_accel, *cfg_run_dir, *cfg_state_dir;
+static char **cfg_locations; /* storage_locations: where backing files may be */
 
 /* What this process knows of a domain beyond the host's files. Records live as long as
  * the process (one small struct per domain name), so a pointer stays valid after the
@@ -108,6 +110,25 @@ void qemu_driver_set_config(const char *binary, const char *accel, const char *r
         cfg_run_dir = dup_or(run_dir, DEFAULT_RUN_DIR);
         cfg_state_dir = dup_or(state_dir, DEFAULT_STATE_DIR);
         pthread_mutex_unlock(&lock);
+}
+
+int qemu_driver_set_storage_locations(char *const *locations) {
+        char **l = NULL;
+        if (locations && !(l = strv_copy(locations)))
+                return -ENOMEM;
+        pthread_mutex_lock(&lock);
+        strv_free(cfg_locations);
+        cfg_locations = l;
+        pthread_mutex_unlock(&lock);
+        return 0;
+}
+
+static char **locations_copy(void) {
+        pthread_mutex_lock(&lock);
+        char **l = cfg_locations ? strv_copy(cfg_locations) : NULL;
+        bool oom = cfg_locations && !l;
+        pthread_mutex_unlock(&lock);
+        return oom ? NULL : l ? l : strv_copy((char *const[]){NULL});
 }
 
 static struct qemu_entry *entry_get(const char *name) {
@@ -1153,8 +1174,8 @@ static int check_host_memory(const struct domain_def *def, struct dv_error *err)
 }
 
 static int start_spawned(const struct domain_def *def, const struct paths *p,
-                         struct qemu_entry *ent, char *const *argv, bool paused,
-                         struct dv_error *err) {
+                         struct qemu_entry *ent, char *const *argv, const struct qemu_disks *disks,
+                         bool paused, struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
         /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
@@ -1164,7 +1185,7 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                 close(ino);
                 ino = -1;
         }
-        int r = cmd_spawn_detached(argv, p->qemu_log, NULL, &pid, err);
+        int r = cmd_spawn_detached_fds(argv, p->qemu_log, NULL, disks->fds, disks->n, &pid, err);
         if (r < 0)
                 return r;
         _cleanup_close_ int fd = pidfd_open(pid, 0);
@@ -1346,7 +1367,8 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 return r;
 
         size_t n = def->n_interfaces;
-        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_strv_free_ char **argv = NULL, **locations = NULL;
+        _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
         /* One entry per interface, NULL for those without a tap. */
         _cleanup_free_ char **taps = calloc(n + 1, sizeof(char *));
         _cleanup_free_ char(*tap_buf)[IFNAMSIZ] = calloc(n + 1, IFNAMSIZ);
@@ -1376,6 +1398,16 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 }
         }
 
+        /* QEMU gets the images as descriptors: what was checked here is what it uses. */
+        locations = locations_copy();
+        if (!locations) {
+                r = dv_error_oom(err);
+                goto fail_taps;
+        }
+        r = qemu_disks_open(def, disk_paths, locations, &disks, err);
+        if (r < 0)
+                goto fail_taps;
+
         bool paused = wants_vnc_password(def);
         struct qemu_argv_ctx ctx = {
                 .binary = def->emulator ? def->emulator : p->binary,
@@ -1385,6 +1417,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 .serial_log = p->console_log,
                 .vnc_socket = p->vnc,
                 .disk_paths = disk_paths,
+                .disk_chains = disks.chains,
                 .tap_names = taps,
                 .macs = macs,
                 .uuid = uuid,
@@ -1392,7 +1425,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         };
         r = qemu_argv(def, &ctx, &argv, err);
         if (r >= 0)
-                r = start_spawned(def, p, ent, argv, paused, err);
+                r = start_spawned(def, p, ent, argv, &disks, paused, err);
         if (r >= 0)
                 return 0;
 fail_taps:
@@ -1539,8 +1572,23 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 if (qemu_drv_iface_name(def, i, buf) >= 0 && !(taps[i] = strdup(buf)))
                         r = -ENOMEM;
         }
+        /* The images are opened as a start would (the same checks); the descriptors
+         * cannot be passed to a printed command line, so their numbers are listed on
+         * stderr. When they cannot be opened here the argv names the paths instead. */
+        _cleanup_strv_free_ char **locations = locations_copy();
+        _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
+        _cleanup_dv_error_ struct dv_error derr = DV_ERROR_INIT;
+        if (locations && qemu_disks_open(def, a->disk_paths, locations, &disks, &derr) < 0)
+                fprintf(stderr, "disk images not opened (%s): the command line names their paths\n",
+                        strna(dv_error_message(&derr)));
+        for (size_t k = 0; k < disks.n; k++)
+                fprintf(stderr, "fd %d: %s (%s, %s)\n", disks.layers[k].fd, disks.layers[k].path,
+                        disks.layers[k].format,
+                        (fcntl(disks.fds[k], F_GETFL) & O_ACCMODE) == O_RDONLY ? "read-only"
+                                                                               : "read-write");
         _cleanup_strv_free_ char **argv = NULL;
         struct qemu_argv_ctx ctx = {
+                .disk_chains = disks.chains,
                 .binary = def->emulator ? def->emulator : p.binary,
                 .accel = qemu_accel_for(def),
                 .qmp_socket = p.qmp,

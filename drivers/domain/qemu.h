@@ -20,6 +20,10 @@
 void qemu_driver_set_config(const char *binary, const char *accel, const char *run_dir,
                             const char *state_dir);
 
+/* agent.conf storage_locations (NULL or empty: anywhere): where the backing files of a
+ * qcow2 disk may be (qemu_disks_open). -ENOMEM. */
+int qemu_driver_set_storage_locations(char *const *locations) _warn_unused_result_;
+
 /* "kvm" when accel is kvm, or auto and /dev/kvm opens read-write; else "tcg".
  * type='qemu' domains always get tcg. */
 const char *qemu_accel_for(const struct domain_def *def);

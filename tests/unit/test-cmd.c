@@ -332,6 +332,21 @@ static void test_environment(void **state) {
         dv_error_clear(&err);
 }
 
+/* A line of `ls -l /proc/self/fd`: the descriptor number, and the " -> TARGET" part in
+ * *arrow; -1 for lines that name no descriptor. */
+static long ls_fd_line(const char *line, const char **arrow) {
+        *arrow = strstr(line, " -> ");
+        if (!*arrow)
+                return -1;
+        const char *num = *arrow;
+        while (num > line && num[-1] != ' ')
+                num--;
+        char *end = NULL;
+        long fd = strtol(num, &end, 10);
+        assert_true(end && *end == ' ');
+        return fd;
+}
+
 static void test_no_fd_leak(void **state) {
         (void)state;
         /* Deliberately without O_CLOEXEC, as a careless library might. */
@@ -343,15 +358,10 @@ static void test_no_fd_leak(void **state) {
         _cleanup_strv_free_ char **lines = split_lines(res.out);
         size_t n = 0;
         for (size_t i = 0; lines && lines[i]; i++) {
-                const char *arrow = strstr(lines[i], " -> ");
-                if (!arrow)
+                const char *arrow = NULL;
+                long fd = ls_fd_line(lines[i], &arrow);
+                if (fd < 0)
                         continue;
-                const char *num = arrow;
-                while (num > lines[i] && num[-1] != ' ')
-                        num--;
-                char *end = NULL;
-                long fd = strtol(num, &end, 10);
-                assert_true(end && *end == ' ');
                 n++;
                 if (fd == 0)
                         assert_non_null(strstr(arrow, "/dev/null"));
@@ -380,6 +390,87 @@ static void test_no_fd_leak(void **state) {
                         n++;
         assert_int_equal(n, 4);
         close(leak);
+        test_rm_rf(dir);
+}
+
+/* cmd_spawn_detached_fds: the passed descriptors are 3, 4, ... in the child, in the order
+ * given, and nothing else above stderr arrives. The sources sit on the numbers they are
+ * passed to, crossed (the one at 4 becomes 3 and the reverse), so a naive dup2 order would
+ * hand the child the same file twice. */
+static void test_pass_fds(void **state) {
+        (void)state;
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *a = path_join(dir, "a"), *b = path_join(dir, "b");
+        _cleanup_free_ char *log = path_join(dir, "ls.log");
+        for (int i = 0; i < 2; i++) {
+                int fd = open(i ? b : a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                assert_true(fd >= 0);
+                close(fd);
+        }
+        int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: must not arrive */
+        assert_true(leak > 2);
+        /* Whatever holds 3 and 4 now is kept aside and put back afterwards. */
+        int save3 = fcntl(3, F_DUPFD_CLOEXEC, 100), save4 = fcntl(4, F_DUPFD_CLOEXEC, 100);
+        int fa = open(a, O_RDONLY | O_CLOEXEC), fb = open(b, O_RDWR | O_CLOEXEC);
+        assert_true(fa >= 0 && fb >= 0);
+        assert_int_equal(dup2(fa, 4), 4);
+        assert_int_equal(dup2(fb, 3), 3);
+        int pass[] = {4, 3};
+        struct dv_error err = DV_ERROR_INIT;
+        pid_t pid = 0;
+        assert_true(cmd_spawn_detached_fds(ARGV("ls", "-l", "/proc/self/fd"), log, NULL, pass, 2,
+                                           &pid, &err) > 0);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* The caller's descriptors stay open and where they were. */
+        assert_true(fcntl(4, F_GETFD) >= 0);
+        assert_true(fcntl(3, F_GETFD) >= 0);
+        close(3);
+        close(4);
+        if (save3 >= 0) {
+                assert_int_equal(dup2(save3, 3), 3);
+                close(save3);
+        }
+        if (save4 >= 0) {
+                assert_int_equal(dup2(save4, 4), 4);
+                close(save4);
+        }
+        close(fa);
+        close(fb);
+        close(leak);
+
+        size_t len = 0;
+        _cleanup_free_ char *out = test_read_file(log, &len);
+        _cleanup_strv_free_ char **lines = split_lines(out);
+        size_t n = 0;
+        bool saw3 = false, saw4 = false;
+        for (size_t i = 0; lines && lines[i]; i++) {
+                const char *arrow = NULL;
+                long fd = ls_fd_line(lines[i], &arrow);
+                if (fd < 0)
+                        continue;
+                n++;
+                if (fd == 3) {
+                        assert_string_equal(arrow + 4, a);
+                        saw3 = true;
+                } else if (fd == 4) {
+                        assert_string_equal(arrow + 4, b);
+                        saw4 = true;
+                } else if (fd > 2 && !strstr(arrow, "/fd")) /* ls's own directory handle */
+                        fail_msg("descriptor leaked into the child: %s", lines[i]);
+        }
+        assert_true(saw3 && saw4);
+        assert_int_equal(n, 6); /* 0, 1, 2, the two passed, ls's directory */
+
+        /* More than the limit is refused before anything runs. */
+        int many[CMD_PASS_FDS_MAX + 1];
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = 0;
+        assert_int_equal(cmd_spawn_detached_fds(ARGV("true"), NULL, NULL, many, ELEMENTSOF(many),
+                                                NULL, &err),
+                         -E2BIG);
+        dv_error_clear(&err);
         test_rm_rf(dir);
 }
 
@@ -499,19 +590,13 @@ static void test_debug_logging(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_exit_codes),
-                cmocka_unit_test(test_stdout_capture),
-                cmocka_unit_test(test_stderr_tail),
-                cmocka_unit_test(test_stdin),
-                cmocka_unit_test(test_timeout),
-                cmocka_unit_test(test_no_wait_for_descendants),
-                cmocka_unit_test(test_exec_failure),
-                cmocka_unit_test(test_environment),
-                cmocka_unit_test(test_no_fd_leak),
-                cmocka_unit_test(test_argv_string),
-                cmocka_unit_test(test_concurrent),
-                cmocka_unit_test(test_detached),
-                cmocka_unit_test(test_debug_logging),
+                cmocka_unit_test(test_exit_codes),   cmocka_unit_test(test_stdout_capture),
+                cmocka_unit_test(test_stderr_tail),  cmocka_unit_test(test_stdin),
+                cmocka_unit_test(test_timeout),      cmocka_unit_test(test_no_wait_for_descendants),
+                cmocka_unit_test(test_exec_failure), cmocka_unit_test(test_environment),
+                cmocka_unit_test(test_no_fd_leak),   cmocka_unit_test(test_pass_fds),
+                cmocka_unit_test(test_argv_string),  cmocka_unit_test(test_concurrent),
+                cmocka_unit_test(test_detached),     cmocka_unit_test(test_debug_logging),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/qemu-disk.h"
 #include "model/domain.h"
 #include "tests/helpers/testlib.h"
 #include "util/buf.h"
@@ -110,6 +111,57 @@ static char *argv_text(char **argv) {
         return s;
 }
 
+/* The descriptors the driver would pass, numbered from 3 in disk order: each disk's image,
+ * then the backing layers that NAME.backing lists for it ("TARGET PATH FORMAT" lines). */
+struct test_chains {
+        struct qemu_disk_chain chains[16];
+        struct qemu_disk_layer layers[64];
+        char backing[16][3][256]; /* NAME.backing: target, path, format */
+};
+
+static void test_chains_fill(struct test_chains *c, const struct domain_def *def,
+                             char *const *disks, const char *fixture) {
+        memset(c, 0, sizeof(*c));
+        assert_true(def->n_disks <= ELEMENTSOF(c->chains));
+        _cleanup_free_ char *bpath = test_sibling(fixture, ".backing");
+        size_t n_backing = 0, len = 0;
+        if (access(bpath, F_OK) == 0) {
+                _cleanup_free_ char *text = test_read_file(bpath, &len);
+                char *save = NULL;
+                for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                        assert_true(n_backing < ELEMENTSOF(c->backing));
+                        char(*e)[256] = c->backing[n_backing++];
+                        assert_int_equal(sscanf(l, "%255s %255s %255s", e[0], e[1], e[2]), 3);
+                }
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < def->n_disks; i++) {
+                const struct domain_disk *d = &def->disks[i];
+                char *path = disks[i]                                   ? disks[i]
+                             : domain_disk_type(d) == DOMAIN_DISK_FILE  ? d->source.file
+                             : domain_disk_type(d) == DOMAIN_DISK_BLOCK ? d->source.dev
+                                                                        : NULL;
+                if (!path)
+                        continue;
+                c->chains[i].layers = &c->layers[n];
+                c->layers[n++] = (struct qemu_disk_layer){
+                        .path = path,
+                        .format = d->driver.format == DOMAIN_DISK_FORMAT_QCOW2 ? "qcow2" : "raw",
+                };
+                c->chains[i].n_layers = 1;
+                for (size_t k = 0; k < n_backing; k++) {
+                        if (!streq(c->backing[k][0], d->target_dev))
+                                continue;
+                        assert_true(n < ELEMENTSOF(c->layers));
+                        c->layers[n++] = (struct qemu_disk_layer){.path = c->backing[k][1],
+                                                                  .format = c->backing[k][2]};
+                        c->chains[i].n_layers++;
+                }
+        }
+        for (size_t k = 0; k < n; k++)
+                c->layers[k].fd = 3 + (int)k;
+}
+
 /* One golden fixture: NAME.xml's argv must equal NAME.argv. */
 static void test_golden_argv(void **state) {
         const char *path = *state;
@@ -123,6 +175,9 @@ static void test_golden_argv(void **state) {
         snprintf(logp, sizeof(logp), "/var/lib/declvirt/state/domains/%s.console.log", def->name);
         t.log = strdup(logp);
         t.ctx.serial_log = t.log;
+        struct test_chains chains;
+        test_chains_fill(&chains, def, t.disks, path);
+        t.ctx.disk_chains = chains.chains;
         struct dv_error err = DV_ERROR_INIT;
         char **argv = NULL;
         int r = qemu_argv(def, &t.ctx, &argv, &err);
@@ -292,10 +347,12 @@ static char *read_log(const char *path) {
 
 /* Starts QEMU with the argv, checks that it reaches the prelaunch state (every option
  * and device accepted), then quits it; killed by PID whatever happens. */
-static void run_qemu(const char *name, char **argv, const char *qmp, const char *log) {
+static void run_qemu(const char *name, char **argv, const struct qemu_disks *disks, const char *qmp,
+                     const char *log) {
         struct dv_error err = DV_ERROR_INIT;
         pid_t pid = 0;
-        assert_int_equal(cmd_spawn_detached(argv, log, NULL, &pid, &err) > 0, 1);
+        assert_int_equal(
+                cmd_spawn_detached_fds(argv, log, NULL, disks->fds, disks->n, &pid, &err) > 0, 1);
         dv_error_clear(&err);
 
         int fd = -1;
@@ -386,8 +443,8 @@ static void test_qemu_accepts(void **state) {
                 printf("# skip: qemu-img is not installed\n");
                 skip();
         }
-        static const char *const names[] = {"minimal",  "kvm-full",   "pc-ide-sata",
-                                            "vnc-port", "vnc-socket", "uefi"};
+        static const char *const names[] = {"minimal",    "kvm-full", "pc-ide-sata",  "vnc-port",
+                                            "vnc-socket", "uefi",     "backing-chain"};
         _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-argv");
         for (size_t k = 0; k < ELEMENTSOF(names); k++) {
                 struct dv_object *o = load(names[k]);
@@ -446,12 +503,51 @@ static void test_qemu_accepts(void **state) {
                         make_file(p, domain_disk_format_to_string(d->driver.format));
                         t.disks[i] = strdup(p);
                 }
+                /* The images as the driver passes them (descriptors); the character
+                 * device standing for a block device keeps its path. */
                 struct dv_error err = DV_ERROR_INIT;
+                struct qemu_disks disks;
+                bool blk[64] = {false};
+                assert_true(def->n_disks <= ELEMENTSOF(blk));
+                for (size_t i = 0; i < def->n_disks; i++)
+                        if (def->disks[i].has_source &&
+                            domain_disk_type(&def->disks[i]) == DOMAIN_DISK_BLOCK)
+                                blk[i] = !(def->disks[i].has_source = false);
+                if (streq(names[k], "backing-chain")) {
+                        /* vda: overlay -> mid.qcow2 -> base.img (raw), by relative names
+                         * that resolve against the image's directory. */
+                        snprintf(p, sizeof(p), "%s/base.img", dir);
+                        make_file(p, "raw");
+                        char mid[512];
+                        snprintf(mid, sizeof(mid), "%s/mid.qcow2", dir);
+                        char *m[] = {"qemu-img", "create", "-q",  "-f", "qcow2", "-b",
+                                     "base.img", "-F",     "raw", mid,  NULL};
+                        /* -u: qemu-img itself would not find ./x (QEMU neither). */
+                        char *top[] = {"qemu-img", "create", "-q",       "-u",
+                                       "-f",       "qcow2",  "-b",       "./x/../mid.qcow2",
+                                       "-F",       "qcow2",  t.disks[0], "1M",
+                                       NULL};
+                        assert_int_equal(cmd_run(m, NULL, NULL, &err), 0);
+                        unlink(t.disks[0]);
+                        assert_int_equal(cmd_run(top, NULL, NULL, &err), 0);
+                }
+                if (qemu_disks_open(def, t.disks, NULL, &disks, &err) < 0)
+                        fail_msg("%s: %s", names[k], strna(dv_error_message(&err)));
+                if (streq(names[k], "backing-chain")) {
+                        assert_int_equal(disks.chains[0].n_layers, 3);
+                        assert_string_equal(disks.chains[0].layers[2].format, "raw");
+                        assert_string_equal(disks.chains[0].layers[1].format, "qcow2");
+                }
+                for (size_t i = 0; i < def->n_disks; i++)
+                        if (blk[i])
+                                def->disks[i].has_source = true;
+                t.ctx.disk_chains = disks.chains;
                 char **argv = NULL;
                 if (qemu_argv(def, &t.ctx, &argv, &err) < 0)
                         fail_msg("%s: %s", names[k], strna(dv_error_message(&err)));
                 snprintf(p, sizeof(p), "%s/%s.qemu.log", dir, def->name);
-                run_qemu(names[k], argv, t.qmp, p);
+                run_qemu(names[k], argv, &disks, t.qmp, p);
+                qemu_disks_done(&disks);
                 strv_free(argv);
                 test_ctx_done(&t, def);
                 def->n_interfaces = n_if;
@@ -460,10 +556,86 @@ static void test_qemu_accepts(void **state) {
         test_rm_rf(dir);
 }
 
+/* What qemu_disks_open refuses: the attacks of issue 17 on disk images. */
+static int open_one(const char *xml, const char *dir, char *const *locations, const char *want) {
+        struct dv_object *o = test_parse_string_ok(xml, "disk attack");
+        struct qemu_disks disks;
+        struct dv_error err = DV_ERROR_INIT;
+        int r = qemu_disks_open(o->def.domain, NULL, locations, &disks, &err);
+        if (r >= 0)
+                qemu_disks_done(&disks);
+        else if (!strstr(strna(dv_error_message(&err)), want))
+                fail_msg("%s: expected \"%s\" in \"%s\"", dir, want, strna(dv_error_message(&err)));
+        dv_error_clear(&err);
+        dv_object_free(o);
+        return r;
+}
+
+#define DISK_XML                                                             \
+        "<domain type='kvm'><name>a</name><memory unit='MiB'>64</memory>"    \
+        "<os><type>hvm</type></os><devices><disk type='file' device='disk'>" \
+        "<driver name='qemu' type='%s'/><source file='%s'/>"                 \
+        "<target dev='vda'/></disk></devices></domain>"
+
+static void test_disk_attacks(void **state) {
+        (void)state;
+        _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-disk");
+        char p[512], xml[2048], victim[512];
+        snprintf(victim, sizeof(victim), "%s/victim", dir);
+        make_file(victim, "raw");
+
+        /* A symlink where the image was: refused, the victim is not opened. */
+        snprintf(p, sizeof(p), "%s/link.img", dir);
+        assert_int_equal(symlink(victim, p), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "raw", p);
+        assert_int_equal(open_one(xml, dir, NULL, "symbolic link"), -ELOOP);
+        /* A FIFO: refused without blocking. */
+        snprintf(p, sizeof(p), "%s/fifo.img", dir);
+        assert_int_equal(mkfifo(p, 0600), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "raw", p);
+        assert_int_equal(open_one(xml, dir, NULL, "not a regular file"), -EBADF);
+        /* A qcow2 naming /etc/shadow as its backing file: outside storage_locations. */
+        snprintf(p, sizeof(p), "%s/shadow.qcow2", dir);
+        char *c1[] = {"qemu-img",    "create", "-q",  "-u", "-f", "qcow2", "-b",
+                      "/etc/shadow", "-F",     "raw", p,    "1M", NULL};
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(cmd_run(c1, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        char pat[600];
+        snprintf(pat, sizeof(pat), "%s/*", dir);
+        char *locs[] = {pat, NULL};
+        assert_int_equal(
+                open_one(xml, dir, locs, "/etc/shadow, which is outside storage_locations"),
+                -EPERM);
+        /* A backing file reached through a symlink: refused even without locations. */
+        snprintf(p, sizeof(p), "%s/via-link.qcow2", dir);
+        char *c2[] = {"qemu-img", "create", "-q",  "-u", "-f", "qcow2", "-b",
+                      "link.img", "-F",     "raw", p,    "1M", NULL};
+        assert_int_equal(cmd_run(c2, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        assert_int_equal(open_one(xml, dir, locs, "symbolic link"), -ELOOP);
+        /* A chain that comes back to itself. */
+        snprintf(p, sizeof(p), "%s/loop.qcow2", dir);
+        char *c3[] = {"qemu-img",   "create", "-q",    "-u", "-f", "qcow2", "-b",
+                      "loop.qcow2", "-F",     "qcow2", p,    "1M", NULL};
+        assert_int_equal(cmd_run(c3, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        assert_int_equal(open_one(xml, dir, locs, "a loop"), -EMLINK);
+        /* A protocol name. */
+        snprintf(p, sizeof(p), "%s/nbd.qcow2", dir);
+        char *c4[] = {"qemu-img", "create", "-q", "-u", "-f", "qcow2", "-b", "nbd:localhost:10809",
+                      "-F",       "raw",    p,    "1M", NULL};
+        assert_int_equal(cmd_run(c4, NULL, NULL, &err), 0);
+        snprintf(xml, sizeof(xml), DISK_XML, "qcow2", p);
+        assert_int_equal(open_one(xml, dir, NULL, "as a protocol"), -EOPNOTSUPP);
+        test_rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_context_errors),
                 cmocka_unit_test(test_qemu_accepts),
+                cmocka_unit_test(test_disk_attacks),
         };
         _cleanup_strv_free_ char **files = test_list_dir(DATA, ".xml");
         _cleanup_free_ char **golden = test_filter_base_prefix(files, "refused", false);
