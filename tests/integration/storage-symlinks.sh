@@ -179,4 +179,47 @@ check "the directory above keeps its owner and mode" test "$(owner_mode "$T/root
 vol_xml shared after.img $MiB raw > "$D/after.xml"
 check "a new volume in the shared pool is still made" wait_until 15 phase_is volume/shared/after.img ready
 check "the shared pool stays ready" phase_is pool/shared ready
+
+# ---- a running guest's disk swapped for a symlink: QEMU keeps the file it was given ---------
+# QEMU gets its disks as descriptors the agent opened (-add-fd), never a path to open: a
+# swap after the start cannot hand it another file, and a restart refuses the symlink.
+if [ -x $QEMU ]; then
+    vol_xml shared guest.img $MiB raw > "$D/guest.xml"
+    cat > "$D/vm2.xml" <<XML
+<domain type='qemu'>
+  <name>vm2</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source pool='shared' volume='guest.img'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+XML
+    check "a guest on a volume of the shared pool runs" wait_until 30 phase_is domain/vm2 ready
+    qpid=$(cat "$T/run/qemu/vm2.pid")
+    guest_ino=$(stat -c %i "$P/guest.img")
+    victim_ino=$(stat -c %i "$T/victim")
+    fd_inos() { for f in /proc/$qpid/fd/*; do stat -L -c %i "$f" 2>/dev/null; done; }
+    check "QEMU holds the volume's file" eval 'fd_inos | grep -qx "$guest_ino"'
+    check "QEMU's command line names no disk file to open (only /dev/fdset)" \
+        eval '! tr "\0" "\n" < /proc/$qpid/cmdline | grep -q "\"filename\":\"$P"'
+    as_nobody mv "$P/guest.img" "$P/guest.moved"
+    as_nobody ln -s "$T/victim" "$P/guest.img"
+    check "after the swap QEMU still holds the original file" eval 'fd_inos | grep -qx "$guest_ino"'
+    check "and holds nothing of the victim" eval '! fd_inos | grep -qx "$victim_ino"'
+    kill -9 "$qpid"
+    check "QEMU killed: the agent does not start it on the symlink" \
+        wait_until 20 eval 'st_msg domain/vm2 | grep -qF "a symbolic link"'
+    check "no QEMU holds the victim" eval '! for p in $(pgrep -f qemu-system); do
+        for f in /proc/$p/fd/*; do stat -L -c %i "$f" 2>/dev/null; done; done | grep -qx "$victim_ino"'
+    check "the victim is byte-identical after the swap" victim_intact
+    rm -f "$D/vm2.xml" "$D/guest.xml"
+else
+    skip "a guest on a volume of the shared pool runs" "qemu-system-x86_64 is not installed"
+fi
 agent_stop
