@@ -78,6 +78,8 @@ int lxc_cgroup_join(const struct lxc_plan *p, pid_t pid, struct dv_error *err) {
         char v[32];
         snprintf(v, sizeof(v), "%d", (int)pid);
         for (size_t i = 0; p->cgroup_dirs && p->cgroup_dirs[i]; i++) {
+                if (p->devices_dir && streq(p->cgroup_dirs[i], p->devices_dir))
+                        continue; /* init joins it itself, after its mounts */
                 _cleanup_free_ char *f = path_join(p->cgroup_dirs[i], "cgroup.procs");
                 if (!f)
                         return -ENOMEM;

@@ -17,7 +17,7 @@ int lxc_cgroup_create(const struct lxc_plan *p, struct dv_error *err);
 /* Writes the plan's limits in order; the kernel's refusal is in err with the value and
  * the file ("cannot set memory limit 4096 in FILE: Device or resource busy"). */
 int lxc_cgroup_apply(const struct lxc_plan *p, struct dv_error *err);
-/* Moves pid into every cgroup of the plan. */
+/* Moves pid into every cgroup of the plan but the devices one (see devices_dir). */
 int lxc_cgroup_join(const struct lxc_plan *p, pid_t pid, struct dv_error *err);
 /* Removes the (empty) cgroups, waiting up to wait_msec for exiting tasks to leave.
  * Missing ones are fine; 0 or the first error. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ void lxc_plan_free(struct lxc_plan *p) {
                 free(p->limits[i].value);
         }
         free(p->limits);
+        free(p->devices_dir);
         for (size_t i = 0; i < p->n_ifaces; i++) {
                 free(p->ifaces[i].bridge);
                 free(p->ifaces[i].mac);
@@ -363,7 +365,15 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
 static int add_system_mounts(struct lxc_plan *p) {
         bool userns = p->ns_flags & CLONE_NEWUSER, netns = p->ns_flags & CLONE_NEWNET;
         const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-        if (!op_add(p, LXC_OP_MOUNT, "proc", "/proc", "proc", nse, NULL))
+        /* devpts refuses gid=5 (the tty group) when the user namespace does not map it. */
+        bool tty_mapped = !userns;
+        for (size_t i = 0; i < p->n_gid_map; i++)
+                if (p->gid_map[i].start <= 5 && 5 - p->gid_map[i].start < p->gid_map[i].count)
+                        tty_mapped = true;
+        /* The kernel's knobs and the magic SysRq key are the host's: read-only. */
+        if (!op_add(p, LXC_OP_MOUNT, "proc", "/proc", "proc", nse, NULL) ||
+            !op_add(p, LXC_OP_PROTECT, NULL, "/proc/sys", NULL, 0, NULL) ||
+            !op_add(p, LXC_OP_PROTECT, NULL, "/proc/sysrq-trigger", NULL, 0, NULL))
                 return -ENOMEM;
         if (!userns || netns) {
                 if (!op_add(p, LXC_OP_MOUNT, "sysfs", "/sys", "sysfs", nse | MS_RDONLY, NULL))
@@ -378,7 +388,8 @@ static int add_system_mounts(struct lxc_plan *p) {
         if (!op_add(p, LXC_OP_MOUNT, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
                     "mode=755,size=65536k") ||
             !op_add(p, LXC_OP_MOUNT, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                    "newinstance,ptmxmode=0666,mode=0620") ||
+                    tty_mapped ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                               : "newinstance,ptmxmode=0666,mode=0620") ||
             !op_add(p, LXC_OP_MOUNT, "tmpfs", "/dev/shm", "tmpfs", nse, "mode=1777"))
                 return -ENOMEM;
         static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -398,6 +409,36 @@ static int add_system_mounts(struct lxc_plan *p) {
                         return -ENOMEM;
         return 0;
 }
+
+/* null, zero, full, random, urandom; tty, console, ptmx; the pseudo-terminals. */
+static const char *const allowed_devices[] = {
+        "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",   "c 1:9 rwm",
+        "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+};
+
+/* What a container without a user namespace may not keep: its root is the host's root,
+ * so these would reach the host (load modules, raw I/O and the disks, the clock, the
+ * security modules and audit, device nodes, mounts — a remount of /sys or /proc/sys
+ * read-write among them —, the kernel log, accounting, BPF and perf, wake-up alarms). */
+static const struct {
+        int cap;
+        const char *name;
+} dropped_caps[] = {
+        {CAP_SYS_MODULE, "sys_module"},
+        {CAP_SYS_RAWIO, "sys_rawio"},
+        {CAP_SYS_TIME, "sys_time"},
+        {CAP_MAC_ADMIN, "mac_admin"},
+        {CAP_MAC_OVERRIDE, "mac_override"},
+        {CAP_AUDIT_CONTROL, "audit_control"},
+        {CAP_MKNOD, "mknod"},
+        {CAP_SYS_ADMIN, "sys_admin"},
+        {CAP_SYSLOG, "syslog"},
+        {CAP_SYS_PACCT, "sys_pacct"},
+        {CAP_BPF, "bpf"},
+        {CAP_PERFMON, "perfmon"},
+        {CAP_WAKE_ALARM, "wake_alarm"},
+        {CAP_BLOCK_SUSPEND, "block_suspend"},
+};
 
 static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
                       const struct lxc_plan_ctx *ctx) {
@@ -441,6 +482,18 @@ static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
                     strv_consume(&p->cgroup_dirs,
                                  strdupf("%s/unified/%s/%s", root, base, def->name)) < 0)
                         return -ENOMEM;
+                if (ctx->cgroup_devices) {
+                        p->devices_dir = strdupf("%s/devices/%s/%s", root, base, def->name);
+                        if (!p->devices_dir || strv_push(&p->cgroup_dirs, p->devices_dir) < 0)
+                                return -ENOMEM;
+                        /* Nothing but the pseudo-devices and terminals: no host disk, even
+                         * through a node the container finds or makes. */
+                        KEEP(r, limit_add(p, p->devices_dir, "devices.deny", strdup("a"), "devices",
+                                          0));
+                        for (size_t i = 0; i < ELEMENTSOF(allowed_devices); i++)
+                                KEEP(r, limit_add(p, p->devices_dir, "devices.allow",
+                                                  strdup(allowed_devices[i]), "devices", 0));
+                }
                 if (def->has_memory)
                         KEEP(r, limit_add(p, mem, "memory.limit_in_bytes",
                                           strdupf("%" PRIu64, bytes), "memory", def->memory_line));
@@ -576,6 +629,9 @@ int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
                 p->mkdirs_uid = idmap_root(def->uid_map, def->n_uid_map);
                 p->mkdirs_gid = idmap_root(def->gid_map, def->n_gid_map);
         }
+        if (!(p->ns_flags & CLONE_NEWUSER))
+                for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)
+                        p->cap_drop |= UINT64_C(1) << dropped_caps[i].cap;
         p->root = strdupf("%s/%s/root", ctx->run_dir, def->name);
         if (!p->name || !p->root)
                 return -ENOMEM;
@@ -706,6 +762,9 @@ void lxc_plan_print(const struct lxc_plan *p, FILE *f) {
                 case LXC_OP_REMOUNT_RO:
                         fprintf(f, "remount %s options=ro", o->target);
                         break;
+                case LXC_OP_PROTECT:
+                        fprintf(f, "protect %s options=bind,ro", o->target);
+                        break;
                 }
                 if (o->line)
                         fprintf(f, " (filesystem line %d)", o->line);
@@ -716,6 +775,16 @@ void lxc_plan_print(const struct lxc_plan *p, FILE *f) {
         for (size_t i = 0; i < p->n_limits; i++)
                 fprintf(f, "limit %s %s = %s\n", p->limits[i].what, p->limits[i].file,
                         p->limits[i].value);
+        if (!p->devices_dir)
+                fputs("devices not-controlled (no cgroup v1 devices controller)\n", f);
+        if (p->cap_drop) {
+                fputs("capabilities drop", f);
+                for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)
+                        if (p->cap_drop & (UINT64_C(1) << dropped_caps[i].cap))
+                                fprintf(f, " %s", dropped_caps[i].name);
+                fputc('\n', f);
+        } else
+                fputs("capabilities all (of its user namespace)\n", f);
         for (size_t i = 0; i < p->n_ifaces; i++) {
                 const struct lxc_iface *n = &p->ifaces[i];
                 fprintf(f, "interface %zu host=%s bridge=%s mac=%s guest=%s\n", i, n->host,

@@ -31,6 +31,7 @@ enum lxc_op_kind {
         LXC_OP_BIND_FILE,  /* create an empty file at target, bind source onto it */
         LXC_OP_SYMLINK,    /* symlink(source, target) */
         LXC_OP_REMOUNT_RO, /* remount the bind mount at target read-only */
+        LXC_OP_PROTECT,    /* bind target (a directory or file) over itself, read-only */
 };
 
 struct lxc_op {
@@ -71,6 +72,7 @@ struct lxc_plan_ctx {
         const char *cgroup_root;   /* /sys/fs/cgroup */
         enum lxc_cgroup_mode cgroup_mode;
         bool cgroup_unified;     /* v1 with a v2 tree at ROOT/unified */
+        bool cgroup_devices;     /* v1 with the devices controller at ROOT/devices */
         const char *cgroup_base; /* "declvirt" */
         char *const *macs;       /* per interface; NULL entries: the written MAC */
         char *const *bridges;    /* per interface; NULL or "": <source bridge> */
@@ -91,6 +93,13 @@ struct lxc_plan {
         char *cgroup_check_path;
         struct lxc_limit *limits;
         size_t n_limits;
+        /* The v1 devices cgroup (also in cgroup_dirs): init joins it itself, after its
+         * mounts, since the allow-list would refuse the block devices it mounts. NULL when
+         * the host has no device control (v2 without a BPF program: not done). */
+        char *devices_dir;
+        /* Capabilities (bits of CAP_*) init loses from its bounding, effective, permitted
+         * and inheritable sets: those of a container without a user namespace. */
+        uint64_t cap_drop;
         struct lxc_iface *ifaces;
         size_t n_ifaces;
         char **argv, **env;

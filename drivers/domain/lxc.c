@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/loop.h>
 #include <net/if.h>
@@ -21,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -186,21 +188,27 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         return 0;
 }
 
-/* The cgroup layout, detected once per root. */
-static int cgroup_layout(const char *root, enum lxc_cgroup_mode *mode, bool *unified) {
+/* The cgroup layout, detected once per root; *devices: a v1 devices controller. */
+static int cgroup_layout(const char *root, enum lxc_cgroup_mode *mode, bool *unified,
+                         bool *devices) {
         static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
         static char *cached_root;
         static enum lxc_cgroup_mode cached_mode;
-        static bool cached_unified;
+        static bool cached_unified, cached_devices;
         static int cached_r;
         pthread_mutex_lock(&cg_lock);
         if (!cached_root || !streq(cached_root, root)) {
                 free(cached_root);
                 cached_root = strdup(root);
                 cached_r = lxc_cgroup_detect(root, &cached_mode, &cached_unified);
+                _cleanup_free_ char *allow = path_join(root, "devices/devices.allow");
+                cached_devices = cached_r >= 0 && cached_mode == LXC_CGROUP_V1 && allow &&
+                                 access(allow, F_OK) == 0;
         }
         *mode = cached_mode;
         *unified = cached_unified;
+        if (devices)
+                *devices = cached_devices;
         int r = cached_r;
         pthread_mutex_unlock(&cg_lock);
         return r;
@@ -218,7 +226,8 @@ static int plan_for(const struct domain_def *def, const struct paths *p,
                 .macs = args ? args->macs : NULL,
                 .bridges = args ? args->bridges : NULL,
         };
-        int r = cgroup_layout(p->cgroup_root, &ctx.cgroup_mode, &ctx.cgroup_unified);
+        int r = cgroup_layout(p->cgroup_root, &ctx.cgroup_mode, &ctx.cgroup_unified,
+                              &ctx.cgroup_devices);
         if (r < 0)
                 return dv_error_add(err, -EOPNOTSUPP, 0,
                                     "no cgroup hierarchy found at %s: containers cannot run",
@@ -229,9 +238,9 @@ static int plan_for(const struct domain_def *def, const struct paths *p,
 /* Enough of a plan to check a process's cgroup and list or remove the cgroups. */
 static int cgroup_plan(const struct paths *p, struct lxc_plan *ret) {
         enum lxc_cgroup_mode mode;
-        bool unified;
+        bool unified, devices;
         *ret = (struct lxc_plan){0};
-        int r = cgroup_layout(p->cgroup_root, &mode, &unified);
+        int r = cgroup_layout(p->cgroup_root, &mode, &unified, &devices);
         if (r < 0)
                 return r;
         ret->name = p->name;
@@ -251,6 +260,10 @@ static int cgroup_plan(const struct paths *p, struct lxc_plan *ret) {
                 if (r >= 0 && unified)
                         r = strv_consume(&ret->cgroup_dirs,
                                          strdupf("%s/unified/%s/%s", p->cgroup_root, p->cgroup_base,
+                                                 p->name));
+                if (r >= 0 && devices)
+                        r = strv_consume(&ret->cgroup_dirs,
+                                         strdupf("%s/devices/%s/%s", p->cgroup_root, p->cgroup_base,
                                                  p->name));
         }
         return r;
@@ -564,6 +577,7 @@ struct child_ctx {
         char **targets; /* per op: the host path (root + target) */
         char *root;
         int sync_fd, err_fd, log_fd, null_fd;
+        int devices_fd; /* the devices cgroup's cgroup.procs, -1 */
         char *const *argv;
         char *const *envp;
         bool set_ids;
@@ -584,6 +598,9 @@ enum child_step {
         STEP_GROUP,
         STEP_IDS,
         STEP_EXEC,
+        STEP_USERNS,
+        STEP_DEVICES,
+        STEP_CAPS,
 };
 
 struct child_report {
@@ -653,6 +670,11 @@ static int child_op(const struct lxc_op *o, char *target) {
                 return 0;
         case LXC_OP_REMOUNT_RO:
                 return child_remount_ro(target);
+        case LXC_OP_PROTECT:
+                /* A kernel without the file (no CONFIG_MAGIC_SYSRQ) has nothing to protect. */
+                if (mount(target, target, NULL, MS_BIND, NULL) < 0)
+                        return errno == ENOENT ? 0 : -errno;
+                return child_remount_ro(target);
         }
         return -EINVAL;
 }
@@ -720,6 +742,32 @@ static int child_link_up(const char *name) {
         return r;
 }
 
+/* Removes the capabilities in drop from the effective, permitted and inheritable sets and
+ * clears the ambient set: a root init would otherwise get them back from its inheritable
+ * set at the exec. */
+static int child_drop_caps(uint64_t drop) {
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -1;
+        for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+                uint32_t keep = ~(uint32_t)(drop >> (32 * i));
+                d[i].effective &= keep;
+                d[i].permitted &= keep;
+                d[i].inheritable &= keep;
+        }
+        if (syscall(SYS_capset, &h, d) < 0)
+                return -1;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return -1;
+        return 0;
+}
+
+static void child_become_root(const struct child_ctx *c) {
+        if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                child_fail(c, STEP_USERNS, errno);
+}
+
 static _Noreturn void child_main(struct child_ctx *c) {
         const struct lxc_plan *p = c->plan;
         char go = 0;
@@ -734,14 +782,39 @@ static _Noreturn void child_main(struct child_ctx *c) {
                 child_fail(c, STEP_SETUP, errno);
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 child_fail(c, STEP_PRIVATE, errno);
-        for (size_t i = 0; i < p->n_ops; i++) {
-                int r = child_op(&p->ops[i], c->targets[i]);
-                if (r < 0 && !p->ops[i].optional)
-                        child_fail(c, (int)i, -r);
-        }
-        if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-            umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        /* Targets are reached from the root's mount point (the cwd): under a user
+         * namespace the container's root may not search the host directories above it. */
+        size_t rl = strlen(c->root);
+        if (chdir(c->root) < 0)
                 child_fail(c, STEP_PIVOT, errno);
+        bool userns = p->ns_flags & CLONE_NEWUSER;
+        for (size_t i = 0; i < p->n_ops; i++) {
+                const struct lxc_op *o = &p->ops[i];
+                bool is_root = streq(o->target, "/");
+                /* In a user namespace, become its root before creating anything in /dev:
+                 * until then our ids are the host's root, which the map does not name, and
+                 * the kernel refuses (EOVERFLOW) to create a file or directory (/dev/pts in
+                 * the /dev tmpfs) for an unmapped owner. The earlier mounts are made as the
+                 * host's root so that their sources need not be open to the container's.
+                 * The parent wrote the maps before waking us. */
+                if (userns && o->kind == LXC_OP_MOUNT && streq(o->target, "/dev")) {
+                        child_become_root(c);
+                        userns = false;
+                }
+                int r = child_op(o, is_root ? c->targets[i] : c->targets[i] + rl + 1);
+                if (r < 0 && !o->optional)
+                        child_fail(c, (int)i, -r);
+                if (is_root && chdir(c->root) < 0) /* into the mount just made */
+                        child_fail(c, STEP_PIVOT, errno);
+        }
+        if (userns)
+                child_become_root(c);
+        if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+                child_fail(c, STEP_PIVOT, errno);
+        /* The device allow-list only now: it would refuse the block devices mounted above.
+         * "0" is the writer itself; the descriptor was opened by the host's root. */
+        if (c->devices_fd >= 0 && write(c->devices_fd, "0", 1) != 1)
+                child_fail(c, STEP_DEVICES, errno);
         if (sethostname(p->name, strlen(p->name)) < 0)
                 child_fail(c, STEP_HOSTNAME, errno);
         if (p->ns_flags & CLONE_NEWNET) {
@@ -767,9 +840,16 @@ static _Noreturn void child_main(struct child_ctx *c) {
                         child_fail(c, STEP_GROUP, -r);
                 gid = v;
         }
+        /* The bounding set while we still hold CAP_SETPCAP (a non-root inituser loses it). */
+        for (int cap = 0; cap < 64; cap++)
+                if ((p->cap_drop & (UINT64_C(1) << cap)) &&
+                    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+                        child_fail(c, STEP_CAPS, errno);
         if (c->set_ids && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
                            setresuid(uid, uid, uid) < 0))
                 child_fail(c, STEP_IDS, errno);
+        if (p->cap_drop && child_drop_caps(p->cap_drop) < 0)
+                child_fail(c, STEP_CAPS, errno);
         if (chdir(p->cwd) < 0)
                 child_fail(c, STEP_CWD, errno);
         sigset_t none;
@@ -845,11 +925,20 @@ static int child_error(const struct domain_def *def, const struct lxc_plan *p,
                 return dv_error_add(err, e, def->os.line, "container %s: initdir %s: %s", def->name,
                                     p->cwd, strerror(-e));
         default: {
-                static const char *const names[] = {
-                        "synchronise",     "set up stdio", "make mounts private",
-                        "pivot",           "set hostname", "bring up interfaces",
-                        "chdir",           "user",         "group",
-                        "set uid and gid", "exec"};
+                static const char *const names[] = {"synchronise",
+                                                    "set up stdio",
+                                                    "make mounts private",
+                                                    "pivot",
+                                                    "set hostname",
+                                                    "bring up interfaces",
+                                                    "chdir",
+                                                    "user",
+                                                    "group",
+                                                    "set uid and gid",
+                                                    "exec",
+                                                    "become root in its user namespace",
+                                                    "join its device cgroup",
+                                                    "drop capabilities"};
                 int i = rep->step - STEP_SYNC;
                 const char *n = i >= 0 && (size_t)i < ELEMENTSOF(names) ? names[i] : "start";
                 return dv_error_add(err, e, 0, "container %s: cannot %s: %s", def->name, n,
@@ -1112,6 +1201,19 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         c.err_fd = err_p[1];
         c.log_fd = log_fd;
         c.null_fd = null_fd;
+        _cleanup_close_ int devices_fd = -1;
+        if (plan->devices_dir) {
+                _cleanup_free_ char *procs = path_join(plan->devices_dir, "cgroup.procs");
+                devices_fd = procs ? open(procs, O_WRONLY | O_CLOEXEC | O_NOCTTY) : -1;
+                if (devices_fd < 0) {
+                        r = dv_error_add(err, procs ? negative_errno() : -ENOMEM, 0,
+                                         "cannot open %s: %m", strna(procs));
+                        close(sync_p[0]);
+                        close(err_p[1]);
+                        return r;
+                }
+        }
+        c.devices_fd = devices_fd;
 
         int pidfd = -1;
         struct clone_args_v0 ca = {
@@ -1352,7 +1454,7 @@ int lxc_available(struct dv_error *err) {
                 return -ENOMEM;
         enum lxc_cgroup_mode mode;
         bool unified;
-        if (cgroup_layout(root, &mode, &unified) < 0)
+        if (cgroup_layout(root, &mode, &unified, NULL) < 0)
                 return dv_error_add(err, -EOPNOTSUPP, 0,
                                     "no cgroup hierarchy found at %s: containers cannot run", root);
         if (geteuid() != 0)

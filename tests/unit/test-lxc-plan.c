@@ -40,6 +40,7 @@ static struct lxc_plan_ctx fixed_ctx(enum lxc_cgroup_mode mode, char *const *mac
                 .cgroup_root = "/sys/fs/cgroup",
                 .cgroup_mode = mode,
                 .cgroup_unified = mode == LXC_CGROUP_V1,
+                .cgroup_devices = mode == LXC_CGROUP_V1,
                 .cgroup_base = "declvirt",
                 .macs = macs,
                 .bridges = bridges,
