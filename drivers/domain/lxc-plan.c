@@ -419,25 +419,31 @@ static const char *const allowed_devices[] = {
 /* What a container without a user namespace may not keep: its root is the host's root,
  * so these would reach the host (load modules, raw I/O and the disks, the clock, the
  * security modules and audit, device nodes, mounts — a remount of /sys or /proc/sys
- * read-write among them —, the kernel log, accounting, BPF and perf, wake-up alarms). */
+ * read-write among them —, the kernel log, accounting, BPF and perf, wake-up alarms,
+ * open_by_handle_at() on the host's filesystems; and, when it shares the host's network,
+ * the host's interfaces, routes and firewall and raw packets on its links). */
 static const struct {
         int cap;
         const char *name;
+        bool host_net; /* only when it has no network namespace of its own */
 } dropped_caps[] = {
-        {CAP_SYS_MODULE, "sys_module"},
-        {CAP_SYS_RAWIO, "sys_rawio"},
-        {CAP_SYS_TIME, "sys_time"},
-        {CAP_MAC_ADMIN, "mac_admin"},
-        {CAP_MAC_OVERRIDE, "mac_override"},
-        {CAP_AUDIT_CONTROL, "audit_control"},
-        {CAP_MKNOD, "mknod"},
-        {CAP_SYS_ADMIN, "sys_admin"},
-        {CAP_SYSLOG, "syslog"},
-        {CAP_SYS_PACCT, "sys_pacct"},
-        {CAP_BPF, "bpf"},
-        {CAP_PERFMON, "perfmon"},
-        {CAP_WAKE_ALARM, "wake_alarm"},
-        {CAP_BLOCK_SUSPEND, "block_suspend"},
+        {CAP_DAC_READ_SEARCH, "dac_read_search", false},
+        {CAP_NET_ADMIN, "net_admin", true},
+        {CAP_NET_RAW, "net_raw", true},
+        {CAP_SYS_MODULE, "sys_module", false},
+        {CAP_SYS_RAWIO, "sys_rawio", false},
+        {CAP_SYS_TIME, "sys_time", false},
+        {CAP_MAC_ADMIN, "mac_admin", false},
+        {CAP_MAC_OVERRIDE, "mac_override", false},
+        {CAP_AUDIT_CONTROL, "audit_control", false},
+        {CAP_MKNOD, "mknod", false},
+        {CAP_SYS_ADMIN, "sys_admin", false},
+        {CAP_SYSLOG, "syslog", false},
+        {CAP_SYS_PACCT, "sys_pacct", false},
+        {CAP_BPF, "bpf", false},
+        {CAP_PERFMON, "perfmon", false},
+        {CAP_WAKE_ALARM, "wake_alarm", false},
+        {CAP_BLOCK_SUSPEND, "block_suspend", false},
 };
 
 static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
@@ -631,7 +637,8 @@ int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
         }
         if (!(p->ns_flags & CLONE_NEWUSER))
                 for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)
-                        p->cap_drop |= UINT64_C(1) << dropped_caps[i].cap;
+                        if (!dropped_caps[i].host_net || !(p->ns_flags & CLONE_NEWNET))
+                                p->cap_drop |= UINT64_C(1) << dropped_caps[i].cap;
         p->root = strdupf("%s/%s/root", ctx->run_dir, def->name);
         if (!p->name || !p->root)
                 return -ENOMEM;
