@@ -52,6 +52,9 @@ struct dom_start {
         char *const *bridges;    /* the bridge of each <interface>'s network; NULL or "": the
                                   * interface's own <source bridge=> (arrays are NULL when
                                   * there are no interfaces) */
+        uint32_t uid; /* QEMU domains: the uid (= gid) QEMU runs as, allocated by the engine
+                       * from agent.conf qemu.uid_range and kept in the last-applied record;
+                       * 0: none (QEMU then runs as the agent's user, root) */
 };
 
 /* agent.conf values the domain drivers use. NULL / 0 keep the defaults. */
