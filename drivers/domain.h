@@ -29,6 +29,8 @@ struct dom_status {
         bool exited;       /* it ran and is gone since the last observe (crash or guest
                             * shutdown); never set after a stop asked by the agent */
         char *exit_reason; /* what we know of why: "guest shut down", "killed by signal 9" */
+        bool unconfined;   /* while running: QEMU runs as root, started before QEMU ran as
+                            * its domain's own user (an upgrade): confined at its next start */
         bool exit_clean;   /* exited cleanly (guest powered off, init exited 0): stays set
                             * on later observes while the domain is down, until the next
                             * start or stop: the restart policy may be decided passes later */

@@ -1014,6 +1014,8 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         events_ensure(ent, live, p.events);
                 ret->qmp_status = qmp_status_cached(ent, live, p.qmp);
                 ret->state = state_from_qmp(ret->qmp_status);
+                struct dom_proc_ident have;
+                ret->unconfined = dom_proc_ident_read(live, &have) == 0 && have.euid == 0;
                 return 0;
         }
 
