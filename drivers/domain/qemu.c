@@ -1519,7 +1519,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         if (r < 0)
                 return dv_error_add(err, r, 0, "cannot create %s or %s: %s", p->run_sub,
                                     p->state_sub, strerror(-r));
-        if (uid && def->n_graphics > 0) {
+        if (def->n_graphics > 0) {
                 r = vnc_dir_prepare(p, uid, err);
                 if (r < 0)
                         return r;

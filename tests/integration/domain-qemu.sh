@@ -103,12 +103,19 @@ check "an empty bounding set" status_is "$pid1" CapBnd 0000000000000000
 check "and no_new_privs" status_is "$pid1" NoNewPrivs 1
 check "the QEMU writes no pidfile of its own (-pidfile is gone)" \
     eval '! tr "\0" "\n" < /proc/$pid1/cmdline | grep -qx -- -pidfile'
-dom_xml vm2 > "$D/vm2.xml"
+# vm2 has VNC on a unix socket, which its QEMU creates itself in a directory of its uid.
+dom_xml vm2 | sed "s|</devices>|<graphics type='vnc'/></devices>|" > "$D/vm2.xml"
 vol_xml p1 vm2.img $((8 * MiB)) raw > "$D/vm2.img.xml"
 check "a second domain runs" wait_until 30 phase_is domain/vm2 ready
 uid2=$(applied_uid vm2)
 check "with a uid of its own" eval '[ -n "$uid2" ] && [ "$uid2" != "$uid1" ] && [ "$uid2" -ge 3000000 ]'
 check "its QEMU runs as it" status_is "$(pid_of vm2)" Uid "$uid2 $uid2 $uid2 $uid2"
+check "its VNC socket is in a directory of its uid, 0700" \
+    eval '[ "$(stat -c "%u %a" "$T/run/qemu-vnc/vm2")" = "$uid2 700" ] && [ -S "$T/run/qemu-vnc/vm2/vnc" ]'
+check "and serves VNC" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+sys.exit(0 if s.recv(12).startswith(b"RFB ") else 1)' "$T/run/qemu-vnc/vm2/vnc"
 chmod 0600 "$P1/vm2.img"
 # as_qemu UID CMD...: CMD with the credentials of the QEMU that runs as UID.
 as_qemu() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all -- "$@"; }
