@@ -2,8 +2,10 @@
 /* agent.conf: a strict reader for the agent's YAML configuration (docs/agent.conf.md),
  * driven by libyaml's event parser and a table of the known keys. */
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -40,6 +42,7 @@ enum value_type {
         V_LOG_LEVEL,
         V_PATTERNS, /* storage_locations */
         V_ACCEL,
+        V_ID_RANGE, /* FIRST-LAST, at least min ids, within 1..max */
         V_TRISTATE,
         V_SECTION,
 };
@@ -66,6 +69,9 @@ struct section {
 static const struct key qemu_keys[] = {
         {"binary", V_PROGRAM, F(qemu.binary), 0, 0, NULL},
         {"accel", V_ACCEL, F(qemu.accel), 0, 0, NULL},
+        /* One id per QEMU domain: fewer than 16 is a typing mistake; (uid_t)-1 and
+         * 65534 (nobody) are never handed out. */
+        {"uid_range", V_ID_RANGE, F(qemu.uid_first), DV_QEMU_UID_RANGE_MIN, UINT32_MAX - 1, NULL},
 };
 static const struct key container_keys[] = {
         {"template_dir", V_PATH, F(container.template_dir), 0, 0, NULL},
@@ -151,6 +157,8 @@ int dv_config_new_default(struct dv_config **ret) {
         c->log_level = LOG_INFO;
         c->strict_permissions = true;
         c->qemu.accel = DV_ACCEL_AUTO;
+        c->qemu.uid_first = DV_QEMU_UID_FIRST;
+        c->qemu.uid_last = DV_QEMU_UID_LAST;
         c->xen.enabled = DV_AUTO;
         *ret = TAKE_PTR(c);
         return 0;
@@ -613,6 +621,35 @@ static int parse_value(struct parser *p, const struct key *k, const char *name) 
                 *FIELD(p->c, k, enum dv_qemu_accel) = a;
                 return 0;
         }
+        case V_ID_RANGE: {
+                r = want_scalar(p, name, "a range FIRST-LAST", false, &v);
+                if (r <= 0)
+                        return r;
+                const char *dash = strchr(v, '-');
+                _cleanup_free_ char *first_s = dash ? strndup(v, (size_t)(dash - v)) : NULL;
+                uint64_t first = 0, last = 0;
+                if (dash && !first_s)
+                        return fatal_oom(p);
+                if (!dash || parse_u64(first_s, &first) < 0 || parse_u64(dash + 1, &last) < 0)
+                        return problem(p, -EINVAL, line,
+                                       "'%s' must be a range of ids FIRST-LAST (3000000-3999999), "
+                                       "not '%s'",
+                                       name, show(s, v, ev_len(p)));
+                if (first == 0 || last > k->max || first > last)
+                        return problem(p, -ERANGE, line,
+                                       "'%s' must lie within 1-%" PRIu64 " with FIRST <= LAST, "
+                                       "not %s",
+                                       name, k->max, show(s, v, ev_len(p)));
+                if (last - first + 1 < k->min)
+                        return problem(p, -ERANGE, line,
+                                       "'%s' %s holds %" PRIu64 " ids, fewer than %" PRIu64
+                                       " (one per QEMU domain)",
+                                       name, show(s, v, ev_len(p)), last - first + 1, k->min);
+                uint32_t *field = FIELD(p->c, k, uint32_t);
+                field[0] = (uint32_t)first;
+                field[1] = (uint32_t)last;
+                return 0;
+        }
         case V_TRISTATE: {
                 r = want_scalar(p, name, "auto, yes or no", false, &v);
                 if (r <= 0)
@@ -893,6 +930,49 @@ int dv_config_load(const char *path, struct dv_config **ret, struct dv_error *er
 
 bool dv_config_location_allowed(const struct dv_config *c, const char *path) {
         return path_location_allowed(c ? c->storage_locations : NULL, path);
+}
+
+/* ---- qemu.uid_range --------------------------------------------------------------- */
+
+/* An account whose id falls in the range would share its files with a guest's QEMU. */
+static int check_ids_in(const struct dv_config *c, const char *path, bool group,
+                        struct dv_error *err) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0
+                                       : dv_error_add(err, -errno, 0, "cannot read %s: %s", path,
+                                                      strerror(errno));
+        for (;;) {
+                const char *name;
+                uint32_t id;
+                if (group) {
+                        struct group *g = fgetgrent(f);
+                        if (!g)
+                                break;
+                        name = g->gr_name, id = g->gr_gid;
+                } else {
+                        struct passwd *pw = fgetpwent(f);
+                        if (!pw)
+                                break;
+                        name = pw->pw_name, id = pw->pw_uid;
+                }
+                if (id >= c->qemu.uid_first && id <= c->qemu.uid_last)
+                        return dv_error_add(err, -EEXIST, 0,
+                                            "qemu.uid_range %" PRIu32 "-%" PRIu32
+                                            " holds the %s %s (%" PRIu32 ") of %s: choose a range "
+                                            "no account uses",
+                                            c->qemu.uid_first, c->qemu.uid_last,
+                                            group ? "group" : "user", name, id, path);
+        }
+        return 0;
+}
+
+int dv_config_check_uid_range(const struct dv_config *c, const char *passwd, const char *group,
+                              struct dv_error *err) {
+        int r = check_ids_in(c, passwd ? passwd : "/etc/passwd", false, err);
+        if (r >= 0)
+                r = check_ids_in(c, group ? group : "/etc/group", true, err);
+        return r;
 }
 
 const char *dv_qemu_accel_name(enum dv_qemu_accel a) {

@@ -17,6 +17,12 @@ enum dv_qemu_accel { DV_ACCEL_AUTO, DV_ACCEL_KVM, DV_ACCEL_TCG };
 /* "auto", "kvm", "tcg": as agent.conf writes it. */
 const char *dv_qemu_accel_name(enum dv_qemu_accel a);
 enum dv_tristate { DV_AUTO = -1, DV_NO = 0, DV_YES = 1 };
+/* qemu.uid_range: each QEMU domain runs as a uid (= gid) of its own from this range
+ * (docs/agent.conf.md). The default lies above the ids Debian gives accounts (up to
+ * 59999 and 65534) and systemd's dynamic users (61184-65519). */
+#define DV_QEMU_UID_FIRST     3000000u
+#define DV_QEMU_UID_LAST      3999999u
+#define DV_QEMU_UID_RANGE_MIN 16u
 
 struct dv_config {
         char *path;        /* the file read (made absolute), or NULL for built-in defaults */
@@ -35,6 +41,7 @@ struct dv_config {
         struct {
                 char *binary; /* /usr/bin/qemu-system-x86_64 */
                 enum dv_qemu_accel accel;
+                uint32_t uid_first, uid_last; /* qemu.uid_range, kept in this order */
         } qemu;
         struct {
                 char *template_dir; /* /var/lib/declvirt/templates */
@@ -58,6 +65,11 @@ int dv_config_parse(const char *data, size_t len, const char *path, struct dv_co
 int dv_config_load(const char *path, struct dv_config **ret, struct dv_error *err);
 void dv_config_free(struct dv_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct dv_config *, dv_config_free)
+/* No account of the passwd file nor group of the group file (NULL: /etc/passwd,
+ * /etc/group; a missing file holds none) has an id in qemu.uid_range: -EEXIST naming the
+ * first one found otherwise. Run once when the agent starts. */
+int dv_config_check_uid_range(const struct dv_config *c, const char *passwd, const char *group,
+                              struct dv_error *err) _warn_unused_result_;
 /* True when the list is empty, or when path or a directory above it matches one of
  * storage_locations with fnmatch(FNM_PATHNAME). So a pattern that is "/srv/vm/" plus a
  * star allows /srv/vm/pool1 and /srv/vm/pool1/disk.qcow2, but not /srv/vm itself.

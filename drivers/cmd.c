@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -716,9 +719,118 @@ void cmd_result_done(struct cmd_result *res) {
 
 /* ---- cmd_spawn_detached -------------------------------------------------------------- */
 
+/* What the child of spawn_child_as reports through its pipe when it cannot exec: the step
+ * that failed and its errno. */
+enum as_step { AS_STEP_FDS, AS_STEP_SESSION, AS_STEP_CAPS, AS_STEP_IDS, AS_STEP_EXEC };
+struct as_report {
+        int step, err;
+};
+
+static const char *as_step_text(int step) {
+        switch (step) {
+        case AS_STEP_FDS:
+                return "cannot set up its descriptors";
+        case AS_STEP_SESSION:
+                return "cannot start a session";
+        case AS_STEP_CAPS:
+                return "cannot drop its capabilities";
+        case AS_STEP_IDS:
+                return "cannot take its user and group";
+        default:
+                return "cannot run";
+        }
+}
+
+static _Noreturn void as_fail(int report_fd, int step, int e) {
+        struct as_report rep = {step, e};
+        (void)!write(report_fd, &rep, sizeof(rep));
+        _exit(127);
+}
+
+/* spawn_child for a program that must not keep the agent's privileges: fork, then in
+ * the child (async-signal-safe calls only, the agent has threads) the descriptors as
+ * spawn_child sets them, a new session, and the credentials dropped for good: no
+ * supplementary groups, gid and uid creds->gid/uid (real, effective and saved), an empty
+ * bounding set, no ambient capabilities and no_new_privs, so that neither exec of a
+ * set-uid file nor file capabilities can give any of it back. The bounding set is
+ * emptied while still root (CAP_SETPCAP). A failure before exec is reported through a
+ * CLOEXEC pipe: EOF on it means the exec happened. */
+static int spawn_child_as(const char *path, char *const argv[], char *const envp[], int fd0,
+                          int fd1, int fd2, const int *pass, size_t n_pass,
+                          const struct cmd_creds *creds, pid_t *ret, int *ret_step) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        /* The running kernel may know more capabilities than the headers. */
+        uint64_t v = CAP_LAST_CAP;
+        if (read_u64_file("/proc/sys/kernel/cap_last_cap", 0, 63, &v) < 0)
+                v = CAP_LAST_CAP;
+        int last_cap = (int)v;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                return -e;
+        }
+        if (pid == 0) {
+                /* The report pipe above every descriptor the dup2s below write. */
+                int rfd = fcntl(p[1], F_DUPFD_CLOEXEC, 3 + (int)n_pass);
+                if (rfd < 0)
+                        _exit(127);
+                int src[3] = {fd0, fd1, fd2};
+                for (int k = 0; k < 3; k++)
+                        if (dup2(src[k], k) < 0)
+                                as_fail(rfd, AS_STEP_FDS, errno);
+                for (size_t k = 0; k < n_pass; k++)
+                        if (dup2(pass[k], 3 + (int)k) < 0)
+                                as_fail(rfd, AS_STEP_FDS, errno);
+                /* CLOEXEC rather than close: the report pipe must stay open should execve
+                 * fail. */
+                if (close_range(3 + (unsigned)n_pass, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                        as_fail(rfd, AS_STEP_FDS, errno);
+                if (setsid() < 0)
+                        as_fail(rfd, AS_STEP_SESSION, errno);
+                struct sigaction dfl = {.sa_handler = SIG_DFL};
+                for (int s = 1; s < NSIG; s++)
+                        (void)sigaction(s, &dfl, NULL);
+                sigset_t none;
+                sigemptyset(&none);
+                (void)sigprocmask(SIG_SETMASK, &none, NULL);
+                for (int c = 0; c <= last_cap; c++)
+                        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+                                as_fail(rfd, AS_STEP_CAPS, errno);
+                if (setgroups(0, NULL) < 0 || setresgid(creds->gid, creds->gid, creds->gid) < 0 ||
+                    setresuid(creds->uid, creds->uid, creds->uid) < 0)
+                        as_fail(rfd, AS_STEP_IDS, errno);
+                if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+                    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                        as_fail(rfd, AS_STEP_CAPS, errno);
+                execve(path, argv, envp);
+                as_fail(rfd, AS_STEP_EXEC, errno);
+        }
+        close(p[1]);
+        struct as_report rep = {0};
+        ssize_t n;
+        do
+                n = read(p[0], &rep, sizeof(rep));
+        while (n < 0 && errno == EINTR);
+        close(p[0]);
+        if (n == 0) {
+                *ret = pid;
+                return 0;
+        }
+        /* The child failed (or the read did): reap it, it exits at once. */
+        (void)waitpid(pid, NULL, 0);
+        if (n != (ssize_t)sizeof(rep))
+                return n < 0 ? -errno : -EIO;
+        *ret_step = rep.step;
+        return rep.err > 0 ? -rep.err : -EIO;
+}
+
 static int spawn_detached(char *const argv[], const char *path, char *const *env,
-                          const char *log_path, const int *pass, size_t n_pass, pid_t *ret_pid,
-                          struct dv_error *err) {
+                          const char *log_path, const int *pass, size_t n_pass,
+                          const struct cmd_creds *creds, pid_t *ret_pid, struct dv_error *err) {
         int r;
         _cleanup_close_ int null_fd = open_devnull(O_RDWR);
         if (null_fd < 0)
@@ -740,13 +852,26 @@ static int spawn_detached(char *const argv[], const char *path, char *const *env
         }
         int out = log_fd >= 0 ? log_fd : null_fd;
         pid_t pid = 0;
-        r = spawn_child(path, argv, env, null_fd, out, out, pass, n_pass, true, &pid);
+        int step = AS_STEP_EXEC;
+        if (creds)
+                r = spawn_child_as(path, argv, env, null_fd, out, out, pass, n_pass, creds, &pid,
+                                   &step);
+        else
+                r = spawn_child(path, argv, env, null_fd, out, out, pass, n_pass, true, &pid);
         if (r < 0) {
                 _cleanup_free_ char *line = cmd_argv_string(argv);
                 dv_error_set_command(err, line, NULL);
+                if (creds && step != AS_STEP_EXEC)
+                        return dv_error_add(err, r, 0, "%s as uid %u gid %u: %s: %s", argv[0],
+                                            (unsigned)creds->uid, (unsigned)creds->gid,
+                                            as_step_text(step), strerror(-r));
                 return dv_error_add(err, r, 0, "cannot run %s: %s", argv[0], strerror(-r));
         }
-        log_debug("%s started as PID %d", argv[0], (int)pid);
+        if (creds)
+                log_debug("%s started as PID %d, uid %u gid %u", argv[0], (int)pid,
+                          (unsigned)creds->uid, (unsigned)creds->gid);
+        else
+                log_debug("%s started as PID %d", argv[0], (int)pid);
         if (ret_pid)
                 *ret_pid = pid;
         return (int)pid;
@@ -759,6 +884,12 @@ int cmd_spawn_detached(char *const argv[], const char *log_path, char *const *ex
 
 int cmd_spawn_detached_fds(char *const argv[], const char *log_path, char *const *extra_env,
                            const int *fds, size_t n_fds, pid_t *ret_pid, struct dv_error *err) {
+        return cmd_spawn_detached_as(argv, log_path, extra_env, fds, n_fds, NULL, ret_pid, err);
+}
+
+int cmd_spawn_detached_as(char *const argv[], const char *log_path, char *const *extra_env,
+                          const int *fds, size_t n_fds, const struct cmd_creds *creds,
+                          pid_t *ret_pid, struct dv_error *err) {
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *path = NULL;
         if (n_fds > CMD_PASS_FDS_MAX)
@@ -780,7 +911,7 @@ int cmd_spawn_detached_fds(char *const argv[], const char *log_path, char *const
                 }
         }
         if (r >= 0)
-                r = spawn_detached(argv, path, env, log_path, moved, n_fds, ret_pid, err);
+                r = spawn_detached(argv, path, env, log_path, moved, n_fds, creds, ret_pid, err);
         else
                 r = dv_error_add(err, r, 0, "cannot pass descriptor %d to %s: %s", fds[n_moved],
                                  argv[0], strerror(-r));

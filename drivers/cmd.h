@@ -76,5 +76,18 @@ int cmd_spawn_detached_fds(char *const argv[], const char *log_path, char *const
                            const int *fds, size_t n_fds, pid_t *ret_pid,
                            struct dv_error *err) _warn_unused_result_;
 
+/* The same, and the child drops the agent's privileges before exec, for good: uid and gid
+ * creds->uid/gid (real, effective, saved), no supplementary groups, an empty capability
+ * bounding set, no ambient capabilities, no_new_privs. How QEMU runs as its domain's own
+ * user. creds NULL: as cmd_spawn_detached_fds. A failure of any step before exec is an
+ * error naming the step ("ARGV0 as uid U gid G: cannot take its user and group: ..."). */
+struct cmd_creds {
+        uid_t uid;
+        gid_t gid;
+};
+int cmd_spawn_detached_as(char *const argv[], const char *log_path, char *const *extra_env,
+                          const int *fds, size_t n_fds, const struct cmd_creds *creds,
+                          pid_t *ret_pid, struct dv_error *err) _warn_unused_result_;
+
 /* The argv as one line for logs and errors, quoted where needed; caller frees. */
 char *cmd_argv_string(char *const argv[]) _warn_unused_result_;

@@ -29,6 +29,8 @@ struct dom_status {
         bool exited;       /* it ran and is gone since the last observe (crash or guest
                             * shutdown); never set after a stop asked by the agent */
         char *exit_reason; /* what we know of why: "guest shut down", "killed by signal 9" */
+        bool unconfined;   /* while running: QEMU runs as root, started before QEMU ran as
+                            * its domain's own user (an upgrade): confined at its next start */
         bool exit_clean;   /* exited cleanly (guest powered off, init exited 0): stays set
                             * on later observes while the domain is down, until the next
                             * start or stop: the restart policy may be decided passes later */
@@ -52,6 +54,9 @@ struct dom_start {
         char *const *bridges;    /* the bridge of each <interface>'s network; NULL or "": the
                                   * interface's own <source bridge=> (arrays are NULL when
                                   * there are no interfaces) */
+        uint32_t uid; /* QEMU domains: the uid (= gid) QEMU runs as, allocated by the engine
+                       * from agent.conf qemu.uid_range and kept in the last-applied record;
+                       * 0: none (QEMU then runs as the agent's user, root) */
 };
 
 /* agent.conf values the domain drivers use. NULL / 0 keep the defaults. */

@@ -36,6 +36,8 @@ struct job_data {
         struct dv_object *dom;
         char **dom_disks, **dom_macs, **dom_bridges; /* one per disk / interface ("" none) */
         char *dom_uuid; /* written or generated: the one in observed XML */
+        uint32_t dom_uid;
+        bool dom_uid_missing; /* a QEMU domain with no id while qemu.uid_range is set */
         uint64_t dom_timeout_usec;
 };
 
@@ -87,11 +89,18 @@ static int run_domain_job(struct exec_job *j) {
                         .disk_paths = d->dom_disks,
                         .macs = d->dom_macs,
                         .bridges = d->dom_bridges,
+                        .uid = d->dom_uid,
                 };
                 if (!drv)
                         return dv_error_add(&j->err, -EOPNOTSUPP, 0,
                                             "domain type '%s' has no driver in this build",
                                             domain_type_to_string(d->dom->def.domain->type));
+                /* Never as root instead: nothing starts half-confined. */
+                if (d->dom_uid_missing)
+                        return dv_error_add(&j->err, -EUSERS, 0,
+                                            "no id of agent.conf qemu.uid_range is free for "
+                                            "domain %s: QEMU not started",
+                                            d->dom->name);
                 return drv->start(d->dom->def.domain, &a, &j->err);
         }
         case ACT_DOM_STOP: {
@@ -186,11 +195,47 @@ struct pending {
         bool intent; /* marked created by this pass */
 };
 
+static bool runs_qemu(const struct dv_object *def) {
+        return def && def->kind == DV_KIND_DOMAIN &&
+               (def->def.domain->type == DOMAIN_TYPE_KVM ||
+                def->def.domain->type == DOMAIN_TYPE_QEMU);
+}
+
+/* The lowest id of qemu.uid_range that no other record holds, 0 when all are taken (or
+ * there is no range). Records outside the range keep theirs: an id is never taken from a
+ * domain while it lives. */
+static uint32_t allocate_uid(const struct engine *e, const struct obj *self) {
+        uint32_t first = e->cfg.qemu_uid_first, last = e->cfg.qemu_uid_last;
+        if (first == 0 || last < first)
+                return 0;
+        size_t n = 0;
+        _cleanup_free_ struct obj **all = engine_sorted_objects(e, &n);
+        if (!all)
+                return 0;
+        uint64_t size = (uint64_t)last - first + 1;
+        if (size > n + 1) /* a free id lies within the first n + 1 */
+                size = n + 1;
+        _cleanup_free_ bool *used = calloc(size, sizeof(bool));
+        if (!used)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct applied *a = all[i]->applied;
+                if (all[i] != self && a && a->uid >= first && a->uid - first < size)
+                        used[a->uid - first] = true;
+        }
+        for (uint64_t k = 0; k < size; k++)
+                if (!used[k])
+                        return first + (uint32_t)k;
+        return 0;
+}
+
 /* Makes o->applied describe o->desired, keeping generated values. */
 static int update_applied(struct engine *e, struct obj *o, bool *changed) {
+        /* A record from before uids were allocated gets one at the next pass. */
+        bool needs_uid = o->applied && !o->applied->uid && runs_qemu(o->desired);
         if (!o->desired || o->dup_files ||
             (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
-             streq_ptr(o->applied->file, o->file)))
+             streq_ptr(o->applied->file, o->file) && !needs_uid))
                 return 0;
         struct applied *a = NULL;
         int r = applied_new_from(o->desired, o->file, &a);
@@ -208,6 +253,7 @@ static int update_applied(struct engine *e, struct obj *o, bool *changed) {
                 a->created = o->applied->created;
                 a->active = o->applied->active;
                 a->boot_id = TAKE_PTR(o->applied->boot_id);
+                a->uid = o->applied->uid;
                 applied_free(o->applied);
         }
         if (!a->uuid && o->kind == DV_KIND_POOL && o->desired->def.pool->uuid)
@@ -234,6 +280,12 @@ static int update_applied(struct engine *e, struct obj *o, bool *changed) {
                         }
                 }
                 strv_free(old);
+        }
+        if (runs_qemu(o->desired) && !a->uid) {
+                a->uid = allocate_uid(e, o);
+                if (!a->uid && e->cfg.qemu_uid_first)
+                        engine_event(e, "%s: every id of qemu.uid_range %u-%u is taken", o->id,
+                                     e->cfg.qemu_uid_first, e->cfg.qemu_uid_last);
         }
         if (o->kind == DV_KIND_NETWORK) {
                 const struct network_def *nd = o->desired->def.network;
@@ -323,6 +375,8 @@ static struct exec_job *make_job(struct engine *e, struct obj *o) {
                 d->dom_timeout_usec = dv_policy_shutdown_timeout(&def->policy) * USEC_PER_SEC;
                 const char *uuid = dd->uuid ? dd->uuid : o->applied ? o->applied->uuid : NULL;
                 d->dom_uuid = uuid ? strdup(uuid) : NULL;
+                d->dom_uid = o->applied ? o->applied->uid : 0;
+                d->dom_uid_missing = !d->dom_uid && runs_qemu(def) && e->cfg.qemu_uid_first;
                 bool ok = !uuid || d->dom_uuid;
                 for (size_t k = 0; ok && k < dd->n_disks; k++) {
                         _cleanup_free_ char *path = domain_disk_path(e, &dd->disks[k]);

@@ -55,6 +55,8 @@ char *applied_to_json(const struct applied *a) {
         json_object_object_add(o, "created", json_object_new_boolean(a->created));
         json_object_object_add(o, "active", json_object_new_boolean(a->active));
         add_str(o, "boot_id", a->boot_id);
+        if (a->uid)
+                json_object_object_add(o, "uid", json_object_new_int64(a->uid));
         add_str(o, "xml", a->xml);
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -138,6 +140,15 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
         if (a) {
                 a->created = get_bool(o, "created");
                 a->active = get_bool(o, "active");
+        }
+        json_object *uid;
+        if (a && r == 0 && json_object_object_get_ex(o, "uid", &uid)) {
+                /* Never 0 nor (uid_t)-1: a record naming root would run QEMU as root. */
+                int64_t v = json_object_get_int64(uid);
+                if (!json_object_is_type(uid, json_type_int) || v <= 0 || v >= UINT32_MAX)
+                        r = -EINVAL;
+                else
+                        a->uid = (uint32_t)v;
         }
         json_object_put(o);
         if (r < 0)

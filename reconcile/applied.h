@@ -26,6 +26,8 @@ struct applied {
         bool created;          /* the agent created the data (pool directory, volume) */
         bool active;           /* pools: started by the agent (types where start is bookkeeping) */
         char *boot_id;         /* boot during which the agent last brought it up */
+        uint32_t uid;          /* QEMU domains: the uid (= gid) QEMU runs as, allocated from
+                                * agent.conf qemu.uid_range when first applied; 0: none */
 };
 
 /* "applied/KIND@[POOL@]NAME.json" */

@@ -105,6 +105,9 @@ struct engine_config {
         bool dry_run;             /* plan and report, never act */
         const char *metrics_file; /* extra copy of metrics.prom, or NULL */
         const char *version;
+        /* agent.conf qemu.uid_range: each QEMU domain's uid (= gid) is allocated from it
+         * when first applied and kept in its record; 0-0: none allocated. */
+        uint32_t qemu_uid_first, qemu_uid_last;
 };
 
 struct engine;

@@ -757,7 +757,14 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                                 "restart required: the file changed; the new definition is used at the next start");
                         return;
                 }
-                step_set(s, PHASE_READY, ACT_NONE, st->state == DOM_PAUSED ? "paused" : NULL);
+                if (st->unconfined)
+                        step_set(s, PHASE_READY, ACT_NONE,
+                                 "%srunning unconfined: its QEMU runs as root (started before "
+                                 "QEMU ran as its own user); confined at its next start",
+                                 st->state == DOM_PAUSED ? "paused; " : "");
+                else
+                        step_set(s, PHASE_READY, ACT_NONE,
+                                 st->state == DOM_PAUSED ? "paused" : NULL);
                 return;
         }
         if (!want_up) {

@@ -281,6 +281,26 @@ static struct json_object *jblockdev_raw_file(const char *node, const char *path
         return o;
 }
 
+/* "-add-fd fd=N,set=N,opaque=PATH": the descriptor the agent opened for path, which
+ * QEMU then reaches as /dev/fdset/N. */
+static void add_fd(struct builder *b, int fd, const char *path) {
+        _cleanup_(buf_freep) struct buf a = BUF_INIT;
+        buf_printf(&a, "fd=%d,set=%d", fd, fd);
+        put_opt(&a, "opaque", path);
+        add(b, "-add-fd");
+        add_buf(b, &a);
+}
+
+/* A pflash unit: its file by path, or by the descriptor fd (>= 0) the agent opened. */
+static void add_pflash(struct builder *b, const char *node, const char *path, int fd, bool ro) {
+        char fdset[32];
+        if (fd >= 0) {
+                add_fd(b, fd, path);
+                snprintf(fdset, sizeof(fdset), "/dev/fdset/%d", fd);
+        }
+        add_json(b, "-blockdev", jblockdev_raw_file(node, fd >= 0 ? fdset : path, ro));
+}
+
 static void build_firmware(struct builder *b) {
         const struct domain_os *os = &b->def->os;
         if (os->firmware == DOMAIN_FIRMWARE_EFI)
@@ -299,9 +319,9 @@ static void build_firmware(struct builder *b) {
                         refuse(b, os->line,
                                "<loader stateless='yes'> is not supported by the QEMU driver");
                 else if (os->loader.type == DOMAIN_LOADER_PFLASH)
-                        add_json(b, "-blockdev",
-                                 jblockdev_raw_file("dv-pflash0", os->loader.path,
-                                                    os->loader.readonly == DOMAIN_TRI_YES));
+                        add_pflash(b, "dv-pflash0", os->loader.path,
+                                   b->ctx->fds ? b->ctx->fds->loader : -1,
+                                   os->loader.readonly == DOMAIN_TRI_YES);
                 else
                         add2(b, "-bios", os->loader.path);
         }
@@ -317,8 +337,8 @@ static void build_firmware(struct builder *b) {
                 else if (!os->has_loader || os->loader.type != DOMAIN_LOADER_PFLASH)
                         refuse(b, os->line, "<nvram> needs a <loader type='pflash'>");
                 else
-                        add_json(b, "-blockdev",
-                                 jblockdev_raw_file("dv-pflash1", os->nvram.path, false));
+                        add_pflash(b, "dv-pflash1", os->nvram.path,
+                                   b->ctx->fds ? b->ctx->fds->nvram : -1, false);
         }
 }
 
@@ -592,11 +612,7 @@ static void build_disk_chain(struct builder *b, const struct domain_disk *d, siz
                              const struct qemu_disk_chain *chain, bool ro) {
         for (size_t k = 0; k < chain->n_layers; k++) {
                 const struct qemu_disk_layer *l = &chain->layers[k];
-                _cleanup_(buf_freep) struct buf a = BUF_INIT;
-                buf_printf(&a, "fd=%d,set=%d", l->fd, l->fd);
-                put_opt(&a, "opaque", l->path);
-                add(b, "-add-fd");
-                add_buf(b, &a);
+                add_fd(b, l->fd, l->path);
         }
         for (size_t k = chain->n_layers; k-- > 0;) {
                 const struct qemu_disk_layer *l = &chain->layers[k];
@@ -861,6 +877,7 @@ static void build_interfaces(struct builder *b) {
                         continue;
                 }
                 const char *tap = ctx->tap_names ? ctx->tap_names[i] : NULL;
+                int tap_fd = ctx->fds && ctx->fds->taps ? ctx->fds->taps[i] : -1;
                 const char *mac = ctx->macs && ctx->macs[i] ? ctx->macs[i] : n->mac;
                 if (!tap || !ifname_valid(tap)) {
                         bad_ctx(b, n->line, "interface %zu: %s tap device name '%s'", i,
@@ -877,9 +894,13 @@ static void build_interfaces(struct builder *b) {
                 _cleanup_(buf_freep) struct buf o = BUF_INIT;
                 buf_puts(&o, "tap");
                 put_opt(&o, "id", id);
-                put_opt(&o, "ifname", tap);
-                put_opt(&o, "script", "no");
-                put_opt(&o, "downscript", "no");
+                if (tap_fd >= 0)
+                        buf_printf(&o, ",fd=%d", tap_fd); /* the agent's, attached to tap */
+                else {
+                        put_opt(&o, "ifname", tap);
+                        put_opt(&o, "script", "no");
+                        put_opt(&o, "downscript", "no");
+                }
                 add(b, "-netdev");
                 add_buf(b, &o);
                 struct json_object *dev = jdevice(driver, id + 3);
@@ -894,6 +915,29 @@ static void build_interfaces(struct builder *b) {
 }
 
 /* ---- serial devices and consoles --------------------------------------------------------- */
+
+/* The descriptor ctx->fds gives for serial or console c (type 'file'), -1 none. */
+static int chr_fd(const struct builder *b, const struct domain_chr *c) {
+        const struct qemu_fds *f = b->ctx->fds;
+        const struct domain_def *def = b->def;
+        if (!f)
+                return -1;
+        if (f->serials && c >= def->serials && c < def->serials + def->n_serials)
+                return f->serials[c - def->serials];
+        if (f->consoles && c >= def->consoles && c < def->consoles + def->n_consoles)
+                return f->consoles[c - def->consoles];
+        return -1;
+}
+
+/* path=PATH, or path=/dev/fdset/FD after an -add-fd when the agent opened it (fd >= 0). */
+static void put_chr_path(struct builder *b, struct buf *o, const char *path, int fd) {
+        if (fd < 0) {
+                put_opt(o, "path", path);
+                return;
+        }
+        add_fd(b, fd, path);
+        buf_printf(o, ",path=/dev/fdset/%d", fd);
+}
 
 /* The -chardev of one serial or console; false when refused. */
 static bool add_chardev(struct builder *b, const struct domain_chr *c, const char *id,
@@ -915,13 +959,14 @@ static bool add_chardev(struct builder *b, const struct domain_chr *c, const cha
                 *pty_used = true;
                 buf_puts(&o, "file");
                 put_opt(&o, "id", id);
-                put_opt(&o, "path", b->ctx->serial_log);
+                put_chr_path(b, &o, b->ctx->serial_log,
+                             b->ctx->fds ? b->ctx->fds->console_log : -1);
                 put_opt(&o, "append", "on");
                 break;
         case DOMAIN_CHR_FILE:
                 buf_puts(&o, "file");
                 put_opt(&o, "id", id);
-                put_opt(&o, "path", strempty(c->source_path));
+                put_chr_path(b, &o, strempty(c->source_path), chr_fd(b, c));
                 if (c->append != DOMAIN_TRI_UNSET)
                         put_opt(&o, "append", onoff(c->append == DOMAIN_TRI_YES));
                 break;
@@ -1148,6 +1193,41 @@ static bool abs_path(const char *p) {
         return p && p[0] == '/';
 }
 
+/* The two QMP monitors by path: QEMU binds and listens. */
+static void add_qmp_paths(struct builder *b) {
+        {
+                _cleanup_(buf_freep) struct buf q = BUF_INIT;
+                buf_puts(&q, "unix:");
+                put_opt_value(&q, b->ctx->qmp_socket);
+                buf_puts(&q, ",server=on,wait=off");
+                add(b, "-qmp");
+                add_buf(b, &q);
+        }
+        {
+                _cleanup_free_ char *events = qemu_events_socket(b->ctx->qmp_socket);
+                _cleanup_(buf_freep) struct buf q = BUF_INIT;
+                buf_puts(&q, "unix:");
+                if (events)
+                        put_opt_value(&q, events);
+                else
+                        fail_errno(b, -ENOMEM);
+                buf_puts(&q, ",server=on,wait=off");
+                add(b, "-qmp");
+                add_buf(b, &q);
+        }
+}
+
+/* A QMP monitor on the listening socket fd the agent bound. */
+static void add_qmp_fd(struct builder *b, const char *id, int fd) {
+        _cleanup_(buf_freep) struct buf c = BUF_INIT, m = BUF_INIT;
+        buf_printf(&c, "socket,id=%s,fd=%d,server=on,wait=off", id, fd);
+        add(b, "-chardev");
+        add_buf(b, &c);
+        buf_printf(&m, "chardev=%s,mode=control", id);
+        add(b, "-mon");
+        add_buf(b, &m);
+}
+
 char *qemu_events_socket(const char *qmp_socket) {
         if (!qmp_socket)
                 return NULL;
@@ -1173,7 +1253,7 @@ int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, cha
         if (!ctx->accel || (!streq(ctx->accel, "kvm") && !streq(ctx->accel, "tcg")))
                 bad_ctx(&b, def->line, "accelerator '%s' is neither kvm nor tcg",
                         strempty(ctx->accel));
-        if (!abs_path(ctx->qmp_socket) || !abs_path(ctx->pidfile))
+        if (!abs_path(ctx->qmp_socket) || (!ctx->fds && !abs_path(ctx->pidfile)))
                 bad_ctx(&b, def->line, "the QMP socket and pidfile need absolute paths");
         if (!def->name)
                 bad_ctx(&b, def->line, "a domain needs a name");
@@ -1207,26 +1287,12 @@ int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, cha
         add2(&b, "-sandbox",
              "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
              "resourcecontrol=deny");
-        add2(&b, "-pidfile", ctx->pidfile);
-        {
-                _cleanup_(buf_freep) struct buf q = BUF_INIT;
-                buf_puts(&q, "unix:");
-                put_opt_value(&q, ctx->qmp_socket);
-                buf_puts(&q, ",server=on,wait=off");
-                add(&b, "-qmp");
-                add_buf(&b, &q);
-        }
-        {
-                _cleanup_free_ char *events = qemu_events_socket(ctx->qmp_socket);
-                _cleanup_(buf_freep) struct buf q = BUF_INIT;
-                buf_puts(&q, "unix:");
-                if (events)
-                        put_opt_value(&q, events);
-                else
-                        fail_errno(&b, -ENOMEM);
-                buf_puts(&q, ",server=on,wait=off");
-                add(&b, "-qmp");
-                add_buf(&b, &q);
+        if (ctx->fds) {
+                add_qmp_fd(&b, "dv-qmp", ctx->fds->qmp);
+                add_qmp_fd(&b, "dv-events", ctx->fds->events);
+        } else {
+                add2(&b, "-pidfile", ctx->pidfile);
+                add_qmp_paths(&b);
         }
         if (ctx->paused)
                 add(&b, "-S");

@@ -21,6 +21,22 @@ struct qemu_disk_chain {
         size_t n_layers; /* 0: nothing opened (no source, or the path is given instead) */
 };
 
+/* Descriptors the agent opened for a QEMU that runs as its domain's own user and may open
+ * nothing of the host's by path: each is its number in QEMU's process, -1 none. */
+struct qemu_fds {
+        int qmp, events;     /* listening sockets the agent bound at qmp_socket and its events
+                              * socket: -chardev socket,id=dv-qmp,fd=N,server=on,wait=off and
+                              * -mon chardev=dv-qmp,mode=control (the same for dv-events) */
+        int console_log;     /* serial_log opened for appending: -add-fd fd=N,set=N and the
+                              * pty serial/console's -chardev file has path=/dev/fdset/N */
+        const int *serials;  /* NULL, or one per def->serials[i]: type 'file', its path opened */
+        const int *consoles; /* the same per def->consoles[i] */
+        const int *taps;     /* NULL, or one per def->interfaces[i]: the tap opened with
+                              * TUNSETIFF: -netdev tap,fd=N instead of ifname= */
+        int loader, nvram;   /* pflash units (a pflash <loader>, <nvram>): their files, as
+                              * -add-fd and a file node named /dev/fdset/N */
+};
+
 /* What the argv needs besides the definition: resolved by the engine/driver. */
 struct qemu_argv_ctx {
         const char *binary;      /* def->emulator when written, else agent.conf qemu.binary */
@@ -33,16 +49,19 @@ struct qemu_argv_ctx {
         char *const *disk_paths; /* one per def->disks[i]: the file or device path
                                   * (a type='volume' disk resolved through its pool) */
         const struct qemu_disk_chain
-                *disk_chains;   /* NULL, or one per def->disks[i]: the
-                                 * image and its backing layers as descriptors; then
-                                 * QEMU gets /dev/fdset/N and never a disk's path */
-        char *const *tap_names; /* one per def->interfaces[i]: the tap device the
-                                 * driver created (type network and bridge) */
-        char *const *macs;      /* one per def->interfaces[i]: the MAC (written, or
-                                 * generated once by the engine and kept) */
-        const char *uuid;       /* the UUID the engine generated and keeps when the file
-                                 * has none; NULL: def->uuid (no -uuid when neither) */
-        bool paused;            /* adds -S: the vCPUs wait for QMP `cont` */
+                *disk_chains;       /* NULL, or one per def->disks[i]: the
+                                     * image and its backing layers as descriptors; then
+                                     * QEMU gets /dev/fdset/N and never a disk's path */
+        char *const *tap_names;     /* one per def->interfaces[i]: the tap device the
+                                     * driver created (type network and bridge) */
+        char *const *macs;          /* one per def->interfaces[i]: the MAC (written, or
+                                     * generated once by the engine and kept) */
+        const char *uuid;           /* the UUID the engine generated and keeps when the file
+                                     * has none; NULL: def->uuid (no -uuid when neither) */
+        bool paused;                /* adds -S: the vCPUs wait for QMP `cont` */
+        const struct qemu_fds *fds; /* NULL: QEMU opens every path itself (and writes
+                                     * -pidfile); set: no -pidfile, the QMP monitors, console
+                                     * log, files, taps and pflash units as descriptors */
 };
 
 /* Pure: the whole QEMU command line, NULL-terminated, in *ret (caller strv_free()s).
@@ -64,6 +83,11 @@ struct qemu_argv_ctx {
  * across agent restarts). A VNC password is never put on the command line (it would be
  * readable in /proc/PID/cmdline): the argv has password=on and the driver sets it over
  * QMP (set_password) before the guest runs.
+ *
+ * With ctx->fds there is no -pidfile (the driver knows its child's PID; QEMU spins on a
+ * -pidfile in an fdset), the two QMP monitors are -chardev socket,fd=N,server=on,wait=off
+ * with -mon ...,mode=control, and the files QEMU writes or the pflash units are -add-fd
+ * and /dev/fdset/N (QEMU opens /dev/fdset/N through the set, never by a path).
  *
  * Disks (ctx->disk_chains set): every layer is -add-fd fd=N,set=N,opaque=PATH and a
  * -blockdev whose file node's filename is /dev/fdset/N; backing layers come first, each an

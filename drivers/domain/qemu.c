@@ -18,7 +18,9 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,7 +170,8 @@ struct paths {
         char *name;
         char *run_sub, *state_sub;
         char *pidfile, *qmp, *events, *vnc;
-        char *ident; /* the identity record of the QEMU the agent started (dom_proc_ident) */
+        char *vnc_dir; /* RUN_DIR/qemu-vnc/NAME: the VNC socket's, owned by the domain's uid */
+        char *ident;   /* the identity record of the QEMU the agent started (dom_proc_ident) */
         char *qemu_log, *console_log;
         char *binary; /* the domain's <emulator>, else agent.conf's qemu.binary */
         char *accel;  /* agent.conf's qemu.accel */
@@ -182,6 +185,7 @@ static void paths_done(struct paths *p) {
         free(p->qmp);
         free(p->events);
         free(p->vnc);
+        free(p->vnc_dir);
         free(p->ident);
         free(p->qemu_log);
         free(p->console_log);
@@ -210,7 +214,8 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
             !(p->pidfile = strdupf("%s/%s.pid", p->run_sub, name)) ||
             !(p->qmp = strdupf("%s/%s.qmp", p->run_sub, name)) ||
             !(p->events = qemu_events_socket(p->qmp)) ||
-            !(p->vnc = strdupf("%s/%s.vnc", p->run_sub, name)) ||
+            !(p->vnc_dir = strdupf("%s-vnc/%s", p->run_sub, name)) ||
+            !(p->vnc = strdupf("%s/vnc", p->vnc_dir)) ||
             !(p->ident = strdupf("%s/%s.ident", p->run_sub, name)) ||
             !(p->qemu_log = strdupf("%s/%s.qemu.log", p->state_sub, name)) ||
             !(p->console_log = strdupf("%s/%s.console.log", p->state_sub, name))) {
@@ -326,6 +331,15 @@ static bool argv_names_socket(char *const *argv, const char *path) {
         return false;
 }
 
+/* A QEMU the agent started with its QMP monitor as a descriptor (qemu_argv with fds):
+ * its command line cannot name the socket, so its identity record alone decides. */
+static bool argv_has_fd_monitor(char *const *argv) {
+        for (size_t i = 0; argv && argv[i] && argv[i + 1]; i++)
+                if (streq(argv[i], "-mon") && streq(argv[i + 1], "chardev=dv-qmp,mode=control"))
+                        return true;
+        return false;
+}
+
 static bool is_our_child(pid_t pid) {
         struct dom_proc_stat st;
         return dom_proc_stat(pid, &st) == 0 && st.ppid == getpid();
@@ -338,7 +352,8 @@ static bool is_our_child(pid_t pid) {
  * QEMU started by an agent that kept none), the identity the agent gives every QEMU: its
  * own uid and gid and the configured emulator; the record is then written when `record`.
  * -EPERM with *ret_why saying how it differs; -ESRCH when the process is gone. */
-static int ident_check(pid_t pid, const struct paths *p, bool record, char **ret_why) {
+static int ident_check(pid_t pid, const struct paths *p, bool record, bool need_record,
+                       char **ret_why) {
         *ret_why = NULL;
         struct dom_proc_ident want;
         int r = dom_proc_ident_load(p->ident, &want);
@@ -348,6 +363,10 @@ static int ident_check(pid_t pid, const struct paths *p, bool record, char **ret
                 return *ret_why ? -EPERM : -ENOMEM;
         }
         bool unrecorded = want.pid == 0;
+        if (unrecorded && need_record) {
+                *ret_why = strdupf("there is no record %s of it", p->ident);
+                return *ret_why ? -EPERM : -ENOMEM;
+        }
         if (unrecorded) {
                 want = (struct dom_proc_ident){.pid = pid,
                                                .ruid = getuid(),
@@ -387,12 +406,13 @@ static enum verdict verdict_of(pid_t pid, const struct paths *p, bool record, ch
                 return V_NONE;
         bool qemu = proc_alive(&pi) && is_qemu_argv0(pi.argv) && argv_guest_is(pi.argv, p->name);
         bool sock = qemu && argv_names_socket(pi.argv, p->qmp);
+        bool fd_mon = qemu && !sock && argv_has_fd_monitor(pi.argv);
         proc_info_done(&pi);
         if (!qemu)
                 return V_NONE;
-        if (!sock)
+        if (!sock && !fd_mon)
                 return V_FOREIGN;
-        int r = ident_check(pid, p, record, ret_why);
+        int r = ident_check(pid, p, record, fd_mon, ret_why);
         if (r == -ESRCH)
                 return V_NONE;
         if (r < 0 && !*ret_why)
@@ -656,6 +676,7 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
         dom_proc_unlink_quiet(p->qmp);
         dom_proc_unlink_quiet(p->events);
         dom_proc_unlink_quiet(p->vnc);
+        (void)rmdir(p->vnc_dir);
         dom_proc_unlink_quiet(p->ident);
 }
 
@@ -993,6 +1014,8 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         events_ensure(ent, live, p.events);
                 ret->qmp_status = qmp_status_cached(ent, live, p.qmp);
                 ret->state = state_from_qmp(ret->qmp_status);
+                struct dom_proc_ident have;
+                ret->unconfined = dom_proc_ident_read(live, &have) == 0 && have.euid == 0;
                 return 0;
         }
 
@@ -1173,9 +1196,101 @@ static int check_host_memory(const struct domain_def *def, struct dv_error *err)
                             format_kib(have, total), total);
 }
 
+/* Every descriptor QEMU gets: the disks' layers (3, 4, ...), then what qemu_fds names. */
+struct qemu_given {
+        int fds[CMD_PASS_FDS_MAX];
+        size_t n;
+        bool owned[CMD_PASS_FDS_MAX]; /* closed by given_close (the disks' are not) */
+};
+
+static void given_close(struct qemu_given *g) {
+        for (size_t k = 0; k < g->n; k++)
+                if (g->owned[k] && g->fds[k] >= 0) {
+                        close(g->fds[k]);
+                        g->fds[k] = -1;
+                }
+}
+
+/* Adds fd (taken over; -errno passed through) and returns its number in QEMU. */
+static int given_add(struct qemu_given *g, int fd) {
+        if (fd < 0)
+                return fd;
+        if (g->n >= CMD_PASS_FDS_MAX) {
+                close(fd);
+                return -E2BIG;
+        }
+        g->fds[g->n] = fd;
+        g->owned[g->n] = true;
+        return 3 + (int)g->n++;
+}
+
+/* A listening socket at path, root's only, in the agent's 0750 directory: QEMU gets the
+ * descriptor and serves QMP on it; clients connect to the path as before. */
+static int listen_at(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void)unlink(path);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
+            listen(fd, 16) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+/* The tap's queue, attached as root (TUNSETIFF on the persistent tap tap_create made):
+ * QEMU needs no CAP_NET_ADMIN. vnet headers as QEMU's own open of a tap asks. */
+static int tap_open(const char *tap) {
+        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct ifreq ifr = {0};
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        memcpy(ifr.ifr_name, tap, MIN(strlen(tap) + 1, sizeof(ifr.ifr_name)));
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+                int e = -errno;
+                close(fd);
+                return e;
+        }
+        return fd;
+}
+
+/* A serial device's or console's file (type 'file'): made root's as before, and opened
+ * for QEMU. Without append='on' QEMU would truncate it: done here. */
+static int chr_file_open(const struct domain_chr *c) {
+        int fd = open_private_log(c->source_path);
+        if (fd >= 0 && c->append != DOMAIN_TRI_YES && ftruncate(fd, 0) < 0) {
+                int e = -errno;
+                close(fd);
+                return e;
+        }
+        return fd;
+}
+
+/* The VNC socket's directory, the domain's uid's alone, under RUN_DIR/qemu-vnc (0711: it
+ * can be passed through, not listed): QEMU creates the socket itself. */
+static int vnc_dir_prepare(const struct paths *p, uint32_t uid, struct dv_error *err) {
+        _cleanup_free_ char *parent = path_dirname(p->vnc_dir);
+        if (!parent)
+                return dv_error_oom(err);
+        int r = mkdir_p(parent, 0711);
+        if (r >= 0 && mkdir(p->vnc_dir, 0700) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot create %s: %s", p->vnc_dir, strerror(-r));
+        _cleanup_close_ int fd = open(p->vnc_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fchown(fd, uid, uid) < 0 || fchmod(fd, 0700) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot give %s to uid %u: %m",
+                                    p->vnc_dir, (unsigned)uid);
+        return 0;
+}
+
 static int start_spawned(const struct domain_def *def, const struct paths *p,
-                         struct qemu_entry *ent, char *const *argv, const struct qemu_disks *disks,
-                         bool paused, struct dv_error *err) {
+                         struct qemu_entry *ent, char *const *argv, struct qemu_given *g,
+                         uint32_t uid, bool paused, struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
         /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
@@ -1185,10 +1300,21 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                 close(ino);
                 ino = -1;
         }
-        int r = cmd_spawn_detached_fds(argv, p->qemu_log, NULL, disks->fds, disks->n, &pid, err);
+        struct cmd_creds creds = {.uid = uid, .gid = uid};
+        int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n, uid ? &creds : NULL,
+                                      &pid, err);
+        /* QEMU holds them now: closing ours makes a client of a QEMU that died get an error
+         * rather than wait in the listen queue. */
+        given_close(g);
         if (r < 0)
                 return r;
         _cleanup_close_ int fd = pidfd_open(pid, 0);
+        /* QEMU writes no pidfile (it is not allowed in run_dir): the agent does. */
+        r = dom_proc_write_pidfile(p->pidfile, pid);
+        if (r < 0) {
+                kill_spawned(fd, pid);
+                return dv_error_add(err, r, 0, "cannot write %s: %s", p->pidfile, strerror(-r));
+        }
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + START_WAIT_USEC;
         _cleanup_free_ char *line = cmd_argv_string(argv);
         struct json_object *st = NULL;
@@ -1264,10 +1390,6 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                 }
         }
 
-        pid_t filepid = 0;
-        if (r >= 0 && st && (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid != pid))
-                r = dv_error_add(&qerr, -EIO, 0, "QEMU (PID %d) did not write %s", (int)pid,
-                                 p->pidfile);
         if (r < 0 || !st) {
                 kill_spawned(fd, pid);
                 json_object_put(st);
@@ -1310,24 +1432,69 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
         return 0;
 }
 
-/* A serial device or console of type 'file' writes to a path the file names: QEMU would
- * create it with its umask, readable by all, so it is created here first, root's only
- * (an existing one is made 0600; a symlink, FIFO or anything but a regular file there is
- * refused, naming the element's line). */
-static int precreate_chr_files(const struct domain_chr *c, size_t n, struct dv_error *err) {
-        for (size_t i = 0; i < n; i++) {
-                if (domain_chr_type(&c[i]) != DOMAIN_CHR_FILE || !c[i].source_path)
+/* Opens for QEMU what it would otherwise open by path (docs/qemu.md, Its own user) and
+ * fills f with the numbers QEMU gets them as, after the disks' in g. */
+static int give_files(const struct domain_def *def, const struct paths *p, char *const *taps,
+                      struct qemu_given *g, struct qemu_fds *f, int *serials, int *consoles,
+                      int *tap_fds, struct dv_error *err) {
+        *f = (struct qemu_fds){.loader = -1,
+                               .nvram = -1,
+                               .serials = serials,
+                               .consoles = consoles,
+                               .taps = tap_fds};
+        int r = f->qmp = given_add(g, listen_at(p->qmp));
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot listen on %s: %s", p->qmp, strerror(-r));
+        r = f->events = given_add(g, listen_at(p->events));
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot listen on %s: %s", p->events, strerror(-r));
+        /* What a guest prints may be private: root's only, as before. */
+        r = f->console_log = given_add(g, open_private_log(p->console_log));
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot open %s: %s", p->console_log, strerror(-r));
+        for (size_t i = 0; i < def->n_serials + def->n_consoles; i++) {
+                bool ser = i < def->n_serials;
+                const struct domain_chr *c =
+                        ser ? &def->serials[i] : &def->consoles[i - def->n_serials];
+                int *slot = ser ? &serials[i] : &consoles[i - def->n_serials];
+                *slot = -1;
+                if (domain_chr_type(c) != DOMAIN_CHR_FILE || !c->source_path)
                         continue;
-                int fd = open_private_log(c[i].source_path);
-                if (fd < 0)
-                        return dv_error_add(err, fd, c[i].line, "cannot open %s: %s",
-                                            c[i].source_path, strerror(-fd));
-                close(fd);
+                r = *slot = given_add(g, chr_file_open(c));
+                if (r < 0)
+                        return dv_error_add(err, r, c->line, "cannot open %s: %s", c->source_path,
+                                            strerror(-r));
+        }
+        for (size_t i = 0; i < def->n_interfaces; i++) {
+                tap_fds[i] = -1;
+                if (!taps[i])
+                        continue;
+                r = tap_fds[i] = given_add(g, tap_open(taps[i]));
+                if (r < 0)
+                        return dv_error_add(err, r, def->interfaces[i].line,
+                                            "cannot attach to tap %s: %s", taps[i], strerror(-r));
+        }
+        const struct domain_os *os = &def->os;
+        if (os->has_loader && os->loader.path && os->loader.type == DOMAIN_LOADER_PFLASH) {
+                bool ro = os->loader.readonly == DOMAIN_TRI_YES;
+                int fd = open(os->loader.path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+                r = f->loader = given_add(g, fd < 0 ? -errno : fd);
+                if (r < 0)
+                        return dv_error_add(err, r, os->line, "cannot open the loader %s: %s",
+                                            os->loader.path, strerror(-r));
+        }
+        if (os->has_nvram && os->nvram.path) {
+                int fd = open(os->nvram.path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+                r = f->nvram = given_add(g, fd < 0 ? -errno : fd);
+                if (r < 0)
+                        return dv_error_add(err, r, os->line, "cannot open the NVRAM %s: %s",
+                                            os->nvram.path, strerror(-r));
         }
         return 0;
 }
+
 static int start_locked(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
-                        const char *uuid, char *const *disk_paths, char *const *macs,
+                        const char *uuid, uint32_t uid, char *const *disk_paths, char *const *macs,
                         char *const *bridges, struct dv_error *err) {
         pid_t foreign = 0;
         _cleanup_free_ char *why = NULL;
@@ -1352,23 +1519,16 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         if (r < 0)
                 return dv_error_add(err, r, 0, "cannot create %s or %s: %s", p->run_sub,
                                     p->state_sub, strerror(-r));
-        /* QEMU would create the console log with its umask, readable by all: what a guest
-         * prints may be private, so it is made here first, root's only. */
-        int log_fd = open_private_log(p->console_log);
-        if (log_fd < 0)
-                return dv_error_add(err, log_fd, 0, "cannot open %s: %s", p->console_log,
-                                    strerror(-log_fd));
-        close(log_fd);
-        /* The same for the files the domain's serial devices and consoles write to. */
-        r = precreate_chr_files(def->serials, def->n_serials, err);
-        if (r >= 0)
-                r = precreate_chr_files(def->consoles, def->n_consoles, err);
-        if (r < 0)
-                return r;
+        if (def->n_graphics > 0) {
+                r = vnc_dir_prepare(p, uid, err);
+                if (r < 0)
+                        return r;
+        }
 
         size_t n = def->n_interfaces;
         _cleanup_strv_free_ char **argv = NULL, **locations = NULL;
         _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
+        _cleanup_free_ int *chr_fds = NULL, *tap_fds = NULL;
         /* One entry per interface, NULL for those without a tap. */
         _cleanup_free_ char **taps = calloc(n + 1, sizeof(char *));
         _cleanup_free_ char(*tap_buf)[IFNAMSIZ] = calloc(n + 1, IFNAMSIZ);
@@ -1408,8 +1568,25 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         if (r < 0)
                 goto fail_taps;
 
+        struct qemu_given given = {.n = disks.n};
+        memcpy(given.fds, disks.fds, disks.n * sizeof(int));
+        struct qemu_fds qfds;
+        chr_fds = calloc(def->n_serials + def->n_consoles + 1, sizeof(int));
+        tap_fds = calloc(n + 1, sizeof(int));
+        if (!chr_fds || !tap_fds) {
+                r = dv_error_oom(err);
+                goto fail_taps;
+        }
+        r = give_files(def, p, taps, &given, &qfds, chr_fds, chr_fds + def->n_serials, tap_fds,
+                       err);
+        if (r < 0) {
+                given_close(&given);
+                goto fail_taps;
+        }
+
         bool paused = wants_vnc_password(def);
         struct qemu_argv_ctx ctx = {
+                .fds = &qfds,
                 .binary = def->emulator ? def->emulator : p->binary,
                 .accel = qemu_accel_for(def),
                 .qmp_socket = p->qmp,
@@ -1425,7 +1602,8 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         };
         r = qemu_argv(def, &ctx, &argv, err);
         if (r >= 0)
-                r = start_spawned(def, p, ent, argv, &disks, paused, err);
+                r = start_spawned(def, p, ent, argv, &given, uid, paused, err);
+        given_close(&given);
         if (r >= 0)
                 return 0;
 fail_taps:
@@ -1440,6 +1618,12 @@ int qemu_start(const struct domain_def *def, char *const *disk_paths, char *cons
 
 int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const *disk_paths,
                     char *const *macs, char *const *bridges, struct dv_error *err) {
+        return qemu_start_as(def, uuid, 0, disk_paths, macs, bridges, err);
+}
+
+int qemu_start_as(const struct domain_def *def, const char *uuid, uint32_t uid,
+                  char *const *disk_paths, char *const *macs, char *const *bridges,
+                  struct dv_error *err) {
         _cleanup_(paths_done) struct paths p = {0};
         int r = paths_get(def, &p, err);
         if (r < 0)
@@ -1450,7 +1634,7 @@ int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const 
         if (dom_proc_busy_begin(&ent->run, &lock) < 0)
                 return dv_error_add(err, -EBUSY, 0, "domain %s is being started or stopped",
                                     p.name);
-        r = start_locked(def, &p, ent, uuid, disk_paths, macs, bridges, err);
+        r = start_locked(def, &p, ent, uuid, uid, disk_paths, macs, bridges, err);
         dom_proc_busy_end(&ent->run, &lock);
         return r;
 }
@@ -1543,7 +1727,7 @@ int qemu_stop(const struct domain_def *def, uint64_t timeout_usec, struct dv_err
 
 static int qemu_drv_start(const struct domain_def *def, const struct dom_start *a,
                           struct dv_error *err) {
-        return qemu_start_uuid(def, a->uuid, a->disk_paths, a->macs, a->bridges, err);
+        return qemu_start_as(def, a->uuid, a->uid, a->disk_paths, a->macs, a->bridges, err);
 }
 
 /* Only interfaces the driver makes a tap for have a host-side device. */

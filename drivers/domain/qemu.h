@@ -50,6 +50,12 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
  * line is in err. */
 int qemu_start(const struct domain_def *def, char *const *disk_paths, char *const *macs,
                char *const *bridges, struct dv_error *err);
+/* The same as uid (= gid) from agent.conf qemu.uid_range (0: as the agent, root): QEMU
+ * then runs with no supplementary group, no capability and no_new_privs, and opens no
+ * host path the agent could open for it (docs/qemu.md, Its own user). */
+int qemu_start_as(const struct domain_def *def, const char *uuid, uint32_t uid,
+                  char *const *disk_paths, char *const *macs, char *const *bridges,
+                  struct dv_error *err);
 /* The same with the UUID the engine generated and keeps (NULL: def->uuid, or none). */
 int qemu_start_uuid(const struct domain_def *def, const char *uuid, char *const *disk_paths,
                     char *const *macs, char *const *bridges, struct dv_error *err);

@@ -79,7 +79,10 @@ check "and it is left alone" holds_for 3 alive "$rootfake"
 kill -9 "$fake"
 check "once it is gone the domain runs" wait_until 30 phase_is domain/lk1 ready
 q1=$(pid_of lk1)
-check "its QEMU is the emulator, run as root" eval '[ "$(stat -c %u /proc/$q1)" = 0 ] &&
+# The uid allocated for the domain (qemu.uid_range), kept in its last-applied record.
+lk1_uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uid"])' "$T/state/applied/domain@lk1.json")
+check "its QEMU is the emulator, run as the domain's own uid" eval '[ "$(stat -c %u /proc/$q1)" = "$lk1_uid" ] &&
+    [ "$lk1_uid" != 0 ] &&
     [ "$(readlink /proc/$q1/exe)" = "$(readlink -f /usr/bin/qemu-system-x86_64)" ]'
 check "its record is root's, 0600, and names it" eval '[ "$(stat -c "%u %a" "$T/run/qemu/lk1.ident")" = "0 600" ] &&
     grep -q "^pid=$q1 " "$T/run/qemu/lk1.ident"'

@@ -125,7 +125,11 @@ mac1=$(obs_mac)
 check "the observed XML names the network" grep -q "<source network='nat1'" "$T/state/domains/vm1.xml"
 check "the observed XML names the tap as the interface's target" grep -q "<target dev='$tap'/>" "$T/state/domains/vm1.xml"
 check "the MAC is a 52:54:00 one" eval '[[ "$mac1" == 52:54:00:* ]]'
-check "the QEMU command line has the tap" eval 'cmdline "$pid1" | grep -q "^tap,.*ifname=$tap\(,\|$\)"'
+# QEMU runs as its own user, without CAP_NET_ADMIN: the agent attaches to the tap and
+# passes the descriptor (-netdev tap,fd=N), which the kernel shows bound to that tap.
+check "the QEMU command line has the tap as a descriptor" eval '
+    n=$(cmdline "$pid1" | sed -n "s/^tap,.*fd=\([0-9]*\).*/\1/p") &&
+    [ -n "$n" ] && grep -qx "iff:[[:space:]]*$tap" "/proc/$pid1/fdinfo/$n"'
 check "the QEMU command line has the MAC" eval 'cmdline "$pid1" | grep -q "\"mac\": *\"$mac1\"\|mac=$mac1"'
 check "the last-applied record holds the same MAC" test "$(applied_mac)" = "$mac1"
 

@@ -80,6 +80,51 @@ check "the pool is not stopped under a running domain" eval '
     wait_until 5 eval "st_msg pool/p1 | grep -q \"in use by running domain/vm1\""'
 pool_xml p1 "$P1" > "$D/p1.xml"
 
+# ---- QEMU as its own user (issue 16) -------------------------------------------------------------
+# applied_uid NAME: the uid the agent allocated, from the domain's last-applied record.
+applied_uid() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("uid", ""))' \
+        "$T/state/applied/domain@$1.json"
+}
+# status_is PID FIELD VALUE: /proc/PID/status FIELD is VALUE (fields joined by single spaces).
+status_is() {
+    local v
+    v=$(awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ +/, ""); print }' "/proc/$1/status")
+    [ "$v" = "$3" ] || { echo "# $2 of PID $1 is '$v', not '$3'"; return 1; }
+}
+uid1=$(applied_uid vm1)
+check "vm1's record holds a uid from qemu.uid_range" \
+    eval '[ -n "$uid1" ] && [ "$uid1" -ge 3000000 ] && [ "$uid1" -le 3999999 ]'
+check "its QEMU runs as that uid" status_is "$pid1" Uid "$uid1 $uid1 $uid1 $uid1"
+check "and as that gid" status_is "$pid1" Gid "$uid1 $uid1 $uid1 $uid1"
+check "with no supplementary group" status_is "$pid1" Groups ""
+check "no effective capability" status_is "$pid1" CapEff 0000000000000000
+check "an empty bounding set" status_is "$pid1" CapBnd 0000000000000000
+check "and no_new_privs" status_is "$pid1" NoNewPrivs 1
+check "the QEMU writes no pidfile of its own (-pidfile is gone)" \
+    eval '! tr "\0" "\n" < /proc/$pid1/cmdline | grep -qx -- -pidfile'
+# vm2 has VNC on a unix socket, which its QEMU creates itself in a directory of its uid.
+dom_xml vm2 | sed "s|</devices>|<graphics type='vnc'/></devices>|" > "$D/vm2.xml"
+vol_xml p1 vm2.img $((8 * MiB)) raw > "$D/vm2.img.xml"
+check "a second domain runs" wait_until 30 phase_is domain/vm2 ready
+uid2=$(applied_uid vm2)
+check "with a uid of its own" eval '[ -n "$uid2" ] && [ "$uid2" != "$uid1" ] && [ "$uid2" -ge 3000000 ]'
+check "its QEMU runs as it" status_is "$(pid_of vm2)" Uid "$uid2 $uid2 $uid2 $uid2"
+check "its VNC socket is in a directory of its uid, 0700" \
+    eval '[ "$(stat -c "%u %a" "$T/run/qemu-vnc/vm2")" = "$uid2 700" ] && [ -S "$T/run/qemu-vnc/vm2/vnc" ]'
+check "and serves VNC" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+sys.exit(0 if s.recv(12).startswith(b"RFB ") else 1)' "$T/run/qemu-vnc/vm2/vnc"
+chmod 0600 "$P1/vm2.img"
+# as_qemu UID CMD...: CMD with the credentials of the QEMU that runs as UID.
+as_qemu() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all -- "$@"; }
+check "vm1's credentials cannot read /etc/shadow" eval '! as_qemu "$uid1" cat /etc/shadow >/dev/null 2>&1'
+check "nor the other guest's disk (0600 root)" eval '! as_qemu "$uid1" head -c1 "$P1/vm2.img" >/dev/null 2>&1'
+check "while root can (the check is real)" eval 'head -c1 "$P1/vm2.img" >/dev/null'
+rm -f "$D/vm2.xml" "$D/vm2.img.xml"
+check "the second domain goes with its file" wait_until 20 eval '! st_has domain/vm2'
+
 # ---- agent restart: adopted, not restarted -------------------------------------------------------
 sed -i 's/^resync_interval: .*/resync_interval: 1h/' "$T/agent.conf"
 agent_stop
@@ -88,6 +133,7 @@ agent_start
 check "after a restart the domain is ready" wait_until 15 phase_is domain/vm1 ready
 check "after a restart it is the same QEMU process" test "$(pid_of vm1)" = "$pid1"
 check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid1'>" "$T/state/domains/vm1.xml"
+check "the uid is kept across the agent restart" test "$(applied_uid vm1)" = "$uid1"
 
 # ---- QMP events: a pause and a resume from outside show in status.xml at once -----------------------
 # qmp SOCKET COMMAND: runs one command on QEMU's command monitor.
@@ -125,6 +171,7 @@ check "the exit is reported" eval 'grep -q "exited" "$T/agent.log"'
 pid2=$(pid_of vm1)
 check "the observed XML shows the new QEMU's id" \
     wait_until 5 grep -q "^<domain type='qemu' id='$pid2'>" "$T/state/domains/vm1.xml"
+check "the restarted QEMU runs as the same uid" status_is "$pid2" Uid "$uid1 $uid1 $uid1 $uid1"
 # The rest relies on the periodic resync in places (a refused domain is tried again there).
 sed -i 's/^resync_interval: .*/resync_interval: 2s/' "$T/agent.conf"
 agent_stop

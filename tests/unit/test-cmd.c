@@ -474,6 +474,95 @@ static void test_pass_fds(void **state) {
         test_rm_rf(dir);
 }
 
+/* The value of "Key:" in a /proc/PID/status text, tabs and spaces collapsed; "" if absent. */
+static void status_field(const char *status, const char *key, char *buf, size_t size) {
+        buf[0] = '\0';
+        size_t kl = strlen(key);
+        for (const char *l = status; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                if (strncmp(l, key, kl) != 0 || l[kl] != ':')
+                        continue;
+                const char *v = l + kl + 1;
+                size_t n = 0;
+                for (; *v && *v != '\n' && n + 1 < size; v++)
+                        if (*v != '\t' && !(*v == ' ' && (n == 0 || buf[n - 1] == ' ')))
+                                buf[n++] = *v;
+                        else if (n > 0 && buf[n - 1] != ' ')
+                                buf[n++] = ' ';
+                while (n > 0 && buf[n - 1] == ' ')
+                        n--;
+                buf[n] = '\0';
+                return;
+        }
+}
+
+/* cmd_spawn_detached_as: the child runs as the given uid and gid with nothing of root left
+ * (no groups, no capability in any set, no_new_privs), and still gets the descriptor it is
+ * passed: a file it could not open itself. */
+static void test_spawn_as(void **state) {
+        (void)state;
+        if (geteuid() != 0) {
+                skip();
+                return;
+        }
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *secret = path_join(dir, "secret");
+        _cleanup_free_ char *log = path_join(dir, "as.log");
+        int fd = open(secret, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "PASSED-FD\n", 10), 10);
+        close(fd);
+        fd = open(secret, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        _cleanup_free_ char *script = NULL;
+        assert_true(asprintf(&script, "cat /proc/self/status; cat <&3; cat %s || echo DENIED",
+                             secret) > 0);
+        struct cmd_creds creds = {.uid = 3999901, .gid = 3999902};
+        struct dv_error err = DV_ERROR_INIT;
+        pid_t pid = 0;
+        assert_true(cmd_spawn_detached_as(ARGV("sh", "-c", script), log, NULL, &fd, 1, &creds, &pid,
+                                          &err) > 0);
+        close(fd);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        size_t len = 0;
+        _cleanup_free_ char *out = test_read_file(log, &len);
+        char v[256];
+        status_field(out, "Uid", v, sizeof(v));
+        assert_string_equal(v, "3999901 3999901 3999901 3999901");
+        status_field(out, "Gid", v, sizeof(v));
+        assert_string_equal(v, "3999902 3999902 3999902 3999902");
+        status_field(out, "Groups", v, sizeof(v));
+        assert_string_equal(v, "");
+        const char *zero_caps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+        for (size_t i = 0; i < ELEMENTSOF(zero_caps); i++) {
+                status_field(out, zero_caps[i], v, sizeof(v));
+                assert_string_equal(v, "0000000000000000");
+        }
+        status_field(out, "NoNewPrivs", v, sizeof(v));
+        assert_string_equal(v, "1");
+        assert_non_null(strstr(out, "\nPASSED-FD\n"));
+        assert_non_null(strstr(out, "\nDENIED\n")); /* the same file by path: refused */
+
+        /* A program that is not there: an error, no child left behind. */
+        assert_true(cmd_spawn_detached_as(ARGV("/nonexistent/declvirt-no-such-program"), NULL, NULL,
+                                          NULL, 0, &creds, NULL, &err) < 0);
+        assert_int_equal(err.n_problems, 1);
+        assert_non_null(strstr(err.problems[0].msg, "declvirt-no-such-program"));
+        dv_error_clear(&err);
+        /* One that root may run but the uid may not: execve fails in the child, which
+         * reports it through its pipe. */
+        _cleanup_free_ char *prog = path_join(dir, "root-only");
+        fd = open(prog, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "#!/bin/sh\n", 10), 10);
+        close(fd);
+        assert_int_equal(cmd_spawn_detached_as(ARGV(prog), NULL, NULL, NULL, 0, &creds, NULL, &err),
+                         -EACCES);
+        dv_error_clear(&err);
+        test_rm_rf(dir);
+}
+
 static void test_argv_string(void **state) {
         (void)state;
         _cleanup_free_ char *s = cmd_argv_string(
@@ -590,13 +679,21 @@ static void test_debug_logging(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_exit_codes),   cmocka_unit_test(test_stdout_capture),
-                cmocka_unit_test(test_stderr_tail),  cmocka_unit_test(test_stdin),
-                cmocka_unit_test(test_timeout),      cmocka_unit_test(test_no_wait_for_descendants),
-                cmocka_unit_test(test_exec_failure), cmocka_unit_test(test_environment),
-                cmocka_unit_test(test_no_fd_leak),   cmocka_unit_test(test_pass_fds),
-                cmocka_unit_test(test_argv_string),  cmocka_unit_test(test_concurrent),
-                cmocka_unit_test(test_detached),     cmocka_unit_test(test_debug_logging),
+                cmocka_unit_test(test_exit_codes),
+                cmocka_unit_test(test_stdout_capture),
+                cmocka_unit_test(test_stderr_tail),
+                cmocka_unit_test(test_stdin),
+                cmocka_unit_test(test_timeout),
+                cmocka_unit_test(test_no_wait_for_descendants),
+                cmocka_unit_test(test_exec_failure),
+                cmocka_unit_test(test_environment),
+                cmocka_unit_test(test_no_fd_leak),
+                cmocka_unit_test(test_pass_fds),
+                cmocka_unit_test(test_spawn_as),
+                cmocka_unit_test(test_argv_string),
+                cmocka_unit_test(test_concurrent),
+                cmocka_unit_test(test_detached),
+                cmocka_unit_test(test_debug_logging),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

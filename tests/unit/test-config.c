@@ -17,6 +17,7 @@
 
 #include "agent/config.h"
 #include "tests/helpers/testlib.h"
+#include "util/fs.h"
 #include "util/macro.h"
 #include "util/strv.h"
 
@@ -39,6 +40,7 @@ static const char *const all_keys[] = {
         "qemu",
         "binary",
         "accel",
+        "uid_range",
         "container",
         "template_dir",
         "data_dir",
@@ -107,6 +109,8 @@ static void expect_default_values(const struct dv_config *c) {
         assert_string_equal(c->secrets_dir, "/etc/declvirt/secrets");
         assert_string_equal(c->qemu.binary, "/usr/bin/qemu-system-x86_64");
         assert_int_equal(c->qemu.accel, DV_ACCEL_AUTO);
+        assert_int_equal(c->qemu.uid_first, 3000000);
+        assert_int_equal(c->qemu.uid_last, 3999999);
         assert_string_equal(c->container.template_dir, "/var/lib/declvirt/templates");
         assert_string_equal(c->container.data_dir, "/var/lib/declvirt/containers");
         assert_int_equal(c->xen.enabled, DV_AUTO);
@@ -169,6 +173,8 @@ static void test_every_key(void **state) {
         assert_string_equal(c->secrets_dir, "/srv/declvirt/secrets");
         assert_string_equal(c->qemu.binary, "qemu-kvm"); /* no '/': left for PATH */
         assert_int_equal(c->qemu.accel, DV_ACCEL_KVM);
+        assert_int_equal(c->qemu.uid_first, 5000000);
+        assert_int_equal(c->qemu.uid_last, 5000099);
         assert_string_equal(c->container.template_dir, "/srv/templates");
         assert_string_equal(c->container.data_dir, "/srv/containers");
         assert_int_equal(c->xen.enabled, DV_YES);
@@ -629,6 +635,58 @@ static void test_installed_default_conf(void **state) {
         expect_mentions_every_key("scripts/agent.conf.default");
 }
 
+/* qemu.uid_range: FIRST-LAST, at least 16 ids, never 0 nor (uid_t)-1; and no account of
+ * the passwd or group file in it. */
+static void test_uid_range(void **state) {
+        (void)state;
+        struct dv_config *c = parse_ok("qemu:\n  uid_range: 100000-100015\n");
+        assert_int_equal(c->qemu.uid_first, 100000);
+        assert_int_equal(c->qemu.uid_last, 100015);
+        dv_config_free(c);
+        expect_refused("qemu:\n  uid_range: 100000-100014\n",
+                       "2: 'qemu.uid_range' 100000-100014 holds 15 ids, fewer than 16 (one per "
+                       "QEMU domain)");
+        expect_refused("qemu:\n  uid_range: 0-100\n",
+                       "2: 'qemu.uid_range' must lie within 1-4294967294 with FIRST <= LAST, not "
+                       "0-100");
+        expect_refused("qemu:\n  uid_range: 100-4294967295\n",
+                       "2: 'qemu.uid_range' must lie within 1-4294967294 with FIRST <= LAST, not "
+                       "100-4294967295");
+        expect_refused("qemu:\n  uid_range: 200-100\n",
+                       "2: 'qemu.uid_range' must lie within 1-4294967294 with FIRST <= LAST, not "
+                       "200-100");
+        expect_refused("qemu:\n  uid_range: 3000000\n",
+                       "2: 'qemu.uid_range' must be a range of ids FIRST-LAST (3000000-3999999), "
+                       "not '3000000'");
+
+        _cleanup_free_ char *dir = test_mkdtemp("dv-config");
+        _cleanup_free_ char *pw = join(dir, "passwd"), *gr = join(dir, "group");
+        const char *pw_text = "root:x:0:0:root:/root:/bin/bash\n"
+                              "alice:x:1000:1000::/home/alice:/bin/bash\n";
+        assert_int_equal(write_file_atomic(pw, pw_text, strlen(pw_text), 0644), 0);
+        const char *gr_text = "root:x:0:\nstaff:x:3000005:\n";
+        assert_int_equal(write_file_atomic(gr, gr_text, strlen(gr_text), 0644), 0);
+        c = parse_ok("qemu: {uid_range: 900-999}\n");
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(dv_config_check_uid_range(c, pw, gr, &err), 0);
+        dv_config_free(c);
+        c = parse_ok("qemu: {uid_range: 1000-1999}\n");
+        assert_int_equal(dv_config_check_uid_range(c, pw, gr, &err), -EEXIST);
+        assert_non_null(strstr(dv_error_message(&err), "the user alice (1000)"));
+        dv_error_clear(&err);
+        dv_config_free(c);
+        c = parse_ok("qemu: {uid_range: 3000000-3999999}\n");
+        assert_int_equal(dv_config_check_uid_range(c, pw, gr, &err), -EEXIST);
+        assert_non_null(strstr(dv_error_message(&err), "the group staff (3000005)"));
+        dv_error_clear(&err);
+        dv_config_free(c);
+        /* This host's own files hold nothing in the default range. */
+        c = parse_ok("");
+        assert_int_equal(dv_config_check_uid_range(c, NULL, NULL, &err), 0);
+        dv_config_free(c);
+        test_rm_rf(dir);
+}
+
 static void test_location_allowed(void **state) {
         (void)state;
         struct dv_config *c = parse_ok(
@@ -695,6 +753,7 @@ int main(void) {
                 cmocka_unit_test(test_repo_agent_conf),
                 cmocka_unit_test(test_installed_default_conf),
                 cmocka_unit_test(test_location_allowed),
+                cmocka_unit_test(test_uid_range),
         };
         _cleanup_strv_free_ char **files = test_list_dir(DIR, ".yaml");
         _cleanup_free_ char **bad = test_filter_base_prefix(files, "bad-", true);

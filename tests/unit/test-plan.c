@@ -1016,6 +1016,45 @@ static void test_domain_start_waits_for_volume_and_network(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
 }
 
+/* A QEMU that runs as root (started before QEMU ran as its own user) stays ready, and the
+ * status says so; the last-applied record keeps the uid allocated for the domain. */
+static void test_domain_unconfined_and_uid_record(void **state) {
+        struct engine *e = *state;
+        struct obj *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
+        set_applied(d, NULL, false, true, BOOT_NOW);
+        observe_dom(d, DOM_RUNNING, NULL);
+        d->dom_st.unconfined = true;
+        struct plan_step s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "running unconfined: its QEMU runs as root (started before QEMU ran as its "
+                    "own user); confined at its next start");
+
+        d->applied->uid = 3000007;
+        _cleanup_free_ char *json = applied_to_json(d->applied);
+        assert_non_null(json);
+        assert_non_null(strstr(json, "\"uid\":3000007"));
+        struct applied *back = NULL;
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(applied_from_json(json, strlen(json), &back, &err), 0);
+        assert_int_equal(back->uid, 3000007);
+        applied_free(back);
+        /* A record naming root, (uid_t)-1 or a string is refused, not run as root. */
+        const char *bad[] = {"\"uid\":0", "\"uid\":4294967295", "\"uid\":\"3000007\"",
+                             "\"uid\":-1"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *b = strdup(json);
+                char *at = strstr(b, "\"uid\":3000007");
+                assert_non_null(at);
+                char fixed[8192];
+                snprintf(fixed, sizeof(fixed), "%.*s%s%s", (int)(at - b), b, bad[i],
+                         at + strlen("\"uid\":3000007"));
+                back = NULL;
+                assert_true(applied_from_json(fixed, strlen(fixed), &back, &err) < 0);
+                assert_null(back);
+                dv_error_clear(&err);
+        }
+}
+
 static void test_domain_running_stop_change(void **state) {
         struct engine *e = *state;
         struct obj *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
@@ -1425,6 +1464,7 @@ int main(void) {
                 T(test_domain_rw_device_conflict),
                 T(test_domain_start_waits_for_volume_and_network),
                 T(test_domain_running_stop_change),
+                T(test_domain_unconfined_and_uid_record),
                 T(test_domain_restart_policies),
                 T(test_domain_holds_pool_and_network),
                 T(test_domain_removal),

@@ -185,6 +185,47 @@ static void test_golden_argv(void **state) {
                 fail_msg("%s: %s", path, strna(dv_error_message(&err)));
         test_check_golden_argv(golden, argv);
         strv_free(argv);
+        argv = NULL;
+
+        /* How the driver runs it (QEMU as its own user): NAME.fds.argv, for the fixtures
+         * that have serial files, taps, pflash units or VNC. The numbers follow the disks'
+         * layers as the driver's do. */
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        static const char *const with_fds[] = {"kvm-full.xml", "uefi.xml", "minimal.xml"};
+        bool fds_golden = false;
+        for (size_t i = 0; i < ELEMENTSOF(with_fds); i++)
+                fds_golden = fds_golden || streq(base, with_fds[i]);
+        if (fds_golden) {
+                int next = 3;
+                for (size_t i = 0; i < def->n_disks; i++)
+                        next += (int)chains.chains[i].n_layers;
+                int ser[16], con[16], taps[16];
+                assert_true(def->n_serials <= 16 && def->n_consoles <= 16 &&
+                            def->n_interfaces <= 16);
+                struct qemu_fds f = {.qmp = next++, .events = next++, .console_log = next++};
+                for (size_t i = 0; i < def->n_serials; i++)
+                        ser[i] = domain_chr_type(&def->serials[i]) == DOMAIN_CHR_FILE ? next++ : -1;
+                for (size_t i = 0; i < def->n_consoles; i++)
+                        con[i] =
+                                domain_chr_type(&def->consoles[i]) == DOMAIN_CHR_FILE ? next++ : -1;
+                for (size_t i = 0; i < def->n_interfaces; i++)
+                        taps[i] = next++;
+                f.serials = ser;
+                f.consoles = con;
+                f.taps = taps;
+                f.loader = def->os.has_loader && def->os.loader.type == DOMAIN_LOADER_PFLASH
+                                   ? next++
+                                   : -1;
+                f.nvram = def->os.has_nvram ? next++ : -1;
+                t.ctx.fds = &f;
+                t.ctx.pidfile = NULL; /* not needed with fds */
+                _cleanup_free_ char *fgolden = test_sibling(path, ".fds.argv");
+                r = qemu_argv(def, &t.ctx, &argv, &err);
+                if (r < 0)
+                        fail_msg("%s (fds): %s", path, strna(dv_error_message(&err)));
+                test_check_golden_argv(fgolden, argv);
+                strv_free(argv);
+        }
         dv_error_clear(&err);
         test_ctx_done(&t, def);
         dv_object_free(o);

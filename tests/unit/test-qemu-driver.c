@@ -234,6 +234,8 @@ static void test_start_observe_stop(void **state) {
         assert_non_null(s.qmp_status);
         assert_string_equal(s.qmp_status, "running");
         assert_false(s.exited);
+        /* qemu_start runs it as the agent's user, root: as a QEMU from before an upgrade. */
+        assert_true(s.unconfined);
         dom_status_done(&s);
 
         /* Within a second the status comes from the cache: no QMP round trip. */
@@ -274,6 +276,64 @@ static void test_start_observe_stop(void **state) {
         dom_status_done(&s);
         /* Stopping what is not running. */
         assert_int_equal(qemu_stop(d, USEC_PER_SEC, &err), 0);
+}
+
+/* The value of "Key:" in /proc/PID/status, fields joined by one space. */
+static char *proc_status_field(pid_t pid, const char *key) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(read_full_file(path, 65536, &text, &len), 0);
+        size_t kl = strlen(key);
+        for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                if (strncmp(l, key, kl) != 0 || l[kl] != ':')
+                        continue;
+                struct buf b = BUF_INIT;
+                const char *v = l + kl + 1;
+                while (*v == '\t' || *v == ' ')
+                        v++;
+                for (; *v && *v != '\n'; v++)
+                        buf_putc(&b, *v == '\t' ? ' ' : *v);
+                buf_puts(&b, "");
+                return buf_steal(&b);
+        }
+        return strdup("");
+}
+
+/* qemu_start_as: QEMU runs as the uid given, with nothing of root, and still serves QMP on
+ * the socket the agent bound, writes its console log and is stopped as before. */
+static void test_own_user(void **state) {
+        (void)state;
+        need_qemu();
+        _cleanup_(domain_def_freep) struct domain_def *d = mk_dom("ownuser");
+        _cleanup_free_ char *pidfile = dom_path(d, "qemu", ".pid");
+        struct dv_error err = DV_ERROR_INIT;
+        if (qemu_start_as(d, NULL, 3999950, NULL, NULL, NULL, &err) < 0)
+                fail_msg("qemu_start_as: %s", dv_error_message(&err));
+        pid_t pid = pidfile_pid(d);
+        assert_true(pid > 0);
+        const char *want[][2] = {{"Uid", "3999950 3999950 3999950 3999950"},
+                                 {"Gid", "3999950 3999950 3999950 3999950"},
+                                 {"Groups", ""},
+                                 {"CapEff", "0000000000000000"},
+                                 {"CapPrm", "0000000000000000"},
+                                 {"CapBnd", "0000000000000000"},
+                                 {"NoNewPrivs", "1"}};
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                _cleanup_free_ char *v = proc_status_field(pid, want[i][0]);
+                if (!streq(v, want[i][1]))
+                        fail_msg("%s of QEMU is '%s', not '%s'", want[i][0], v, want[i][1]);
+        }
+        struct dom_status s = {0};
+        observe_ok(d, &s);
+        assert_int_equal(s.state, DOM_RUNNING);
+        assert_string_equal(s.qmp_status, "running");
+        assert_false(s.unconfined);
+        dom_status_done(&s);
+        assert_int_equal(qemu_stop(d, USEC_PER_SEC, &err), 0);
+        assert_false(alive(pid));
+        assert_false(exists(pidfile));
 }
 
 /* A socket file that nobody listens on. */
@@ -808,6 +868,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_accel_and_taps_names, kill_all),
                 cmocka_unit_test_teardown(test_start_observe_stop, kill_all),
+                cmocka_unit_test_teardown(test_own_user, kill_all),
                 cmocka_unit_test_teardown(test_stale_pidfile, kill_all),
                 cmocka_unit_test_teardown(test_foreign_qemu, kill_all),
                 cmocka_unit_test_teardown(test_kill9, kill_all),
