@@ -72,6 +72,47 @@ strict_permissions: true
 CONF
 }
 
+# agent_setup with a QEMU section (TCG); every QEMU the test's agent started is killed by
+# PID on exit, even on failure.
+agent_setup_qemu() {
+    agent_setup
+    cat >> "$T/agent.conf" <<CONF
+qemu:
+  binary: /usr/bin/qemu-system-x86_64
+  accel: tcg
+CONF
+    on_exit 'for f in "$T"/run/qemu/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
+}
+
+# netns_setup NAME...: a network namespace NAME-PID for each NAME, loopback up, removed on
+# exit after everything still running in it is killed by PID; skips the whole test where
+# namespaces cannot be made. NS is the first (the agent's, see agent_start_ns), GS the
+# second if there is one.
+netns_setup() {
+    ip netns add "dvt-probe-$$" 2>/dev/null || skip_all "cannot create network namespaces here"
+    ip netns del "dvt-probe-$$"
+    local n
+    _netns=()
+    for n in "$@"; do
+        ip netns add "$n-$$"
+        on_exit ip netns del "$n-$$"
+        _netns+=("$n-$$")
+        ip -n "$n-$$" link set lo up
+    done
+    on_exit 'for n in "${_netns[@]}"; do for p in $(ip netns pids "$n"); do kill -9 $p; done; done'
+    NS=${_netns[0]}
+    GS=${_netns[1]:-}
+}
+in_ns() { ip netns exec "$NS" "$@"; }
+# The agent in $NS: agent_start with the program wrapped.
+agent_start_ns() {
+    local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
+    ip netns exec "$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
+    AGENT_PID=$!
+    wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
+        [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
+}
+
 agent_start() {
     # A restarted agent finds the old status.xml: wait for the one its first pass
     # writes (always a new file), so what follows never reads the previous agent's.

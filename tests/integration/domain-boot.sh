@@ -23,15 +23,8 @@ for a in acpid cpio insmod poweroff sh mount sleep; do
     busybox --list | grep -qx "$a" || skip_all "busybox has no $a applet"
 done
 
-agent_setup
-cat >> "$T/agent.conf" <<CONF
-qemu:
-  binary: /usr/bin/qemu-system-x86_64
-  accel: tcg
-CONF
+agent_setup_qemu
 D=$T/desired
-# Every QEMU this test's agent started is killed by PID on exit, even on failure.
-on_exit 'for f in "$T"/run/qemu/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
 
 # ---- the initramfs: busybox (with its libraries when it is linked dynamically), the
 # ACPI button and evdev modules when they are modules, /init and the power-button handler.

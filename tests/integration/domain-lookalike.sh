@@ -11,15 +11,8 @@ need_root
 [ -x /usr/bin/python3 ] || skip_all "/usr/bin/python3 is not installed"
 need_prog setpriv
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
-agent_setup
-cat >> "$T/agent.conf" <<CONF
-qemu:
-  binary: /usr/bin/qemu-system-x86_64
-  accel: tcg
-CONF
+agent_setup_qemu
 D=$T/desired
-# Every QEMU this test's agent started is killed by PID on exit, even on failure.
-on_exit 'for f in "$T"/run/qemu/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
 
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 as_nobody() { "${NOBODY[@]}" "$@"; }

@@ -15,14 +15,7 @@ need_prog nft
 [ -x /bin/busybox ] || skip_all "busybox-static is not installed"
 [ -x /usr/sbin/dnsmasq ] || skip_all "dnsmasq is not installed"
 [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || skip_all "no cgroups"
-ip netns add "dvt-probe-$$" 2>/dev/null || skip_all "cannot create network namespaces here"
-ip netns del "dvt-probe-$$"
-
-NS=dvt-lxc-$$
-ip netns add "$NS"
-on_exit ip netns del "$NS"
-on_exit 'for p in $(ip netns pids '"$NS"'); do kill -9 $p; done'
-ip -n "$NS" link set lo up
+netns_setup dvt-lxc
 
 agent_setup
 cat >> "$T/agent.conf" <<CONF
@@ -34,7 +27,7 @@ CONF
 on_exit 'for f in "$T"/run/lxc/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
 D=$T/desired
 S=$$
-in_ns() { ip netns exec "$NS" "$@"; }
+# Its own agent_start_ns: nsenter, not ip netns exec (see below).
 agent_start_ns() {
     local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
     # nsenter, not ip netns exec: that one mounts a fresh /sys, without the cgroup trees.

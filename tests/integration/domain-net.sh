@@ -12,37 +12,15 @@ need_prog qemu-img
 [ -x /usr/sbin/dnsmasq ] || skip_all "dnsmasq is not installed"
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
 [ -c /dev/net/tun ] || skip_all "/dev/net/tun is missing"
-ip netns add "dvt-probe-$$" 2>/dev/null || skip_all "cannot create network namespaces here"
-ip netns del "dvt-probe-$$"
-
-NS=dvt-dnet-$$
-ip netns add "$NS"
-on_exit ip netns del "$NS"
 # Anything left running in the namespace (the agent, QEMU, dnsmasq) is killed by PID
-# before it goes; QEMU also by its pidfile, in case it left the namespace's PID list.
-on_exit 'for p in $(ip netns pids '"$NS"'); do kill -9 $p; done'
-ip -n "$NS" link set lo up
+# before it goes; QEMU also by its pidfile (agent_setup_qemu), in case it left it.
+netns_setup dvt-dnet
 
-agent_setup
-cat >> "$T/agent.conf" <<CONF
-qemu:
-  binary: /usr/bin/qemu-system-x86_64
-  accel: tcg
-CONF
-on_exit 'for f in "$T"/run/qemu/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
+agent_setup_qemu
 D=$T/desired
 P1=$T/pools/p1
 MiB=1048576
-in_ns() { ip netns exec "$NS" "$@"; }
 
-# The agent in the namespace: lib.sh's agent_start with the program wrapped.
-agent_start_ns() {
-    local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
-    ip netns exec "$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
-    AGENT_PID=$!
-    wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
-        [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
-}
 
 net_xml() {
     cat <<XML

@@ -14,17 +14,10 @@ need_root
 need_prog qemu-img
 need_prog python3
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
-agent_setup
-cat >> "$T/agent.conf" <<CONF
-qemu:
-  binary: /usr/bin/qemu-system-x86_64
-  accel: tcg
-CONF
+agent_setup_qemu
 D=$T/desired
 P1=$T/pools/p1
 MiB=1048576
-# Every QEMU this test's agent started is killed by PID on exit, even on failure.
-on_exit 'for f in "$T"/run/qemu/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
 
 # dom_xml NAME [POLICY-ATTRS] [MACHINE]
 dom_xml() {

@@ -19,14 +19,7 @@ need_prog nft
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
 [ -x /usr/sbin/dnsmasq ] || skip_all "dnsmasq is not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static is not installed"
-ip netns add "dvt-probe-$$" 2>/dev/null || skip_all "cannot create network namespaces here"
-ip netns del "dvt-probe-$$"
-
-NS=dvt-hf-$$
-ip netns add "$NS"
-on_exit ip netns del "$NS"
-on_exit 'for p in $(ip netns pids '"$NS"'); do kill -9 $p; done'
-ip -n "$NS" link set lo up
+netns_setup dvt-hf
 
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 agent_setup

@@ -17,29 +17,10 @@ need_prog setpriv
 [ -x /usr/sbin/dnsmasq ] || skip_all "dnsmasq is not installed"
 LOOKALIKE=$REPO/${BUILD:-build}/tools/lookalike
 [ -x "$LOOKALIKE" ] || skip_all "build/tools/lookalike is not built (make build-all)"
-ip netns add "dvt-probe-$$" 2>/dev/null || skip_all "cannot create network namespaces here"
-ip netns del "dvt-probe-$$"
-
-NS=dvt-host-$$
-GS=dvt-guest-$$
-ip netns add "$NS"
-on_exit ip netns del "$NS"
-ip netns add "$GS"
-on_exit ip netns del "$GS"
-on_exit 'for p in $(ip netns pids '"$NS"') $(ip netns pids '"$GS"'); do kill -9 $p; done'
-ip -n "$NS" link set lo up
-ip -n "$GS" link set lo up
+netns_setup dvt-host dvt-guest
 
 agent_setup
 D=$T/desired
-in_ns() { ip netns exec "$NS" "$@"; }
-agent_start_ns() {
-    local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
-    ip netns exec "$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
-    AGENT_PID=$!
-    wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
-        [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
-}
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 as_nobody() { "${NOBODY[@]}" "$@"; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }

@@ -10,32 +10,11 @@ need_prog ip
 need_prog nft
 need_prog busybox
 [ -x /usr/sbin/dnsmasq ] || skip_all "dnsmasq is not installed"
-ip netns add "dvt-probe-$$" 2>/dev/null || skip_all "cannot create network namespaces here"
-ip netns del "dvt-probe-$$"
-
-NS=dvt-host-$$
-GS=dvt-guest-$$
-ip netns add "$NS"
-on_exit ip netns del "$NS"
-ip netns add "$GS"
-on_exit ip netns del "$GS"
-# Anything left running in the namespaces is killed by PID before they go.
-on_exit 'for p in $(ip netns pids '"$NS"') $(ip netns pids '"$GS"'); do kill -9 $p; done'
-ip -n "$NS" link set lo up
-ip -n "$GS" link set lo up
+netns_setup dvt-host dvt-guest
 
 agent_setup
 D=$T/desired
-in_ns() { ip netns exec "$NS" "$@"; }
 
-# The agent in the namespace: lib.sh's agent_start with the program wrapped.
-agent_start_ns() {
-    local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
-    ip netns exec "$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
-    AGENT_PID=$!
-    wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
-        [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
-}
 
 # net_xml NAME BRIDGE MODE ADDR PREFIX [RANGE_START RANGE_END] [POLICY-ATTRS]
 net_xml() {
