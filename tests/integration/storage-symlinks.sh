@@ -37,6 +37,25 @@ victim_sum=$(sum "$T/victim")
 victim_stat=$(stat -c '%s %Y %i' "$T/victim")
 victim_intact() { [ "$(sum "$T/victim")" = "$victim_sum" ] && [ "$(stat -c '%s %Y %i' "$T/victim")" = "$victim_stat" ]; }
 
+# vol_domain_xml NAME VOLUME: a small TCG guest whose one disk is VOLUME of the shared pool.
+vol_domain_xml() {
+    cat <<XML
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source pool='shared' volume='$2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+XML
+}
+
 shared_xml() {
     cat <<XML
 <pool type='dir'>
@@ -106,21 +125,7 @@ check "the symlinks and the FIFO are left as they are" \
 
 # ---- a guest whose disk is that volume is not started -------------------------------------
 if [ -x $QEMU ]; then
-    cat > "$D/vm1.xml" <<XML
-<domain type='qemu'>
-  <name>vm1</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='volume' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source pool='shared' volume='evil.img'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-XML
+    vol_domain_xml vm1 evil.img > "$D/vm1.xml"
     check "the domain waits for the blocked volume" \
         wait_until 15 eval 'st_msg domain/vm1 | grep -qF "waiting for volume/shared/evil.img (blocked)"'
     holds_for 2 eval '! ls "$T"/run/qemu/*.pid' && ok "no QEMU was started" ||
@@ -185,21 +190,7 @@ check "the shared pool stays ready" phase_is pool/shared ready
 # swap after the start cannot hand it another file, and a restart refuses the symlink.
 if [ -x $QEMU ]; then
     vol_xml shared guest.img $MiB raw > "$D/guest.xml"
-    cat > "$D/vm2.xml" <<XML
-<domain type='qemu'>
-  <name>vm2</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='volume' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source pool='shared' volume='guest.img'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-XML
+    vol_domain_xml vm2 guest.img > "$D/vm2.xml"
     check "a guest on a volume of the shared pool runs" wait_until 30 phase_is domain/vm2 ready
     qpid=$(cat "$T/run/qemu/vm2.pid")
     guest_ino=$(stat -c %i "$P/guest.img")
