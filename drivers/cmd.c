@@ -15,7 +15,9 @@
 #include <string.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -720,10 +722,19 @@ void cmd_result_done(struct cmd_result *res) {
 /* ---- cmd_spawn_detached -------------------------------------------------------------- */
 
 /* What the child of spawn_child_as reports through its pipe when it cannot exec: the step
- * that failed and its errno. */
-enum as_step { AS_STEP_FDS, AS_STEP_SESSION, AS_STEP_CAPS, AS_STEP_IDS, AS_STEP_EXEC };
+ * that failed, its errno and, for the jail, the entry. */
+enum as_step {
+        AS_STEP_FDS,
+        AS_STEP_SESSION,
+        AS_STEP_CGROUP,
+        AS_STEP_JAIL,
+        AS_STEP_JAIL_ENTRY,
+        AS_STEP_CAPS,
+        AS_STEP_IDS,
+        AS_STEP_EXEC
+};
 struct as_report {
-        int step, err;
+        int step, err, index;
 };
 
 static const char *as_step_text(int step) {
@@ -732,6 +743,10 @@ static const char *as_step_text(int step) {
                 return "cannot set up its descriptors";
         case AS_STEP_SESSION:
                 return "cannot start a session";
+        case AS_STEP_CGROUP:
+                return "cannot join its cgroup";
+        case AS_STEP_JAIL:
+                return "cannot set up its jail";
         case AS_STEP_CAPS:
                 return "cannot drop its capabilities";
         case AS_STEP_IDS:
@@ -741,10 +756,138 @@ static const char *as_step_text(int step) {
         }
 }
 
-static _Noreturn void as_fail(int report_fd, int step, int e) {
-        struct as_report rep = {step, e};
+static _Noreturn void as_fail_at(int report_fd, int step, int e, int index) {
+        struct as_report rep = {step, e, index};
         (void)!write(report_fd, &rep, sizeof(rep));
         _exit(127);
+}
+
+static _Noreturn void as_fail(int report_fd, int step, int e) {
+        as_fail_at(report_fd, step, e, -1);
+}
+
+/* ---- jails ------------------------------------------------------------------------------ */
+
+void cmd_jail_done(struct cmd_jail *j) {
+        if (!j)
+                return;
+        for (size_t k = 0; k < j->n; k++) {
+                free(j->entries[k].src);
+                free(j->entries[k].dst);
+        }
+        free(j->entries);
+        free(j->mountpoint);
+        *j = (struct cmd_jail){0};
+}
+
+static struct cmd_jail_entry *jail_find(struct cmd_jail *j, const char *dst) {
+        for (size_t k = 0; k < j->n; k++)
+                if (streq(j->entries[k].dst, dst))
+                        return &j->entries[k];
+        return NULL;
+}
+
+/* True when dst lies below a directory bound whole: the bind already shows it. */
+static bool jail_covered(const struct cmd_jail *j, const char *dst) {
+        for (size_t k = 0; k < j->n; k++) {
+                const struct cmd_jail_entry *e = &j->entries[k];
+                size_t n = strlen(e->dst);
+                if (e->kind == CMD_JAIL_DIR && strncmp(dst, e->dst, n) == 0 && dst[n] == '/')
+                        return true;
+        }
+        return false;
+}
+
+static int jail_push(struct cmd_jail *j, enum cmd_jail_kind kind, const char *src, const char *dst,
+                     size_t dst_len, bool writable, bool device) {
+        struct cmd_jail_entry *e = reallocarray(j->entries, j->n + 1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        j->entries = e;
+        e = &j->entries[j->n];
+        *e = (struct cmd_jail_entry){.kind = kind, .writable = writable, .device = device};
+        e->dst = strndup(dst, dst_len);
+        e->src = src ? strdup(src) : NULL;
+        if (!e->dst || (src && !e->src)) {
+                free(e->dst);
+                free(e->src);
+                return -ENOMEM;
+        }
+        j->n++;
+        return 0;
+}
+
+int cmd_jail_bind(struct cmd_jail *j, const char *path, bool writable) {
+        if (!path || path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") ||
+            str_ends_with(path, "/..") || str_ends_with(path, "/.") || strstr(path, "//"))
+                return -EINVAL;
+        const char *dst = path + 1;
+        if (!*dst || jail_find(j, dst) || jail_covered(j, dst))
+                return 0;
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return -errno;
+        enum cmd_jail_kind kind;
+        bool device = false;
+        if (S_ISDIR(st.st_mode))
+                kind = CMD_JAIL_DIR;
+        else if (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode))
+                kind = CMD_JAIL_FILE;
+        else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+                kind = CMD_JAIL_FILE, device = true;
+        else
+                return -EINVAL;
+        /* The directories above it, outermost first, so that the child's mkdirs find
+         * their parents. */
+        for (const char *slash = strchr(dst, '/'); slash; slash = strchr(slash + 1, '/')) {
+                _cleanup_free_ char *dir = strndup(dst, (size_t)(slash - dst));
+                if (!dir)
+                        return -ENOMEM;
+                if (jail_find(j, dir))
+                        continue;
+                int r = jail_push(j, CMD_JAIL_MKDIR, NULL, dir, strlen(dir), false, false);
+                if (r < 0)
+                        return r;
+        }
+        return jail_push(j, kind, path, dst, strlen(dst), writable, device);
+}
+
+/* In the child, after fork (async-signal-safe system calls only): the steps of the
+ * header's comment. The tmpfs is nodev, noexec and nosuid; each bind mount gets its own
+ * flags (libraries must stay executable, device nodes usable). */
+static void jail_enter(int rfd, const struct cmd_jail *j) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", j->mountpoint, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=0755,size=1m") < 0 ||
+            chdir(j->mountpoint) < 0)
+                as_fail(rfd, AS_STEP_JAIL, errno);
+        for (size_t k = 0; k < j->n; k++) {
+                const struct cmd_jail_entry *e = &j->entries[k];
+                if (e->kind != CMD_JAIL_FILE) {
+                        if (mkdir(e->dst, 0755) < 0 && errno != EEXIST)
+                                as_fail_at(rfd, AS_STEP_JAIL_ENTRY, errno, (int)k);
+                } else {
+                        int fd = open(e->dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                        if (fd < 0)
+                                as_fail_at(rfd, AS_STEP_JAIL_ENTRY, errno, (int)k);
+                        close(fd);
+                }
+                if (e->kind == CMD_JAIL_MKDIR)
+                        continue;
+                unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID;
+                if (!e->writable)
+                        flags |= MS_RDONLY;
+                if (!e->device)
+                        flags |= MS_NODEV;
+                if (mount(e->src, e->dst, NULL, MS_BIND, NULL) < 0 ||
+                    mount(NULL, e->dst, NULL, flags, NULL) < 0)
+                        as_fail_at(rfd, AS_STEP_JAIL_ENTRY, errno, (int)k);
+        }
+        if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+            chdir("/") < 0 ||
+            mount(NULL, "/", NULL,
+                  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                as_fail(rfd, AS_STEP_JAIL, errno);
 }
 
 /* spawn_child for a program that must not keep the agent's privileges: fork, then in
@@ -757,7 +900,8 @@ static _Noreturn void as_fail(int report_fd, int step, int e) {
  * CLOEXEC pipe: EOF on it means the exec happened. */
 static int spawn_child_as(const char *path, char *const argv[], char *const envp[], int fd0,
                           int fd1, int fd2, const int *pass, size_t n_pass,
-                          const struct cmd_creds *creds, pid_t *ret, int *ret_step) {
+                          const struct cmd_creds *creds, pid_t *ret, int *ret_step,
+                          int *ret_index) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -797,6 +941,11 @@ static int spawn_child_as(const char *path, char *const argv[], char *const envp
                 sigset_t none;
                 sigemptyset(&none);
                 (void)sigprocmask(SIG_SETMASK, &none, NULL);
+                for (size_t k = 0; k < creds->n_cgroup_fds; k++)
+                        if (write(creds->cgroup_fds[k], "0", 1) != 1)
+                                as_fail(rfd, AS_STEP_CGROUP, errno);
+                if (creds->jail)
+                        jail_enter(rfd, creds->jail);
                 for (int c = 0; c <= last_cap; c++)
                         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
                                 as_fail(rfd, AS_STEP_CAPS, errno);
@@ -825,6 +974,7 @@ static int spawn_child_as(const char *path, char *const argv[], char *const envp
         if (n != (ssize_t)sizeof(rep))
                 return n < 0 ? -errno : -EIO;
         *ret_step = rep.step;
+        *ret_index = rep.index;
         return rep.err > 0 ? -rep.err : -EIO;
 }
 
@@ -852,15 +1002,23 @@ static int spawn_detached(char *const argv[], const char *path, char *const *env
         }
         int out = log_fd >= 0 ? log_fd : null_fd;
         pid_t pid = 0;
-        int step = AS_STEP_EXEC;
+        int step = AS_STEP_EXEC, index = -1;
         if (creds)
                 r = spawn_child_as(path, argv, env, null_fd, out, out, pass, n_pass, creds, &pid,
-                                   &step);
+                                   &step, &index);
         else
                 r = spawn_child(path, argv, env, null_fd, out, out, pass, n_pass, true, &pid);
         if (r < 0) {
                 _cleanup_free_ char *line = cmd_argv_string(argv);
                 dv_error_set_command(err, line, NULL);
+                if (creds && step == AS_STEP_JAIL_ENTRY && creds->jail && index >= 0 &&
+                    (size_t)index < creds->jail->n)
+                        return dv_error_add(
+                                err, r, 0, "%s as uid %u gid %u: cannot bind %s into its jail: %s",
+                                argv[0], (unsigned)creds->uid, (unsigned)creds->gid,
+                                creds->jail->entries[index].src ? creds->jail->entries[index].src
+                                                                : creds->jail->entries[index].dst,
+                                strerror(-r));
                 if (creds && step != AS_STEP_EXEC)
                         return dv_error_add(err, r, 0, "%s as uid %u gid %u: %s: %s", argv[0],
                                             (unsigned)creds->uid, (unsigned)creds->gid,

@@ -80,11 +80,49 @@ int cmd_spawn_detached_fds(char *const argv[], const char *log_path, char *const
  * creds->uid/gid (real, effective, saved), no supplementary groups, an empty capability
  * bounding set, no ambient capabilities, no_new_privs. How QEMU runs as its domain's own
  * user. creds NULL: as cmd_spawn_detached_fds. A failure of any step before exec is an
- * error naming the step ("ARGV0 as uid U gid G: cannot take its user and group: ..."). */
+ * error naming the step ("ARGV0 as uid U gid G: cannot take its user and group: ..."; for a
+ * jail's entry "... cannot bind PATH into its jail: ..."). */
+struct cmd_jail;
 struct cmd_creds {
         uid_t uid;
         gid_t gid;
+        /* Cgroup membership files ("tasks" of a v1 hierarchy, "cgroup.procs" of v2) opened
+         * for writing: the child writes "0" (itself) to each first, so that everything it
+         * opens afterwards (a device node in the jail) is checked against the cgroup's
+         * device rules, and its memory is charged there from the start. */
+        const int *cgroup_fds;
+        size_t n_cgroup_fds;
+        /* NULL, or the mount namespace the child enters before it drops its privileges
+         * (below). */
+        const struct cmd_jail *jail;
 };
+
+/* A jail: the child's own mount namespace (private propagation) whose root is a fresh
+ * tmpfs mounted on `mountpoint` (an empty directory of root's; the mount is seen only in
+ * the child's namespace) holding the files and directories bound into it, read-only
+ * unless marked writable, at their own paths. Then pivot_root into it, the old root
+ * detached and the new one remounted read-only: nothing else of the host's tree is
+ * reachable by path. Built with cmd_jail_bind(); the child only runs the list. */
+enum cmd_jail_kind { CMD_JAIL_MKDIR, CMD_JAIL_FILE, CMD_JAIL_DIR };
+struct cmd_jail_entry {
+        enum cmd_jail_kind kind;
+        char *src; /* the host path bound (NULL for MKDIR) */
+        char *dst; /* the path in the jail, relative to its root ("usr/bin/qemu") */
+        bool writable;
+        bool device; /* a device node: its bind mount keeps device access (no MS_NODEV) */
+};
+struct cmd_jail {
+        char *mountpoint;
+        struct cmd_jail_entry *entries;
+        size_t n;
+};
+/* Adds host `path` (absolute) to the jail at the same path, and the directories above it
+ * (once each). A directory is bound whole, a file or device node alone; symlinks are
+ * followed (what the child binds is what the path names when the jail is built). Adding a
+ * path twice keeps the first; a path below one already bound as a directory is skipped.
+ * -ENOENT and the like from stat, -ENOMEM. */
+int cmd_jail_bind(struct cmd_jail *j, const char *path, bool writable) _warn_unused_result_;
+void cmd_jail_done(struct cmd_jail *j);
 int cmd_spawn_detached_as(char *const argv[], const char *log_path, char *const *extra_env,
                           const int *fds, size_t n_fds, const struct cmd_creds *creds,
                           pid_t *ret_pid, struct dv_error *err) _warn_unused_result_;
