@@ -291,6 +291,11 @@ static int spawn_child(const char *path, char *const argv[], char *const envp[],
 }
 
 /* Checks the argv and prepares environment and executable; shared by both entry points. */
+int cmd_find_program(const char *name, char **ret) {
+        char *const env[] = {NULL};
+        return find_executable(name, env, ret);
+}
+
 static int prepare(char *const argv[], char *const *extra_env, char ***ret_env, char **ret_path,
                    struct dv_error *err) {
         if (!argv || !argv[0] || !argv[0][0])

@@ -127,5 +127,10 @@ int cmd_spawn_detached_as(char *const argv[], const char *log_path, char *const 
                           const int *fds, size_t n_fds, const struct cmd_creds *creds,
                           pid_t *ret_pid, struct dv_error *err) _warn_unused_result_;
 
+/* Where the runner finds program `name` (as it would run it: absolute as given, else the
+ * first executable regular file in CMD_DEFAULT_PATH); *ret is the caller's. -ENOENT,
+ * -EACCES, -ENOMEM. */
+int cmd_find_program(const char *name, char **ret) _warn_unused_result_;
+
 /* The argv as one line for logs and errors, quoted where needed; caller frees. */
 char *cmd_argv_string(char *const argv[]) _warn_unused_result_;

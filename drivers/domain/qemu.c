@@ -29,6 +29,7 @@
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
 #include "drivers/domain/qemu-disk.h"
+#include "drivers/domain/qemu-jail.h"
 #include "drivers/domain/proc.h"
 #include "drivers/domain/qemu.h"
 #include "drivers/domain/qmp.h"
@@ -1288,9 +1289,39 @@ static int vnc_dir_prepare(const struct paths *p, uint32_t uid, struct dv_error 
         return 0;
 }
 
+/* QEMU's jail (drivers/domain/qemu-jail.h): mounted on RUN_DIR/qemu-jail, an empty
+ * directory of root's, in QEMU's own mount namespace only. Writable in it: the directory
+ * of the VNC socket, the domain's own or the one <graphics socket=...> names. */
+static int jail_prepare(const struct domain_def *def, const struct paths *p, const char *program,
+                        bool kvm, struct cmd_jail *ret, struct dv_error *err) {
+        _cleanup_free_ char *binary = NULL;
+        int r = cmd_find_program(program, &binary);
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot run %s: %s", program, strerror(-r));
+        _cleanup_free_ char *run = path_dirname(p->run_sub);
+        _cleanup_free_ char *mountpoint = run ? path_join(run, "qemu-jail") : NULL;
+        if (!mountpoint)
+                return dv_error_oom(err);
+        r = mkdir_p(mountpoint, 0700);
+        if (r < 0)
+                return dv_error_add(err, r, 0, "cannot create %s: %s", mountpoint, strerror(-r));
+        _cleanup_strv_free_ char **writable = NULL;
+        for (size_t k = 0; k < def->n_graphics; k++) {
+                const char *sock = def->graphics[k].socket;
+                char *dir = sock ? path_dirname(sock) : strdup(p->vnc_dir);
+                if (!dir || (!strv_contains(writable, dir) ? strv_consume(&writable, dir) < 0
+                                                           : (free(dir), false)))
+                        return dv_error_oom(err);
+        }
+        struct qemu_jail_opts o = {
+                .binary = binary, .mountpoint = mountpoint, .kvm = kvm, .writable = writable};
+        return qemu_jail_build(def, &o, ret, err);
+}
+
 static int start_spawned(const struct domain_def *def, const struct paths *p,
                          struct qemu_entry *ent, char *const *argv, struct qemu_given *g,
-                         uint32_t uid, bool paused, struct dv_error *err) {
+                         uint32_t uid, const struct cmd_jail *jail, bool paused,
+                         struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
         /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
@@ -1300,7 +1331,7 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                 close(ino);
                 ino = -1;
         }
-        struct cmd_creds creds = {.uid = uid, .gid = uid};
+        struct cmd_creds creds = {.uid = uid, .gid = uid, .jail = jail};
         int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n, uid ? &creds : NULL,
                                       &pid, err);
         /* QEMU holds them now: closing ours makes a client of a QEMU that died get an error
@@ -1526,6 +1557,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         }
 
         size_t n = def->n_interfaces;
+        _cleanup_(cmd_jail_done) struct cmd_jail jail = {0};
         _cleanup_strv_free_ char **argv = NULL, **locations = NULL;
         _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
         _cleanup_free_ int *chr_fds = NULL, *tap_fds = NULL;
@@ -1601,8 +1633,10 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 .paused = paused,
         };
         r = qemu_argv(def, &ctx, &argv, err);
+        if (r >= 0 && uid)
+                r = jail_prepare(def, p, argv[0], streq(ctx.accel, "kvm"), &jail, err);
         if (r >= 0)
-                r = start_spawned(def, p, ent, argv, &given, uid, paused, err);
+                r = start_spawned(def, p, ent, argv, &given, uid, uid ? &jail : NULL, paused, err);
         given_close(&given);
         if (r >= 0)
                 return 0;

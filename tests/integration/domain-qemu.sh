@@ -14,6 +14,8 @@ need_root
 need_prog qemu-img
 need_prog python3
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
+PROBE=$REPO/${BUILD:-build}/tools/jail-probe
+[ -x "$PROBE" ] || skip_all "build/tools/jail-probe is not built (make build-all)"
 agent_setup_qemu
 D=$T/desired
 P1=$T/pools/p1
@@ -115,6 +117,70 @@ as_qemu() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups 
 check "vm1's credentials cannot read /etc/shadow" eval '! as_qemu "$uid1" cat /etc/shadow >/dev/null 2>&1'
 check "nor the other guest's disk (0600 root)" eval '! as_qemu "$uid1" head -c1 "$P1/vm2.img" >/dev/null 2>&1'
 check "while root can (the check is real)" eval 'head -c1 "$P1/vm2.img" >/dev/null'
+
+# qmp_run SOCKET COMMAND [ARGUMENTS-JSON]: one command on QEMU's command monitor; prints what
+# it returned, fails on an error reply.
+qmp_run() {
+    python3 - "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile('rw')
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if 'return' in m or 'error' in m:
+            return m
+f.readline()  # greeting
+f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
+cmd = {'execute': sys.argv[2]}
+if len(sys.argv) > 3:
+    cmd['arguments'] = json.loads(sys.argv[3])
+f.write(json.dumps(cmd) + '\n'); f.flush()
+m = reply()
+print(m.get('return', m.get('error')))
+sys.exit(0 if 'return' in m else 1)
+PY
+}
+
+# ---- QEMU's jail (issue 16): its own mount namespace with only what it needs ----------------------
+# probe_says PID PATH RESULT: opening PATH with PID's credentials, namespaces and cgroups gives
+# RESULT ("ok" or an errno name such as ENOENT).
+probe_says() {
+    local got
+    got=$("$PROBE" "$1" "$2") || return 1
+    [ "$got" = "$2 $3" ] || { echo "# $got"; return 1; }
+}
+check "vm1's QEMU has a mount namespace of its own" \
+    test "$(readlink "/proc/$pid1/ns/mnt")" != "$(readlink /proc/self/ns/mnt)"
+# jail_top PID: what the root of PID's jail holds, one line.
+jail_top() { ls -A "/proc/$1/root/" | tr '\n' ' '; }
+check "whose root holds only dev, etc (the loader's cache), lib, lib64 and usr" \
+    eval '[ "$(jail_top "$pid1")" = "dev etc lib lib64 usr " ] || { echo "# $(jail_top "$pid1")"; false; }'
+check "its /etc holds only ld.so.cache" test "$(ls -A "/proc/$pid1/root/etc")" = ld.so.cache
+check "its /dev only the four nodes QEMU opens" \
+    test "$(ls -A "/proc/$pid1/root/dev" | tr '\n' ' ')" = "null random urandom zero "
+check "the jail's root is read-only" grep -q '^[^ ]* / [^ ]* ro,' "/proc/$pid1/mounts"
+root_dev=$(findmnt -no SOURCE / | head -1)
+check "as vm1's QEMU in its jail, /etc/shadow is not there" probe_says "$pid1" /etc/shadow ENOENT
+check "nor the other guest's disk" probe_says "$pid1" "$P1/vm2.img" ENOENT
+check "nor its own disk's path (QEMU has it as a descriptor)" probe_says "$pid1" "$P1/vm1.img" ENOENT
+check "nor the host's root block device ($root_dev)" probe_says "$pid1" "$root_dev" ENOENT
+check "nor the host's /proc" probe_says "$pid1" /proc/1/environ ENOENT
+check "while /dev/null opens (the probe is real)" probe_says "$pid1" /dev/null ok
+check "vm2's VNC directory is in its jail, writable" \
+    eval 'grep -q " $T/run/qemu-vnc/vm2 [^ ]* rw," "/proc/$(pid_of vm2)/mounts"'
+# hmp SOCKET COMMAND-LINE: one human monitor command through QMP; prints its output.
+hmp() {
+    qmp_run "$1" human-monitor-command "$(python3 -c 'import json,sys; print(json.dumps({"command-line": sys.argv[1]}))' "$2")"
+}
+check "QMP drive_add of /etc/shadow fails: QEMU cannot open it" eval '
+    hmp "$T/run/qemu/vm1.qmp" "drive_add 0 if=none,file=/etc/shadow,format=raw,readonly=on,id=x" |
+        grep -q "Could not open .*/etc/shadow.*No such file"'
+check "nor the other guest's disk" eval '
+    hmp "$T/run/qemu/vm1.qmp" "drive_add 0 if=none,file=$P1/vm2.img,format=raw,readonly=on,id=y" |
+        grep -q "Could not open .*No such file"'
 rm -f "$D/vm2.xml" "$D/vm2.img.xml"
 check "the second domain goes with its file" wait_until 20 eval '! st_has domain/vm2'
 
@@ -129,25 +195,7 @@ check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid
 check "the uid is kept across the agent restart" test "$(applied_uid vm1)" = "$uid1"
 
 # ---- QMP events: a pause and a resume from outside show in status.xml at once -----------------------
-# qmp SOCKET COMMAND: runs one command on QEMU's command monitor.
-qmp() {
-    python3 - "$1" "$2" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-f = s.makefile('rw')
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if 'return' in m or 'error' in m:
-            return m
-f.readline()  # greeting
-f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
-f.write(json.dumps({'execute': sys.argv[2]}) + '\n'); f.flush()
-sys.exit(0 if 'return' in reply() else 1)
-PY
-}
+qmp() { qmp_run "$1" "$2" >/dev/null; }
 check "the agent holds QEMU's events monitor" test -S "$T/run/qemu/vm1.events"
 check "QMP stop on the domain" qmp "$T/run/qemu/vm1.qmp" stop
 check "status.xml shows it paused within 1 s (resync 1 h)" wait_until 1 eval 'st_msg domain/vm1 | grep -q paused'
