@@ -291,8 +291,9 @@ struct watch {
         unsigned n_groups;
         unsigned *wd_group; /* indexed by watch descriptor */
         size_t n_wd;
-        /* (e): RUN_DIR/qemu, where QEMU creates its pidfile; created_at is the time the
-         * first IN_CREATE of a name ending in ".pid" there was read (0: none yet). */
+        /* (e): RUN_DIR/qemu, where the agent writes QEMU's pidfile once QEMU is exec'd
+         * (a temp file renamed); created_at is the time the first IN_CREATE or IN_MOVED_TO
+         * of a name ending in ".pid" there was read (0: none yet). */
         int extra_wd;
         uint64_t created_at;
 };
@@ -430,7 +431,8 @@ static unsigned watch_read(struct watch *w) {
                                 w->overflows++;
                                 continue;
                         }
-                        if (ev->wd == w->extra_wd && (ev->mask & IN_CREATE) && !w->created_at &&
+                        if (ev->wd == w->extra_wd && (ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
+                            !w->created_at &&
                             ev->len > 4 && strcmp(ev->name + strlen(ev->name) - 4, ".pid") == 0)
                                 w->created_at = now_ns();
                         bool status = ev->wd == w->root_wd && ev->len &&
@@ -1019,26 +1021,7 @@ static bool qmp_cmd(struct qmp_conn *c, const char *cmd, char *reply, size_t siz
 /* Waits until QEMU (our child pid) answers query-status with running: connect() is tried
  * every 250 µs until the socket listens, then the greeting, qmp_capabilities and
  * query-status. Dies when QEMU exits or takes longer than QEMU_START_TIMEOUT_MS. */
-static bool pidfile_created(int ifd) {
-        union {
-                struct inotify_event ev;
-                char bytes[4096];
-        } buf;
-        bool seen = false;
-        ssize_t l;
-        while ((l = read(ifd, buf.bytes, sizeof(buf.bytes))) > 0)
-                for (char *p = buf.bytes; p < buf.bytes + l;) {
-                        const struct inotify_event *ev = (const struct inotify_event *)p;
-                        p += sizeof(*ev) + ev->len;
-                        seen |= ev->len > 4 && strcmp(ev->name + strlen(ev->name) - 4, ".pid") == 0;
-                }
-        return seen;
-}
-
-/* ifd: inotify (IN_CREATE) on the pidfile's directory; *pid_at is set to the time the
- * pidfile's creation was seen (at the same 250 µs polls). */
-static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint64_t start, int ifd,
-                             uint64_t *pid_at) {
+static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint64_t start) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(sock) >= sizeof(sa.sun_path))
                 die("QMP socket path too long: %s", sock);
@@ -1053,8 +1036,6 @@ static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint6
                 if (now_ns() > deadline)
                         die("QEMU (PID %d) did not report running on %s within %d ms", (int)pid,
                             sock, QEMU_START_TIMEOUT_MS);
-                if (!*pid_at && pidfile_created(ifd))
-                        *pid_at = now_ns();
                 struct qmp_conn *c = calloc(1, sizeof(*c));
                 if (!c)
                         die("out of memory");
@@ -1079,8 +1060,6 @@ static void qmp_wait_running(const char *sock, pid_t pid, const char *log, uint6
                 }
                 close(c->fd);
                 free(c);
-                if (!*pid_at && pidfile_created(ifd))
-                        *pid_at = now_ns();
                 if (running)
                         return;
                 nanosleep(&(struct timespec){0, 250000}, NULL);
@@ -1130,25 +1109,21 @@ static char *argv_path(char **argv, const char *opt) {
         die("the QEMU argv has no %s", opt);
 }
 
-/* One start of QEMU by hand, to QMP running; killed and reaped at once. */
+/* One start of QEMU by hand, to QMP running; killed and reaped at once. *ret_exec_at is
+ * the time from the fork to the exec (spawn_detached returns once the vfork'd child has
+ * exec'd), the point where the agent writes its pidfile. */
 static uint64_t qemu_direct_once(const char *root, char **argv, const char *qmp,
-                                 const char *pidfile, uint64_t *ret_cpu, uint64_t *ret_pid_at) {
+                                 const char *pidfile, uint64_t *ret_cpu, uint64_t *ret_exec_at) {
         char *log = xasprintf("%s/direct.log", root);
         char *pidrec = xasprintf("%s/direct.pid", root);
-        char *dir = strndup(pidfile, (size_t)(strrchr(pidfile, '/') - pidfile));
-        int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (!dir || ifd < 0 || inotify_add_watch(ifd, dir, IN_CREATE | IN_ONLYDIR) < 0)
-                die("cannot watch the directory of %s: %m", pidfile);
         (void)unlink(qmp);
         (void)unlink(pidfile);
-        uint64_t t0 = now_ns(), pid_at = 0;
+        uint64_t t0 = now_ns();
         pid_t pid = spawn_detached(argv, log);
+        *ret_exec_at = now_ns() - t0;
         write_pid(pidrec, pid);
-        qmp_wait_running(qmp, pid, log, t0, ifd, &pid_at);
+        qmp_wait_running(qmp, pid, log, t0);
         uint64_t t = now_ns() - t0;
-        *ret_pid_at = pid_at ? pid_at - t0 : t;
-        close(ifd);
-        free(dir);
         *ret_cpu = proc_run_ns(pid); /* QEMU's own CPU up to QMP running, all threads */
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -1176,9 +1151,10 @@ static void print_spread(const char *key, int64_t *v, size_t n) {
 
 /* (e): RUNS pairs of a start of QEMU by hand (the argv of `declvirt native`, to QMP
  * running) and a domain file renamed in (to status.xml showing it ready); the agent's
- * overhead is the difference. Both are split where QEMU creates its pidfile (early in its
- * start, before the machine is built): "pre" is the agent's time to get QEMU exec'd, "post"
- * the agent's time from QEMU being up to status.xml. The agent's domains stay up (bench/run
+ * overhead is the difference. Both are split at QEMU's exec (by hand: when the vfork'd child
+ * has exec'd; through the agent: when the agent writes the pidfile, right after its spawn
+ * saw the exec happen): "pre" is the agent's time to get QEMU exec'd (the confinement's
+ * set-up is in it), "post" the agent's time from QEMU's exec to status.xml. The agent's domains stay up (bench/run
  * kills them). */
 enum { E_QEMU, E_QEMU_PID, E_AGENT, E_AGENT_PID, E_OVER, E_PRE, E_POST, E_CPU, E_QCPU, E_N };
 
@@ -1202,7 +1178,7 @@ static int cmd_domstart(const char *root, const char *argvfile, const char *tag,
                 die("cannot create %s: %m", run_qemu);
         struct watch w;
         watch_open(&w, state_dir, false);
-        w.extra_wd = inotify_add_watch(w.fd, run_qemu, IN_CREATE | IN_ONLYDIR);
+        w.extra_wd = inotify_add_watch(w.fd, run_qemu, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
         if (w.extra_wd < 0)
                 die("cannot watch %s: %m", run_qemu);
         uint64_t warm_cpu = 0, warm_pid = 0; /* the first start warms the disk cache: not counted */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* QEMU's jail: what the root of its own mount namespace holds (drivers/cmd.h, struct
  * cmd_jail). QEMU runs as its domain's uid and gets its disks, taps, sockets, logs and
- * pflash units as descriptors; by path it only needs its binary, the shared libraries
- * the dynamic loader resolves for it and for its modules (TCG is one on Debian), its
+ * pflash units as descriptors; by path it only needs its binary, the directories of the
+ * shared libraries the dynamic loader resolves for it and for its modules (TCG is one on
+ * Debian), its
  * firmware and option ROMs, a few device nodes, the kernel and initrd of a direct boot and
  * the directory of its VNC socket. Nothing else of the host is in the jail: not /etc, not
  * /proc, not the other guests' images, not the host's block devices. See docs/qemu.md and
@@ -29,10 +30,10 @@ struct qemu_jail_opts {
 };
 
 /* Fills *ret (cmd_jail_done() frees it) for def: the device nodes, the binary, its
- * libraries and /etc/ld.so.cache, every QEMU module directory with the modules'
- * libraries, the firmware directories that exist (and the targets of their symlinks), the
- * files the domain names for QEMU to open itself (<kernel>, <initrd>, a <loader> that is
- * not a pflash unit) and opts->writable. The libraries come from the binary's own
+ * libraries' directories and /etc/ld.so.cache, every QEMU module directory with the
+ * directories of the modules' libraries, the firmware directories that exist (and the targets of
+ * their symlinks), the files the domain names for QEMU to open itself (<kernel>, <initrd>, a
+ * <loader> that is not a pflash unit) and opts->writable. The libraries come from the binary's own
  * dynamic loader (`LOADER --list`, through the command runner), cached per file
  * (device, inode, modification time) for the agent's life. Errors name what is missing:
  * "cannot put FILE in QEMU's jail: REASON". */
@@ -41,8 +42,7 @@ int qemu_jail_build(const struct domain_def *def, const struct qemu_jail_opts *o
 
 /* The libraries of ELF file path as its dynamic loader resolves them (absolute paths,
  * the loader itself included), cached as above; *ret is the caller's. Exposed for tests. */
-int qemu_jail_libraries(const char *path, char ***ret, struct dv_error *err)
-        _warn_unused_result_;
+int qemu_jail_libraries(const char *path, char ***ret, struct dv_error *err) _warn_unused_result_;
 
 /* Forgets the cached library lists (tests; an agent reload needs not). */
 void qemu_jail_cache_clear(void);
