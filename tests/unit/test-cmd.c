@@ -563,6 +563,122 @@ static void test_spawn_as(void **state) {
         test_rm_rf(dir);
 }
 
+/* cmd_jail_bind: the directories above a path once each, outermost first; a path twice or
+ * below a directory bound whole is skipped; relative and dot paths are refused. */
+static void test_jail_bind(void **state) {
+        (void)state;
+        _cleanup_(cmd_jail_done) struct cmd_jail j = {0};
+        assert_int_equal(cmd_jail_bind(&j, "/dev/null", false), 0);
+        assert_int_equal(cmd_jail_bind(&j, "/usr/bin", false), 0);
+        assert_int_equal(cmd_jail_bind(&j, "/usr/bin/env", false), 0); /* below /usr/bin */
+        assert_int_equal(cmd_jail_bind(&j, "/dev/null", true), 0);     /* again */
+        assert_int_equal(cmd_jail_bind(&j, "/dev/zero", false), 0);
+        static const struct {
+                enum cmd_jail_kind kind;
+                const char *src, *dst;
+                bool device;
+        } want[] = {
+                {CMD_JAIL_MKDIR, NULL, "dev", false},
+                {CMD_JAIL_FILE, "/dev/null", "dev/null", true},
+                {CMD_JAIL_MKDIR, NULL, "usr", false},
+                {CMD_JAIL_DIR, "/usr/bin", "usr/bin", false},
+                {CMD_JAIL_FILE, "/dev/zero", "dev/zero", true},
+        };
+        assert_int_equal(j.n, ELEMENTSOF(want));
+        for (size_t k = 0; k < j.n; k++) {
+                assert_int_equal(j.entries[k].kind, want[k].kind);
+                assert_string_equal(j.entries[k].dst, want[k].dst);
+                if (want[k].src)
+                        assert_string_equal(j.entries[k].src, want[k].src);
+                else
+                        assert_null(j.entries[k].src);
+                assert_int_equal(j.entries[k].device, want[k].device);
+                assert_false(j.entries[k].writable);
+        }
+        const char *bad[] = {"dev/null", "/usr/../etc/shadow", "/usr/./bin", "//etc", "/usr/..",
+                             "/"};
+        for (size_t k = 0; k < ELEMENTSOF(bad); k++)
+                assert_int_equal(cmd_jail_bind(&j, bad[k], false), bad[k][1] ? -EINVAL : 0);
+        assert_int_equal(cmd_jail_bind(&j, "/nonexistent/declvirt", false), -ENOENT);
+        assert_int_equal(j.n, ELEMENTSOF(want));
+}
+
+/* A child in a jail sees only what was bound (busybox, static, lists the jail's root and
+ * tries the host's files), writes only where it was bound writable, and a bind that
+ * cannot be made is an error naming the path, with no child left. */
+static void test_spawn_jail(void **state) {
+        (void)state;
+        _cleanup_free_ char *busybox = NULL;
+        if (geteuid() != 0 || cmd_find_program("busybox", &busybox) < 0 ||
+            access("/proc/self/ns/mnt", F_OK) < 0) {
+                skip();
+                return;
+        }
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *mnt = path_join(dir, "jail");
+        _cleanup_free_ char *rw = path_join(dir, "rw");
+        _cleanup_free_ char *log = path_join(dir, "jail.log");
+        assert_int_equal(mkdir(mnt, 0700), 0);
+        assert_int_equal(mkdir(rw, 0700), 0);
+        assert_int_equal(chown(rw, 3999903, 3999903), 0);
+        _cleanup_(cmd_jail_done) struct cmd_jail j = {.mountpoint = strdup(mnt)};
+        assert_non_null(j.mountpoint);
+        assert_int_equal(cmd_jail_bind(&j, busybox, false), 0);
+        assert_int_equal(cmd_jail_bind(&j, "/dev/null", false), 0);
+        assert_int_equal(cmd_jail_bind(&j, rw, true), 0);
+        _cleanup_free_ char *script = NULL;
+        assert_true(asprintf(&script,
+                             "ls -A /; test -e /etc/shadow || echo NO-SHADOW; "
+                             "echo x > %s/made && echo WROTE-RW; "
+                             "touch /made 2>/dev/null || echo RO-ROOT; "
+                             "touch %s 2>/dev/null || echo RO-BUSYBOX",
+                             rw, busybox) > 0);
+        struct cmd_creds creds = {.uid = 3999903, .gid = 3999903, .jail = &j};
+        struct dv_error err = DV_ERROR_INIT;
+        pid_t pid = 0;
+        assert_true(cmd_spawn_detached_as(ARGV(busybox, "sh", "-c", script), log, NULL, NULL, 0,
+                                          &creds, &pid, &err) > 0);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        size_t len = 0;
+        _cleanup_free_ char *out = test_read_file(log, &len);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* The root: the top directories of the three binds, nothing else. */
+        char top[64];
+        snprintf(top, sizeof(top), "%.*s\n", (int)strcspn(dir + 1, "/"), dir + 1);
+        _cleanup_free_ char *bb_top = strndup(busybox + 1, strcspn(busybox + 1, "/"));
+        assert_non_null(bb_top);
+        assert_non_null(strstr(out, "dev\n"));
+        assert_non_null(strstr(out, top));
+        assert_non_null(strstr(out, bb_top));
+        assert_null(strstr(out, "etc\n"));
+        assert_null(strstr(out, "proc\n"));
+        assert_non_null(strstr(out, "NO-SHADOW\n"));
+        assert_non_null(strstr(out, "WROTE-RW\n"));
+        assert_non_null(strstr(out, "RO-ROOT\n"));
+        assert_non_null(strstr(out, "RO-BUSYBOX\n"));
+        _cleanup_free_ char *made = path_join(rw, "made");
+        assert_int_equal(access(made, F_OK), 0); /* the host sees the write */
+        /* The host's view is untouched: nothing mounted on the mount point here. */
+        struct stat a, b;
+        assert_int_equal(stat(mnt, &a), 0);
+        assert_int_equal(stat(dir, &b), 0);
+        assert_int_equal(a.st_dev, b.st_dev);
+
+        /* A bind that fails in the child (its source gone since the jail was built). */
+        _cleanup_free_ char *gone = path_join(dir, "gone");
+        assert_int_equal(mkdir(gone, 0755), 0);
+        assert_int_equal(cmd_jail_bind(&j, gone, false), 0);
+        assert_int_equal(rmdir(gone), 0);
+        assert_true(cmd_spawn_detached_as(ARGV(busybox, "true"), NULL, NULL, NULL, 0, &creds, NULL,
+                                          &err) < 0);
+        assert_int_equal(err.n_problems, 1);
+        assert_non_null(strstr(err.problems[0].msg, "cannot bind"));
+        assert_non_null(strstr(err.problems[0].msg, gone));
+        dv_error_clear(&err);
+        test_rm_rf(dir);
+}
+
 static void test_argv_string(void **state) {
         (void)state;
         _cleanup_free_ char *s = cmd_argv_string(
@@ -690,6 +806,8 @@ int main(void) {
                 cmocka_unit_test(test_no_fd_leak),
                 cmocka_unit_test(test_pass_fds),
                 cmocka_unit_test(test_spawn_as),
+                cmocka_unit_test(test_jail_bind),
+                cmocka_unit_test(test_spawn_jail),
                 cmocka_unit_test(test_argv_string),
                 cmocka_unit_test(test_concurrent),
                 cmocka_unit_test(test_detached),

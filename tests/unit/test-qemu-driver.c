@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "drivers/cmd.h"
+#include "drivers/domain/qemu-jail.h"
 #include "drivers/domain/qemu.h"
 #include "drivers/domain/qmp.h"
 #include "drivers/network/bridge.h"
@@ -334,6 +335,67 @@ static void test_own_user(void **state) {
         assert_int_equal(qemu_stop(d, USEC_PER_SEC, &err), 0);
         assert_false(alive(pid));
         assert_false(exists(pidfile));
+}
+
+/* qemu_jail_build: the jail holds the four device nodes (and /dev/kvm only for KVM), the
+ * binary, the directories of its libraries (the loader's list, which has libc), the
+ * loader's cache and no other file of /etc, the module and firmware directories, the
+ * kernel and initrd the domain names, and the writable directories read-write. */
+static void test_jail_contents(void **state) {
+        (void)state;
+        need_qemu();
+        _cleanup_strv_free_ char **libs = NULL;
+        struct dv_error err = DV_ERROR_INIT;
+        if (qemu_jail_libraries(QEMU_BIN, &libs, &err) < 0)
+                fail_msg("qemu_jail_libraries: %s", dv_error_message(&err));
+        assert_non_null(libs);
+        assert_true(libs[0][0] == '/' && strstr(libs[0], "ld-linux")); /* the loader first */
+        bool libc = false;
+        for (size_t k = 0; libs[k]; k++)
+                libc |= strstr(libs[k], "/libc.so.") != NULL;
+        assert_true(libc);
+
+        _cleanup_(domain_def_freep) struct domain_def *d = mk_dom("jail");
+        d->os.kernel = strdup("/bin/sh"); /* any file: only bound, never run */
+        assert_non_null(d->os.kernel);
+        char *const writable[] = {(char *)run_dir, NULL};
+        struct qemu_jail_opts o = {
+                .binary = QEMU_BIN, .mountpoint = "/nonexistent", .writable = writable};
+        _cleanup_(cmd_jail_done) struct cmd_jail j = {0};
+        if (qemu_jail_build(d, &o, &j, &err) < 0)
+                fail_msg("qemu_jail_build: %s", dv_error_message(&err));
+        assert_string_equal(j.mountpoint, "/nonexistent");
+        bool binary = false, kernel = false, rw = false, firmware = false;
+        size_t devices = 0;
+        for (size_t k = 0; k < j.n; k++) {
+                const struct cmd_jail_entry *e = &j.entries[k];
+                if (e->kind == CMD_JAIL_MKDIR)
+                        continue;
+                assert_true(e->src[0] == '/' && streq(e->src + 1, e->dst));
+                if (strncmp(e->dst, "etc/", 4) == 0)
+                        assert_string_equal(e->dst, "etc/ld.so.cache");
+                assert_true(strncmp(e->dst, "proc", 4) != 0 && strncmp(e->dst, "sys", 3) != 0);
+                assert_string_not_equal(e->dst, "dev/kvm");
+                devices += e->device;
+                binary |= streq(e->src, QEMU_BIN);
+                kernel |= streq(e->src, "/bin/sh");
+                firmware |= streq(e->src, "/usr/share/qemu");
+                if (streq(e->src, run_dir))
+                        rw = e->writable && e->kind == CMD_JAIL_DIR;
+                else if (!e->device)
+                        assert_false(e->writable);
+        }
+        assert_int_equal(devices, 4);
+        assert_true(binary && kernel && rw);
+        if (access("/usr/share/qemu", F_OK) == 0)
+                assert_true(firmware);
+        /* A file the domain names that is not there: an error naming it. */
+        free(d->os.kernel);
+        d->os.kernel = strdup("/nonexistent/vmlinuz");
+        cmd_jail_done(&j);
+        assert_true(qemu_jail_build(d, &o, &j, &err) < 0);
+        assert_non_null(strstr(dv_error_message(&err), "/nonexistent/vmlinuz"));
+        dv_error_clear(&err);
 }
 
 /* A socket file that nobody listens on. */
@@ -869,6 +931,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_accel_and_taps_names, kill_all),
                 cmocka_unit_test_teardown(test_start_observe_stop, kill_all),
                 cmocka_unit_test_teardown(test_own_user, kill_all),
+                cmocka_unit_test(test_jail_contents),
                 cmocka_unit_test_teardown(test_stale_pidfile, kill_all),
                 cmocka_unit_test_teardown(test_foreign_qemu, kill_all),
                 cmocka_unit_test_teardown(test_kill9, kill_all),
