@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "drivers/domain/qemu-jail.h"
@@ -359,5 +360,84 @@ int qemu_jail_build(const struct domain_def *def, const struct qemu_jail_opts *o
                         return r;
         *ret = j;
         j = (struct cmd_jail){0};
+        return 0;
+}
+
+/* ---- files QEMU opens itself ------------------------------------------------------------ */
+
+/* Whether uid/gid (no supplementary groups) may use st as `want` (S_IROTH or S_IXOTH),
+ * by the mode alone as the kernel checks it: the owner's bits for the owner, the group's
+ * for the group, the others' for the rest. An ACL may say more: then *unknown. */
+static bool mode_allows(const char *path, const struct stat *st, uint32_t uid, uint32_t gid,
+                        mode_t want, bool *unknown) {
+        if (getxattr(path, "system.posix_acl_access", NULL, 0) >= 0) {
+                *unknown = true;
+                return true;
+        }
+        if (st->st_uid == uid)
+                return st->st_mode & (want << 6);
+        if (st->st_gid == gid)
+                return st->st_mode & (want << 3);
+        return st->st_mode & want;
+}
+
+/* path and every directory above it, for uid/gid: "" when it may be read, else the first
+ * component that stops it (caller frees). */
+static int first_denied(const char *path, uint32_t uid, uint32_t gid, char **ret) {
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+                if (slash)
+                        *slash = 0;
+                struct stat st;
+                if (stat(copy, &st) < 0)
+                        return -errno;
+                bool unknown = false;
+                bool ok = mode_allows(copy, &st, uid, gid, slash ? S_IXOTH : S_IROTH, &unknown);
+                if (!ok) {
+                        *ret = strdupf("%s (mode %04o, owner %u:%u)", copy,
+                                       (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+                                       (unsigned)st.st_gid);
+                        return *ret ? 0 : -ENOMEM;
+                }
+                if (!slash)
+                        break;
+                *slash = '/';
+        }
+        *ret = strdup("");
+        return *ret ? 0 : -ENOMEM;
+}
+
+int qemu_jail_check_readable(const struct domain_def *def, uint32_t uid, uint32_t gid,
+                             struct dv_error *err) {
+        const struct domain_os *os = &def->os;
+        const struct {
+                const char *path, *what;
+        } files[] = {
+                {os->kernel, "<kernel>"},
+                {os->initrd, "<initrd>"},
+                {os->has_loader && os->loader.type != DOMAIN_LOADER_PFLASH ? os->loader.path : NULL,
+                 "<loader>"},
+        };
+        for (size_t k = 0; k < ELEMENTSOF(files); k++) {
+                if (!files[k].path)
+                        continue;
+                _cleanup_free_ char *denied = NULL;
+                int r = first_denied(files[k].path, uid, gid, &denied);
+                if (r == -ENOMEM)
+                        return dv_error_oom(err);
+                if (r < 0)
+                        return dv_error_add(err, r, os->line, "%s %s of domain %s: %s",
+                                            files[k].what, files[k].path, def->name, strerror(-r));
+                if (*denied)
+                        return dv_error_add(
+                                err, -EBUSY, os->line,
+                                "%s %s of domain %s cannot be read by its QEMU (uid %u): %s "
+                                "keeps it out; QEMU opens this file itself: make it readable "
+                                "by uid %u or by everyone; QEMU not started",
+                                files[k].what, files[k].path, def->name, (unsigned)uid, denied,
+                                (unsigned)uid);
+        }
         return 0;
 }

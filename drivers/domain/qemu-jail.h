@@ -40,6 +40,16 @@ struct qemu_jail_opts {
 int qemu_jail_build(const struct domain_def *def, const struct qemu_jail_opts *opts,
                     struct cmd_jail *ret, struct dv_error *err) _warn_unused_result_;
 
+/* The files QEMU opens itself by path (<kernel>, <initrd>, a <loader> that is not pflash)
+ * must be readable by its uid (no supplementary groups), every directory above them
+ * searchable: judged from the modes as the kernel would (a file or directory with an ACL
+ * is left to QEMU). A refusal is -EBUSY ("<kernel> PATH of domain NAME cannot be read by
+ * its QEMU (uid U): DIR (mode 0700, owner 0:0) keeps it out; ..."), so that the
+ * domain is blocked until its file or the host changes, not retried as a failure; a file
+ * that is missing gives its errno. */
+int qemu_jail_check_readable(const struct domain_def *def, uint32_t uid, uint32_t gid,
+                             struct dv_error *err) _warn_unused_result_;
+
 /* The libraries of ELF file path as its dynamic loader resolves them (absolute paths,
  * the loader itself included), cached as above; *ret is the caller's. Exposed for tests. */
 int qemu_jail_libraries(const char *path, char ***ret, struct dv_error *err) _warn_unused_result_;

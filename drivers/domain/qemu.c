@@ -1544,6 +1544,8 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 return dv_error_add(err, -EEXIST, 0, "%s", strna(m));
         }
         int r = check_host_memory(def, err);
+        if (r >= 0 && uid)
+                r = qemu_jail_check_readable(def, uid, uid, err);
         if (r < 0)
                 return r;
         reap_stale(p);

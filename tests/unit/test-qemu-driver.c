@@ -398,6 +398,45 @@ static void test_jail_contents(void **state) {
         dv_error_clear(&err);
 }
 
+/* A <kernel> QEMU's uid cannot read (a 0700 directory of root's above it) is refused
+ * before anything starts, naming the file, the directory that keeps it out and the uid;
+ * readable, the check passes (QEMU then fails on the fake kernel, which is its own
+ * business). */
+static void test_unreadable_kernel(void **state) {
+        (void)state;
+        need_qemu();
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-kernel");
+        _cleanup_free_ char *sub = path_join(dir, "private");
+        _cleanup_free_ char *kernel = path_join(sub, "vmlinuz");
+        assert_int_equal(mkdir(sub, 0700), 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+        assert_int_equal(write_file_atomic(kernel, "x", 1, 0644), 0);
+        _cleanup_(domain_def_freep) struct domain_def *d = mk_dom("kernel");
+        d->os.kernel = strdup(kernel);
+        assert_non_null(d->os.kernel);
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(qemu_start_as(d, NULL, 3999951, NULL, NULL, NULL, &err), -EBUSY);
+        const char *m = dv_error_message(&err);
+        assert_non_null(strstr(m, kernel));
+        assert_non_null(strstr(m, "uid 3999951"));
+        assert_non_null(strstr(m, sub));
+        assert_non_null(strstr(m, "mode 0700"));
+        assert_int_equal(pidfile_pid(d), 0);
+        dv_error_clear(&err);
+        struct dv_error e2 = DV_ERROR_INIT;
+        assert_int_equal(qemu_jail_check_readable(d, 3999951, 3999951, &e2), -EBUSY);
+        dv_error_clear(&e2);
+        assert_int_equal(chmod(sub, 0711), 0);
+        assert_int_equal(qemu_jail_check_readable(d, 3999951, 3999951, &e2), 0);
+        assert_int_equal(chmod(kernel, 0640), 0); /* owner root, group root: others out */
+        assert_int_equal(qemu_jail_check_readable(d, 3999951, 3999951, &e2), -EBUSY);
+        dv_error_clear(&e2);
+        assert_int_equal(chown(kernel, 3999951, 0), 0);
+        assert_int_equal(chmod(kernel, 0400), 0); /* its own */
+        assert_int_equal(qemu_jail_check_readable(d, 3999951, 3999951, &e2), 0);
+        test_rm_rf(dir);
+}
+
 /* A socket file that nobody listens on. */
 static void make_dead_socket(const char *path) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -932,6 +971,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_start_observe_stop, kill_all),
                 cmocka_unit_test_teardown(test_own_user, kill_all),
                 cmocka_unit_test(test_jail_contents),
+                cmocka_unit_test_teardown(test_unreadable_kernel, kill_all),
                 cmocka_unit_test_teardown(test_stale_pidfile, kill_all),
                 cmocka_unit_test_teardown(test_foreign_qemu, kill_all),
                 cmocka_unit_test_teardown(test_kill9, kill_all),
