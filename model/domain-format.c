@@ -62,6 +62,24 @@ static void format_os(struct buf *b, const struct domain_def *def) {
         xml_text_elem(b, "initdir", os->initdir);
         xml_text_elem(b, "inituser", os->inituser);
         xml_text_elem(b, "initgroup", os->initgroup);
+        if (os->has_fw_features) {
+                xml_open(b, "firmware");
+                xml_open_end(b);
+                const struct {
+                        const char *name;
+                        enum domain_tristate v;
+                } f[] = {{"enrolled-keys", os->fw_enrolled_keys},
+                         {"secure-boot", os->fw_secure_boot}};
+                for (size_t i = 0; i < ELEMENTSOF(f); i++) {
+                        if (f[i].v == DOMAIN_TRI_UNSET)
+                                continue;
+                        xml_open(b, "feature");
+                        attr_tristate(b, "enabled", f[i].v, "yes", "no");
+                        xml_attr(b, "name", f[i].name);
+                        xml_empty_end(b);
+                }
+                xml_close(b, "firmware");
+        }
         if (os->has_loader) {
                 xml_open(b, "loader");
                 attr_tristate(b, "readonly", os->loader.readonly, "yes", "no");

@@ -704,6 +704,42 @@ static int parse_initenv(const xmlNode *n, struct domain_os *os, struct dv_error
         return 0;
 }
 
+/* <os><firmware><feature enabled='yes|no' name='...'/>: the firmware features libvirt's
+ * automatic selection knows; another name is refused, naming it. */
+static int parse_os_firmware(const xmlNode *n, struct domain_os *os, struct dv_error *err) {
+        int r = check_attrs(n, NULL, NULL, err);
+        os->has_fw_features = true;
+        os->fw_secure_boot = os->fw_enrolled_keys = DOMAIN_TRI_UNSET;
+        dv_xml_foreach_child(c, n) {
+                if (!dv_xml_is(c, "feature")) {
+                        KEEP(r, unsupported_in(c, n, err));
+                        continue;
+                }
+                KEEP(r, check_attrs(c, ATTRS("enabled", "name"), NULL, err));
+                _cleanup_free_ char *name = NULL;
+                enum domain_tristate v = DOMAIN_TRI_UNSET;
+                int q = prop_tristate(c, "enabled", &v, err);
+                if (q >= 0)
+                        q = dv_xml_prop(c, "name", &name);
+                if (q >= 0 && (!name || v == DOMAIN_TRI_UNSET))
+                        q = dv_error_add(err, -EINVAL, LINE(c),
+                                         "<firmware><feature> needs enabled='yes|no' and a name");
+                if (q < 0) {
+                        KEEP(r, q);
+                        continue;
+                }
+                if (streq_ptr(name, "secure-boot"))
+                        os->fw_secure_boot = v;
+                else if (streq_ptr(name, "enrolled-keys"))
+                        os->fw_enrolled_keys = v;
+                else
+                        KEEP(r, value_error(err, c, "name", name,
+                                            "a firmware feature declvirt does not know (it "
+                                            "knows secure-boot and enrolled-keys)"));
+        }
+        return r;
+}
+
 static int parse_os(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
         struct domain_os *os = &def->os;
         int r = check_attrs(n, ATTRS("firmware"), NULL, err);
@@ -712,7 +748,7 @@ static int parse_os(const xmlNode *n, struct domain_def *def, struct dv_error *e
         KEEP(r, prop_enum(n, "firmware", NULL, domain_firmware, os->firmware, err));
         KEEP(r, check_once(n,
                            ATTRS("type", "loader", "nvram", "kernel", "initrd", "cmdline", "init",
-                                 "initdir", "inituser", "initgroup"),
+                                 "initdir", "inituser", "initgroup", "firmware"),
                            err));
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "type"))
@@ -752,8 +788,9 @@ static int parse_os(const xmlNode *n, struct domain_def *def, struct dv_error *e
                         if (q >= 0 && !matches_charset(*dst, "_+-"))
                                 q = value_error(err, c, NULL, *dst, "not a user or group name");
                         KEEP(r, q);
-                } else if (ignore_if_listed(c, ATTRS("bootmenu", "smbios", "bios", "firmware"),
-                                            err))
+                } else if (dv_xml_is(c, "firmware"))
+                        KEEP(r, parse_os_firmware(c, os, err));
+                else if (ignore_if_listed(c, ATTRS("bootmenu", "smbios", "bios"), err))
                         continue;
                 else
                         KEEP(r, unsupported_in(c, n, err));

@@ -378,6 +378,11 @@ struct domain_os {
                 char *path;
                 char *template_path;
         } nvram;
+        /* <firmware><feature enabled='yes|no' name='secure-boot|enrolled-keys'/>: what the
+         * automatically chosen firmware must (or must not) offer; with has_fw_features,
+         * UNSET for a feature not written; without, neither is written. */
+        bool has_fw_features;
+        enum domain_tristate fw_secure_boot, fw_enrolled_keys;
         char *kernel;
         char *initrd;
         char *cmdline;

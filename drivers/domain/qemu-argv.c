@@ -140,8 +140,17 @@ static void build_machine(struct builder *b) {
         /* libvirt: a guest without <acpi/> has no ACPI. */
         if (!domain_def_has_feature(def, DOMAIN_FEATURE_ACPI))
                 put_opt(&m, "acpi", "off");
-        if (def->features[DOMAIN_FEATURE_SMM] != DOMAIN_FEATURE_ABSENT)
+        const struct qemu_firmware *fw = b->ctx->firmware;
+        if (def->features[DOMAIN_FEATURE_SMM] != DOMAIN_FEATURE_ABSENT) {
+                if (fw && fw->requires_smm && !feature_on(def, DOMAIN_FEATURE_SMM))
+                        refuse(b, def->os.line,
+                               "the firmware %s needs SMM, which <features><smm state='off'/> "
+                               "turns off",
+                               fw->code);
                 put_opt(&m, "smm", onoff(feature_on(def, DOMAIN_FEATURE_SMM)));
+        } else if (fw && fw->requires_smm) {
+                put_opt(&m, "smm", "on"); /* as libvirt: secure boot's firmware needs it */
+        }
         if (def->features[DOMAIN_FEATURE_VMPORT] != DOMAIN_FEATURE_ABSENT)
                 put_opt(&m, "vmport", onoff(feature_on(def, DOMAIN_FEATURE_VMPORT)));
         for (size_t i = 0; i < def->clock.n_timers; i++) {
@@ -149,7 +158,10 @@ static void build_machine(struct builder *b) {
                 if (t->name == DOMAIN_TIMER_HPET && t->present != DOMAIN_TRI_UNSET)
                         put_opt(&m, "hpet", onoff(t->present == DOMAIN_TRI_YES));
         }
-        if (def->os.has_loader && def->os.loader.type == DOMAIN_LOADER_PFLASH) {
+        if (fw) {
+                put_opt(&m, "pflash0", "dv-pflash0");
+                put_opt(&m, "pflash1", "dv-pflash1");
+        } else if (def->os.has_loader && def->os.loader.type == DOMAIN_LOADER_PFLASH) {
                 put_opt(&m, "pflash0", "dv-pflash0");
                 if (def->os.has_nvram && def->os.nvram.path)
                         put_opt(&m, "pflash1", "dv-pflash1");
@@ -303,18 +315,27 @@ static void add_pflash(struct builder *b, const char *node, const char *path, in
 
 static void build_firmware(struct builder *b) {
         const struct domain_os *os = &b->def->os;
-        if (os->firmware == DOMAIN_FIRMWARE_EFI)
-                refuse(b, os->line,
-                       "<os firmware='efi'> (firmware auto-selection) is not supported by the "
-                       "QEMU driver: write <loader type='pflash'> and <nvram> with paths");
+        const struct qemu_firmware *fw = b->ctx->firmware;
+        if (fw) {
+                /* Chosen by the driver (qemu-firmware.c): the code read-only, the domain's
+                 * own varstore read-write; secure boot's firmware keeps its varstore from
+                 * the guest outside SMM. */
+                add_pflash(b, "dv-pflash0", fw->code, b->ctx->fds ? b->ctx->fds->loader : -1, true);
+                add_pflash(b, "dv-pflash1", fw->nvram, b->ctx->fds ? b->ctx->fds->nvram : -1,
+                           false);
+                if (fw->requires_smm)
+                        add2(b, "-global", "driver=cfi.pflash01,property=secure,value=on");
+                return;
+        }
+        if (qemu_firmware_wanted(b->def))
+                bad_ctx(b, os->line, "the firmware was not chosen (qemu_firmware_select)");
         if (os->has_loader) {
+                if (os->loader.secure == DOMAIN_TRI_YES && os->loader.type != DOMAIN_LOADER_PFLASH)
+                        refuse(b, os->line, "<loader secure='yes'> needs type='pflash'");
                 if (!os->loader.path)
                         refuse(b, os->line,
                                "a <loader> without a path needs firmware auto-selection, which "
                                "the QEMU driver does not do");
-                else if (os->loader.secure == DOMAIN_TRI_YES)
-                        refuse(b, os->line,
-                               "<loader secure='yes'> is not supported by the QEMU driver");
                 else if (os->loader.stateless == DOMAIN_TRI_YES)
                         refuse(b, os->line,
                                "<loader stateless='yes'> is not supported by the QEMU driver");
@@ -326,10 +347,6 @@ static void build_firmware(struct builder *b) {
                         add2(b, "-bios", os->loader.path);
         }
         if (os->has_nvram) {
-                if (os->nvram.template_path)
-                        refuse(b, os->line,
-                               "<nvram template=> is not supported by the QEMU driver (it does "
-                               "not create NVRAM files): create the file and drop the attribute");
                 if (!os->nvram.path)
                         refuse(b, os->line,
                                "an <nvram> without a path is not supported by the "

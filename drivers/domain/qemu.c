@@ -29,6 +29,7 @@
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
 #include "drivers/domain/qemu-disk.h"
+#include "drivers/domain/qemu-firmware.h"
 #include "drivers/domain/qemu-jail.h"
 #include "drivers/domain/proc.h"
 #include "drivers/domain/qemu.h"
@@ -1468,11 +1469,21 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
         return 0;
 }
 
+/* The firmware of a domain that wants it chosen (qemu-firmware.c); its NVRAM is
+ * STATE_DIR/domains/NAME_VARS.fd unless <nvram> names one. */
+static int firmware_prepare(const struct domain_def *def, const struct paths *p,
+                            struct qemu_firmware *ret, struct dv_error *err) {
+        _cleanup_free_ char *nvram = strdupf("%s/%s_VARS.fd", p->state_sub, p->name);
+        if (!nvram)
+                return dv_error_oom(err);
+        return qemu_firmware_select(def, nvram, NULL, ret, err);
+}
+
 /* Opens for QEMU what it would otherwise open by path (docs/qemu.md, Its own user) and
  * fills f with the numbers QEMU gets them as, after the disks' in g. */
 static int give_files(const struct domain_def *def, const struct paths *p, char *const *taps,
-                      struct qemu_given *g, struct qemu_fds *f, int *serials, int *consoles,
-                      int *tap_fds, struct dv_error *err) {
+                      const struct qemu_firmware *fw, struct qemu_given *g, struct qemu_fds *f,
+                      int *serials, int *consoles, int *tap_fds, struct dv_error *err) {
         *f = (struct qemu_fds){.loader = -1,
                                .nvram = -1,
                                .serials = serials,
@@ -1510,21 +1521,28 @@ static int give_files(const struct domain_def *def, const struct paths *p, char 
                         return dv_error_add(err, r, def->interfaces[i].line,
                                             "cannot attach to tap %s: %s", taps[i], strerror(-r));
         }
+        /* The pflash units: the chosen firmware's (its code read-only, the domain's own
+         * varstore), else <loader> and <nvram> as written. */
         const struct domain_os *os = &def->os;
-        if (os->has_loader && os->loader.path && os->loader.type == DOMAIN_LOADER_PFLASH) {
-                bool ro = os->loader.readonly == DOMAIN_TRI_YES;
-                int fd = open(os->loader.path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+        const char *code = fw ? fw->code
+                           : os->has_loader && os->loader.type == DOMAIN_LOADER_PFLASH
+                                   ? os->loader.path
+                                   : NULL;
+        const char *nvram = fw ? fw->nvram : os->has_nvram ? os->nvram.path : NULL;
+        if (code) {
+                bool ro = fw || os->loader.readonly == DOMAIN_TRI_YES;
+                int fd = open(code, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
                 r = f->loader = given_add(g, fd < 0 ? -errno : fd);
                 if (r < 0)
-                        return dv_error_add(err, r, os->line, "cannot open the loader %s: %s",
-                                            os->loader.path, strerror(-r));
+                        return dv_error_add(err, r, os->line, "cannot open the loader %s: %s", code,
+                                            strerror(-r));
         }
-        if (os->has_nvram && os->nvram.path) {
-                int fd = open(os->nvram.path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (nvram) {
+                int fd = open(nvram, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
                 r = f->nvram = given_add(g, fd < 0 ? -errno : fd);
                 if (r < 0)
-                        return dv_error_add(err, r, os->line, "cannot open the NVRAM %s: %s",
-                                            os->nvram.path, strerror(-r));
+                        return dv_error_add(err, r, os->line, "cannot open the NVRAM %s: %s", nvram,
+                                            strerror(-r));
         }
         return 0;
 }
@@ -1565,6 +1583,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
 
         size_t n = def->n_interfaces;
         _cleanup_(cmd_jail_done) struct cmd_jail jail = {0};
+        _cleanup_(qemu_firmware_done) struct qemu_firmware fw = {0};
         _cleanup_strv_free_ char **argv = NULL, **locations = NULL;
         _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
         _cleanup_free_ int *chr_fds = NULL, *tap_fds = NULL;
@@ -1616,8 +1635,17 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 r = dv_error_oom(err);
                 goto fail_taps;
         }
-        r = give_files(def, p, taps, &given, &qfds, chr_fds, chr_fds + def->n_serials, tap_fds,
-                       err);
+        if (qemu_firmware_wanted(def)) {
+                r = firmware_prepare(def, p, &fw, err);
+                if (r >= 0)
+                        r = qemu_firmware_nvram_create(&fw, err);
+                if (r < 0) {
+                        given_close(&given);
+                        goto fail_taps;
+                }
+        }
+        r = give_files(def, p, taps, qemu_firmware_wanted(def) ? &fw : NULL, &given, &qfds, chr_fds,
+                       chr_fds + def->n_serials, tap_fds, err);
         if (r < 0) {
                 given_close(&given);
                 goto fail_taps;
@@ -1638,6 +1666,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 .macs = macs,
                 .uuid = uuid,
                 .paused = paused,
+                .firmware = fw.code ? &fw : NULL,
         };
         r = qemu_argv(def, &ctx, &argv, err);
         if (r >= 0 && uid)
@@ -1826,9 +1855,12 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 .uuid = a->uuid,
                 .paused = wants_vnc_password(def),
         };
+        _cleanup_(qemu_firmware_done) struct qemu_firmware fw = {0};
         if (r < 0)
                 r = dv_error_oom(err);
-        else
+        else if (qemu_firmware_wanted(def) && (r = firmware_prepare(def, &p, &fw, err)) >= 0)
+                ctx.firmware = &fw;
+        if (r >= 0)
                 r = qemu_argv(def, &ctx, &argv, err);
         for (size_t i = 0; i < def->n_interfaces; i++)
                 free(taps[i]);

@@ -40,6 +40,7 @@ struct test_ctx {
         struct qemu_argv_ctx ctx;
         char **disks, **taps, **macs;
         char *qmp, *pid, *log, *vnc;
+        struct qemu_firmware fw; /* chosen from DATA/firmware, as the driver chooses */
 };
 
 static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def, const char *dir) {
@@ -88,6 +89,14 @@ static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def, cons
                 .tap_names = t->taps,
                 .macs = t->macs,
         };
+        if (qemu_firmware_wanted(def)) {
+                char *const dirs[] = {DATA "/firmware", NULL};
+                snprintf(buf, sizeof(buf), "/var/lib/declvirt/state/domains/%s_VARS.fd", def->name);
+                struct dv_error err = DV_ERROR_INIT;
+                if (qemu_firmware_select(def, buf, dirs, &t->fw, &err) >= 0)
+                        t->ctx.firmware = &t->fw;
+                dv_error_clear(&err);
+        }
 }
 
 static void test_ctx_done(struct test_ctx *t, const struct domain_def *def) {
@@ -98,6 +107,7 @@ static void test_ctx_done(struct test_ctx *t, const struct domain_def *def) {
         free(t->pid);
         free(t->log);
         free(t->vnc);
+        qemu_firmware_done(&t->fw);
 }
 
 static char *argv_text(char **argv) {
@@ -191,7 +201,8 @@ static void test_golden_argv(void **state) {
          * that have serial files, taps, pflash units or VNC. The numbers follow the disks'
          * layers as the driver's do. */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        static const char *const with_fds[] = {"kvm-full.xml", "uefi.xml", "minimal.xml"};
+        static const char *const with_fds[] = {"kvm-full.xml", "uefi.xml", "minimal.xml",
+                                               "efi-secure.xml"};
         bool fds_golden = false;
         for (size_t i = 0; i < ELEMENTSOF(with_fds); i++)
                 fds_golden = fds_golden || streq(base, with_fds[i]);
@@ -213,10 +224,11 @@ static void test_golden_argv(void **state) {
                 f.serials = ser;
                 f.consoles = con;
                 f.taps = taps;
-                f.loader = def->os.has_loader && def->os.loader.type == DOMAIN_LOADER_PFLASH
+                f.loader = t.ctx.firmware || (def->os.has_loader &&
+                                              def->os.loader.type == DOMAIN_LOADER_PFLASH)
                                    ? next++
                                    : -1;
-                f.nvram = def->os.has_nvram ? next++ : -1;
+                f.nvram = t.ctx.firmware || def->os.has_nvram ? next++ : -1;
                 t.ctx.fds = &f;
                 t.ctx.pidfile = NULL; /* not needed with fds */
                 _cleanup_free_ char *fgolden = test_sibling(path, ".fds.argv");
