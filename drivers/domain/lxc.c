@@ -225,6 +225,8 @@ static int plan_for(const struct domain_def *def, const struct paths *p,
                 .cgroup_base = p->cgroup_base,
                 .macs = args ? args->macs : NULL,
                 .bridges = args ? args->bridges : NULL,
+                .id_base = args ? args->id_base : 0,
+                .privileged = args && args->privileged,
         };
         int r = cgroup_layout(p->cgroup_root, &ctx.cgroup_mode, &ctx.cgroup_unified,
                               &ctx.cgroup_devices);
@@ -464,6 +466,16 @@ static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write,
 
 /* ---- observe ----------------------------------------------------------------------------- */
 
+/* True when pid shares our user namespace: a container started before containers had
+ * one of their own (or privileged='yes'), whose root is the host's. */
+static bool in_host_userns(pid_t pid) {
+        char path[64];
+        struct stat a, b;
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+        return stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino == b.st_ino &&
+               a.st_dev == b.st_dev;
+}
+
 static char *exit_reason(pid_t pid, bool child, bool *clean) {
         int status = 0;
         *clean = false;
@@ -512,6 +524,7 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 ret->state = DOM_RUNNING;
                 ret->pid = live;
                 ret->id = (int)live;
+                ret->unconfined = in_host_userns(live);
                 return 0;
         }
 
@@ -578,6 +591,10 @@ struct child_ctx {
         char *root;
         int sync_fd, err_fd, log_fd, null_fd;
         int devices_fd; /* the devices cgroup's cgroup.procs, -1 */
+        int *host_fds;  /* per op: the detached mount of a host op, received with the go */
+        size_t n_host;  /* how many ops are host ops */
+        char *cmsg;     /* room for their SCM_RIGHTS message */
+        size_t cmsg_size;
         char *const *argv;
         char *const *envp;
         bool set_ids;
@@ -772,11 +789,29 @@ static _Noreturn void child_main(struct child_ctx *c) {
         const struct lxc_plan *p = c->plan;
         char go = 0;
         ssize_t k;
+        /* The go, with the mounts the agent made for us (in op order). */
+        struct iovec iov = {.iov_base = &go, .iov_len = 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (c->n_host > 0) {
+                mh.msg_control = c->cmsg;
+                mh.msg_controllen = c->cmsg_size;
+        }
         do
-                k = read(c->sync_fd, &go, 1);
+                k = recvmsg(c->sync_fd, &mh, MSG_CMSG_CLOEXEC);
         while (k < 0 && errno == EINTR);
         if (k != 1)
                 _exit(1); /* the parent gave up */
+        if (c->n_host > 0) {
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+                    cm->cmsg_len != CMSG_LEN(c->n_host * sizeof(int)) ||
+                    (mh.msg_flags & MSG_CTRUNC))
+                        child_fail(c, STEP_SYNC, EPROTO);
+                const int *fds = (const int *)(void *)CMSG_DATA(cm);
+                for (size_t i = 0, j = 0; i < p->n_ops; i++)
+                        if (p->ops[i].host)
+                                c->host_fds[i] = fds[j++];
+        }
         if (setsid() < 0 || dup2(c->null_fd, 0) < 0 || dup2(c->log_fd, 1) < 0 ||
             dup2(c->log_fd, 2) < 0)
                 child_fail(c, STEP_SETUP, errno);
@@ -787,7 +822,22 @@ static _Noreturn void child_main(struct child_ctx *c) {
         size_t rl = strlen(c->root);
         if (chdir(c->root) < 0)
                 child_fail(c, STEP_PIVOT, errno);
+        /* The directory above the root (0755): from it the root's mount point is reached
+         * again once something is mounted on it, even by a container root that may not
+         * search the host's directories above. */
+        int up_fd = open("..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (up_fd < 0)
+                child_fail(c, STEP_PIVOT, errno);
+        const char *root_base = strrchr(c->root, '/') + 1;
         bool userns = p->ns_flags & CLONE_NEWUSER;
+        /* With ids from container.id_range the agent made the filesystems: become the
+         * container's root at once, so that what the child creates (mount points, /dev)
+         * belongs to its ids (an unmapped owner is refused with EOVERFLOW). The parent
+         * wrote the maps before the go. */
+        if (p->id_range) {
+                child_become_root(c);
+                userns = false;
+        }
         for (size_t i = 0; i < p->n_ops; i++) {
                 const struct lxc_op *o = &p->ops[i];
                 bool is_root = streq(o->target, "/");
@@ -801,10 +851,24 @@ static _Noreturn void child_main(struct child_ctx *c) {
                         child_become_root(c);
                         userns = false;
                 }
-                int r = child_op(o, is_root ? c->targets[i] : c->targets[i] + rl + 1);
+                int r;
+                if (o->host && is_root)
+                        r = move_mount(c->host_fds[i], "", up_fd, root_base,
+                                       MOVE_MOUNT_F_EMPTY_PATH) < 0
+                                    ? -errno
+                                    : 0;
+                else if (o->host) {
+                        r = child_mkdir_p(c->targets[i] + rl + 1, true);
+                        if (r >= 0 &&
+                            move_mount(c->host_fds[i], "", AT_FDCWD, c->targets[i] + rl + 1,
+                                       MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                                r = -errno;
+                } else
+                        r = child_op(o, is_root ? c->targets[i] : c->targets[i] + rl + 1);
                 if (r < 0 && !o->optional)
                         child_fail(c, (int)i, -r);
-                if (is_root && chdir(c->root) < 0) /* into the mount just made */
+                /* Into the mount just made. */
+                if (is_root && (fchdir(up_fd) < 0 || chdir(root_base) < 0))
                         child_fail(c, STEP_PIVOT, errno);
         }
         if (userns)
@@ -1085,6 +1149,134 @@ static int parse_id(const char *s, uint32_t *ret) {
         return 0;
 }
 
+/* The go for the child: one byte, with the detached mounts as SCM_RIGHTS. */
+static int send_go(int sock, const int *fds, size_t n) {
+        char go = 'g';
+        struct iovec iov = {.iov_base = &go, .iov_len = 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        _cleanup_free_ char *cmsg = NULL;
+        if (n > 0) {
+                cmsg = calloc(1, CMSG_SPACE(n * sizeof(int)));
+                if (!cmsg)
+                        return -ENOMEM;
+                mh.msg_control = cmsg;
+                mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+                memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+        }
+        ssize_t k;
+        do
+                k = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        while (k < 0 && errno == EINTR);
+        return k == 1 ? 0 : k < 0 ? negative_errno() : -EIO;
+}
+
+/* Idmaps the detached mount fd with userns_fd, its submounts too when recursive. */
+static int idmap_mount(int fd, int userns_fd, bool recursive) {
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
+        return mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                             sizeof(attr)) < 0
+                       ? negative_errno()
+                       : 0;
+}
+
+/* A copy of the tree at path, detached, idmapped when userns_fd >= 0. A submount whose
+ * filesystem cannot be idmapped (EINVAL) makes it the directory's own mount alone. */
+static int clone_tree(const char *path, bool recursive, int userns_fd) {
+        for (;;) {
+                int fd = open_tree(AT_FDCWD, path,
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                           (recursive ? AT_RECURSIVE : 0));
+                if (fd < 0)
+                        return negative_errno();
+                int r = userns_fd >= 0 ? idmap_mount(fd, userns_fd, recursive) : 0;
+                if (r >= 0)
+                        return fd;
+                close(fd);
+                if (r != -EINVAL || !recursive)
+                        return r;
+                recursive = false;
+        }
+}
+
+/* The errno of a failed fsconfig, the kernel's own words on it in the debug log. */
+static int fs_failed(int fs, const struct lxc_op *o) {
+        int r = negative_errno();
+        char msg[512];
+        ssize_t n;
+        while ((n = read(fs, msg, sizeof(msg) - 1)) > 0) {
+                msg[n] = '\0';
+                log_debug("mounting %s on %s: the kernel says: %s", o->source, o->target, msg);
+        }
+        return r;
+}
+
+/* Makes a host op's filesystem as the host's root, detached: a bind (open_tree), an
+ * overlay whose lower layer is an idmapped clone of the template (overlayfs refuses to be
+ * idmapped itself, and an upper layer on an idmapped mount), or a device's filesystem
+ * (fsopen, fsmount). scratch: an unused path where a lower layer may be attached for a
+ * moment. Returns the mount's fd. */
+static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch) {
+        int ns = o->idmap ? userns_fd : -1;
+        if (o->flags & MS_BIND)
+                return clone_tree(o->source, o->flags & MS_REC, ns);
+        _cleanup_close_ int fs = fsopen(o->fstype, FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return negative_errno();
+        int r = 0;
+        if (streq(o->fstype, "overlay")) {
+                /* data is "lowerdir=L,upperdir=U,workdir=W" (lxc-plan.c). The idmapped
+                 * lower layer is attached at scratch while the overlay is made: overlayfs
+                 * takes a detached one (lowerdir+ by descriptor) only on recent kernels,
+                 * and not from every mount namespace. */
+                _cleanup_free_ char *data = strdup(o->data);
+                char *lower = data ? strstr(data, "lowerdir=") : NULL;
+                char *upper = data ? strstr(data, ",upperdir=") : NULL;
+                char *work = data ? strstr(data, ",workdir=") : NULL;
+                if (!lower || !upper || !work)
+                        return data ? -EINVAL : -ENOMEM;
+                *upper = *work = '\0';
+                lower += strlen("lowerdir=");
+                upper += strlen(",upperdir=");
+                work += strlen(",workdir=");
+                _cleanup_close_ int lfd = clone_tree(lower, false, ns);
+                if (lfd < 0)
+                        return lfd;
+                if (mkdir(scratch, 0700) < 0 && errno != EEXIST)
+                        return negative_errno();
+                if (move_mount(lfd, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+                        r = negative_errno();
+                        (void)rmdir(scratch);
+                        return r;
+                }
+                if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", scratch, 0) < 0 ||
+                    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+                    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+                    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                        r = fs_failed(fs, o);
+                /* The overlay holds a private clone of its layers: the lower one goes. */
+                if (umount2(scratch, MNT_DETACH) < 0)
+                        log_debug("cannot unmount %s: %m", scratch);
+                (void)rmdir(scratch);
+                if (r < 0)
+                        return r;
+        } else if (fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0 ||
+                   ((o->flags & MS_RDONLY) && fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) ||
+                   fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return fs_failed(fs, o);
+        int fd = fsmount(fs, FSMOUNT_CLOEXEC, (o->flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0);
+        if (fd < 0)
+                return negative_errno();
+        if (ns >= 0 && !streq(o->fstype, "overlay") && (r = idmap_mount(fd, ns, false)) < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
 /* Prepares the host side (directories, loop devices, probed filesystem types, cgroups,
  * veths), clones the child and waits for its exec. */
 static int start_spawn(const struct domain_def *def, const struct paths *p, struct lxc_plan *plan,
@@ -1188,8 +1380,9 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                     strerror(-log_fd));
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
         int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1};
-        if (null_fd < 0 || pipe2(sync_p, O_CLOEXEC) < 0)
-                return dv_error_add(err, negative_errno(), 0, "cannot create a pipe: %m");
+        /* A socket rather than a pipe: the go carries the mounts the agent made. */
+        if (null_fd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_p) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot create a socket pair: %m");
         if (pipe2(err_p, O_CLOEXEC) < 0) {
                 r = dv_error_add(err, negative_errno(), 0, "cannot create a pipe: %m");
                 close(sync_p[0]);
@@ -1214,6 +1407,24 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 }
         }
         c.devices_fd = devices_fd;
+        _cleanup_free_ int *host_fds = calloc(plan->n_ops + 1, sizeof(int));
+        for (size_t i = 0; host_fds && i < plan->n_ops; i++) {
+                host_fds[i] = -1;
+                c.n_host += plan->ops[i].host;
+        }
+        c.host_fds = host_fds;
+        c.cmsg_size = CMSG_SPACE(c.n_host * sizeof(int));
+        _cleanup_free_ char *cmsg = calloc(1, c.cmsg_size);
+        c.cmsg = cmsg;
+        if (!host_fds || !cmsg || c.n_host > LXC_MAX_HOST_MOUNTS) {
+                r = !host_fds || !cmsg ? -ENOMEM
+                                       : dv_error_add(err, -E2BIG, 0,
+                                                      "container %s has more than %d filesystems",
+                                                      def->name, LXC_MAX_HOST_MOUNTS);
+                close(sync_p[0]);
+                close(err_p[1]);
+                return r;
+        }
 
         int pidfd = -1;
         struct clone_args_v0 ca = {
@@ -1249,9 +1460,43 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 if ((r = nl_link_set_netns(plan->ifaces[i].peer, s->pid, plan->ifaces[i].guest,
                                            err)) < 0)
                         return r;
-        if (write(sync_w, "g", 1) != 1)
-                return dv_error_add(err, negative_errno(), 0, "cannot wake container %s: %m",
-                                    def->name);
+        /* The mounts the container's root may not make, made now that its user
+         * namespace has its maps: sent with the go, closed here once sent. */
+        _cleanup_free_ int *fds = calloc(c.n_host + 1, sizeof(int));
+        if (!fds)
+                return -ENOMEM;
+        size_t n_fds = 0;
+        _cleanup_close_ int userns_fd = -1;
+        if (c.n_host > 0 && (plan->ns_flags & CLONE_NEWUSER)) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)s->pid);
+                userns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (userns_fd < 0)
+                        return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m", path);
+        }
+        for (size_t i = 0; r >= 0 && i < plan->n_ops; i++)
+                if (plan->ops[i].host) {
+                        _cleanup_free_ char *scratch = strdupf("%s/lower-%zu", p->ct_dir, i);
+                        int fd = scratch ? host_mount(&plan->ops[i], userns_fd, scratch) : -ENOMEM;
+                        if (fd < 0) {
+                                char lb[48];
+                                r = dv_error_add(
+                                        err, fd, plan->ops[i].line,
+                                        "container %s: the agent cannot mount %s from %s%s: %s",
+                                        def->name, plan->ops[i].target, plan->ops[i].source,
+                                        fs_line_text(lb, plan->ops[i].line), strerror(-fd));
+                        } else
+                                fds[n_fds++] = fd;
+                }
+        if (r >= 0)
+                r = send_go(sync_w, fds, n_fds);
+        for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+        if (r == -ENOMEM || (r < 0 && !dv_error_failed(err)))
+                return dv_error_add(err, r, 0, "cannot wake container %s: %s", def->name,
+                                    strerror(-r));
+        if (r < 0)
+                return r;
 
         /* EOF: the exec closed the pipe. A report: the step that failed. */
         struct child_report rep;
@@ -1324,6 +1569,12 @@ static int start_locked(const struct domain_def *def, const struct dom_start *ar
         int r = plan_for(def, p, args, &plan, err);
         if (r < 0)
                 return r;
+        /* Never in the host's user namespace instead: nothing starts half-confined. */
+        if (plan->id_range && plan->n_uid_map == 0)
+                return dv_error_add(err, -EUSERS, 0,
+                                    "container %s has no range of agent.conf container.id_range "
+                                    "allocated: not started",
+                                    def->name);
         r = lxc_plan_check_sources(def, plan, err);
         if (r < 0)
                 return r;
