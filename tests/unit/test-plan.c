@@ -1055,6 +1055,59 @@ static void test_domain_unconfined_and_uid_record(void **state) {
         }
 }
 
+#define CTU(name, policy)                                                                    \
+        "<domain type='lxc'><name>" name "</name>" policy "<memory unit='MiB'>64</memory>"   \
+        "<os><type>exe</type><init>/sbin/init</init></os><devices><filesystem type='mount'>" \
+        "<source dir='/srv/ct'/><target dir='/'/></filesystem></devices></domain>"
+
+/* A container whose init runs in the host's user namespace (started before containers
+ * had their own) stays ready and the status says so, unless privileged='yes' asked for
+ * it; the record keeps the container's range. */
+static void test_container_unconfined_and_id_record(void **state) {
+        struct engine *e = *state;
+        struct obj *d = add_defined(e, CTU("ct", ""), "ct.xml");
+        set_applied(d, NULL, false, true, BOOT_NOW);
+        observe_dom(d, DOM_RUNNING, NULL);
+        d->dom_st.unconfined = true;
+        struct plan_step s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "running unconfined: its init runs in the host's user namespace (started "
+                    "before containers had their own); confined at its next start");
+        struct obj *p = add_defined(
+                e,
+                CTU("priv", "<metadata><dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' "
+                            "privileged='yes'/></metadata>"),
+                "priv.xml");
+        set_applied(p, NULL, false, true, BOOT_NOW);
+        observe_dom(p, DOM_RUNNING, NULL);
+        p->dom_st.unconfined = true;
+        s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        d->applied->id_base = 1879113728;
+        _cleanup_free_ char *json = applied_to_json(d->applied);
+        assert_non_null(json);
+        assert_non_null(strstr(json, "\"id_base\":1879113728"));
+        struct applied *back = NULL;
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(applied_from_json(json, strlen(json), &back, &err), 0);
+        assert_int_equal(back->id_base, 1879113728);
+        applied_free(back);
+        /* A record naming 0 (the host's root) or a range past the last id is refused. */
+        const char *bad[] = {"\"id_base\":0", "\"id_base\":4294901760", "\"id_base\":\"1\""};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *b = strdup(json);
+                char *at = strstr(b, "\"id_base\":1879113728");
+                char fixed[8192];
+                snprintf(fixed, sizeof(fixed), "%.*s%s%s", (int)(at - b), b, bad[i],
+                         at + strlen("\"id_base\":1879113728"));
+                back = NULL;
+                assert_true(applied_from_json(fixed, strlen(fixed), &back, &err) < 0);
+                assert_null(back);
+                dv_error_clear(&err);
+        }
+}
+
 static void test_domain_running_stop_change(void **state) {
         struct engine *e = *state;
         struct obj *d = add_defined(e, DOM("vm", "", ""), "vm.xml");
@@ -1465,6 +1518,7 @@ int main(void) {
                 T(test_domain_start_waits_for_volume_and_network),
                 T(test_domain_running_stop_change),
                 T(test_domain_unconfined_and_uid_record),
+                T(test_container_unconfined_and_id_record),
                 T(test_domain_restart_policies),
                 T(test_domain_holds_pool_and_network),
                 T(test_domain_removal),
