@@ -638,6 +638,13 @@ static void test_installed_default_conf(void **state) {
         expect_mentions_every_key("scripts/agent.conf.default");
 }
 
+/* dir/name, holding text. */
+static char *put_file(const char *dir, const char *name, const char *text) {
+        char *p = join(dir, name);
+        assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+        return p;
+}
+
 /* qemu.uid_range: FIRST-LAST, at least 16 ids, never 0 nor (uid_t)-1; and no account of
  * the passwd or group file in it. */
 static void test_uid_range(void **state) {
@@ -663,12 +670,10 @@ static void test_uid_range(void **state) {
                        "not '3000000'");
 
         _cleanup_free_ char *dir = test_mkdtemp("dv-config");
-        _cleanup_free_ char *pw = join(dir, "passwd"), *gr = join(dir, "group");
-        const char *pw_text = "root:x:0:0:root:/root:/bin/bash\n"
-                              "alice:x:1000:1000::/home/alice:/bin/bash\n";
-        assert_int_equal(write_file_atomic(pw, pw_text, strlen(pw_text), 0644), 0);
-        const char *gr_text = "root:x:0:\nstaff:x:3000005:\n";
-        assert_int_equal(write_file_atomic(gr, gr_text, strlen(gr_text), 0644), 0);
+        _cleanup_free_ char *pw = put_file(dir, "passwd",
+                                           "root:x:0:0:root:/root:/bin/bash\n"
+                                           "alice:x:1000:1000::/home/alice:/bin/bash\n");
+        _cleanup_free_ char *gr = put_file(dir, "group", "root:x:0:\nstaff:x:3000005:\n");
         c = parse_ok("qemu: {uid_range: 900-999}\n");
         struct dv_error err = DV_ERROR_INIT;
         assert_int_equal(dv_config_check_uid_range(c, pw, gr, &err), 0);
@@ -706,18 +711,14 @@ static void test_container_id_range(void **state) {
                        "not 0-65535");
 
         _cleanup_free_ char *dir = test_mkdtemp("dv-config");
-        _cleanup_free_ char *pw = join(dir, "passwd"), *gr = join(dir, "group");
-        _cleanup_free_ char *su = join(dir, "subuid"), *sg = join(dir, "subgid");
-        const char *pw_text = "root:x:0:0:root:/root:/bin/bash\n"
-                              "alice:x:1000:1000::/home/alice:/bin/bash\n"
-                              "big:x:5000000:5000000::/:/bin/false\n";
-        const char *gr_text = "root:x:0:\nbiggroup:x:6000000:\n";
-        const char *su_text = "alice:100000:65536\n";
-        const char *sg_text = "alice:100000:65536\nbob:7000000:65536\n";
-        assert_int_equal(write_file_atomic(pw, pw_text, strlen(pw_text), 0644), 0);
-        assert_int_equal(write_file_atomic(gr, gr_text, strlen(gr_text), 0644), 0);
-        assert_int_equal(write_file_atomic(su, su_text, strlen(su_text), 0644), 0);
-        assert_int_equal(write_file_atomic(sg, sg_text, strlen(sg_text), 0644), 0);
+        _cleanup_free_ char *pw = put_file(dir, "passwd",
+                                           "root:x:0:0:root:/root:/bin/bash\n"
+                                           "alice:x:1000:1000::/home/alice:/bin/bash\n"
+                                           "big:x:5000000:5000000::/:/bin/false\n");
+        _cleanup_free_ char *gr = put_file(dir, "group", "root:x:0:\nbiggroup:x:6000000:\n");
+        _cleanup_free_ char *su = put_file(dir, "subuid", "alice:100000:65536\n");
+        _cleanup_free_ char *sg =
+                put_file(dir, "subgid", "alice:100000:65536\nbob:7000000:65536\n");
         struct dv_error err = DV_ERROR_INIT;
         static const struct {
                 const char *conf, *problem; /* NULL: accepted */
