@@ -2,6 +2,7 @@
 /* The container driver of drivers/domain/lxc.h: the container's init is cloned straight
  * into its namespaces (clone3, no helper binary) by a child that only makes system calls,
  * its plan computed beforehand; observe, adoption, events, graceful stop then SIGKILL. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1277,6 +1278,75 @@ static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch
         return fd;
 }
 
+/* Moves the owners of what lies under dfd (not following symlinks, not leaving its
+ * filesystem) from the 65536 ids at from_u/from_g to those at to_u/to_g; other owners stay.
+ * chown clears the set-id bits, which are put back. */
+static int shift_tree(int dfd, dev_t dev, uid_t from_u, gid_t from_g, uid_t to_u, gid_t to_g,
+                      unsigned depth) {
+        if (depth > 1024)
+                return -ELOOP;
+        int fd = dup(dfd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                int r = negative_errno();
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (errno = 0, de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (st.st_dev != dev)
+                        continue;
+                bool su = st.st_uid >= from_u && st.st_uid - from_u < LXC_RANGE_IDS;
+                bool sg = st.st_gid >= from_g && st.st_gid - from_g < LXC_RANGE_IDS;
+                if ((su || sg) &&
+                    fchownat(dfd, de->d_name, su ? st.st_uid - from_u + to_u : (uid_t)-1,
+                             sg ? st.st_gid - from_g + to_g : (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0)
+                        r = negative_errno();
+                else if ((su || sg) && !S_ISLNK(st.st_mode) && (st.st_mode & 07000) &&
+                         fchmodat(dfd, de->d_name, st.st_mode & 07777, 0) < 0)
+                        r = negative_errno();
+                if (r >= 0 && S_ISDIR(st.st_mode)) {
+                        int sub = openat(dfd, de->d_name,
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sub < 0 ? negative_errno()
+                                    : shift_tree(sub, dev, from_u, from_g, to_u, to_g, depth + 1);
+                        if (sub >= 0)
+                                close(sub);
+                }
+        }
+        if (r >= 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        return r;
+}
+
+/* Makes the writable layer dir the container's root's. A layer a container wrote with
+ * other ids (one from before containers had a user namespace: the host's root's, or one
+ * whose <idmap> changed) has its files moved to the new range first, so that the
+ * container still owns what it wrote; the directory's own owner, set last, says which
+ * range the layer is in. */
+static int layer_own(const char *dir, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_uid == uid && st.st_gid == gid)
+                return 0;
+        int r = shift_tree(fd, st.st_dev, st.st_uid, st.st_gid, uid, gid, 0);
+        if (r < 0)
+                return r;
+        return fchown(fd, uid, gid) < 0 ? negative_errno() : 0;
+}
+
 /* Prepares the host side (directories, loop devices, probed filesystem types, cgroups,
  * veths), clones the child and waits for its exec. */
 static int start_spawn(const struct domain_def *def, const struct paths *p, struct lxc_plan *plan,
@@ -1288,9 +1358,8 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                     p->state_sub, p->root, strerror(-r));
         for (size_t i = 0; plan->mkdirs && plan->mkdirs[i]; i++) {
                 r = mkdir_p(plan->mkdirs[i], 0700);
-                if (r >= 0 && (plan->ns_flags & CLONE_NEWUSER) &&
-                    chown(plan->mkdirs[i], plan->mkdirs_uid, plan->mkdirs_gid) < 0)
-                        r = negative_errno();
+                if (r >= 0 && (plan->ns_flags & CLONE_NEWUSER))
+                        r = layer_own(plan->mkdirs[i], plan->mkdirs_uid, plan->mkdirs_gid);
                 if (r < 0)
                         return dv_error_add(err, r, 0, "cannot create %s: %s", plan->mkdirs[i],
                                             strerror(-r));

@@ -16,7 +16,9 @@
 # - <idmap> (the documented form): starts with a directory root and with a writable
 #   template root (whose overlay used to fail with EACCES), and writes;
 # - an upgrade: an init started without a user namespace (as before this change) is
-#   adopted as it is and its status says "running unconfined";
+#   adopted as it is and its status says "running unconfined"; at its next start it is
+#   confined, and what it wrote in its template's layer as the host's root moves to its
+#   range (set-uid bits kept) so that it can still change it;
 # - no container's init holds a descriptor of the agent.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
@@ -244,8 +246,11 @@ check "no descriptor of the agent in the <idmap> containers" \
 # ---- an upgrade: an init started without a user namespace, as before -------------------------
 # What the previous agent left: an init of its own pid namespace in the container's
 # cgroups, with its pidfile and start time.
+# Its writable layer holds what it wrote as the host's root: a file and a set-uid one.
 C6=dvt-old-$S
-mkroot "$T/rootfs6"
+mkdir -p "$T/containers/$C6/upper" "$T/containers/$C6/work"
+echo old > "$T/containers/$C6/upper/rootmark"
+cp /bin/busybox "$T/containers/$C6/upper/suid" && chmod 4755 "$T/containers/$C6/upper/suid"
 if [ -d /sys/fs/cgroup/memory ]; then
     cgs=(memory cpu unified devices)
     cgpath() { echo "/sys/fs/cgroup/$1/declvirt/$C6"; }
@@ -268,7 +273,7 @@ done
 mkdir -p "$T/run/lxc"
 echo "$OLD" > "$T/run/lxc/$C6.pid"
 awk '{ print $22 }' "/proc/$OLD/stat" > "$T/run/lxc/$C6.start"
-ct_xml "$C6" "$(dir_root "$T/rootfs6")" > "$D/c6.xml"
+ct_xml "$C6" "$(tmpl_root tmpl)" > "$D/c6.xml"
 check "it is adopted as it is" dv wait --timeout 20 "domain/$C6"
 check "the same init runs" test "$(pid_of "$C6")" = "$OLD"
 check "status names it as running unconfined" \
@@ -281,6 +286,10 @@ p6=$(pid_of "$C6")
 B6=$(base_of "$C6")
 check "now in a user namespace of its own, with a range of its record ($B6)" \
     eval '[ -n "$B6" ] && [ "$(tr -s " " < /proc/$p6/uid_map | sed "s/^ //")" = "0 $B6 65536" ]'
+check "what it wrote before moved to its range, set-uid bit kept" \
+    eval '[ "$(stat -c %u:%g:%a "$T/containers/$C6/upper/suid")" = "$B6:$B6:4755" ]'
+check "and its root can still write what it wrote before" \
+    wait_until 10 eval 'grep -qx "root writable" "$T/containers/$C6/upper/result"'
 check "and status no longer calls it unconfined" \
     wait_until 10 eval '! dv status 2>&1 | grep "$C6" | grep -q unconfined'
 
