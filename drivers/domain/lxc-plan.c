@@ -305,6 +305,17 @@ static char *template_state_dir(const struct lxc_plan_ctx *ctx, const char *name
         return strdupf("%s/%s/fs-%.8s", ctx->container_dir, name, hex);
 }
 
+/* A read-only filesystem in a user namespace: a bind remounted read-only by the child
+ * could be remounted read-write by the container's root, which owns its mount namespace.
+ * An overlay without an upper layer, made by the host's root, has a read-only superblock
+ * that only the host's root could change. The agent adds an empty second lower layer
+ * (overlayfs wants an upper layer or two lower ones). */
+static struct lxc_op *read_only_overlay(struct lxc_plan *p, const char *source,
+                                        const char *target) {
+        _cleanup_free_ char *data = strdupf("lowerdir=%s", source);
+        return data ? op_add(p, LXC_OP_MOUNT, "overlay", target, "overlay", MS_RDONLY, data) : NULL;
+}
+
 static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size_t i,
                           const struct lxc_plan_ctx *ctx) {
         const struct domain_fs *fs = &def->filesystems[i];
@@ -315,9 +326,14 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
          * host's root shows as the container's. Under <idmap> the user chose the ids the
          * files have: directories are bound as they are; templates, shared and owned by
          * the host's root, are idmapped all the same. */
-        bool host = p->id_range, idmap = p->id_range;
+        bool host = p->id_range, idmap = p->id_range, userns = p->ns_flags & CLONE_NEWUSER;
         switch (domain_fs_type(fs)) {
         case DOMAIN_FS_MOUNT:
+                if (fs->readonly && userns) {
+                        o = read_only_overlay(p, fs->source, fs->target_dir);
+                        host = true;
+                        break;
+                }
                 o = op_add(p, LXC_OP_MOUNT, fs->source, fs->target_dir, NULL, MS_BIND | MS_REC,
                            NULL);
                 remount = fs->readonly;
@@ -331,13 +347,17 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
                 _cleanup_free_ char *lower = path_join(ctx->template_dir, fs->source);
                 if (!lower)
                         return -ENOMEM;
+                if (fs->readonly && userns) {
+                        o = read_only_overlay(p, lower, fs->target_dir);
+                        host = idmap = true;
+                        break;
+                }
                 if (fs->readonly) {
                         /* Nothing to write: the template itself, read-only (overlayfs wants
                          * an upper directory or two lower ones). */
                         o = op_add(p, LXC_OP_MOUNT, lower, fs->target_dir, NULL, MS_BIND | MS_REC,
                                    NULL);
                         remount = true;
-                        host = idmap = p->ns_flags & CLONE_NEWUSER;
                         break;
                 }
                 _cleanup_free_ char *dir = template_state_dir(ctx, def->name, fs->target_dir);
@@ -883,7 +903,7 @@ int lxc_plan_check_sources(const struct domain_def *def, const struct lxc_plan *
                 const struct domain_fs *fs = &def->filesystems[o->fs_index];
                 enum domain_fs_type t = domain_fs_type(fs);
                 /* The template's lower directory, or the source itself. */
-                const char *path = t == DOMAIN_FS_TEMPLATE && streq(o->source, "overlay")
+                const char *path = o->fstype && streq(o->fstype, "overlay")
                                            ? strstr(o->data, "lowerdir=") + 9
                                            : o->source;
                 _cleanup_free_ char *copy = strndup(path, strcspn(path, ","));

@@ -1237,12 +1237,21 @@ static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch
                 char *lower = data ? strstr(data, "lowerdir=") : NULL;
                 char *upper = data ? strstr(data, ",upperdir=") : NULL;
                 char *work = data ? strstr(data, ",workdir=") : NULL;
-                if (!lower || !upper || !work)
+                if (!lower || !upper != !work)
                         return data ? -EINVAL : -ENOMEM;
-                *upper = *work = '\0';
+                if (upper) {
+                        *upper = *work = '\0';
+                        upper += strlen(",upperdir=");
+                        work += strlen(",workdir=");
+                }
                 lower += strlen("lowerdir=");
-                upper += strlen(",upperdir=");
-                work += strlen(",workdir=");
+                /* Read-only (no upper layer): a second, empty lower layer. */
+                _cleanup_free_ char *empty = strdupf("%s-empty", scratch);
+                _cleanup_free_ char *lowers = strdupf("%s:%s", scratch, strna(empty));
+                if (!empty || !lowers)
+                        return -ENOMEM;
+                if (!upper && mkdir(empty, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
                 _cleanup_close_ int lfd = clone_tree(lower, false, ns);
                 if (lfd < 0)
                         return lfd;
@@ -1253,15 +1262,19 @@ static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch
                         (void)rmdir(scratch);
                         return r;
                 }
-                if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", scratch, 0) < 0 ||
-                    fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
-                    fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+                if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", upper ? scratch : lowers, 0) <
+                            0 ||
+                    (upper && fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) ||
+                    (upper && fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0) ||
                     fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                         r = fs_failed(fs, o);
-                /* The overlay holds a private clone of its layers: the lower one goes. */
+                /* The overlay holds a private clone of its layers: the lower one goes, and
+                 * the empty one, which it only ever reads as empty. */
                 if (umount2(scratch, MNT_DETACH) < 0)
                         log_debug("cannot unmount %s: %m", scratch);
                 (void)rmdir(scratch);
+                if (!upper)
+                        (void)rmdir(empty);
                 if (r < 0)
                         return r;
         } else if (fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0 ||

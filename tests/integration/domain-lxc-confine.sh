@@ -8,8 +8,9 @@
 #   record, not the identity); two containers get disjoint ranges, kept across a restart
 #   of the container and of the agent; the user's directory root is not chowned (idmapped
 #   mount) while a file root writes into a template root is owned by the range's base on
-#   the host; init cannot mknod a block device, write a sysctl, remount /sys read-write
-#   nor read a host disk through a node planted in its root;
+#   the host; init cannot mknod a block device, write a sysctl, remount /sys read-write,
+#   write a <readonly/> directory (a 0777 one, even after remounting it) nor read a host
+#   disk through a node planted in its root;
 # - privileged='yes' (the opt-out): no user namespace, but init's capability sets lack
 #   sys_module, sys_rawio, sys_time, mac_admin, audit_control and mknod (and the rest of
 #   the list), the device allow-list holds, and the same attacks fail;
@@ -45,7 +46,7 @@ base_of() { sed -n 's/^ *"id_base": *\([0-9]*\).*/\1/p' "$T/state/applied/domain
 mkroot() {
     mkdir -p "$1/bin" "$1/sbin" "$1/proc" "$1/sys" "$1/dev" "$1/tmp" "$1/data"
     cp /bin/busybox "$1/bin/busybox"
-    for a in sh sleep cat echo mknod mount head grep mv id touch; do ln -sf busybox "$1/bin/$a"; done
+    for a in sh sleep cat echo mknod mount head grep mv id touch chmod; do ln -sf busybox "$1/bin/$a"; done
     cat > "$1/sbin/init" <<'SH'
 #!/bin/sh
 trap 'exit 0' TERM
@@ -66,6 +67,10 @@ fi
 if [ -e /hostdisk ]; then
     if e=$(head -c 8 /hostdisk 2>&1 >/dev/null); then echo "hostdisk read" >> $r
     else echo "hostdisk refused: $e" >> $r; fi
+fi
+if grep -q " /ro " /proc/mounts; then
+    mount -o remount,rw /ro 2>/dev/null; mount -o remount,bind,rw /ro 2>/dev/null
+    if touch /ro/x 2>/dev/null; then echo "ro written" >> $r; else echo "ro stays ro" >> $r; fi
 fi
 grep '^CapBnd:' /proc/self/status >> $r
 cat /proc/self/uid_map > $d/uid_map
@@ -124,7 +129,9 @@ agent_start
 # ---- by default: a user namespace of its own ------------------------------------------------
 C1=dvt-userns-$S
 C3=dvt-utmpl-$S
-ct_xml "$C1" "$(dir_root "$T/rootfs")" "" "$T/data1" > "$D/c1.xml"
+mkdir -p "$T/ro1" && chmod 0777 "$T/ro1"
+RO="<filesystem type='mount'><source dir='$T/ro1'/><target dir='/ro'/><readonly/></filesystem>"
+ct_xml "$C1" "$(dir_root "$T/rootfs") $RO" "" "$T/data1" > "$D/c1.xml"
 ct_xml "$C3" "$(tmpl_root tmpl)" > "$D/c3.xml"
 check "two default containers become ready" dv wait --timeout 20 "domain/$C1" "domain/$C3"
 check "their inits report" wait_until 10 eval 'test -s "$T/data1/result" && test -s "$T/containers/$C3/upper/result"'
@@ -145,6 +152,8 @@ R1=$T/data1/result
 check "init cannot mknod a block device" res "$R1" "mknod refused"
 check "init cannot write a sysctl" res "$R1" "sysctl refused"
 check "init cannot remount /sys read-write" res "$R1" "sys stays ro"
+check "a <readonly/> directory stays read-only, even after a remount" \
+    eval 'res "$R1" "ro stays ro" && [ ! -e "$T/ro1/x" ]'
 check "init cannot read a host block device through a planted node" \
     eval 'grep -q "^hostdisk refused: " "$R1"'
 check "the user's directory root is not chowned (idmapped): still root's" \
@@ -222,7 +231,7 @@ mkdir -p "$T/data4" && chown "$BASE:$BASE" "$T/data4"
 C4=dvt-idmap-$S
 C5=dvt-idtmpl-$S
 IDMAP="<idmap><uid start='0' target='$BASE' count='65536'/><gid start='0' target='$BASE' count='65536'/></idmap>"
-ct_xml "$C4" "$(dir_root "$T/rootfs4")" "$IDMAP" "$T/data4" > "$D/c4.xml"
+ct_xml "$C4" "$(dir_root "$T/rootfs4") $RO" "$IDMAP" "$T/data4" > "$D/c4.xml"
 ct_xml "$C5" "$(tmpl_root tmpl)" "$IDMAP" > "$D/c5.xml"
 check "the <idmap> containers become ready (directory and template roots)" \
     dv wait --timeout 20 "domain/$C4" "domain/$C5"
@@ -236,6 +245,8 @@ check "init is uid $BASE on the host" eval 'grep -q "^Uid:[[:space:]]*$BASE[[:sp
 R4=$T/data4/result
 check "inside <idmap>: no mknod of a block device" res "$R4" "mknod refused"
 check "inside <idmap>: /sys stays read-only" res "$R4" "sys stays ro"
+check "inside <idmap>: a <readonly/> directory stays read-only, even after a remount" \
+    eval 'res "$R4" "ro stays ro" && [ ! -e "$T/ro1/x" ]'
 check "inside <idmap>: no sysctl write, even after trying to remount /proc/sys" res "$R4" "sysctl refused"
 check "the <idmap> template root is writable" res "$T/containers/$C5/upper/result" "root writable"
 check "what it writes is the mapped root's on the host" \
