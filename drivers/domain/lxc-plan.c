@@ -321,12 +321,14 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
         const struct domain_fs *fs = &def->filesystems[i];
         struct lxc_op *o = NULL;
         bool remount = false;
-        /* Under a user namespace from container.id_range the agent mounts every
-         * filesystem itself, idmapped: the user's files stay as they are on disk and the
-         * host's root shows as the container's. Under <idmap> the user chose the ids the
-         * files have: directories are bound as they are; templates, shared and owned by
-         * the host's root, are idmapped all the same. */
-        bool host = p->id_range, idmap = p->id_range, userns = p->ns_flags & CLONE_NEWUSER;
+        /* In a user namespace the agent mounts every filesystem itself (see
+         * lxc_op.host). With ids from container.id_range they are idmapped: the user's
+         * files stay as they are on disk and the host's root shows as the container's.
+         * Under <idmap> the user chose the ids the files have: directories are bound as
+         * they are; templates, shared and owned by the host's root, are idmapped all the
+         * same. */
+        bool userns = p->ns_flags & CLONE_NEWUSER;
+        bool host = userns, idmap = p->id_range;
         switch (domain_fs_type(fs)) {
         case DOMAIN_FS_MOUNT:
                 if (fs->readonly && userns) {
@@ -410,14 +412,22 @@ static int add_system_mounts(struct lxc_plan *p) {
             !op_add(p, LXC_OP_PROTECT, NULL, "/proc/sysrq-trigger", NULL, 0, NULL))
                 return -ENOMEM;
         if (!userns || netns) {
-                if (!op_add(p, LXC_OP_MOUNT, "sysfs", "/sys", "sysfs", nse | MS_RDONLY, NULL))
+                struct lxc_op *o =
+                        op_add(p, LXC_OP_MOUNT, "sysfs", "/sys", "sysfs", nse | MS_RDONLY, NULL);
+                if (!o)
                         return -ENOMEM;
+                /* The container's network namespace's sysfs, made by the agent so that
+                 * its read-only flag is locked like the others'. */
+                o->host = userns;
         } else {
                 /* A user namespace may mount sysfs only with a network namespace of its own:
-                 * the host's, read-only. */
-                if (!op_add(p, LXC_OP_MOUNT, "/sys", "/sys", NULL, MS_BIND | MS_REC, NULL) ||
-                    !op_add(p, LXC_OP_REMOUNT_RO, NULL, "/sys", NULL, 0, NULL))
+                 * the host's, bound read-only by the agent, so that the read-only flag is
+                 * locked when the child copies the mounts into its namespace. */
+                struct lxc_op *o = op_add(p, LXC_OP_MOUNT, "/sys", "/sys", NULL,
+                                          MS_BIND | MS_REC | MS_RDONLY, NULL);
+                if (!o)
                         return -ENOMEM;
+                o->host = true;
         }
         if (!op_add(p, LXC_OP_MOUNT, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
                     "mode=755,size=65536k") ||

@@ -22,9 +22,6 @@
 #define LXC_MAX_IDMAP 340
 /* The ids of a container's user namespace from agent.conf container.id_range. */
 #define LXC_RANGE_IDS 65536u
-/* Filesystems the agent mounts for one container: they travel in one SCM_RIGHTS message,
- * which the kernel limits to 253 descriptors. */
-#define LXC_MAX_HOST_MOUNTS 200
 
 enum lxc_cgroup_mode {
         LXC_CGROUP_V1, /* v1 controllers (hybrid: a v2 tree at ROOT/unified for membership) */
@@ -49,10 +46,12 @@ struct lxc_op {
         int fs_index;  /* the <filesystem> it comes from, -1 for the container's own */
         int line;      /* that <filesystem>'s line, 0 */
         bool optional; /* a failure is not fatal (the next op is the fallback) */
-        bool host;     /* LXC_OP_MOUNT made by the agent outside the container, as the host's
-                        * root, detached (open_tree, fsmount); the child attaches it with
-                        * move_mount. Under a user namespace: what the container's root may
-                        * not mount itself (block devices, overlayfs on a shared template) */
+        bool host;     /* LXC_OP_MOUNT made by the agent as the host's root (open_tree,
+                        * fsmount) and attached in a mount namespace of the starting thread,
+                        * before the child copies it into its own: in a user namespace, what
+                        * the container's root may not mount itself (block devices, overlayfs
+                        * on a shared template, idmapped mounts) and what must stay read-only
+                        * (the copy locks the flags: the container cannot remount them) */
         bool idmap;    /* ... idmapped with the container's user namespace (for an overlay:
                         * its lower layer), so the host's ids 0-65535 show as the container's */
 };

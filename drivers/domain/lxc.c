@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/loop.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <netinet/ether.h>
 #include <poll.h>
@@ -592,10 +593,6 @@ struct child_ctx {
         char *root;
         int sync_fd, err_fd, log_fd, null_fd;
         int devices_fd; /* the devices cgroup's cgroup.procs, -1 */
-        int *host_fds;  /* per op: the detached mount of a host op, received with the go */
-        size_t n_host;  /* how many ops are host ops */
-        char *cmsg;     /* room for their SCM_RIGHTS message */
-        size_t cmsg_size;
         char *const *argv;
         char *const *envp;
         bool set_ids;
@@ -790,46 +787,40 @@ static _Noreturn void child_main(struct child_ctx *c) {
         const struct lxc_plan *p = c->plan;
         char go = 0;
         ssize_t k;
-        /* The go, with the mounts the agent made for us (in op order). */
-        struct iovec iov = {.iov_base = &go, .iov_len = 1};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (c->n_host > 0) {
-                mh.msg_control = c->cmsg;
-                mh.msg_controllen = c->cmsg_size;
-        }
         do
-                k = recvmsg(c->sync_fd, &mh, MSG_CMSG_CLOEXEC);
+                k = read(c->sync_fd, &go, 1);
         while (k < 0 && errno == EINTR);
         if (k != 1)
                 _exit(1); /* the parent gave up */
-        if (c->n_host > 0) {
-                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-                if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-                    cm->cmsg_len != CMSG_LEN(c->n_host * sizeof(int)) ||
-                    (mh.msg_flags & MSG_CTRUNC))
-                        child_fail(c, STEP_SYNC, EPROTO);
-                const int *fds = (const int *)(void *)CMSG_DATA(cm);
-                for (size_t i = 0, j = 0; i < p->n_ops; i++)
-                        if (p->ops[i].host)
-                                c->host_fds[i] = fds[j++];
-        }
         if (setsid() < 0 || dup2(c->null_fd, 0) < 0 || dup2(c->log_fd, 1) < 0 ||
             dup2(c->log_fd, 2) < 0)
                 child_fail(c, STEP_SETUP, errno);
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                child_fail(c, STEP_PRIVATE, errno);
         /* Targets are reached from the root's mount point (the cwd): under a user
-         * namespace the container's root may not search the host directories above it. */
+         * namespace the container's root may not search the host directories above it.
+         * With the ids of the host's root this finds the mounts the agent attached. */
         size_t rl = strlen(c->root);
+        const char *root_base = strrchr(c->root, '/') + 1;
         if (chdir(c->root) < 0)
                 child_fail(c, STEP_PIVOT, errno);
+        if (p->ns_flags & CLONE_NEWUSER) {
+                /* Our own copy of the agent's mounts (the cwd follows into it), in which
+                 * what the agent attached is locked, read-only flags included. pivot_root
+                 * refuses a locked mount: the root is bound over itself first. */
+                if (unshare(CLONE_NEWNS) < 0)
+                        child_fail(c, STEP_PRIVATE, errno);
+                if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                        child_fail(c, STEP_PRIVATE, errno);
+                if (mount(".", ".", NULL, MS_BIND | MS_REC, NULL) < 0 || chdir("..") < 0 ||
+                    chdir(root_base) < 0)
+                        child_fail(c, STEP_PIVOT, errno);
+        } else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                child_fail(c, STEP_PRIVATE, errno);
         /* The directory above the root (0755): from it the root's mount point is reached
          * again once something is mounted on it, even by a container root that may not
          * search the host's directories above. */
         int up_fd = open("..", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (up_fd < 0)
                 child_fail(c, STEP_PIVOT, errno);
-        const char *root_base = strrchr(c->root, '/') + 1;
         bool userns = p->ns_flags & CLONE_NEWUSER;
         /* With ids from container.id_range the agent made the filesystems: become the
          * container's root at once, so that what the child creates (mount points, /dev)
@@ -852,20 +843,9 @@ static _Noreturn void child_main(struct child_ctx *c) {
                         child_become_root(c);
                         userns = false;
                 }
-                int r;
-                if (o->host && is_root)
-                        r = move_mount(c->host_fds[i], "", up_fd, root_base,
-                                       MOVE_MOUNT_F_EMPTY_PATH) < 0
-                                    ? -errno
-                                    : 0;
-                else if (o->host) {
-                        r = child_mkdir_p(c->targets[i] + rl + 1, true);
-                        if (r >= 0 &&
-                            move_mount(c->host_fds[i], "", AT_FDCWD, c->targets[i] + rl + 1,
-                                       MOVE_MOUNT_F_EMPTY_PATH) < 0)
-                                r = -errno;
-                } else
-                        r = child_op(o, is_root ? c->targets[i] : c->targets[i] + rl + 1);
+                if (o->host) /* attached by the agent */
+                        continue;
+                int r = child_op(o, is_root ? c->targets[i] : c->targets[i] + rl + 1);
                 if (r < 0 && !o->optional)
                         child_fail(c, (int)i, -r);
                 /* Into the mount just made. */
@@ -1116,10 +1096,22 @@ struct start_state {
         bool cgroups, veths;
         pid_t pid;
         int pidfd;
+        int host_mntns; /* the thread's mount namespace before it made its own, -1 */
 };
+
+/* Back to the host's mount namespace; the thread's own goes with its last user. */
+static void start_state_leave_ns(struct start_state *s) {
+        if (s->host_mntns < 0)
+                return;
+        if (setns(s->host_mntns, CLONE_NEWNS) < 0)
+                log_error("cannot return to the host's mount namespace: %m");
+        close(s->host_mntns);
+        s->host_mntns = -1;
+}
 
 static void start_state_undo(const struct domain_def *def, const struct paths *p,
                              const struct lxc_plan *plan, struct start_state *s) {
+        start_state_leave_ns(s);
         if (s->pid > 0 && dom_proc_kill_reap(s->pidfd, s->pid, KILL_WAIT_USEC) < 0)
                 log_debug("container %s: init (PID %d) does not die", def->name, (int)s->pid);
         if (s->veths)
@@ -1133,13 +1125,14 @@ static void start_state_undo(const struct domain_def *def, const struct paths *p
 }
 
 static void start_state_done(struct start_state *s) {
+        start_state_leave_ns(s);
         for (size_t i = 0; i < s->n_loop; i++)
                 if (s->loop_fds[i] >= 0)
                         close(s->loop_fds[i]);
         free(s->loop_fds);
         if (s->pidfd >= 0)
                 close(s->pidfd);
-        *s = (struct start_state){.pidfd = -1};
+        *s = (struct start_state){.pidfd = -1, .host_mntns = -1};
 }
 
 static int parse_id(const char *s, uint32_t *ret) {
@@ -1150,34 +1143,14 @@ static int parse_id(const char *s, uint32_t *ret) {
         return 0;
 }
 
-/* The go for the child: one byte, with the detached mounts as SCM_RIGHTS. */
-static int send_go(int sock, const int *fds, size_t n) {
-        char go = 'g';
-        struct iovec iov = {.iov_base = &go, .iov_len = 1};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        _cleanup_free_ char *cmsg = NULL;
-        if (n > 0) {
-                cmsg = calloc(1, CMSG_SPACE(n * sizeof(int)));
-                if (!cmsg)
-                        return -ENOMEM;
-                mh.msg_control = cmsg;
-                mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
-                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(n * sizeof(int));
-                memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
-        }
-        ssize_t k;
-        do
-                k = sendmsg(sock, &mh, MSG_NOSIGNAL);
-        while (k < 0 && errno == EINTR);
-        return k == 1 ? 0 : k < 0 ? negative_errno() : -EIO;
-}
-
-/* Idmaps the detached mount fd with userns_fd, its submounts too when recursive. */
-static int idmap_mount(int fd, int userns_fd, bool recursive) {
-        struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
+/* Idmaps the detached mount fd with userns_fd (when >= 0) and makes it read-only (when
+ * rdonly), its submounts too when recursive. */
+static int idmap_mount(int fd, int userns_fd, bool recursive, bool rdonly) {
+        struct mount_attr attr = {.attr_set = (userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0) |
+                                              (rdonly ? MOUNT_ATTR_RDONLY : 0),
+                                  .userns_fd = (uint64_t)(userns_fd >= 0 ? userns_fd : 0)};
+        if (!attr.attr_set)
+                return 0;
         return mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
                              sizeof(attr)) < 0
                        ? negative_errno()
@@ -1186,14 +1159,14 @@ static int idmap_mount(int fd, int userns_fd, bool recursive) {
 
 /* A copy of the tree at path, detached, idmapped when userns_fd >= 0. A submount whose
  * filesystem cannot be idmapped (EINVAL) makes it the directory's own mount alone. */
-static int clone_tree(const char *path, bool recursive, int userns_fd) {
+static int clone_tree(const char *path, bool recursive, int userns_fd, bool rdonly) {
         for (;;) {
                 int fd = open_tree(AT_FDCWD, path,
                                    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
                                            (recursive ? AT_RECURSIVE : 0));
                 if (fd < 0)
                         return negative_errno();
-                int r = userns_fd >= 0 ? idmap_mount(fd, userns_fd, recursive) : 0;
+                int r = idmap_mount(fd, userns_fd, recursive, rdonly);
                 if (r >= 0)
                         return fd;
                 close(fd);
@@ -1220,14 +1193,26 @@ static int fs_failed(int fs, const struct lxc_op *o) {
  * idmapped itself, and an upper layer on an idmapped mount), or a device's filesystem
  * (fsopen, fsmount). scratch: an unused path where a lower layer may be attached for a
  * moment. Returns the mount's fd. */
-static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch) {
+static int host_mount(const struct lxc_op *o, int userns_fd, int netns_fd, const char *scratch) {
         int ns = o->idmap ? userns_fd : -1;
         if (o->flags & MS_BIND)
-                return clone_tree(o->source, o->flags & MS_REC, ns);
+                return clone_tree(o->source, o->flags & MS_REC, ns, o->flags & MS_RDONLY);
+        /* sysfs shows the network namespace of whoever opens the context: the
+         * container's, entered by this thread for that moment. */
+        bool sysfs = streq(o->fstype, "sysfs");
+        _cleanup_close_ int own_net =
+                sysfs ? open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+        if (sysfs && (own_net < 0 || netns_fd < 0 || setns(netns_fd, CLONE_NEWNET) < 0))
+                return own_net < 0 || netns_fd >= 0 ? negative_errno() : -EINVAL;
         _cleanup_close_ int fs = fsopen(o->fstype, FSOPEN_CLOEXEC);
-        if (fs < 0)
-                return negative_errno();
-        int r = 0;
+        int r = fs < 0 ? negative_errno() : 0;
+        if (sysfs && setns(own_net, CLONE_NEWNET) < 0) {
+                /* A worker left in a container's network would act there: fatal. */
+                log_error("cannot return to the agent's network namespace: %m");
+                abort();
+        }
+        if (r < 0)
+                return r;
         if (streq(o->fstype, "overlay")) {
                 /* data is "lowerdir=L,upperdir=U,workdir=W" (lxc-plan.c). The idmapped
                  * lower layer is attached at scratch while the overlay is made: overlayfs
@@ -1252,7 +1237,7 @@ static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch
                         return -ENOMEM;
                 if (!upper && mkdir(empty, 0755) < 0 && errno != EEXIST)
                         return negative_errno();
-                _cleanup_close_ int lfd = clone_tree(lower, false, ns);
+                _cleanup_close_ int lfd = clone_tree(lower, false, ns, false);
                 if (lfd < 0)
                         return lfd;
                 if (mkdir(scratch, 0700) < 0 && errno != EEXIST)
@@ -1277,14 +1262,20 @@ static int host_mount(const struct lxc_op *o, int userns_fd, const char *scratch
                         (void)rmdir(empty);
                 if (r < 0)
                         return r;
-        } else if (fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0 ||
-                   ((o->flags & MS_RDONLY) && fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) ||
+        } else if ((!sysfs && fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0) ||
+                   ((o->flags & MS_RDONLY) && !sysfs &&
+                    fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) ||
                    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return fs_failed(fs, o);
-        int fd = fsmount(fs, FSMOUNT_CLOEXEC, (o->flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0);
+        unsigned attrs = ((o->flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0) |
+                         ((o->flags & MS_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+                         ((o->flags & MS_NODEV) ? MOUNT_ATTR_NODEV : 0) |
+                         ((o->flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+        int fd = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
         if (fd < 0)
                 return negative_errno();
-        if (ns >= 0 && !streq(o->fstype, "overlay") && (r = idmap_mount(fd, ns, false)) < 0) {
+        if (ns >= 0 && !streq(o->fstype, "overlay") &&
+            (r = idmap_mount(fd, ns, false, false)) < 0) {
                 close(fd);
                 return r;
         }
@@ -1358,6 +1349,60 @@ static int layer_own(const char *dir, uid_t uid, gid_t gid) {
         if (r < 0)
                 return r;
         return fchown(fd, uid, gid) < 0 ? negative_errno() : 0;
+}
+
+/* Attaches the detached mount fd at o's target in the container's root (its mount point
+ * made with the ids of the container's root, inside the root: symlinks do not lead out). */
+static int host_attach(const struct lxc_plan *plan, const struct lxc_op *o, int fd) {
+        if (streq(o->target, "/"))
+                return move_mount(fd, "", AT_FDCWD, plan->root, MOVE_MOUNT_F_EMPTY_PATH) < 0
+                               ? negative_errno()
+                               : 0;
+        _cleanup_close_ int root = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *rel = strdup(o->target + 1);
+        if (root < 0 || !rel)
+                return root < 0 ? negative_errno() : -ENOMEM;
+        /* With ids from container.id_range, as the container's root: what it creates is
+         * its own, as if it made it (the host's root has no id in an idmapped mount).
+         * Under <idmap>, as the host's root, as the child used to. The thread's fsuid only
+         * (setfsuid is per thread). */
+        uid_t u = plan->id_range ? plan->mkdirs_uid : 0;
+        gid_t g = plan->id_range ? plan->mkdirs_gid : 0;
+        (void)syscall(SYS_setfsgid, g);
+        (void)syscall(SYS_setfsuid, u);
+        int r = 0;
+        for (char *slash = rel;; slash++) {
+                slash = strchr(slash, '/');
+                if (slash)
+                        *slash = '\0';
+                char *last = strrchr(rel, '/');
+                _cleanup_free_ char *parent =
+                        last ? strndup(rel, (size_t)(last - rel)) : strdup(".");
+                struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+                int pfd = parent ? (int)syscall(SYS_openat2, root, parent, &how, sizeof(how)) : -1;
+                if (pfd < 0)
+                        r = parent ? negative_errno() : -ENOMEM;
+                else if (mkdirat(pfd, last ? last + 1 : rel, 0755) < 0 && errno != EEXIST)
+                        r = negative_errno();
+                if (pfd >= 0)
+                        close(pfd);
+                if (r < 0 || !slash)
+                        break;
+                *slash = '/';
+        }
+        (void)syscall(SYS_setfsuid, 0);
+        (void)syscall(SYS_setfsgid, 0);
+        if (r < 0)
+                return r;
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int target = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+        if (target < 0)
+                return negative_errno();
+        return move_mount(fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0
+                       ? negative_errno()
+                       : 0;
 }
 
 /* Prepares the host side (directories, loop devices, probed filesystem types, cgroups,
@@ -1462,9 +1507,8 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                     strerror(-log_fd));
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
         int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1};
-        /* A socket rather than a pipe: the go carries the mounts the agent made. */
-        if (null_fd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_p) < 0)
-                return dv_error_add(err, negative_errno(), 0, "cannot create a socket pair: %m");
+        if (null_fd < 0 || pipe2(sync_p, O_CLOEXEC) < 0)
+                return dv_error_add(err, negative_errno(), 0, "cannot create a pipe: %m");
         if (pipe2(err_p, O_CLOEXEC) < 0) {
                 r = dv_error_add(err, negative_errno(), 0, "cannot create a pipe: %m");
                 close(sync_p[0]);
@@ -1489,28 +1533,32 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 }
         }
         c.devices_fd = devices_fd;
-        _cleanup_free_ int *host_fds = calloc(plan->n_ops + 1, sizeof(int));
-        for (size_t i = 0; host_fds && i < plan->n_ops; i++) {
-                host_fds[i] = -1;
-                c.n_host += plan->ops[i].host;
-        }
-        c.host_fds = host_fds;
-        c.cmsg_size = CMSG_SPACE(c.n_host * sizeof(int));
-        _cleanup_free_ char *cmsg = calloc(1, c.cmsg_size);
-        c.cmsg = cmsg;
-        if (!host_fds || !cmsg || c.n_host > LXC_MAX_HOST_MOUNTS) {
-                r = !host_fds || !cmsg ? -ENOMEM
-                                       : dv_error_add(err, -E2BIG, 0,
-                                                      "container %s has more than %d filesystems",
-                                                      def->name, LXC_MAX_HOST_MOUNTS);
-                close(sync_p[0]);
-                close(err_p[1]);
-                return r;
+        size_t n_host = 0;
+        for (size_t i = 0; i < plan->n_ops; i++)
+                n_host += plan->ops[i].host;
+        /* In a user namespace the filesystems are attached here, in a mount namespace of
+         * this thread's own (a slave of the host's: nothing propagates back), which the
+         * child shares until it copies it into one of its own; the copy, made for a less
+         * privileged user namespace, locks them and their read-only flags. */
+        bool private_ns = plan->ns_flags & CLONE_NEWUSER;
+        if (private_ns) {
+                s->host_mntns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+                if (s->host_mntns < 0 || unshare(CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+                        r = dv_error_add(err, negative_errno(), 0,
+                                         "cannot make a mount namespace to prepare container "
+                                         "%s: %m",
+                                         def->name);
+                        close(sync_p[0]);
+                        close(err_p[1]);
+                        return r;
+                }
         }
 
         int pidfd = -1;
         struct clone_args_v0 ca = {
-                .flags = (uint64_t)plan->ns_flags | CLONE_PIDFD,
+                .flags = (uint64_t)(private_ns ? plan->ns_flags & ~CLONE_NEWNS : plan->ns_flags) |
+                         CLONE_PIDFD,
                 .pidfd = (uint64_t)(uintptr_t)&pidfd,
                 .exit_signal = SIGCHLD,
         };
@@ -1543,42 +1591,43 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                            err)) < 0)
                         return r;
         /* The mounts the container's root may not make, made now that its user
-         * namespace has its maps: sent with the go, closed here once sent. */
-        _cleanup_free_ int *fds = calloc(c.n_host + 1, sizeof(int));
-        if (!fds)
-                return -ENOMEM;
-        size_t n_fds = 0;
-        _cleanup_close_ int userns_fd = -1;
-        if (c.n_host > 0 && (plan->ns_flags & CLONE_NEWUSER)) {
+         * namespace has its maps, and attached at their targets. */
+        _cleanup_close_ int userns_fd = -1, netns_fd = -1;
+        if (n_host > 0 && (plan->ns_flags & CLONE_NEWUSER)) {
                 char path[64];
                 snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)s->pid);
                 userns_fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (userns_fd < 0)
                         return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m", path);
+                snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)s->pid);
+                netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (netns_fd < 0)
+                        return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m", path);
         }
         for (size_t i = 0; r >= 0 && i < plan->n_ops; i++)
                 if (plan->ops[i].host) {
                         _cleanup_free_ char *scratch = strdupf("%s/lower-%zu", p->ct_dir, i);
-                        int fd = scratch ? host_mount(&plan->ops[i], userns_fd, scratch) : -ENOMEM;
-                        if (fd < 0) {
+                        int fd = scratch ? host_mount(&plan->ops[i], userns_fd, netns_fd, scratch)
+                                         : -ENOMEM;
+                        if (fd >= 0) {
+                                r = host_attach(plan, &plan->ops[i], fd);
+                                close(fd);
+                        }
+                        if (fd < 0 || r < 0) {
                                 char lb[48];
+                                int fe = fd < 0 ? fd : r;
                                 r = dv_error_add(
-                                        err, fd, plan->ops[i].line,
+                                        err, fe, plan->ops[i].line,
                                         "container %s: the agent cannot mount %s from %s%s: %s",
                                         def->name, plan->ops[i].target, plan->ops[i].source,
-                                        fs_line_text(lb, plan->ops[i].line), strerror(-fd));
-                        } else
-                                fds[n_fds++] = fd;
+                                        fs_line_text(lb, plan->ops[i].line), strerror(-fe));
+                        }
                 }
-        if (r >= 0)
-                r = send_go(sync_w, fds, n_fds);
-        for (size_t i = 0; i < n_fds; i++)
-                close(fds[i]);
-        if (r == -ENOMEM || (r < 0 && !dv_error_failed(err)))
-                return dv_error_add(err, r, 0, "cannot wake container %s: %s", def->name,
-                                    strerror(-r));
         if (r < 0)
                 return r;
+        if (write(sync_w, "g", 1) != 1)
+                return dv_error_add(err, negative_errno(), 0, "cannot wake container %s: %m",
+                                    def->name);
 
         /* EOF: the exec closed the pipe. A report: the step that failed. */
         struct child_report rep;
@@ -1665,7 +1714,7 @@ static int start_locked(const struct domain_def *def, const struct dom_start *ar
         if (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
                 cleanup_after(def, p, CGROUP_WAIT_MSEC);
 
-        struct start_state s = {.pidfd = -1};
+        struct start_state s = {.pidfd = -1, .host_mntns = -1};
         r = start_spawn(def, p, plan, ent, &s, err);
         if (r < 0) {
                 if (!dv_error_failed(err))
