@@ -20,7 +20,9 @@
 #   adopted as it is and its status says "running unconfined"; at its next start it is
 #   confined, and what it wrote in its template's layer as the host's root moves to its
 #   range (set-uid bits kept) so that it can still change it;
-# - no container's init holds a descriptor of the agent.
+# - no container's init holds a descriptor of the agent;
+# - with every range of container.id_range taken, a container is not started at all and
+#   its status names the key.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
 need_prog losetup
@@ -308,4 +310,24 @@ check "and status no longer calls it unconfined" \
 rm -f "$D"/*.xml
 check "removing the files stops them all" wait_until 30 eval '! ls "$T"/run/lxc/*.pid 2>/dev/null'
 check "their device cgroups are gone" wait_until 10 eval '[ ! -d /sys/fs/cgroup/devices/declvirt/$C2 ] && [ ! -d /sys/fs/cgroup/devices/declvirt/$C1 ]'
+agent_stop
+
+# ---- every range taken: the container is not started, the message names the key ---------------
+# A range of one container's ids (the top of the default range, which nothing here used).
+printf 'container:\n  template_dir: %s\n  data_dir: %s\n  id_range: 2147287040-2147352575\n' \
+    "$T/templates" "$T/containers" > "$T/conf.tail"
+sed -i '/^container:/,$d' "$T/agent.conf" && cat "$T/conf.tail" >> "$T/agent.conf"
+agent_start
+C7=dvt-full1-$S
+C8=dvt-full2-$S
+ct_xml "$C7" "$(tmpl_root tmpl)" > "$D/c7.xml"
+check "the first container gets the only range" dv wait --timeout 20 "domain/$C7"
+check "its range is the configured one" test "$(base_of "$C7")" = 2147287040
+ct_xml "$C8" "$(tmpl_root tmpl)" > "$D/c8.xml"
+check "the second fails, naming container.id_range" \
+    wait_until 20 eval 'st_msg domain/$C8 | grep -q "container.id_range"'
+check "and it was never started (not in the host's user namespace either)" \
+    eval '[ ! -e "$T/run/lxc/$C8.pid" ] && [ ! -e "$T/containers/$C8/upper/result" ]'
+rm -f "$D"/*.xml
+check "the first stops" wait_until 30 eval '! ls "$T"/run/lxc/*.pid 2>/dev/null'
 agent_stop
