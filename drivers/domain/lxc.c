@@ -1099,12 +1099,17 @@ struct start_state {
         int host_mntns; /* the thread's mount namespace before it made its own, -1 */
 };
 
-/* Back to the host's mount namespace; the thread's own goes with its last user. */
+/* Back to the host's mount namespace; the thread's own goes with its last user. The
+ * thread keeps the filesystem attributes it unshared (its cwd is now "/"; the agent uses
+ * absolute paths). */
 static void start_state_leave_ns(struct start_state *s) {
         if (s->host_mntns < 0)
                 return;
-        if (setns(s->host_mntns, CLONE_NEWNS) < 0)
+        if (setns(s->host_mntns, CLONE_NEWNS) < 0) {
+                /* A worker left there would make pool mounts the host never sees: fatal. */
                 log_error("cannot return to the host's mount namespace: %m");
+                abort();
+        }
         close(s->host_mntns);
         s->host_mntns = -1;
 }
