@@ -836,9 +836,9 @@ static _Noreturn void child_main(struct child_ctx *c) {
                 /* In a user namespace, become its root before creating anything in /dev:
                  * until then our ids are the host's root, which the map does not name, and
                  * the kernel refuses (EOVERFLOW) to create a file or directory (/dev/pts in
-                 * the /dev tmpfs) for an unmapped owner. The earlier mounts are made as the
-                 * host's root so that their sources need not be open to the container's.
-                 * The parent wrote the maps before waking us. */
+                 * the /dev tmpfs) for an unmapped owner. Under <idmap> /proc is mounted
+                 * before, with the host root's ids, as it always was. The parent wrote the
+                 * maps before waking us. */
                 if (userns && o->kind == LXC_OP_MOUNT && streq(o->target, "/dev")) {
                         child_become_root(c);
                         userns = false;
