@@ -275,7 +275,7 @@ fi
 for h in "${cgs[@]}"; do [ -d "/sys/fs/cgroup/$h" ] && mkdir -p "$(cgpath "$h")"; done
 on_exit "for h in ${cgs[*]}; do rmdir \"\$(cgpath \$h)\" 2>/dev/null; done"
 unshare --pid --fork --mount --uts --ipc /bin/busybox sh -c \
-    'trap "exit 0" TERM; while :; do sleep 1; done' &
+    'trap "exit 0" TERM; while :; do sleep 1; done' 2>/dev/null &
 UPID=$!
 on_exit "kill -9 $UPID 2>/dev/null"
 check "the old-style init runs" wait_until 5 eval '[ -n "$(pgrep -P $UPID)" ]'
