@@ -67,7 +67,8 @@ static char *native_bridge(struct desired_set *set, const struct domain_net *n, 
 /* Fills what the engine resolves at start (volume paths, bridges, generated MACs) from
  * desired_dir or with placeholders, saying so on stderr, and lets the driver print. */
 static int native_domain(const struct dv_config *cfg, const char *file,
-                         const struct domain_def *def, const struct domain_driver *drv) {
+                         const struct domain_def *def, bool privileged,
+                         const struct domain_driver *drv) {
         char **disks = calloc(def->n_disks + 1, sizeof(char *));
         char **bridges = calloc(def->n_interfaces + 1, sizeof(char *));
         char **macs = calloc(def->n_interfaces + 1, sizeof(char *));
@@ -128,6 +129,7 @@ static int native_domain(const struct dv_config *cfg, const char *file,
                         .disk_paths = disks,
                         .macs = macs,
                         .bridges = bridges,
+                        .privileged = privileged,
                 };
                 _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
                 if (drv->native(def, &a, stdout, &err) < 0) {
@@ -161,7 +163,8 @@ int cli_native(const struct dv_config *cfg, int argc, char **argv) {
                 const struct domain_driver *drv = domain_driver_get(o->def.domain->type);
                 agent_set_domain_drivers(cfg);
                 if (drv && drv->native)
-                        r = native_domain(cfg, argv[1], o->def.domain, drv);
+                        r = native_domain(cfg, argv[1], o->def.domain,
+                                          dv_policy_privileged(&o->policy), drv);
                 else
                         fprintf(stderr,
                                 "%s: domain/%s is of type '%s', which has no driver in this build\n",

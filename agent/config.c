@@ -76,6 +76,8 @@ static const struct key qemu_keys[] = {
 static const struct key container_keys[] = {
         {"template_dir", V_PATH, F(container.template_dir), 0, 0, NULL},
         {"data_dir", V_PATH, F(container.data_dir), 0, 0, NULL},
+        /* 65536 ids per container: a smaller range holds not even one. */
+        {"id_range", V_ID_RANGE, F(container.id_first), DV_CONTAINER_IDS, UINT32_MAX - 1, NULL},
 };
 static const struct key xen_keys[] = {
         {"enabled", V_TRISTATE, F(xen.enabled), 0, 0, NULL},
@@ -159,6 +161,8 @@ int dv_config_new_default(struct dv_config **ret) {
         c->qemu.accel = DV_ACCEL_AUTO;
         c->qemu.uid_first = DV_QEMU_UID_FIRST;
         c->qemu.uid_last = DV_QEMU_UID_LAST;
+        c->container.id_first = DV_CONTAINER_ID_FIRST;
+        c->container.id_last = DV_CONTAINER_ID_LAST;
         c->xen.enabled = DV_AUTO;
         *ret = TAKE_PTR(c);
         return 0;
@@ -642,9 +646,10 @@ static int parse_value(struct parser *p, const struct key *k, const char *name) 
                                        name, k->max, show(s, v, ev_len(p)));
                 if (last - first + 1 < k->min)
                         return problem(p, -ERANGE, line,
-                                       "'%s' %s holds %" PRIu64 " ids, fewer than %" PRIu64
-                                       " (one per QEMU domain)",
-                                       name, show(s, v, ev_len(p)), last - first + 1, k->min);
+                                       "'%s' %s holds %" PRIu64 " ids, fewer than %" PRIu64 " (%s)",
+                                       name, show(s, v, ev_len(p)), last - first + 1, k->min,
+                                       k->min == DV_CONTAINER_IDS ? "the ids of one container"
+                                                                  : "one per QEMU domain");
                 uint32_t *field = FIELD(p->c, k, uint32_t);
                 field[0] = (uint32_t)first;
                 field[1] = (uint32_t)last;
@@ -934,9 +939,10 @@ bool dv_config_location_allowed(const struct dv_config *c, const char *path) {
 
 /* ---- qemu.uid_range --------------------------------------------------------------- */
 
-/* An account whose id falls in the range would share its files with a guest's QEMU. */
-static int check_ids_in(const struct dv_config *c, const char *path, bool group,
-                        struct dv_error *err) {
+/* An account whose id falls in the range would share its files with a guest's QEMU or a
+ * container. */
+static int check_ids_in(const char *key, uint32_t first, uint32_t last, const char *path,
+                        bool group, struct dv_error *err) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)
                 return errno == ENOENT ? 0
@@ -956,22 +962,79 @@ static int check_ids_in(const struct dv_config *c, const char *path, bool group,
                                 break;
                         name = pw->pw_name, id = pw->pw_uid;
                 }
-                if (id >= c->qemu.uid_first && id <= c->qemu.uid_last)
+                if (id >= first && id <= last)
                         return dv_error_add(err, -EEXIST, 0,
-                                            "qemu.uid_range %" PRIu32 "-%" PRIu32
-                                            " holds the %s %s (%" PRIu32 ") of %s: choose a range "
+                                            "%s %" PRIu32 "-%" PRIu32 " holds the %s %s (%" PRIu32
+                                            ") of %s: choose a range "
                                             "no account uses",
-                                            c->qemu.uid_first, c->qemu.uid_last,
-                                            group ? "group" : "user", name, id, path);
+                                            key, first, last, group ? "group" : "user", name, id,
+                                            path);
         }
         return 0;
 }
 
 int dv_config_check_uid_range(const struct dv_config *c, const char *passwd, const char *group,
                               struct dv_error *err) {
-        int r = check_ids_in(c, passwd ? passwd : "/etc/passwd", false, err);
+        int r = check_ids_in("qemu.uid_range", c->qemu.uid_first, c->qemu.uid_last,
+                             passwd ? passwd : "/etc/passwd", false, err);
         if (r >= 0)
-                r = check_ids_in(c, group ? group : "/etc/group", true, err);
+                r = check_ids_in("qemu.uid_range", c->qemu.uid_first, c->qemu.uid_last,
+                                 group ? group : "/etc/group", true, err);
+        return r;
+}
+
+/* ---- container.id_range ------------------------------------------------------------ */
+
+/* The subuid(5) and subgid(5) format: "owner:start:count" lines. */
+static int check_sub_ids(const struct dv_config *c, const char *path, struct dv_error *err) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0
+                                       : dv_error_add(err, -errno, 0, "cannot read %s: %s", path,
+                                                      strerror(errno));
+        char line[512];
+        for (unsigned n = 1; fgets(line, sizeof(line), f); n++) {
+                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c2 = '\0';
+                c2[strcspn(c2 + 1, "\n") + 1] = '\0';
+                uint64_t start = 0, count = 0;
+                if (parse_u64(c1 + 1, &start) < 0 || parse_u64(c2 + 1, &count) < 0 || count == 0)
+                        continue;
+                if (start <= c->container.id_last && c->container.id_first < start + count) {
+                        *c1 = '\0';
+                        return dv_error_add(err, -EEXIST, 0,
+                                            "container.id_range %" PRIu32 "-%" PRIu32
+                                            " overlaps the ids %" PRIu64 "-%" PRIu64
+                                            " of %s in %s (line %u): choose a range no one "
+                                            "else uses",
+                                            c->container.id_first, c->container.id_last, start,
+                                            start + count - 1, line, path, n);
+                }
+        }
+        return 0;
+}
+
+int dv_config_check_container_range(const struct dv_config *c, const char *passwd,
+                                    const char *group, const char *subuid, const char *subgid,
+                                    struct dv_error *err) {
+        uint32_t first = c->container.id_first, last = c->container.id_last;
+        if (first <= c->qemu.uid_last && c->qemu.uid_first <= last)
+                return dv_error_add(err, -EEXIST, 0,
+                                    "container.id_range %" PRIu32 "-%" PRIu32
+                                    " overlaps qemu.uid_range %" PRIu32 "-%" PRIu32
+                                    ": a container would share its ids with a QEMU",
+                                    first, last, c->qemu.uid_first, c->qemu.uid_last);
+        int r = check_ids_in("container.id_range", first, last, passwd ? passwd : "/etc/passwd",
+                             false, err);
+        if (r >= 0)
+                r = check_ids_in("container.id_range", first, last, group ? group : "/etc/group",
+                                 true, err);
+        if (r >= 0)
+                r = check_sub_ids(c, subuid ? subuid : "/etc/subuid", err);
+        if (r >= 0)
+                r = check_sub_ids(c, subgid ? subgid : "/etc/subgid", err);
         return r;
 }
 

@@ -23,6 +23,13 @@ enum dv_tristate { DV_AUTO = -1, DV_NO = 0, DV_YES = 1 };
 #define DV_QEMU_UID_FIRST     3000000u
 #define DV_QEMU_UID_LAST      3999999u
 #define DV_QEMU_UID_RANGE_MIN 16u
+/* container.id_range: each container without <idmap> gets 65536 ids of its own from this
+ * range for its user namespace (docs/agent.conf.md). The default lies above the ranges
+ * systemd-nspawn picks from (524288-1879048191) and /etc/subuid hands out by default
+ * (100000-600100000), and below systemd's foreign range (2147352576) and 2^31. */
+#define DV_CONTAINER_IDS      65536u
+#define DV_CONTAINER_ID_FIRST 1879048192u
+#define DV_CONTAINER_ID_LAST  2147352575u
 
 struct dv_config {
         char *path;        /* the file read (made absolute), or NULL for built-in defaults */
@@ -44,8 +51,9 @@ struct dv_config {
                 uint32_t uid_first, uid_last; /* qemu.uid_range, kept in this order */
         } qemu;
         struct {
-                char *template_dir; /* /var/lib/declvirt/templates */
-                char *data_dir;     /* /var/lib/declvirt/containers */
+                char *template_dir;         /* /var/lib/declvirt/templates */
+                char *data_dir;             /* /var/lib/declvirt/containers */
+                uint32_t id_first, id_last; /* container.id_range, kept in this order */
         } container;
         struct {
                 enum dv_tristate enabled; /* auto */
@@ -70,6 +78,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct dv_config *, dv_config_free)
  * first one found otherwise. Run once when the agent starts. */
 int dv_config_check_uid_range(const struct dv_config *c, const char *passwd, const char *group,
                               struct dv_error *err) _warn_unused_result_;
+/* The same for container.id_range, which also must not overlap qemu.uid_range nor an
+ * entry of the subuid and subgid files (NULL: /etc/subuid, /etc/subgid), whose ids
+ * belong to users' own containers: -EEXIST naming the first conflict. */
+int dv_config_check_container_range(const struct dv_config *c, const char *passwd,
+                                    const char *group, const char *subuid, const char *subgid,
+                                    struct dv_error *err) _warn_unused_result_;
 /* True when the list is empty, or when path or a directory above it matches one of
  * storage_locations with fnmatch(FNM_PATHNAME). So a pattern that is "/srv/vm/" plus a
  * star allows /srv/vm/pool1 and /srv/vm/pool1/disk.qcow2, but not /srv/vm itself.

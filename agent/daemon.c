@@ -179,6 +179,8 @@ static struct engine_config engine_config_from(const struct dv_config *cfg, bool
                 .version = DECLVIRT_VERSION,
                 .qemu_uid_first = cfg->qemu.uid_first,
                 .qemu_uid_last = cfg->qemu.uid_last,
+                .container_id_first = cfg->container.id_first,
+                .container_id_last = cfg->container.id_last,
         };
 }
 
@@ -199,11 +201,13 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                     n->max_parallel != d->cfg->max_parallel ||
                     n->strict_permissions != d->cfg->strict_permissions ||
                     n->qemu.uid_first != d->cfg->qemu.uid_first ||
-                    n->qemu.uid_last != d->cfg->qemu.uid_last)
+                    n->qemu.uid_last != d->cfg->qemu.uid_last ||
+                    n->container.id_first != d->cfg->container.id_first ||
+                    n->container.id_last != d->cfg->container.id_last)
                         log_notice(
-                                "desired_dir, state_dir, run_dir, max_parallel, strict_permissions and "
-                                "qemu.uid_range take effect at the next start; other settings are "
-                                "reloaded");
+                                "desired_dir, state_dir, run_dir, max_parallel, strict_permissions, "
+                                "qemu.uid_range and container.id_range take effect at the next "
+                                "start; other settings are reloaded");
                 /* The engine borrows these strings: the running ones move into the new
                  * configuration, so the pointers it holds stay valid. */
                 SWAP(n->desired_dir, d->cfg->desired_dir);
@@ -213,6 +217,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 n->strict_permissions = d->cfg->strict_permissions;
                 n->qemu.uid_first = d->cfg->qemu.uid_first;
                 n->qemu.uid_last = d->cfg->qemu.uid_last;
+                n->container.id_first = d->cfg->container.id_first;
+                n->container.id_last = d->cfg->container.id_last;
                 struct engine_config ec = engine_config_from(n, d->dry_run);
                 if (engine_reconfigure(d->engine, &ec) < 0) { /* only -ENOMEM */
                         (void)log_oom();
@@ -353,7 +359,8 @@ int cli_agent(const char *config_path, int argc, char **argv) {
         }
         _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
         if (dv_config_load(config_path, &d.cfg, &err) < 0 ||
-            dv_config_check_uid_range(d.cfg, NULL, NULL, &err) < 0) {
+            dv_config_check_uid_range(d.cfg, NULL, NULL, &err) < 0 ||
+            dv_config_check_container_range(d.cfg, NULL, NULL, NULL, NULL, &err) < 0) {
                 dv_error_print(stderr, &err);
                 dv_config_free(d.cfg);
                 return 2;

@@ -30,7 +30,9 @@ struct dom_status {
                             * shutdown); never set after a stop asked by the agent */
         char *exit_reason; /* what we know of why: "guest shut down", "killed by signal 9" */
         bool unconfined;   /* while running: QEMU runs as root, started before QEMU ran as
-                            * its domain's own user (an upgrade): confined at its next start */
+                            * its domain's own user; a container's init is in the host's user
+                            * namespace, started before containers had their own (an
+                            * upgrade): confined at its next start */
         bool exit_clean;   /* exited cleanly (guest powered off, init exited 0): stays set
                             * on later observes while the domain is down, until the next
                             * start or stop: the restart policy may be decided passes later */
@@ -54,9 +56,15 @@ struct dom_start {
         char *const *bridges;    /* the bridge of each <interface>'s network; NULL or "": the
                                   * interface's own <source bridge=> (arrays are NULL when
                                   * there are no interfaces) */
-        uint32_t uid; /* QEMU domains: the uid (= gid) QEMU runs as, allocated by the engine
-                       * from agent.conf qemu.uid_range and kept in the last-applied record;
-                       * 0: none (QEMU then runs as the agent's user, root) */
+        uint32_t uid;     /* QEMU domains: the uid (= gid) QEMU runs as, allocated by the engine
+                           * from agent.conf qemu.uid_range and kept in the last-applied record;
+                           * 0: none (QEMU then runs as the agent's user, root) */
+        uint32_t id_base; /* containers without <idmap>: the first of the 65536 host ids their
+                           * user namespace maps, allocated by the engine from agent.conf
+                           * container.id_range and kept in the last-applied record; 0: none
+                           * (the driver then refuses to start them) */
+        bool privileged;  /* the policy asks privileged='yes': a container without a user
+                           * namespace (docs/containers.md) */
 };
 
 /* agent.conf values the domain drivers use. NULL / 0 keep the defaults. */

@@ -62,7 +62,8 @@ struct dv_policy {
         bool present;
         int line;
         enum dv_want state;
-        int autostart; /* -1 unset, 0 no, 1 yes */
+        int autostart;                   /* -1 unset, 0 no, 1 yes */
+        bool has_privileged, privileged; /* containers: no user namespace of their own */
         enum dv_restart restart;
         enum dv_on_change on_change;
         enum dv_on_remove on_remove;
@@ -81,6 +82,7 @@ void dv_policy_done(struct dv_policy *p);
 
 enum dv_want dv_policy_state(const struct dv_policy *p);          /* default UP */
 bool dv_policy_autostart(const struct dv_policy *p);              /* default yes */
+bool dv_policy_privileged(const struct dv_policy *p);             /* default no */
 enum dv_restart dv_policy_restart(const struct dv_policy *p);     /* default always */
 enum dv_on_change dv_policy_on_change(const struct dv_policy *p); /* default restart-required */
 enum dv_on_remove dv_policy_on_remove(const struct dv_policy *p,

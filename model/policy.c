@@ -30,6 +30,7 @@ static const struct {
         {"restart", K_DOMAIN},
         {"on-change", K_DOMAIN},
         {"shutdown-timeout", K_DOMAIN},
+        {"privileged", K_DOMAIN},
         {"on-remove", K_DOMAIN | K_NETWORK | K_POOL | K_VOLUME},
         {"build", K_POOL},
         {"pool", K_VOLUME},
@@ -113,12 +114,13 @@ int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *
                 return r;
 
         _cleanup_free_ char *state = NULL, *autostart = NULL, *restart = NULL, *on_change = NULL,
-                            *on_remove = NULL, *build = NULL, *timeout = NULL;
+                            *on_remove = NULL, *build = NULL, *timeout = NULL, *privileged = NULL;
         if (dv_xml_prop(n, "state", &state) < 0 || dv_xml_prop(n, "autostart", &autostart) < 0 ||
             dv_xml_prop(n, "restart", &restart) < 0 ||
             dv_xml_prop(n, "on-change", &on_change) < 0 ||
             dv_xml_prop(n, "on-remove", &on_remove) < 0 || dv_xml_prop(n, "build", &build) < 0 ||
-            dv_xml_prop(n, "shutdown-timeout", &timeout) < 0 || dv_xml_prop(n, "pool", &p.pool) < 0)
+            dv_xml_prop(n, "shutdown-timeout", &timeout) < 0 ||
+            dv_xml_prop(n, "pool", &p.pool) < 0 || dv_xml_prop(n, "privileged", &privileged) < 0)
                 return -ENOMEM;
 
         if (state) {
@@ -135,6 +137,13 @@ int dv_policy_parse(const void *root_node, enum dv_kind kind, struct dv_policy *
                 p.autostart = parse_yes_no(autostart);
                 if (p.autostart < 0)
                         r = bad_value(err, n, kind, "autostart", autostart, "'yes' or 'no'");
+        }
+        if (privileged) {
+                int v = parse_yes_no(privileged);
+                if (v < 0)
+                        r = bad_value(err, n, kind, "privileged", privileged, "'yes' or 'no'");
+                p.has_privileged = v >= 0;
+                p.privileged = v == 1;
         }
         if (restart) {
                 int v = dv_restart_from_string(restart);
@@ -217,6 +226,8 @@ void dv_policy_format(struct buf *b, const struct dv_policy *p, enum dv_kind kin
         xml_attr(b, "build", dv_build_to_string(p->build));
         if (p->has_shutdown_timeout)
                 xml_attr_u64(b, "shutdown-timeout", p->shutdown_timeout);
+        if (p->has_privileged)
+                xml_attr(b, "privileged", p->privileged ? "yes" : "no");
         xml_empty_end(b);
 }
 
@@ -230,6 +241,9 @@ enum dv_want dv_policy_state(const struct dv_policy *p) {
 }
 bool dv_policy_autostart(const struct dv_policy *p) {
         return p->autostart != 0;
+}
+bool dv_policy_privileged(const struct dv_policy *p) {
+        return p->has_privileged && p->privileged;
 }
 enum dv_restart dv_policy_restart(const struct dv_policy *p) {
         return p->restart ? p->restart : DV_RESTART_ALWAYS;

@@ -38,6 +38,9 @@ struct job_data {
         char *dom_uuid; /* written or generated: the one in observed XML */
         uint32_t dom_uid;
         bool dom_uid_missing; /* a QEMU domain with no id while qemu.uid_range is set */
+        uint32_t dom_id_base; /* a container's range of container.id_range */
+        bool dom_ids_missing; /* a container that needs a range and has none */
+        bool dom_privileged;  /* policy privileged='yes' */
         uint64_t dom_timeout_usec;
 };
 
@@ -90,6 +93,8 @@ static int run_domain_job(struct exec_job *j) {
                         .macs = d->dom_macs,
                         .bridges = d->dom_bridges,
                         .uid = d->dom_uid,
+                        .id_base = d->dom_id_base,
+                        .privileged = d->dom_privileged,
                 };
                 if (!drv)
                         return dv_error_add(&j->err, -EOPNOTSUPP, 0,
@@ -101,6 +106,12 @@ static int run_domain_job(struct exec_job *j) {
                                             "no id of agent.conf qemu.uid_range is free for "
                                             "domain %s: QEMU not started",
                                             d->dom->name);
+                if (d->dom_ids_missing)
+                        return dv_error_add(
+                                &j->err, -EUSERS, 0,
+                                "no range of 65536 ids of agent.conf container.id_range "
+                                "is free for container %s: not started",
+                                d->dom->name);
                 return drv->start(d->dom->def.domain, &a, &j->err);
         }
         case ACT_DOM_STOP: {
@@ -229,10 +240,43 @@ static uint32_t allocate_uid(const struct engine *e, const struct obj *self) {
         return 0;
 }
 
+/* A container that gets a user namespace of its own from container.id_range: neither
+ * its own <idmap> nor privileged='yes'. */
+static bool needs_id_range(const struct dv_object *def) {
+        return def && def->kind == DV_KIND_DOMAIN && def->def.domain->type == DOMAIN_TYPE_LXC &&
+               def->def.domain->n_uid_map == 0 && !dv_policy_privileged(&def->policy);
+}
+
+/* The lowest 65536-aligned slot of container.id_range that no other record holds, 0 when
+ * all are taken. As with uids, a record keeps its range while the domain lives. */
+static uint32_t allocate_id_range(const struct engine *e, const struct obj *self) {
+        uint32_t first = e->cfg.container_id_first, last = e->cfg.container_id_last;
+        if (first == 0 || last < first || (uint64_t)last - first + 1 < 65536)
+                return 0;
+        size_t n = 0;
+        _cleanup_free_ struct obj **all = engine_sorted_objects(e, &n);
+        if (!all)
+                return 0;
+        uint64_t slots = ((uint64_t)last - first + 1) / 65536;
+        for (uint64_t k = 0; k < slots; k++) {
+                uint64_t base = first + k * 65536;
+                bool used = false;
+                for (size_t i = 0; i < n && !used; i++) {
+                        const struct applied *a = all[i]->applied;
+                        used = all[i] != self && a && a->id_base && a->id_base < base + 65536 &&
+                               base < (uint64_t)a->id_base + 65536;
+                }
+                if (!used)
+                        return (uint32_t)base;
+        }
+        return 0;
+}
+
 /* Makes o->applied describe o->desired, keeping generated values. */
 static int update_applied(struct engine *e, struct obj *o, bool *changed) {
         /* A record from before uids were allocated gets one at the next pass. */
-        bool needs_uid = o->applied && !o->applied->uid && runs_qemu(o->desired);
+        bool needs_uid = o->applied && ((!o->applied->uid && runs_qemu(o->desired)) ||
+                                        (!o->applied->id_base && needs_id_range(o->desired)));
         if (!o->desired || o->dup_files ||
             (o->applied && streq_ptr(o->applied->hash, o->desired->hash) &&
              streq_ptr(o->applied->file, o->file) && !needs_uid))
@@ -254,6 +298,7 @@ static int update_applied(struct engine *e, struct obj *o, bool *changed) {
                 a->active = o->applied->active;
                 a->boot_id = TAKE_PTR(o->applied->boot_id);
                 a->uid = o->applied->uid;
+                a->id_base = o->applied->id_base;
                 applied_free(o->applied);
         }
         if (!a->uuid && o->kind == DV_KIND_POOL && o->desired->def.pool->uuid)
@@ -286,6 +331,12 @@ static int update_applied(struct engine *e, struct obj *o, bool *changed) {
                 if (!a->uid && e->cfg.qemu_uid_first)
                         engine_event(e, "%s: every id of qemu.uid_range %u-%u is taken", o->id,
                                      e->cfg.qemu_uid_first, e->cfg.qemu_uid_last);
+        }
+        if (needs_id_range(o->desired) && !a->id_base) {
+                a->id_base = allocate_id_range(e, o);
+                if (!a->id_base && e->cfg.container_id_first)
+                        engine_event(e, "%s: every range of container.id_range %u-%u is taken",
+                                     o->id, e->cfg.container_id_first, e->cfg.container_id_last);
         }
         if (o->kind == DV_KIND_NETWORK) {
                 const struct network_def *nd = o->desired->def.network;
@@ -377,6 +428,9 @@ static struct exec_job *make_job(struct engine *e, struct obj *o) {
                 d->dom_uuid = uuid ? strdup(uuid) : NULL;
                 d->dom_uid = o->applied ? o->applied->uid : 0;
                 d->dom_uid_missing = !d->dom_uid && runs_qemu(def) && e->cfg.qemu_uid_first;
+                d->dom_id_base = o->applied ? o->applied->id_base : 0;
+                d->dom_ids_missing = !d->dom_id_base && needs_id_range(def);
+                d->dom_privileged = dv_policy_privileged(&def->policy);
                 bool ok = !uuid || d->dom_uuid;
                 for (size_t k = 0; ok && k < dd->n_disks; k++) {
                         _cleanup_free_ char *path = domain_disk_path(e, &dd->disks[k]);

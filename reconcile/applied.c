@@ -57,6 +57,8 @@ char *applied_to_json(const struct applied *a) {
         add_str(o, "boot_id", a->boot_id);
         if (a->uid)
                 json_object_object_add(o, "uid", json_object_new_int64(a->uid));
+        if (a->id_base)
+                json_object_object_add(o, "id_base", json_object_new_int64(a->id_base));
         add_str(o, "xml", a->xml);
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -149,6 +151,16 @@ int applied_from_json(const char *data, size_t len, struct applied **ret, struct
                         r = -EINVAL;
                 else
                         a->uid = (uint32_t)v;
+        }
+        json_object *base;
+        if (a && r == 0 && json_object_object_get_ex(o, "id_base", &base)) {
+                /* Never 0: the container's root would be the host's. */
+                int64_t v = json_object_get_int64(base);
+                if (!json_object_is_type(base, json_type_int) || v <= 0 ||
+                    v > (int64_t)UINT32_MAX - 65536)
+                        r = -EINVAL;
+                else
+                        a->id_base = (uint32_t)v;
         }
         json_object_put(o);
         if (r < 0)

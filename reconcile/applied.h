@@ -28,6 +28,9 @@ struct applied {
         char *boot_id;         /* boot during which the agent last brought it up */
         uint32_t uid;          /* QEMU domains: the uid (= gid) QEMU runs as, allocated from
                                 * agent.conf qemu.uid_range when first applied; 0: none */
+        uint32_t id_base;      /* containers in a user namespace of their own: the first of
+                                * their 65536 host ids, allocated from agent.conf
+                                * container.id_range when first applied; 0: none */
 };
 
 /* "applied/KIND@[POOL@]NAME.json" */

@@ -108,6 +108,10 @@ struct engine_config {
         /* agent.conf qemu.uid_range: each QEMU domain's uid (= gid) is allocated from it
          * when first applied and kept in its record; 0-0: none allocated. */
         uint32_t qemu_uid_first, qemu_uid_last;
+        /* agent.conf container.id_range: each container without <idmap> nor
+         * privileged='yes' gets 65536 ids of it for its user namespace, the base kept in its
+         * last-applied record (reconcile/actions.c); 0: none configured */
+        uint32_t container_id_first, container_id_last;
 };
 
 struct engine;

@@ -757,7 +757,15 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                                 "restart required: the file changed; the new definition is used at the next start");
                         return;
                 }
-                if (st->unconfined)
+                if (st->unconfined && dd->type == DOMAIN_TYPE_LXC) {
+                        /* privileged='yes' asks for exactly that: nothing to say. */
+                        step_set(s, PHASE_READY, ACT_NONE,
+                                 dv_policy_privileged(&d->policy)
+                                         ? NULL
+                                         : "running unconfined: its init runs in the host's user "
+                                           "namespace (started before containers had their "
+                                           "own); confined at its next start");
+                } else if (st->unconfined)
                         step_set(s, PHASE_READY, ACT_NONE,
                                  "%srunning unconfined: its QEMU runs as root (started before "
                                  "QEMU ran as its own user); confined at its next start",

@@ -305,13 +305,37 @@ static char *template_state_dir(const struct lxc_plan_ctx *ctx, const char *name
         return strdupf("%s/%s/fs-%.8s", ctx->container_dir, name, hex);
 }
 
+/* A read-only filesystem in a user namespace: a bind remounted read-only by the child
+ * could be remounted read-write by the container's root, which owns its mount namespace.
+ * An overlay without an upper layer, made by the host's root, has a read-only superblock
+ * that only the host's root could change. The agent adds an empty second lower layer
+ * (overlayfs wants an upper layer or two lower ones). */
+static struct lxc_op *read_only_overlay(struct lxc_plan *p, const char *source,
+                                        const char *target) {
+        _cleanup_free_ char *data = strdupf("lowerdir=%s", source);
+        return data ? op_add(p, LXC_OP_MOUNT, "overlay", target, "overlay", MS_RDONLY, data) : NULL;
+}
+
 static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size_t i,
                           const struct lxc_plan_ctx *ctx) {
         const struct domain_fs *fs = &def->filesystems[i];
         struct lxc_op *o = NULL;
         bool remount = false;
+        /* In a user namespace the agent mounts every filesystem itself (see
+         * lxc_op.host). With ids from container.id_range they are idmapped: the user's
+         * files stay as they are on disk and the host's root shows as the container's.
+         * Under <idmap> the user chose the ids the files have: directories are bound as
+         * they are; templates, shared and owned by the host's root, are idmapped all the
+         * same. */
+        bool userns = p->ns_flags & CLONE_NEWUSER;
+        bool host = userns, idmap = p->id_range;
         switch (domain_fs_type(fs)) {
         case DOMAIN_FS_MOUNT:
+                if (fs->readonly && userns) {
+                        o = read_only_overlay(p, fs->source, fs->target_dir);
+                        host = true;
+                        break;
+                }
                 o = op_add(p, LXC_OP_MOUNT, fs->source, fs->target_dir, NULL, MS_BIND | MS_REC,
                            NULL);
                 remount = fs->readonly;
@@ -325,6 +349,11 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
                 _cleanup_free_ char *lower = path_join(ctx->template_dir, fs->source);
                 if (!lower)
                         return -ENOMEM;
+                if (fs->readonly && userns) {
+                        o = read_only_overlay(p, lower, fs->target_dir);
+                        host = idmap = true;
+                        break;
+                }
                 if (fs->readonly) {
                         /* Nothing to write: the template itself, read-only (overlayfs wants
                          * an upper directory or two lower ones). */
@@ -343,6 +372,11 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
                 if (!data || strv_push(&p->mkdirs, upper) < 0 || strv_push(&p->mkdirs, work) < 0)
                         return -ENOMEM;
                 o = op_add(p, LXC_OP_MOUNT, "overlay", fs->target_dir, "overlay", 0, data);
+                /* The container's root may not open the template (the host's root's) nor
+                 * mount overlayfs with a lower layer it does not own: the agent mounts it,
+                 * with an idmapped lower layer; the upper one stays a plain directory owned
+                 * by the container's root (an idmapped upper is refused by the kernel). */
+                host = idmap = p->ns_flags & CLONE_NEWUSER;
                 break;
         }
         default:
@@ -352,6 +386,8 @@ static int add_filesystem(struct lxc_plan *p, const struct domain_def *def, size
                 return -ENOMEM;
         o->fs_index = (int)i;
         o->line = fs->line;
+        o->host = host;
+        o->idmap = idmap;
         if (remount) {
                 o = op_add(p, LXC_OP_REMOUNT_RO, NULL, fs->target_dir, NULL, 0, NULL);
                 if (!o)
@@ -366,7 +402,7 @@ static int add_system_mounts(struct lxc_plan *p) {
         bool userns = p->ns_flags & CLONE_NEWUSER, netns = p->ns_flags & CLONE_NEWNET;
         const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
         /* devpts refuses gid=5 (the tty group) when the user namespace does not map it. */
-        bool tty_mapped = !userns;
+        bool tty_mapped = !userns || p->id_range;
         for (size_t i = 0; i < p->n_gid_map; i++)
                 if (p->gid_map[i].start <= 5 && 5 - p->gid_map[i].start < p->gid_map[i].count)
                         tty_mapped = true;
@@ -376,14 +412,22 @@ static int add_system_mounts(struct lxc_plan *p) {
             !op_add(p, LXC_OP_PROTECT, NULL, "/proc/sysrq-trigger", NULL, 0, NULL))
                 return -ENOMEM;
         if (!userns || netns) {
-                if (!op_add(p, LXC_OP_MOUNT, "sysfs", "/sys", "sysfs", nse | MS_RDONLY, NULL))
+                struct lxc_op *o =
+                        op_add(p, LXC_OP_MOUNT, "sysfs", "/sys", "sysfs", nse | MS_RDONLY, NULL);
+                if (!o)
                         return -ENOMEM;
+                /* The container's network namespace's sysfs, made by the agent so that
+                 * its read-only flag is locked like the others'. */
+                o->host = userns;
         } else {
                 /* A user namespace may mount sysfs only with a network namespace of its own:
-                 * the host's, read-only. */
-                if (!op_add(p, LXC_OP_MOUNT, "/sys", "/sys", NULL, MS_BIND | MS_REC, NULL) ||
-                    !op_add(p, LXC_OP_REMOUNT_RO, NULL, "/sys", NULL, 0, NULL))
+                 * the host's, bound read-only by the agent, so that the read-only flag is
+                 * locked when the child copies the mounts into its namespace. */
+                struct lxc_op *o = op_add(p, LXC_OP_MOUNT, "/sys", "/sys", NULL,
+                                          MS_BIND | MS_REC | MS_RDONLY, NULL);
+                if (!o)
                         return -ENOMEM;
+                o->host = true;
         }
         if (!op_add(p, LXC_OP_MOUNT, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
                     "mode=755,size=65536k") ||
@@ -624,7 +668,30 @@ int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
         p->ns_flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
         if (def->n_interfaces > 0 || domain_def_has_feature(def, DOMAIN_FEATURE_PRIVNET))
                 p->ns_flags |= CLONE_NEWNET;
-        if (def->n_uid_map > 0) {
+        if (ctx->privileged && def->n_uid_map > 0)
+                return dv_error_add(err, -EOPNOTSUPP, def->idmap_line,
+                                    "container %s: privileged='yes' and <idmap> (line %d) "
+                                    "contradict each other",
+                                    def->name, def->idmap_line);
+        if (def->n_uid_map == 0 && !ctx->privileged) {
+                p->ns_flags |= CLONE_NEWUSER;
+                p->id_range = true;
+                if (ctx->id_base) {
+                        if ((uint64_t)ctx->id_base + LXC_RANGE_IDS > UINT32_MAX)
+                                return dv_error_add(err, -ERANGE, 0,
+                                                    "container %s: id range at %" PRIu32
+                                                    " goes beyond the largest id",
+                                                    def->name, ctx->id_base);
+                        struct domain_idmap m = {
+                                .start = 0, .target = ctx->id_base, .count = LXC_RANGE_IDS};
+                        p->uid_map = idmap_copy(&m, 1);
+                        p->gid_map = idmap_copy(&m, 1);
+                        if (!p->uid_map || !p->gid_map)
+                                return -ENOMEM;
+                        p->n_uid_map = p->n_gid_map = 1;
+                        p->mkdirs_uid = p->mkdirs_gid = ctx->id_base;
+                }
+        } else if (def->n_uid_map > 0) {
                 p->ns_flags |= CLONE_NEWUSER;
                 p->uid_map = idmap_copy(def->uid_map, def->n_uid_map);
                 p->gid_map = idmap_copy(def->gid_map, def->n_gid_map);
@@ -743,6 +810,10 @@ void lxc_plan_print(const struct lxc_plan *p, FILE *f) {
                         fprintf(f, " %s", ns[i].name);
         fputc('\n', f);
         fprintf(f, "hostname %s\n", p->name);
+        if (p->id_range && p->n_uid_map == 0)
+                fputs("uid_map 0 (allocated from container.id_range) 65536\n"
+                      "gid_map 0 (allocated from container.id_range) 65536\n",
+                      f);
         for (size_t i = 0; i < p->n_uid_map; i++)
                 fprintf(f, "uid_map %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", p->uid_map[i].start,
                         p->uid_map[i].target, p->uid_map[i].count);
@@ -759,6 +830,8 @@ void lxc_plan_print(const struct lxc_plan *p, FILE *f) {
                         fprintf(f, "mount %s source=%s type=%s options=", o->target, o->source,
                                 o->fstype ? o->fstype : "none");
                         print_flags(f, o->flags, o->data);
+                        if (o->host)
+                                fprintf(f, " by-agent%s", o->idmap ? " idmapped" : "");
                         break;
                 case LXC_OP_BIND_FILE:
                         fprintf(f, "device %s bind=%s", o->target, o->source);
@@ -840,7 +913,7 @@ int lxc_plan_check_sources(const struct domain_def *def, const struct lxc_plan *
                 const struct domain_fs *fs = &def->filesystems[o->fs_index];
                 enum domain_fs_type t = domain_fs_type(fs);
                 /* The template's lower directory, or the source itself. */
-                const char *path = t == DOMAIN_FS_TEMPLATE && streq(o->source, "overlay")
+                const char *path = o->fstype && streq(o->fstype, "overlay")
                                            ? strstr(o->data, "lowerdir=") + 9
                                            : o->source;
                 _cleanup_free_ char *copy = strndup(path, strcspn(path, ","));

@@ -20,6 +20,8 @@
 #define LXC_CPU_PERIOD_USEC 100000
 /* The kernel refuses uid_map/gid_map files with more lines. */
 #define LXC_MAX_IDMAP 340
+/* The ids of a container's user namespace from agent.conf container.id_range. */
+#define LXC_RANGE_IDS 65536u
 
 enum lxc_cgroup_mode {
         LXC_CGROUP_V1, /* v1 controllers (hybrid: a v2 tree at ROOT/unified for membership) */
@@ -44,6 +46,14 @@ struct lxc_op {
         int fs_index;  /* the <filesystem> it comes from, -1 for the container's own */
         int line;      /* that <filesystem>'s line, 0 */
         bool optional; /* a failure is not fatal (the next op is the fallback) */
+        bool host;     /* LXC_OP_MOUNT made by the agent as the host's root (open_tree,
+                        * fsmount) and attached in a mount namespace of the starting thread,
+                        * before the child copies it into its own: in a user namespace, what
+                        * the container's root may not mount itself (block devices, overlayfs
+                        * on a shared template, idmapped mounts) and what must stay read-only
+                        * (the copy locks the flags: the container cannot remount them) */
+        bool idmap;    /* ... idmapped with the container's user namespace (for an overlay:
+                        * its lower layer), so the host's ids 0-65535 show as the container's */
 };
 
 struct lxc_limit {
@@ -76,6 +86,9 @@ struct lxc_plan_ctx {
         const char *cgroup_base; /* "declvirt" */
         char *const *macs;       /* per interface; NULL entries: the written MAC */
         char *const *bridges;    /* per interface; NULL or "": <source bridge> */
+        uint32_t id_base;        /* without <idmap>: the first of the container's 65536 host
+                                  * ids (agent.conf container.id_range); 0 not allocated yet */
+        bool privileged;         /* policy privileged='yes': no user namespace */
 };
 
 struct lxc_plan {
@@ -83,6 +96,10 @@ struct lxc_plan {
         int ns_flags; /* CLONE_NEW* */
         struct domain_idmap *uid_map, *gid_map;
         size_t n_uid_map, n_gid_map;
+        /* A user namespace of 65536 ids from container.id_range (no <idmap>, not
+         * privileged): its maps are empty until the engine allocated the range (id_base);
+         * the runtime refuses to start it without. */
+        bool id_range;
         char *root;         /* RUN_DIR/lxc/NAME/root: where the root is assembled */
         struct lxc_op *ops; /* in order; "/" first */
         size_t n_ops;

@@ -2,6 +2,7 @@
 /* The container driver of drivers/domain/lxc.h: the container's init is cloned straight
  * into its namespaces (clone3, no helper binary) by a child that only makes system calls,
  * its plan computed beforehand; observe, adoption, events, graceful stop then SIGKILL. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -9,6 +10,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/loop.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <netinet/ether.h>
 #include <poll.h>
@@ -225,6 +227,8 @@ static int plan_for(const struct domain_def *def, const struct paths *p,
                 .cgroup_base = p->cgroup_base,
                 .macs = args ? args->macs : NULL,
                 .bridges = args ? args->bridges : NULL,
+                .id_base = args ? args->id_base : 0,
+                .privileged = args && args->privileged,
         };
         int r = cgroup_layout(p->cgroup_root, &ctx.cgroup_mode, &ctx.cgroup_unified,
                               &ctx.cgroup_devices);
@@ -464,6 +468,16 @@ static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write,
 
 /* ---- observe ----------------------------------------------------------------------------- */
 
+/* True when pid shares our user namespace: a container started before containers had
+ * one of their own (or privileged='yes'), whose root is the host's. */
+static bool in_host_userns(pid_t pid) {
+        char path[64];
+        struct stat a, b;
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+        return stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino == b.st_ino &&
+               a.st_dev == b.st_dev;
+}
+
 static char *exit_reason(pid_t pid, bool child, bool *clean) {
         int status = 0;
         *clean = false;
@@ -512,6 +526,7 @@ int lxc_observe(const struct domain_def *def, struct dom_status *ret, struct dv_
                 ret->state = DOM_RUNNING;
                 ret->pid = live;
                 ret->id = (int)live;
+                ret->unconfined = in_host_userns(live);
                 return 0;
         }
 
@@ -780,31 +795,61 @@ static _Noreturn void child_main(struct child_ctx *c) {
         if (setsid() < 0 || dup2(c->null_fd, 0) < 0 || dup2(c->log_fd, 1) < 0 ||
             dup2(c->log_fd, 2) < 0)
                 child_fail(c, STEP_SETUP, errno);
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                child_fail(c, STEP_PRIVATE, errno);
         /* Targets are reached from the root's mount point (the cwd): under a user
-         * namespace the container's root may not search the host directories above it. */
+         * namespace the container's root may not search the host directories above it.
+         * With the ids of the host's root this finds the mounts the agent attached. */
         size_t rl = strlen(c->root);
+        const char *root_base = strrchr(c->root, '/') + 1;
         if (chdir(c->root) < 0)
                 child_fail(c, STEP_PIVOT, errno);
+        if (p->ns_flags & CLONE_NEWUSER) {
+                /* Our own copy of the agent's mounts (the cwd follows into it), in which
+                 * what the agent attached is locked, read-only flags included. pivot_root
+                 * refuses a locked mount: the root is bound over itself first. */
+                if (unshare(CLONE_NEWNS) < 0)
+                        child_fail(c, STEP_PRIVATE, errno);
+                if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                        child_fail(c, STEP_PRIVATE, errno);
+                if (mount(".", ".", NULL, MS_BIND | MS_REC, NULL) < 0 || chdir("..") < 0 ||
+                    chdir(root_base) < 0)
+                        child_fail(c, STEP_PIVOT, errno);
+        } else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                child_fail(c, STEP_PRIVATE, errno);
+        /* The directory above the root (0755): from it the root's mount point is reached
+         * again once something is mounted on it, even by a container root that may not
+         * search the host's directories above. */
+        int up_fd = open("..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (up_fd < 0)
+                child_fail(c, STEP_PIVOT, errno);
         bool userns = p->ns_flags & CLONE_NEWUSER;
+        /* With ids from container.id_range the agent made the filesystems: become the
+         * container's root at once, so that what the child creates (mount points, /dev)
+         * belongs to its ids (an unmapped owner is refused with EOVERFLOW). The parent
+         * wrote the maps before the go. */
+        if (p->id_range) {
+                child_become_root(c);
+                userns = false;
+        }
         for (size_t i = 0; i < p->n_ops; i++) {
                 const struct lxc_op *o = &p->ops[i];
                 bool is_root = streq(o->target, "/");
                 /* In a user namespace, become its root before creating anything in /dev:
                  * until then our ids are the host's root, which the map does not name, and
                  * the kernel refuses (EOVERFLOW) to create a file or directory (/dev/pts in
-                 * the /dev tmpfs) for an unmapped owner. The earlier mounts are made as the
-                 * host's root so that their sources need not be open to the container's.
-                 * The parent wrote the maps before waking us. */
+                 * the /dev tmpfs) for an unmapped owner. Under <idmap> /proc is mounted
+                 * before, with the host root's ids, as it always was. The parent wrote the
+                 * maps before waking us. */
                 if (userns && o->kind == LXC_OP_MOUNT && streq(o->target, "/dev")) {
                         child_become_root(c);
                         userns = false;
                 }
+                if (o->host) /* attached by the agent */
+                        continue;
                 int r = child_op(o, is_root ? c->targets[i] : c->targets[i] + rl + 1);
                 if (r < 0 && !o->optional)
                         child_fail(c, (int)i, -r);
-                if (is_root && chdir(c->root) < 0) /* into the mount just made */
+                /* Into the mount just made. */
+                if (is_root && (fchdir(up_fd) < 0 || chdir(root_base) < 0))
                         child_fail(c, STEP_PIVOT, errno);
         }
         if (userns)
@@ -1051,10 +1096,27 @@ struct start_state {
         bool cgroups, veths;
         pid_t pid;
         int pidfd;
+        int host_mntns; /* the thread's mount namespace before it made its own, -1 */
 };
+
+/* Back to the host's mount namespace; the thread's own goes with its last user. The
+ * thread keeps the filesystem attributes it unshared (its cwd is now "/"; the agent uses
+ * absolute paths). */
+static void start_state_leave_ns(struct start_state *s) {
+        if (s->host_mntns < 0)
+                return;
+        if (setns(s->host_mntns, CLONE_NEWNS) < 0) {
+                /* A worker left there would make pool mounts the host never sees: fatal. */
+                log_error("cannot return to the host's mount namespace: %m");
+                abort();
+        }
+        close(s->host_mntns);
+        s->host_mntns = -1;
+}
 
 static void start_state_undo(const struct domain_def *def, const struct paths *p,
                              const struct lxc_plan *plan, struct start_state *s) {
+        start_state_leave_ns(s);
         if (s->pid > 0 && dom_proc_kill_reap(s->pidfd, s->pid, KILL_WAIT_USEC) < 0)
                 log_debug("container %s: init (PID %d) does not die", def->name, (int)s->pid);
         if (s->veths)
@@ -1068,13 +1130,14 @@ static void start_state_undo(const struct domain_def *def, const struct paths *p
 }
 
 static void start_state_done(struct start_state *s) {
+        start_state_leave_ns(s);
         for (size_t i = 0; i < s->n_loop; i++)
                 if (s->loop_fds[i] >= 0)
                         close(s->loop_fds[i]);
         free(s->loop_fds);
         if (s->pidfd >= 0)
                 close(s->pidfd);
-        *s = (struct start_state){.pidfd = -1};
+        *s = (struct start_state){.pidfd = -1, .host_mntns = -1};
 }
 
 static int parse_id(const char *s, uint32_t *ret) {
@@ -1083,6 +1146,268 @@ static int parse_id(const char *s, uint32_t *ret) {
                 return -EINVAL;
         *ret = (uint32_t)v;
         return 0;
+}
+
+/* Idmaps the detached mount fd with userns_fd (when >= 0) and makes it read-only (when
+ * rdonly), its submounts too when recursive. */
+static int idmap_mount(int fd, int userns_fd, bool recursive, bool rdonly) {
+        struct mount_attr attr = {.attr_set = (userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0) |
+                                              (rdonly ? MOUNT_ATTR_RDONLY : 0),
+                                  .userns_fd = (uint64_t)(userns_fd >= 0 ? userns_fd : 0)};
+        if (!attr.attr_set)
+                return 0;
+        return mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                             sizeof(attr)) < 0
+                       ? negative_errno()
+                       : 0;
+}
+
+/* A copy of the tree at path, detached, idmapped when userns_fd >= 0. A submount whose
+ * filesystem cannot be idmapped (EINVAL) makes it the directory's own mount alone. */
+static int clone_tree(const char *path, bool recursive, int userns_fd, bool rdonly) {
+        for (;;) {
+                int fd = open_tree(AT_FDCWD, path,
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                           (recursive ? AT_RECURSIVE : 0));
+                if (fd < 0)
+                        return negative_errno();
+                int r = idmap_mount(fd, userns_fd, recursive, rdonly);
+                if (r >= 0)
+                        return fd;
+                close(fd);
+                if (r != -EINVAL || !recursive)
+                        return r;
+                recursive = false;
+        }
+}
+
+/* The errno of a failed fsconfig, the kernel's own words on it in the debug log. */
+static int fs_failed(int fs, const struct lxc_op *o) {
+        int r = negative_errno();
+        char msg[512];
+        ssize_t n;
+        while ((n = read(fs, msg, sizeof(msg) - 1)) > 0) {
+                msg[n] = '\0';
+                log_debug("mounting %s on %s: the kernel says: %s", o->source, o->target, msg);
+        }
+        return r;
+}
+
+/* Makes a host op's filesystem as the host's root, detached: a bind (open_tree), an
+ * overlay whose lower layer is an idmapped clone of the template (overlayfs refuses to be
+ * idmapped itself, and an upper layer on an idmapped mount), or a device's filesystem
+ * (fsopen, fsmount). scratch: an unused path where a lower layer may be attached for a
+ * moment. Returns the mount's fd. */
+static int host_mount(const struct lxc_op *o, int userns_fd, int netns_fd, const char *scratch) {
+        int ns = o->idmap ? userns_fd : -1;
+        if (o->flags & MS_BIND)
+                return clone_tree(o->source, o->flags & MS_REC, ns, o->flags & MS_RDONLY);
+        /* sysfs shows the network namespace of whoever opens the context: the
+         * container's, entered by this thread for that moment. */
+        bool sysfs = streq(o->fstype, "sysfs");
+        _cleanup_close_ int own_net =
+                sysfs ? open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+        if (sysfs && (own_net < 0 || netns_fd < 0 || setns(netns_fd, CLONE_NEWNET) < 0))
+                return own_net < 0 || netns_fd >= 0 ? negative_errno() : -EINVAL;
+        _cleanup_close_ int fs = fsopen(o->fstype, FSOPEN_CLOEXEC);
+        int r = fs < 0 ? negative_errno() : 0;
+        if (sysfs && setns(own_net, CLONE_NEWNET) < 0) {
+                /* A worker left in a container's network would act there: fatal. */
+                log_error("cannot return to the agent's network namespace: %m");
+                abort();
+        }
+        if (r < 0)
+                return r;
+        if (streq(o->fstype, "overlay")) {
+                /* data is "lowerdir=L,upperdir=U,workdir=W" (lxc-plan.c). The idmapped
+                 * lower layer is attached at scratch while the overlay is made: overlayfs
+                 * takes a detached one (lowerdir+ by descriptor) only on recent kernels,
+                 * and not from every mount namespace. */
+                _cleanup_free_ char *data = strdup(o->data);
+                char *lower = data ? strstr(data, "lowerdir=") : NULL;
+                char *upper = data ? strstr(data, ",upperdir=") : NULL;
+                char *work = data ? strstr(data, ",workdir=") : NULL;
+                if (!lower || !upper != !work)
+                        return data ? -EINVAL : -ENOMEM;
+                if (upper) {
+                        *upper = *work = '\0';
+                        upper += strlen(",upperdir=");
+                        work += strlen(",workdir=");
+                }
+                lower += strlen("lowerdir=");
+                /* Read-only (no upper layer): a second, empty lower layer. */
+                _cleanup_free_ char *empty = strdupf("%s-empty", scratch);
+                _cleanup_free_ char *lowers = strdupf("%s:%s", scratch, strna(empty));
+                if (!empty || !lowers)
+                        return -ENOMEM;
+                if (!upper && mkdir(empty, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                _cleanup_close_ int lfd = clone_tree(lower, false, ns, false);
+                if (lfd < 0)
+                        return lfd;
+                if (mkdir(scratch, 0700) < 0 && errno != EEXIST)
+                        return negative_errno();
+                if (move_mount(lfd, "", AT_FDCWD, scratch, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+                        r = negative_errno();
+                        (void)rmdir(scratch);
+                        return r;
+                }
+                if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir", upper ? scratch : lowers, 0) <
+                            0 ||
+                    (upper && fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) ||
+                    (upper && fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0) ||
+                    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                        r = fs_failed(fs, o);
+                /* The overlay holds a private clone of its layers: the lower one goes, and
+                 * the empty one, which it only ever reads as empty. */
+                if (umount2(scratch, MNT_DETACH) < 0)
+                        log_debug("cannot unmount %s: %m", scratch);
+                (void)rmdir(scratch);
+                if (!upper)
+                        (void)rmdir(empty);
+                if (r < 0)
+                        return r;
+        } else if ((!sysfs && fsconfig(fs, FSCONFIG_SET_STRING, "source", o->source, 0) < 0) ||
+                   ((o->flags & MS_RDONLY) && !sysfs &&
+                    fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) ||
+                   fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return fs_failed(fs, o);
+        unsigned attrs = ((o->flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0) |
+                         ((o->flags & MS_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+                         ((o->flags & MS_NODEV) ? MOUNT_ATTR_NODEV : 0) |
+                         ((o->flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+        int fd = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+        if (fd < 0)
+                return negative_errno();
+        if (ns >= 0 && !streq(o->fstype, "overlay") &&
+            (r = idmap_mount(fd, ns, false, false)) < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Moves the owners of what lies under dfd (not following symlinks, not leaving its
+ * filesystem) from the 65536 ids at from_u/from_g to those at to_u/to_g; other owners stay.
+ * chown clears the set-id bits, which are put back. */
+static int shift_tree(int dfd, dev_t dev, uid_t from_u, gid_t from_g, uid_t to_u, gid_t to_g,
+                      unsigned depth) {
+        if (depth > 1024)
+                return -ELOOP;
+        int fd = dup(dfd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                int r = negative_errno();
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (errno = 0, de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (st.st_dev != dev)
+                        continue;
+                bool su = st.st_uid >= from_u && st.st_uid - from_u < LXC_RANGE_IDS;
+                bool sg = st.st_gid >= from_g && st.st_gid - from_g < LXC_RANGE_IDS;
+                if ((su || sg) &&
+                    fchownat(dfd, de->d_name, su ? st.st_uid - from_u + to_u : (uid_t)-1,
+                             sg ? st.st_gid - from_g + to_g : (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0)
+                        r = negative_errno();
+                else if ((su || sg) && !S_ISLNK(st.st_mode) && (st.st_mode & 07000) &&
+                         fchmodat(dfd, de->d_name, st.st_mode & 07777, 0) < 0)
+                        r = negative_errno();
+                if (r >= 0 && S_ISDIR(st.st_mode)) {
+                        int sub = openat(dfd, de->d_name,
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sub < 0 ? negative_errno()
+                                    : shift_tree(sub, dev, from_u, from_g, to_u, to_g, depth + 1);
+                        if (sub >= 0)
+                                close(sub);
+                }
+        }
+        if (r >= 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        return r;
+}
+
+/* Makes the writable layer dir the container's root's. A layer a container wrote with
+ * other ids (one from before containers had a user namespace: the host's root's, or one
+ * whose <idmap> changed) has its files moved to the new range first, so that the
+ * container still owns what it wrote; the directory's own owner, set last, says which
+ * range the layer is in. */
+static int layer_own(const char *dir, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_uid == uid && st.st_gid == gid)
+                return 0;
+        int r = shift_tree(fd, st.st_dev, st.st_uid, st.st_gid, uid, gid, 0);
+        if (r < 0)
+                return r;
+        return fchown(fd, uid, gid) < 0 ? negative_errno() : 0;
+}
+
+/* Attaches the detached mount fd at o's target in the container's root (its mount point
+ * made with the ids of the container's root, inside the root: symlinks do not lead out). */
+static int host_attach(const struct lxc_plan *plan, const struct lxc_op *o, int fd) {
+        if (streq(o->target, "/"))
+                return move_mount(fd, "", AT_FDCWD, plan->root, MOVE_MOUNT_F_EMPTY_PATH) < 0
+                               ? negative_errno()
+                               : 0;
+        _cleanup_close_ int root = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *rel = strdup(o->target + 1);
+        if (root < 0 || !rel)
+                return root < 0 ? negative_errno() : -ENOMEM;
+        /* With ids from container.id_range, as the container's root: what it creates is
+         * its own, as if it made it (the host's root has no id in an idmapped mount).
+         * Under <idmap>, as the host's root, as the child used to. The thread's fsuid only
+         * (setfsuid is per thread). */
+        uid_t u = plan->id_range ? plan->mkdirs_uid : 0;
+        gid_t g = plan->id_range ? plan->mkdirs_gid : 0;
+        (void)syscall(SYS_setfsgid, g);
+        (void)syscall(SYS_setfsuid, u);
+        int r = 0;
+        for (char *slash = rel;; slash++) {
+                slash = strchr(slash, '/');
+                if (slash)
+                        *slash = '\0';
+                char *last = strrchr(rel, '/');
+                _cleanup_free_ char *parent =
+                        last ? strndup(rel, (size_t)(last - rel)) : strdup(".");
+                struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+                int pfd = parent ? (int)syscall(SYS_openat2, root, parent, &how, sizeof(how)) : -1;
+                if (pfd < 0)
+                        r = parent ? negative_errno() : -ENOMEM;
+                else if (mkdirat(pfd, last ? last + 1 : rel, 0755) < 0 && errno != EEXIST)
+                        r = negative_errno();
+                if (pfd >= 0)
+                        close(pfd);
+                if (r < 0 || !slash)
+                        break;
+                *slash = '/';
+        }
+        (void)syscall(SYS_setfsuid, 0);
+        (void)syscall(SYS_setfsgid, 0);
+        if (r < 0)
+                return r;
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int target = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+        if (target < 0)
+                return negative_errno();
+        return move_mount(fd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0
+                       ? negative_errno()
+                       : 0;
 }
 
 /* Prepares the host side (directories, loop devices, probed filesystem types, cgroups,
@@ -1096,9 +1421,8 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                                     p->state_sub, p->root, strerror(-r));
         for (size_t i = 0; plan->mkdirs && plan->mkdirs[i]; i++) {
                 r = mkdir_p(plan->mkdirs[i], 0700);
-                if (r >= 0 && (plan->ns_flags & CLONE_NEWUSER) &&
-                    chown(plan->mkdirs[i], plan->mkdirs_uid, plan->mkdirs_gid) < 0)
-                        r = negative_errno();
+                if (r >= 0 && (plan->ns_flags & CLONE_NEWUSER))
+                        r = layer_own(plan->mkdirs[i], plan->mkdirs_uid, plan->mkdirs_gid);
                 if (r < 0)
                         return dv_error_add(err, r, 0, "cannot create %s: %s", plan->mkdirs[i],
                                             strerror(-r));
@@ -1214,10 +1538,32 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 }
         }
         c.devices_fd = devices_fd;
+        size_t n_host = 0;
+        for (size_t i = 0; i < plan->n_ops; i++)
+                n_host += plan->ops[i].host;
+        /* In a user namespace the filesystems are attached here, in a mount namespace of
+         * this thread's own (a slave of the host's: nothing propagates back), which the
+         * child shares until it copies it into one of its own; the copy, made for a less
+         * privileged user namespace, locks them and their read-only flags. */
+        bool private_ns = plan->ns_flags & CLONE_NEWUSER;
+        if (private_ns) {
+                s->host_mntns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+                if (s->host_mntns < 0 || unshare(CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+                        r = dv_error_add(err, negative_errno(), 0,
+                                         "cannot make a mount namespace to prepare container "
+                                         "%s: %m",
+                                         def->name);
+                        close(sync_p[0]);
+                        close(err_p[1]);
+                        return r;
+                }
+        }
 
         int pidfd = -1;
         struct clone_args_v0 ca = {
-                .flags = (uint64_t)plan->ns_flags | CLONE_PIDFD,
+                .flags = (uint64_t)(private_ns ? plan->ns_flags & ~CLONE_NEWNS : plan->ns_flags) |
+                         CLONE_PIDFD,
                 .pidfd = (uint64_t)(uintptr_t)&pidfd,
                 .exit_signal = SIGCHLD,
         };
@@ -1249,6 +1595,41 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 if ((r = nl_link_set_netns(plan->ifaces[i].peer, s->pid, plan->ifaces[i].guest,
                                            err)) < 0)
                         return r;
+        /* The mounts the container's root may not make, made now that its user
+         * namespace has its maps, and attached at their targets. */
+        _cleanup_close_ int userns_fd = -1, netns_fd = -1;
+        if (n_host > 0 && (plan->ns_flags & CLONE_NEWUSER)) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)s->pid);
+                userns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (userns_fd < 0)
+                        return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m", path);
+                snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)s->pid);
+                netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (netns_fd < 0)
+                        return dv_error_add(err, negative_errno(), 0, "cannot open %s: %m", path);
+        }
+        for (size_t i = 0; r >= 0 && i < plan->n_ops; i++)
+                if (plan->ops[i].host) {
+                        _cleanup_free_ char *scratch = strdupf("%s/lower-%zu", p->ct_dir, i);
+                        int fd = scratch ? host_mount(&plan->ops[i], userns_fd, netns_fd, scratch)
+                                         : -ENOMEM;
+                        if (fd >= 0) {
+                                r = host_attach(plan, &plan->ops[i], fd);
+                                close(fd);
+                        }
+                        if (fd < 0 || r < 0) {
+                                char lb[48];
+                                int fe = fd < 0 ? fd : r;
+                                r = dv_error_add(
+                                        err, fe, plan->ops[i].line,
+                                        "container %s: the agent cannot mount %s from %s%s: %s",
+                                        def->name, plan->ops[i].target, plan->ops[i].source,
+                                        fs_line_text(lb, plan->ops[i].line), strerror(-fe));
+                        }
+                }
+        if (r < 0)
+                return r;
         if (write(sync_w, "g", 1) != 1)
                 return dv_error_add(err, negative_errno(), 0, "cannot wake container %s: %m",
                                     def->name);
@@ -1324,6 +1705,12 @@ static int start_locked(const struct domain_def *def, const struct dom_start *ar
         int r = plan_for(def, p, args, &plan, err);
         if (r < 0)
                 return r;
+        /* Never in the host's user namespace instead: nothing starts half-confined. */
+        if (plan->id_range && plan->n_uid_map == 0)
+                return dv_error_add(err, -EUSERS, 0,
+                                    "container %s has no range of agent.conf container.id_range "
+                                    "allocated: not started",
+                                    def->name);
         r = lxc_plan_check_sources(def, plan, err);
         if (r < 0)
                 return r;
@@ -1332,7 +1719,7 @@ static int start_locked(const struct domain_def *def, const struct dom_start *ar
         if (dom_proc_read_pidfile(p->pidfile, &filepid) < 0 || filepid > 0)
                 cleanup_after(def, p, CGROUP_WAIT_MSEC);
 
-        struct start_state s = {.pidfd = -1};
+        struct start_state s = {.pidfd = -1, .host_mntns = -1};
         r = start_spawn(def, p, plan, ent, &s, err);
         if (r < 0) {
                 if (!dv_error_failed(err))

@@ -44,6 +44,7 @@ static const char *const all_keys[] = {
         "container",
         "template_dir",
         "data_dir",
+        "id_range",
         "xen",
         "enabled",
         "xl",
@@ -113,6 +114,8 @@ static void expect_default_values(const struct dv_config *c) {
         assert_int_equal(c->qemu.uid_last, 3999999);
         assert_string_equal(c->container.template_dir, "/var/lib/declvirt/templates");
         assert_string_equal(c->container.data_dir, "/var/lib/declvirt/containers");
+        assert_int_equal(c->container.id_first, 1879048192u);
+        assert_int_equal(c->container.id_last, 2147352575u);
         assert_int_equal(c->xen.enabled, DV_AUTO);
         assert_string_equal(c->xen.xl, "/usr/sbin/xl");
 }
@@ -635,6 +638,13 @@ static void test_installed_default_conf(void **state) {
         expect_mentions_every_key("scripts/agent.conf.default");
 }
 
+/* dir/name, holding text. */
+static char *put_file(const char *dir, const char *name, const char *text) {
+        char *p = join(dir, name);
+        assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+        return p;
+}
+
 /* qemu.uid_range: FIRST-LAST, at least 16 ids, never 0 nor (uid_t)-1; and no account of
  * the passwd or group file in it. */
 static void test_uid_range(void **state) {
@@ -660,12 +670,10 @@ static void test_uid_range(void **state) {
                        "not '3000000'");
 
         _cleanup_free_ char *dir = test_mkdtemp("dv-config");
-        _cleanup_free_ char *pw = join(dir, "passwd"), *gr = join(dir, "group");
-        const char *pw_text = "root:x:0:0:root:/root:/bin/bash\n"
-                              "alice:x:1000:1000::/home/alice:/bin/bash\n";
-        assert_int_equal(write_file_atomic(pw, pw_text, strlen(pw_text), 0644), 0);
-        const char *gr_text = "root:x:0:\nstaff:x:3000005:\n";
-        assert_int_equal(write_file_atomic(gr, gr_text, strlen(gr_text), 0644), 0);
+        _cleanup_free_ char *pw = put_file(dir, "passwd",
+                                           "root:x:0:0:root:/root:/bin/bash\n"
+                                           "alice:x:1000:1000::/home/alice:/bin/bash\n");
+        _cleanup_free_ char *gr = put_file(dir, "group", "root:x:0:\nstaff:x:3000005:\n");
         c = parse_ok("qemu: {uid_range: 900-999}\n");
         struct dv_error err = DV_ERROR_INIT;
         assert_int_equal(dv_config_check_uid_range(c, pw, gr, &err), 0);
@@ -683,6 +691,69 @@ static void test_uid_range(void **state) {
         /* This host's own files hold nothing in the default range. */
         c = parse_ok("");
         assert_int_equal(dv_config_check_uid_range(c, NULL, NULL, &err), 0);
+        dv_config_free(c);
+        test_rm_rf(dir);
+}
+
+/* container.id_range: FIRST-LAST of at least 65536 ids; no account of the passwd or group
+ * file, no entry of the subuid or subgid file in it, and no overlap with qemu.uid_range. */
+static void test_container_id_range(void **state) {
+        (void)state;
+        struct dv_config *c = parse_ok("container:\n  id_range: 200000-265535\n");
+        assert_int_equal(c->container.id_first, 200000);
+        assert_int_equal(c->container.id_last, 265535);
+        dv_config_free(c);
+        expect_refused("container:\n  id_range: 200000-265534\n",
+                       "2: 'container.id_range' 200000-265534 holds 65535 ids, fewer than 65536 "
+                       "(the ids of one container)");
+        expect_refused("container:\n  id_range: 0-65535\n",
+                       "2: 'container.id_range' must lie within 1-4294967294 with FIRST <= LAST, "
+                       "not 0-65535");
+
+        _cleanup_free_ char *dir = test_mkdtemp("dv-config");
+        _cleanup_free_ char *pw = put_file(dir, "passwd",
+                                           "root:x:0:0:root:/root:/bin/bash\n"
+                                           "alice:x:1000:1000::/home/alice:/bin/bash\n"
+                                           "big:x:5000000:5000000::/:/bin/false\n");
+        _cleanup_free_ char *gr = put_file(dir, "group", "root:x:0:\nbiggroup:x:6000000:\n");
+        _cleanup_free_ char *su = put_file(dir, "subuid", "alice:100000:65536\n");
+        _cleanup_free_ char *sg =
+                put_file(dir, "subgid", "alice:100000:65536\nbob:7000000:65536\n");
+        struct dv_error err = DV_ERROR_INIT;
+        static const struct {
+                const char *conf, *problem; /* NULL: accepted */
+        } cases[] = {
+                {"container: {id_range: 200000-399999}\n", NULL},
+                {"container: {id_range: 4000000-4999999}\n", NULL},
+                {"container: {id_range: 4900000-5099999}\n",
+                 "container.id_range 4900000-5099999 holds the user big (5000000) of"},
+                {"container: {id_range: 5900000-6099999}\n",
+                 "container.id_range 5900000-6099999 holds the group biggroup (6000000) of"},
+                {"container: {id_range: 150000-299999}\n",
+                 "container.id_range 150000-299999 overlaps the ids 100000-165535 of alice in"},
+                {"container: {id_range: 6999999-7099999}\n",
+                 "overlaps the ids 7000000-7065535 of bob in"},
+                {"container: {id_range: 3500000-3599999}\n",
+                 "container.id_range 3500000-3599999 overlaps qemu.uid_range 3000000-3999999"},
+                {"qemu: {uid_range: 3000000-3000099}\ncontainer: {id_range: 3000050-3100000}\n",
+                 "overlaps qemu.uid_range 3000000-3000099"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                c = parse_ok(cases[i].conf);
+                int r = dv_config_check_container_range(c, pw, gr, su, sg, &err);
+                if (!cases[i].problem)
+                        assert_int_equal(r, 0);
+                else {
+                        assert_int_equal(r, -EEXIST);
+                        if (!strstr(dv_error_message(&err), cases[i].problem))
+                                fail_msg("%s: %s", cases[i].conf, dv_error_message(&err));
+                }
+                dv_error_clear(&err);
+                dv_config_free(c);
+        }
+        /* This host's own files hold nothing in the default range. */
+        c = parse_ok("");
+        assert_int_equal(dv_config_check_container_range(c, NULL, NULL, NULL, NULL, &err), 0);
         dv_config_free(c);
         test_rm_rf(dir);
 }
@@ -754,6 +825,7 @@ int main(void) {
                 cmocka_unit_test(test_installed_default_conf),
                 cmocka_unit_test(test_location_allowed),
                 cmocka_unit_test(test_uid_range),
+                cmocka_unit_test(test_container_id_range),
         };
         _cleanup_strv_free_ char **files = test_list_dir(DIR, ".yaml");
         _cleanup_free_ char **bad = test_filter_base_prefix(files, "bad-", true);

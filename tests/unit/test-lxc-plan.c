@@ -44,6 +44,7 @@ static struct lxc_plan_ctx fixed_ctx(enum lxc_cgroup_mode mode, char *const *mac
                 .cgroup_base = "declvirt",
                 .macs = macs,
                 .bridges = bridges,
+                .id_base = 1879048192u, /* the first range of container.id_range */
         };
 }
 
@@ -69,11 +70,13 @@ static char **macs_for(const struct domain_def *def) {
         return m;
 }
 
-static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *suffix) {
+static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *suffix,
+                       bool privileged) {
         struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
         const struct domain_def *def = o->def.domain;
         _cleanup_strv_free_ char **macs = macs_for(def);
         struct lxc_plan_ctx ctx = fixed_ctx(mode, macs);
+        ctx.privileged = privileged;
         struct dv_error err = DV_ERROR_INIT;
         struct lxc_plan *p = NULL;
         int r = lxc_plan_build(def, &ctx, &p, &err);
@@ -90,13 +93,40 @@ static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *
 
 /* One golden fixture: NAME.xml's plan on cgroup v1 must equal NAME.plan. */
 static void test_golden_plan(void **state) {
-        golden_one(*state, LXC_CGROUP_V1, ".plan");
+        golden_one(*state, LXC_CGROUP_V1, ".plan", false);
 }
 
 static void test_golden_plans_v2(void **state) {
         (void)state;
-        golden_one(DATA "/minimal.xml", LXC_CGROUP_V2, ".v2.plan");
-        golden_one(DATA "/full.xml", LXC_CGROUP_V2, ".v2.plan");
+        golden_one(DATA "/minimal.xml", LXC_CGROUP_V2, ".v2.plan", false);
+        golden_one(DATA "/full.xml", LXC_CGROUP_V2, ".v2.plan", false);
+}
+
+/* privileged='yes': no user namespace, the capabilities dropped instead; the device
+ * allow-list stays. Without a range allocated yet, the plan says where it comes from. */
+static void test_golden_privileged(void **state) {
+        (void)state;
+        golden_one(DATA "/minimal.xml", LXC_CGROUP_V1, ".privileged.plan", true);
+        golden_one(DATA "/template.xml", LXC_CGROUP_V1, ".privileged.plan", true);
+        struct dv_object *o = test_load_object(DATA "/minimal.xml", DV_KIND_DOMAIN);
+        struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
+        ctx.id_base = 0;
+        struct dv_error err = DV_ERROR_INIT;
+        struct lxc_plan *p = NULL;
+        assert_int_equal(lxc_plan_build(o->def.domain, &ctx, &p, &err), 0);
+        assert_true(p->id_range);
+        assert_int_equal(p->n_uid_map, 0);
+        _cleanup_free_ char *text = plan_text(p);
+        assert_non_null(strstr(text, "uid_map 0 (allocated from container.id_range) 65536\n"));
+        lxc_plan_free(p);
+        /* <idmap> and privileged='yes' contradict each other. */
+        struct dv_object *o2 = test_load_object(DATA "/idmap.xml", DV_KIND_DOMAIN);
+        ctx.privileged = true;
+        assert_int_equal(lxc_plan_build(o2->def.domain, &ctx, &p, &err), -EOPNOTSUPP);
+        assert_non_null(strstr(dv_error_message(&err), "contradict"));
+        dv_error_clear(&err);
+        dv_object_free(o2);
+        dv_object_free(o);
 }
 
 /* One refused fixture (refused*.xml): every problem, with its line, in NAME.err. */
@@ -401,6 +431,7 @@ static void test_cgroup_contains_self(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_golden_plans_v2),
+                cmocka_unit_test(test_golden_privileged),
                 cmocka_unit_test(test_memory_floor),
                 cmocka_unit_test(test_veth_names),
                 cmocka_unit_test_setup_teardown(test_sources, setup_tmp, teardown_tmp),

@@ -1016,6 +1016,29 @@ static void test_domain_start_waits_for_volume_and_network(void **state) {
         expect_step(&s, PHASE_CREATING, ACT_DOM_START, "starting");
 }
 
+/* a's record as JSON holds good and reads back (returned); with good replaced by each of
+ * bad it is refused. */
+static struct applied *record_round_trip(const struct applied *a, const char *good,
+                                         const char *const *bad, size_t n_bad) {
+        _cleanup_free_ char *json = applied_to_json(a);
+        assert_non_null(json);
+        const char *at = strstr(json, good);
+        assert_non_null(at);
+        struct applied *back = NULL;
+        struct dv_error err = DV_ERROR_INIT;
+        assert_int_equal(applied_from_json(json, strlen(json), &back, &err), 0);
+        for (size_t i = 0; i < n_bad; i++) {
+                char fixed[8192];
+                snprintf(fixed, sizeof(fixed), "%.*s%s%s", (int)(at - json), json, bad[i],
+                         at + strlen(good));
+                struct applied *b = NULL;
+                assert_true(applied_from_json(fixed, strlen(fixed), &b, &err) < 0);
+                assert_null(b);
+                dv_error_clear(&err);
+        }
+        return back;
+}
+
 /* A QEMU that runs as root (started before QEMU ran as its own user) stays ready, and the
  * status says so; the last-applied record keeps the uid allocated for the domain. */
 static void test_domain_unconfined_and_uid_record(void **state) {
@@ -1030,29 +1053,52 @@ static void test_domain_unconfined_and_uid_record(void **state) {
                     "own user); confined at its next start");
 
         d->applied->uid = 3000007;
-        _cleanup_free_ char *json = applied_to_json(d->applied);
-        assert_non_null(json);
-        assert_non_null(strstr(json, "\"uid\":3000007"));
-        struct applied *back = NULL;
-        struct dv_error err = DV_ERROR_INIT;
-        assert_int_equal(applied_from_json(json, strlen(json), &back, &err), 0);
+        /* A record naming root, (uid_t)-1 or a string is refused, not run as root. */
+        static const char *const bad[] = {"\"uid\":0", "\"uid\":4294967295", "\"uid\":\"3000007\"",
+                                          "\"uid\":-1"};
+        struct applied *back =
+                record_round_trip(d->applied, "\"uid\":3000007", bad, ELEMENTSOF(bad));
         assert_int_equal(back->uid, 3000007);
         applied_free(back);
-        /* A record naming root, (uid_t)-1 or a string is refused, not run as root. */
-        const char *bad[] = {"\"uid\":0", "\"uid\":4294967295", "\"uid\":\"3000007\"",
-                             "\"uid\":-1"};
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                _cleanup_free_ char *b = strdup(json);
-                char *at = strstr(b, "\"uid\":3000007");
-                assert_non_null(at);
-                char fixed[8192];
-                snprintf(fixed, sizeof(fixed), "%.*s%s%s", (int)(at - b), b, bad[i],
-                         at + strlen("\"uid\":3000007"));
-                back = NULL;
-                assert_true(applied_from_json(fixed, strlen(fixed), &back, &err) < 0);
-                assert_null(back);
-                dv_error_clear(&err);
-        }
+}
+
+#define CTU(name, policy)                                                                    \
+        "<domain type='lxc'><name>" name "</name>" policy "<memory unit='MiB'>64</memory>"   \
+        "<os><type>exe</type><init>/sbin/init</init></os><devices><filesystem type='mount'>" \
+        "<source dir='/srv/ct'/><target dir='/'/></filesystem></devices></domain>"
+
+/* A container whose init runs in the host's user namespace (started before containers
+ * had their own) stays ready and the status says so, unless privileged='yes' asked for
+ * it; the record keeps the container's range. */
+static void test_container_unconfined_and_id_record(void **state) {
+        struct engine *e = *state;
+        struct obj *d = add_defined(e, CTU("ct", ""), "ct.xml");
+        set_applied(d, NULL, false, true, BOOT_NOW);
+        observe_dom(d, DOM_RUNNING, NULL);
+        d->dom_st.unconfined = true;
+        struct plan_step s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "running unconfined: its init runs in the host's user namespace (started "
+                    "before containers had their own); confined at its next start");
+        struct obj *p = add_defined(
+                e,
+                CTU("priv", "<metadata><dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' "
+                            "privileged='yes'/></metadata>"),
+                "priv.xml");
+        set_applied(p, NULL, false, true, BOOT_NOW);
+        observe_dom(p, DOM_RUNNING, NULL);
+        p->dom_st.unconfined = true;
+        s = plan(e, p);
+        expect_step(&s, PHASE_READY, ACT_NONE, NULL);
+
+        d->applied->id_base = 1879113728;
+        /* A record naming 0 (the host's root) or a range past the last id is refused. */
+        static const char *const bad[] = {"\"id_base\":0", "\"id_base\":4294901760",
+                                          "\"id_base\":\"1\""};
+        struct applied *back =
+                record_round_trip(d->applied, "\"id_base\":1879113728", bad, ELEMENTSOF(bad));
+        assert_int_equal(back->id_base, 1879113728);
+        applied_free(back);
 }
 
 static void test_domain_running_stop_change(void **state) {
@@ -1465,6 +1511,7 @@ int main(void) {
                 T(test_domain_start_waits_for_volume_and_network),
                 T(test_domain_running_stop_change),
                 T(test_domain_unconfined_and_uid_record),
+                T(test_container_unconfined_and_id_record),
                 T(test_domain_restart_policies),
                 T(test_domain_holds_pool_and_network),
                 T(test_domain_removal),
