@@ -28,6 +28,7 @@ struct builder {
         struct dv_error *err;
         bool q35, microvm, kvm;
         bool have_ahci, have_scsi, have_usb, have_vserial;
+        bool have_fdc;
 };
 
 static void fail_errno(struct builder *b, int r) {
@@ -638,10 +639,6 @@ static void build_disk(struct builder *b, size_t i) {
         bool cdrom = dev == DOMAIN_DISK_CDROM;
         unsigned f0 = b->n_fail;
 
-        if (dev == DOMAIN_DISK_FLOPPY) {
-                refuse(b, d->line, "disk device 'floppy' is not supported by the QEMU driver");
-                return;
-        }
         if (d->driver.name && !streq(d->driver.name, "qemu"))
                 refuse(b, d->line, "<driver name='%s'> does not fit a QEMU domain (use 'qemu')",
                        d->driver.name);
@@ -654,6 +651,11 @@ static void build_disk(struct builder *b, size_t i) {
                 refuse(b, d->line, "a <shareable/> disk must be raw: qcow2 is not safe to share");
         int idx = disk_index(d->target_dev);
         const char *why = NULL;
+        if (dev == DOMAIN_DISK_FLOPPY && bus != DOMAIN_DISK_BUS_FDC) {
+                refuse(b, d->target_line, "disk '%s': a floppy goes on bus 'fdc' (fda, fdb)",
+                       d->target_dev);
+                return;
+        }
         switch (bus) {
         case DOMAIN_DISK_BUS_VIRTIO:
                 if (cdrom)
@@ -682,6 +684,14 @@ static void build_disk(struct builder *b, size_t i) {
                 if (idx < 0 || idx > 255)
                         why = "a SCSI disk needs a target dev sda..sdiv";
                 break;
+        case DOMAIN_DISK_BUS_FDC:
+                if (dev != DOMAIN_DISK_FLOPPY)
+                        why = "bus 'fdc' takes only floppies";
+                else if (b->microvm)
+                        why = "machine microvm has no floppy controller";
+                else if (idx < 0 || idx > 1)
+                        why = "a floppy needs a target dev fda or fdb";
+                break;
         default:
                 refuse(b, d->target_line, "disk bus '%s' is not supported by the QEMU driver",
                        domain_disk_bus_to_string(bus));
@@ -691,6 +701,10 @@ static void build_disk(struct builder *b, size_t i) {
                 refuse(b, d->target_line, "disk '%s': %s", d->target_dev, why);
 
         const char *path = ctx->disk_paths ? ctx->disk_paths[i] : NULL;
+        /* An empty cdrom or floppy (no <source>): a drive without a medium, which can take
+         * one later; the engine gives it an empty path. */
+        if (!d->has_source)
+                path = NULL;
         if (!path && d->has_source && domain_disk_type(d) == DOMAIN_DISK_FILE)
                 path = d->source.file;
         if (!path && d->has_source && domain_disk_type(d) == DOMAIN_DISK_BLOCK)
@@ -741,6 +755,11 @@ static void build_disk(struct builder *b, size_t i) {
                         jstr(o, "bus", busname);
                 break;
         }
+        case DOMAIN_DISK_BUS_FDC:
+                o = jdevice("floppy", id);
+                if (o)
+                        jint(o, "unit", idx);
+                break;
         default: /* SCSI */
                 driver = cdrom ? "scsi-cd" : "scsi-hd";
                 o = jdevice(driver, id);
@@ -776,9 +795,12 @@ static void build_disks(struct builder *b) {
         const struct domain_def *def = b->def;
         for (size_t i = 0; i < def->n_disks; i++) {
                 const struct domain_disk *d = &def->disks[i];
-                if (domain_disk_device(d) == DOMAIN_DISK_FLOPPY)
-                        continue;
                 enum domain_disk_bus bus = disk_bus(d);
+                /* The PC machine has its floppy controller built in, q35 has none. */
+                if (bus == DOMAIN_DISK_BUS_FDC && b->q35 && !b->have_fdc) {
+                        add_json(b, "-device", jdevice("isa-fdc", "fdc0"));
+                        b->have_fdc = true;
+                }
                 if (bus == DOMAIN_DISK_BUS_SATA && !b->q35 && !b->microvm && !b->have_ahci) {
                         add_json(b, "-device", jdevice("ich9-ahci", "dv-sata0"));
                         b->have_ahci = true;

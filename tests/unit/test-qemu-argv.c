@@ -484,8 +484,9 @@ static void test_qemu_accepts(void **state) {
                 printf("# skip: qemu-img is not installed\n");
                 skip();
         }
-        static const char *const names[] = {"minimal",    "kvm-full", "pc-ide-sata",  "vnc-port",
-                                            "vnc-socket", "uefi",     "backing-chain"};
+        static const char *const names[] = {"minimal",       "kvm-full",   "pc-ide-sata",
+                                            "vnc-port",      "vnc-socket", "uefi",
+                                            "backing-chain", "empty-media"};
         _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-argv");
         for (size_t k = 0; k < ELEMENTSOF(names); k++) {
                 struct dv_object *o = load(names[k]);
