@@ -35,6 +35,9 @@ struct qemu_fds {
                               * TUNSETIFF: -netdev tap,fd=N instead of ifname= */
         int loader, nvram;   /* pflash units (a pflash <loader>, <nvram>): their files, as
                               * -add-fd and a file node named /dev/fdset/N */
+        const int *channels; /* NULL, or one per def->channels[i]: the listening socket the
+                              * agent bound at its path (-chardev socket,fd=N,server=on) */
+        int vsock;           /* /dev/vhost-vsock, the guest CID set on it: vhostfd=N; -1 none */
 };
 
 /* What the argv needs besides the definition: resolved by the engine/driver. */
@@ -62,6 +65,10 @@ struct qemu_argv_ctx {
         const struct qemu_fds *fds; /* NULL: QEMU opens every path itself (and writes
                                      * -pidfile); set: no -pidfile, the QMP monitors, console
                                      * log, files, taps and pflash units as descriptors */
+        char *const *channel_paths; /* NULL, or one per def->channels[i]: its socket when
+                                     * <source path> is not written (qemu_channel_path()) */
+        unsigned vsock_cid;         /* the guest CID the driver chose for <cid auto='yes'>;
+                                     * 0: the written address */
 };
 
 /* Pure: the whole QEMU command line, NULL-terminated, in *ret (caller strv_free()s).
