@@ -71,33 +71,7 @@ dom_xml() {
 XML
 }
 
-# qmp SOCKET COMMAND [ARGS-JSON]: prints the command's "return" as JSON; fails on an error.
-qmp() {
-    python3 - "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-f = s.makefile('rw')
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if 'return' in m or 'error' in m:
-            return m
-f.readline()  # greeting
-f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
-cmd = {'execute': sys.argv[2]}
-if len(sys.argv) > 3:
-    cmd['arguments'] = json.loads(sys.argv[3])
-f.write(json.dumps(cmd) + '\n'); f.flush()
-m = reply()
-if 'error' in m:
-    print(m['error'], file=sys.stderr)
-    sys.exit(1)
-print(json.dumps(m['return']))
-PY
-}
-Q() { qmp "$T/run/qemu/g1.qmp" "$@"; }
+Q() { qmp_json "$T/run/qemu/g1.qmp" "$@"; }
 # peripheral ID: the device is in QEMU's /machine/peripheral under that id.
 peripheral() { Q qom-list '{"path": "/machine/peripheral"}' | grep -q "\"name\": \"$1\""; }
 hmp() { Q human-monitor-command "{\"command-line\": \"$1\"}"; }
@@ -135,34 +109,19 @@ check "it is root's, mode 0600" test "$(stat -c '%U:%G %a' "$GA")" = "root:root 
 check "QEMU got it as a descriptor, not a path" \
     eval 'tr "\0" "\n" < /proc/$pid/cmdline | grep -q "^socket,id=charchannel0,fd=[0-9]*,server=on,wait=off$" &&
         ! tr "\0" "\n" < /proc/$pid/cmdline | grep -q "$GA"'
-# QEMU listens on the agent's socket: a client is accepted and QEMU sees it connected.
-connect_ga() {
-    python3 - "$GA" "$T/run/qemu/g1.qmp" <<'PY'
-import json, socket, sys, time
-c = socket.socket(socket.AF_UNIX)
-c.settimeout(5)
-c.connect(sys.argv[1])
-q = socket.socket(socket.AF_UNIX)
-q.settimeout(10)
-q.connect(sys.argv[2])
-f = q.makefile('rw')
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if 'return' in m or 'error' in m:
-            return m
-f.readline()
-f.write('{"execute": "qmp_capabilities"}\n'); f.flush(); reply()
-for _ in range(100):
-    f.write('{"execute": "query-chardev"}\n'); f.flush()
-    ch = [d for d in reply()['return'] if d['label'] == 'charchannel0']
-    if ch and ch[0]['filename'].startswith('unix:'):
-        sys.exit(0)
-    time.sleep(0.05)
-sys.exit(1)
-PY
+# QEMU listens on the agent's socket: a client held there shows as connected in QEMU.
+ga_connected() {
+    Q query-chardev | python3 -c '
+import json, sys
+ch = [d for d in json.load(sys.stdin) if d["label"] == "charchannel0"]
+sys.exit(0 if ch and ch[0]["filename"].startswith("unix:") else 1)'
 }
-check "a client of the guest agent socket reaches QEMU" connect_ga
+check "nobody is connected to the guest agent socket yet" eval '! ga_connected'
+python3 -c 'import socket, sys, time
+c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); time.sleep(10)' "$GA" &
+client=$!
+on_exit kill "$client"
+check "a client of the guest agent socket reaches QEMU" wait_until 5 ga_connected
 
 check "observed XML keeps the devices" eval 'grep -q "<channel type=.unix.>" "$T/state/domains/g1.xml" &&
     grep -q "<memballoon model=.virtio.>" "$T/state/domains/g1.xml"'
