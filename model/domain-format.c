@@ -106,7 +106,7 @@ static void format_idmap_list(struct buf *b, const char *name, const struct doma
 static void format_features(struct buf *b, const struct domain_def *def) {
         if (!def->has_features)
                 return;
-        bool any = false;
+        bool any = def->ioapic != DOMAIN_IOAPIC_UNSET;
         for (int f = 0; f < _DOMAIN_FEATURE_MAX; f++)
                 any = any || def->features[f] != DOMAIN_FEATURE_ABSENT;
         xml_open(b, "features");
@@ -117,6 +117,12 @@ static void format_features(struct buf *b, const struct domain_def *def) {
         xml_open_end(b);
         for (int f = 0; f < _DOMAIN_FEATURE_MAX; f++) {
                 enum domain_feature_state s = def->features[f];
+                /* libvirt's order: <ioapic> after <smm>, before <vmcoreinfo>. */
+                if (f == DOMAIN_FEATURE_VMCOREINFO && def->ioapic) {
+                        xml_open(b, "ioapic");
+                        xml_attr(b, "driver", domain_ioapic_to_string(def->ioapic));
+                        xml_empty_end(b);
+                }
                 if (s == DOMAIN_FEATURE_ABSENT)
                         continue;
                 xml_open(b, domain_feature_to_string(f));

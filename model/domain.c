@@ -64,6 +64,7 @@ DV_ENUM_IMPL(domain_video_model, _DOMAIN_VIDEO_MODEL_MAX, NULL, "vga", "cirrus",
              "qxl", "virtio", "bochs", "ramfb", "none");
 DV_ENUM_IMPL(domain_input_type, _DOMAIN_INPUT_TYPE_MAX, NULL, "mouse", "tablet", "keyboard");
 DV_ENUM_IMPL(domain_input_bus, _DOMAIN_INPUT_BUS_MAX, NULL, "ps2", "usb", "virtio", "xen");
+DV_ENUM_IMPL(domain_ioapic, _DOMAIN_IOAPIC_MAX, NULL, "kvm", "qemu");
 DV_ENUM_IMPL(domain_controller_type, _DOMAIN_CONTROLLER_TYPE_MAX, NULL, "ide", "fdc", "scsi",
              "sata", "virtio-serial", "usb", "pci", "ccid", "xenbus", "isa");
 
@@ -869,11 +870,34 @@ static const struct {
         ATTRS("hyperv", "kvm", "xen", "capabilities", "gic", "ioapic", "hpt", "msrs", "cfpc", \
               "sbbc", "ibs", "tcg", "async-teardown")
 
+/* <ioapic driver='kvm'|'qemu'/>: the QEMU driver's (a split irqchip for an IOMMU's
+ * interrupt remapping); the other drivers ignore it as before. */
+static int parse_ioapic(const xmlNode *c, struct domain_def *def, struct dv_error *err) {
+        if (def->ioapic_line)
+                return dv_error_add(err, -EINVAL, LINE(c),
+                                    "element <ioapic> appears more than once in <features> (first "
+                                    "on line %d)",
+                                    def->ioapic_line);
+        def->ioapic_line = LINE(c);
+        int r = check_attrs(c, ATTRS("driver"), NULL, err);
+        KEEP(r, check_leaf(c, err));
+        int q = prop_enum(c, "driver", NULL, domain_ioapic, def->ioapic, err);
+        if (q == 0)
+                q = dv_xml_missing_attr(c, "driver", err);
+        KEEP(r, q);
+        return r;
+}
+
 static int parse_features(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
         int r = check_attrs(n, NULL, NULL, err);
         int first_line[_DOMAIN_FEATURE_MAX] = {0};
         def->has_features = true;
+        bool qemu = def->type == DOMAIN_TYPE_KVM || def->type == DOMAIN_TYPE_QEMU;
         dv_xml_foreach_child(c, n) {
+                if (qemu && !c->ns && dv_xml_is(c, "ioapic")) {
+                        KEEP(r, parse_ioapic(c, def, err));
+                        continue;
+                }
                 int f = c->ns ? -EINVAL : domain_feature_from_string(NAME(c));
                 if (f < 0) {
                         if (!ignore_if_listed(c, FEATURES_IGNORED, err))

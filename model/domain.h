@@ -100,6 +100,15 @@ DV_ENUM_DECL(domain_feature);
 
 /* A feature's value: not written, written without a state (<acpi/>), or with
  * state='on'/'off' (apic: eoi='on'/'off'). */
+/* <features><ioapic driver=>: where the guest's I/O APIC is emulated (kvm and qemu). */
+enum domain_ioapic {
+        DOMAIN_IOAPIC_UNSET,
+        DOMAIN_IOAPIC_KVM,
+        DOMAIN_IOAPIC_QEMU,
+        _DOMAIN_IOAPIC_MAX
+};
+DV_ENUM_DECL(domain_ioapic);
+
 enum domain_feature_state {
         DOMAIN_FEATURE_ABSENT,
         DOMAIN_FEATURE_PRESENT,
@@ -660,6 +669,8 @@ struct domain_def {
         size_t n_uid_map, n_gid_map;
         bool has_features; /* <features/> was written, possibly empty */
         enum domain_feature_state features[_DOMAIN_FEATURE_MAX];
+        enum domain_ioapic ioapic;
+        int ioapic_line;
         struct domain_cpu cpu;
         struct domain_clock clock;
         enum domain_lifecycle on_poweroff, on_reboot, on_crash;

@@ -422,6 +422,10 @@ static void build_machine(struct builder *b) {
                 put_opt(&m, "smm", onoff(feature_on(def, DOMAIN_FEATURE_SMM)));
         if (def->features[DOMAIN_FEATURE_VMPORT] != DOMAIN_FEATURE_ABSENT)
                 put_opt(&m, "vmport", onoff(feature_on(def, DOMAIN_FEATURE_VMPORT)));
+        /* Where KVM's guest keeps its I/O APIC (libvirt's mapping); TCG emulates it in
+         * QEMU whatever is written. */
+        if (def->ioapic && b->kvm)
+                put_opt(&m, "kernel_irqchip", def->ioapic == DOMAIN_IOAPIC_QEMU ? "split" : "on");
         for (size_t i = 0; i < def->clock.n_timers; i++) {
                 const struct domain_timer *t = &def->clock.timers[i];
                 if (t->name == DOMAIN_TIMER_HPET && t->present != DOMAIN_TRI_UNSET)
@@ -1806,19 +1810,24 @@ static void build_iommu(struct builder *b) {
                 refuse(b, m->line, "<iommu model='intel'> needs machine q35");
                 return;
         }
-        if (m->intremap == DOMAIN_TRI_YES || m->eim == DOMAIN_TRI_YES) {
-                /* libvirt asks for <ioapic driver='qemu'/>, which declvirt does not carry. */
+        bool split = b->def->ioapic == DOMAIN_IOAPIC_QEMU;
+        if (m->intremap == DOMAIN_TRI_YES && !split) {
+                /* As libvirt: the interrupts are remapped in QEMU's own I/O APIC. */
                 refuse(b, m->line,
-                       "<iommu><driver intremap='on'> (and eim) is not supported by the QEMU "
-                       "driver: it needs a split irqchip (<features><ioapic driver='qemu'/>), "
-                       "which declvirt does not carry");
+                       "<iommu><driver intremap='on'> needs <features><ioapic driver='qemu'/>");
+                return;
+        }
+        if (m->eim == DOMAIN_TRI_YES && (!b->kvm || !split || m->intremap != DOMAIN_TRI_YES)) {
+                refuse(b, m->line,
+                       "<iommu><driver eim='on'> needs intremap='on', <features><ioapic "
+                       "driver='qemu'/> and KVM (QEMU refuses it under TCG)");
                 return;
         }
         struct json_object *o = jdevice("intel-iommu", "iommu0");
         if (o && m->intremap != DOMAIN_TRI_UNSET)
-                jstr(o, "intremap", "off");
+                jstr(o, "intremap", onoff(m->intremap == DOMAIN_TRI_YES));
         if (o && m->eim != DOMAIN_TRI_UNSET)
-                jstr(o, "eim", "off");
+                jstr(o, "eim", onoff(m->eim == DOMAIN_TRI_YES));
         if (o && m->caching_mode != DOMAIN_TRI_UNSET)
                 jbool(o, "caching-mode", m->caching_mode == DOMAIN_TRI_YES);
         if (o && m->iotlb != DOMAIN_TRI_UNSET)

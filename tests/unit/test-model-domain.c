@@ -272,7 +272,9 @@ static void test_qemu_devices_fields(void **state) {
         assert_true(d->has_iommu);
         assert_int_equal(d->iommu.caching_mode, DOMAIN_TRI_YES);
         assert_int_equal(d->iommu.iotlb, DOMAIN_TRI_NO);
-        assert_int_equal(d->iommu.intremap, DOMAIN_TRI_UNSET);
+        assert_int_equal(d->iommu.intremap, DOMAIN_TRI_YES);
+        assert_int_equal(d->iommu.eim, DOMAIN_TRI_UNSET);
+        assert_int_equal(d->ioapic, DOMAIN_IOAPIC_QEMU);
         assert_true(d->has_vsock);
         assert_int_equal(d->vsock.cid_auto, DOMAIN_TRI_YES);
         assert_false(d->vsock.has_cid);
@@ -313,6 +315,10 @@ static void test_qemu_devices_fields(void **state) {
                  "6: <cid address='2'>: out of range 3..4294967294"},
                 {WITH_DEVICES("<watchdog action='reset'/>"),
                  "6: <watchdog> needs the attribute 'model'"},
+                {DOMAIN_HEAD "<features>\n<ioapic driver='xen'/></features>\n</domain>",
+                 "6: <ioapic driver='xen'>: expected 'kvm' or 'qemu'"},
+                {DOMAIN_HEAD "<features>\n<ioapic/></features>\n</domain>",
+                 "6: <ioapic> needs the attribute 'driver'"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *got = first_problem(cases[i].xml);
