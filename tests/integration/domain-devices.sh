@@ -15,6 +15,9 @@ agent_setup_qemu
 D=$T/desired
 P1=$T/pools/p1
 MiB=1048576
+# Names of this run's own: QEMUs of other tests on this host may be called g1 or g2.
+G1=devq1-$$
+G2=devq2-$$
 
 # dom_xml NAME [POLICY-ATTRS] [EXTRA-DEVICES]
 dom_xml() {
@@ -71,17 +74,17 @@ dom_xml() {
 XML
 }
 
-Q() { qmp_json "$T/run/qemu/g1.qmp" "$@"; }
+Q() { qmp_json "$T/run/qemu/$G1.qmp" "$@"; }
 # peripheral ID: the device is in QEMU's /machine/peripheral under that id.
 peripheral() { Q qom-list '{"path": "/machine/peripheral"}' | grep -q "\"name\": \"$1\""; }
 hmp() { Q human-monitor-command "{\"command-line\": \"$1\"}"; }
 
 pool_xml p1 "$P1" > "$D/p1.xml"
-vol_xml p1 g1.img $((8 * MiB)) raw > "$D/g1.img.xml"
-dom_xml g1 > "$D/g1.xml"
+vol_xml p1 $G1.img $((8 * MiB)) raw > "$D/$G1.img.xml"
+dom_xml $G1 > "$D/$G1.xml"
 agent_start
-check "the guest with libvirt's devices reaches running" wait_until 60 phase_is domain/g1 ready
-pid=$(cat "$T/run/qemu/g1.pid" 2>/dev/null)
+check "the guest with libvirt's devices reaches running" wait_until 60 phase_is domain/$G1 ready
+pid=$(cat "$T/run/qemu/$G1.pid" 2>/dev/null)
 check "QEMU runs" kill -0 "$pid"
 for id in usb scsi0 virtio-serial0 pci.1 sda input0 channel0 sound0 sound0-codec0 \
     watchdog0 balloon0 rng0; do
@@ -103,7 +106,7 @@ check "the rng reads /dev/urandom" \
 check "the sound plays to audiodev none" eval 'hmp "info qtree" | grep -q "audiodev = \\\\\"audio1\\\\\""'
 check "the watchdog resets the guest" eval 'tr "\0" "\n" < /proc/$pid/cmdline | grep -qx "watchdog=reset"'
 
-GA=$T/run/qemu/g1.org.qemu.guest_agent.0
+GA=$T/run/qemu/$G1.org.qemu.guest_agent.0
 check "the guest agent socket is in the run directory" test -S "$GA"
 check "it is root's, mode 0600" test "$(stat -c '%U:%G %a' "$GA")" = "root:root 600"
 check "QEMU got it as a descriptor, not a path" \
@@ -123,29 +126,29 @@ client=$!
 on_exit kill "$client"
 check "a client of the guest agent socket reaches QEMU" wait_until 5 ga_connected
 
-check "observed XML keeps the devices" eval 'grep -q "<channel type=.unix.>" "$T/state/domains/g1.xml" &&
-    grep -q "<memballoon model=.virtio.>" "$T/state/domains/g1.xml"'
+check "observed XML keeps the devices" eval 'grep -q "<channel type=.unix.>" "$T/state/domains/$G1.xml" &&
+    grep -q "<memballoon model=.virtio.>" "$T/state/domains/$G1.xml"'
 if command -v virt-xml-validate >/dev/null 2>&1; then
-    check "observed XML is valid for libvirt's domain schema" virt-xml-validate "$T/state/domains/g1.xml" domain
+    check "observed XML is valid for libvirt's domain schema" virt-xml-validate "$T/state/domains/$G1.xml" domain
 else
     skip "observed XML is valid for libvirt's domain schema" "virt-xml-validate is not installed"
 fi
 
-dom_xml g1 "state='stopped'" > "$D/g1.xml"
+dom_xml $G1 "state='stopped'" > "$D/$G1.xml"
 check "QEMU is gone" wait_until 20 eval '! kill -0 "$pid" 2>/dev/null'
-check "the guest is stopped" wait_until 10 phase_is domain/g1 stopped
+check "the guest is stopped" wait_until 10 phase_is domain/$G1 stopped
 check "the guest agent socket is removed with it" wait_until 5 eval '[ ! -e "$GA" ]'
 
 # ---- a file planted where a written channel socket goes -------------------------------------------
 mkdir -p "$T/sock"
 echo "precious" > "$T/sock/app.sock"
-vol_xml p1 g2.img $((8 * MiB)) raw > "$D/g2.img.xml"
-dom_xml g2 "" "<channel type='unix'><source mode='bind' path='$T/sock/app.sock'/><target type='virtio' name='com.example.app.0'/></channel>" > "$D/g2.xml"
+vol_xml p1 $G2.img $((8 * MiB)) raw > "$D/$G2.img.xml"
+dom_xml $G2 "" "<channel type='unix'><source mode='bind' path='$T/sock/app.sock'/><target type='virtio' name='com.example.app.0'/></channel>" > "$D/$G2.xml"
 check "the start fails naming the channel's path" \
-    wait_until 30 eval 'st_msg domain/g2 | grep -q "cannot listen on $T/sock/app.sock for channel .com.example.app.0.: File exists"'
+    wait_until 30 eval 'st_msg domain/$G2 | grep -q "cannot listen on $T/sock/app.sock for channel .com.example.app.0.: File exists"'
 check "the planted file is unchanged" test "$(cat "$T/sock/app.sock")" = "precious"
 rm "$T/sock/app.sock"
-check "once it is gone the guest runs with its socket there" wait_until 60 phase_is domain/g2 ready
+check "once it is gone the guest runs with its socket there" wait_until 60 phase_is domain/$G2 ready
 check "the written channel socket is root's, 0600" test "$(stat -c '%U %a %F' "$T/sock/app.sock")" = "root 600 socket"
 
 agent_stop
