@@ -432,8 +432,8 @@ static unsigned watch_read(struct watch *w) {
                                 continue;
                         }
                         if (ev->wd == w->extra_wd && (ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
-                            !w->created_at &&
-                            ev->len > 4 && strcmp(ev->name + strlen(ev->name) - 4, ".pid") == 0)
+                            !w->created_at && ev->len > 4 &&
+                            strcmp(ev->name + strlen(ev->name) - 4, ".pid") == 0)
                                 w->created_at = now_ns();
                         bool status = ev->wd == w->root_wd && ev->len &&
                                       strcmp(ev->name, "status.xml") == 0;
@@ -1154,8 +1154,8 @@ static void print_spread(const char *key, int64_t *v, size_t n) {
  * overhead is the difference. Both are split at QEMU's exec (by hand: when the vfork'd child
  * has exec'd; through the agent: when the agent writes the pidfile, right after its spawn
  * saw the exec happen): "pre" is the agent's time to get QEMU exec'd (the confinement's
- * set-up is in it), "post" the agent's time from QEMU's exec to status.xml. The agent's domains stay up (bench/run
- * kills them). */
+ * set-up is in it), "post" the agent's time from QEMU's exec to status.xml. The agent's domains
+ * stay up (bench/run kills them). */
 enum { E_QEMU, E_QEMU_PID, E_AGENT, E_AGENT_PID, E_OVER, E_PRE, E_POST, E_CPU, E_QCPU, E_N };
 
 static int cmd_domstart(const char *root, const char *argvfile, const char *tag, pid_t agent,

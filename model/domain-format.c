@@ -124,7 +124,7 @@ static void format_idmap_list(struct buf *b, const char *name, const struct doma
 static void format_features(struct buf *b, const struct domain_def *def) {
         if (!def->has_features)
                 return;
-        bool any = false;
+        bool any = def->ioapic != DOMAIN_IOAPIC_UNSET;
         for (int f = 0; f < _DOMAIN_FEATURE_MAX; f++)
                 any = any || def->features[f] != DOMAIN_FEATURE_ABSENT;
         xml_open(b, "features");
@@ -135,6 +135,12 @@ static void format_features(struct buf *b, const struct domain_def *def) {
         xml_open_end(b);
         for (int f = 0; f < _DOMAIN_FEATURE_MAX; f++) {
                 enum domain_feature_state s = def->features[f];
+                /* libvirt's order: <ioapic> after <smm>, before <vmcoreinfo>. */
+                if (f == DOMAIN_FEATURE_VMCOREINFO && def->ioapic) {
+                        xml_open(b, "ioapic");
+                        xml_attr(b, "driver", domain_ioapic_to_string(def->ioapic));
+                        xml_empty_end(b);
+                }
                 if (s == DOMAIN_FEATURE_ABSENT)
                         continue;
                 xml_open(b, domain_feature_to_string(f));
@@ -377,10 +383,171 @@ static void format_graphics(struct buf *b, const struct domain_graphics *g) {
         xml_close(b, "graphics");
 }
 
+/* ---- devices libvirt adds to QEMU guests ---- */
+
+static void format_controller(struct buf *b, const struct domain_controller *c) {
+        xml_open(b, "controller");
+        xml_attr(b, "type", domain_controller_type_to_string(c->type));
+        if (c->has_index)
+                attr_uint(b, "index", c->index);
+        xml_attr(b, "model", c->model);
+        if (c->has_ports)
+                attr_uint(b, "ports", c->ports);
+        if (c->has_vectors)
+                attr_uint(b, "vectors", c->vectors);
+        if (!c->has_master && !c->model_name && !c->has_chassis && !c->has_port) {
+                xml_empty_end(b);
+                return;
+        }
+        xml_open_end(b);
+        if (c->has_master) {
+                xml_open(b, "master");
+                attr_uint(b, "startport", c->master_startport);
+                xml_empty_end(b);
+        }
+        if (c->model_name) {
+                xml_open(b, "model");
+                xml_attr(b, "name", c->model_name);
+                xml_empty_end(b);
+        }
+        if (c->has_chassis || c->has_port) {
+                xml_open(b, "target");
+                if (c->has_chassis)
+                        attr_uint(b, "chassis", c->chassis);
+                if (c->has_port)
+                        xml_attrf(b, "port", "0x%x", c->port);
+                xml_empty_end(b);
+        }
+        xml_close(b, "controller");
+}
+
+static void format_channel(struct buf *b, const struct domain_channel *c) {
+        xml_open(b, "channel");
+        xml_attr(b, "type", c->type);
+        xml_open_end(b);
+        if (c->source_mode || c->source_path) {
+                xml_open(b, "source");
+                xml_attr(b, "mode", c->source_mode);
+                xml_attr(b, "path", c->source_path);
+                xml_empty_end(b);
+        }
+        xml_open(b, "target");
+        xml_attr(b, "type", c->target_type);
+        xml_attr(b, "name", c->target_name);
+        xml_empty_end(b);
+        xml_close(b, "channel");
+}
+
+static void format_sound(struct buf *b, const struct domain_sound *s) {
+        xml_open(b, "sound");
+        xml_attr(b, "model", s->model);
+        if (!s->codecs && !s->audio_id) {
+                xml_empty_end(b);
+                return;
+        }
+        xml_open_end(b);
+        for (size_t i = 0; s->codecs && s->codecs[i]; i++) {
+                xml_open(b, "codec");
+                xml_attr(b, "type", s->codecs[i]);
+                xml_empty_end(b);
+        }
+        if (s->audio_id) {
+                xml_open(b, "audio");
+                attr_uint(b, "id", s->audio_id);
+                xml_empty_end(b);
+        }
+        xml_close(b, "sound");
+}
+
+/* An element with one or two attributes and nothing inside. */
+static void format_simple(struct buf *b, const char *name, const char *a1, const char *v1,
+                          const char *a2, const char *v2) {
+        xml_open(b, name);
+        xml_attr(b, a1, v1);
+        if (a2)
+                xml_attr(b, a2, v2);
+        xml_empty_end(b);
+}
+
+static void format_memballoon(struct buf *b, const struct domain_memballoon *m) {
+        xml_open(b, "memballoon");
+        xml_attr(b, "model", m->model);
+        attr_tristate(b, "autodeflate", m->autodeflate, "on", "off");
+        attr_tristate(b, "freePageReporting", m->free_page_reporting, "on", "off");
+        if (!m->has_stats_period) {
+                xml_empty_end(b);
+                return;
+        }
+        xml_open_end(b);
+        xml_open(b, "stats");
+        attr_uint(b, "period", m->stats_period);
+        xml_empty_end(b);
+        xml_close(b, "memballoon");
+}
+
+static void format_rng(struct buf *b, const struct domain_rng *g) {
+        xml_open(b, "rng");
+        xml_attr(b, "model", g->model);
+        xml_open_end(b);
+        if (g->has_rate) {
+                xml_open(b, "rate");
+                attr_uint(b, "bytes", g->rate_bytes);
+                if (g->rate_period)
+                        attr_uint(b, "period", g->rate_period);
+                xml_empty_end(b);
+        }
+        xml_open(b, "backend");
+        xml_attr(b, "model", g->backend_model);
+        if (g->backend_path)
+                xml_text_end(b, "backend", g->backend_path);
+        else
+                xml_empty_end(b);
+        xml_close(b, "rng");
+}
+
+static void format_iommu(struct buf *b, const struct domain_iommu *m) {
+        xml_open(b, "iommu");
+        xml_attr(b, "model", m->model);
+        bool drv = m->intremap != DOMAIN_TRI_UNSET || m->caching_mode != DOMAIN_TRI_UNSET ||
+                   m->eim != DOMAIN_TRI_UNSET || m->iotlb != DOMAIN_TRI_UNSET || m->aw_bits;
+        if (!drv) {
+                xml_empty_end(b);
+                return;
+        }
+        xml_open_end(b);
+        xml_open(b, "driver");
+        attr_tristate(b, "intremap", m->intremap, "on", "off");
+        attr_tristate(b, "caching_mode", m->caching_mode, "on", "off");
+        attr_tristate(b, "eim", m->eim, "on", "off");
+        attr_tristate(b, "iotlb", m->iotlb, "on", "off");
+        if (m->aw_bits)
+                attr_uint(b, "aw_bits", m->aw_bits);
+        xml_empty_end(b);
+        xml_close(b, "iommu");
+}
+
+static void format_vsock(struct buf *b, const struct domain_vsock *v) {
+        xml_open(b, "vsock");
+        xml_attr(b, "model", v->model);
+        if (v->cid_auto == DOMAIN_TRI_UNSET && !v->has_cid) {
+                xml_empty_end(b);
+                return;
+        }
+        xml_open_end(b);
+        xml_open(b, "cid");
+        attr_tristate(b, "auto", v->cid_auto, "yes", "no");
+        if (v->has_cid)
+                attr_uint(b, "address", v->cid);
+        xml_empty_end(b);
+        xml_close(b, "vsock");
+}
+
 static void format_devices(struct buf *b, const struct domain_def *def) {
         bool any = def->emulator || def->n_disks || def->n_filesystems || def->n_interfaces ||
                    def->n_serials || def->n_consoles || def->n_inputs || def->n_graphics ||
-                   def->n_videos;
+                   def->n_videos || def->n_controllers || def->n_channels || def->n_sounds ||
+                   def->n_audios || def->n_hubs || def->n_watchdogs || def->n_rngs ||
+                   def->n_panics || def->has_memballoon || def->has_vsock || def->has_iommu;
         if (!any)
                 return;
         xml_open(b, "devices");
@@ -388,6 +555,8 @@ static void format_devices(struct buf *b, const struct domain_def *def) {
         xml_text_elem(b, "emulator", def->emulator);
         for (size_t i = 0; i < def->n_disks; i++)
                 format_disk(b, &def->disks[i]);
+        for (size_t i = 0; i < def->n_controllers; i++)
+                format_controller(b, &def->controllers[i]);
         for (size_t i = 0; i < def->n_filesystems; i++)
                 format_fs(b, &def->filesystems[i]);
         for (size_t i = 0; i < def->n_interfaces; i++)
@@ -396,6 +565,8 @@ static void format_devices(struct buf *b, const struct domain_def *def) {
                 format_chr(b, "serial", &def->serials[i]);
         for (size_t i = 0; i < def->n_consoles; i++)
                 format_chr(b, "console", &def->consoles[i]);
+        for (size_t i = 0; i < def->n_channels; i++)
+                format_channel(b, &def->channels[i]);
         for (size_t i = 0; i < def->n_inputs; i++) {
                 xml_open(b, "input");
                 xml_attr(b, "type", domain_input_type_to_string(def->inputs[i].type));
@@ -404,6 +575,14 @@ static void format_devices(struct buf *b, const struct domain_def *def) {
         }
         for (size_t i = 0; i < def->n_graphics; i++)
                 format_graphics(b, &def->graphics[i]);
+        for (size_t i = 0; i < def->n_sounds; i++)
+                format_sound(b, &def->sounds[i]);
+        for (size_t i = 0; i < def->n_audios; i++) {
+                xml_open(b, "audio");
+                attr_uint(b, "id", def->audios[i].id);
+                xml_attr(b, "type", def->audios[i].type);
+                xml_empty_end(b);
+        }
         for (size_t i = 0; i < def->n_videos; i++) {
                 const struct domain_video *v = &def->videos[i];
                 xml_open(b, "video");
@@ -417,6 +596,21 @@ static void format_devices(struct buf *b, const struct domain_def *def) {
                 xml_empty_end(b);
                 xml_close(b, "video");
         }
+        for (size_t i = 0; i < def->n_hubs; i++)
+                format_simple(b, "hub", "type", def->hubs[i].type, NULL, NULL);
+        for (size_t i = 0; i < def->n_watchdogs; i++)
+                format_simple(b, "watchdog", "model", def->watchdogs[i].model, "action",
+                              def->watchdogs[i].action);
+        if (def->has_memballoon)
+                format_memballoon(b, &def->memballoon);
+        for (size_t i = 0; i < def->n_rngs; i++)
+                format_rng(b, &def->rngs[i]);
+        for (size_t i = 0; i < def->n_panics; i++)
+                format_simple(b, "panic", "model", def->panics[i].model, NULL, NULL);
+        if (def->has_iommu)
+                format_iommu(b, &def->iommu);
+        if (def->has_vsock)
+                format_vsock(b, &def->vsock);
         xml_close(b, "devices");
 }
 

@@ -331,6 +331,47 @@ static int validate_graphics(const struct domain_def *def, struct dv_error *err)
         return 0;
 }
 
+/* References between the devices libvirt adds: a sound's <audio id> names an <audio>, a
+ * channel name or path is used once. */
+static int validate_qemu_devices(const struct domain_def *def, struct dv_error *err) {
+        int r = 0;
+        for (size_t i = 0; i < def->n_audios; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (def->audios[j].id == def->audios[i].id)
+                                KEEP(r, dv_error_add(err, -EINVAL, def->audios[i].line,
+                                                     "audio id %u is used twice (first on line "
+                                                     "%d)",
+                                                     def->audios[i].id, def->audios[j].line));
+        for (size_t i = 0; i < def->n_sounds; i++) {
+                const struct domain_sound *s = &def->sounds[i];
+                bool found = !s->audio_id;
+                for (size_t j = 0; j < def->n_audios && !found; j++)
+                        found = def->audios[j].id == s->audio_id;
+                if (!found)
+                        KEEP(r, dv_error_add(err, -EINVAL, s->line,
+                                             "<sound> names <audio id='%u'>, which is not "
+                                             "defined",
+                                             s->audio_id));
+        }
+        for (size_t i = 0; i < def->n_channels; i++) {
+                const struct domain_channel *c = &def->channels[i];
+                for (size_t j = 0; j < i; j++) {
+                        const struct domain_channel *o = &def->channels[j];
+                        if (c->target_name && streq_ptr(c->target_name, o->target_name))
+                                KEEP(r, dv_error_add(err, -EINVAL, c->line,
+                                                     "channel name '%s' is used twice (first on "
+                                                     "line %d)",
+                                                     c->target_name, o->line));
+                        if (c->source_path && streq_ptr(c->source_path, o->source_path))
+                                KEEP(r, dv_error_add(err, -EINVAL, c->line,
+                                                     "channel path '%s' is used twice (first on "
+                                                     "line %d)",
+                                                     c->source_path, o->line));
+                }
+        }
+        return r;
+}
+
 int domain_def_validate(const struct domain_def *def, struct dv_error *err) {
         int r = 0;
         if (!def->name)
@@ -350,5 +391,6 @@ int domain_def_validate(const struct domain_def *def, struct dv_error *err) {
         KEEP(r, validate_filesystems(def, err));
         KEEP(r, validate_chr(def, err));
         KEEP(r, validate_graphics(def, err));
+        KEEP(r, validate_qemu_devices(def, err));
         return r;
 }

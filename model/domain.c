@@ -64,6 +64,9 @@ DV_ENUM_IMPL(domain_video_model, _DOMAIN_VIDEO_MODEL_MAX, NULL, "vga", "cirrus",
              "qxl", "virtio", "bochs", "ramfb", "none");
 DV_ENUM_IMPL(domain_input_type, _DOMAIN_INPUT_TYPE_MAX, NULL, "mouse", "tablet", "keyboard");
 DV_ENUM_IMPL(domain_input_bus, _DOMAIN_INPUT_BUS_MAX, NULL, "ps2", "usb", "virtio", "xen");
+DV_ENUM_IMPL(domain_ioapic, _DOMAIN_IOAPIC_MAX, NULL, "kvm", "qemu");
+DV_ENUM_IMPL(domain_controller_type, _DOMAIN_CONTROLLER_TYPE_MAX, NULL, "ide", "fdc", "scsi",
+             "sata", "virtio-serial", "usb", "pci", "ccid", "xenbus", "isa");
 
 /* A limit on every list a file controls, so that a hostile file cannot make
  * validation (which compares devices pairwise) expensive. */
@@ -142,6 +145,15 @@ static void graphics_done(struct domain_graphics *g) {
         free(g->passwd);
 }
 
+static void controller_done(struct domain_controller *c);
+static void channel_done(struct domain_channel *c);
+static void sound_done(struct domain_sound *s);
+static void audio_done(struct domain_audio *a);
+static void hub_done(struct domain_hub *h);
+static void watchdog_done(struct domain_watchdog *w);
+static void rng_done(struct domain_rng *g);
+static void panic_done(struct domain_panic *p);
+
 void domain_def_free(struct domain_def *def) {
         if (!def)
                 return;
@@ -178,6 +190,33 @@ void domain_def_free(struct domain_def *def) {
                 graphics_done(&def->graphics[i]);
         free(def->graphics);
         free(def->videos);
+        for (size_t i = 0; i < def->n_controllers; i++)
+                controller_done(&def->controllers[i]);
+        free(def->controllers);
+        for (size_t i = 0; i < def->n_channels; i++)
+                channel_done(&def->channels[i]);
+        free(def->channels);
+        for (size_t i = 0; i < def->n_sounds; i++)
+                sound_done(&def->sounds[i]);
+        free(def->sounds);
+        for (size_t i = 0; i < def->n_audios; i++)
+                audio_done(&def->audios[i]);
+        free(def->audios);
+        for (size_t i = 0; i < def->n_hubs; i++)
+                hub_done(&def->hubs[i]);
+        free(def->hubs);
+        for (size_t i = 0; i < def->n_watchdogs; i++)
+                watchdog_done(&def->watchdogs[i]);
+        free(def->watchdogs);
+        for (size_t i = 0; i < def->n_rngs; i++)
+                rng_done(&def->rngs[i]);
+        free(def->rngs);
+        for (size_t i = 0; i < def->n_panics; i++)
+                panic_done(&def->panics[i]);
+        free(def->panics);
+        free(def->memballoon.model);
+        free(def->vsock.model);
+        free(def->iommu.model);
         free(def);
 }
 
@@ -868,11 +907,34 @@ static const struct {
         ATTRS("hyperv", "kvm", "xen", "capabilities", "gic", "ioapic", "hpt", "msrs", "cfpc", \
               "sbbc", "ibs", "tcg", "async-teardown")
 
+/* <ioapic driver='kvm'|'qemu'/>: the QEMU driver's (a split irqchip for an IOMMU's
+ * interrupt remapping); the other drivers ignore it as before. */
+static int parse_ioapic(const xmlNode *c, struct domain_def *def, struct dv_error *err) {
+        if (def->ioapic_line)
+                return dv_error_add(err, -EINVAL, LINE(c),
+                                    "element <ioapic> appears more than once in <features> (first "
+                                    "on line %d)",
+                                    def->ioapic_line);
+        def->ioapic_line = LINE(c);
+        int r = check_attrs(c, ATTRS("driver"), NULL, err);
+        KEEP(r, check_leaf(c, err));
+        int q = prop_enum(c, "driver", NULL, domain_ioapic, def->ioapic, err);
+        if (q == 0)
+                q = dv_xml_missing_attr(c, "driver", err);
+        KEEP(r, q);
+        return r;
+}
+
 static int parse_features(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
         int r = check_attrs(n, NULL, NULL, err);
         int first_line[_DOMAIN_FEATURE_MAX] = {0};
         def->has_features = true;
+        bool qemu = def->type == DOMAIN_TYPE_KVM || def->type == DOMAIN_TYPE_QEMU;
         dv_xml_foreach_child(c, n) {
+                if (qemu && !c->ns && dv_xml_is(c, "ioapic")) {
+                        KEEP(r, parse_ioapic(c, def, err));
+                        continue;
+                }
                 int f = c->ns ? -EINVAL : domain_feature_from_string(NAME(c));
                 if (f < 0) {
                         if (!ignore_if_listed(c, FEATURES_IGNORED, err))
@@ -1718,12 +1780,407 @@ static int parse_input(const xmlNode *n, struct domain_input *in, struct dv_erro
         return r;
 }
 
+/* ---- devices libvirt adds to QEMU guests ------------------------------------------- */
+
+static void controller_done(struct domain_controller *c) {
+        free(c->model);
+        free(c->model_name);
+}
+
+static void channel_done(struct domain_channel *c) {
+        free(c->type);
+        free(c->source_mode);
+        free(c->source_path);
+        free(c->target_type);
+        free(c->target_name);
+}
+
+static void sound_done(struct domain_sound *s) {
+        free(s->model);
+        strv_free(s->codecs);
+}
+
+static void audio_done(struct domain_audio *a) {
+        free(a->type);
+}
+
+static void hub_done(struct domain_hub *h) {
+        free(h->type);
+}
+
+static void watchdog_done(struct domain_watchdog *w) {
+        free(w->model);
+        free(w->action);
+}
+
+static void rng_done(struct domain_rng *g) {
+        free(g->model);
+        free(g->backend_model);
+        free(g->backend_path);
+}
+
+static void panic_done(struct domain_panic *p) {
+        free(p->model);
+}
+
+/* A model, type or name kept as written: it reaches QEMU's command line only through
+ * the driver's own tables, but messages and observed XML show it. */
+static int prop_word(const xmlNode *n, const char *attr, bool required, char **ret,
+                     struct dv_error *err) {
+        int r = required ? dv_xml_prop_required(n, attr, ret, err) : dv_xml_prop(n, attr, ret);
+        if (r < 0 || !*ret)
+                return r;
+        if (!matches_charset(*ret, "-_.") || strlen(*ret) > 64)
+                return value_error(err, n, attr, *ret,
+                                   "expected up to 64 letters, digits, '-', '_' or '.'");
+        return 0;
+}
+
+/* A number libvirt writes in decimal or as 0xNN (PCI ports, chassis). */
+static int prop_num(const xmlNode *n, const char *attr, uint64_t max, unsigned *ret, bool *has,
+                    struct dv_error *err) {
+        _cleanup_free_ char *v = NULL;
+        if (dv_xml_prop(n, attr, &v) < 0)
+                return -ENOMEM;
+        if (!v)
+                return 0;
+        uint64_t x = 0;
+        bool ok;
+        if (strncmp(v, "0x", 2) == 0 && v[2] && strlen(v) <= 10) {
+                ok = true;
+                for (const char *p = v + 2; *p; p++) {
+                        if (!isxdigit((unsigned char)*p)) {
+                                ok = false;
+                                break;
+                        }
+                        x = x * 16 + (uint64_t)(isdigit((unsigned char)*p)
+                                                        ? *p - '0'
+                                                        : tolower((unsigned char)*p) - 'a' + 10);
+                }
+        } else
+                ok = parse_u64(v, &x) == 0;
+        if (!ok || x > max) {
+                char why[64];
+                snprintf(why, sizeof(why), "expected a number up to %llu", (unsigned long long)max);
+                return value_error(err, n, attr, v, why);
+        }
+        *ret = (unsigned)x;
+        *has = true;
+        return 1;
+}
+
+static int parse_controller(const xmlNode *n, struct domain_controller *c, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("type", "index", "model", "ports", "vectors"), NULL, err);
+        c->line = LINE(n);
+        int q = prop_enum(n, "type", "controller type", domain_controller_type, c->type, err);
+        if (q == 0)
+                q = dv_xml_missing_attr(n, "type", err);
+        KEEP(r, q);
+        KEEP(r, prop_num(n, "index", UINT32_MAX, &c->index, &c->has_index, err));
+        KEEP(r, prop_word(n, "model", false, &c->model, err));
+        KEEP(r, prop_num(n, "ports", 65535, &c->ports, &c->has_ports, err));
+        KEEP(r, prop_num(n, "vectors", 65535, &c->vectors, &c->has_vectors, err));
+        KEEP(r, check_once(n, ATTRS("master", "model", "target", "driver"), err));
+        dv_xml_foreach_child(c2, n) {
+                if (dv_xml_is(c2, "master")) {
+                        int p = check_attrs(c2, ATTRS("startport"), NULL, err);
+                        KEEP(p, check_leaf(c2, err));
+                        int s = prop_num(c2, "startport", 65535, &c->master_startport,
+                                         &c->has_master, err);
+                        if (s == 0)
+                                s = dv_xml_missing_attr(c2, "startport", err);
+                        KEEP(p, s);
+                        KEEP(r, p);
+                } else if (dv_xml_is(c2, "model")) {
+                        int p = check_attrs(c2, ATTRS("name"), NULL, err);
+                        KEEP(p, check_leaf(c2, err));
+                        KEEP(p, prop_word(c2, "name", true, &c->model_name, err));
+                        KEEP(r, p);
+                } else if (dv_xml_is(c2, "target")) {
+                        /* busNr, index, node, hotplug, memReserve: other PCI layouts. */
+                        int p = check_attrs(c2, ATTRS("chassis", "port"), NULL, err);
+                        KEEP(p, check_leaf(c2, err));
+                        KEEP(p, prop_num(c2, "chassis", 255, &c->chassis, &c->has_chassis, err));
+                        KEEP(p, prop_num(c2, "port", 255, &c->port, &c->has_port, err));
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c2, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c2, n, err));
+        }
+        return r;
+}
+
+static int parse_memballoon(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
+        struct domain_memballoon *m = &def->memballoon;
+        int r = check_attrs(n, ATTRS("model", "autodeflate", "freePageReporting"), NULL, err);
+        m->line = LINE(n);
+        m->autodeflate = m->free_page_reporting = DOMAIN_TRI_UNSET;
+        KEEP(r, prop_word(n, "model", true, &m->model, err));
+        KEEP(r, prop_tristate(n, "autodeflate", &m->autodeflate, err));
+        KEEP(r, prop_tristate(n, "freePageReporting", &m->free_page_reporting, err));
+        KEEP(r, check_once(n, ATTRS("stats"), err));
+        dv_xml_foreach_child(c, n) {
+                if (dv_xml_is(c, "stats")) {
+                        int p = check_attrs(c, ATTRS("period"), NULL, err);
+                        KEEP(p, check_leaf(c, err));
+                        int s = prop_num(c, "period", INT32_MAX, &m->stats_period,
+                                         &m->has_stats_period, err);
+                        if (s == 0)
+                                s = dv_xml_missing_attr(c, "period", err);
+                        KEEP(p, s);
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        def->has_memballoon = true;
+        return r;
+}
+
+static int parse_rng(const xmlNode *n, struct domain_rng *g, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("model"), NULL, err);
+        g->line = LINE(n);
+        KEEP(r, prop_word(n, "model", true, &g->model, err));
+        KEEP(r, check_once(n, ATTRS("backend", "rate"), err));
+        dv_xml_foreach_child(c, n) {
+                if (dv_xml_is(c, "backend")) {
+                        int p = check_attrs(c, ATTRS("model"), ATTRS("type"), err);
+                        KEEP(p, prop_word(c, "model", true, &g->backend_model, err));
+                        /* egd's <source>/<protocol> children: refused by the drivers. */
+                        dv_xml_foreach_child(cc, c) KEEP(p, unsupported_in(cc, c, err));
+                        if (p >= 0 && streq_ptr(g->backend_model, "random")) {
+                                _cleanup_free_ char *path = NULL;
+                                if (dv_xml_text(c, &path) < 0)
+                                        return -ENOMEM;
+                                if (path && *path) {
+                                        p = check_path(c, NULL, path, err);
+                                        if (p >= 0)
+                                                g->backend_path = TAKE_PTR(path);
+                                }
+                        }
+                        KEEP(r, p);
+                } else if (dv_xml_is(c, "rate")) {
+                        int p = check_attrs(c, ATTRS("bytes", "period"), NULL, err);
+                        bool has = false;
+                        KEEP(p, check_leaf(c, err));
+                        int s = prop_num(c, "bytes", INT32_MAX, &g->rate_bytes, &g->has_rate, err);
+                        if (s == 0)
+                                s = dv_xml_missing_attr(c, "bytes", err);
+                        KEEP(p, s);
+                        KEEP(p, prop_num(c, "period", INT32_MAX, &g->rate_period, &has, err));
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        if (r >= 0 && !g->backend_model)
+                r = dv_error_add(err, -EINVAL, LINE(n), "an <rng> needs a <backend>");
+        return r;
+}
+
+/* Leaf-like devices: their attributes, then libvirt's alias and address only. */
+static int device_children(const xmlNode *n, struct dv_error *err) {
+        int r = 0;
+        dv_xml_foreach_child(c, n) {
+                if (!ignore_if_listed(c, DEVICE_IGNORED, err))
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        return r;
+}
+
+static int parse_watchdog(const xmlNode *n, struct domain_watchdog *w, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("model", "action"), NULL, err);
+        w->line = LINE(n);
+        KEEP(r, prop_word(n, "model", true, &w->model, err));
+        KEEP(r, prop_word(n, "action", false, &w->action, err));
+        KEEP(r, device_children(n, err));
+        return r;
+}
+
+static int parse_panic(const xmlNode *n, struct domain_panic *p, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("model"), NULL, err);
+        p->line = LINE(n);
+        KEEP(r, prop_word(n, "model", false, &p->model, err));
+        KEEP(r, device_children(n, err));
+        return r;
+}
+
+static int parse_hub(const xmlNode *n, struct domain_hub *h, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("type"), NULL, err);
+        h->line = LINE(n);
+        KEEP(r, prop_word(n, "type", true, &h->type, err));
+        KEEP(r, device_children(n, err));
+        return r;
+}
+
+static int parse_sound(const xmlNode *n, struct domain_sound *s, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("model"), NULL, err);
+        s->line = LINE(n);
+        KEEP(r, prop_word(n, "model", true, &s->model, err));
+        KEEP(r, check_once(n, ATTRS("audio"), err));
+        dv_xml_foreach_child(c, n) {
+                if (dv_xml_is(c, "codec")) {
+                        int p = check_attrs(c, ATTRS("type"), NULL, err);
+                        KEEP(p, check_leaf(c, err));
+                        _cleanup_free_ char *t = NULL;
+                        KEEP(p, prop_word(c, "type", true, &t, err));
+                        if (p >= 0 && strv_length(s->codecs) >= 16)
+                                p = dv_error_add(err, -E2BIG, LINE(c), "more than 16 <codec>");
+                        if (p >= 0 && strv_consume(&s->codecs, TAKE_PTR(t)) < 0)
+                                return -ENOMEM;
+                        KEEP(r, p);
+                } else if (dv_xml_is(c, "audio")) {
+                        int p = check_attrs(c, ATTRS("id"), NULL, err);
+                        bool has = false;
+                        KEEP(p, check_leaf(c, err));
+                        int q = prop_num(c, "id", INT32_MAX, &s->audio_id, &has, err);
+                        if (q == 0)
+                                q = dv_xml_missing_attr(c, "id", err);
+                        else if (q > 0 && s->audio_id == 0)
+                                q = value_error(err, c, "id", "0", "audio ids start at 1");
+                        KEEP(p, q);
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        return r;
+}
+
+static int parse_audio(const xmlNode *n, struct domain_audio *a, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("id", "type"), NULL, err);
+        a->line = LINE(n);
+        bool has = false;
+        int q = prop_num(n, "id", INT32_MAX, &a->id, &has, err);
+        if (q == 0)
+                q = dv_xml_missing_attr(n, "id", err);
+        else if (q > 0 && a->id == 0)
+                q = value_error(err, n, "id", "0", "audio ids start at 1");
+        KEEP(r, q);
+        KEEP(r, prop_word(n, "type", true, &a->type, err));
+        /* <input>/<output> tune a real backend's streams. */
+        dv_xml_foreach_child(c, n) KEEP(r, unsupported_in(c, n, err));
+        return r;
+}
+
+static int parse_vsock(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
+        struct domain_vsock *v = &def->vsock;
+        int r = check_attrs(n, ATTRS("model"), NULL, err);
+        v->line = LINE(n);
+        v->cid_auto = DOMAIN_TRI_UNSET;
+        KEEP(r, prop_word(n, "model", false, &v->model, err));
+        KEEP(r, check_once(n, ATTRS("cid"), err));
+        dv_xml_foreach_child(c, n) {
+                if (dv_xml_is(c, "cid")) {
+                        int p = check_attrs(c, ATTRS("auto", "address"), NULL, err);
+                        KEEP(p, check_leaf(c, err));
+                        KEEP(p, prop_tristate(c, "auto", &v->cid_auto, err));
+                        /* 0-2 are the hypervisor's, the reserved and the host's. */
+                        uint64_t cid;
+                        int q = dv_xml_prop_u64(c, "address", 3, UINT32_MAX - 1, &cid, err);
+                        if (q > 0) {
+                                v->has_cid = true;
+                                v->cid = (unsigned)cid;
+                        }
+                        KEEP(p, q);
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        def->has_vsock = true;
+        return r;
+}
+
+static int parse_iommu(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
+        struct domain_iommu *m = &def->iommu;
+        int r = check_attrs(n, ATTRS("model"), NULL, err);
+        m->line = LINE(n);
+        m->intremap = m->caching_mode = m->eim = m->iotlb = DOMAIN_TRI_UNSET;
+        KEEP(r, prop_word(n, "model", true, &m->model, err));
+        KEEP(r, check_once(n, ATTRS("driver"), err));
+        dv_xml_foreach_child(c, n) {
+                if (dv_xml_is(c, "driver")) {
+                        int p = check_attrs(
+                                c, ATTRS("intremap", "caching_mode", "eim", "iotlb", "aw_bits"),
+                                NULL, err);
+                        KEEP(p, check_leaf(c, err));
+                        KEEP(p, prop_tristate(c, "intremap", &m->intremap, err));
+                        KEEP(p, prop_tristate(c, "caching_mode", &m->caching_mode, err));
+                        KEEP(p, prop_tristate(c, "eim", &m->eim, err));
+                        KEEP(p, prop_tristate(c, "iotlb", &m->iotlb, err));
+                        KEEP(p, prop_uint(c, "aw_bits", 1, 64, &m->aw_bits, err));
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        def->has_iommu = true;
+        return r;
+}
+
+static int parse_channel(const xmlNode *n, struct domain_channel *ch, struct dv_error *err) {
+        int r = check_attrs(n, ATTRS("type"), NULL, err);
+        ch->line = LINE(n);
+        KEEP(r, prop_word(n, "type", true, &ch->type, err));
+        KEEP(r, check_once(n, ATTRS("source", "target"), err));
+        dv_xml_foreach_child(c, n) {
+                if (dv_xml_is(c, "source")) {
+                        int p = check_attrs(c, ATTRS("mode", "path"), NULL, err);
+                        dv_xml_foreach_child(cc, c) {
+                                if (!ignore_if_listed(cc, ATTRS("seclabel"), err))
+                                        KEEP(p, unsupported_in(cc, c, err));
+                        }
+                        KEEP(p, prop_word(c, "mode", false, &ch->source_mode, err));
+                        if (prop_path(c, "path", &ch->source_path, err) < 0)
+                                p = -EINVAL;
+                        /* A running domain's dumpxml shows the socket libvirt made for it. */
+                        if (p >= 0 && ch->source_path &&
+                            (strncmp(ch->source_path, "/run/libvirt/", 13) == 0 ||
+                             strncmp(ch->source_path, "/var/lib/libvirt/qemu/channel/", 30) == 0)) {
+                                dv_error_warn(err, LINE(c),
+                                              "<source path='%s'> is a socket libvirt made and "
+                                              "is ignored",
+                                              ch->source_path);
+                                free(ch->source_path);
+                                ch->source_path = NULL;
+                        }
+                        KEEP(r, p);
+                } else if (dv_xml_is(c, "target")) {
+                        /* state: whether a running guest has the port open. */
+                        int p = check_attrs(c, ATTRS("type", "name"), ATTRS("state"), err);
+                        KEEP(p, check_leaf(c, err));
+                        KEEP(p, prop_word(c, "type", true, &ch->target_type, err));
+                        KEEP(p, prop_word(c, "name", false, &ch->target_name, err));
+                        if (p >= 0 && ch->target_name && ch->target_name[0] == '.')
+                                p = value_error(err, c, "name", ch->target_name,
+                                                "a channel name may not start with '.'");
+                        KEEP(r, p);
+                } else if (ignore_if_listed(c, DEVICE_IGNORED, err))
+                        continue;
+                else
+                        KEEP(r, unsupported_in(c, n, err));
+        }
+        if (r >= 0 && !ch->target_type)
+                r = dv_error_add(err, -EINVAL, LINE(n), "a <channel> needs a <target type=...>");
+        return r;
+}
+
 /* ---- devices ------------------------------------------------------------------------ */
 
 /* Devices libvirt adds on its own (controllers, balloon, channels, ...): declvirt's
  * drivers choose their own and the operator is told these are not used. */
 #define DEVICES_IGNORED \
         ATTRS("controller", "memballoon", "rng", "channel", "sound", "audio", "watchdog", "panic")
+/* The QEMU driver maps these (or refuses them, naming what it lacks); the container and Xen
+ * drivers choose their own and the operator is told these are not used. */
+#define DEVICES_QEMU ATTRS("hub", "iommu", "vsock")
 #define DEVICES_REFUSED                                                                    \
         ATTRS("hostdev", "redirdev", "redirfilter", "smartcard", "parallel", "tpm", "hub", \
               "shmem", "memory", "iommu", "vsock", "crypto", "lease", "nvram")
@@ -1751,8 +2208,42 @@ static void nothing_done(void *p) {
         (void)p;
 }
 
+/* One of the devices only a QEMU guest takes (DEVICES_IGNORED and DEVICES_QEMU). */
+static int parse_qemu_device(const xmlNode *c, struct domain_def *def, struct dv_error *err) {
+        int r = 0;
+        if (dv_xml_is(c, "controller"))
+                PARSE_DEVICE(def->controllers, def->n_controllers, c, parse_controller,
+                             controller_done, err, r);
+        else if (dv_xml_is(c, "channel"))
+                PARSE_DEVICE(def->channels, def->n_channels, c, parse_channel, channel_done, err,
+                             r);
+        else if (dv_xml_is(c, "sound"))
+                PARSE_DEVICE(def->sounds, def->n_sounds, c, parse_sound, sound_done, err, r);
+        else if (dv_xml_is(c, "audio"))
+                PARSE_DEVICE(def->audios, def->n_audios, c, parse_audio, audio_done, err, r);
+        else if (dv_xml_is(c, "hub"))
+                PARSE_DEVICE(def->hubs, def->n_hubs, c, parse_hub, hub_done, err, r);
+        else if (dv_xml_is(c, "watchdog"))
+                PARSE_DEVICE(def->watchdogs, def->n_watchdogs, c, parse_watchdog, watchdog_done,
+                             err, r);
+        else if (dv_xml_is(c, "rng"))
+                PARSE_DEVICE(def->rngs, def->n_rngs, c, parse_rng, rng_done, err, r);
+        else if (dv_xml_is(c, "panic"))
+                PARSE_DEVICE(def->panics, def->n_panics, c, parse_panic, panic_done, err, r);
+        else if (dv_xml_is(c, "memballoon"))
+                r = parse_memballoon(c, def, err);
+        else if (dv_xml_is(c, "vsock"))
+                r = parse_vsock(c, def, err);
+        else if (dv_xml_is(c, "iommu"))
+                r = parse_iommu(c, def, err);
+        return r;
+}
+
 static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_error *err) {
         int r = check_attrs(n, NULL, NULL, err);
+        bool qemu = def->type == DOMAIN_TYPE_KVM || def->type == DOMAIN_TYPE_QEMU;
+        if (qemu)
+                KEEP(r, check_once(n, ATTRS("memballoon", "vsock", "iommu"), err));
         KEEP(r, check_once(n, ATTRS("emulator"), err));
         dv_xml_foreach_child(c, n) {
                 if (dv_xml_is(c, "emulator"))
@@ -1779,6 +2270,10 @@ static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_err
                 else if (dv_xml_is(c, "video"))
                         PARSE_DEVICE(def->videos, def->n_videos, c, parse_video, nothing_done, err,
                                      r);
+                else if (qemu && dv_xml_name_in(c, DEVICES_IGNORED))
+                        KEEP(r, parse_qemu_device(c, def, err));
+                else if (qemu && dv_xml_name_in(c, DEVICES_QEMU))
+                        KEEP(r, parse_qemu_device(c, def, err));
                 else if (ignore_if_listed(c, DEVICES_IGNORED, err))
                         continue;
                 else if (dv_xml_name_in(c, DEVICES_REFUSED))

@@ -100,6 +100,15 @@ DV_ENUM_DECL(domain_feature);
 
 /* A feature's value: not written, written without a state (<acpi/>), or with
  * state='on'/'off' (apic: eoi='on'/'off'). */
+/* <features><ioapic driver=>: where the guest's I/O APIC is emulated (kvm and qemu). */
+enum domain_ioapic {
+        DOMAIN_IOAPIC_UNSET,
+        DOMAIN_IOAPIC_KVM,
+        DOMAIN_IOAPIC_QEMU,
+        _DOMAIN_IOAPIC_MAX
+};
+DV_ENUM_DECL(domain_ioapic);
+
 enum domain_feature_state {
         DOMAIN_FEATURE_ABSENT,
         DOMAIN_FEATURE_PRESENT,
@@ -535,6 +544,108 @@ struct domain_input {
         int line;
 };
 
+/* Devices libvirt adds to a QEMU guest (controllers, balloon, channels, ...). Models and
+ * types are kept as written: the QEMU driver maps the ones it knows and refuses the rest. */
+enum domain_controller_type {
+        DOMAIN_CONTROLLER_TYPE_UNSET,
+        DOMAIN_CONTROLLER_IDE,
+        DOMAIN_CONTROLLER_FDC,
+        DOMAIN_CONTROLLER_SCSI,
+        DOMAIN_CONTROLLER_SATA,
+        DOMAIN_CONTROLLER_VIRTIO_SERIAL,
+        DOMAIN_CONTROLLER_USB,
+        DOMAIN_CONTROLLER_PCI,
+        DOMAIN_CONTROLLER_CCID,
+        DOMAIN_CONTROLLER_XENBUS,
+        DOMAIN_CONTROLLER_ISA,
+        _DOMAIN_CONTROLLER_TYPE_MAX,
+};
+DV_ENUM_DECL(domain_controller_type);
+
+struct domain_controller {
+        enum domain_controller_type type;
+        bool has_index;
+        unsigned index;
+        char *model;      /* NULL: the driver's default */
+        char *model_name; /* pci: <model name='...'/> */
+        bool has_ports, has_vectors, has_master, has_chassis, has_port;
+        unsigned ports, vectors;   /* usb ports, virtio-serial ports and vectors */
+        unsigned master_startport; /* usb companion: <master startport='N'/> */
+        unsigned chassis, port;    /* pci: <target chassis='N' port='0xNN'/> */
+        int line;
+};
+
+struct domain_memballoon {
+        char *model; /* virtio, none, ... */
+        enum domain_tristate autodeflate, free_page_reporting;
+        bool has_stats_period;
+        unsigned stats_period; /* seconds */
+        int line;
+};
+
+struct domain_rng {
+        char *model;         /* virtio */
+        char *backend_model; /* random, builtin, egd */
+        char *backend_path;  /* random: /dev/urandom or /dev/random; NULL: not written */
+        bool has_rate;
+        unsigned rate_bytes, rate_period; /* period in ms, 0: not written */
+        int line;
+};
+
+struct domain_watchdog {
+        char *model;  /* i6300esb, itco, ib700, diag288 */
+        char *action; /* NULL: reset */
+        int line;
+};
+
+struct domain_panic {
+        char *model; /* NULL: the machine's default */
+        int line;
+};
+
+struct domain_hub {
+        char *type; /* usb */
+        int line;
+};
+
+struct domain_sound {
+        char *model;       /* ich9, ich6, ac97, usb, ... */
+        char **codecs;     /* NULL-terminated <codec type=...>; NULL: none written */
+        unsigned audio_id; /* <audio id='N'/>; 0: not written */
+        int line;
+};
+
+struct domain_audio {
+        unsigned id;
+        char *type; /* none, spice, ... */
+        int line;
+};
+
+struct domain_vsock {
+        char *model; /* virtio; NULL: virtio */
+        enum domain_tristate cid_auto;
+        bool has_cid;
+        unsigned cid;
+        int line;
+};
+
+struct domain_iommu {
+        char *model; /* intel, smmuv3, virtio, amd */
+        enum domain_tristate intremap, caching_mode, eim, iotlb;
+        unsigned aw_bits; /* 0: not written */
+        int line;
+};
+
+/* <channel>: a named port of the virtio-serial controller. */
+struct domain_channel {
+        char *type;        /* unix, pty, spicevmc, ... */
+        char *source_mode; /* bind, connect; NULL: not written */
+        char *source_path; /* NULL: the driver's own socket */
+        char *target_type; /* virtio, guestfwd, xen */
+        char *target_name; /* org.qemu.guest_agent.0, ... */
+        int line;
+};
+
 struct domain_def {
         enum domain_type type;
         int id; /* formatting only: libvirt's id='N' of a running domain, 0 none; never parsed */
@@ -563,6 +674,8 @@ struct domain_def {
         size_t n_uid_map, n_gid_map;
         bool has_features; /* <features/> was written, possibly empty */
         enum domain_feature_state features[_DOMAIN_FEATURE_MAX];
+        enum domain_ioapic ioapic;
+        int ioapic_line;
         struct domain_cpu cpu;
         struct domain_clock clock;
         enum domain_lifecycle on_poweroff, on_reboot, on_crash;
@@ -583,6 +696,26 @@ struct domain_def {
         size_t n_graphics;
         struct domain_video *videos;
         size_t n_videos;
+        struct domain_controller *controllers;
+        size_t n_controllers;
+        struct domain_channel *channels;
+        size_t n_channels;
+        struct domain_sound *sounds;
+        size_t n_sounds;
+        struct domain_audio *audios;
+        size_t n_audios;
+        struct domain_hub *hubs;
+        size_t n_hubs;
+        struct domain_watchdog *watchdogs;
+        size_t n_watchdogs;
+        struct domain_rng *rngs;
+        size_t n_rngs;
+        struct domain_panic *panics;
+        size_t n_panics;
+        bool has_memballoon, has_vsock, has_iommu;
+        struct domain_memballoon memballoon;
+        struct domain_vsock vsock;
+        struct domain_iommu iommu;
         int line, name_line, memory_line, current_memory_line, max_memory_line, vcpu_line;
         int bootloader_line, idmap_line;
         int on_poweroff_line, on_reboot_line, on_crash_line;

@@ -28,6 +28,11 @@ struct builder {
         struct dv_error *err;
         bool q35, microvm, kvm;
         bool have_ahci, have_scsi, have_usb, have_vserial;
+        bool have_fdc;
+        bool usb_none, panic_isa;
+        /* The ids of the controllers devices go on: libvirt's aliases when the file
+         * writes them, else the "dv-" ones added on demand. */
+        char usb_id[32], usb_bus[40], scsi_id[32], sata_id[32], vserial_id[32];
 };
 
 static void fail_errno(struct builder *b, int r) {
@@ -130,6 +135,279 @@ static const char *onoff(bool v) {
         return v ? "on" : "off";
 }
 
+/* ---- controllers ----------------------------------------------------------------------- */
+
+/* Device ids are libvirt's aliases for what the file writes (usb, scsi0, virtio-serial0,
+ * pci.1, balloon0, ...), so that QMP shows the names virsh would; what the driver adds
+ * on its own keeps a "dv-" id. */
+
+/* The USB bus devices go on: the first written controller's, else a qemu-xhci added
+ * here. NULL (refused) when the file turned USB off with model 'none'. */
+static const char *usb_bus(struct builder *b, int line, const char *what) {
+        if (b->usb_none) {
+                refuse(b, line,
+                       "%s needs a USB bus, and <controller type='usb' model='none'> "
+                       "leaves none",
+                       what);
+                return NULL;
+        }
+        if (!b->have_usb) {
+                add_json(b, "-device", jdevice("qemu-xhci", "dv-usb"));
+                snprintf(b->usb_id, sizeof(b->usb_id), "dv-usb");
+                b->have_usb = true;
+        }
+        snprintf(b->usb_bus, sizeof(b->usb_bus), "%s.0", b->usb_id);
+        return b->usb_bus;
+}
+
+/* The virtio-serial controller consoles and channels go on, added when none is written. */
+static const char *vserial_id(struct builder *b) {
+        if (!b->have_vserial) {
+                add_json(b, "-device", jdevice("virtio-serial-pci", "dv-virtio-serial0"));
+                snprintf(b->vserial_id, sizeof(b->vserial_id), "dv-virtio-serial0");
+                b->have_vserial = true;
+        }
+        return b->vserial_id;
+}
+
+/* libvirt's model names and QEMU's devices for them. */
+static const struct {
+        const char *model, *driver;
+        bool xhci;      /* takes p2=/p3= from ports= */
+        bool companion; /* a UHCI companion of an EHCI controller: <master startport> */
+} usb_models[] = {
+        {"qemu-xhci", "qemu-xhci", true, false},
+        {"nec-xhci", "nec-usb-xhci", true, false},
+        {"piix3-uhci", "piix3-usb-uhci", false, false},
+        {"piix4-uhci", "piix4-usb-uhci", false, false},
+        {"ehci", "usb-ehci", false, false},
+        {"ich9-ehci1", "ich9-usb-ehci1", false, false},
+        {"ich9-uhci1", "ich9-usb-uhci1", false, true},
+        {"ich9-uhci2", "ich9-usb-uhci2", false, true},
+        {"ich9-uhci3", "ich9-usb-uhci3", false, true},
+};
+
+static void build_usb_controller(struct builder *b, const struct domain_controller *c) {
+        /* libvirt's default for x86 guests where QEMU has it. */
+        const char *model = c->model ? c->model : "qemu-xhci";
+        if (streq(model, "none")) {
+                if (b->have_usb)
+                        refuse(b, c->line,
+                               "<controller type='usb' model='none'> beside another "
+                               "USB controller");
+                b->usb_none = true;
+                return;
+        }
+        size_t k;
+        for (k = 0; k < ELEMENTSOF(usb_models); k++)
+                if (streq(model, usb_models[k].model))
+                        break;
+        if (k == ELEMENTSOF(usb_models)) {
+                refuse(b, c->line,
+                       "USB controller model '%s' is not supported by the QEMU driver (qemu-xhci, "
+                       "nec-xhci, piix3-uhci, piix4-uhci, ehci, ich9-ehci1 with ich9-uhci1..3, "
+                       "none)",
+                       model);
+                return;
+        }
+        char id[24];
+        if (c->index == 0)
+                snprintf(id, sizeof(id), "usb");
+        else
+                snprintf(id, sizeof(id), "usb%u", c->index);
+        if (usb_models[k].companion != c->has_master) {
+                refuse(b, c->line,
+                       usb_models[k].companion
+                               ? "USB controller model '%s' is a companion: it needs <master "
+                                 "startport=>"
+                               : "<master> does not fit USB controller model '%s'",
+                       model);
+                return;
+        }
+        if (b->usb_none) {
+                refuse(b, c->line, "a USB controller beside <controller type='usb' model='none'>");
+                return;
+        }
+        struct json_object *o = jdevice(usb_models[k].driver, c->has_master ? NULL : id);
+        if (o && c->has_master) {
+                char master[32];
+                snprintf(master, sizeof(master), "%s.0", id);
+                jstr(o, "masterbus", master);
+                jint(o, "firstport", c->master_startport);
+        }
+        if (o && c->has_ports) {
+                if (usb_models[k].xhci) {
+                        jint(o, "p2", c->ports);
+                        jint(o, "p3", c->ports);
+                } else
+                        refuse(b, c->line,
+                               "<controller ports=> fits only the xhci models with the QEMU "
+                               "driver");
+        }
+        add_json(b, "-device", o);
+        if (!b->have_usb && !c->has_master) {
+                snprintf(b->usb_id, sizeof(b->usb_id), "%s", id);
+                b->have_usb = true;
+        }
+}
+
+static void build_pci_controller(struct builder *b, const struct domain_controller *c) {
+        const char *model = strempty(c->model);
+        if (streq(model, "pcie-root") || streq(model, "pci-root")) {
+                /* The machine's own root bus: nothing to add. */
+                bool pcie = streq(model, "pcie-root");
+                if (pcie != b->q35)
+                        refuse(b, c->line, "a %s controller does not fit machine '%s' (%s)", model,
+                               b->def->os.machine ? b->def->os.machine : "pc",
+                               pcie ? "q35 has pcie-root" : "pc has pci-root");
+                else if (c->index != 0)
+                        refuse(b, c->line, "the %s controller has index 0", model);
+                return;
+        }
+        if (!streq(model, "pcie-root-port")) {
+                refuse(b, c->line,
+                       "PCI controller model '%s' is not supported by the QEMU driver "
+                       "(pcie-root, pci-root, pcie-root-port: devices are put on the root bus, "
+                       "<address> is not kept)",
+                       c->model ? c->model : "(none)");
+                return;
+        }
+        if (!b->q35) {
+                refuse(b, c->line, "a pcie-root-port needs machine q35");
+                return;
+        }
+        const char *driver = c->model_name ? c->model_name : "pcie-root-port";
+        if (!streq(driver, "pcie-root-port") && !streq(driver, "ioh3420")) {
+                refuse(b, c->line,
+                       "<model name='%s'> is not supported by the QEMU driver (pcie-root-port, "
+                       "ioh3420)",
+                       driver);
+                return;
+        }
+        if (c->index == 0 || c->index > 255) {
+                refuse(b, c->line, "a pcie-root-port needs an index 1..255");
+                return;
+        }
+        char id[24];
+        snprintf(id, sizeof(id), "pci.%u", c->index);
+        struct json_object *o = jdevice(driver, id);
+        if (o) {
+                /* chassis keeps the slots of root ports apart; libvirt writes both. */
+                jint(o, "port", c->has_port ? c->port : c->index);
+                jint(o, "chassis", c->has_chassis ? c->chassis : c->index);
+                jstr(o, "bus", "pcie.0");
+        }
+        add_json(b, "-device", o);
+}
+
+static void build_controller(struct builder *b, const struct domain_controller *c) {
+        char id[32];
+        switch (c->type) {
+        case DOMAIN_CONTROLLER_USB:
+                build_usb_controller(b, c);
+                return;
+        case DOMAIN_CONTROLLER_PCI:
+                build_pci_controller(b, c);
+                return;
+        case DOMAIN_CONTROLLER_IDE:
+        case DOMAIN_CONTROLLER_FDC:
+                /* pc's built-in IDE and floppy controllers; q35 gets an isa-fdc with a floppy. */
+                if (c->index != 0)
+                        refuse(b, c->line,
+                               "only one %s controller (index 0) is supported by the "
+                               "QEMU driver",
+                               domain_controller_type_to_string(c->type));
+                else if (c->type == DOMAIN_CONTROLLER_IDE && (b->q35 || b->microvm))
+                        refuse(b, c->line, "machine %s has no IDE controller: use bus 'sata'",
+                               b->q35 ? "q35" : "microvm");
+                return;
+        case DOMAIN_CONTROLLER_SATA:
+                if (c->index != 0 || b->microvm) {
+                        refuse(b, c->line,
+                               "the QEMU driver supports one SATA controller "
+                               "(index 0), on machines pc and q35");
+                        return;
+                }
+                if (b->q35)
+                        return; /* q35's own AHCI, "ide" */
+                snprintf(id, sizeof(id), "sata%u", c->index);
+                add_json(b, "-device", jdevice("ich9-ahci", id));
+                snprintf(b->sata_id, sizeof(b->sata_id), "%s", id);
+                b->have_ahci = true;
+                return;
+        case DOMAIN_CONTROLLER_SCSI: {
+                /* libvirt's default for x86 guests is lsilogic. */
+                const char *model = c->model ? c->model : "lsilogic";
+                const char *driver = streq(model, "virtio-scsi") ? "virtio-scsi-pci"
+                                     : streq(model, "lsilogic")  ? "lsi53c895a"
+                                                                 : NULL;
+                if (!driver) {
+                        refuse(b, c->line,
+                               "SCSI controller model '%s' is not supported by the QEMU driver "
+                               "(virtio-scsi, lsilogic)",
+                               model);
+                        return;
+                }
+                if (c->index != 0) {
+                        refuse(b, c->line,
+                               "the QEMU driver supports one SCSI controller (index "
+                               "0): disks are not placed by <address>");
+                        return;
+                }
+                snprintf(id, sizeof(id), "scsi%u", c->index);
+                add_json(b, "-device", jdevice(driver, id));
+                snprintf(b->scsi_id, sizeof(b->scsi_id), "%s", id);
+                b->have_scsi = true;
+                return;
+        }
+        case DOMAIN_CONTROLLER_VIRTIO_SERIAL: {
+                if (c->index != 0) {
+                        refuse(b, c->line,
+                               "the QEMU driver supports one virtio-serial "
+                               "controller (index 0)");
+                        return;
+                }
+                snprintf(id, sizeof(id), "virtio-serial%u", c->index);
+                struct json_object *o = jdevice("virtio-serial-pci", id);
+                if (o && c->has_ports)
+                        jint(o, "max_ports", c->ports);
+                if (o && c->has_vectors)
+                        jint(o, "vectors", c->vectors);
+                add_json(b, "-device", o);
+                snprintf(b->vserial_id, sizeof(b->vserial_id), "%s", id);
+                b->have_vserial = true;
+                return;
+        }
+        default:
+                refuse(b, c->line, "controller type '%s' is not supported by the QEMU driver",
+                       domain_controller_type_to_string(c->type));
+                return;
+        }
+}
+
+static void build_controllers(struct builder *b) {
+        const struct domain_def *def = b->def;
+        for (size_t i = 0; i < def->n_controllers; i++) {
+                const struct domain_controller *c = &def->controllers[i];
+                if (c->type != DOMAIN_CONTROLLER_PCI && c->model_name)
+                        refuse(b, c->line, "<model name=> fits only PCI controllers");
+                if (c->type != DOMAIN_CONTROLLER_PCI && (c->has_chassis || c->has_port))
+                        refuse(b, c->line, "<target chassis= port=> fits only PCI controllers");
+                if ((c->type != DOMAIN_CONTROLLER_USB &&
+                     c->type != DOMAIN_CONTROLLER_VIRTIO_SERIAL && c->has_ports) ||
+                    (c->type != DOMAIN_CONTROLLER_VIRTIO_SERIAL && c->has_vectors))
+                        refuse(b, c->line, "ports= and vectors= do not fit a %s controller",
+                               domain_controller_type_to_string(c->type));
+        }
+        /* The EHCI before its companions, whatever the order in the file. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < def->n_controllers; i++) {
+                        const struct domain_controller *c = &def->controllers[i];
+                        if (c->has_master == (pass == 1))
+                                build_controller(b, c);
+                }
+}
+
 /* ---- machine, CPU, memory ------------------------------------------------------------ */
 
 static void build_machine(struct builder *b) {
@@ -153,6 +431,10 @@ static void build_machine(struct builder *b) {
         }
         if (def->features[DOMAIN_FEATURE_VMPORT] != DOMAIN_FEATURE_ABSENT)
                 put_opt(&m, "vmport", onoff(feature_on(def, DOMAIN_FEATURE_VMPORT)));
+        /* Where KVM's guest keeps its I/O APIC (libvirt's mapping); TCG emulates it in
+         * QEMU whatever is written. */
+        if (def->ioapic && b->kvm)
+                put_opt(&m, "kernel_irqchip", def->ioapic == DOMAIN_IOAPIC_QEMU ? "split" : "on");
         for (size_t i = 0; i < def->clock.n_timers; i++) {
                 const struct domain_timer *t = &def->clock.timers[i];
                 if (t->name == DOMAIN_TIMER_HPET && t->present != DOMAIN_TRI_UNSET)
@@ -655,10 +937,6 @@ static void build_disk(struct builder *b, size_t i) {
         bool cdrom = dev == DOMAIN_DISK_CDROM;
         unsigned f0 = b->n_fail;
 
-        if (dev == DOMAIN_DISK_FLOPPY) {
-                refuse(b, d->line, "disk device 'floppy' is not supported by the QEMU driver");
-                return;
-        }
         if (d->driver.name && !streq(d->driver.name, "qemu"))
                 refuse(b, d->line, "<driver name='%s'> does not fit a QEMU domain (use 'qemu')",
                        d->driver.name);
@@ -671,6 +949,11 @@ static void build_disk(struct builder *b, size_t i) {
                 refuse(b, d->line, "a <shareable/> disk must be raw: qcow2 is not safe to share");
         int idx = disk_index(d->target_dev);
         const char *why = NULL;
+        if (dev == DOMAIN_DISK_FLOPPY && bus != DOMAIN_DISK_BUS_FDC) {
+                refuse(b, d->target_line, "disk '%s': a floppy goes on bus 'fdc' (fda, fdb)",
+                       d->target_dev);
+                return;
+        }
         switch (bus) {
         case DOMAIN_DISK_BUS_VIRTIO:
                 if (cdrom)
@@ -699,6 +982,14 @@ static void build_disk(struct builder *b, size_t i) {
                 if (idx < 0 || idx > 255)
                         why = "a SCSI disk needs a target dev sda..sdiv";
                 break;
+        case DOMAIN_DISK_BUS_FDC:
+                if (dev != DOMAIN_DISK_FLOPPY)
+                        why = "bus 'fdc' takes only floppies";
+                else if (b->microvm)
+                        why = "machine microvm has no floppy controller";
+                else if (idx < 0 || idx > 1)
+                        why = "a floppy needs a target dev fda or fdb";
+                break;
         default:
                 refuse(b, d->target_line, "disk bus '%s' is not supported by the QEMU driver",
                        domain_disk_bus_to_string(bus));
@@ -708,6 +999,10 @@ static void build_disk(struct builder *b, size_t i) {
                 refuse(b, d->target_line, "disk '%s': %s", d->target_dev, why);
 
         const char *path = ctx->disk_paths ? ctx->disk_paths[i] : NULL;
+        /* An empty cdrom or floppy (no <source>): a drive without a medium, which can take
+         * one later; the engine gives it an empty path. */
+        if (!d->has_source)
+                path = NULL;
         if (!path && d->has_source && domain_disk_type(d) == DOMAIN_DISK_FILE)
                 path = d->source.file;
         if (!path && d->has_source && domain_disk_type(d) == DOMAIN_DISK_BLOCK)
@@ -751,18 +1046,30 @@ static void build_disk(struct builder *b, size_t i) {
         }
         case DOMAIN_DISK_BUS_SATA: {
                 /* q35's built-in AHCI is "ide"; other machines get ours, "dv-sata0". */
-                char busname[24];
-                snprintf(busname, sizeof(busname), "%s.%d", b->q35 ? "ide" : "dv-sata0", idx);
+                char busname[48];
+                snprintf(busname, sizeof(busname), "%s.%d",
+                         b->sata_id[0] ? b->sata_id
+                         : b->q35      ? "ide"
+                                       : "dv-sata0",
+                         idx);
                 o = jdevice(cdrom ? "ide-cd" : "ide-hd", id);
                 if (o)
                         jstr(o, "bus", busname);
                 break;
         }
+        case DOMAIN_DISK_BUS_FDC:
+                o = jdevice("floppy", id);
+                if (o)
+                        jint(o, "unit", idx);
+                break;
         default: /* SCSI */
                 driver = cdrom ? "scsi-cd" : "scsi-hd";
                 o = jdevice(driver, id);
                 if (o) {
-                        jstr(o, "bus", "dv-scsi0.0");
+                        char busname[48];
+                        snprintf(busname, sizeof(busname), "%s.0",
+                                 b->scsi_id[0] ? b->scsi_id : "dv-scsi0");
+                        jstr(o, "bus", busname);
                         jint(o, "channel", 0);
                         jint(o, "scsi-id", idx);
                         jint(o, "lun", 0);
@@ -793,9 +1100,12 @@ static void build_disks(struct builder *b) {
         const struct domain_def *def = b->def;
         for (size_t i = 0; i < def->n_disks; i++) {
                 const struct domain_disk *d = &def->disks[i];
-                if (domain_disk_device(d) == DOMAIN_DISK_FLOPPY)
-                        continue;
                 enum domain_disk_bus bus = disk_bus(d);
+                /* The PC machine has its floppy controller built in, q35 has none. */
+                if (bus == DOMAIN_DISK_BUS_FDC && b->q35 && !b->have_fdc) {
+                        add_json(b, "-device", jdevice("isa-fdc", "fdc0"));
+                        b->have_fdc = true;
+                }
                 if (bus == DOMAIN_DISK_BUS_SATA && !b->q35 && !b->microvm && !b->have_ahci) {
                         add_json(b, "-device", jdevice("ich9-ahci", "dv-sata0"));
                         b->have_ahci = true;
@@ -1045,11 +1355,8 @@ static void build_serials(struct builder *b) {
                 } else if (c->target_type && streq(c->target_type, "virtio")) {
                         if (!add_chardev(b, c, chr, &pty_used, "console"))
                                 continue;
-                        if (!b->have_vserial) {
-                                add_json(b, "-device",
-                                         jdevice("virtio-serial-pci", "dv-virtio-serial0"));
-                                b->have_vserial = true;
-                        }
+                        /* The only virtio-serial bus: QEMU finds it. */
+                        (void)vserial_id(b);
                         struct json_object *o = jdevice("virtconsole", id);
                         if (o)
                                 jstr(o, "chardev", chr);
@@ -1082,17 +1389,16 @@ static void build_inputs(struct builder *b) {
                         else if (b->microvm)
                                 refuse(b, in->line, "machine microvm has no PS/2 devices");
                 } else if (bus == DOMAIN_INPUT_BUS_USB) {
-                        if (!b->have_usb) {
-                                add_json(b, "-device", jdevice("qemu-xhci", "dv-usb"));
-                                b->have_usb = true;
-                        }
+                        const char *ubus = usb_bus(b, in->line, "a USB input device");
+                        if (!ubus)
+                                continue;
                         struct json_object *o =
                                 jdevice(in->type == DOMAIN_INPUT_TABLET  ? "usb-tablet"
                                         : in->type == DOMAIN_INPUT_MOUSE ? "usb-mouse"
                                                                          : "usb-kbd",
                                         id);
                         if (o)
-                                jstr(o, "bus", "dv-usb.0");
+                                jstr(o, "bus", ubus);
                         add_json(b, "-device", o);
                 } else if (bus == DOMAIN_INPUT_BUS_VIRTIO) {
                         add_json(b, "-device",
@@ -1210,6 +1516,414 @@ static bool abs_path(const char *p) {
         return p && p[0] == '/';
 }
 
+/* ---- devices libvirt adds: balloon, rng, watchdog, sound, hub, vsock, iommu ------------ */
+
+static void build_memballoon(struct builder *b) {
+        const struct domain_memballoon *m = &b->def->memballoon;
+        if (!b->def->has_memballoon || streq(m->model, "none"))
+                return;
+        if (!streq(m->model, "virtio")) {
+                refuse(b, m->line,
+                       "memballoon model '%s' is not supported by the QEMU driver (virtio, none)",
+                       m->model);
+                return;
+        }
+        struct json_object *o = jdevice("virtio-balloon-pci", "balloon0");
+        if (o && m->autodeflate != DOMAIN_TRI_UNSET)
+                jbool(o, "deflate-on-oom", m->autodeflate == DOMAIN_TRI_YES);
+        if (o && m->free_page_reporting != DOMAIN_TRI_UNSET)
+                jbool(o, "free-page-reporting", m->free_page_reporting == DOMAIN_TRI_YES);
+        /* The property libvirt sets with qom-set after start, given at creation: the
+         * guest's statistics are polled from the first second, with no QMP step. */
+        if (o && m->has_stats_period && m->stats_period > 0)
+                jint(o, "guest-stats-polling-interval", m->stats_period);
+        add_json(b, "-device", o);
+}
+
+static void build_rngs(struct builder *b) {
+        const struct domain_def *def = b->def;
+        for (size_t i = 0; i < def->n_rngs; i++) {
+                const struct domain_rng *g = &def->rngs[i];
+                if (!streq(g->model, "virtio")) {
+                        refuse(b, g->line,
+                               "rng model '%s' is not supported by the QEMU driver (virtio)",
+                               g->model);
+                        continue;
+                }
+                char obj[32], id[32];
+                snprintf(obj, sizeof(obj), "objrng%zu", i);
+                snprintf(id, sizeof(id), "rng%zu", i);
+                _cleanup_(buf_freep) struct buf o = BUF_INIT;
+                if (streq(g->backend_model, "builtin")) {
+                        buf_puts(&o, "rng-builtin");
+                        put_opt(&o, "id", obj);
+                } else if (streq(g->backend_model, "random")) {
+                        /* Only the kernel's generators: a path is opened by QEMU itself. */
+                        const char *path = g->backend_path ? g->backend_path : "/dev/urandom";
+                        if (!streq(path, "/dev/urandom") && !streq(path, "/dev/random")) {
+                                refuse(b, g->line,
+                                       "rng backend '%s' is not supported by the QEMU driver "
+                                       "(/dev/urandom, /dev/random)",
+                                       path);
+                                continue;
+                        }
+                        buf_puts(&o, "rng-random");
+                        put_opt(&o, "id", obj);
+                        put_opt(&o, "filename", path);
+                } else {
+                        refuse(b, g->line,
+                               "rng backend model '%s' is not supported by the QEMU driver "
+                               "(random, builtin)",
+                               g->backend_model);
+                        continue;
+                }
+                add(b, "-object");
+                add_buf(b, &o);
+                struct json_object *d = jdevice("virtio-rng-pci", id);
+                if (d) {
+                        jstr(d, "rng", obj);
+                        if (g->has_rate) {
+                                jint(d, "max-bytes", g->rate_bytes);
+                                /* libvirt's default period: one second. */
+                                jint(d, "period", g->rate_period ? g->rate_period : 1000);
+                        }
+                }
+                add_json(b, "-device", d);
+        }
+}
+
+static void build_watchdogs(struct builder *b) {
+        const struct domain_def *def = b->def;
+        static const char *const actions[] = {"reset", "shutdown",   "poweroff", "pause",
+                                              "none",  "inject-nmi", NULL};
+        const char *action = NULL;
+        for (size_t i = 0; i < def->n_watchdogs; i++) {
+                const struct domain_watchdog *w = &def->watchdogs[i];
+                const char *a = w->action ? w->action : "reset";
+                if (streq(a, "dump")) {
+                        refuse(b, w->line,
+                               "<watchdog action='dump'> is not supported by the QEMU driver: it "
+                               "needs a dump directory the agent does not manage (use reset, "
+                               "shutdown, poweroff, pause, none or inject-nmi)");
+                        continue;
+                }
+                if (!strv_contains((char *const *)actions, a)) {
+                        refuse(b, w->line,
+                               "watchdog action '%s' is not supported by the QEMU driver (reset, "
+                               "shutdown, poweroff, pause, none, inject-nmi)",
+                               a);
+                        continue;
+                }
+                if (action && !streq(action, a)) {
+                        refuse(b, w->line,
+                               "watchdogs with different actions: QEMU has one watchdog action");
+                        continue;
+                }
+                action = a;
+                char id[32];
+                snprintf(id, sizeof(id), "watchdog%zu", i);
+                if (streq(w->model, "i6300esb"))
+                        add_json(b, "-device", jdevice("i6300esb", id));
+                else if (streq(w->model, "ib700") && !b->q35 && !b->microvm)
+                        add_json(b, "-device", jdevice("ib700", id));
+                else if (streq(w->model, "itco") && b->q35)
+                        /* q35's ICH9 has it built in; libvirt lets it reboot the guest. */
+                        add2(b, "-global", "ICH9-LPC.noreboot=off");
+                else
+                        refuse(b, w->line,
+                               "watchdog model '%s' is not supported by the QEMU driver on "
+                               "this machine (i6300esb; itco on q35; ib700 on pc)",
+                               w->model);
+        }
+        if (action) {
+                _cleanup_(buf_freep) struct buf a = BUF_INIT;
+                put_opt(&a, "watchdog", action);
+                add(b, "-action");
+                add_buf(b, &a);
+        }
+}
+
+static void build_panics(struct builder *b) {
+        const struct domain_def *def = b->def;
+        for (size_t i = 0; i < def->n_panics; i++) {
+                const struct domain_panic *p = &def->panics[i];
+                /* x86's default is the ISA device, which every PC guest has (below). */
+                if (!p->model || streq(p->model, "isa")) {
+                        if (b->microvm)
+                                refuse(b, p->line, "machine microvm has no ISA pvpanic");
+                        b->panic_isa = true;
+                } else if (streq(p->model, "pvpanic")) {
+                        char id[32];
+                        snprintf(id, sizeof(id), "panic%zu", i);
+                        add_json(b, "-device", jdevice("pvpanic-pci", id));
+                } else
+                        refuse(b, p->line,
+                               "panic model '%s' is not supported by the QEMU driver (isa, "
+                               "pvpanic)",
+                               p->model);
+        }
+}
+
+static void build_hubs(struct builder *b) {
+        const struct domain_def *def = b->def;
+        for (size_t i = 0; i < def->n_hubs; i++) {
+                const struct domain_hub *h = &def->hubs[i];
+                if (!streq(h->type, "usb")) {
+                        refuse(b, h->line, "hub type '%s' is not supported (usb)", h->type);
+                        continue;
+                }
+                const char *bus = usb_bus(b, h->line, "a USB hub");
+                if (!bus)
+                        continue;
+                char id[32];
+                snprintf(id, sizeof(id), "hub%zu", i);
+                struct json_object *o = jdevice("usb-hub", id);
+                if (o)
+                        jstr(o, "bus", bus);
+                add_json(b, "-device", o);
+        }
+}
+
+/* The audiodev of a sound device: the <audio> it names, the first one, or "audio1" of
+ * type none that build_audio adds (libvirt's implicit backend for a headless guest). */
+static unsigned sound_audio_id(const struct domain_def *def, const struct domain_sound *s) {
+        if (s->audio_id)
+                return s->audio_id;
+        return def->n_audios ? def->audios[0].id : 1;
+}
+
+static void build_audio(struct builder *b) {
+        const struct domain_def *def = b->def;
+        for (size_t i = 0; i < def->n_audios; i++) {
+                const struct domain_audio *a = &def->audios[i];
+                if (!streq(a->type, "none")) {
+                        refuse(b, a->line,
+                               "audio type '%s' is not supported by the QEMU driver (none: a "
+                               "headless host plays no sound)",
+                               a->type);
+                        continue;
+                }
+                _cleanup_(buf_freep) struct buf o = BUF_INIT;
+                buf_printf(&o, "none,id=audio%u", a->id);
+                add(b, "-audiodev");
+                add_buf(b, &o);
+        }
+        if (def->n_audios == 0 && def->n_sounds > 0)
+                add2(b, "-audiodev", "none,id=audio1");
+}
+
+static const struct {
+        const char *model, *driver;
+        bool hda, usb;
+} sound_models[] = {
+        {"ich9", "ich9-intel-hda", true, false}, {"ich6", "intel-hda", true, false},
+        {"ac97", "AC97", false, false},          {"es1370", "ES1370", false, false},
+        {"usb", "usb-audio", false, true},
+};
+
+static void build_sounds(struct builder *b) {
+        const struct domain_def *def = b->def;
+        build_audio(b);
+        for (size_t i = 0; i < def->n_sounds; i++) {
+                const struct domain_sound *s = &def->sounds[i];
+                size_t k;
+                for (k = 0; k < ELEMENTSOF(sound_models); k++)
+                        if (streq(s->model, sound_models[k].model))
+                                break;
+                if (k == ELEMENTSOF(sound_models)) {
+                        refuse(b, s->line,
+                               "sound model '%s' is not supported by the QEMU driver (ich9, ich6, "
+                               "ac97, es1370, usb)",
+                               s->model);
+                        continue;
+                }
+                char id[32], audiodev[32];
+                snprintf(id, sizeof(id), "sound%zu", i);
+                snprintf(audiodev, sizeof(audiodev), "audio%u", sound_audio_id(def, s));
+                if (s->codecs && !sound_models[k].hda) {
+                        refuse(b, s->line, "<codec> fits only the HDA sound models (ich6, ich9)");
+                        continue;
+                }
+                const char *bus = NULL;
+                if (sound_models[k].usb && !(bus = usb_bus(b, s->line, "a USB sound device")))
+                        continue;
+                struct json_object *o = jdevice(sound_models[k].driver, id);
+                if (o && !sound_models[k].hda)
+                        jstr(o, "audiodev", audiodev);
+                if (o && bus)
+                        jstr(o, "bus", bus);
+                add_json(b, "-device", o);
+                if (!sound_models[k].hda)
+                        continue;
+                /* libvirt's default codec: duplex. */
+                static const char *const dflt[] = {"duplex", NULL};
+                char *const *codecs = s->codecs ? s->codecs : (char *const *)dflt;
+                for (size_t c = 0; codecs[c]; c++) {
+                        const char *cd = streq(codecs[c], "duplex")   ? "hda-duplex"
+                                         : streq(codecs[c], "micro")  ? "hda-micro"
+                                         : streq(codecs[c], "output") ? "hda-output"
+                                                                      : NULL;
+                        if (!cd) {
+                                refuse(b, s->line,
+                                       "codec type '%s' is not supported by the QEMU driver "
+                                       "(duplex, micro, output)",
+                                       codecs[c]);
+                                continue;
+                        }
+                        char cid[64], cbus[40];
+                        snprintf(cid, sizeof(cid), "%s-codec%zu", id, c);
+                        snprintf(cbus, sizeof(cbus), "%s.0", id);
+                        struct json_object *co = jdevice(cd, cid);
+                        if (co) {
+                                jstr(co, "bus", cbus);
+                                jint(co, "cad", (int64_t)c);
+                                jstr(co, "audiodev", audiodev);
+                        }
+                        add_json(b, "-device", co);
+                }
+        }
+}
+
+static void build_vsock(struct builder *b) {
+        const struct domain_vsock *v = &b->def->vsock;
+        if (!b->def->has_vsock)
+                return;
+        if (v->model && !streq(v->model, "virtio")) {
+                refuse(b, v->line, "vsock model '%s' is not supported by the QEMU driver (virtio)",
+                       v->model);
+                return;
+        }
+        unsigned cid = b->ctx->vsock_cid ? b->ctx->vsock_cid : v->has_cid ? v->cid : 0;
+        if (!cid) {
+                bad_ctx(b, v->line,
+                        "no guest CID for the vsock (<cid auto='yes'> needs one the "
+                        "driver chose)");
+                return;
+        }
+        struct json_object *o = jdevice("vhost-vsock-pci", "vsock0");
+        if (o) {
+                jint(o, "guest-cid", cid);
+                /* The agent opened /dev/vhost-vsock and set the CID on it. */
+                if (b->ctx->fds && b->ctx->fds->vsock >= 0) {
+                        char fd[16];
+                        snprintf(fd, sizeof(fd), "%d", b->ctx->fds->vsock);
+                        jstr(o, "vhostfd", fd);
+                }
+        }
+        add_json(b, "-device", o);
+}
+
+static void build_iommu(struct builder *b) {
+        const struct domain_iommu *m = &b->def->iommu;
+        if (!b->def->has_iommu)
+                return;
+        if (!streq(m->model, "intel")) {
+                refuse(b, m->line,
+                       "iommu model '%s' is not supported by the QEMU driver (intel, on q35)",
+                       m->model);
+                return;
+        }
+        if (!b->q35) {
+                refuse(b, m->line, "<iommu model='intel'> needs machine q35");
+                return;
+        }
+        bool split = b->def->ioapic == DOMAIN_IOAPIC_QEMU;
+        if (m->intremap == DOMAIN_TRI_YES && !split) {
+                /* As libvirt: the interrupts are remapped in QEMU's own I/O APIC. */
+                refuse(b, m->line,
+                       "<iommu><driver intremap='on'> needs <features><ioapic driver='qemu'/>");
+                return;
+        }
+        if (m->eim == DOMAIN_TRI_YES && (!b->kvm || !split || m->intremap != DOMAIN_TRI_YES)) {
+                refuse(b, m->line,
+                       "<iommu><driver eim='on'> needs intremap='on', <features><ioapic "
+                       "driver='qemu'/> and KVM (QEMU refuses it under TCG)");
+                return;
+        }
+        struct json_object *o = jdevice("intel-iommu", "iommu0");
+        if (o && m->intremap != DOMAIN_TRI_UNSET)
+                jstr(o, "intremap", onoff(m->intremap == DOMAIN_TRI_YES));
+        if (o && m->eim != DOMAIN_TRI_UNSET)
+                jstr(o, "eim", onoff(m->eim == DOMAIN_TRI_YES));
+        if (o && m->caching_mode != DOMAIN_TRI_UNSET)
+                jbool(o, "caching-mode", m->caching_mode == DOMAIN_TRI_YES);
+        if (o && m->iotlb != DOMAIN_TRI_UNSET)
+                jbool(o, "device-iotlb", m->iotlb == DOMAIN_TRI_YES);
+        if (o && m->aw_bits)
+                jint(o, "aw-bits", m->aw_bits);
+        add_json(b, "-device", o);
+}
+
+/* ---- channels ------------------------------------------------------------------------- */
+
+static void build_channels(struct builder *b) {
+        const struct domain_def *def = b->def;
+        const struct qemu_argv_ctx *ctx = b->ctx;
+        for (size_t i = 0; i < def->n_channels; i++) {
+                const struct domain_channel *c = &def->channels[i];
+                if (!streq(c->target_type, "virtio")) {
+                        refuse(b, c->line,
+                               "channel target type '%s' is not supported by the QEMU driver "
+                               "(virtio)",
+                               c->target_type);
+                        continue;
+                }
+                if (!streq(c->type, "unix")) {
+                        refuse(b, c->line,
+                               "<channel type='%s'> is not supported by the QEMU driver (unix: "
+                               "a socket the agent binds%s)",
+                               c->type,
+                               streq(c->type, "spicevmc") || streq(c->type, "spiceport")
+                                       ? "; SPICE is not offered"
+                               : streq(c->type, "pty")
+                                       ? "; a pty would need /dev/ptmx and /dev/pts in QEMU's jail"
+                                       : "");
+                        continue;
+                }
+                if (c->source_mode && !streq(c->source_mode, "bind")) {
+                        refuse(b, c->line,
+                               "<channel><source mode='%s'> is not supported by the QEMU "
+                               "driver (bind: the agent listens, QEMU connects to nothing)",
+                               c->source_mode);
+                        continue;
+                }
+                if (!c->target_name) {
+                        refuse(b, c->line, "a virtio channel needs <target name=...>");
+                        continue;
+                }
+                const char *path = c->source_path;
+                if (!path && ctx->channel_paths)
+                        path = ctx->channel_paths[i];
+                int fd = ctx->fds && ctx->fds->channels ? ctx->fds->channels[i] : -1;
+                if (!abs_path(path)) {
+                        bad_ctx(b, c->line, "channel '%s': no socket path", c->target_name);
+                        continue;
+                }
+                char chr[32], id[32];
+                snprintf(chr, sizeof(chr), "charchannel%zu", i);
+                snprintf(id, sizeof(id), "channel%zu", i);
+                _cleanup_(buf_freep) struct buf o = BUF_INIT;
+                buf_puts(&o, "socket");
+                put_opt(&o, "id", chr);
+                if (fd >= 0)
+                        buf_printf(&o, ",fd=%d", fd); /* the agent bound and listens */
+                else
+                        put_opt(&o, "path", path);
+                buf_puts(&o, ",server=on,wait=off");
+                add(b, "-chardev");
+                add_buf(b, &o);
+                char bus[40];
+                snprintf(bus, sizeof(bus), "%s.0", vserial_id(b));
+                struct json_object *d = jdevice("virtserialport", id);
+                if (d) {
+                        jstr(d, "bus", bus);
+                        jstr(d, "chardev", chr);
+                        jstr(d, "name", c->target_name);
+                }
+                add_json(b, "-device", d);
+        }
+}
+
 /* The two QMP monitors by path: QEMU binds and listens. */
 static void add_qmp_paths(struct builder *b) {
         {
@@ -1317,16 +2031,27 @@ int qemu_argv(const struct domain_def *def, const struct qemu_argv_ctx *ctx, cha
         build_firmware(&b);
         build_boot(&b);
         build_clock(&b);
+        build_iommu(&b);
+        build_controllers(&b);
         build_disks(&b);
         build_filesystems(&b);
         build_interfaces(&b);
         build_serials(&b);
+        build_channels(&b);
         build_inputs(&b);
+        build_hubs(&b);
         build_graphics(&b);
         build_video(&b);
-        /* The guest can report a panic (QMP GUEST_PANICKED); -action decides what follows. */
+        build_sounds(&b);
+        build_memballoon(&b);
+        build_rngs(&b);
+        build_watchdogs(&b);
+        build_vsock(&b);
+        build_panics(&b);
+        /* The guest can report a panic (QMP GUEST_PANICKED); -action decides what follows.
+         * A written <panic model='isa'> is this device, under libvirt's name. */
         if (!b.microvm)
-                add_json(&b, "-device", jdevice("pvpanic", "dv-panic"));
+                add_json(&b, "-device", jdevice("pvpanic", b.panic_isa ? "panic0" : "dv-panic"));
         if (def->features[DOMAIN_FEATURE_VMCOREINFO] != DOMAIN_FEATURE_ABSENT &&
             feature_on(def, DOMAIN_FEATURE_VMCOREINFO))
                 add_json(&b, "-device", jdevice("vmcoreinfo", "dv-vmcoreinfo"));

@@ -36,6 +36,9 @@ struct qemu_fds {
                               * TUNSETIFF: -netdev tap,fd=N instead of ifname= */
         int loader, nvram;   /* pflash units (a pflash <loader>, <nvram>): their files, as
                               * -add-fd and a file node named /dev/fdset/N */
+        const int *channels; /* NULL, or one per def->channels[i]: the listening socket the
+                              * agent bound at its path (-chardev socket,fd=N,server=on) */
+        int vsock;           /* /dev/vhost-vsock, the guest CID set on it: vhostfd=N; -1 none */
 };
 
 /* What the argv needs besides the definition: resolved by the engine/driver. */
@@ -50,23 +53,27 @@ struct qemu_argv_ctx {
         char *const *disk_paths; /* one per def->disks[i]: the file or device path
                                   * (a type='volume' disk resolved through its pool) */
         const struct qemu_disk_chain
-                *disk_chains;   /* NULL, or one per def->disks[i]: the
-                                 * image and its backing layers as descriptors; then
-                                 * QEMU gets /dev/fdset/N and never a disk's path */
-        char *const *tap_names; /* one per def->interfaces[i]: the tap device the
-                                 * driver created (type network and bridge) */
-        char *const *macs;      /* one per def->interfaces[i]: the MAC (written, or
-                                 * generated once by the engine and kept) */
-        const char *uuid;       /* the UUID the engine generated and keeps when the file
-                                 * has none; NULL: def->uuid (no -uuid when neither) */
-        bool paused;            /* adds -S: the vCPUs wait for QMP `cont` */
+                *disk_chains;       /* NULL, or one per def->disks[i]: the
+                                     * image and its backing layers as descriptors; then
+                                     * QEMU gets /dev/fdset/N and never a disk's path */
+        char *const *tap_names;     /* one per def->interfaces[i]: the tap device the
+                                     * driver created (type network and bridge) */
+        char *const *macs;          /* one per def->interfaces[i]: the MAC (written, or
+                                     * generated once by the engine and kept) */
+        const char *uuid;           /* the UUID the engine generated and keeps when the file
+                                     * has none; NULL: def->uuid (no -uuid when neither) */
+        bool paused;                /* adds -S: the vCPUs wait for QMP `cont` */
+        const struct qemu_fds *fds; /* NULL: QEMU opens every path itself (and writes
+                                     * -pidfile); set: no -pidfile, the QMP monitors, console
+                                     * log, files, taps and pflash units as descriptors */
+        char *const *channel_paths; /* NULL, or one per def->channels[i]: its socket when
+                                     * <source path> is not written (qemu_channel_path()) */
+        unsigned vsock_cid;         /* the guest CID the driver chose for <cid auto='yes'>;
+                                     * 0: the written address */
         const struct qemu_firmware *firmware; /* NULL, or the firmware qemu_firmware_select()
                                                * chose (required when qemu_firmware_wanted()):
                                                * its code and NVRAM are the pflash units,
                                                * instead of <loader> and <nvram> */
-        const struct qemu_fds *fds;           /* NULL: QEMU opens every path itself (and writes
-                                               * -pidfile); set: no -pidfile, the QMP monitors, console
-                                               * log, files, taps and pflash units as descriptors */
 };
 
 /* Pure: the whole QEMU command line, NULL-terminated, in *ret (caller strv_free()s).

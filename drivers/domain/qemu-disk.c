@@ -273,7 +273,7 @@ int qemu_disks_open(const struct domain_def *def, char *const *disk_paths, char 
                                    : domain_disk_type(disk) == DOMAIN_DISK_FILE  ? disk->source.file
                                    : domain_disk_type(disk) == DOMAIN_DISK_BLOCK ? disk->source.dev
                                                                                  : NULL;
-                if (!path || domain_disk_device(disk) == DOMAIN_DISK_FLOPPY)
+                if (!path)
                         continue;
                 if (path[0] != '/') {
                         /* qemu_argv says it, with the line. */

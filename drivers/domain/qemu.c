@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/if_tun.h>
+#include <linux/vhost.h>
 #include <dirent.h>
 #include <net/if.h>
 #include <poll.h>
@@ -670,6 +671,8 @@ static bool iface_has_tap(const struct domain_net *n) {
         return n->type == DOMAIN_NET_NETWORK || n->type == DOMAIN_NET_BRIDGE;
 }
 
+static void channels_unlink(const struct domain_def *def, const struct paths *p);
+
 /* Removes what a QEMU that is gone leaves behind: taps (when asked), pidfile, sockets. */
 static void cleanup_files(const struct domain_def *def, const struct paths *p, bool taps) {
         if (taps)
@@ -680,6 +683,7 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
         dom_proc_unlink_quiet(p->vnc);
         (void)rmdir(p->vnc_dir);
         dom_proc_unlink_quiet(p->ident);
+        channels_unlink(def, p);
 }
 
 /* ---- QMP helpers ---------------------------------------------------------------------- */
@@ -1324,6 +1328,136 @@ static int jail_prepare(const struct domain_def *def, const struct paths *p, con
         return r;
 }
 
+/* ---- sockets and devices for the devices libvirt adds (channels, vsock) ----------------- */
+
+/* A channel's socket when the file writes no path: RUN_DIR/qemu/NAME.CHANNEL (the guest
+ * agent's is NAME.org.qemu.guest_agent.0), in the agent's own 0750 directory. */
+static char *channel_path(const struct paths *p, const struct domain_channel *c) {
+        if (c->source_path)
+                return strdup(c->source_path);
+        return strdupf("%s/%s.%s", p->run_sub, p->name, strempty(c->target_name));
+}
+
+/* Whether channel c is one the agent binds for QEMU (unix, virtio, bind). */
+static bool channel_bound(const struct domain_channel *c) {
+        return streq_ptr(c->type, "unix") && streq_ptr(c->target_type, "virtio") &&
+               (!c->source_mode || streq(c->source_mode, "bind")) && c->target_name;
+}
+
+/* A listening socket at path, root's, mode 0600: what was there is replaced only when it
+ * is a socket (a stale one of ours); a file or a symlink planted there stays and fails
+ * the start. */
+static int channel_listen(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return -EEXIST;
+                if (unlink(path) < 0)
+                        return -errno;
+        } else if (errno != ENOENT)
+                return -errno;
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        /* bind creates the file with the umask's mode; fchmodat without following a
+         * symlink then narrows what was just made, not something swapped in. */
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) < 0 || listen(fd, 16) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+/* Removes the sockets the agent made in its run directory for the channels. */
+static void channels_unlink(const struct domain_def *def, const struct paths *p) {
+        for (size_t i = 0; i < def->n_channels; i++) {
+                const struct domain_channel *c = &def->channels[i];
+                if (c->source_path || !channel_bound(c))
+                        continue;
+                _cleanup_free_ char *path = channel_path(p, c);
+                if (path)
+                        dom_proc_unlink_quiet(path);
+        }
+}
+
+/* /dev/vhost-vsock with the guest's CID set on it (the written one, or the first free
+ * from 3 up, as libvirt chooses): QEMU gets the descriptor, the CID stays the agent's
+ * choice. */
+static int vsock_open(const struct domain_vsock *v, unsigned *ret_cid, struct dv_error *err) {
+        _cleanup_close_ int fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return dv_error_add(err, -errno, v->line,
+                                    "<vsock> needs /dev/vhost-vsock (the vhost_vsock kernel "
+                                    "module): %m");
+        bool fixed = v->cid_auto != DOMAIN_TRI_YES && v->has_cid;
+        uint64_t cid = fixed ? v->cid : 3;
+        for (; cid < UINT32_MAX; cid++) {
+                if (ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid) == 0) {
+                        *ret_cid = (unsigned)cid;
+                        return TAKE_FD(fd);
+                }
+                if (errno != EADDRINUSE || fixed || cid >= 65535)
+                        break;
+        }
+        return dv_error_add(err, -errno, v->line, "cannot give the guest vsock CID %" PRIu64 ": %m",
+                            cid);
+}
+
+/* What the devices of the file need from the agent, for qemu_argv. */
+struct qemu_devs {
+        int *channels;        /* one per def->channels[i]: its listening socket's number */
+        char **channel_paths; /* one per def->channels[i] */
+        size_t n_channels;
+        unsigned vsock_cid;
+};
+
+static void qemu_devs_done(struct qemu_devs *d) {
+        free(d->channels);
+        for (size_t i = 0; d->channel_paths && i < d->n_channels; i++)
+                free(d->channel_paths[i]);
+        free(d->channel_paths);
+        *d = (struct qemu_devs){0};
+}
+
+/* The channels' sockets, bound and listening, and /dev/vhost-vsock: added to g as QEMU's
+ * descriptors and named in f (docs/qemu.md, Channels). */
+static int give_devices(const struct domain_def *def, const struct paths *p, struct qemu_given *g,
+                        struct qemu_fds *f, struct qemu_devs *d, struct dv_error *err) {
+        f->vsock = -1;
+        d->n_channels = def->n_channels;
+        d->channels = calloc(def->n_channels + 1, sizeof(int));
+        d->channel_paths = calloc(def->n_channels + 1, sizeof(char *));
+        if (!d->channels || !d->channel_paths)
+                return dv_error_oom(err);
+        f->channels = d->channels;
+        for (size_t i = 0; i < def->n_channels; i++) {
+                const struct domain_channel *c = &def->channels[i];
+                d->channels[i] = -1;
+                if (!(d->channel_paths[i] = channel_path(p, c)))
+                        return dv_error_oom(err);
+                if (!channel_bound(c))
+                        continue; /* qemu_argv refuses it */
+                int r = d->channels[i] = given_add(g, channel_listen(d->channel_paths[i]));
+                if (r < 0)
+                        return dv_error_add(err, r, c->line,
+                                            "cannot listen on %s for channel "
+                                            "'%s': %s",
+                                            d->channel_paths[i], c->target_name, strerror(-r));
+        }
+        if (def->has_vsock) {
+                int r = f->vsock = given_add(g, vsock_open(&def->vsock, &d->vsock_cid, err));
+                if (r < 0)
+                        return dv_error_failed(err)
+                                       ? r
+                                       : dv_error_add(err, r, def->vsock.line,
+                                                      "cannot pass the vsock: %s", strerror(-r));
+        }
+        return 0;
+}
+
 static int start_spawned(const struct domain_def *def, const struct paths *p,
                          struct qemu_entry *ent, char *const *argv, struct qemu_given *g,
                          uint32_t uid, const struct cmd_jail *jail, bool paused,
@@ -1587,6 +1721,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         _cleanup_strv_free_ char **argv = NULL, **locations = NULL;
         _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
         _cleanup_free_ int *chr_fds = NULL, *tap_fds = NULL;
+        _cleanup_(qemu_devs_done) struct qemu_devs devs = {0};
         /* One entry per interface, NULL for those without a tap. */
         _cleanup_free_ char **taps = calloc(n + 1, sizeof(char *));
         _cleanup_free_ char(*tap_buf)[IFNAMSIZ] = calloc(n + 1, IFNAMSIZ);
@@ -1646,6 +1781,8 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         }
         r = give_files(def, p, taps, qemu_firmware_wanted(def) ? &fw : NULL, &given, &qfds, chr_fds,
                        chr_fds + def->n_serials, tap_fds, err);
+        if (r >= 0)
+                r = give_devices(def, p, &given, &qfds, &devs, err);
         if (r < 0) {
                 given_close(&given);
                 goto fail_taps;
@@ -1667,6 +1804,8 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
                 .uuid = uuid,
                 .paused = paused,
                 .firmware = fw.code ? &fw : NULL,
+                .channel_paths = devs.channel_paths,
+                .vsock_cid = devs.vsock_cid,
         };
         r = qemu_argv(def, &ctx, &argv, err);
         if (r >= 0 && uid)
@@ -1856,6 +1995,19 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                 .paused = wants_vnc_password(def),
         };
         _cleanup_(qemu_firmware_done) struct qemu_firmware fw = {0};
+        /* The channels' sockets as a start binds them; the vsock CID found free then. */
+        _cleanup_strv_free_ char **chans = calloc(def->n_channels + 1, sizeof(char *));
+        for (size_t i = 0; chans && i < def->n_channels; i++)
+                if (!(chans[i] = channel_path(&p, &def->channels[i])))
+                        r = -ENOMEM;
+        if (!chans)
+                r = -ENOMEM;
+        ctx.channel_paths = chans;
+        if (def->has_vsock && def->vsock.cid_auto == DOMAIN_TRI_YES) {
+                ctx.vsock_cid = 3;
+                fprintf(stderr, "vsock: guest CID 3 stands for the first free one, chosen at "
+                                "start\n");
+        }
         if (r < 0)
                 r = dv_error_oom(err);
         else if (qemu_firmware_wanted(def) && (r = firmware_prepare(def, &p, &fw, err)) >= 0)

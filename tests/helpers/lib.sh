@@ -293,3 +293,31 @@ vol_xml_alloc() {
 </volume>
 XML
 }
+
+# qmp_json SOCKET COMMAND [ARGUMENTS-JSON]: runs one command on a QMP monitor and prints
+# its "return" as JSON; fails (the error on stderr) when QEMU answers with an error.
+qmp_json() {
+    python3 - "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile('rw')
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if 'return' in m or 'error' in m:
+            return m
+f.readline()  # greeting
+f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
+cmd = {'execute': sys.argv[2]}
+if len(sys.argv) > 3:
+    cmd['arguments'] = json.loads(sys.argv[3])
+f.write(json.dumps(cmd) + '\n'); f.flush()
+m = reply()
+if 'error' in m:
+    print(m['error'], file=sys.stderr)
+    sys.exit(1)
+print(json.dumps(m['return']))
+PY
+}

@@ -85,6 +85,11 @@ static const struct domain_def *parse_fixture(const char *name, struct dv_object
         "<domain type='kvm'>\n<name>t</name>\n<memory " \
         "unit='MiB'>64</memory>\n<os><type>hvm</type></os>\n"
 #define WITH_DEVICES(s) DOMAIN_HEAD "<devices>\n" s "\n</devices>\n</domain>\n"
+/* The same for a Xen guest: the devices only the QEMU driver maps stay ignored there. */
+#define XEN_WITH_DEVICES(s)                                                                 \
+        "<domain type='xen'>\n<name>t</name>\n<memory "                                     \
+        "unit='MiB'>64</memory>\n<os><type>hvm</type></os>\n<devices>\n" s "\n</devices>\n" \
+        "</domain>\n"
 
 /* ---- fixtures ----------------------------------------------------------------------- */
 
@@ -224,6 +229,115 @@ static void test_kvm_full_fields(void **state) {
         assert_int_equal(d->n_videos, 1);
         assert_int_equal(d->videos[0].model, DOMAIN_VIDEO_VIRTIO);
         dv_object_free(o);
+}
+
+/* The devices libvirt adds to QEMU guests, as the QEMU driver reads them. */
+static void test_qemu_devices_fields(void **state) {
+        (void)state;
+        struct dv_object *o = NULL;
+        const struct domain_def *d = parse_fixture("qemu-devices", &o);
+        assert_int_equal(d->n_controllers, 8);
+        assert_int_equal(d->controllers[0].type, DOMAIN_CONTROLLER_USB);
+        assert_string_equal(d->controllers[0].model, "qemu-xhci");
+        assert_true(d->controllers[0].has_ports);
+        assert_int_equal(d->controllers[0].ports, 15);
+        assert_int_equal(d->controllers[3].type, DOMAIN_CONTROLLER_PCI);
+        assert_int_equal(d->controllers[3].index, 1);
+        assert_string_equal(d->controllers[3].model_name, "pcie-root-port");
+        assert_int_equal(d->controllers[3].chassis, 1);
+        assert_int_equal(d->controllers[3].port, 0x10);
+        assert_false(d->controllers[5].has_chassis); /* index 3, nothing written */
+        assert_int_equal(d->n_channels, 2);
+        assert_string_equal(d->channels[0].type, "unix");
+        assert_null(d->channels[0].source_path);
+        assert_string_equal(d->channels[0].target_name, "org.qemu.guest_agent.0");
+        assert_string_equal(d->channels[1].source_path, "/srv/q35dev/app.sock");
+        assert_int_equal(d->n_sounds, 1);
+        assert_string_equal(d->sounds[0].codecs[0], "micro");
+        assert_null(d->sounds[0].codecs[1]);
+        assert_int_equal(d->sounds[0].audio_id, 1);
+        assert_int_equal(d->n_audios, 1);
+        assert_string_equal(d->audios[0].type, "none");
+        assert_true(d->has_memballoon);
+        assert_true(d->memballoon.has_stats_period);
+        assert_int_equal(d->memballoon.stats_period, 5);
+        assert_int_equal(d->n_rngs, 1);
+        assert_string_equal(d->rngs[0].backend_model, "random");
+        assert_string_equal(d->rngs[0].backend_path, "/dev/urandom");
+        assert_int_equal(d->rngs[0].rate_bytes, 1024);
+        assert_int_equal(d->rngs[0].rate_period, 2000);
+        assert_string_equal(d->watchdogs[0].action, "reset");
+        assert_string_equal(d->panics[0].model, "isa");
+        assert_string_equal(d->hubs[0].type, "usb");
+        assert_true(d->has_iommu);
+        assert_int_equal(d->iommu.caching_mode, DOMAIN_TRI_YES);
+        assert_int_equal(d->iommu.iotlb, DOMAIN_TRI_NO);
+        assert_int_equal(d->iommu.intremap, DOMAIN_TRI_YES);
+        assert_int_equal(d->iommu.eim, DOMAIN_TRI_UNSET);
+        assert_int_equal(d->ioapic, DOMAIN_IOAPIC_QEMU);
+        assert_true(d->has_vsock);
+        assert_int_equal(d->vsock.cid_auto, DOMAIN_TRI_YES);
+        assert_false(d->vsock.has_cid);
+        dv_object_free(o);
+
+        /* Problems in them are refused with their line. */
+        static const struct {
+                const char *xml, *expected;
+        } cases[] = {
+                {WITH_DEVICES("<controller index='0'/>"),
+                 "6: <controller> needs the attribute 'type'"},
+                {WITH_DEVICES("<controller type='floppy'/>"),
+                 "6: controller type 'floppy' is not supported"},
+                {WITH_DEVICES("<controller type='pci' index='1' model='pcie-root-port'>\n<target "
+                              "chassis='0x1g'/></controller>"),
+                 "7: <target chassis='0x1g'>: expected a number up to 255"},
+                {WITH_DEVICES("<sound model='ich9'><audio id='2'/></sound>\n<audio id='1' "
+                              "type='none'/>"),
+                 "6: <sound> names <audio id='2'>, which is not defined"},
+                {WITH_DEVICES("<audio id='1' type='none'/>\n<audio id='1' type='none'/>"),
+                 "7: audio id 1 is used twice (first on line 6)"},
+                {WITH_DEVICES("<channel type='unix'><target type='virtio' name='a.0'/></channel>\n"
+                              "<channel type='unix'><target type='virtio' name='a.0'/></channel>"),
+                 "7: channel name 'a.0' is used twice (first on line 6)"},
+                {WITH_DEVICES("<channel type='unix'><target type='virtio' name='../x'/></channel>"),
+                 "6: <target name='../x'>: expected up to 64 letters, digits, '-', '_' or '.'"},
+                {WITH_DEVICES("<channel type='unix'><target type='virtio' name='.x'/></channel>"),
+                 "6: <target name='.x'>: a channel name may not start with '.'"},
+                {WITH_DEVICES("<channel type='unix'><source mode='bind' path='rel.sock'/><target "
+                              "type='virtio' name='x'/></channel>"),
+                 "6: <source path='rel.sock'>: not an absolute path"},
+                {WITH_DEVICES("<channel type='unix'><source mode='bind'/></channel>"),
+                 "6: a <channel> needs a <target type=...>"},
+                {WITH_DEVICES("<rng model='virtio'/>"), "6: an <rng> needs a <backend>"},
+                {WITH_DEVICES("<memballoon model='virtio'/>\n<memballoon model='none'/>"),
+                 "7: element <memballoon> appears more than once in <devices> (first on line 6)"},
+                {WITH_DEVICES("<vsock model='virtio'><cid address='2'/></vsock>"),
+                 "6: <cid address='2'>: out of range 3..4294967294"},
+                {WITH_DEVICES("<watchdog action='reset'/>"),
+                 "6: <watchdog> needs the attribute 'model'"},
+                {DOMAIN_HEAD "<features>\n<ioapic driver='xen'/></features>\n</domain>",
+                 "6: <ioapic driver='xen'>: expected 'kvm' or 'qemu'"},
+                {DOMAIN_HEAD "<features>\n<ioapic/></features>\n</domain>",
+                 "6: <ioapic> needs the attribute 'driver'"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *got = first_problem(cases[i].xml);
+                if (!streq(got, cases[i].expected))
+                        fail_msg("case %zu: got '%s', expected '%s'", i, got, cases[i].expected);
+        }
+
+        /* The socket libvirt made for a running domain is its own: not kept. */
+        struct dv_error err = DV_ERROR_INIT;
+        o = parse_str(WITH_DEVICES("<channel type='unix'><source mode='bind' "
+                                   "path='/var/lib/libvirt/qemu/channel/target/domain-3-t/"
+                                   "org.qemu.guest_agent.0'/><target type='virtio' "
+                                   "name='org.qemu.guest_agent.0'/></channel>"),
+                      &err);
+        assert_non_null(o);
+        assert_null(o->def.domain->channels[0].source_path);
+        assert_int_equal(err.n_warnings, 1);
+        dv_object_free(o);
+        dv_error_clear(&err);
 }
 
 static void test_lxc_fields(void **state) {
@@ -379,21 +493,21 @@ static void test_ignored_elements_warn(void **state) {
                 {DOMAIN_HEAD "<memoryBacking><hugepages/></memoryBacking>\n</domain>",
                  "5: element <memoryBacking> is ignored"},
                 {DOMAIN_HEAD "<genid/>\n</domain>", "5: element <genid> is ignored"},
-                {WITH_DEVICES("<controller type='usb' index='0' model='qemu-xhci'/>"),
+                {XEN_WITH_DEVICES("<controller type='usb' index='0' model='qemu-xhci'/>"),
                  "6: element <controller> is ignored"},
-                {WITH_DEVICES("<memballoon model='virtio'/>"),
+                {XEN_WITH_DEVICES("<memballoon model='virtio'/>"),
                  "6: element <memballoon> is ignored"},
-                {WITH_DEVICES("<rng model='virtio'><backend "
-                              "model='random'>/dev/urandom</backend></rng>"),
+                {XEN_WITH_DEVICES("<rng model='virtio'><backend "
+                                  "model='random'>/dev/urandom</backend></rng>"),
                  "6: element <rng> is ignored"},
-                {WITH_DEVICES("<channel type='unix'><target type='virtio' "
-                              "name='org.qemu.guest_agent.0'/></channel>"),
+                {XEN_WITH_DEVICES("<channel type='unix'><target type='virtio' "
+                                  "name='org.qemu.guest_agent.0'/></channel>"),
                  "6: element <channel> is ignored"},
-                {WITH_DEVICES("<sound model='ich9'/>"), "6: element <sound> is ignored"},
-                {WITH_DEVICES("<audio id='1' type='none'/>"), "6: element <audio> is ignored"},
-                {WITH_DEVICES("<watchdog model='i6300esb' action='reset'/>"),
+                {XEN_WITH_DEVICES("<sound model='ich9'/>"), "6: element <sound> is ignored"},
+                {XEN_WITH_DEVICES("<audio id='1' type='none'/>"), "6: element <audio> is ignored"},
+                {XEN_WITH_DEVICES("<watchdog model='i6300esb' action='reset'/>"),
                  "6: element <watchdog> is ignored"},
-                {WITH_DEVICES("<panic model='isa'/>"), "6: element <panic> is ignored"},
+                {XEN_WITH_DEVICES("<panic model='isa'/>"), "6: element <panic> is ignored"},
                 {WITH_DEVICES("<disk type='file'><source file='/a.img'/>\n<target dev='vda'/>\n"
                               "<address type='pci' domain='0x0000' bus='0x04' slot='0x00' "
                               "function='0x0'/></disk>"),
@@ -454,7 +568,10 @@ static void test_refused_elements(void **state) {
                                  "vsock",   "iommu",    "memory",    "crypto",   "lease", "hub"};
         for (size_t i = 0; i < ELEMENTSOF(devices); i++) {
                 char xml[512], expected[128];
-                snprintf(xml, sizeof(xml), WITH_DEVICES("<%s/>"), devices[i]);
+                /* vsock, iommu and hub are the QEMU driver's: refused for the others. */
+                bool qemu_only = i == 6 || i == 7 || i == 11;
+                snprintf(xml, sizeof(xml),
+                         qemu_only ? XEN_WITH_DEVICES("<%s/>") : WITH_DEVICES("<%s/>"), devices[i]);
                 snprintf(expected, sizeof(expected), "6: element <%s> is not supported",
                          devices[i]);
                 _cleanup_free_ char *got = first_problem(xml);
@@ -921,6 +1038,7 @@ static void test_enum_tables(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kvm_full_fields),
+                cmocka_unit_test(test_qemu_devices_fields),
                 cmocka_unit_test(test_lxc_fields),
                 cmocka_unit_test(test_xen_fields),
                 cmocka_unit_test(test_unwritten_stays_absent),

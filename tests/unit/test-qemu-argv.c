@@ -38,7 +38,7 @@
 /* The context the driver would give, with fixed paths so the golden files are stable. */
 struct test_ctx {
         struct qemu_argv_ctx ctx;
-        char **disks, **taps, **macs;
+        char **disks, **taps, **macs, **channels;
         char *qmp, *pid, *log, *vnc;
         struct qemu_firmware fw; /* chosen from DATA/firmware, as the driver chooses */
 };
@@ -78,6 +78,14 @@ static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def, cons
                         t->macs[i] = strdup(buf);
                 }
         }
+        /* The driver's default for a channel without a written path. */
+        t->channels = calloc(def->n_channels + 1, sizeof(char *));
+        assert_non_null(t->channels);
+        for (size_t i = 0; i < def->n_channels; i++) {
+                snprintf(buf, sizeof(buf), "%s/%s.%s", dir, def->name,
+                         strempty(def->channels[i].target_name));
+                t->channels[i] = strdup(buf);
+        }
         t->ctx = (struct qemu_argv_ctx){
                 .binary = def->emulator ? def->emulator : QEMU,
                 .accel = def->type == DOMAIN_TYPE_KVM ? "kvm" : "tcg",
@@ -88,6 +96,9 @@ static void test_ctx_fill(struct test_ctx *t, const struct domain_def *def, cons
                 .disk_paths = t->disks,
                 .tap_names = t->taps,
                 .macs = t->macs,
+                .channel_paths = t->channels,
+                /* What the driver would find free for <cid auto='yes'>. */
+                .vsock_cid = def->has_vsock && def->vsock.cid_auto == DOMAIN_TRI_YES ? 3 : 0,
         };
         if (qemu_firmware_wanted(def)) {
                 char *const dirs[] = {DATA "/firmware", NULL};
@@ -103,6 +114,7 @@ static void test_ctx_done(struct test_ctx *t, const struct domain_def *def) {
         test_free_n(t->disks, def->n_disks);
         test_free_n(t->taps, def->n_interfaces);
         test_free_n(t->macs, def->n_interfaces);
+        test_free_n(t->channels, def->n_channels);
         free(t->qmp);
         free(t->pid);
         free(t->log);
@@ -202,7 +214,7 @@ static void test_golden_argv(void **state) {
          * layers as the driver's do. */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
         static const char *const with_fds[] = {"kvm-full.xml", "uefi.xml", "minimal.xml",
-                                               "efi-secure.xml"};
+                                               "efi-secure.xml", "q35-devices.xml"};
         bool fds_golden = false;
         for (size_t i = 0; i < ELEMENTSOF(with_fds); i++)
                 fds_golden = fds_golden || streq(base, with_fds[i]);
@@ -229,6 +241,12 @@ static void test_golden_argv(void **state) {
                                    ? next++
                                    : -1;
                 f.nvram = t.ctx.firmware || def->os.has_nvram ? next++ : -1;
+                int chans[16];
+                assert_true(def->n_channels <= 16);
+                for (size_t i = 0; i < def->n_channels; i++)
+                        chans[i] = next++;
+                f.channels = chans;
+                f.vsock = def->has_vsock ? next++ : -1;
                 t.ctx.fds = &f;
                 t.ctx.pidfile = NULL; /* not needed with fds */
                 _cleanup_free_ char *fgolden = test_sibling(path, ".fds.argv");
@@ -496,8 +514,9 @@ static void test_qemu_accepts(void **state) {
                 printf("# skip: qemu-img is not installed\n");
                 skip();
         }
-        static const char *const names[] = {"minimal",    "kvm-full", "pc-ide-sata",  "vnc-port",
-                                            "vnc-socket", "uefi",     "backing-chain"};
+        static const char *const names[] = {
+                "minimal", "kvm-full",      "pc-ide-sata", "vnc-port",    "vnc-socket",
+                "uefi",    "backing-chain", "empty-media", "q35-devices", "pc-devices"};
         _cleanup_free_ char *dir = test_mkdtemp("dv-qemu-argv");
         for (size_t k = 0; k < ELEMENTSOF(names); k++) {
                 struct dv_object *o = load(names[k]);
@@ -530,6 +549,14 @@ static void test_qemu_accepts(void **state) {
                         make_file(p, "raw");
                         replace(&def->os.nvram.path, p);
                 }
+                /* Without the kernel's vhost-vsock, QEMU could not create the device. */
+                if (def->has_vsock && access("/dev/vhost-vsock", R_OK | W_OK) != 0)
+                        def->has_vsock = false;
+                for (size_t i = 0; i < def->n_channels; i++)
+                        if (def->channels[i].source_path) {
+                                snprintf(p, sizeof(p), "%s/chan%zu.sock", dir, i);
+                                replace(&def->channels[i].source_path, p);
+                        }
                 /* No taps here: the interfaces are left out. */
                 size_t n_if = def->n_interfaces;
                 def->n_interfaces = 0;
