@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/bpf.h>
+
 #include "drivers/domain/cgroup-bpf.h"
 #include "util/log.h"
 #include "util/macro.h"
@@ -253,8 +255,10 @@ static uint64_t ptr_to_u64(const void *p) {
         return (uint64_t)(uintptr_t)p;
 }
 
-/* The verifier's log is long; a person needs its last line that is not a statistic. */
-#define VERIFIER_LOG_SIZE (64 * 1024)
+/* The verifier's log is long; a person needs its last line that is not a statistic.
+ * Kernels before 6.4 keep the start of a log that does not fit, later ones the end: the
+ * buffer is large enough for the whole log of our largest program. */
+#define VERIFIER_LOG_SIZE (1024 * 1024)
 #define VERIFIER_TAIL     2048
 
 static void last_log_line(const char *log, char *buf, size_t size) {

@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <linux/bpf.h>
-
 #include "util/error.h"
+
+struct bpf_insn; /* linux/bpf.h */
 
 /* '*' in a rule: any major or any minor. */
 #define CGROUP_DEV_ANY UINT32_MAX
