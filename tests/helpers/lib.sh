@@ -214,9 +214,15 @@ check_todo() {
 }
 holds_for() {
     local secs=$1; shift
-    local end=$(( $(date +%s%N) + $(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e9 }') ))
+    local start; start=$(date +%s%N)
+    local end=$(( start + $(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e9 }') ))
+    local out
     while [ "$(date +%s%N)" -lt $end ]; do
-        "$@" >/dev/null 2>&1 || return 1
+        out=$("$@" 2>&1) || {
+            # What broke it, and when: a failure here is a race to find, not to retry.
+            echo "# held for $(( ($(date +%s%N) - start) / 1000000 )) ms, then failed${out:+: $out}"
+            return 1
+        }
         sleep 0.05
     done
     "$@" >/dev/null 2>&1

@@ -113,6 +113,12 @@ console() { cat "$T/state/domains/$1.console.log" 2>/dev/null; }
 # boots NAME: how many times the guest came up ("DVBOOT ok" on its console).
 boots() { console "$1" | grep -c "DVBOOT ok"; }
 down() { local p; p=$(pid_of "$1"); [ -z "$p" ] || ! alive "$p"; }
+# stopped_down NAME: the domain is stopped and no QEMU of it runs; says which part is not.
+stopped_down() {
+    local ph; ph=$(phase_of "domain/$1")
+    [ "$ph" = stopped ] || { echo "phase of $1 is '$ph' ($(st_msg "domain/$1"))"; return 1; }
+    down "$1" || { echo "QEMU of $1 runs as PID $(pid_of "$1")"; return 1; }
+}
 # A boot under TCG takes ~10 s alone, longer with three guests on two CPUs.
 BOOT=90
 
@@ -141,7 +147,7 @@ check "the agent sent no quit" eval '! grep -q "domain g1: no power-down within 
     ! grep -q "g1.qmp: -> {\"execute\":\"quit\"" "$T/agent.log"'
 check "the agent killed nothing" eval '! grep -q "domain g1: killing QEMU" "$T/agent.log"'
 check "the domain is stopped" wait_until 10 phase_is domain/g1 stopped
-check "and stays stopped" holds_for 3 eval 'phase_is domain/g1 stopped && down g1'
+check "and stays stopped" holds_for 3 stopped_down g1
 check "a stop is not an exit: no restart policy applied" eval '! st_msg domain/g1 | grep -q exited'
 
 # ---- guest-initiated shutdown under each restart policy ------------------------------------------
@@ -172,7 +178,7 @@ check "restart='never': stopped after the guest shut down" \
     wait_until 20 phase_is domain/r-never stopped
 check "restart='never': its message says why" \
     eval 'st_msg domain/r-never | grep -q "guest shut down" && st_msg domain/r-never | grep -q "restart='"'"'never'"'"'"'
-check "restart='never': not started again" holds_for 5 eval 'phase_is domain/r-never stopped && down r-never'
+check "restart='never': not started again" holds_for 5 stopped_down r-never
 check "restart='never': booted once" test "$(boots r-never)" -eq 1
 
 check "restart='on-failure': stopped after the clean guest shutdown" \
@@ -202,7 +208,7 @@ check "adopted: stopped after the clean guest shutdown (restart='on-failure')" \
     wait_until 20 phase_is domain/r-adopt stopped
 check "adopted: its message says the guest shut down" \
     eval 'st_msg domain/r-adopt | grep -q "guest shut down"'
-check "adopted: not started again" holds_for 3 eval 'phase_is domain/r-adopt stopped && down r-adopt'
+check "adopted: not started again" holds_for 3 stopped_down r-adopt
 check "adopted: booted once" test "$(boots r-adopt)" -eq 1
 
 check "the agent is still running" kill -0 "$AGENT_PID"
