@@ -186,7 +186,7 @@ check "restart='on-failure': stopped after the clean guest shutdown" \
 check "restart='on-failure': its message says the guest shut down" \
     eval 'st_msg domain/r-on-failure | grep -q "guest shut down"'
 check "restart='on-failure': not started again" \
-    holds_for 6 eval 'phase_is domain/r-on-failure stopped && down r-on-failure'
+    holds_for 6 stopped_down r-on-failure
 check "restart='on-failure': booted once" test "$(boots r-on-failure)" -eq 1
 
 # ---- an adopted guest powers itself off: its SHUTDOWN event tells a clean exit ------------------
