@@ -350,5 +350,6 @@ int domain_def_validate(const struct domain_def *def, struct dv_error *err) {
         KEEP(r, validate_filesystems(def, err));
         KEEP(r, validate_chr(def, err));
         KEEP(r, validate_graphics(def, err));
+        KEEP(r, domain_tune_validate(def, err));
         return r;
 }
