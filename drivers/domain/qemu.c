@@ -28,6 +28,7 @@
 
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/qemu-cgroup.h"
 #include "drivers/domain/qemu-disk.h"
 #include "drivers/domain/proc.h"
 #include "drivers/domain/qemu.h"
@@ -62,6 +63,8 @@
 #define LOG_TAIL_BYTES     4096
 #define LOG_MSG_LINES      3
 #define LOG_MSG_MAX        512
+/* How long the removal of a cgroup waits for QEMU's exiting threads to leave it. */
+#define CGROUP_WAIT_MSEC 1000
 
 /* ---- configuration and per-domain records --------------------------------------------- */
 
@@ -678,6 +681,7 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
         dom_proc_unlink_quiet(p->vnc);
         (void)rmdir(p->vnc_dir);
         dom_proc_unlink_quiet(p->ident);
+        qemu_cgroup_remove(p->name, CGROUP_WAIT_MSEC);
 }
 
 /* ---- QMP helpers ---------------------------------------------------------------------- */
@@ -1290,7 +1294,8 @@ static int vnc_dir_prepare(const struct paths *p, uint32_t uid, struct dv_error 
 
 static int start_spawned(const struct domain_def *def, const struct paths *p,
                          struct qemu_entry *ent, char *const *argv, struct qemu_given *g,
-                         uint32_t uid, bool paused, struct dv_error *err) {
+                         uint32_t uid, const struct qemu_cgroup *cg, bool paused,
+                         struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
         /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
@@ -1300,9 +1305,10 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                 close(ino);
                 ino = -1;
         }
-        struct cmd_creds creds = {.uid = uid, .gid = uid};
-        int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n, uid ? &creds : NULL,
-                                      &pid, err);
+        struct cmd_creds creds = {
+                .uid = uid, .gid = uid, .cgroup_fds = cg->fds, .n_cgroup_fds = cg->n_fds};
+        int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n,
+                                      uid || cg->n_fds ? &creds : NULL, &pid, err);
         /* QEMU holds them now: closing ours makes a client of a QEMU that died get an error
          * rather than wait in the listen queue. */
         given_close(g);
@@ -1432,6 +1438,30 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
         return 0;
 }
 
+/* Pins the vCPU and emulator threads of the QEMU just started (docs/qemu.md, Cgroup);
+ * on failure QEMU is killed: no half-confined start. */
+static int start_pin(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
+                     struct dv_error *err) {
+        if (!qemu_cgroup_wants_pin(def))
+                return 0;
+        pthread_mutex_lock(&lock);
+        pid_t pid = ent->pid;
+        pthread_mutex_unlock(&lock);
+        struct json_object *cpus = NULL;
+        int r = qmp_once(ent, p->qmp, "query-cpus-fast", NULL, QMP_CMD_USEC, &cpus, err);
+        if (r >= 0)
+                r = qemu_cgroup_pin(def, pid, cpus, err);
+        json_object_put(cpus);
+        if (r < 0) {
+                _cleanup_close_ int fd = pidfd_open(pid, 0);
+                kill_spawned(fd, pid);
+                pthread_mutex_lock(&lock);
+                entry_forget_locked(ent);
+                pthread_mutex_unlock(&lock);
+        }
+        return r;
+}
+
 /* Opens for QEMU what it would otherwise open by path (docs/qemu.md, Its own user) and
  * fills f with the numbers QEMU gets them as, after the disks' in g. */
 static int give_files(const struct domain_def *def, const struct paths *p, char *const *taps,
@@ -1529,6 +1559,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         _cleanup_strv_free_ char **argv = NULL, **locations = NULL;
         _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
         _cleanup_free_ int *chr_fds = NULL, *tap_fds = NULL;
+        _cleanup_(qemu_cgroup_done) struct qemu_cgroup cg = {0};
         /* One entry per interface, NULL for those without a tap. */
         _cleanup_free_ char **taps = calloc(n + 1, sizeof(char *));
         _cleanup_free_ char(*tap_buf)[IFNAMSIZ] = calloc(n + 1, IFNAMSIZ);
@@ -1602,8 +1633,12 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         };
         r = qemu_argv(def, &ctx, &argv, err);
         if (r >= 0)
-                r = start_spawned(def, p, ent, argv, &given, uid, paused, err);
+                r = qemu_cgroup_prepare(def, streq(ctx.accel, "kvm"), &cg, err);
+        if (r >= 0)
+                r = start_spawned(def, p, ent, argv, &given, uid, &cg, paused, err);
         given_close(&given);
+        if (r >= 0)
+                r = start_pin(def, p, ent, err);
         if (r >= 0)
                 return 0;
 fail_taps:

@@ -104,6 +104,28 @@ netns_setup() {
     GS=${_netns[1]:-}
 }
 in_ns() { ip netns exec "$NS" "$@"; }
+# qmp SOCKET COMMAND: runs one command on QEMU's command monitor; prints its return value
+# (JSON), fails on an error.
+qmp() {
+    python3 - "$1" "$2" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile('rw')
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if 'return' in m or 'error' in m:
+            return m
+f.readline()  # greeting
+f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
+f.write(json.dumps({'execute': sys.argv[2]}) + '\n'); f.flush()
+m = reply()
+print(json.dumps(m.get('return')))
+sys.exit(0 if 'return' in m else 1)
+PY
+}
 # The agent in $NS: agent_start with the program wrapped.
 agent_start_ns() {
     local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)

@@ -129,25 +129,6 @@ check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid
 check "the uid is kept across the agent restart" test "$(applied_uid vm1)" = "$uid1"
 
 # ---- QMP events: a pause and a resume from outside show in status.xml at once -----------------------
-# qmp SOCKET COMMAND: runs one command on QEMU's command monitor.
-qmp() {
-    python3 - "$1" "$2" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-f = s.makefile('rw')
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if 'return' in m or 'error' in m:
-            return m
-f.readline()  # greeting
-f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
-f.write(json.dumps({'execute': sys.argv[2]}) + '\n'); f.flush()
-sys.exit(0 if 'return' in reply() else 1)
-PY
-}
 check "the agent holds QEMU's events monitor" test -S "$T/run/qemu/vm1.events"
 check "QMP stop on the domain" qmp "$T/run/qemu/vm1.qmp" stop
 check "status.xml shows it paused within 1 s (resync 1 h)" wait_until 1 eval 'st_msg domain/vm1 | grep -q paused'
