@@ -1020,6 +1020,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 ret->state = state_from_qmp(ret->qmp_status);
                 struct dom_proc_ident have;
                 ret->unconfined = dom_proc_ident_read(live, &have) == 0 && have.euid == 0;
+                ret->no_device_control = !qemu_cgroup_device_control();
                 return 0;
         }
 

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "drivers/domain/cgroup.h"
+#include "drivers/domain/qemu-cgroup.h"
 #include "model/domain.h"
 #include "model/object.h"
 #include "tests/helpers/testlib.h"
@@ -508,6 +509,23 @@ static void test_apply_blkio_device(void **state) {
         dv_object_free(o);
 }
 
+/* QEMU's status flag: device control exists only with a v1 devices controller. */
+static void test_device_control(void **state) {
+        (void)state;
+        _cleanup_free_ char *v2 = path_join(tmp, "v2");
+        _cleanup_free_ char *v1 = path_join(tmp, "v1");
+        _cleanup_free_ char *v1dev = path_join(v1, "devices");
+        _cleanup_free_ char *v1mem = path_join(v1, "memory");
+        put(v2, "cgroup.controllers", "memory cpu");
+        assert_int_equal(mkdir_p(v1mem, 0755), 0);
+        put(v1dev, "devices.allow", "");
+        qemu_cgroup_set_config(v2, NULL);
+        assert_false(qemu_cgroup_device_control());
+        qemu_cgroup_set_config(v1, NULL);
+        assert_true(qemu_cgroup_device_control());
+        qemu_cgroup_set_config(NULL, NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_values),
@@ -520,6 +538,7 @@ int main(void) {
                 cmocka_unit_test(test_quota_choice),
                 cmocka_unit_test_setup_teardown(test_apply_fake_v1, setup_tmp, teardown_tmp),
                 cmocka_unit_test_setup_teardown(test_apply_blkio_device, setup_tmp, teardown_tmp),
+                cmocka_unit_test_setup_teardown(test_device_control, setup_tmp, teardown_tmp),
         };
         return cmocka_run_group_tests_name("test-cgroup", tests, NULL, NULL);
 }
