@@ -70,8 +70,24 @@ int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgro
                               def->name);
         }
         r = cgroup_create(&ret->set, err);
-        if (r >= 0)
-                r = cgroup_apply(&ret->set, err);
+        if (r < 0) {
+                (void)cgroup_remove(&ret->set, 0);
+                qemu_cgroup_done(ret);
+                return r;
+        }
+        /* Left over from a QEMU that is gone, the cgroup would be empty (and removed):
+         * processes in it are not ours, and QEMU does not join them. */
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        if (cgroup_pids(&ret->set, &pids, &n) >= 0 && n > 0) {
+                r = dv_error_add(err, -EBUSY, 0,
+                                 "the cgroup %s of domain %s holds a process (PID %d) not "
+                                 "started by declvirt",
+                                 ret->set.dirs[0], def->name, (int)pids[0]);
+                qemu_cgroup_done(ret);
+                return r;
+        }
+        r = cgroup_apply(&ret->set, err);
         if (r >= 0)
                 r = cgroup_open_members(&ret->set, &ret->fds, &ret->n_fds, err);
         if (r < 0) {

@@ -144,3 +144,16 @@ else
     skip "and nothing is left of it" "idem"
 fi
 rm "$D/$C.xml"
+check "$C goes with its file" wait_until 20 eval "! st_has domain/$C"
+
+# ---- a cgroup that holds a process declvirt did not start: refused, the process left alone ----------
+mkdir "$CG/memory/declvirt/$C"
+sleep 300 &
+sp=$!
+on_exit "kill $sp; wait $sp; rmdir $CG/memory/declvirt/$C"
+echo "$sp" > "$CG/memory/declvirt/$C/cgroup.procs"
+dom_xml "$C" 1 > "$D/$C.xml"
+check "a cgroup holding a process not ours refuses the start" \
+    wait_until 30 eval "st_msg domain/$C | grep -q 'holds a process (PID $sp) not started by declvirt'"
+check "no QEMU runs for it" eval "[ -z \"\$(pid_of $C)\" ]"
+check "and the process is left alone, in its cgroup" in_cgroup "$sp" memory "/declvirt/$C"

@@ -526,6 +526,52 @@ static void test_device_control(void **state) {
         qemu_cgroup_set_config(NULL, NULL);
 }
 
+/* QEMU's cgroup on a fake v1 tree: the device rules (the last one written is /dev/kvm's
+ * only for KVM), a descriptor per hierarchy, and a cgroup that holds a process not ours
+ * refused. */
+static void test_qemu_prepare(void **state) {
+        (void)state;
+        _cleanup_free_ char *root = path_join(tmp, "q");
+        const char *hier[] = {"memory", "cpu", "cpuacct", "pids", "devices"};
+        for (size_t i = 0; i < ELEMENTSOF(hier); i++) {
+                _cleanup_free_ char *d = NULL;
+                assert_true(asprintf(&d, "%s/%s/declvirt/t", root, hier[i]) > 0);
+                put(d, "cgroup.procs", "");
+                if (streq(hier[i], "devices")) {
+                        put(d, "devices.deny", "");
+                        put(d, "devices.allow", "");
+                        _cleanup_free_ char *top = path_join(root, "devices");
+                        put(top, "devices.allow", "");
+                }
+        }
+        qemu_cgroup_set_config(root, NULL);
+        struct dv_object *o = parse_ok(1, "");
+        struct qemu_cgroup cg;
+        struct dv_error err = DV_ERROR_INIT;
+        _cleanup_free_ char *dev = path_join(root, "devices/declvirt/t");
+        for (int kvm = 0; kvm <= 1; kvm++) {
+                assert_int_equal(qemu_cgroup_prepare(o->def.domain, kvm, &cg, &err), 0);
+                assert_int_equal(cg.n_fds, 5);
+                _cleanup_free_ char *last = get(dev, "devices.allow");
+                /* Written in place, one rule after another: the last one is what shows. */
+                assert_string_equal(last, kvm ? "c 10:232 rw" : "c 1:9 rw");
+                qemu_cgroup_done(&cg);
+                put(dev, "devices.allow", "");
+        }
+        _cleanup_free_ char *mem = path_join(root, "memory/declvirt/t");
+        put(mem, "cgroup.procs", "4242\n");
+        assert_int_equal(qemu_cgroup_prepare(o->def.domain, false, &cg, &err), -EBUSY);
+        _cleanup_free_ char *want = NULL;
+        assert_true(asprintf(&want,
+                             "the cgroup %s of domain t holds a process (PID 4242) not started "
+                             "by declvirt",
+                             mem) > 0);
+        assert_string_equal(dv_error_message(&err), want);
+        dv_error_clear(&err);
+        qemu_cgroup_set_config(NULL, NULL);
+        dv_object_free(o);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_values),
@@ -539,6 +585,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_apply_fake_v1, setup_tmp, teardown_tmp),
                 cmocka_unit_test_setup_teardown(test_apply_blkio_device, setup_tmp, teardown_tmp),
                 cmocka_unit_test_setup_teardown(test_device_control, setup_tmp, teardown_tmp),
+                cmocka_unit_test_setup_teardown(test_qemu_prepare, setup_tmp, teardown_tmp),
         };
         return cmocka_run_group_tests_name("test-cgroup", tests, NULL, NULL);
 }
