@@ -9,8 +9,9 @@
 # per-vCPU quota times the vCPUs), cpuset.cpus, a vCPU thread's and the emulator's
 # affinity, and blkio.throttle.read_bps_device; the cgroups are gone once QEMU is; a
 # value the kernel refuses (a CPU the host lacks) fails the start with the file and the
-# value, and a blkio weight on a host whose schedulers take none is refused with the
-# reason.
+# value, a blkio weight on a host whose schedulers take none is refused with the reason,
+# and a cgroup that holds a process declvirt did not start refuses the start and leaves
+# the process alone. A container gets <memtune> and <cputune> through the same code.
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
 need_prog losetup
@@ -157,3 +158,43 @@ check "a cgroup holding a process not ours refuses the start" \
     wait_until 30 eval "st_msg domain/$C | grep -q 'holds a process (PID $sp) not started by declvirt'"
 check "no QEMU runs for it" eval "[ -z \"\$(pid_of $C)\" ]"
 check "and the process is left alone, in its cgroup" in_cgroup "$sp" memory "/declvirt/$C"
+
+# ---- a container: the same elements, through the same code ----------------------------------------
+if [ -x /bin/busybox ]; then
+    E=cge$$
+    mkdir -p "$T/ct/bin" "$T/ct/sbin" "$T/ct/proc" "$T/ct/sys" "$T/ct/dev" "$T/ct/tmp"
+    cp /bin/busybox "$T/ct/bin/busybox"
+    ln -s busybox "$T/ct/bin/sh"
+    ln -s busybox "$T/ct/bin/sleep"
+    printf '#!/bin/sh\nexec sleep 1000\n' > "$T/ct/sbin/init"
+    chmod 0755 "$T/ct/sbin/init"
+    on_exit 'for f in "$T"/run/lxc/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
+    cat > "$D/$E.xml" <<XML
+<domain type='lxc'>
+  <name>$E</name>
+  <metadata>
+    <dv:policy xmlns:dv='https://declvirt.dev/xmlns/policy/1' shutdown-timeout='1'/>
+  </metadata>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <memtune><hard_limit unit='MiB'>48</hard_limit></memtune>
+  <cputune><shares>256</shares><period>50000</period><quota>25000</quota><emulatorpin cpuset='1'/></cputune>
+  <os><type>exe</type><init>/sbin/init</init></os>
+  <devices><filesystem type='mount'><source dir='$T/ct'/><target dir='/'/></filesystem></devices>
+</domain>
+XML
+    check "a tuned container runs" wait_until 30 phase_is domain/$E ready
+    ce=$(cat "$T/run/lxc/$E.pid" 2>/dev/null)
+    check "memory.limit_in_bytes is its <hard_limit>, not <memory>" is $CG/memory/declvirt/$E/memory.limit_in_bytes $((48 * 1048576))
+    check "cpu.shares is <shares>" is $CG/cpu/declvirt/$E/cpu.shares 256
+    check "cpu.cfs_period_us is <period>" is $CG/cpu/declvirt/$E/cpu.cfs_period_us 50000
+    check "cpu.cfs_quota_us is <quota> (1 vCPU)" is $CG/cpu/declvirt/$E/cpu.cfs_quota_us 25000
+    check "cpuset.cpus is <emulatorpin>" is $CG/cpuset/declvirt/$E/cpuset.cpus 1
+    check "its init is in that cpuset and runs on CPU 1 only" \
+        eval "in_cgroup '$ce' cpuset /declvirt/$E && [ \"\$(affinity /proc/$ce)\" = 1 ]"
+    rm "$D/$E.xml"
+    check "the container goes with its file" wait_until 20 eval "! st_has domain/$E"
+    check "and so do its cgroups" eval "[ ! -e $CG/memory/declvirt/$E ] && [ ! -e $CG/cpuset/declvirt/$E ]"
+else
+    skip "a tuned container runs" "busybox-static is not installed"
+fi
