@@ -42,11 +42,12 @@ static const char *const devices_tcg[] = {"c 1:3 rw", "c 1:5 rw", "c 1:8 rw", "c
 static const char *const devices_kvm[] = {"c 1:3 rw", "c 1:5 rw",    "c 1:8 rw",
                                           "c 1:9 rw", "c 10:232 rw", NULL};
 
-int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgroup *ret,
-                        struct dv_error *err) {
-        *ret = (struct qemu_cgroup){0};
+/* The set of def on this host (pure once the layout is known). */
+static int build(const struct domain_def *def, bool kvm, struct cgroup_set *ret,
+                 struct dv_error *err) {
         char root[256], base[128];
         struct cgroup_layout l;
+        *ret = (struct cgroup_set){0};
         if (layout(&l, root, base) < 0)
                 return dv_error_add(err, -EOPNOTSUPP, 0,
                                     "no cgroup hierarchy found at %s: QEMU cannot be confined",
@@ -56,7 +57,24 @@ int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgro
                 .vcpu_pins = true,
                 .accounting = true,
         };
-        int r = cgroup_set_build(&l, def, &want, &ret->set, err);
+        return cgroup_set_build(&l, def, &want, ret, err);
+}
+
+void qemu_cgroup_print(const struct domain_def *def, bool kvm, FILE *f) {
+        struct cgroup_set s;
+        _cleanup_dv_error_ struct dv_error err = DV_ERROR_INIT;
+        if (build(def, kvm, &s, &err) < 0) {
+                fprintf(f, "no cgroup: %s\n", strna(dv_error_message(&err)));
+                return;
+        }
+        cgroup_set_print(&s, f);
+        cgroup_set_done(&s);
+}
+
+int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgroup *ret,
+                        struct dv_error *err) {
+        *ret = (struct qemu_cgroup){0};
+        int r = build(def, kvm, &ret->set, err);
         if (r < 0)
                 return r;
         if (!ret->set.devices_dir) {

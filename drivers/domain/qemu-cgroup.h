@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <json_object.h>
@@ -29,6 +30,9 @@ void qemu_cgroup_set_config(const char *root, const char *base);
  * (the file and the value) in err; nothing is left behind then. */
 int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgroup *ret,
                         struct dv_error *err);
+/* The set def's QEMU would get, as `declvirt native` shows it ("cgroup DIR", "limit WHAT
+ * FILE = VALUE", cgroup_set_print), or why it would not start. Touches nothing. */
+void qemu_cgroup_print(const struct domain_def *def, bool kvm, FILE *f);
 /* Closes the descriptors (after the spawn) and frees the set. */
 void qemu_cgroup_done(struct qemu_cgroup *cg);
 

@@ -1806,6 +1806,7 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                         disks.layers[k].format,
                         (fcntl(disks.fds[k], F_GETFL) & O_ACCMODE) == O_RDONLY ? "read-only"
                                                                                : "read-write");
+        qemu_cgroup_print(def, streq(qemu_accel_for(def), "kvm"), stderr);
         _cleanup_strv_free_ char **argv = NULL;
         struct qemu_argv_ctx ctx = {
                 .disk_chains = disks.chains,

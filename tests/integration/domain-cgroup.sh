@@ -72,6 +72,8 @@ TUNE_A="<memtune><hard_limit unit='MiB'>512</hard_limit><swap_hard_limit unit='M
   <blkiotune><device><path>$LOOP</path><read_bytes_sec>1048576</read_bytes_sec></device></blkiotune>"
 dom_xml "$A" 2 "$TUNE_A" > "$D/$A.xml"
 dom_xml "$B" 1 > "$D/$B.xml"
+check "declvirt native shows the cgroup and its limits (on stderr)" \
+    eval "dv native $D/$A.xml 2>&1 >/dev/null | grep -qx 'limit cpu quota $CG/cpu/declvirt/$A/cpu.cfs_quota_us = 40000'"
 agent_start
 check "two domains with cgroups run" wait_until 30 eval "phase_is domain/$A ready && phase_is domain/$B ready"
 pa=$(pid_of "$A")
