@@ -36,6 +36,9 @@ struct dom_status {
         bool exit_clean;   /* exited cleanly (guest powered off, init exited 0): stays set
                             * on later observes while the domain is down, until the next
                             * start or stop: the restart policy may be decided passes later */
+        /* while running: the host has no cgroup device control (cgroup v2 without a BPF
+         * program): QEMU has no device allow-list */
+        bool no_device_control;
 };
 
 void dom_status_done(struct dom_status *s);

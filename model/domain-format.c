@@ -40,6 +40,78 @@ static void format_vcpu(struct buf *b, const struct domain_def *def) {
         xml_text_end(b, "vcpu", num);
 }
 
+static void u64_elem(struct buf *b, const char *name, bool has, uint64_t v) {
+        if (has)
+                xml_text_elemf(b, name, "%" PRIu64, v);
+}
+
+static void i64_elem(struct buf *b, const char *name, bool has, int64_t v) {
+        if (has)
+                xml_text_elemf(b, name, "%" PRId64, v);
+}
+
+/* <blkiotune> and <memtune>, where libvirt puts them: after <currentMemory>. */
+static void format_mem_tune(struct buf *b, const struct domain_tune *t) {
+        if (t->has_blkiotune) {
+                xml_open(b, "blkiotune");
+                xml_open_end(b);
+                u64_elem(b, "weight", t->has_blkio_weight, t->blkio_weight);
+                for (size_t i = 0; i < t->n_blkio_devs; i++) {
+                        const struct domain_blkio_dev *d = &t->blkio_devs[i];
+                        xml_open(b, "device");
+                        xml_open_end(b);
+                        xml_text_elem(b, "path", d->path);
+                        u64_elem(b, "weight", d->has_weight, d->weight);
+                        u64_elem(b, "read_iops_sec", d->has_read_iops, d->read_iops_sec);
+                        u64_elem(b, "write_iops_sec", d->has_write_iops, d->write_iops_sec);
+                        u64_elem(b, "read_bytes_sec", d->has_read_bytes, d->read_bytes_sec);
+                        u64_elem(b, "write_bytes_sec", d->has_write_bytes, d->write_bytes_sec);
+                        xml_close(b, "device");
+                }
+                xml_close(b, "blkiotune");
+        }
+        if (t->has_memtune) {
+                xml_open(b, "memtune");
+                xml_open_end(b);
+                if (t->has_hard_limit)
+                        kib_elem(b, "hard_limit", t->hard_limit_kib, NULL);
+                if (t->has_soft_limit)
+                        kib_elem(b, "soft_limit", t->soft_limit_kib, NULL);
+                if (t->has_min_guarantee)
+                        kib_elem(b, "min_guarantee", t->min_guarantee_kib, NULL);
+                if (t->has_swap_hard_limit)
+                        kib_elem(b, "swap_hard_limit", t->swap_hard_limit_kib, NULL);
+                xml_close(b, "memtune");
+        }
+}
+
+/* <cputune> after <vcpu>, children in libvirt's order. */
+static void format_cputune(struct buf *b, const struct domain_tune *t) {
+        if (!t->has_cputune)
+                return;
+        xml_open(b, "cputune");
+        xml_open_end(b);
+        u64_elem(b, "shares", t->has_shares, t->shares);
+        u64_elem(b, "period", t->has_period, t->period);
+        i64_elem(b, "quota", t->has_quota, t->quota);
+        u64_elem(b, "global_period", t->has_global_period, t->global_period);
+        i64_elem(b, "global_quota", t->has_global_quota, t->global_quota);
+        u64_elem(b, "emulator_period", t->has_emulator_period, t->emulator_period);
+        i64_elem(b, "emulator_quota", t->has_emulator_quota, t->emulator_quota);
+        for (size_t i = 0; i < t->n_vcpupins; i++) {
+                xml_open(b, "vcpupin");
+                attr_uint(b, "vcpu", t->vcpupins[i].vcpu);
+                xml_attr(b, "cpuset", t->vcpupins[i].cpuset);
+                xml_empty_end(b);
+        }
+        if (t->emulatorpin) {
+                xml_open(b, "emulatorpin");
+                xml_attr(b, "cpuset", t->emulatorpin);
+                xml_empty_end(b);
+        }
+        xml_close(b, "cputune");
+}
+
 static void format_os(struct buf *b, const struct domain_def *def) {
         const struct domain_os *os = &def->os;
         if (!def->has_os)
@@ -637,7 +709,9 @@ void domain_def_format(struct buf *b, const struct domain_def *def,
                 kib_elem(b, "memory", def->memory_kib, NULL);
         if (def->has_current_memory)
                 kib_elem(b, "currentMemory", def->current_memory_kib, NULL);
+        format_mem_tune(b, &def->tune);
         format_vcpu(b, def);
+        format_cputune(b, &def->tune);
         if (def->has_bootloader)
                 xml_text_elem(b, "bootloader", def->bootloader ? def->bootloader : "");
         xml_text_elem(b, "bootloader_args", def->bootloader_args);

@@ -392,5 +392,6 @@ int domain_def_validate(const struct domain_def *def, struct dv_error *err) {
         KEEP(r, validate_chr(def, err));
         KEEP(r, validate_graphics(def, err));
         KEEP(r, validate_qemu_devices(def, err));
+        KEEP(r, domain_tune_validate(def, err));
         return r;
 }

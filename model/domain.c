@@ -169,6 +169,7 @@ void domain_def_free(struct domain_def *def) {
         free(def->gid_map);
         cpu_done(&def->cpu);
         clock_done(&def->clock);
+        domain_tune_done(&def->tune);
         free(def->emulator);
         for (size_t i = 0; i < def->n_disks; i++)
                 disk_done(&def->disks[i]);
@@ -2289,10 +2290,10 @@ static int parse_devices(const xmlNode *n, struct domain_def *def, struct dv_err
 /* ---- the domain --------------------------------------------------------------------- */
 
 /* Tuning and bookkeeping that libvirt writes or that only libvirt's own drivers act on. */
-#define DOMAIN_IGNORED                                                                          \
-        ATTRS("genid", "vcpus", "iothreads", "iothreadids", "defaultiothread", "cputune",       \
-              "numatune", "memtune", "blkiotune", "memoryBacking", "resource", "sysinfo", "pm", \
-              "perf", "on_lockfailure", "seclabel", "throttlegroups")
+#define DOMAIN_IGNORED                                                                            \
+        ATTRS("genid", "vcpus", "iothreads", "iothreadids", "defaultiothread", "numatune",        \
+              "memoryBacking", "resource", "sysinfo", "pm", "perf", "on_lockfailure", "seclabel", \
+              "throttlegroups")
 #define DOMAIN_REFUSED ATTRS("keywrap", "launchSecurity")
 
 static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error *err) {
@@ -2362,6 +2363,8 @@ static int parse_child(const xmlNode *c, struct domain_def *def, struct dv_error
                 return parse_lifecycle(c, &def->on_crash, &def->on_crash_line, err);
         if (dv_xml_is(c, "devices"))
                 return parse_devices(c, def, err);
+        if (dv_xml_is(c, "memtune") || dv_xml_is(c, "cputune") || dv_xml_is(c, "blkiotune"))
+                return domain_tune_parse(c, def, err); /* model/domain-tune.c */
         if (dv_xml_is_policy(c))
                 return 0; /* model/policy.c reads it */
         if (ignore_if_listed(c, DOMAIN_IGNORED, err))

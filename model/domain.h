@@ -644,6 +644,49 @@ struct domain_channel {
         char *target_type; /* virtio, guestfwd, xen */
         char *target_name; /* org.qemu.guest_agent.0, ... */
         int line;
+/* <memtune>, <cputune>, <blkiotune> (model/domain-tune.c): resource limits the drivers
+ * apply through the domain's cgroup (drivers/domain/cgroup.c). Sizes in KiB as libvirt
+ * keeps them. */
+#define DOMAIN_MAX_CPUS 1024
+struct domain_cpuset {
+        uint64_t w[DOMAIN_MAX_CPUS / 64];
+};
+struct domain_vcpupin {
+        unsigned vcpu;
+        char *cpuset; /* as written: "0-3,^2" */
+        int line;
+};
+struct domain_blkio_dev {
+        char *path; /* a block device node */
+        bool has_weight, has_read_bytes, has_write_bytes, has_read_iops, has_write_iops;
+        unsigned weight;
+        uint64_t read_bytes_sec, write_bytes_sec, read_iops_sec, write_iops_sec;
+        int line;
+};
+struct domain_tune {
+        /* <memtune> */
+        bool has_memtune;
+        bool has_hard_limit, has_soft_limit, has_swap_hard_limit, has_min_guarantee;
+        uint64_t hard_limit_kib, soft_limit_kib, swap_hard_limit_kib, min_guarantee_kib;
+        int memtune_line, hard_limit_line, soft_limit_line, swap_hard_limit_line;
+        int min_guarantee_line;
+        /* <cputune>; quotas are signed (-1: no limit, as libvirt writes it) */
+        bool has_cputune;
+        bool has_shares, has_period, has_quota, has_global_period, has_global_quota;
+        bool has_emulator_period, has_emulator_quota;
+        uint64_t shares, period, global_period, emulator_period;
+        int64_t quota, global_quota, emulator_quota;
+        int cputune_line, shares_line, period_line, quota_line, global_line, emulator_line;
+        struct domain_vcpupin *vcpupins;
+        size_t n_vcpupins;
+        char *emulatorpin; /* cpuset as written, NULL when absent */
+        int emulatorpin_line;
+        /* <blkiotune> */
+        bool has_blkiotune, has_blkio_weight;
+        unsigned blkio_weight;
+        int blkiotune_line, blkio_weight_line;
+        struct domain_blkio_dev *blkio_devs;
+        size_t n_blkio_devs;
 };
 
 struct domain_def {
@@ -716,6 +759,7 @@ struct domain_def {
         struct domain_memballoon memballoon;
         struct domain_vsock vsock;
         struct domain_iommu iommu;
+        struct domain_tune tune;
         int line, name_line, memory_line, current_memory_line, max_memory_line, vcpu_line;
         int bootloader_line, idmap_line;
         int on_poweroff_line, on_reboot_line, on_crash_line;
@@ -731,6 +775,20 @@ void domain_def_free(struct domain_def *def);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct domain_def *, domain_def_free)
 const char *domain_def_name(const struct domain_def *def);
 const char *domain_def_uuid(const struct domain_def *def);
+
+/* model/domain-tune.c: the children of <domain> it reads, their validation against the
+ * rest of the definition (vcpu indexes), and the memory they hold. */
+int domain_tune_parse(const void *node, struct domain_def *def, struct dv_error *err);
+int domain_tune_validate(const struct domain_def *def, struct dv_error *err);
+void domain_tune_done(struct domain_tune *t);
+/* "0-3,^2,8" into a set; -EINVAL when malformed or a CPU is >= DOMAIN_MAX_CPUS, -ERANGE
+ * when the set is empty. */
+int domain_cpuset_parse(const char *s, struct domain_cpuset *ret);
+static inline bool domain_cpuset_has(const struct domain_cpuset *c, unsigned cpu) {
+        return cpu < DOMAIN_MAX_CPUS && (c->w[cpu / 64] >> (cpu % 64)) & 1;
+}
+/* The set in the kernel's list form ("0-2,5"), into buf. */
+void domain_cpuset_format(const struct domain_cpuset *c, char *buf, size_t size);
 
 /* Effective values: what was written, else libvirt's default. */
 unsigned domain_def_vcpus(const struct domain_def *def);                    /* 1 */

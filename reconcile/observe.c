@@ -209,7 +209,8 @@ static void observe_domain(struct obj *o) {
         if (!o->observed || o->dom_st.state != st.state || o->dom_st.pid != st.pid ||
             o->dom_st.id != st.id || !streq_ptr(o->dom_st.reason, st.reason) ||
             !streq_ptr(o->dom_st.qmp_status, st.qmp_status) ||
-            o->dom_st.unconfined != st.unconfined)
+            o->dom_st.unconfined != st.unconfined ||
+            o->dom_st.no_device_control != st.no_device_control)
                 o->dirty = true;
         dom_status_done(&o->dom_st);
         o->dom_st = st;

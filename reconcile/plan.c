@@ -770,6 +770,11 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                                  "%srunning unconfined: its QEMU runs as root (started before "
                                  "QEMU ran as its own user); confined at its next start",
                                  st->state == DOM_PAUSED ? "paused; " : "");
+                else if (st->no_device_control)
+                        step_set(s, PHASE_READY, ACT_NONE,
+                                 "%sdevice control is not available on this host (cgroup v2 "
+                                 "without the devices controller): no device allow-list",
+                                 st->state == DOM_PAUSED ? "paused; " : "");
                 else
                         step_set(s, PHASE_READY, ACT_NONE,
                                  st->state == DOM_PAUSED ? "paused" : NULL);

@@ -42,15 +42,7 @@ void lxc_plan_free(struct lxc_plan *p) {
                 free(p->ops[i].data);
         }
         free(p->ops);
-        strv_free(p->cgroup_dirs);
-        free(p->cgroup_check_ctrl);
-        free(p->cgroup_check_path);
-        for (size_t i = 0; i < p->n_limits; i++) {
-                free(p->limits[i].file);
-                free(p->limits[i].value);
-        }
-        free(p->limits);
-        free(p->devices_dir);
+        cgroup_set_done(&p->cg);
         for (size_t i = 0; i < p->n_ifaces; i++) {
                 free(p->ifaces[i].bridge);
                 free(p->ifaces[i].mac);
@@ -271,21 +263,6 @@ static struct lxc_op *op_add(struct lxc_plan *p, enum lxc_op_kind kind, const ch
         return o;
 }
 
-static int limit_add(struct lxc_plan *p, const char *dir, const char *file, char *value,
-                     const char *what, int line) {
-        if (!value)
-                return -ENOMEM;
-        struct lxc_limit *n = realloc(p->limits, (p->n_limits + 1) * sizeof(*n));
-        if (!n) {
-                free(value);
-                return -ENOMEM;
-        }
-        p->limits = n;
-        p->limits[p->n_limits++] = (struct lxc_limit){
-                .file = path_join(dir, file), .value = value, .what = what, .line = line};
-        return p->limits[p->n_limits - 1].file ? 0 : -ENOMEM;
-}
-
 static size_t depth(const char *path) {
         size_t n = 0;
         for (const char *s = path; *s; s++)
@@ -457,7 +434,7 @@ static int add_system_mounts(struct lxc_plan *p) {
 /* null, zero, full, random, urandom; tty, console, ptmx; the pseudo-terminals. */
 static const char *const allowed_devices[] = {
         "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",   "c 1:9 rwm",
-        "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+        "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", NULL,
 };
 
 /* What a container without a user namespace may not keep: its root is the host's root,
@@ -491,75 +468,17 @@ static const struct {
 };
 
 static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
-                      const struct lxc_plan_ctx *ctx) {
-        const char *root = ctx->cgroup_root ? ctx->cgroup_root : "/sys/fs/cgroup";
-        const char *base = ctx->cgroup_base ? ctx->cgroup_base : "declvirt";
-        p->cgroup_check_path = strdupf("/%s/%s", base, def->name);
-        uint64_t bytes = def->memory_kib * 1024;
-        unsigned vcpus = domain_def_vcpus(def);
-        int r = 0;
-        if (ctx->cgroup_mode == LXC_CGROUP_V2) {
-                _cleanup_free_ char *top = path_join(root, base);
-                _cleanup_free_ char *dir = top ? path_join(top, def->name) : NULL;
-                p->cgroup_check_ctrl = strdup("");
-                if (!dir || strv_push(&p->cgroup_dirs, dir) < 0)
-                        return -ENOMEM;
-                /* The controllers reach the container's cgroup only when every level above
-                 * hands them down. */
-                KEEP(r, limit_add(p, root, "cgroup.subtree_control",
-                                  strdup(def->has_vcpu ? "+memory +cpu" : "+memory"), "controllers",
-                                  0));
-                KEEP(r, limit_add(p, top, "cgroup.subtree_control",
-                                  strdup(def->has_vcpu ? "+memory +cpu" : "+memory"), "controllers",
-                                  0));
-                if (def->has_memory)
-                        KEEP(r, limit_add(p, dir, "memory.max", strdupf("%" PRIu64, bytes),
-                                          "memory", def->memory_line));
-                if (def->has_vcpu)
-                        KEEP(r, limit_add(p, dir, "cpu.max",
-                                          strdupf("%" PRIu64 " %d",
-                                                  (uint64_t)vcpus * LXC_CPU_PERIOD_USEC,
-                                                  LXC_CPU_PERIOD_USEC),
-                                          "vcpus", def->vcpu_line));
-        } else {
-                _cleanup_free_ char *mem = strdupf("%s/memory/%s/%s", root, base, def->name);
-                _cleanup_free_ char *cpu = strdupf("%s/cpu/%s/%s", root, base, def->name);
-                p->cgroup_check_ctrl = strdup("memory");
-                if (!mem || !cpu || strv_push(&p->cgroup_dirs, mem) < 0 ||
-                    strv_push(&p->cgroup_dirs, cpu) < 0)
-                        return -ENOMEM;
-                if (ctx->cgroup_unified &&
-                    strv_consume(&p->cgroup_dirs,
-                                 strdupf("%s/unified/%s/%s", root, base, def->name)) < 0)
-                        return -ENOMEM;
-                if (ctx->cgroup_devices) {
-                        p->devices_dir = strdupf("%s/devices/%s/%s", root, base, def->name);
-                        if (!p->devices_dir || strv_push(&p->cgroup_dirs, p->devices_dir) < 0)
-                                return -ENOMEM;
-                        /* Nothing but the pseudo-devices and terminals: no host disk, even
-                         * through a node the container finds or makes. */
-                        KEEP(r, limit_add(p, p->devices_dir, "devices.deny", strdup("a"), "devices",
-                                          0));
-                        for (size_t i = 0; i < ELEMENTSOF(allowed_devices); i++)
-                                KEEP(r, limit_add(p, p->devices_dir, "devices.allow",
-                                                  strdup(allowed_devices[i]), "devices", 0));
-                }
-                if (def->has_memory)
-                        KEEP(r, limit_add(p, mem, "memory.limit_in_bytes",
-                                          strdupf("%" PRIu64, bytes), "memory", def->memory_line));
-                if (def->has_vcpu) {
-                        KEEP(r, limit_add(p, cpu, "cpu.cfs_period_us",
-                                          strdupf("%d", LXC_CPU_PERIOD_USEC), "vcpus",
-                                          def->vcpu_line));
-                        KEEP(r,
-                             limit_add(p, cpu, "cpu.cfs_quota_us",
-                                       strdupf("%" PRIu64, (uint64_t)vcpus * LXC_CPU_PERIOD_USEC),
-                                       "vcpus", def->vcpu_line));
-                }
-        }
-        if (!p->cgroup_check_ctrl || !p->cgroup_check_path)
-                return -ENOMEM;
-        return r;
+                      const struct lxc_plan_ctx *ctx, struct dv_error *err) {
+        const struct cgroup_layout l = {
+                .root = ctx->cgroup_root ? ctx->cgroup_root : CGROUP_DEFAULT_ROOT,
+                .base = ctx->cgroup_base ? ctx->cgroup_base : CGROUP_DEFAULT_BASE,
+                .mode = ctx->cgroup_mode,
+                .unified = ctx->cgroup_unified,
+                .devices = ctx->cgroup_devices,
+        };
+        /* <memory> and <vcpu> are the container's limits (it has no vCPU threads). */
+        const struct cgroup_want want = {.devices = allowed_devices, .vcpu_cap = true};
+        return cgroup_set_build(&l, def, &want, &p->cg, err);
 }
 
 static int add_ifaces(struct lxc_plan *p, const struct domain_def *def,
@@ -720,7 +639,7 @@ int lxc_plan_build(const struct domain_def *def, const struct lxc_plan_ctx *ctx,
                         if (depth(def->filesystems[i].target_dir) == d &&
                             (r = add_filesystem(p, def, i, ctx)) < 0)
                                 return r;
-        if ((r = add_system_mounts(p)) < 0 || (r = add_cgroup(p, def, ctx)) < 0 ||
+        if ((r = add_system_mounts(p)) < 0 || (r = add_cgroup(p, def, ctx, err)) < 0 ||
             (r = add_init(p, def)) < 0)
                 return r;
         /* Read-only remounts last: a read-only root still gets its mount points made. */
@@ -850,13 +769,7 @@ void lxc_plan_print(const struct lxc_plan *p, FILE *f) {
                         fprintf(f, " (filesystem line %d)", o->line);
                 fputc('\n', f);
         }
-        for (size_t i = 0; p->cgroup_dirs && p->cgroup_dirs[i]; i++)
-                fprintf(f, "cgroup %s\n", p->cgroup_dirs[i]);
-        for (size_t i = 0; i < p->n_limits; i++)
-                fprintf(f, "limit %s %s = %s\n", p->limits[i].what, p->limits[i].file,
-                        p->limits[i].value);
-        if (!p->devices_dir)
-                fputs("devices not-controlled (no cgroup v1 devices controller)\n", f);
+        cgroup_set_print(&p->cg, f);
         if (p->cap_drop) {
                 fputs("capabilities drop", f);
                 for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)

@@ -11,22 +11,17 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "drivers/domain/cgroup.h"
 #include "model/domain.h"
 #include "util/error.h"
 
 /* Below this, the kernel accepts the limit and then kills init with the OOM killer as it
  * starts: refused up front instead. */
-#define LXC_MIN_MEMORY_KIB  4096
-#define LXC_CPU_PERIOD_USEC 100000
+#define LXC_MIN_MEMORY_KIB 4096
 /* The kernel refuses uid_map/gid_map files with more lines. */
 #define LXC_MAX_IDMAP 340
 /* The ids of a container's user namespace from agent.conf container.id_range. */
 #define LXC_RANGE_IDS 65536u
-
-enum lxc_cgroup_mode {
-        LXC_CGROUP_V1, /* v1 controllers (hybrid: a v2 tree at ROOT/unified for membership) */
-        LXC_CGROUP_V2, /* unified at ROOT */
-};
 
 enum lxc_op_kind {
         LXC_OP_MOUNT,      /* mkdir -p target, mount(source, target, fstype, flags, data) */
@@ -56,13 +51,6 @@ struct lxc_op {
                         * its lower layer), so the host's ids 0-65535 show as the container's */
 };
 
-struct lxc_limit {
-        char *file; /* absolute path of the cgroup control file */
-        char *value;
-        const char *what; /* "memory", "vcpus" */
-        int line;
-};
-
 struct lxc_iface {
         char host[IFNAMSIZ];  /* the host end (iface_name) */
         char peer[IFNAMSIZ];  /* the container end's name while it is still on the host */
@@ -80,7 +68,7 @@ struct lxc_plan_ctx {
         const char *template_dir;  /* container.template_dir */
         const char *container_dir; /* container.data_dir */
         const char *cgroup_root;   /* /sys/fs/cgroup */
-        enum lxc_cgroup_mode cgroup_mode;
+        enum cgroup_mode cgroup_mode;
         bool cgroup_unified;     /* v1 with a v2 tree at ROOT/unified */
         bool cgroup_devices;     /* v1 with the devices controller at ROOT/devices */
         const char *cgroup_base; /* "declvirt" */
@@ -103,17 +91,10 @@ struct lxc_plan {
         char *root;         /* RUN_DIR/lxc/NAME/root: where the root is assembled */
         struct lxc_op *ops; /* in order; "/" first */
         size_t n_ops;
-        char **cgroup_dirs; /* created, joined and removed, in this order */
-        /* How /proc/PID/cgroup names it: the hierarchy's controller ("memory"; "" for v2)
-         * and the path ("/declvirt/NAME"), as in "4:memory:/declvirt/NAME". */
-        char *cgroup_check_ctrl;
-        char *cgroup_check_path;
-        struct lxc_limit *limits;
-        size_t n_limits;
-        /* The v1 devices cgroup (also in cgroup_dirs): init joins it itself, after its
-         * mounts, since the allow-list would refuse the block devices it mounts. NULL when
-         * the host has no device control (v2 without a BPF program: not done). */
-        char *devices_dir;
+        /* The container's cgroup (drivers/domain/cgroup.h). Its v1 devices cgroup
+         * (cg.devices_dir) is joined by init itself, after its mounts, since the allow-list
+         * would refuse the block devices it mounts. */
+        struct cgroup_set cg;
         /* Capabilities (bits of CAP_*) init loses from its bounding, effective, permitted
          * and inheritable sets: those of a container without a user namespace. */
         uint64_t cap_drop;

@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "drivers/domain/lxc-cgroup.h"
+#include "drivers/domain/cgroup.h"
 #include "drivers/domain/lxc-plan.h"
 #include "drivers/domain/lxc.h"
 #include "drivers/domain/proc.h"
@@ -190,32 +190,6 @@ static int paths_get(const struct domain_def *def, struct paths *p, struct dv_er
         return 0;
 }
 
-/* The cgroup layout, detected once per root; *devices: a v1 devices controller. */
-static int cgroup_layout(const char *root, enum lxc_cgroup_mode *mode, bool *unified,
-                         bool *devices) {
-        static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
-        static char *cached_root;
-        static enum lxc_cgroup_mode cached_mode;
-        static bool cached_unified, cached_devices;
-        static int cached_r;
-        pthread_mutex_lock(&cg_lock);
-        if (!cached_root || !streq(cached_root, root)) {
-                free(cached_root);
-                cached_root = strdup(root);
-                cached_r = lxc_cgroup_detect(root, &cached_mode, &cached_unified);
-                _cleanup_free_ char *allow = path_join(root, "devices/devices.allow");
-                cached_devices = cached_r >= 0 && cached_mode == LXC_CGROUP_V1 && allow &&
-                                 access(allow, F_OK) == 0;
-        }
-        *mode = cached_mode;
-        *unified = cached_unified;
-        if (devices)
-                *devices = cached_devices;
-        int r = cached_r;
-        pthread_mutex_unlock(&cg_lock);
-        return r;
-}
-
 static int plan_for(const struct domain_def *def, const struct paths *p,
                     const struct dom_start *args, struct lxc_plan **ret, struct dv_error *err) {
         struct lxc_plan_ctx ctx = {
@@ -230,8 +204,11 @@ static int plan_for(const struct domain_def *def, const struct paths *p,
                 .id_base = args ? args->id_base : 0,
                 .privileged = args && args->privileged,
         };
-        int r = cgroup_layout(p->cgroup_root, &ctx.cgroup_mode, &ctx.cgroup_unified,
-                              &ctx.cgroup_devices);
+        struct cgroup_layout l;
+        int r = cgroup_layout_get(p->cgroup_root, p->cgroup_base, &l);
+        ctx.cgroup_mode = l.mode;
+        ctx.cgroup_unified = l.unified;
+        ctx.cgroup_devices = l.devices;
         if (r < 0)
                 return dv_error_add(err, -EOPNOTSUPP, 0,
                                     "no cgroup hierarchy found at %s: containers cannot run",
@@ -239,44 +216,14 @@ static int plan_for(const struct domain_def *def, const struct paths *p,
         return lxc_plan_build(def, &ctx, ret, err);
 }
 
-/* Enough of a plan to check a process's cgroup and list or remove the cgroups. */
-static int cgroup_plan(const struct paths *p, struct lxc_plan *ret) {
-        enum lxc_cgroup_mode mode;
-        bool unified, devices;
-        *ret = (struct lxc_plan){0};
-        int r = cgroup_layout(p->cgroup_root, &mode, &unified, &devices);
+/* Enough of a cgroup set to check a process's cgroup and list or remove the cgroups. */
+static int cgroup_plan(const struct paths *p, struct cgroup_set *ret) {
+        struct cgroup_layout l;
+        *ret = (struct cgroup_set){0};
+        int r = cgroup_layout_get(p->cgroup_root, p->cgroup_base, &l);
         if (r < 0)
                 return r;
-        ret->name = p->name;
-        ret->cgroup_check_ctrl = mode == LXC_CGROUP_V2 ? "" : "memory";
-        ret->cgroup_check_path = strdupf("/%s/%s", p->cgroup_base, p->name);
-        if (!ret->cgroup_check_path)
-                return -ENOMEM;
-        if (mode == LXC_CGROUP_V2)
-                r = strv_consume(&ret->cgroup_dirs,
-                                 strdupf("%s/%s/%s", p->cgroup_root, p->cgroup_base, p->name));
-        else {
-                r = strv_consume(&ret->cgroup_dirs, strdupf("%s/memory/%s/%s", p->cgroup_root,
-                                                            p->cgroup_base, p->name));
-                if (r >= 0)
-                        r = strv_consume(&ret->cgroup_dirs, strdupf("%s/cpu/%s/%s", p->cgroup_root,
-                                                                    p->cgroup_base, p->name));
-                if (r >= 0 && unified)
-                        r = strv_consume(&ret->cgroup_dirs,
-                                         strdupf("%s/unified/%s/%s", p->cgroup_root, p->cgroup_base,
-                                                 p->name));
-                if (r >= 0 && devices)
-                        r = strv_consume(&ret->cgroup_dirs,
-                                         strdupf("%s/devices/%s/%s", p->cgroup_root, p->cgroup_base,
-                                                 p->name));
-        }
-        return r;
-}
-
-static void cgroup_plan_done(struct lxc_plan *cp) {
-        free(cp->cgroup_check_path);
-        strv_free(cp->cgroup_dirs);
-        *cp = (struct lxc_plan){0};
+        return cgroup_set_dirs(&l, p->name, true, false, ret);
 }
 
 /* ---- processes -------------------------------------------------------------------------- */
@@ -310,14 +257,14 @@ static bool is_ns_init(pid_t pid) {
 
 /* Ours: alive, the init of its own pid namespace, in our cgroup for this name, and (when
  * want_start is not 0) started when we recorded. */
-static bool pid_is_ours(const struct lxc_plan *cp, pid_t pid, uint64_t want_start,
+static bool pid_is_ours(const struct cgroup_set *cp, pid_t pid, uint64_t want_start,
                         struct dom_proc_stat *ret) {
         struct dom_proc_stat f;
         if (pid <= 1 || dom_proc_stat(pid, &f) < 0 || !dom_proc_stat_alive(&f))
                 return false;
         if (want_start && f.start != want_start)
                 return false;
-        if (!is_ns_init(pid) || !lxc_cgroup_contains(cp, pid))
+        if (!is_ns_init(pid) || !cgroup_contains(cp, pid))
                 return false;
         if (ret)
                 *ret = f;
@@ -408,10 +355,10 @@ static void veths_remove(const struct domain_def *def) {
 static void cleanup_after(const struct domain_def *def, const struct paths *p,
                           int cgroup_wait_msec) {
         veths_remove(def);
-        struct lxc_plan cp;
+        struct cgroup_set cp;
         if (cgroup_plan(p, &cp) == 0)
-                (void)lxc_cgroup_remove(&cp, cgroup_wait_msec);
-        cgroup_plan_done(&cp);
+                (void)cgroup_remove(&cp, cgroup_wait_msec);
+        cgroup_set_done(&cp);
         dom_proc_unlink_quiet(p->pidfile);
         dom_proc_unlink_quiet(p->startfile);
         if (rmdir(p->root) < 0 && errno != ENOENT)
@@ -427,7 +374,7 @@ static void cleanup_after(const struct domain_def *def, const struct paths *p,
  * container init (something else holds the name). */
 static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write, pid_t *ret_foreign,
                        struct dom_proc_stat *ret_facts, pid_t *ret_filepid, bool *ret_garbage) {
-        struct lxc_plan cp;
+        struct cgroup_set cp;
         pid_t found = 0, filepid = 0;
         *ret_foreign = 0;
         bool garbage = dom_proc_read_pidfile(p->pidfile, &filepid) < 0;
@@ -435,10 +382,8 @@ static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write,
                 *ret_filepid = filepid;
         if (ret_garbage)
                 *ret_garbage = garbage;
-        if (cgroup_plan(p, &cp) < 0) {
-                cgroup_plan_done(&cp);
+        if (cgroup_plan(p, &cp) < 0)
                 return 0;
-        }
         uint64_t start = read_start(p->startfile);
         pthread_mutex_lock(&lock);
         pid_t prev = ent->pid;
@@ -451,7 +396,7 @@ static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write,
         else if (filepid == 0 && prev == 0) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n = 0;
-                (void)lxc_cgroup_pids(&cp, &pids, &n);
+                (void)cgroup_pids(&cp, &pids, &n);
                 for (size_t i = 0; i < n && !found; i++)
                         if (pid_is_ours(&cp, pids[i], 0, ret_facts))
                                 found = pids[i];
@@ -462,7 +407,7 @@ static pid_t find_ours(const struct paths *p, struct lxc_entry *ent, bool write,
                 (void)dom_proc_write_pidfile(p->pidfile, found);
                 (void)dom_proc_write_u64(p->startfile, ret_facts->start);
         }
-        cgroup_plan_done(&cp);
+        cgroup_set_done(&cp);
         return found;
 }
 
@@ -1122,7 +1067,7 @@ static void start_state_undo(const struct domain_def *def, const struct paths *p
         if (s->veths)
                 veths_remove(def);
         if (s->cgroups)
-                (void)lxc_cgroup_remove(plan, CGROUP_WAIT_MSEC);
+                (void)cgroup_remove(&plan->cg, CGROUP_WAIT_MSEC);
         dom_proc_unlink_quiet(p->pidfile);
         dom_proc_unlink_quiet(p->startfile);
         (void)rmdir(p->root);
@@ -1465,10 +1410,10 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                 o->fstype = TAKE_PTR(type);
         }
 
-        r = lxc_cgroup_create(plan, err);
+        r = cgroup_create(&plan->cg, err);
         s->cgroups = true;
         if (r >= 0)
-                r = lxc_cgroup_apply(plan, err);
+                r = cgroup_apply(&plan->cg, err);
         if (r < 0)
                 return r;
         s->veths = plan->n_ifaces > 0;
@@ -1526,8 +1471,8 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
         c.log_fd = log_fd;
         c.null_fd = null_fd;
         _cleanup_close_ int devices_fd = -1;
-        if (plan->devices_dir) {
-                _cleanup_free_ char *procs = path_join(plan->devices_dir, "cgroup.procs");
+        if (plan->cg.devices_dir) {
+                _cleanup_free_ char *procs = path_join(plan->cg.devices_dir, "cgroup.procs");
                 devices_fd = procs ? open(procs, O_WRONLY | O_CLOEXEC | O_NOCTTY) : -1;
                 if (devices_fd < 0) {
                         r = dv_error_add(err, procs ? negative_errno() : -ENOMEM, 0,
@@ -1589,7 +1534,7 @@ static int start_spawn(const struct domain_def *def, const struct paths *p, stru
                     (r = write_proc_file(s->pid, "gid_map", gm, err)) < 0)
                         return r;
         }
-        if ((r = lxc_cgroup_join(plan, s->pid, err)) < 0)
+        if ((r = cgroup_join(&plan->cg, s->pid, true, err)) < 0)
                 return r;
         for (size_t i = 0; i < plan->n_ifaces; i++)
                 if ((r = nl_link_set_netns(plan->ifaces[i].peer, s->pid, plan->ifaces[i].guest,
@@ -1785,9 +1730,9 @@ static int stop_locked(const struct domain_def *def, const struct paths *p, stru
         /* The pidfd pins the process; checked again after opening it, a signal can only
          * reach the init we looked at. */
         _cleanup_close_ int fd = pidfd_open(live, 0);
-        struct lxc_plan cp;
+        struct cgroup_set cp;
         bool ours = cgroup_plan(p, &cp) == 0 && pid_is_ours(&cp, live, f.start, NULL);
-        cgroup_plan_done(&cp);
+        cgroup_set_done(&cp);
         if (ours) {
                 int sig = init_is_systemd(def, live) ? SIGRTMIN + 3 : SIGTERM;
                 log_debug("container %s: sending signal %d to init PID %d", p->name, sig,
@@ -1839,9 +1784,8 @@ int lxc_available(struct dv_error *err) {
         pthread_mutex_unlock(&lock);
         if (!root)
                 return -ENOMEM;
-        enum lxc_cgroup_mode mode;
-        bool unified;
-        if (cgroup_layout(root, &mode, &unified, NULL) < 0)
+        struct cgroup_layout l;
+        if (cgroup_layout_get(root, CGROUP_DEFAULT_BASE, &l) < 0)
                 return dv_error_add(err, -EOPNOTSUPP, 0,
                                     "no cgroup hierarchy found at %s: containers cannot run", root);
         if (geteuid() != 0)

@@ -29,6 +29,7 @@
 
 #include "drivers/cmd.h"
 #include "drivers/domain/qemu-argv.h"
+#include "drivers/domain/qemu-cgroup.h"
 #include "drivers/domain/qemu-disk.h"
 #include "drivers/domain/qemu-firmware.h"
 #include "drivers/domain/qemu-jail.h"
@@ -65,6 +66,8 @@
 #define LOG_TAIL_BYTES     4096
 #define LOG_MSG_LINES      3
 #define LOG_MSG_MAX        512
+/* How long the removal of a cgroup waits for QEMU's exiting threads to leave it. */
+#define CGROUP_WAIT_MSEC 1000
 
 /* ---- configuration and per-domain records --------------------------------------------- */
 
@@ -684,6 +687,7 @@ static void cleanup_files(const struct domain_def *def, const struct paths *p, b
         (void)rmdir(p->vnc_dir);
         dom_proc_unlink_quiet(p->ident);
         channels_unlink(def, p);
+        qemu_cgroup_remove(p->name, CGROUP_WAIT_MSEC);
 }
 
 /* ---- QMP helpers ---------------------------------------------------------------------- */
@@ -1022,6 +1026,7 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                 ret->state = state_from_qmp(ret->qmp_status);
                 struct dom_proc_ident have;
                 ret->unconfined = dom_proc_ident_read(live, &have) == 0 && have.euid == 0;
+                ret->no_device_control = !qemu_cgroup_device_control();
                 return 0;
         }
 
@@ -1460,8 +1465,8 @@ static int give_devices(const struct domain_def *def, const struct paths *p, str
 
 static int start_spawned(const struct domain_def *def, const struct paths *p,
                          struct qemu_entry *ent, char *const *argv, struct qemu_given *g,
-                         uint32_t uid, const struct cmd_jail *jail, bool paused,
-                         struct dv_error *err) {
+                         uint32_t uid, const struct cmd_jail *jail, const struct qemu_cgroup *cg,
+                         bool paused, struct dv_error *err) {
         off_t offset = file_size(p->qemu_log);
         pid_t pid = 0;
         /* QEMU's QMP socket appearing in run_dir wakes the wait at once (no polling
@@ -1471,9 +1476,13 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                 close(ino);
                 ino = -1;
         }
-        struct cmd_creds creds = {.uid = uid, .gid = uid, .jail = jail};
-        int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n, uid ? &creds : NULL,
-                                      &pid, err);
+        struct cmd_creds creds = {.uid = uid,
+                                  .gid = uid,
+                                  .cgroup_fds = cg->fds,
+                                  .n_cgroup_fds = cg->n_fds,
+                                  .jail = jail};
+        int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n,
+                                      uid || cg->n_fds ? &creds : NULL, &pid, err);
         /* QEMU holds them now: closing ours makes a client of a QEMU that died get an error
          * rather than wait in the listen queue. */
         given_close(g);
@@ -1613,6 +1622,30 @@ static int firmware_prepare(const struct domain_def *def, const struct paths *p,
         return qemu_firmware_select(def, nvram, NULL, ret, err);
 }
 
+/* Pins the vCPU and emulator threads of the QEMU just started (docs/qemu.md, Cgroup);
+ * on failure QEMU is killed: no half-confined start. */
+static int start_pin(const struct domain_def *def, const struct paths *p, struct qemu_entry *ent,
+                     struct dv_error *err) {
+        if (!qemu_cgroup_wants_pin(def))
+                return 0;
+        pthread_mutex_lock(&lock);
+        pid_t pid = ent->pid;
+        pthread_mutex_unlock(&lock);
+        struct json_object *cpus = NULL;
+        int r = qmp_once(ent, p->qmp, "query-cpus-fast", NULL, QMP_CMD_USEC, &cpus, err);
+        if (r >= 0)
+                r = qemu_cgroup_pin(def, pid, cpus, err);
+        json_object_put(cpus);
+        if (r < 0) {
+                _cleanup_close_ int fd = pidfd_open(pid, 0);
+                kill_spawned(fd, pid);
+                pthread_mutex_lock(&lock);
+                entry_forget_locked(ent);
+                pthread_mutex_unlock(&lock);
+        }
+        return r;
+}
+
 /* Opens for QEMU what it would otherwise open by path (docs/qemu.md, Its own user) and
  * fills f with the numbers QEMU gets them as, after the disks' in g. */
 static int give_files(const struct domain_def *def, const struct paths *p, char *const *taps,
@@ -1722,6 +1755,7 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         _cleanup_(qemu_disks_done) struct qemu_disks disks = {0};
         _cleanup_free_ int *chr_fds = NULL, *tap_fds = NULL;
         _cleanup_(qemu_devs_done) struct qemu_devs devs = {0};
+        _cleanup_(qemu_cgroup_done) struct qemu_cgroup cg = {0};
         /* One entry per interface, NULL for those without a tap. */
         _cleanup_free_ char **taps = calloc(n + 1, sizeof(char *));
         _cleanup_free_ char(*tap_buf)[IFNAMSIZ] = calloc(n + 1, IFNAMSIZ);
@@ -1811,8 +1845,13 @@ static int start_locked(const struct domain_def *def, const struct paths *p, str
         if (r >= 0 && uid)
                 r = jail_prepare(def, p, argv[0], streq(ctx.accel, "kvm"), &jail, err);
         if (r >= 0)
-                r = start_spawned(def, p, ent, argv, &given, uid, uid ? &jail : NULL, paused, err);
+                r = qemu_cgroup_prepare(def, streq(ctx.accel, "kvm"), &cg, err);
+        if (r >= 0)
+                r = start_spawned(def, p, ent, argv, &given, uid, uid ? &jail : NULL, &cg, paused,
+                                  err);
         given_close(&given);
+        if (r >= 0)
+                r = start_pin(def, p, ent, err);
         if (r >= 0)
                 return 0;
 fail_taps:
@@ -1979,6 +2018,7 @@ static int qemu_drv_native(const struct domain_def *def, const struct dom_start 
                         disks.layers[k].format,
                         (fcntl(disks.fds[k], F_GETFL) & O_ACCMODE) == O_RDONLY ? "read-only"
                                                                                : "read-write");
+        qemu_cgroup_print(def, streq(qemu_accel_for(def), "kvm"), stderr);
         _cleanup_strv_free_ char **argv = NULL;
         struct qemu_argv_ctx ctx = {
                 .disk_chains = disks.chains,

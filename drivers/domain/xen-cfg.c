@@ -906,6 +906,25 @@ static void build_chr(struct builder *b) {
         list_put(b, "serial", &l);
 }
 
+/* <memtune>, <cputune> and <blkiotune> are applied through a cgroup, which xl does not
+ * give a guest: refused rather than dropped. */
+static void build_tune(struct builder *b) {
+        const struct domain_tune *t = &b->def->tune;
+        const struct {
+                bool has;
+                int line;
+                const char *name;
+        } e[] = {{t->has_memtune, t->memtune_line, "memtune"},
+                 {t->has_cputune, t->cputune_line, "cputune"},
+                 {t->has_blkiotune, t->blkiotune_line, "blkiotune"}};
+        for (size_t i = 0; i < ELEMENTSOF(e); i++)
+                if (e[i].has)
+                        refuse(b, e[i].line,
+                               "<%s> is not applied by the Xen driver (xl gives a guest no "
+                               "cgroup)",
+                               e[i].name);
+}
+
 /* ---- the whole file ------------------------------------------------------------------------ */
 
 static int build(const struct domain_def *def, const struct xen_cfg_ctx *ctx, bool placeholders,
@@ -955,6 +974,7 @@ static int build(const struct domain_def *def, const struct xen_cfg_ctx *ctx, bo
         build_video(&b);
         build_inputs(&b);
         build_chr(&b);
+        build_tune(&b);
 
         if (b.r >= 0 && b.out.oom)
                 b.r = -ENOMEM;

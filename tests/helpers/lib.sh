@@ -104,10 +104,14 @@ netns_setup() {
     GS=${_netns[1]:-}
 }
 in_ns() { ip netns exec "$NS" "$@"; }
-# The agent in $NS: agent_start with the program wrapped.
+# qmp SOCKET COMMAND: qmp_json without arguments (below).
+qmp() { qmp_json "$1" "$2"; }
+# The agent in $NS: agent_start with the program wrapped. nsenter, not ip netns exec:
+# that one mounts a fresh /sys, without the cgroup trees QEMU's and containers' cgroups
+# are made in.
 agent_start_ns() {
     local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
-    ip netns exec "$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
+    nsenter --net="/run/netns/$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
     AGENT_PID=$!
     wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
         [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'

@@ -27,15 +27,6 @@ CONF
 on_exit 'for f in "$T"/run/lxc/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
 D=$T/desired
 S=$$
-# Its own agent_start_ns: nsenter, not ip netns exec (see below).
-agent_start_ns() {
-    local before; before=$(stat -c '%i %.9Y' "$T/state/status.xml" 2>/dev/null)
-    # nsenter, not ip netns exec: that one mounts a fresh /sys, without the cgroup trees.
-    nsenter --net="/run/netns/$NS" "$DECLVIRT" --config "$T/agent.conf" agent >>"$T/agent.log" 2>&1 &
-    AGENT_PID=$!
-    wait_until 10 eval '[ -s "$T/state/status.xml" ] &&
-        [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
-}
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 pid_of() { cat "$T/run/lxc/$1.pid" 2>/dev/null; }
 

@@ -118,32 +118,6 @@ check "vm1's credentials cannot read /etc/shadow" eval '! as_qemu "$uid1" cat /e
 check "nor the other guest's disk (0600 root)" eval '! as_qemu "$uid1" head -c1 "$P1/vm2.img" >/dev/null 2>&1'
 check "while root can (the check is real)" eval 'head -c1 "$P1/vm2.img" >/dev/null'
 
-# qmp_run SOCKET COMMAND [ARGUMENTS-JSON]: one command on QEMU's command monitor; prints what
-# it returned, fails on an error reply.
-qmp_run() {
-    python3 - "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-f = s.makefile('rw')
-def reply():
-    while True:
-        m = json.loads(f.readline())
-        if 'return' in m or 'error' in m:
-            return m
-f.readline()  # greeting
-f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n'); f.flush(); reply()
-cmd = {'execute': sys.argv[2]}
-if len(sys.argv) > 3:
-    cmd['arguments'] = json.loads(sys.argv[3])
-f.write(json.dumps(cmd) + '\n'); f.flush()
-m = reply()
-print(m.get('return', m.get('error')))
-sys.exit(0 if 'return' in m else 1)
-PY
-}
-
 # ---- QEMU's jail (issue 16): its own mount namespace with only what it needs ----------------------
 # probe_says PID PATH RESULT: opening PATH with PID's credentials, namespaces and cgroups gives
 # RESULT ("ok" or an errno name such as ENOENT).
@@ -173,7 +147,7 @@ check "vm2's VNC directory is in its jail, writable" \
     eval 'grep -q " $T/run/qemu-vnc/vm2 [^ ]* rw," "/proc/$(pid_of vm2)/mounts"'
 # hmp SOCKET COMMAND-LINE: one human monitor command through QMP; prints its output.
 hmp() {
-    qmp_run "$1" human-monitor-command "$(python3 -c 'import json,sys; print(json.dumps({"command-line": sys.argv[1]}))' "$2")"
+    qmp_json "$1" human-monitor-command "$(python3 -c 'import json,sys; print(json.dumps({"command-line": sys.argv[1]}))' "$2")"
 }
 check "QMP drive_add of /etc/shadow fails: QEMU cannot open it" eval '
     hmp "$T/run/qemu/vm1.qmp" "drive_add 0 if=none,file=/etc/shadow,format=raw,readonly=on,id=x" |
@@ -195,7 +169,6 @@ check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid
 check "the uid is kept across the agent restart" test "$(applied_uid vm1)" = "$uid1"
 
 # ---- QMP events: a pause and a resume from outside show in status.xml at once -----------------------
-qmp() { qmp_run "$1" "$2" >/dev/null; }
 check "the agent holds QEMU's events monitor" test -S "$T/run/qemu/vm1.events"
 check "QMP stop on the domain" qmp "$T/run/qemu/vm1.qmp" stop
 check "status.xml shows it paused within 1 s (resync 1 h)" wait_until 1 eval 'st_msg domain/vm1 | grep -q paused'

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "drivers/domain/lxc-cgroup.h"
+#include "drivers/domain/cgroup.h"
 #include "drivers/domain/lxc-plan.h"
 #include "drivers/domain/lxc.h"
 #include "model/domain.h"
@@ -31,7 +31,7 @@
 /* The bridges the engine resolves for type='network' interfaces. */
 static char *const bridges[] = {NULL, "virbr-default", NULL, NULL};
 
-static struct lxc_plan_ctx fixed_ctx(enum lxc_cgroup_mode mode, char *const *macs) {
+static struct lxc_plan_ctx fixed_ctx(enum cgroup_mode mode, char *const *macs) {
         return (struct lxc_plan_ctx){
                 .run_dir = "/run/declvirt/lxc",
                 .state_dir = "/var/lib/declvirt/state/domains",
@@ -39,8 +39,8 @@ static struct lxc_plan_ctx fixed_ctx(enum lxc_cgroup_mode mode, char *const *mac
                 .container_dir = "/var/lib/declvirt/containers",
                 .cgroup_root = "/sys/fs/cgroup",
                 .cgroup_mode = mode,
-                .cgroup_unified = mode == LXC_CGROUP_V1,
-                .cgroup_devices = mode == LXC_CGROUP_V1,
+                .cgroup_unified = mode == CGROUP_V1,
+                .cgroup_devices = mode == CGROUP_V1,
                 .cgroup_base = "declvirt",
                 .macs = macs,
                 .bridges = bridges,
@@ -70,7 +70,7 @@ static char **macs_for(const struct domain_def *def) {
         return m;
 }
 
-static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *suffix,
+static void golden_one(const char *path, enum cgroup_mode mode, const char *suffix,
                        bool privileged) {
         struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
         const struct domain_def *def = o->def.domain;
@@ -93,23 +93,23 @@ static void golden_one(const char *path, enum lxc_cgroup_mode mode, const char *
 
 /* One golden fixture: NAME.xml's plan on cgroup v1 must equal NAME.plan. */
 static void test_golden_plan(void **state) {
-        golden_one(*state, LXC_CGROUP_V1, ".plan", false);
+        golden_one(*state, CGROUP_V1, ".plan", false);
 }
 
 static void test_golden_plans_v2(void **state) {
         (void)state;
-        golden_one(DATA "/minimal.xml", LXC_CGROUP_V2, ".v2.plan", false);
-        golden_one(DATA "/full.xml", LXC_CGROUP_V2, ".v2.plan", false);
+        golden_one(DATA "/minimal.xml", CGROUP_V2, ".v2.plan", false);
+        golden_one(DATA "/full.xml", CGROUP_V2, ".v2.plan", false);
 }
 
 /* privileged='yes': no user namespace, the capabilities dropped instead; the device
  * allow-list stays. Without a range allocated yet, the plan says where it comes from. */
 static void test_golden_privileged(void **state) {
         (void)state;
-        golden_one(DATA "/minimal.xml", LXC_CGROUP_V1, ".privileged.plan", true);
-        golden_one(DATA "/template.xml", LXC_CGROUP_V1, ".privileged.plan", true);
+        golden_one(DATA "/minimal.xml", CGROUP_V1, ".privileged.plan", true);
+        golden_one(DATA "/template.xml", CGROUP_V1, ".privileged.plan", true);
         struct dv_object *o = test_load_object(DATA "/minimal.xml", DV_KIND_DOMAIN);
-        struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
+        struct lxc_plan_ctx ctx = fixed_ctx(CGROUP_V1, NULL);
         ctx.id_base = 0;
         struct dv_error err = DV_ERROR_INIT;
         struct lxc_plan *p = NULL;
@@ -135,7 +135,7 @@ static void test_refused(void **state) {
         _cleanup_free_ char *golden = test_sibling(path, ".err");
         struct dv_object *o = test_load_object(path, DV_KIND_DOMAIN);
         const struct domain_def *def = o->def.domain;
-        struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
+        struct lxc_plan_ctx ctx = fixed_ctx(CGROUP_V1, NULL);
         struct dv_error err = DV_ERROR_INIT;
         struct lxc_plan *p = NULL;
         int r = lxc_plan_build(def, &ctx, &p, &err);
@@ -228,7 +228,7 @@ static int check_sources(const char *init, const char *filesystems, struct dv_er
                          init, filesystems) > 0);
         struct dv_object *o = test_parse_string_ok(xml, "src");
         _cleanup_free_ char *templates = path_join(tmp, "templates");
-        struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V1, NULL);
+        struct lxc_plan_ctx ctx = fixed_ctx(CGROUP_V1, NULL);
         ctx.template_dir = templates;
         struct lxc_plan *p = NULL;
         int r = lxc_plan_build(o->def.domain, &ctx, &p, err);
@@ -326,37 +326,37 @@ static void test_cgroup_v2_fake(void **state) {
         (void)state;
         _cleanup_free_ char *root = path_join(tmp, "cg2");
         touch(root, "cgroup.controllers");
-        enum lxc_cgroup_mode mode;
+        enum cgroup_mode mode;
         bool unified;
-        assert_int_equal(lxc_cgroup_detect(root, &mode, &unified), 0);
-        assert_int_equal(mode, LXC_CGROUP_V2);
+        assert_int_equal(cgroup_detect(root, &mode, &unified), 0);
+        assert_int_equal(mode, CGROUP_V2);
         assert_false(unified);
 
         struct dv_object *o = test_load_object(DATA "/full.xml", DV_KIND_DOMAIN);
         _cleanup_strv_free_ char **macs = macs_for(o->def.domain);
-        struct lxc_plan_ctx ctx = fixed_ctx(LXC_CGROUP_V2, macs);
+        struct lxc_plan_ctx ctx = fixed_ctx(CGROUP_V2, macs);
         ctx.cgroup_root = root;
         struct lxc_plan *p = NULL;
         struct dv_error err = DV_ERROR_INIT;
         assert_int_equal(lxc_plan_build(o->def.domain, &ctx, &p, &err), 0);
-        assert_int_equal(lxc_cgroup_create(p, &err), 0);
+        assert_int_equal(cgroup_create(&p->cg, &err), 0);
         _cleanup_free_ char *dir = path_join(root, "declvirt/ct-full");
         struct stat st;
         assert_int_equal(stat(dir, &st), 0);
         /* cgroupfs has the control files; the fake tree gets them from the test. */
-        assert_int_equal(lxc_cgroup_apply(p, &err), -ENOENT);
+        assert_int_equal(cgroup_apply(&p->cg, &err), -ENOENT);
         assert_non_null(strstr(dv_error_message(&err), "cannot enable the cgroup controllers"));
         dv_error_clear(&err);
         touch(root, "cgroup.subtree_control");
         _cleanup_free_ char *top = path_join(root, "declvirt");
         touch(top, "cgroup.subtree_control");
-        assert_int_equal(lxc_cgroup_apply(p, &err), -ENOENT);
+        assert_int_equal(cgroup_apply(&p->cg, &err), -ENOENT);
         assert_non_null(strstr(dv_error_message(&err), "cannot set memory limit 536870912 in "));
         dv_error_clear(&err);
         touch(dir, "memory.max");
         touch(dir, "cpu.max");
         touch(dir, "cgroup.procs");
-        assert_int_equal(lxc_cgroup_apply(p, &err), 0);
+        assert_int_equal(cgroup_apply(&p->cg, &err), 0);
         _cleanup_free_ char *mf = path_join(dir, "memory.max");
         _cleanup_free_ char *cf = path_join(dir, "cpu.max");
         _cleanup_free_ char *sf = path_join(top, "cgroup.subtree_control");
@@ -367,18 +367,18 @@ static void test_cgroup_v2_fake(void **state) {
         assert_string_equal(mv, "536870912");
         assert_string_equal(cv, "200000 100000");
         assert_string_equal(sv, "+memory +cpu");
-        assert_int_equal(lxc_cgroup_join(p, 4242, &err), 0);
+        assert_int_equal(cgroup_join(&p->cg, 4242, true, &err), 0);
         _cleanup_free_ char *pf = path_join(dir, "cgroup.procs");
         _cleanup_free_ char *pv = test_read_file(pf, &len);
         assert_string_equal(pv, "4242");
         pid_t *pids = NULL;
         size_t n = 0;
-        assert_int_equal(lxc_cgroup_pids(p, &pids, &n), 0);
+        assert_int_equal(cgroup_pids(&p->cg, &pids, &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(pids[0], 4242);
         free(pids);
         /* Not empty (regular files in a fake tree): removal reports it, keeps trying briefly. */
-        assert_true(lxc_cgroup_remove(p, 20) < 0);
+        assert_true(cgroup_remove(&p->cg, 20) < 0);
         lxc_plan_free(p);
         dv_object_free(o);
 }
@@ -386,17 +386,17 @@ static void test_cgroup_v2_fake(void **state) {
 static void test_cgroup_v1_detect(void **state) {
         (void)state;
         _cleanup_free_ char *root = path_join(tmp, "cg1");
-        enum lxc_cgroup_mode mode;
+        enum cgroup_mode mode;
         bool unified;
-        assert_int_equal(lxc_cgroup_detect(root, &mode, &unified), -ENOENT);
+        assert_int_equal(cgroup_detect(root, &mode, &unified), -ENOENT);
         _cleanup_free_ char *mem = path_join(root, "memory");
         assert_int_equal(mkdir_p(mem, 0755), 0);
-        assert_int_equal(lxc_cgroup_detect(root, &mode, &unified), 0);
-        assert_int_equal(mode, LXC_CGROUP_V1);
+        assert_int_equal(cgroup_detect(root, &mode, &unified), 0);
+        assert_int_equal(mode, CGROUP_V1);
         assert_false(unified);
         _cleanup_free_ char *uni = path_join(root, "unified");
         touch(uni, "cgroup.controllers");
-        assert_int_equal(lxc_cgroup_detect(root, &mode, &unified), 0);
+        assert_int_equal(cgroup_detect(root, &mode, &unified), 0);
         assert_true(unified);
 }
 
@@ -406,13 +406,13 @@ static void test_cgroup_contains_self(void **state) {
         size_t len = 0;
         _cleanup_free_ char *s = test_read_file("/proc/self/cgroup", &len);
         char *line = strstr(s, ":memory:");
-        struct lxc_plan p = {0};
+        struct cgroup_set p = {0};
         if (line) {
                 char *end = strchr(line, '\n');
                 if (end)
                         *end = '\0';
-                p.cgroup_check_ctrl = "memory";
-                p.cgroup_check_path = line + 8;
+                p.check_ctrl = "memory";
+                p.check_path = line + 8;
         } else {
                 line = strstr(s, "0::");
                 if (!line)
@@ -420,12 +420,12 @@ static void test_cgroup_contains_self(void **state) {
                 char *end = strchr(line, '\n');
                 if (end)
                         *end = '\0';
-                p.cgroup_check_ctrl = "";
-                p.cgroup_check_path = line + 3;
+                p.check_ctrl = "";
+                p.check_path = line + 3;
         }
-        assert_true(lxc_cgroup_contains(&p, getpid()));
-        p.cgroup_check_path = "/declvirt/not-this";
-        assert_false(lxc_cgroup_contains(&p, getpid()));
+        assert_true(cgroup_contains(&p, getpid()));
+        p.check_path = "/declvirt/not-this";
+        assert_false(cgroup_contains(&p, getpid()));
 }
 
 int main(void) {

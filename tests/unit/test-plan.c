@@ -1051,6 +1051,13 @@ static void test_domain_unconfined_and_uid_record(void **state) {
         expect_step(&s, PHASE_READY, ACT_NONE,
                     "running unconfined: its QEMU runs as root (started before QEMU ran as its "
                     "own user); confined at its next start");
+        /* On a host without cgroup device control (v2 only) the status says so. */
+        d->dom_st.unconfined = false;
+        d->dom_st.no_device_control = true;
+        s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "device control is not available on this host (cgroup v2 without the "
+                    "devices controller): no device allow-list");
 
         d->applied->uid = 3000007;
         /* A record naming root, (uid_t)-1 or a string is refused, not run as root. */
