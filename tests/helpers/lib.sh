@@ -175,6 +175,48 @@ _guest_module() {
     esac
 }
 
+# nat_net_xml NAME BRIDGE: a NAT network on TEST-NET 192.0.2.0/24, the host 192.0.2.1,
+# DHCP leases 192.0.2.100-150.
+nat_net_xml() {
+    cat <<XML
+<network>
+  <name>$1</name>
+  <forward mode='nat'/>
+  <bridge name='$2' stp='on' delay='0'/>
+  <ip address='192.0.2.1' prefix='24'>
+    <dhcp><range start='192.0.2.100' end='192.0.2.150'/></dhcp>
+  </ip>
+</network>
+XML
+}
+
+# ---- QEMU's confinement (issue 16) ------------------------------------------------------
+# applied_uid NAME: the uid the agent allocated for domain NAME, from its last-applied
+# record.
+applied_uid() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("uid", ""))' \
+        "$T/state/applied/domain@$1.json"
+}
+# need_jail_probe: PROBE, tests/tools/jail-probe (the test skips when it is not built).
+need_jail_probe() {
+    PROBE=$REPO/${BUILD:-build}/tools/jail-probe
+    [ -x "$PROBE" ] || skip_all "build/tools/jail-probe is not built (make build-all)"
+}
+# probe_says PID PATH RESULT: opening PATH with PID's credentials, namespaces and cgroups
+# ($PROBE) gives RESULT ("ok" or an errno name such as ENOENT).
+probe_says() {
+    local got
+    got=$("$PROBE" "$1" "$2") || return 1
+    [ "$got" = "$2 $3" ] || { echo "# $got"; return 1; }
+}
+# vnc_answers SOCKET: a VNC server on the unix socket SOCKET greets with "RFB ".
+vnc_answers() {
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+sys.exit(0 if s.recv(12).startswith(b"RFB ") else 1)' "$1"
+}
+
 agent_start() {
     # A restarted agent finds the old status.xml: wait for the one its first pass
     # writes (always a new file), so what follows never reads the previous agent's.
