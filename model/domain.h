@@ -644,6 +644,8 @@ struct domain_channel {
         char *target_type; /* virtio, guestfwd, xen */
         char *target_name; /* org.qemu.guest_agent.0, ... */
         int line;
+};
+
 /* <memtune>, <cputune>, <blkiotune> (model/domain-tune.c): resource limits the drivers
  * apply through the domain's cgroup (drivers/domain/cgroup.c). Sizes in KiB as libvirt
  * keeps them. */

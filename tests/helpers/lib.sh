@@ -117,6 +117,110 @@ agent_start_ns() {
         [ "$(stat -c "%i %.9Y" "$T/state/status.xml" 2>/dev/null)" != "$before" ]'
 }
 
+# ---- A real Linux guest (the domain-boot technique) ------------------------------------
+# guest_kernel: KERNEL, the newest kernel image of the host's linux-image packages
+# (DECLVIRT_TEST_KERNEL overrides), and KVER, the version its modules are installed under;
+# skips the whole test when there is none.
+guest_kernel() {
+    KERNEL=${DECLVIRT_TEST_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
+    [ -n "$KERNEL" ] && [ -r "$KERNEL" ] ||
+        skip_all "no kernel image in /boot (install linux-image-amd64)"
+    KVER=${KERNEL##*/vmlinuz-}
+}
+
+# guest_initramfs DIR OUT MODULE... < INIT: a gzipped newc initramfs OUT of the tree DIR
+# (which may already hold the caller's files) with busybox as /bin/busybox and /bin/sh
+# (with its libraries when it is linked dynamically), /init read from stdin, and each
+# MODULE of kernel $KVER (guest_kernel) that is a module, after the modules it depends
+# on. insmod resolves nothing, so they are copied decompressed as
+# /lib/modules/NN-NAME.ko: `for m in /lib/modules/*.ko; do insmod "$m"; done` loads them
+# in order. Skips the whole test when something is missing.
+guest_initramfs() {
+    local dir=$1 out=$2 m a lib
+    shift 2
+    need_prog busybox
+    need_prog gzip
+    need_prog modinfo
+    for a in cpio insmod sh; do
+        busybox --list | grep -qx "$a" || skip_all "busybox has no $a applet"
+    done
+    mkdir -p "$dir"/{bin,proc,sys,dev,lib/modules}
+    cp "$(command -v busybox)" "$dir/bin/busybox"
+    ln -sf busybox "$dir/bin/sh"
+    for lib in $(ldd "$dir/bin/busybox" 2>/dev/null | grep -o '/[^ ]*'); do
+        mkdir -p "$dir$(dirname "$lib")"
+        cp -L "$lib" "$dir$lib"
+    done
+    _guest_mods=()
+    for m in "$@"; do _guest_module "$dir" "$m"; done
+    cat > "$dir/init"
+    chmod 0755 "$dir/init"
+    (cd "$dir" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$out")
+    [ -s "$out" ] || skip_all "cannot build the initramfs"
+}
+# _guest_module DIR NAME: NAME's dependencies, then NAME, unless built in or already there.
+_guest_module() {
+    local dir=$1 name=${2//-/_} file dep ko
+    [[ " ${_guest_mods[*]} " == *" $name "* ]] && return 0
+    file=$(modinfo -k "$KVER" -n "$name" 2>/dev/null) ||
+        skip_all "kernel $KVER: no module $name under /lib/modules"
+    [ "$file" = "(builtin)" ] && return 0
+    for dep in $(modinfo -k "$KVER" -F depends "$name" | tr , ' '); do
+        _guest_module "$dir" "$dep"
+    done
+    _guest_mods+=("$name")
+    ko=$dir/lib/modules/$(printf '%02d' ${#_guest_mods[@]})-$name.ko
+    case $file in
+    *.ko) cp "$file" "$ko" ;;
+    *.ko.xz) busybox xzcat "$file" > "$ko" ;;
+    *.ko.gz) gzip -dc "$file" > "$ko" ;;
+    *.ko.zst) need_prog zstd; zstd -qdc "$file" > "$ko" ;;
+    *) skip_all "kernel $KVER: cannot read module $file" ;;
+    esac
+}
+
+# nat_net_xml NAME BRIDGE: a NAT network on TEST-NET 192.0.2.0/24, the host 192.0.2.1,
+# DHCP leases 192.0.2.100-150.
+nat_net_xml() {
+    cat <<XML
+<network>
+  <name>$1</name>
+  <forward mode='nat'/>
+  <bridge name='$2' stp='on' delay='0'/>
+  <ip address='192.0.2.1' prefix='24'>
+    <dhcp><range start='192.0.2.100' end='192.0.2.150'/></dhcp>
+  </ip>
+</network>
+XML
+}
+
+# ---- QEMU's confinement (issue 16) ------------------------------------------------------
+# applied_uid NAME: the uid the agent allocated for domain NAME, from its last-applied
+# record.
+applied_uid() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("uid", ""))' \
+        "$T/state/applied/domain@$1.json"
+}
+# need_jail_probe: PROBE, tests/tools/jail-probe (the test skips when it is not built).
+need_jail_probe() {
+    PROBE=$REPO/${BUILD:-build}/tools/jail-probe
+    [ -x "$PROBE" ] || skip_all "build/tools/jail-probe is not built (make build-all)"
+}
+# probe_says PID PATH RESULT: opening PATH with PID's credentials, namespaces and cgroups
+# ($PROBE) gives RESULT ("ok" or an errno name such as ENOENT).
+probe_says() {
+    local got
+    got=$("$PROBE" "$1" "$2") || return 1
+    [ "$got" = "$2 $3" ] || { echo "# $got"; return 1; }
+}
+# vnc_answers SOCKET: a VNC server on the unix socket SOCKET greets with "RFB ".
+vnc_answers() {
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+sys.exit(0 if s.recv(12).startswith(b"RFB ") else 1)' "$1"
+}
+
 agent_start() {
     # A restarted agent finds the old status.xml: wait for the one its first pass
     # writes (always a new file), so what follows never reads the previous agent's.

@@ -9,47 +9,25 @@
 source "$(dirname "$0")/../helpers/lib.sh"
 need_root
 need_prog busybox
-need_prog gzip
 need_prog python3
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
-
-# The newest kernel image of the host's linux-image packages (DECLVIRT_TEST_KERNEL
-# overrides), and the version its modules are installed under.
-KERNEL=${DECLVIRT_TEST_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
-[ -n "$KERNEL" ] && [ -r "$KERNEL" ] ||
-    skip_all "no kernel image in /boot (install linux-image-amd64)"
-KVER=${KERNEL##*/vmlinuz-}
-for a in acpid cpio insmod poweroff sh mount sleep; do
+guest_kernel
+for a in acpid poweroff mount sleep; do
     busybox --list | grep -qx "$a" || skip_all "busybox has no $a applet"
 done
 
 agent_setup_qemu
 D=$T/desired
 
-# ---- the initramfs: busybox (with its libraries when it is linked dynamically), the
-# ACPI button and evdev modules when they are modules, /init and the power-button handler.
+# ---- the initramfs: busybox, the ACPI button and evdev modules (when they are modules),
+# /init and the power-button handler.
 R=$T/initramfs
-mkdir -p "$R"/{bin,proc,sys,dev,lib/modules,etc/acpi/PWRF} "$T/boot"
-cp "$(command -v busybox)" "$R/bin/busybox"
-ln -s busybox "$R/bin/sh"
-for lib in $(ldd "$R/bin/busybox" 2>/dev/null | grep -o '/[^ ]*'); do
-    mkdir -p "$R$(dirname "$lib")"
-    cp -L "$lib" "$R$lib"
-done
-# add_module CONFIG PATH-UNDER-kernel/: copies the module (decompressed) unless built in.
-add_module() {
-    local cfg=/boot/config-$KVER base=/lib/modules/$KVER/kernel/$2 name=${2##*/}
-    [ -r "$cfg" ] && grep -qx "$1=y" "$cfg" && return 0
-    if [ -r "$base.ko" ]; then cp "$base.ko" "$R/lib/modules/$name.ko"
-    elif [ -r "$base.ko.xz" ]; then busybox xzcat "$base.ko.xz" > "$R/lib/modules/$name.ko"
-    elif [ -r "$base.ko.gz" ]; then gzip -dc "$base.ko.gz" > "$R/lib/modules/$name.ko"
-    elif [ -r "$base.ko.zst" ] && command -v zstd >/dev/null; then zstd -qdc "$base.ko.zst" > "$R/lib/modules/$name.ko"
-    else skip_all "kernel $KVER: no module $2 ($1) under /lib/modules"
-    fi
-}
-add_module CONFIG_ACPI_BUTTON drivers/acpi/button   # the power button's input device
-add_module CONFIG_INPUT_EVDEV drivers/input/evdev   # /dev/input/event*, what acpid reads
-cat > "$R/init" <<'INIT'
+INITRD=$T/boot/initrd.gz
+mkdir -p "$R/etc/acpi/PWRF" "$T/boot"
+printf '#!/bin/sh\necho "DVBOOT power button"\npoweroff -f\n' > "$R/etc/acpi/PWRF/00000080"
+chmod 0755 "$R/etc/acpi/PWRF/00000080"
+# button: the power button's input device; evdev: /dev/input/event*, what acpid reads.
+guest_initramfs "$R" "$INITRD" button evdev <<'INIT'
 #!/bin/sh
 export PATH=/bin
 /bin/busybox --install -s /bin
@@ -74,11 +52,6 @@ if [ -n "$n" ]; then
 fi
 while :; do sleep 3600; done
 INIT
-printf '#!/bin/sh\necho "DVBOOT power button"\npoweroff -f\n' > "$R/etc/acpi/PWRF/00000080"
-chmod 0755 "$R/init" "$R/etc/acpi/PWRF/00000080"
-INITRD=$T/boot/initrd.gz
-(cd "$R" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$INITRD")
-[ -s "$INITRD" ] || skip_all "cannot build the initramfs"
 
 # dom_xml NAME POLICY-ATTRS [EXTRA-CMDLINE]
 dom_xml() {

@@ -22,19 +22,6 @@ P1=$T/pools/p1
 MiB=1048576
 
 
-net_xml() {
-    cat <<XML
-<network>
-  <name>nat1</name>
-  <forward mode='nat'/>
-  <bridge name='dvdn0' stp='on' delay='0'/>
-  <ip address='192.0.2.1' prefix='24'>
-    <dhcp><range start='192.0.2.100' end='192.0.2.150'/></dhcp>
-  </ip>
-</network>
-XML
-}
-
 # dom_xml [POLICY-ATTRS]
 dom_xml() {
     cat <<XML
@@ -82,7 +69,7 @@ dom_xml > "$D/vm1.xml"
 check "the domain waits for its network" \
     wait_until 10 eval 'phase_is domain/vm1 waiting && st_msg domain/vm1 | grep -q "waiting for network/nat1"'
 check "no QEMU is started meanwhile" eval '[ -z "$(pid_of)" ] && [ -z "$(taps)" ]'
-net_xml > "$D/nat1.xml"
+nat_net_xml nat1 dvdn0 > "$D/nat1.xml"
 check "the network becomes ready" wait_until 15 phase_is network/nat1 ready
 check "then the domain is ready" wait_until 30 phase_is domain/vm1 ready
 pid1=$(pid_of)

@@ -14,8 +14,7 @@ need_root
 need_prog qemu-img
 need_prog python3
 [ -x /usr/bin/qemu-system-x86_64 ] || skip_all "qemu-system-x86_64 is not installed"
-PROBE=$REPO/${BUILD:-build}/tools/jail-probe
-[ -x "$PROBE" ] || skip_all "build/tools/jail-probe is not built (make build-all)"
+need_jail_probe
 agent_setup_qemu
 D=$T/desired
 P1=$T/pools/p1
@@ -76,11 +75,6 @@ check "the pool is not stopped under a running domain" eval '
 pool_xml p1 "$P1" > "$D/p1.xml"
 
 # ---- QEMU as its own user (issue 16) -------------------------------------------------------------
-# applied_uid NAME: the uid the agent allocated, from the domain's last-applied record.
-applied_uid() {
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("uid", ""))' \
-        "$T/state/applied/domain@$1.json"
-}
 # status_is PID FIELD VALUE: /proc/PID/status FIELD is VALUE (fields joined by single spaces).
 status_is() {
     local v
@@ -107,10 +101,7 @@ check "with a uid of its own" eval '[ -n "$uid2" ] && [ "$uid2" != "$uid1" ] && 
 check "its QEMU runs as it" status_is "$(pid_of vm2)" Uid "$uid2 $uid2 $uid2 $uid2"
 check "its VNC socket is in a directory of its uid, 0700" \
     eval '[ "$(stat -c "%u %a" "$T/run/qemu-vnc/vm2")" = "$uid2 700" ] && [ -S "$T/run/qemu-vnc/vm2/vnc" ]'
-check "and serves VNC" python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-sys.exit(0 if s.recv(12).startswith(b"RFB ") else 1)' "$T/run/qemu-vnc/vm2/vnc"
+check "and serves VNC" vnc_answers "$T/run/qemu-vnc/vm2/vnc"
 chmod 0600 "$P1/vm2.img"
 # as_qemu UID CMD...: CMD with the credentials of the QEMU that runs as UID.
 as_qemu() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all -- "$@"; }
@@ -119,13 +110,6 @@ check "nor the other guest's disk (0600 root)" eval '! as_qemu "$uid1" head -c1 
 check "while root can (the check is real)" eval 'head -c1 "$P1/vm2.img" >/dev/null'
 
 # ---- QEMU's jail (issue 16): its own mount namespace with only what it needs ----------------------
-# probe_says PID PATH RESULT: opening PATH with PID's credentials, namespaces and cgroups gives
-# RESULT ("ok" or an errno name such as ENOENT).
-probe_says() {
-    local got
-    got=$("$PROBE" "$1" "$2") || return 1
-    [ "$got" = "$2 $3" ] || { echo "# $got"; return 1; }
-}
 check "vm1's QEMU has a mount namespace of its own" \
     test "$(readlink "/proc/$pid1/ns/mnt")" != "$(readlink /proc/self/ns/mnt)"
 # jail_top PID: what the root of PID's jail holds, one line.
