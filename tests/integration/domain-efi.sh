@@ -44,10 +44,6 @@ XML
 pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 console() { tr -d '\r' < "$T/state/domains/$1.console.log" 2>/dev/null; }
-applied_uid() {
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("uid", ""))' \
-        "$T/state/applied/domain@$1.json"
-}
 NV=$T/state/domains/e1_VARS.fd
 # OVMF under TCG takes some seconds to reach its boot manager, more on a loaded machine.
 FW=120
