@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "drivers/domain/cgroup-bpf.h"
 #include "drivers/domain/cgroup.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -32,6 +33,8 @@ void cgroup_set_done(struct cgroup_set *s) {
         }
         free(s->limits);
         free(s->devices_dir);
+        free(s->bpf_dir);
+        strv_free(s->device_rules);
         free(s->cpuset);
         *s = (struct cgroup_set){0};
 }
@@ -219,8 +222,15 @@ static int build_v1(const struct cgroup_layout *l, const struct domain_def *def,
                 return -ENOMEM;
         if (w->accounting && strv_consume(&s->dirs, strdupf("%s/pids/%s/%s", root, base, name)) < 0)
                 return -ENOMEM;
-        if (l->unified && strv_consume(&s->dirs, strdupf("%s/unified/%s/%s", root, base, name)) < 0)
-                return -ENOMEM;
+        if (l->unified) {
+                char *u = strdupf("%s/unified/%s/%s", root, base, name);
+                if (strv_consume(&s->dirs, u) < 0)
+                        return -ENOMEM;
+                /* The v1 list and the program both apply on a hybrid host: the program
+                 * keeps the list should the v1 devices cgroup be left. */
+                if (w->devices && w->bpf_devices && !(s->bpf_dir = strdup(u)))
+                        return -ENOMEM;
+        }
         if (w->devices && l->devices) {
                 s->devices_dir = strdupf("%s/devices/%s/%s", root, base, name);
                 if (!s->devices_dir || strv_push(&s->dirs, s->devices_dir) < 0)
@@ -334,6 +344,8 @@ static int build_v2(const struct cgroup_layout *l, const struct domain_def *def,
         s->check_ctrl = strdup("");
         if (!dir || !s->check_ctrl || strv_push(&s->dirs, dir) < 0)
                 return -ENOMEM;
+        if (w->devices && w->bpf_devices && !(s->bpf_dir = strdup(dir)))
+                return -ENOMEM;
         uint64_t period;
         int64_t quota;
         int line;
@@ -426,8 +438,11 @@ int cgroup_set_build(const struct cgroup_layout *l, const struct domain_def *def
         if (r < 0)
                 return r;
         ret->devices_wanted = want->devices != NULL;
+        if (want->devices && want->bpf_devices &&
+            !(ret->device_rules = strv_copy((char *const *)want->devices)))
+                r = -ENOMEM;
         ret->check_path = strdupf("/%s/%s", l->base, def->name);
-        if (!ret->check_path || pinned_cpus(def, want, &ret->cpuset) < 0)
+        if (r < 0 || !ret->check_path || pinned_cpus(def, want, &ret->cpuset) < 0)
                 r = -ENOMEM;
         else
                 r = l->mode == CGROUP_V2 ? build_v2(l, def, want, ret)
@@ -488,7 +503,10 @@ void cgroup_set_print(const struct cgroup_set *s, FILE *f) {
                 else
                         fprintf(f, "limit %s %s = %s\n", l->what, l->file, l->value);
         }
-        if (s->devices_wanted && !s->devices_dir)
+        if (s->bpf_dir)
+                fprintf(f, "devices program %s (%zu rules)\n", s->bpf_dir,
+                        strv_length(s->device_rules));
+        if (s->devices_wanted && !s->devices_dir && !s->bpf_dir)
                 fputs("devices not-controlled (no cgroup v1 devices controller)\n", f);
 }
 
@@ -600,6 +618,31 @@ static int device_value(const struct cgroup_limit *l, char **ret, struct dv_erro
         return *ret ? 0 : dv_error_oom(err);
 }
 
+/* The device program on bpf_dir (docs/design.md, "Device allow-lists on cgroup v2"). */
+static int apply_bpf(const struct cgroup_set *p, struct dv_error *err) {
+        if (!p->bpf_dir)
+                return 0;
+        int r = cgroup_bpf_supported();
+        if (r < 0) {
+                log_debug("cgroup %s: no device program (%s)%s", p->bpf_dir, strerror(-r),
+                          p->devices_dir ? ": the v1 devices cgroup alone controls devices" : "");
+                return 0;
+        }
+        size_t n = strv_length(p->device_rules);
+        _cleanup_free_ struct cgroup_dev_rule *rules = calloc(n + 1, sizeof(*rules));
+        if (!rules)
+                return dv_error_oom(err);
+        for (size_t i = 0; i < n; i++) {
+                r = cgroup_dev_rule_parse(p->device_rules[i], &rules[i], err);
+                if (r < 0)
+                        return r;
+        }
+        _cleanup_close_ int fd = open(p->bpf_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return dv_error_add(err, -errno, 0, "cannot open %s: %m", p->bpf_dir);
+        return cgroup_bpf_devices_set(fd, p->bpf_dir, rules, n, err);
+}
+
 int cgroup_apply(const struct cgroup_set *p, struct dv_error *err) {
         for (size_t i = 0; i < p->n_limits; i++) {
                 const struct cgroup_limit *l = &p->limits[i];
@@ -636,7 +679,11 @@ int cgroup_apply(const struct cgroup_set *p, struct dv_error *err) {
                                             l->what, value, file, strerror(-r));
                 }
         }
-        return 0;
+        return apply_bpf(p, err);
+}
+
+bool cgroup_set_device_control(const struct cgroup_set *s) {
+        return s->devices_dir || (s->bpf_dir && cgroup_bpf_supported() >= 0);
 }
 
 int cgroup_join(const struct cgroup_set *p, pid_t pid, bool skip_devices, struct dv_error *err) {

@@ -42,6 +42,11 @@ struct cgroup_want {
                           * (containers, which have no vCPU threads) */
         bool vcpu_pins;  /* <vcpupin> is applied per thread by the caller (QEMU) */
         bool accounting; /* also in cpuacct and pids (v1): usage the host can read */
+        /* Also enforce `devices` with a cgroup v2 device program (drivers/domain/cgroup-bpf.c)
+         * on the domain's v2 cgroup (cgroup v2, or the unified tree of a hybrid host), from
+         * the moment the limits are applied: for processes that open no other node on the
+         * way to their exec (QEMU; a container whose filesystems the agent mounts). */
+        bool bpf_devices;
 };
 
 enum cgroup_limit_kind {
@@ -76,6 +81,12 @@ struct cgroup_set {
          * (v2 without a BPF program: not done) or none was asked for. */
         char *devices_dir;
         bool devices_wanted; /* asked for, whether or not the host can */
+        /* The v2 cgroup (also in dirs) that gets a device program allowing device_rules,
+         * when want->bpf_devices and the host has cgroup v2; NULL otherwise. Without
+         * devices_dir it is the only device control, when the kernel can load the program
+         * (cgroup_bpf_supported()). */
+        char *bpf_dir;
+        char **device_rules;
         /* The cpuset the domain may run on (emulatorpin and vcpupins), "" when not pinned:
          * the caller pins QEMU's threads within it. */
         char *cpuset;
@@ -107,7 +118,9 @@ void cgroup_set_print(const struct cgroup_set *s, FILE *f);
 /* Creates the set's directories (and their parents, 0755). */
 int cgroup_create(const struct cgroup_set *s, struct dv_error *err);
 /* Writes the set's limits in order; the kernel's refusal is in err with the value and
- * the file ("cannot set memory limit 4096 in FILE: Device or resource busy"). */
+ * the file ("cannot set memory limit 4096 in FILE: Device or resource busy"). Then
+ * attaches the device program to bpf_dir; a kernel that cannot load one is logged and
+ * skipped (cgroup_set_device_control() then says so), a program it refuses is an error. */
 int cgroup_apply(const struct cgroup_set *s, struct dv_error *err);
 /* Moves pid into every cgroup of the set but the devices one when skip_devices (a
  * container's init joins that one itself, after its mounts). */
@@ -117,6 +130,10 @@ int cgroup_join(const struct cgroup_set *s, pid_t pid, bool skip_devices, struct
  * before it runs anything (drivers/cmd.h, struct cmd_creds). */
 int cgroup_open_members(const struct cgroup_set *s, int **ret_fds, size_t *ret_n,
                         struct dv_error *err);
+/* Whether the set really controls devices on this host: a v1 devices cgroup, or a device
+ * program the kernel can load. */
+bool cgroup_set_device_control(const struct cgroup_set *s);
+
 /* Removes the (empty) cgroups, waiting up to wait_msec for exiting tasks to leave.
  * Missing ones are fine; 0 or the first error. */
 int cgroup_remove(const struct cgroup_set *s, int wait_msec);

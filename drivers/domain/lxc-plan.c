@@ -476,8 +476,13 @@ static int add_cgroup(struct lxc_plan *p, const struct domain_def *def,
                 .unified = ctx->cgroup_unified,
                 .devices = ctx->cgroup_devices,
         };
-        /* <memory> and <vcpu> are the container's limits (it has no vCPU threads). */
-        const struct cgroup_want want = {.devices = allowed_devices, .vcpu_cap = true};
+        /* <memory> and <vcpu> are the container's limits (it has no vCPU threads). In a
+         * user namespace the agent makes the container's filesystems, so init opens no
+         * device before its exec and the device program can apply from the start; a
+         * privileged container's init mounts its own, with the v1 devices cgroup joined
+         * after. */
+        const struct cgroup_want want = {
+                .devices = allowed_devices, .vcpu_cap = true, .bpf_devices = !ctx->privileged};
         return cgroup_set_build(&l, def, &want, &p->cg, err);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "drivers/domain/cgroup-bpf.h"
 #include "drivers/domain/qemu-cgroup.h"
 #include "util/log.h"
 #include "util/macro.h"
@@ -56,6 +57,7 @@ static int build(const struct domain_def *def, bool kvm, struct cgroup_set *ret,
                 .devices = kvm ? devices_kvm : devices_tcg,
                 .vcpu_pins = true,
                 .accounting = true,
+                .bpf_devices = true,
         };
         return cgroup_set_build(&l, def, &want, ret, err);
 }
@@ -77,16 +79,13 @@ int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgro
         int r = build(def, kvm, &ret->set, err);
         if (r < 0)
                 return r;
-        if (!ret->set.devices_dir) {
-                /* cgroup v2 needs a BPF device program: not done. */
-                log_debug("domain %s: no device control on this host (cgroup v2 without a "
-                          "devices controller)",
-                          def->name);
+        if (!cgroup_set_device_control(&ret->set))
                 dv_error_warn(err, 0,
-                              "domain %s: device control is not available on this host (cgroup "
-                              "v2 only): QEMU's device allow-list is not enforced",
+                              "domain %s: device control is not available on this host (no "
+                              "cgroup v1 devices controller, and the kernel cannot load a "
+                              "cgroup device program): QEMU's device allow-list is not "
+                              "enforced",
                               def->name);
-        }
         r = cgroup_create(&ret->set, err);
         if (r < 0) {
                 (void)cgroup_remove(&ret->set, 0);
@@ -216,5 +215,6 @@ void qemu_cgroup_remove(const char *name, int wait_msec) {
 bool qemu_cgroup_device_control(void) {
         char root[256], base[128];
         struct cgroup_layout l;
-        return layout(&l, root, base) >= 0 && l.devices;
+        return layout(&l, root, base) >= 0 &&
+               (l.devices || ((l.mode == CGROUP_V2 || l.unified) && cgroup_bpf_supported() >= 0));
 }

@@ -101,6 +101,19 @@ check "nor the host's block device $LOOP" \
     eval "in_devices head -c1 $LOOP 2>&1 | grep -q 'Operation not permitted'"
 check "while /dev/null works there" in_devices sh -c 'echo x > /dev/null'
 check "and both open outside it (the check is real)" eval "head -c1 /dev/full >/dev/null && head -c1 $LOOP >/dev/null"
+# The same list as a cgroup v2 device program (what a v2-only host has instead of the
+# devices cgroup), on QEMU's cgroup of the unified tree: root that joined only that one
+# (its v1 devices cgroup is the host's, which allows everything) is refused too.
+if [ -e $CG/unified/cgroup.procs ]; then
+    in_unified() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG/unified/declvirt/$A" "$@"; }
+    check "from QEMU's v2 cgroup alone, root cannot open /dev/full" \
+        eval "in_unified head -c1 /dev/full 2>&1 | grep -q 'Operation not permitted'"
+    check "nor the loop device" \
+        eval "in_unified head -c1 $LOOP 2>&1 | grep -q 'Operation not permitted'"
+    check "while /dev/null works there" in_unified sh -c 'echo x > /dev/null'
+else
+    skip "the device program on QEMU's v2 cgroup" "no cgroup v2 tree at $CG/unified"
+fi
 
 check "memory.limit_in_bytes is <hard_limit>" is $CG/memory/declvirt/$A/memory.limit_in_bytes $((512 * 1048576))
 check "memory.memsw.limit_in_bytes is <swap_hard_limit>" is $CG/memory/declvirt/$A/memory.memsw.limit_in_bytes $((600 * 1048576))
@@ -194,6 +207,14 @@ XML
     check "cpuset.cpus is <emulatorpin>" is $CG/cpuset/declvirt/$E/cpuset.cpus 1
     check "its init is in that cpuset and runs on CPU 1 only" \
         eval "in_cgroup '$ce' cpuset /declvirt/$E && [ \"\$(affinity /proc/$ce)\" = 1 ]"
+    # Its device list as a v2 program too (it runs in a user namespace: the agent made its
+    # filesystems, so the program applies from the start).
+    if [ -e $CG/unified/cgroup.procs ]; then
+        ct_unified() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG/unified/declvirt/$E" "$@"; }
+        check "from the container's v2 cgroup alone, root cannot open the loop device" \
+            eval "ct_unified head -c1 $LOOP 2>&1 | grep -q 'Operation not permitted'"
+        check "while /dev/null works there" ct_unified sh -c 'echo x > /dev/null'
+    fi
     rm "$D/$E.xml"
     check "the container goes with its file" wait_until 20 eval "! st_has domain/$E"
     check "and so do its cgroups" eval "[ ! -e $CG/memory/declvirt/$E ] && [ ! -e $CG/cpuset/declvirt/$E ]"
