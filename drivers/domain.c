@@ -19,6 +19,7 @@ void dom_status_done(struct dom_status *s) {
         free(s->reason);
         free(s->qmp_status);
         free(s->exit_reason);
+        free(s->unconfined_how);
         *s = (struct dom_status){0};
 }
 

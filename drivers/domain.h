@@ -16,26 +16,29 @@ enum dom_state { DOM_SHUTOFF, DOM_RUNNING, DOM_PAUSED, DOM_BROKEN };
 
 struct dom_status {
         enum dom_state state;
-        char *reason;      /* BROKEN: why (a process we did not start holds the name, ...);
-                            * SHUTOFF: what was cleaned up, if anything ("stale pidfile
-                            * (PID N, process gone) removed") */
-        pid_t pid;         /* while running: the process the driver watches (QEMU, the
-                            * container's init as the host sees it); 0 for Xen */
-        int id;            /* while running: libvirt's id='N' in observed XML (QEMU's PID,
-                            * the container init's host PID, the Xen domid); 0 otherwise */
-        char *qmp_status;  /* the driver's own run state word (QMP query-status "status",
-                            * Xen's "running"/"paused"...), NULL when not known yet; a change
-                            * rewrites status */
-        bool exited;       /* it ran and is gone since the last observe (crash or guest
-                            * shutdown); never set after a stop asked by the agent */
-        char *exit_reason; /* what we know of why: "guest shut down", "killed by signal 9" */
-        bool unconfined;   /* while running: QEMU runs as root, started before QEMU ran as
-                            * its domain's own user; a container's init is in the host's user
-                            * namespace, started before containers had their own (an
-                            * upgrade): confined at its next start */
-        bool exit_clean;   /* exited cleanly (guest powered off, init exited 0): stays set
-                            * on later observes while the domain is down, until the next
-                            * start or stop: the restart policy may be decided passes later */
+        char *reason;         /* BROKEN: why (a process we did not start holds the name, ...);
+                               * SHUTOFF: what was cleaned up, if anything ("stale pidfile
+                               * (PID N, process gone) removed") */
+        pid_t pid;            /* while running: the process the driver watches (QEMU, the
+                               * container's init as the host sees it); 0 for Xen */
+        int id;               /* while running: libvirt's id='N' in observed XML (QEMU's PID,
+                               * the container init's host PID, the Xen domid); 0 otherwise */
+        char *qmp_status;     /* the driver's own run state word (QMP query-status "status",
+                               * Xen's "running"/"paused"...), NULL when not known yet; a change
+                               * rewrites status */
+        bool exited;          /* it ran and is gone since the last observe (crash or guest
+                               * shutdown); never set after a stop asked by the agent */
+        char *exit_reason;    /* what we know of why: "guest shut down", "killed by signal 9" */
+        bool unconfined;      /* while running: QEMU runs as root, started before QEMU ran as
+                               * its domain's own user, or without its jail or cgroup; a
+                               * container's init is in the host's user namespace, started
+                               * before containers had their own (an upgrade): confined at its
+                               * next start */
+        char *unconfined_how; /* QEMU: what it lacks ("runs as root", "has no jail of its
+                               * own", "is in no cgroup of its own"); NULL otherwise */
+        bool exit_clean;      /* exited cleanly (guest powered off, init exited 0): stays set
+                               * on later observes while the domain is down, until the next
+                               * start or stop: the restart policy may be decided passes later */
         /* while running: the host has no cgroup device control (cgroup v2 without a BPF
          * program): QEMU has no device allow-list */
         bool no_device_control;

@@ -767,9 +767,10 @@ static void plan_domain(const struct engine *e, const struct obj *o, uint64_t no
                                            "own); confined at its next start");
                 } else if (st->unconfined)
                         step_set(s, PHASE_READY, ACT_NONE,
-                                 "%srunning unconfined: its QEMU runs as root (started before "
-                                 "QEMU ran as its own user); confined at its next start",
-                                 st->state == DOM_PAUSED ? "paused; " : "");
+                                 "%srunning unconfined: its QEMU %s (started by an earlier "
+                                 "agent); confined at its next start",
+                                 st->state == DOM_PAUSED ? "paused; " : "",
+                                 st->unconfined_how ? st->unconfined_how : "runs as root");
                 else if (st->no_device_control)
                         step_set(s, PHASE_READY, ACT_NONE,
                                  "%sdevice control is not available on this host (cgroup v2 "

@@ -212,6 +212,17 @@ void qemu_cgroup_remove(const char *name, int wait_msec) {
         cgroup_set_done(&s);
 }
 
+bool qemu_cgroup_contains(const char *name, pid_t pid) {
+        char root[256], base[128];
+        struct cgroup_layout l;
+        struct cgroup_set s;
+        if (layout(&l, root, base) < 0 || cgroup_set_dirs(&l, name, false, false, &s) < 0)
+                return false;
+        bool in = cgroup_contains(&s, pid);
+        cgroup_set_done(&s);
+        return in;
+}
+
 bool qemu_cgroup_device_control(void) {
         char root[256], base[128];
         struct cgroup_layout l;

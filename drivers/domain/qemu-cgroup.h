@@ -46,6 +46,8 @@ bool qemu_cgroup_wants_pin(const struct domain_def *def);
 /* Removes domain name's cgroups (those of a QEMU that is gone), waiting up to wait_msec
  * for exiting tasks; missing ones are fine. */
 void qemu_cgroup_remove(const char *name, int wait_msec);
-/* False on hosts without cgroup device control (cgroup v2 only: a BPF device program
- * would be needed, not done): QEMU then runs without a device allow-list. */
+/* True when pid is in domain name's cgroup (its memory hierarchy's, or v2's). */
+bool qemu_cgroup_contains(const char *name, pid_t pid);
+/* False on hosts without cgroup device control (no v1 devices controller, and a kernel
+ * that cannot load a cgroup device program): QEMU then runs without a device allow-list. */
 bool qemu_cgroup_device_control(void);

@@ -250,6 +250,23 @@ const char *qemu_accel_for(const struct domain_def *def) {
 
 /* ---- processes ----------------------------------------------------------------------------- */
 
+/* What a QEMU of ours lacks of the confinement a start gives now (one started by an
+ * earlier agent, adopted as it is): NULL when nothing. */
+static const char *unconfined_how(const char *name, pid_t pid) {
+        struct dom_proc_ident have;
+        if (dom_proc_ident_read(pid, &have) == 0 && have.euid == 0)
+                return "runs as root";
+        char own[64], its[64], path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+        ssize_t a = readlink("/proc/self/ns/mnt", own, sizeof(own) - 1);
+        ssize_t b = readlink(path, its, sizeof(its) - 1);
+        if (a > 0 && b > 0 && a == b && memcmp(own, its, (size_t)a) == 0)
+                return "has no jail of its own";
+        if (!qemu_cgroup_contains(name, pid))
+                return "is in no cgroup of its own";
+        return NULL;
+}
+
 struct proc_info {
         struct dom_proc_stat st;
         char **argv;
@@ -1024,8 +1041,10 @@ int qemu_observe(const struct domain_def *def, struct dom_status *ret, struct dv
                         events_ensure(ent, live, p.events);
                 ret->qmp_status = qmp_status_cached(ent, live, p.qmp);
                 ret->state = state_from_qmp(ret->qmp_status);
-                struct dom_proc_ident have;
-                ret->unconfined = dom_proc_ident_read(live, &have) == 0 && have.euid == 0;
+                const char *how = unconfined_how(p.name, live);
+                ret->unconfined = how != NULL;
+                if (how && !(ret->unconfined_how = strdup(how)))
+                        return -ENOMEM;
                 ret->no_device_control = !qemu_cgroup_device_control();
                 return 0;
         }

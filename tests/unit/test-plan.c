@@ -1049,8 +1049,17 @@ static void test_domain_unconfined_and_uid_record(void **state) {
         d->dom_st.unconfined = true;
         struct plan_step s = plan(e, d);
         expect_step(&s, PHASE_READY, ACT_NONE,
-                    "running unconfined: its QEMU runs as root (started before QEMU ran as its "
-                    "own user); confined at its next start");
+                    "running unconfined: its QEMU runs as root (started by an earlier agent); "
+                    "confined at its next start");
+        /* One started by the agent before QEMU had a jail: the driver says what it lacks. */
+        d->dom_st.unconfined_how = strdup("has no jail of its own");
+        assert_non_null(d->dom_st.unconfined_how);
+        s = plan(e, d);
+        expect_step(&s, PHASE_READY, ACT_NONE,
+                    "running unconfined: its QEMU has no jail of its own (started by an "
+                    "earlier agent); confined at its next start");
+        free(d->dom_st.unconfined_how);
+        d->dom_st.unconfined_how = NULL;
         /* On a host without cgroup device control (v2 only) the status says so. */
         d->dom_st.unconfined = false;
         d->dom_st.no_device_control = true;
