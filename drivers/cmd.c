@@ -15,6 +15,7 @@
 #include <string.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/sched.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/syscall.h>
@@ -895,6 +896,19 @@ static void jail_enter(int rfd, const struct cmd_jail *j) {
                 as_fail(rfd, AS_STEP_JAIL, errno);
 }
 
+/* A fork (no shared memory, SIGCHLD at exit) whose child starts in the cgroup v2
+ * directory cgroup_fd. -1 with errno when the kernel cannot (before 5.7: ENOSYS, E2BIG,
+ * EINVAL), the caller then forks. In the child only system calls may follow (glibc's
+ * fork handlers did not run). */
+static pid_t clone_into_cgroup(int cgroup_fd) {
+        struct clone_args a = {
+                .flags = CLONE_INTO_CGROUP,
+                .exit_signal = SIGCHLD,
+                .cgroup = (uint64_t)cgroup_fd,
+        };
+        return (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+}
+
 /* spawn_child for a program that must not keep the agent's privileges: fork, then in
  * the child (async-signal-safe calls only, the agent has threads) the descriptors as
  * spawn_child sets them, a new session, and the credentials dropped for good: no
@@ -915,7 +929,10 @@ static int spawn_child_as(const char *path, char *const argv[], char *const envp
         if (read_u64_file("/proc/sys/kernel/cap_last_cap", 0, 63, &v) < 0)
                 v = CAP_LAST_CAP;
         int last_cap = (int)v;
-        pid_t pid = fork();
+        pid_t pid = creds->cgroup_v2_fd > 2 ? clone_into_cgroup(creds->cgroup_v2_fd) : -1;
+        bool join_v2 = creds->cgroup_v2_fd > 2 && pid < 0;
+        if (pid < 0)
+                pid = fork();
         if (pid < 0) {
                 int e = errno;
                 close(p[0]);
@@ -949,13 +966,23 @@ static int spawn_child_as(const char *path, char *const argv[], char *const envp
                 for (size_t k = 0; k < creds->n_cgroup_fds; k++)
                         if (write(creds->cgroup_fds[k], "0", 1) != 1)
                                 as_fail(rfd, AS_STEP_CGROUP, errno);
+                if (join_v2) {
+                        int fd = openat(creds->cgroup_v2_fd, "cgroup.procs",
+                                        O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                        if (fd < 0 || write(fd, "0", 1) != 1)
+                                as_fail(rfd, AS_STEP_CGROUP, errno);
+                        close(fd);
+                }
                 if (creds->jail)
                         jail_enter(rfd, creds->jail);
                 for (int c = 0; c <= last_cap; c++)
                         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
                                 as_fail(rfd, AS_STEP_CAPS, errno);
-                if (setgroups(0, NULL) < 0 || setresgid(creds->gid, creds->gid, creds->gid) < 0 ||
-                    setresuid(creds->uid, creds->uid, creds->uid) < 0)
+                /* The system calls, not glibc's wrappers: after a raw clone3 glibc still
+                 * believes the agent's threads are here and would signal them. */
+                if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+                    syscall(SYS_setresgid, creds->gid, creds->gid, creds->gid) < 0 ||
+                    syscall(SYS_setresuid, creds->uid, creds->uid, creds->uid) < 0)
                         as_fail(rfd, AS_STEP_IDS, errno);
                 if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
                     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -92,6 +92,11 @@ struct cmd_creds {
          * device rules, and its memory is charged there from the start. */
         const int *cgroup_fds;
         size_t n_cgroup_fds;
+        /* A directory descriptor (> 2) of a cgroup v2 cgroup the child starts in (clone3
+         * CLONE_INTO_CGROUP: no migration, so no wait for the kernel's global threadgroup
+         * lock, ~10 ms); where the kernel lacks it, the child joins it by its cgroup.procs
+         * first thing. 0: none. */
+        int cgroup_v2_fd;
         /* NULL, or the mount namespace the child enters before it drops its privileges
          * (below). */
         const struct cmd_jail *jail;

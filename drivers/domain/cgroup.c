@@ -34,6 +34,7 @@ void cgroup_set_done(struct cgroup_set *s) {
         free(s->limits);
         free(s->devices_dir);
         free(s->bpf_dir);
+        free(s->v2_dir);
         strv_free(s->device_rules);
         free(s->cpuset);
         *s = (struct cgroup_set){0};
@@ -224,7 +225,7 @@ static int build_v1(const struct cgroup_layout *l, const struct domain_def *def,
                 return -ENOMEM;
         if (l->unified) {
                 char *u = strdupf("%s/unified/%s/%s", root, base, name);
-                if (strv_consume(&s->dirs, u) < 0)
+                if (strv_consume(&s->dirs, u) < 0 || !(s->v2_dir = strdup(u)))
                         return -ENOMEM;
                 /* The v1 list and the program both apply on a hybrid host: the program
                  * keeps the list should the v1 devices cgroup be left. */
@@ -342,7 +343,7 @@ static int build_v2(const struct cgroup_layout *l, const struct domain_def *def,
         _cleanup_free_ char *top = path_join(l->root, l->base);
         _cleanup_free_ char *dir = top ? path_join(top, def->name) : NULL;
         s->check_ctrl = strdup("");
-        if (!dir || !s->check_ctrl || strv_push(&s->dirs, dir) < 0)
+        if (!dir || !s->check_ctrl || strv_push(&s->dirs, dir) < 0 || !(s->v2_dir = strdup(dir)))
                 return -ENOMEM;
         if (w->devices && w->bpf_devices && !(s->bpf_dir = strdup(dir)))
                 return -ENOMEM;
@@ -703,26 +704,49 @@ int cgroup_join(const struct cgroup_set *p, pid_t pid, bool skip_devices, struct
         return 0;
 }
 
-int cgroup_open_members(const struct cgroup_set *p, int **ret_fds, size_t *ret_n,
+int cgroup_open_members(const struct cgroup_set *p, int **ret_fds, size_t *ret_n, int *ret_v2_fd,
                         struct dv_error *err) {
-        size_t n = strv_length(p->dirs);
+        size_t n = strv_length(p->dirs), k = 0;
         int *fds = calloc(n + 1, sizeof(int));
+        _cleanup_close_ int v2 = -1;
         if (!fds)
                 return dv_error_oom(err);
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *f = path_join(p->dirs[i], "cgroup.procs");
-                fds[i] = f ? open(f, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW) : -ENOMEM;
-                if (fds[i] < 0) {
-                        int r = f ? negative_errno() : -ENOMEM;
-                        for (size_t k = 0; k < i; k++)
-                                close(fds[k]);
-                        free(fds);
-                        return dv_error_add(err, r, 0, "cannot open %s: %s", strna(f),
-                                            strerror(-r));
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const char *d = p->dirs[i];
+                if (ret_v2_fd && p->v2_dir && streq(d, p->v2_dir)) {
+                        v2 = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (v2 < 0)
+                                r = dv_error_add(err, -errno, 0, "cannot open %s: %m", d);
+                        continue;
                 }
+                _cleanup_free_ char *t = path_join(d, "tasks");
+                _cleanup_free_ char *f =
+                        t && access(t, F_OK) == 0 ? TAKE_PTR(t) : path_join(d, "cgroup.procs");
+                fds[k] = f ? open(f, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW) : -ENOMEM;
+                if (fds[k] < 0)
+                        r = dv_error_add(err, f ? negative_errno() : -ENOMEM, 0,
+                                         "cannot open %s: %s", strna(f),
+                                         strerror(f ? errno : ENOMEM));
+                else
+                        k++;
         }
+        if (r < 0) {
+                for (size_t i = 0; i < k; i++)
+                        close(fds[i]);
+                free(fds);
+                return r;
+        }
+        /* Above stdio: cmd_creds takes 0 for "none". */
+        if (v2 >= 0 && v2 <= 2) {
+                int moved = fcntl(v2, F_DUPFD_CLOEXEC, 3);
+                close(v2);
+                v2 = moved;
+        }
+        if (ret_v2_fd)
+                *ret_v2_fd = v2 >= 0 ? TAKE_FD(v2) : 0;
         *ret_fds = fds;
-        *ret_n = n;
+        *ret_n = k;
         return 0;
 }
 

@@ -87,6 +87,8 @@ struct cgroup_set {
          * (cgroup_bpf_supported()). */
         char *bpf_dir;
         char **device_rules;
+        /* The v2 cgroup among dirs (v2's, or a hybrid host's unified tree), NULL: none. */
+        char *v2_dir;
         /* The cpuset the domain may run on (emulatorpin and vcpupins), "" when not pinned:
          * the caller pins QEMU's threads within it. */
         char *cpuset;
@@ -125,10 +127,14 @@ int cgroup_apply(const struct cgroup_set *s, struct dv_error *err);
 /* Moves pid into every cgroup of the set but the devices one when skip_devices (a
  * container's init joins that one itself, after its mounts). */
 int cgroup_join(const struct cgroup_set *s, pid_t pid, bool skip_devices, struct dv_error *err);
-/* Opens every directory's cgroup.procs for writing (O_CLOEXEC) into *ret_fds (caller
+/* Opens every directory's membership file for writing (O_CLOEXEC) into *ret_fds (caller
  * closes each and frees the array): a child writing "0" to them joins the set itself
- * before it runs anything (drivers/cmd.h, struct cmd_creds). */
-int cgroup_open_members(const struct cgroup_set *s, int **ret_fds, size_t *ret_n,
+ * before it runs anything (drivers/cmd.h, struct cmd_creds). A v1 hierarchy's "tasks"
+ * where it has one (the single-threaded child moves only itself: the kernel then takes
+ * no global lock), else cgroup.procs. With ret_v2_fd, the v2 cgroup is not among them:
+ * *ret_v2_fd is its directory (0 when the set has none), for clone3's
+ * CLONE_INTO_CGROUP (struct cmd_creds, cgroup_v2_fd). */
+int cgroup_open_members(const struct cgroup_set *s, int **ret_fds, size_t *ret_n, int *ret_v2_fd,
                         struct dv_error *err);
 /* Whether the set really controls devices on this host: a v1 devices cgroup, or a device
  * program the kernel can load. */

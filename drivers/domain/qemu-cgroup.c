@@ -106,7 +106,7 @@ int qemu_cgroup_prepare(const struct domain_def *def, bool kvm, struct qemu_cgro
         }
         r = cgroup_apply(&ret->set, err);
         if (r >= 0)
-                r = cgroup_open_members(&ret->set, &ret->fds, &ret->n_fds, err);
+                r = cgroup_open_members(&ret->set, &ret->fds, &ret->n_fds, &ret->v2_fd, err);
         if (r < 0) {
                 (void)cgroup_remove(&ret->set, 0);
                 qemu_cgroup_done(ret);
@@ -118,6 +118,8 @@ void qemu_cgroup_done(struct qemu_cgroup *cg) {
         for (size_t i = 0; i < cg->n_fds; i++)
                 close(cg->fds[i]);
         free(cg->fds);
+        if (cg->v2_fd > 2)
+                close(cg->v2_fd);
         cgroup_set_done(&cg->set);
         *cg = (struct qemu_cgroup){0};
 }

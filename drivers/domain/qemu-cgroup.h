@@ -17,8 +17,9 @@
 
 struct qemu_cgroup {
         struct cgroup_set set;
-        int *fds; /* each directory's cgroup.procs, for the child (cmd_creds) */
+        int *fds; /* each v1 directory's tasks (cgroup.procs), for the child (cmd_creds) */
         size_t n_fds;
+        int v2_fd; /* the v2 cgroup's directory, for clone3 (cmd_creds); 0: none */
 };
 
 /* Root (/sys/fs/cgroup) and base ("declvirt") of the domains' cgroups; NULL: default.

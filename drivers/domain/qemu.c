@@ -1499,9 +1499,10 @@ static int start_spawned(const struct domain_def *def, const struct paths *p,
                                   .gid = uid,
                                   .cgroup_fds = cg->fds,
                                   .n_cgroup_fds = cg->n_fds,
+                                  .cgroup_v2_fd = cg->v2_fd,
                                   .jail = jail};
         int r = cmd_spawn_detached_as(argv, p->qemu_log, NULL, g->fds, g->n,
-                                      uid || cg->n_fds ? &creds : NULL, &pid, err);
+                                      uid || cg->n_fds || cg->v2_fd ? &creds : NULL, &pid, err);
         /* QEMU holds them now: closing ours makes a client of a QEMU that died get an error
          * rather than wait in the listen queue. */
         given_close(g);
