@@ -679,6 +679,55 @@ static void test_spawn_jail(void **state) {
         test_rm_rf(dir);
 }
 
+/* A child started in a cgroup v2 directory (clone3 CLONE_INTO_CGROUP) and joining a v1
+ * hierarchy through its tasks file: /proc/self/cgroup shows both from its first
+ * instruction. */
+static void test_spawn_cgroups(void **state) {
+        (void)state;
+        const char *v2root = "/sys/fs/cgroup/unified";
+        if (geteuid() != 0 || access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) < 0 ||
+            access("/sys/fs/cgroup/memory/tasks", F_OK) < 0) {
+                skip();
+                return;
+        }
+        char name[64];
+        snprintf(name, sizeof(name), "declvirt-test-cmd-%d", (int)getpid());
+        _cleanup_free_ char *v2 = path_join(v2root, name);
+        _cleanup_free_ char *v1 = strdupf("/sys/fs/cgroup/memory/%s", name);
+        assert_int_equal(mkdir(v2, 0755), 0);
+        assert_int_equal(mkdir(v1, 0755), 0);
+        _cleanup_free_ char *tasks = path_join(v1, "tasks");
+        int v1fd = open(tasks, O_WRONLY | O_CLOEXEC);
+        int v2fd = open(v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(v1fd > 2 && v2fd > 2);
+        _cleanup_free_ char *dir = test_mkdtemp("declvirt-cmd");
+        _cleanup_free_ char *log = path_join(dir, "cg.log");
+        struct cmd_creds creds = {.uid = 3999904,
+                                  .gid = 3999904,
+                                  .cgroup_fds = &v1fd,
+                                  .n_cgroup_fds = 1,
+                                  .cgroup_v2_fd = v2fd};
+        struct dv_error err = DV_ERROR_INIT;
+        pid_t pid = 0;
+        assert_true(cmd_spawn_detached_as(ARGV("cat", "/proc/self/cgroup"), log, NULL, NULL, 0,
+                                          &creds, &pid, &err) > 0);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        size_t len = 0;
+        _cleanup_free_ char *out = test_read_file(log, &len);
+        char want[128];
+        snprintf(want, sizeof(want), "0::/%s\n", name);
+        assert_non_null(strstr(out, want));
+        snprintf(want, sizeof(want), ":memory:/%s\n", name);
+        assert_non_null(strstr(out, want));
+        close(v1fd);
+        close(v2fd);
+        assert_int_equal(rmdir(v2), 0);
+        assert_int_equal(rmdir(v1), 0);
+        test_rm_rf(dir);
+}
+
 static void test_argv_string(void **state) {
         (void)state;
         _cleanup_free_ char *s = cmd_argv_string(
@@ -795,23 +844,15 @@ static void test_debug_logging(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_exit_codes),
-                cmocka_unit_test(test_stdout_capture),
-                cmocka_unit_test(test_stderr_tail),
-                cmocka_unit_test(test_stdin),
-                cmocka_unit_test(test_timeout),
-                cmocka_unit_test(test_no_wait_for_descendants),
-                cmocka_unit_test(test_exec_failure),
-                cmocka_unit_test(test_environment),
-                cmocka_unit_test(test_no_fd_leak),
-                cmocka_unit_test(test_pass_fds),
-                cmocka_unit_test(test_spawn_as),
-                cmocka_unit_test(test_jail_bind),
-                cmocka_unit_test(test_spawn_jail),
-                cmocka_unit_test(test_argv_string),
-                cmocka_unit_test(test_concurrent),
-                cmocka_unit_test(test_detached),
-                cmocka_unit_test(test_debug_logging),
+                cmocka_unit_test(test_exit_codes),   cmocka_unit_test(test_stdout_capture),
+                cmocka_unit_test(test_stderr_tail),  cmocka_unit_test(test_stdin),
+                cmocka_unit_test(test_timeout),      cmocka_unit_test(test_no_wait_for_descendants),
+                cmocka_unit_test(test_exec_failure), cmocka_unit_test(test_environment),
+                cmocka_unit_test(test_no_fd_leak),   cmocka_unit_test(test_pass_fds),
+                cmocka_unit_test(test_spawn_as),     cmocka_unit_test(test_jail_bind),
+                cmocka_unit_test(test_spawn_jail),   cmocka_unit_test(test_spawn_cgroups),
+                cmocka_unit_test(test_argv_string),  cmocka_unit_test(test_concurrent),
+                cmocka_unit_test(test_detached),     cmocka_unit_test(test_debug_logging),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
