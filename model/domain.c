@@ -976,6 +976,13 @@ static int parse_cpu_model(const xmlNode *n, struct domain_cpu *cpu, struct dv_e
         KEEP(r, prop_enum(n, "fallback", NULL, domain_cpu_fallback, cpu->fallback, err));
         if (dv_xml_text(n, &cpu->model) < 0)
                 return -ENOMEM;
+        /* <model fallback='allow'/>, empty, as older virsh dumpxml prints it under
+         * host-model: no model named (validation wants one for mode='custom'). */
+        if (cpu->model && !*cpu->model) {
+                free(cpu->model);
+                cpu->model = NULL;
+                return r;
+        }
         if (!matches_charset(cpu->model, "_.-"))
                 KEEP(r, value_error(err, n, NULL, cpu->model, "not a CPU model name"));
         return r;

@@ -102,40 +102,28 @@ int parse_duration_usec(const char *s, uint64_t *ret) {
         return -EINVAL;
 }
 
-static const struct {
-        const char *name;
-        uint64_t mult;
-} units[] = {
-        {"b", 1ULL},
-        {"bytes", 1ULL},
-        {"KB", 1000ULL},
-        {"K", 1ULL << 10},
-        {"KiB", 1ULL << 10},
-        {"k", 1ULL << 10},
-        {"MB", 1000000ULL},
-        {"M", 1ULL << 20},
-        {"MiB", 1ULL << 20},
-        {"GB", 1000000000ULL},
-        {"G", 1ULL << 30},
-        {"GiB", 1ULL << 30},
-        {"TB", 1000000000000ULL},
-        {"T", 1ULL << 40},
-        {"TiB", 1ULL << 40},
-        {"PB", 1000000000000000ULL},
-        {"P", 1ULL << 50},
-        {"PiB", 1ULL << 50},
-        {"EB", 1000000000000000000ULL},
-        {"E", 1ULL << 60},
-        {"EiB", 1ULL << 60},
-};
-
+/* libvirt's units (virScaleInteger), in any case: "b" or "bytes"; a letter of k, m, g, t,
+ * p, e alone or followed by "iB" for powers of 1024, by "B" for powers of 1000. */
 uint64_t unit_multiplier(const char *unit) {
         if (!unit || !*unit)
                 return 1;
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (streq(unit, units[i].name))
-                        return units[i].mult;
-        return 0;
+        if (strcasecmp(unit, "b") == 0 || strcasecmp(unit, "bytes") == 0)
+                return 1;
+        const char *letters = "kmgtpe";
+        const char *at = strchr(letters, tolower((unsigned char)unit[0]));
+        if (!at || !*at)
+                return 0;
+        uint64_t base;
+        if (unit[1] == '\0' || strcasecmp(unit + 1, "iB") == 0)
+                base = 1024;
+        else if (strcasecmp(unit + 1, "B") == 0)
+                base = 1000;
+        else
+                return 0;
+        uint64_t m = 1;
+        for (const char *p = letters; p <= at; p++)
+                m *= base;
+        return m;
 }
 
 int parse_scaled(const char *value, const char *unit, uint64_t *ret) {

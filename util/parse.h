@@ -15,7 +15,8 @@ int parse_mode(const char *s, unsigned *ret);
 /* Durations: "10ms", "30s", "2m", "1h", "500us", "1.5s"; a bare number means seconds.
  * Result in microseconds. */
 int parse_duration_usec(const char *s, uint64_t *ret);
-/* libvirt's capacity units (b, bytes, KB, K, KiB, MB, M, MiB, ... EB, E, EiB; empty = bytes).
+/* libvirt's capacity units in any case (b, bytes, KB, K, KiB, MB, M, MiB, ... EB, E, EiB;
+ * empty = bytes).
  * Returns -EINVAL for an unknown unit, -ERANGE when value*unit overflows 64 bits. */
 int parse_scaled(const char *value, const char *unit, uint64_t *ret);
 /* Unit multiplier, or 0 when unknown. */

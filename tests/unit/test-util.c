@@ -77,6 +77,33 @@ static void test_parse_scaled(void **state) {
         assert_int_equal(parse_scaled("1", "parsecs", &v), -EINVAL);
         assert_int_equal(parse_scaled("1", NULL, &v), 0);
         assert_true(v == 1);
+        /* In any case, as libvirt reads them. */
+        static const struct {
+                const char *unit;
+                uint64_t mult;
+        } cases[] = {
+                {"kib", 1024},
+                {"KIB", 1024},
+                {"k", 1024},
+                {"K", 1024},
+                {"kb", 1000},
+                {"Kb", 1000},
+                {"mib", 1 << 20},
+                {"m", 1 << 20},
+                {"MB", 1000000},
+                {"gIb", 1ULL << 30},
+                {"tb", 1000000000000ULL},
+                {"B", 1},
+                {"BYTES", 1},
+                {"e", 1ULL << 60},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                assert_int_equal(parse_scaled("1", cases[i].unit, &v), 0);
+                assert_true(v == cases[i].mult);
+        }
+        const char *bad[] = {"kibi", "x", "kB2", "bb", "iB", "KiBB"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int_equal(parse_scaled("1", bad[i], &v), -EINVAL);
         unsigned m;
         assert_int_equal(parse_mode("0755", &m), 0);
         assert_int_equal(m, 0755);
