@@ -104,6 +104,12 @@ netns_setup() {
     GS=${_netns[1]:-}
 }
 in_ns() { ip netns exec "$NS" "$@"; }
+# port_forwards PORT: bridge port PORT in $NS has reached the forwarding state. With STP on,
+# the kernel holds a new port in listening and learning for at least 2 s each
+# (forward_delay cannot go below 2 s) and drops what crosses it; dnsmasq then pings an
+# address for up to 3 s before it offers it: a DHCP client that starts before the port
+# forwards can run out of tries.
+port_forwards() { in_ns bridge link show dev "$1" | grep -q "state forwarding"; }
 # qmp SOCKET COMMAND: qmp_json without arguments (below).
 qmp() { qmp_json "$1" "$2"; }
 # The agent in $NS: agent_start with the program wrapped. nsenter, not ip netns exec:

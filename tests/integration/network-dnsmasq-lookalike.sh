@@ -82,6 +82,8 @@ check "nor replace either through their directory" \
 ip link add dvtvh$$ netns "$NS" type veth peer name eth0 netns "$GS"
 in_ns ip link set "dvtvh$$" master dvlk0 up
 ip -n "$GS" link set eth0 up
+# DHCP once the port forwards (port_forwards in lib.sh says why).
+check "the guest's bridge port forwards" wait_until 15 port_forwards "dvtvh$$"
 check "a guest gets a DHCP lease" lease
 # dnsmasq opened its lease file as root before dropping root and writes through that
 # descriptor: nothing in the state directory needs to be its user's.
