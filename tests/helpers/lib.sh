@@ -104,6 +104,10 @@ netns_setup() {
     GS=${_netns[1]:-}
 }
 in_ns() { ip netns exec "$NS" "$@"; }
+# alive PID: PID runs and is not a zombie (whoever reaps it may be slow to).
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+# qemu_pid NAME: the PID in domain NAME's pidfile (the agent writes it), empty when none.
+qemu_pid() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
 # port_forwards PORT: bridge port PORT in $NS has reached the forwarding state. With STP on,
 # the kernel holds a new port in listening and learning for at least 2 s each
 # (forward_delay cannot go below 2 s) and drops what crosses it; dnsmasq then pings an

@@ -80,17 +80,15 @@ dom_xml() {
 </domain>
 XML
 }
-pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 console() { cat "$T/state/domains/$1.console.log" 2>/dev/null; }
 # boots NAME: how many times the guest came up ("DVBOOT ok" on its console).
 boots() { console "$1" | grep -c "DVBOOT ok"; }
-down() { local p; p=$(pid_of "$1"); [ -z "$p" ] || ! alive "$p"; }
+down() { local p; p=$(qemu_pid "$1"); [ -z "$p" ] || ! alive "$p"; }
 # stopped_down NAME: the domain is stopped and no QEMU of it runs; says which part is not.
 stopped_down() {
     local ph; ph=$(phase_of "domain/$1")
     [ "$ph" = stopped ] || { echo "phase of $1 is '$ph' ($(st_msg "domain/$1"))"; return 1; }
-    down "$1" || { echo "QEMU of $1 runs as PID $(pid_of "$1")"; return 1; }
+    down "$1" || { echo "QEMU of $1 runs as PID $(qemu_pid "$1")"; return 1; }
 }
 # A boot under TCG takes ~10 s alone, longer with three guests on two CPUs.
 BOOT=90
@@ -99,7 +97,7 @@ BOOT=90
 dom_xml g1 "shutdown-timeout='30'" > "$D/g1.xml"
 agent_start
 check "the guest is started" wait_until 30 phase_is domain/g1 ready
-pid1=$(pid_of g1)
+pid1=$(qemu_pid g1)
 check "QEMU runs" alive "$pid1"
 check "its command line boots the kernel with ACPI" \
     eval 'tr "\0" "\n" < /proc/$pid1/cmdline | grep -qx -- "-kernel" &&
@@ -131,7 +129,7 @@ done
 for pol in always on-failure never; do
     check "restart='$pol': the guest is started" wait_until 30 phase_is "domain/r-$pol" ready
 done
-pa=$(pid_of r-always)
+pa=$(qemu_pid r-always)
 for pol in always on-failure never; do
     check "restart='$pol': the guest boots and powers itself off" \
         wait_until $BOOT eval 'console r-'$pol' | grep -q "DVBOOT guest poweroff"'
@@ -139,7 +137,7 @@ done
 
 check "restart='always': QEMU exits with the guest" wait_until 20 eval '! alive "$pa"'
 check "restart='always': started again after the guest shut down" \
-    wait_until 30 eval 'p=$(pid_of r-always); [ -n "$p" ] && [ "$p" != "$pa" ] && alive "$p"'
+    wait_until 30 eval 'p=$(qemu_pid r-always); [ -n "$p" ] && [ "$p" != "$pa" ] && alive "$p"'
 check "restart='always': the exit was a guest shutdown" \
     grep -q "domain/r-always: .*exited: guest shut down" "$T/agent.log"
 check "restart='always': the guest boots again" wait_until $BOOT eval '[ "$(boots r-always)" -ge 2 ]'
@@ -168,11 +166,11 @@ check "restart='on-failure': booted once" test "$(boots r-on-failure)" -eq 1
 dom_xml r-adopt "restart='on-failure' shutdown-timeout='30'" dvshutdown=8 > "$D/r-adopt.xml"
 check "adopted: the guest is started" wait_until 30 phase_is domain/r-adopt ready
 check "adopted: the guest boots" wait_until $BOOT eval '[ "$(boots r-adopt)" -ge 1 ]'
-pad=$(pid_of r-adopt)
+pad=$(qemu_pid r-adopt)
 agent_stop
 agent_start
 check "adopted: the same QEMU after the agent restart" \
-    wait_until 15 eval 'phase_is domain/r-adopt ready && [ "$(pid_of r-adopt)" = "$pad" ]'
+    wait_until 15 eval 'phase_is domain/r-adopt ready && [ "$(qemu_pid r-adopt)" = "$pad" ]'
 check "adopted: the agent was back before the guest powered off" \
     eval '! console r-adopt | grep -q "DVBOOT guest poweroff"'
 check "adopted: the guest powers itself off" \

@@ -50,7 +50,6 @@ dom_xml() {
 </domain>
 XML
 }
-pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
 # in_cgroup PID CONTROLLER PATH: /proc/PID/cgroup puts PID there.
 in_cgroup() {
     awk -F: -v c="$2" -v p="$3" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c && $3 == p) f = 1 } END { exit !f }' "/proc/$1/cgroup" ||
@@ -76,8 +75,8 @@ check "declvirt native shows the cgroup and its limits (on stderr)" \
     eval "dv native $D/$A.xml 2>&1 >/dev/null | grep -qx 'limit cpu quota $CG/cpu/declvirt/$A/cpu.cfs_quota_us = 40000'"
 agent_start
 check "two domains with cgroups run" wait_until 30 eval "phase_is domain/$A ready && phase_is domain/$B ready"
-pa=$(pid_of "$A")
-pb=$(pid_of "$B")
+pa=$(qemu_pid "$A")
+pb=$(qemu_pid "$B")
 for h in memory cpu cpuacct pids devices; do
     check "QEMU of $A is in declvirt/$A of $h" in_cgroup "$pa" $h "/declvirt/$A"
     check "QEMU of $B is in declvirt/$B of $h" in_cgroup "$pb" $h "/declvirt/$B"
@@ -137,8 +136,8 @@ for h in memory cpu cpuacct cpuset blkio pids devices unified; do
 done
 check "$B's cgroup stays while it runs" test -d "$CG/memory/declvirt/$B"
 kill -9 "$pb"
-check "$B found dead is restarted" wait_until 30 eval "phase_is domain/$B ready && [ \"\$(pid_of $B)\" != '$pb' ]"
-check "into a fresh cgroup of its own" in_cgroup "$(pid_of "$B")" devices "/declvirt/$B"
+check "$B found dead is restarted" wait_until 30 eval "phase_is domain/$B ready && [ \"\$(qemu_pid $B)\" != '$pb' ]"
+check "into a fresh cgroup of its own" in_cgroup "$(qemu_pid "$B")" devices "/declvirt/$B"
 rm "$D/$B.xml"
 check "$B goes with its file" wait_until 20 eval "! st_has domain/$B"
 check "and so does its cgroup" test ! -e "$CG/memory/declvirt/$B"
@@ -148,13 +147,13 @@ dom_xml "$C" 1 "<cputune><emulatorpin cpuset='$(( $(nproc) + 5 ))'/></cputune>" 
 check "a CPU the host lacks fails the start" wait_until 30 phase_is domain/$C failed
 check "naming the file and the value the kernel refused" \
     eval "st_msg domain/$C | grep -q \"cannot set cpuset limit $(( $(nproc) + 5 )) in $CG/cpuset/declvirt/$C/cpuset.cpus: .*(the kernel refused it)\""
-check "no QEMU runs for it" eval "[ -z \"\$(pid_of $C)\" ]"
+check "no QEMU runs for it" eval "[ -z \"\$(qemu_pid $C)\" ]"
 check "and no cgroup is left" eval "[ ! -e $CG/memory/declvirt/$C ] && [ ! -e $CG/cpuset/declvirt/$C ]"
 if [ ! -e $CG/blkio/blkio.weight ] && [ ! -e $CG/blkio/blkio.bfq.weight ]; then
     dom_xml "$C" 1 "<blkiotune><weight>500</weight></blkiotune>" > "$D/$C.xml"
     check "a blkio weight on a host without weights is refused" \
         wait_until 30 eval "st_msg domain/$C | grep -q 'neither blkio.weight nor blkio.bfq.weight'"
-    check "and nothing is left of it" eval "[ -z \"\$(pid_of $C)\" ] && [ ! -e $CG/memory/declvirt/$C ]"
+    check "and nothing is left of it" eval "[ -z \"\$(qemu_pid $C)\" ] && [ ! -e $CG/memory/declvirt/$C ]"
 else
     skip "a blkio weight on a host without weights is refused" "this host's I/O scheduler takes weights"
     skip "and nothing is left of it" "idem"
@@ -171,7 +170,7 @@ echo "$sp" > "$CG/memory/declvirt/$C/cgroup.procs"
 dom_xml "$C" 1 > "$D/$C.xml"
 check "a cgroup holding a process not ours refuses the start" \
     wait_until 30 eval "st_msg domain/$C | grep -q 'holds a process (PID $sp) not started by declvirt'"
-check "no QEMU runs for it" eval "[ -z \"\$(pid_of $C)\" ]"
+check "no QEMU runs for it" eval "[ -z \"\$(qemu_pid $C)\" ]"
 check "and the process is left alone, in its cgroup" in_cgroup "$sp" memory "/declvirt/$C"
 
 # ---- a container: the same elements, through the same code ----------------------------------------

@@ -41,8 +41,6 @@ efi_xml() {
 </domain>
 XML
 }
-pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 console() { tr -d '\r' < "$T/state/domains/$1.console.log" 2>/dev/null; }
 NV=$T/state/domains/e1_VARS.fd
 # OVMF under TCG takes some seconds to reach its boot manager, more on a loaded machine.
@@ -51,7 +49,7 @@ FW=120
 efi_xml e1 pc > "$D/e1.xml"
 agent_start
 check "a UEFI guest on pc is running" wait_until 60 phase_is domain/e1 ready
-pid1=$(pid_of e1)
+pid1=$(qemu_pid e1)
 uid1=$(applied_uid e1)
 check "its QEMU runs as the domain's own uid" \
     eval '[ -n "$uid1" ] && [ "$(awk "/^Uid:/ { print \$2 }" /proc/$pid1/status)" = "$uid1" ]'
@@ -79,7 +77,7 @@ check "the same NVRAM file is used (made from the template once only)" \
 # Secure boot as virt-install writes it for Windows 11: q35, keys enrolled.
 efi_xml e2 q35 "<firmware><feature enabled='yes' name='enrolled-keys'/><feature enabled='yes' name='secure-boot'/></firmware>" > "$D/e2.xml"
 check "a secure-boot guest on q35 is running" wait_until 60 phase_is domain/e2 ready
-pid2=$(pid_of e2)
+pid2=$(qemu_pid e2)
 check "with the secure-boot firmware and Microsoft's keys" \
     eval 'tr "\0" "\n" < /proc/$pid2/cmdline | grep -q "opaque=/usr/share/OVMF/OVMF_CODE_4M.ms.fd$"'
 check "SMM on and the pflash secure" \
@@ -94,7 +92,7 @@ check "its NVRAM was made from the enrolled keys' varstore" \
 efi_xml e3 pc "<firmware><feature enabled='yes' name='secure-boot'/></firmware>" > "$D/e3.xml"
 check "secure boot on pc (no firmware offers it) is refused" \
     wait_until 20 eval 'st_msg domain/e3 | grep -q "no firmware descriptor.*offers UEFI for x86_64 machine pc, with secure boot"'
-check "and no QEMU runs for it" eval '[ -z "$(pid_of e3)" ]'
+check "and no QEMU runs for it" eval '[ -z "$(qemu_pid e3)" ]'
 check "nor an NVRAM made" test ! -e "$T/state/domains/e3_VARS.fd"
 
 # Removing the files stops the guests; the NVRAM files stay (the agent never deletes them).

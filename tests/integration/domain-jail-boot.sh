@@ -133,8 +133,6 @@ dom_xml() {
 </domain>
 XML
 }
-pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 console() { cat "$T/state/domains/$1.console.log" 2>/dev/null; }
 # said NAME WHAT: the rest of the guest's "DVJAIL WHAT ..." console line.
 said() { console "$1" | tr -d '\r' | sed -n "s/^DVJAIL $2 //p" | head -n 1; }
@@ -160,8 +158,8 @@ check "the network is ready" wait_until 30 phase_is network/nat1 ready
 for g in g1 g2; do
     check "$g is started" wait_until 60 phase_is "domain/$g" ready
 done
-pid1=$(pid_of g1)
-pid2=$(pid_of g2)
+pid1=$(qemu_pid g1)
+pid2=$(qemu_pid g2)
 check "both QEMUs run" eval 'alive "$pid1" && alive "$pid2"'
 uid1=$(applied_uid g1)
 uid2=$(applied_uid g2)

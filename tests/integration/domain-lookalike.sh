@@ -16,8 +16,6 @@ D=$T/desired
 
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 as_nobody() { "${NOBODY[@]}" "$@"; }
-pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 PY=$(readlink -f /usr/bin/python3)
 # lookalike NAME [RUN-AS...]: a python3 process with QEMU's argv[0] and the command line
 # of domain NAME's QEMU; prints its PID (setpriv and bash exec it: the PID is its own;
@@ -71,7 +69,7 @@ check "and it is left alone" holds_for 3 alive "$rootfake"
 # ---- the look-alike goes: the domain gets its own QEMU --------------------------------------------
 kill -9 "$fake"
 check "once it is gone the domain runs" wait_until 30 phase_is domain/lk1 ready
-q1=$(pid_of lk1)
+q1=$(qemu_pid lk1)
 # The uid allocated for the domain (qemu.uid_range), kept in its last-applied record.
 lk1_uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uid"])' "$T/state/applied/domain@lk1.json")
 check "its QEMU is the emulator, run as the domain's own uid" eval '[ "$(stat -c %u /proc/$q1)" = "$lk1_uid" ] &&
@@ -86,7 +84,7 @@ check "nobody cannot write the record or the pidfile, nor list their directory" 
 agent_stop
 agent_start
 check "after an agent restart the same QEMU is adopted" \
-    wait_until 15 eval 'phase_is domain/lk1 ready && [ "$(pid_of lk1)" = "$q1" ]'
+    wait_until 15 eval 'phase_is domain/lk1 ready && [ "$(qemu_pid lk1)" = "$q1" ]'
 
 # ---- its PID reused by a look-alike: the recorded start time tells them apart --------------------
 # The agent stops; QEMU dies; a nobody process gets the pidfile's PID (written there by root

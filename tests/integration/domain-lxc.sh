@@ -27,7 +27,6 @@ CONF
 on_exit 'for f in "$T"/run/lxc/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")"; done'
 D=$T/desired
 S=$$
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 pid_of() { cat "$T/run/lxc/$1.pid" 2>/dev/null; }
 
 # ---- a root filesystem and a template from busybox-static ------------------------------

@@ -50,7 +50,6 @@ dom_xml() {
 XML
 }
 pid_of() { cat "$T/run/qemu/vm1.pid" 2>/dev/null; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 # The domain's taps: devices named dvt* in the namespace (the test's veths are not).
 taps() { in_ns ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep '^dvt' || true; }
 obs_mac() { grep -o "<mac address='[0-9a-f:]*'" "$T/state/domains/vm1.xml" 2>/dev/null | grep -o '[0-9a-f]\{2\}\(:[0-9a-f]\{2\}\)\{5\}'; }

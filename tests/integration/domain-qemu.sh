@@ -43,8 +43,6 @@ dom_xml() {
 </domain>
 XML
 }
-pid_of() { cat "$T/run/qemu/$1.pid" 2>/dev/null; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
 pool_xml p1 "$P1" > "$D/p1.xml"
 dom_xml vm1 > "$D/vm1.xml"
@@ -52,7 +50,7 @@ agent_start
 check "a domain waits for its volume" wait_until 10 eval 'st_msg domain/vm1 | grep -q "waiting for volume/p1/vm1.img"'
 vol_xml p1 vm1.img $((8 * MiB)) raw > "$D/vm1.img.xml"
 check "once the volume is there the domain runs" wait_until 30 phase_is domain/vm1 ready
-pid1=$(pid_of vm1)
+pid1=$(qemu_pid vm1)
 check "QEMU runs" alive "$pid1"
 check "QEMU runs in a session of its own (it outlives the agent)" \
     test "$(ps -o sid= -p "$pid1" | tr -d ' ')" = "$pid1"
@@ -98,7 +96,7 @@ vol_xml p1 vm2.img $((8 * MiB)) raw > "$D/vm2.img.xml"
 check "a second domain runs" wait_until 30 phase_is domain/vm2 ready
 uid2=$(applied_uid vm2)
 check "with a uid of its own" eval '[ -n "$uid2" ] && [ "$uid2" != "$uid1" ] && [ "$uid2" -ge 3000000 ]'
-check "its QEMU runs as it" status_is "$(pid_of vm2)" Uid "$uid2 $uid2 $uid2 $uid2"
+check "its QEMU runs as it" status_is "$(qemu_pid vm2)" Uid "$uid2 $uid2 $uid2 $uid2"
 check "its VNC socket is in a directory of its uid, 0700" \
     eval '[ "$(stat -c "%u %a" "$T/run/qemu-vnc/vm2")" = "$uid2 700" ] && [ -S "$T/run/qemu-vnc/vm2/vnc" ]'
 check "and serves VNC" vnc_answers "$T/run/qemu-vnc/vm2/vnc"
@@ -128,7 +126,7 @@ check "nor the host's root block device ($root_dev)" probe_says "$pid1" "$root_d
 check "nor the host's /proc" probe_says "$pid1" /proc/1/environ ENOENT
 check "while /dev/null opens (the probe is real)" probe_says "$pid1" /dev/null ok
 check "vm2's VNC directory is in its jail, writable" \
-    eval 'grep -q " $T/run/qemu-vnc/vm2 [^ ]* rw," "/proc/$(pid_of vm2)/mounts"'
+    eval 'grep -q " $T/run/qemu-vnc/vm2 [^ ]* rw," "/proc/$(qemu_pid vm2)/mounts"'
 # hmp SOCKET COMMAND-LINE: one human monitor command through QMP; prints its output.
 hmp() {
     qmp_json "$1" human-monitor-command "$(python3 -c 'import json,sys; print(json.dumps({"command-line": sys.argv[1]}))' "$2")"
@@ -148,7 +146,7 @@ agent_stop
 check "stopping the agent leaves QEMU running" alive "$pid1"
 agent_start
 check "after a restart the domain is ready" wait_until 15 phase_is domain/vm1 ready
-check "after a restart it is the same QEMU process" test "$(pid_of vm1)" = "$pid1"
+check "after a restart it is the same QEMU process" test "$(qemu_pid vm1)" = "$pid1"
 check "and the observed XML keeps its id" grep -q "^<domain type='qemu' id='$pid1'>" "$T/state/domains/vm1.xml"
 check "the uid is kept across the agent restart" test "$(applied_uid vm1)" = "$uid1"
 
@@ -159,14 +157,14 @@ check "status.xml shows it paused within 1 s (resync 1 h)" wait_until 1 eval 'st
 check "QMP cont on the domain" qmp "$T/run/qemu/vm1.qmp" cont
 check "status.xml shows it running again within 1 s" \
     wait_until 1 eval 'phase_is domain/vm1 ready && ! st_msg domain/vm1 | grep -q paused'
-check "it is the same QEMU" test "$(pid_of vm1)" = "$pid1"
+check "it is the same QEMU" test "$(qemu_pid vm1)" = "$pid1"
 
 # ---- kill -9: restart='always' starts it again -------------------------------------------------
 kill -9 "$pid1"
 check "after kill -9 the domain is started again (restart='always')" \
-    wait_until 20 eval 'p=$(pid_of vm1); [ -n "$p" ] && [ "$p" != "$pid1" ] && alive "$p"'
+    wait_until 20 eval 'p=$(qemu_pid vm1); [ -n "$p" ] && [ "$p" != "$pid1" ] && alive "$p"'
 check "the exit is reported" eval 'grep -q "exited" "$T/agent.log"'
-pid2=$(pid_of vm1)
+pid2=$(qemu_pid vm1)
 check "the observed XML shows the new QEMU's id" \
     wait_until 5 grep -q "^<domain type='qemu' id='$pid2'>" "$T/state/domains/vm1.xml"
 check "the restarted QEMU runs as the same uid" status_is "$pid2" Uid "$uid1 $uid1 $uid1 $uid1"
@@ -175,7 +173,7 @@ sed -i 's/^resync_interval: .*/resync_interval: 2s/' "$T/agent.conf"
 agent_stop
 agent_start
 check "after another agent restart the domain is ready" wait_until 15 phase_is domain/vm1 ready
-check "the same QEMU again" test "$(pid_of vm1)" = "$pid2"
+check "the same QEMU again" test "$(qemu_pid vm1)" = "$pid2"
 
 # ---- state='stopped': powerdown ignored (no OS), then forced after shutdown-timeout ---------------
 dom_xml vm1 "state='stopped'" > "$D/vm1.xml"
@@ -183,13 +181,13 @@ t0=$(date +%s)
 check "state='stopped' stops QEMU" wait_until 20 eval '! alive "$pid2"'
 check "it took the shutdown-timeout path (no OS answers ACPI), within bounds" test $(( $(date +%s) - t0 )) -le 15
 check "the domain is stopped" wait_until 10 phase_is domain/vm1 stopped
-check "a stopped domain is not restarted" eval 'sleep 1; [ -z "$(pid_of vm1)" ] || ! alive "$(pid_of vm1)"'
+check "a stopped domain is not restarted" eval 'sleep 1; [ -z "$(qemu_pid vm1)" ] || ! alive "$(qemu_pid vm1)"'
 
 # ---- restart='never' ---------------------------------------------------------------------------------
 vol_xml p1 vm2.img $((8 * MiB)) raw > "$D/vm2.img.xml"
 dom_xml vm2 "restart='never'" > "$D/vm2.xml"
 check "a restart='never' domain runs" wait_until 30 phase_is domain/vm2 ready
-pid3=$(pid_of vm2)
+pid3=$(qemu_pid vm2)
 kill -9 "$pid3"
 check "after kill -9 it is stopped, not restarted" wait_until 20 phase_is domain/vm2 stopped
 check "its message says why" eval 'st_msg domain/vm2 | grep -q "restart='"'"'never'"'"'"'
@@ -199,7 +197,7 @@ vol_xml p1 vm3.img $((8 * MiB)) raw > "$D/vm3.img.xml"
 dom_xml vm3 "" no-such-machine > "$D/vm3.xml"
 check "an unknown machine type fails" wait_until 30 phase_is domain/vm3 failed
 check "with QEMU's own message in status.xml" eval 'grep -qi "machine" "$T/state/status.xml"'
-check "and nothing is left running for it" eval '[ -z "$(pid_of vm3)" ] || ! alive "$(pid_of vm3)"'
+check "and nothing is left running for it" eval '[ -z "$(qemu_pid vm3)" ] || ! alive "$(qemu_pid vm3)"'
 rm "$D/vm3.xml"
 
 # ---- bad input: a MAC written for two domains ----------------------------------------------------------
@@ -224,7 +222,7 @@ check "a MAC used by two domains blocks the first" wait_until 10 phase_is domain
 check "and the second" wait_until 10 phase_is domain/vm6 blocked
 check "the first names the second" eval 'st_msg domain/vm5 | grep -qF "MAC 52:54:00:d0:00:01 (interface 1) is also used by interface 2 of domain/vm6 ($D/vm6.xml)"'
 check "the second names the first" eval 'st_msg domain/vm6 | grep -qF "MAC 52:54:00:d0:00:01 (interface 2) is also used by interface 1 of domain/vm5 ($D/vm5.xml)"'
-check "no QEMU is started for either" eval '[ -z "$(pid_of vm5)" ] && [ -z "$(pid_of vm6)" ] &&
+check "no QEMU is started for either" eval '[ -z "$(qemu_pid vm5)" ] && [ -z "$(qemu_pid vm6)" ] &&
     [ ! -e "$T/state/domains/vm5.qemu.log" ] && [ ! -e "$T/state/domains/vm6.qemu.log" ]'
 rm "$D/vm5.xml" "$D/vm6.xml"
 check "both leave status.xml with their files" \
@@ -236,12 +234,12 @@ bare_dom vm7 $((memtotal + 1048576)) > "$D/vm7.xml"
 check "more memory than the host has is refused" wait_until 20 phase_is domain/vm7 blocked
 check "the message names both sizes" eval 'st_msg domain/vm7 | grep -qF "($((memtotal + 1048576)) KiB), more than this host has" &&
     st_msg domain/vm7 | grep -qF "(MemTotal $memtotal KiB in /proc/meminfo)"'
-check "QEMU was never started for it" eval '[ -z "$(pid_of vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
+check "QEMU was never started for it" eval '[ -z "$(qemu_pid vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
 # A refusal, not a failure: never "failed" with a "retry in", tried again only at the
 # periodic resync (where it is refused again).
 check "it is not retried like a failure" \
     holds_for 1.5 eval '! phase_is domain/vm7 failed && ! st_msg domain/vm7 | grep -q "retry in"'
-check "and no QEMU starts meanwhile" eval '[ -z "$(pid_of vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
+check "and no QEMU starts meanwhile" eval '[ -z "$(qemu_pid vm7)" ] && [ ! -e "$T/state/domains/vm7.qemu.log" ]'
 rm "$D/vm7.xml"
 check "it leaves status.xml with its file" wait_until 10 eval '[ -z "$(phase_of domain/vm7)" ]'
 
@@ -250,7 +248,7 @@ file_disk() { echo "<disk type='file' device='disk'><driver name='qemu' type='ra
 bare_dom vm8 65536 "$(file_disk "$T/no-such-disk.img")" > "$D/vm8.xml"
 check "a missing disk file fails the start" wait_until 30 phase_is domain/vm8 failed
 check "with QEMU's own words naming the file" eval 'grep -q "no-such-disk.img" "$T/state/status.xml"'
-check "and nothing runs for it" eval '[ -z "$(pid_of vm8)" ] || ! alive "$(pid_of vm8)"'
+check "and nothing runs for it" eval '[ -z "$(qemu_pid vm8)" ] || ! alive "$(qemu_pid vm8)"'
 rm "$D/vm8.xml"
 pool_xml p2 "$T/pools/p2" "state='inactive'" > "$D/p2.xml"
 vol_xml p2 vm9.img $((8 * MiB)) raw > "$D/vm9.img.xml"
@@ -259,7 +257,7 @@ bare_dom vm9 65536 "<disk type='volume' device='disk'><driver name='qemu' type='
 check "a volume in a pool that is not active: the domain waits for it" \
     wait_until 10 eval 'phase_is domain/vm9 waiting && st_msg domain/vm9 | grep -q "waiting for volume/p2/vm9.img"'
 check "and its volume waits for the pool" eval 'st_msg volume/p2/vm9.img | grep -q "waiting for pool/p2"'
-check "no QEMU is started for it" eval '[ -z "$(pid_of vm9)" ]'
+check "no QEMU is started for it" eval '[ -z "$(qemu_pid vm9)" ]'
 pool_xml p2 "$T/pools/p2" > "$D/p2.xml"
 check "once the pool is active the domain runs" wait_until 30 phase_is domain/vm9 ready
 rm "$D/vm9.xml"
@@ -268,7 +266,7 @@ check "removing its file stops it" wait_until 20 eval '[ -z "$(phase_of domain/v
 # ---- removal: on-remove='stop' shuts it down -----------------------------------------------------------
 dom_xml vm2 "restart='never'" > "$D/vm2.xml" # written again: runs again
 check "written again, the domain runs again" wait_until 30 phase_is domain/vm2 ready
-pid4=$(pid_of vm2)
+pid4=$(qemu_pid vm2)
 rm "$D/vm2.xml"
 check "removing its file stops QEMU" wait_until 20 eval '! alive "$pid4"'
 check "the domain leaves status.xml" wait_until 10 eval '[ -z "$(phase_of domain/vm2)" ]'

@@ -23,7 +23,6 @@ agent_setup
 D=$T/desired
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 as_nobody() { "${NOBODY[@]}" "$@"; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 R=$T/run/dnsmasq
 PIDFILE=$R/nat1.pid
 CONF=$R/nat1.conf

@@ -34,8 +34,6 @@ XML
 }
 ifindex() { in_ns cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 dnsmasq_pid() { cat "$T/run/dnsmasq/$1.pid" 2>/dev/null; }
-# Alive and not a zombie (whoever reaps a daemonized dnsmasq may be slow to).
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 table() { in_ns nft list table inet declvirt 2>/dev/null; }
 
 # ---- a NAT network with DHCP ----------------------------------------------------------
